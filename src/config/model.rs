@@ -1,0 +1,231 @@
+//! The validated configuration model: what a loaded, rule-checked TOML file
+//! says, in domain terms. Produced by [`super::load`]; consumed by
+//! [`crate::pipeline::Plan::compile`]. Every value here has already passed
+//! the ExpressRoute rules of `shared/expressroute.md`, so compilation cannot
+//! fail on a model that came from the loader.
+
+use crate::qos::DscpPolicy;
+use crate::wire::{Tpid, VlanId};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+/// Which side of the cross-connect this forwarder plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The provider (or customer) edge: access ports face the customer, and
+    /// traffic towards the trunks goes to Microsoft.
+    ProviderEdge,
+    /// The Microsoft edge pair (MSEE): trunks face the provider, access
+    /// ports face the peering's networks; traffic from the trunks is
+    /// arriving at Microsoft.
+    Msee,
+}
+
+/// The I/O backend that opens a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// TPACKET_V3 rings on a Linux interface (the fast path).
+    AfPacket,
+    /// A TAP device (`IFF_TAP|IFF_NO_PI`).
+    Tap,
+    /// pnet's datalink channel (portable, one syscall per packet).
+    Pnet,
+    /// In-memory port for tests, benches and fuzzing.
+    Mem,
+}
+
+/// Index of a port in [`Config::ports`].
+pub type PortIndex = usize;
+
+/// One Linux interface (or in-memory port).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    /// Name used by circuits and peerings to refer to this port.
+    pub name: String,
+    /// The Linux interface; defaults to `name`.
+    pub interface: String,
+    /// The backend that opens it.
+    pub backend: BackendKind,
+}
+
+/// Trunk encapsulation of a circuit (one per trunk port pair).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encapsulation {
+    /// S-tag per circuit, C-tag per peering.
+    QinQ,
+    /// One tag per peering, unique across the port pair.
+    Dot1Q,
+}
+
+/// One of the two trunk links of a circuit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The trunk port.
+    pub port: PortIndex,
+    /// *Model*: an optional provider tag outside the circuit's tags, per link.
+    pub outer_tag: Option<VlanId>,
+}
+
+/// An ExpressRoute circuit: two links, one encapsulation, its peerings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Circuit {
+    /// Name, unique in the file.
+    pub name: String,
+    /// QinQ or Dot1Q.
+    pub encapsulation: Encapsulation,
+    /// The S-tag (QinQ only), the same on both links.
+    pub s_tag: Option<VlanId>,
+    /// TPID written on the outermost circuit tag (S-tag in QinQ, the tag in
+    /// Dot1Q). Default 0x8100. Inner tags are always 0x8100.
+    pub outer_tpid: Tpid,
+    /// Primary link (first /30 of each peering).
+    pub primary: Link,
+    /// Secondary link (second /30 of each peering).
+    pub secondary: Link,
+    /// Provisioned bandwidth in Mbit/s (informational; shown by `check`).
+    pub bandwidth_mbps: u32,
+    /// ExpressRoute Premium: raises the private-peering IPv4 limit to 10,000.
+    pub premium: bool,
+    /// The peerings carried by this circuit.
+    pub peerings: Vec<Peering>,
+}
+
+/// Private peering (virtual networks) or Microsoft peering (public services).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeeringKind {
+    /// Private peering.
+    Private,
+    /// Microsoft peering.
+    Microsoft,
+}
+
+/// How the forwarder serves a peering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceMode {
+    /// Point-to-point Ethernet Layer 2: tags rewritten, frames otherwise untouched.
+    L2,
+    /// Managed Layer 3: the forwarder routes for the peering.
+    L3,
+}
+
+/// The non-trunk side of a peering's cross-connect: a port and its tags
+/// (empty = untagged), outermost first, at most two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// The access port.
+    pub port: PortIndex,
+    /// VLAN IDs on the access port, outermost first (empty = untagged).
+    pub vlans: Vec<VlanId>,
+}
+
+/// The primary and secondary link subnets of one address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkSubnets<N> {
+    /// First /30 (/126): the primary link.
+    pub primary: N,
+    /// Second /30 (/126): the secondary link.
+    pub secondary: N,
+}
+
+impl LinkSubnets<Ipv4Net> {
+    /// (customer, microsoft) addresses of a /30: first and second usable.
+    pub fn addresses(net: Ipv4Net) -> (Ipv4Addr, Ipv4Addr) {
+        let base = u32::from(net.network());
+        (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2))
+    }
+}
+
+impl LinkSubnets<Ipv6Net> {
+    /// (customer, microsoft) addresses of a /126: first and second usable.
+    pub fn addresses(net: Ipv6Net) -> (Ipv6Addr, Ipv6Addr) {
+        let base = u128::from(net.network());
+        (Ipv6Addr::from(base + 1), Ipv6Addr::from(base + 2))
+    }
+}
+
+/// A route in a peering's table (`l3` mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Destination prefix.
+    pub prefix: IpNet,
+    /// Next hop; must lie in one of the peering's link subnets.
+    pub next_hop: IpAddr,
+}
+
+/// A static neighbour (`l3` mode): an IP on a link subnet and its MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Neighbor {
+    /// The neighbour's address.
+    pub ip: IpAddr,
+    /// Its MAC address.
+    pub mac: [u8; 6],
+}
+
+/// BFD timers of a peering's links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bfd {
+    /// Whether BFD runs (on by default).
+    pub enabled: bool,
+    /// Transmit/receive interval in ms (≥ 300).
+    pub interval_ms: u32,
+    /// Detection multiplier (default 3).
+    pub multiplier: u8,
+}
+
+impl Default for Bfd {
+    fn default() -> Self {
+        Bfd {
+            enabled: true,
+            interval_ms: 300,
+            multiplier: 3,
+        }
+    }
+}
+
+/// One peering of a circuit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peering {
+    /// Private or Microsoft.
+    pub kind: PeeringKind,
+    /// The peering tag on the trunks: the C-tag in QinQ, the only tag in Dot1Q.
+    pub tag: VlanId,
+    /// `l2` or `l3`.
+    pub mode: ServiceMode,
+    /// The access side.
+    pub access: Access,
+    /// IPv4 link subnets (two /30s).
+    pub ipv4: Option<LinkSubnets<Ipv4Net>>,
+    /// IPv6 link subnets (two /126s), same sub-interface as IPv4.
+    pub ipv6: Option<LinkSubnets<Ipv6Net>>,
+    /// The customer's BGP ASN, if given.
+    pub peer_asn: Option<u32>,
+    /// IP MTU (tags not counted), 1280/1400..=1500, default 1500.
+    pub mtu: u16,
+    /// DSCP policy for traffic towards Microsoft.
+    pub dscp: DscpPolicy,
+    /// DSCP policy for traffic from Microsoft (default preserve).
+    pub dscp_return: DscpPolicy,
+    /// Write PCP = DSCP >> 3 into pushed tags instead of copying the PCP of the
+    /// popped tag.
+    pub pcp_from_dscp: bool,
+    /// Static routes (`l3`).
+    pub routes: Vec<Route>,
+    /// Static neighbours (`l3`).
+    pub neighbors: Vec<Neighbor>,
+    /// BFD timers.
+    pub bfd: Bfd,
+}
+
+/// A whole validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The file it was read from (for messages).
+    pub source: PathBuf,
+    /// Which side this forwarder plays.
+    pub role: Role,
+    /// Ports, referred to by index.
+    pub ports: Vec<Port>,
+    /// Circuits.
+    pub circuits: Vec<Circuit>,
+}

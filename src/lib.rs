@@ -1,0 +1,16 @@
+//! # xconnect
+//!
+//! A userspace Layer-2/Layer-3 data-plane forwarder for Linux that models the
+//! ExpressRoute point-to-point Ethernet cross-connect: a customer edge on a
+//! redundant pair of 802.1Q/QinQ trunks to two Microsoft edge routers, with
+//! private and Microsoft peering kept apart, DSCP marked per peering.
+//!
+//! Data flow of one worker: rx batch → [`wire`] parse → classify → service
+//! (L2 cross-connect) → [`qos`] mark → encap → link pick → tx batch, every
+//! drop counted by [`pipeline::DropReason`]. See `README.md` for the model.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod qos;
+pub mod wire;

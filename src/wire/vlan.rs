@@ -1,0 +1,238 @@
+//! IEEE 802.1Q VLAN tags and the bounded tag stack.
+//!
+//! A tag is four bytes: a TPID (0x8100 C-tag, 0x88a8 S-tag, 0x9100 legacy
+//! QinQ) followed by the TCI (PCP 3 bits, DEI 1 bit, VID 12 bits).
+//! [`TagStack`] holds at most [`MAX_TAGS`] tags, outermost first, without
+//! allocating. Nothing here panics: constructors that take raw values mask or
+//! validate them.
+
+use core::fmt;
+
+/// Most tags xconnect parses or pushes on one frame.
+pub const MAX_TAGS: usize = 3;
+
+/// A tag protocol identifier: the ethertype that announces a VLAN tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tpid(pub u16);
+
+impl Tpid {
+    /// IEEE 802.1Q customer tag (C-tag). ExpressRoute Direct also uses it for the S-tag.
+    pub const DOT1Q: Tpid = Tpid(0x8100);
+    /// IEEE 802.1ad service tag (S-tag).
+    pub const DOT1AD: Tpid = Tpid(0x88a8);
+    /// Pre-standard QinQ outer tag used by some vendors.
+    pub const QINQ_9100: Tpid = Tpid(0x9100);
+
+    /// True if `ethertype` announces a VLAN tag xconnect accepts (0x8100, 0x88a8, 0x9100).
+    #[inline(always)]
+    pub const fn is_vlan(ethertype: u16) -> bool {
+        matches!(ethertype, 0x8100 | 0x88a8 | 0x9100)
+    }
+}
+
+impl fmt::Display for Tpid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:04x}", self.0)
+    }
+}
+
+/// A VLAN identifier usable on a sub-interface: 1..=4094 (0 means "priority
+/// tag only" and 4095 is reserved, IEEE 802.1Q-2018 table 9-2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VlanId(u16);
+
+impl VlanId {
+    /// Smallest configurable VID.
+    pub const MIN: u16 = 1;
+    /// Largest configurable VID.
+    pub const MAX: u16 = 4094;
+
+    /// A VID in 1..=4094, or `None`.
+    pub const fn new(vid: u16) -> Option<VlanId> {
+        if vid >= Self::MIN && vid <= Self::MAX {
+            Some(VlanId(vid))
+        } else {
+            None
+        }
+    }
+
+    /// The 12-bit value.
+    #[inline(always)]
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for VlanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One VLAN tag as found on (or written to) the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VlanTag {
+    /// The TPID that announced this tag.
+    pub tpid: Tpid,
+    /// Priority code point, 3 bits.
+    pub pcp: u8,
+    /// Drop eligible indicator.
+    pub dei: bool,
+    /// VLAN identifier, 12 bits as on the wire (0 and 4095 possible).
+    pub vid: u16,
+}
+
+impl VlanTag {
+    /// Decode a tag from its TPID and TCI.
+    #[inline(always)]
+    pub const fn from_tci(tpid: Tpid, tci: u16) -> VlanTag {
+        VlanTag {
+            tpid,
+            pcp: (tci >> 13) as u8,
+            dei: tci & 0x1000 != 0,
+            vid: tci & 0x0fff,
+        }
+    }
+
+    /// The TCI of this tag (PCP and VID masked to their widths).
+    #[inline(always)]
+    pub const fn tci(&self) -> u16 {
+        ((self.pcp as u16 & 7) << 13) | ((self.dei as u16) << 12) | (self.vid & 0x0fff)
+    }
+
+    /// The four wire bytes: TPID then TCI, network order.
+    #[inline(always)]
+    pub const fn to_bytes(&self) -> [u8; 4] {
+        let t = self.tpid.0.to_be_bytes();
+        let c = self.tci().to_be_bytes();
+        [t[0], t[1], c[0], c[1]]
+    }
+}
+
+/// Up to [`MAX_TAGS`] tags, outermost first. Fixed size, `Copy`, no allocation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TagStack {
+    tags: [VlanTag; MAX_TAGS],
+    len: u8,
+}
+
+const EMPTY_TAG: VlanTag = VlanTag {
+    tpid: Tpid(0),
+    pcp: 0,
+    dei: false,
+    vid: 0,
+};
+
+impl Default for TagStack {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TagStack {
+    /// An empty stack (an untagged frame).
+    pub const fn new() -> TagStack {
+        TagStack {
+            tags: [EMPTY_TAG; MAX_TAGS],
+            len: 0,
+        }
+    }
+
+    /// Build from a slice; `None` if it holds more than [`MAX_TAGS`] tags.
+    pub fn from_slice(tags: &[VlanTag]) -> Option<TagStack> {
+        let mut s = TagStack::new();
+        for t in tags {
+            s.push_inner(*t).ok()?;
+        }
+        Some(s)
+    }
+
+    /// Number of tags.
+    #[inline(always)]
+    pub const fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True for an untagged frame.
+    #[inline(always)]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The tags, outermost first.
+    #[inline(always)]
+    pub fn as_slice(&self) -> &[VlanTag] {
+        &self.tags[..self.len as usize]
+    }
+
+    /// Append a tag inside the current innermost one. Errors when full.
+    #[inline(always)]
+    pub fn push_inner(&mut self, tag: VlanTag) -> Result<(), VlanTag> {
+        if (self.len as usize) < MAX_TAGS {
+            self.tags[self.len as usize] = tag;
+            self.len += 1;
+            Ok(())
+        } else {
+            Err(tag)
+        }
+    }
+
+    /// The outermost tag, if any.
+    pub fn outer(&self) -> Option<&VlanTag> {
+        self.as_slice().first()
+    }
+}
+
+impl fmt::Debug for TagStack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl fmt::Display for TagStack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("untagged");
+        }
+        for (i, t) in self.as_slice().iter().enumerate() {
+            if i > 0 {
+                f.write_str("/")?;
+            }
+            write!(f, "{}:{}", t.tpid, t.vid)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tci_round_trip() {
+        let t = VlanTag::from_tci(Tpid::DOT1AD, 0xb064);
+        assert_eq!(t.pcp, 5);
+        assert!(t.dei);
+        assert_eq!(t.vid, 100);
+        assert_eq!(t.tci(), 0xb064);
+        assert_eq!(t.to_bytes(), [0x88, 0xa8, 0xb0, 0x64]);
+    }
+
+    #[test]
+    fn vlan_id_range() {
+        assert!(VlanId::new(0).is_none());
+        assert!(VlanId::new(4095).is_none());
+        assert_eq!(VlanId::new(4094).map(VlanId::get), Some(4094));
+    }
+
+    #[test]
+    fn stack_is_bounded() {
+        let t = VlanTag::from_tci(Tpid::DOT1Q, 1);
+        let mut s = TagStack::new();
+        for _ in 0..MAX_TAGS {
+            s.push_inner(t).unwrap();
+        }
+        assert!(s.push_inner(t).is_err());
+        assert_eq!(s.len(), 3);
+    }
+}
