@@ -1,0 +1,269 @@
+//! One-pass parse of a whole frame into [`FrameInfo`]: the tag stack, the
+//! ethertype, where L3 and L4 start, the traffic class and the ports.
+//!
+//! This is the parse the pipeline runs on every frame. It is strict: a frame
+//! is either fully understood up to its transport header, or rejected with
+//! the layer and offset that failed. Ethertypes other than IPv4, IPv6 and
+//! ARP are accepted as opaque (`L3::Other`). Ports are read only from
+//! unfragmented packets (any fragment hashes on addresses alone, so a flow's
+//! fragments stay on one link).
+
+use super::arp::ArpPacket;
+use super::error::{ErrorKind, Layer, WireError};
+use super::ethernet::{ethertype, HEADER_LEN, MACS_LEN};
+use super::icmp::IcmpHeader;
+use super::ipv4::Ipv4Packet;
+use super::ipv6::{self, Ipv6Packet};
+use super::l4::{protocol, TcpHeader, UdpHeader};
+use super::vlan::{TagStack, Tpid, VlanTag, MAX_TAGS};
+use super::Dscp;
+
+/// The network layer found after the tags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum L3 {
+    /// An ethertype xconnect does not decode.
+    #[default]
+    Other,
+    /// IPv4.
+    Ipv4,
+    /// IPv6.
+    Ipv6,
+    /// ARP (Ethernet/IPv4).
+    Arp,
+}
+
+/// What one parse pass learned about a frame. Offsets are from the first
+/// byte of the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FrameInfo {
+    /// The VLAN tags, outermost first.
+    pub tags: TagStack,
+    /// The ethertype after the tags.
+    pub ethertype: u16,
+    /// Offset of the network header (= 14 + 4 × tags).
+    pub l3_offset: u16,
+    /// The network layer.
+    pub l3: L3,
+    /// IPv4 TOS / IPv6 traffic class (0 for non-IP).
+    pub tos: u8,
+    /// IPv4 TTL / IPv6 hop limit (0 for non-IP).
+    pub ttl: u8,
+    /// Upper-layer protocol (after IPv6 extension headers).
+    pub protocol: u8,
+    /// True if the IP packet is a fragment (IPv4 MF/offset, IPv6 fragment header).
+    pub fragment: bool,
+    /// Offset of the upper-layer header (0 if none was located).
+    pub l4_offset: u16,
+    /// TCP/UDP source port (0 when `has_ports` is false).
+    pub src_port: u16,
+    /// TCP/UDP destination port (0 when `has_ports` is false).
+    pub dst_port: u16,
+    /// True if the ports were read from a TCP or UDP header.
+    pub has_ports: bool,
+}
+
+impl FrameInfo {
+    /// DSCP of an IP packet.
+    #[inline]
+    pub fn dscp(&self) -> Dscp {
+        Dscp::from_tos(self.tos)
+    }
+
+    /// ECN bits of an IP packet.
+    #[inline]
+    pub fn ecn(&self) -> u8 {
+        self.tos & 3
+    }
+
+    /// True for IPv4 and IPv6.
+    #[inline]
+    pub fn is_ip(&self) -> bool {
+        matches!(self.l3, L3::Ipv4 | L3::Ipv6)
+    }
+}
+
+#[inline(always)]
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// Parse the Ethernet header and the tag stack only: returns the tags and
+/// the offset of the ethertype that follows them.
+#[inline]
+pub fn parse_tags(frame: &[u8]) -> Result<(TagStack, usize), WireError> {
+    if frame.len() < HEADER_LEN {
+        return Err(WireError::truncated(Layer::Ethernet, 0, HEADER_LEN, frame.len()));
+    }
+    let mut tags = TagStack::new();
+    let mut at = MACS_LEN;
+    let mut et = be16(frame, at);
+    while Tpid::is_vlan(et) {
+        if tags.len() == MAX_TAGS {
+            return Err(WireError::new(Layer::Vlan, at, ErrorKind::TooManyTags));
+        }
+        // A tag needs its TCI and the next ethertype: 4 bytes past `at + 2`.
+        if frame.len() < at + 6 {
+            return Err(WireError::truncated(Layer::Vlan, at, 6, frame.len() - at));
+        }
+        let tag = VlanTag::from_tci(Tpid(et), be16(frame, at + 2));
+        // Cannot fail: the length was checked against MAX_TAGS above.
+        let _ = tags.push_inner(tag);
+        at += 4;
+        et = be16(frame, at);
+    }
+    Ok((tags, at))
+}
+
+/// Parse a whole frame (see the module header for what is checked).
+#[inline]
+pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
+    let (tags, et_at) = parse_tags(frame)?;
+    let l3_off = et_at + 2;
+    let mut info = FrameInfo {
+        tags,
+        ethertype: be16(frame, et_at),
+        l3_offset: l3_off as u16,
+        ..FrameInfo::default()
+    };
+    let l3 = &frame[l3_off..];
+    match info.ethertype {
+        ethertype::IPV4 => {
+            let ip = Ipv4Packet::new_checked(l3, l3_off)?;
+            info.l3 = L3::Ipv4;
+            info.tos = ip.tos();
+            info.ttl = ip.ttl();
+            info.protocol = ip.protocol();
+            info.fragment = ip.is_fragment();
+            let l4_off = l3_off + ip.header_len();
+            // Only the first fragment (or an unfragmented packet) carries a transport header.
+            if ip.frag_offset() == 0 {
+                parse_l4(&mut info, &l3[ip.header_len()..ip.total_len() as usize], l4_off, false)?;
+            }
+        }
+        ethertype::IPV6 => {
+            let ip = Ipv6Packet::new_checked(l3, l3_off)?;
+            info.l3 = L3::Ipv6;
+            info.tos = ip.traffic_class();
+            info.ttl = ip.hop_limit();
+            let payload = ip.payload();
+            let ul = ipv6::upper_layer(ip.next_header(), payload, l3_off + ipv6::HEADER_LEN)?;
+            info.protocol = ul.protocol;
+            info.fragment = ul.fragmented;
+            let l4_off = l3_off + ipv6::HEADER_LEN + ul.offset;
+            let first_fragment = !ul.fragmented || ipv6_frag_offset_zero(payload, ip.next_header());
+            if first_fragment {
+                parse_l4(&mut info, &payload[ul.offset..], l4_off, true)?;
+            }
+        }
+        ethertype::ARP => {
+            ArpPacket::new_checked(l3, l3_off)?;
+            info.l3 = L3::Arp;
+        }
+        _ => {}
+    }
+    Ok(info)
+}
+
+/// True if the fragment header in `payload` (reached from `first`) has offset 0.
+fn ipv6_frag_offset_zero(payload: &[u8], first: u8) -> bool {
+    let mut nh = first;
+    let mut off = 0usize;
+    for _ in 0..=ipv6::MAX_EXTENSIONS {
+        let Some(h) = payload.get(off..off + 8) else {
+            return false;
+        };
+        match nh {
+            ipv6::next_header::FRAGMENT => return be16(h, 2) & 0xfff8 == 0,
+            ipv6::next_header::AUTH => off += (h[1] as usize + 2) * 4,
+            n if ipv6::is_extension(n) => off += (h[1] as usize + 1) * 8,
+            _ => return false,
+        }
+        nh = h[0];
+    }
+    false
+}
+
+#[inline(always)]
+fn parse_l4(info: &mut FrameInfo, l4: &[u8], l4_off: usize, v6: bool) -> Result<(), WireError> {
+    info.l4_offset = l4_off as u16;
+    match info.protocol {
+        protocol::UDP => {
+            let u = UdpHeader::new_checked(l4, l4_off)?;
+            info.src_port = u.src_port();
+            info.dst_port = u.dst_port();
+            info.has_ports = true;
+        }
+        protocol::TCP => {
+            let t = TcpHeader::new_checked(l4, l4_off)?;
+            info.src_port = t.src_port();
+            info.dst_port = t.dst_port();
+            info.has_ports = true;
+        }
+        protocol::ICMP if !v6 => {
+            IcmpHeader::new_checked(l4, l4_off, false)?;
+        }
+        protocol::ICMPV6 if v6 => {
+            IcmpHeader::new_checked(l4, l4_off, true)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 0x88a8 S-tag 100 (PCP 3), 0x8100 C-tag 200, IPv4 UDP 192.0.2.1:50000 -> 198.51.100.1:3478, TOS 0xb8.
+    pub(crate) static QINQ_UDP: [u8; 64] = [
+        0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, // MACs
+        0x88, 0xa8, 0x60, 0x64, // S-tag 100 PCP 3
+        0x81, 0x00, 0x00, 0xc8, // C-tag 200
+        0x08, 0x00, // IPv4
+        0x45, 0xb8, 0x00, 0x2a, 0, 0, 0x40, 0, 64, 17, 0x3a, 0x74, 192, 0, 2, 1, 198, 51, 100, 1,
+        0xc3, 0x50, 0x0d, 0x96, 0x00, 0x16, 0, 0, // UDP
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, // payload
+    ];
+
+    #[test]
+    fn qinq_udp() {
+        let i = parse(&QINQ_UDP).unwrap();
+        assert_eq!(i.tags.len(), 2);
+        assert_eq!(i.tags.as_slice()[0], VlanTag { tpid: Tpid::DOT1AD, pcp: 3, dei: false, vid: 100 });
+        assert_eq!(i.tags.as_slice()[1].vid, 200);
+        assert_eq!(i.ethertype, ethertype::IPV4);
+        assert_eq!(i.l3, L3::Ipv4);
+        assert_eq!(i.l3_offset, 22);
+        assert_eq!(i.dscp(), Dscp::EF);
+        assert_eq!((i.src_port, i.dst_port, i.has_ports), (50000, 3478, true));
+        assert_eq!(i.l4_offset, 42);
+    }
+
+    #[test]
+    fn truncation_names_the_layer() {
+        for n in 0..QINQ_UDP.len() {
+            // The IPv4 total length is 42, so the frame needs 22 + 42 = 64 bytes.
+            let e = parse(&QINQ_UDP[..n]).unwrap_err();
+            let want = match n {
+                0..=13 => Layer::Ethernet,
+                14..=21 => Layer::Vlan,
+                _ => Layer::Ipv4,
+            };
+            assert_eq!(e.layer, want, "len {n}: {e}");
+        }
+    }
+
+    #[test]
+    fn four_tags_are_too_many() {
+        let mut f = vec![0u8; 12];
+        for _ in 0..4 {
+            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x01]);
+        }
+        f.extend_from_slice(&[0x88, 0xb5, 0, 0]);
+        let e = parse(&f).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TooManyTags);
+        assert_eq!(e.offset, 24);
+        f.drain(12..16);
+        assert_eq!(parse(&f).unwrap().tags.len(), 3);
+    }
+}

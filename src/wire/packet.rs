@@ -1,0 +1,202 @@
+//! `PacketBuf`: a frame in a fixed buffer with headroom, so tags can be
+//! pushed and popped in place.
+//!
+//! A push or pop moves only the 12 bytes of MAC addresses (by 4 bytes per
+//! tag) and writes the new tag bytes; the payload never moves. Every
+//! operation checks its bounds and reports failure instead of panicking.
+
+use super::ethernet::MACS_LEN;
+
+/// Bytes kept free in front of a received frame for pushed tags.
+pub const HEADROOM: usize = 64;
+/// Largest frame a `PacketBuf` holds (tags included).
+pub const MAX_FRAME: usize = 2048;
+/// Total buffer size.
+pub const BUF_LEN: usize = HEADROOM + MAX_FRAME;
+
+/// A frame in an owned, fixed-size buffer with headroom.
+pub struct PacketBuf {
+    buf: Box<[u8; BUF_LEN]>,
+    head: u16,
+    len: u16,
+}
+
+impl Default for PacketBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clone for PacketBuf {
+    fn clone(&self) -> Self {
+        PacketBuf {
+            buf: self.buf.clone(),
+            head: self.head,
+            len: self.len,
+        }
+    }
+}
+
+impl core::fmt::Debug for PacketBuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "PacketBuf({} bytes)", self.len)
+    }
+}
+
+impl PacketBuf {
+    /// An empty buffer (allocates once; reuse it).
+    pub fn new() -> PacketBuf {
+        PacketBuf {
+            buf: Box::new([0; BUF_LEN]),
+            head: HEADROOM as u16,
+            len: 0,
+        }
+    }
+
+    /// Copy `frame` in after the headroom. `false` (buffer emptied) if it
+    /// is longer than [`MAX_FRAME`].
+    #[inline]
+    pub fn load(&mut self, frame: &[u8]) -> bool {
+        self.head = HEADROOM as u16;
+        match self.buf.get_mut(HEADROOM..HEADROOM + frame.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(frame);
+                self.len = frame.len() as u16;
+                true
+            }
+            None => {
+                self.len = 0;
+                false
+            }
+        }
+    }
+
+    /// Space after the headroom for a backend to receive into directly;
+    /// call [`PacketBuf::set_received`] with the length written.
+    #[inline]
+    pub fn receive_area(&mut self) -> &mut [u8] {
+        self.head = HEADROOM as u16;
+        self.len = 0;
+        &mut self.buf[HEADROOM..]
+    }
+
+    /// Declare that `len` bytes were written into [`PacketBuf::receive_area`].
+    #[inline]
+    pub fn set_received(&mut self, len: usize) {
+        self.head = HEADROOM as u16;
+        self.len = len.min(MAX_FRAME) as u16;
+    }
+
+    /// The frame bytes.
+    #[inline(always)]
+    pub fn frame(&self) -> &[u8] {
+        let h = self.head as usize;
+        &self.buf[h..h + self.len as usize]
+    }
+
+    /// The frame bytes, writable.
+    #[inline(always)]
+    pub fn frame_mut(&mut self) -> &mut [u8] {
+        let h = self.head as usize;
+        &mut self.buf[h..h + self.len as usize]
+    }
+
+    /// Frame length.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True if no frame is loaded.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Free bytes in front of the frame.
+    #[inline(always)]
+    pub fn headroom(&self) -> usize {
+        self.head as usize
+    }
+
+    /// Replace the first `pop` tags after the MACs with `push` (whole tags,
+    /// 4 bytes each, outermost first). Moves the 12 MAC bytes by the
+    /// difference; the payload stays where it is. `false` (frame unchanged)
+    /// if the frame is shorter than its MACs and `pop` tags, `push` is not
+    /// whole tags, or the headroom is exhausted.
+    #[inline]
+    pub fn rewrite_tags(&mut self, pop: usize, push: &[u8]) -> bool {
+        let head = self.head as usize;
+        let len = self.len as usize;
+        let removed = pop * 4;
+        if push.len() % 4 != 0 || len < MACS_LEN + removed {
+            return false;
+        }
+        // new_head = head + removed - push.len(), which must stay ≥ 0.
+        let Some(new_head) = (head + removed).checked_sub(push.len()) else {
+            return false;
+        };
+        if new_head != head {
+            self.buf.copy_within(head..head + MACS_LEN, new_head);
+        }
+        let tags_at = new_head + MACS_LEN;
+        self.buf[tags_at..tags_at + push.len()].copy_from_slice(push);
+        self.head = new_head as u16;
+        self.len = (len - removed + push.len()) as u16;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn push_then_pop() {
+        let frame: Vec<u8> = (0..60u8).collect();
+        let mut p = PacketBuf::new();
+        assert!(p.load(&frame));
+        assert!(p.rewrite_tags(0, &[0x81, 0x00, 0x00, 0x64, 0x81, 0x00, 0x00, 0xc8]));
+        assert_eq!(p.len(), 68);
+        assert_eq!(&p.frame()[..12], &frame[..12]);
+        assert_eq!(&p.frame()[12..20], &[0x81, 0x00, 0x00, 0x64, 0x81, 0x00, 0x00, 0xc8]);
+        assert_eq!(&p.frame()[20..], &frame[12..]);
+        assert!(p.rewrite_tags(2, &[]));
+        assert_eq!(p.frame(), &frame[..]);
+        assert!(!p.rewrite_tags(0, &[1, 2, 3]));
+        assert!(!PacketBuf::new().rewrite_tags(1, &[]));
+    }
+
+    #[test]
+    fn headroom_is_bounded() {
+        let mut p = PacketBuf::new();
+        assert!(p.load(&[0u8; 64]));
+        let tags = [0u8; 12];
+        for _ in 0..HEADROOM / 12 {
+            assert!(p.rewrite_tags(0, &tags));
+        }
+        // 60 of 64 headroom bytes used: one more 12-byte push does not fit.
+        assert!(!p.rewrite_tags(0, &tags));
+        assert!(!p.load(&vec![0u8; MAX_FRAME + 1]));
+        assert!(p.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn rewrite_round_trips(frame in proptest::collection::vec(any::<u8>(), 0..200), pop in 0usize..4, push in proptest::collection::vec(any::<u8>(), 0..4).prop_map(|v| v.len())) {
+            let mut p = PacketBuf::new();
+            p.load(&frame);
+            let push_bytes = vec![0xabu8; push * 4];
+            let before = p.frame().to_vec();
+            if p.rewrite_tags(pop, &push_bytes) {
+                let popped = before[12..12 + pop * 4].to_vec();
+                prop_assert_eq!(&p.frame()[12..12 + push * 4], &push_bytes[..]);
+                prop_assert!(p.rewrite_tags(push, &popped));
+                prop_assert_eq!(p.frame(), &before[..]);
+            } else {
+                prop_assert_eq!(p.frame(), &before[..]);
+            }
+        }
+    }
+}
