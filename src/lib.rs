@@ -14,3 +14,6 @@
 pub mod config;
 pub mod qos;
 pub mod wire;
+pub mod gen;
+pub mod io;
+pub mod pipeline;

@@ -211,7 +211,7 @@ fn parse_l4(info: &mut FrameInfo, l4: &[u8], l4_off: usize, v6: bool) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// 0x88a8 S-tag 100 (PCP 3), 0x8100 C-tag 200, IPv4 UDP 192.0.2.1:50000 -> 198.51.100.1:3478, TOS 0xb8.

@@ -1,0 +1,155 @@
+//! A batch of up to [`BATCH_SIZE`] frames from one ingress port, with the
+//! per-frame metadata each stage fills in.
+//!
+//! Buffers are allocated once when the batch is created and reused for
+//! every receive: the hot path never allocates.
+
+use super::drop::DropReason;
+use super::plan::PortId;
+use crate::wire::{FrameInfo, PacketBuf};
+
+/// Frames per batch.
+pub const BATCH_SIZE: usize = 32;
+
+/// What the pipeline decided for one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Verdict {
+    /// Not processed yet.
+    #[default]
+    Pending,
+    /// Send out of this port.
+    Forward(PortId),
+    /// Dropped for this reason.
+    Drop(DropReason),
+}
+
+/// Per-frame metadata filled in by the stages.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Meta {
+    /// The parse result (tags as received, offsets, ports).
+    pub info: FrameInfo,
+    /// Attachment the frame was classified to (`u32::MAX` if none).
+    pub attachment: u32,
+    /// DSCP before marking (IP only).
+    pub dscp_before: u8,
+    /// DSCP after marking (IP only).
+    pub dscp_after: u8,
+    /// The decision.
+    pub verdict: Verdict,
+}
+
+/// A batch of frames received on one port.
+pub struct Batch {
+    /// The ingress port of every frame in the batch.
+    pub port: PortId,
+    len: usize,
+    bufs: Vec<PacketBuf>,
+    meta: Vec<Meta>,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Batch {
+    /// A batch with [`BATCH_SIZE`] preallocated buffers.
+    pub fn new() -> Batch {
+        Batch {
+            port: 0,
+            len: 0,
+            bufs: (0..BATCH_SIZE).map(|_| PacketBuf::new()).collect(),
+            meta: vec![Meta::default(); BATCH_SIZE],
+        }
+    }
+
+    /// Forget the frames (buffers are kept).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Number of frames.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if empty.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True if no more frames fit.
+    #[inline(always)]
+    pub fn is_full(&self) -> bool {
+        self.len == BATCH_SIZE
+    }
+
+    /// The next free buffer, to be filled by a backend and then committed
+    /// with [`Batch::commit`]. `None` when the batch is full.
+    #[inline]
+    pub fn next_buf(&mut self) -> Option<&mut PacketBuf> {
+        self.bufs.get_mut(self.len)
+    }
+
+    /// Count the buffer returned by [`Batch::next_buf`] as received.
+    #[inline]
+    pub fn commit(&mut self) {
+        if self.len < BATCH_SIZE {
+            self.meta[self.len] = Meta {
+                attachment: u32::MAX,
+                ..Meta::default()
+            };
+            self.len += 1;
+        }
+    }
+
+    /// Copy a frame in. `false` if the batch is full or the frame too long
+    /// (a too-long frame is counted by the caller).
+    #[inline]
+    pub fn push(&mut self, frame: &[u8]) -> bool {
+        let loaded = match self.next_buf() {
+            Some(b) => b.load(frame),
+            None => false,
+        };
+        if loaded {
+            self.commit();
+        }
+        loaded
+    }
+
+    /// Frame `i`.
+    #[inline(always)]
+    pub fn buf(&self, i: usize) -> &PacketBuf {
+        &self.bufs[i]
+    }
+
+    /// Frame `i` and its metadata, both writable.
+    #[inline(always)]
+    pub fn get_mut(&mut self, i: usize) -> (&mut PacketBuf, &mut Meta) {
+        (&mut self.bufs[i], &mut self.meta[i])
+    }
+
+    /// Metadata of frame `i`.
+    #[inline(always)]
+    pub fn meta(&self, i: usize) -> &Meta {
+        &self.meta[i]
+    }
+
+    /// The frames forwarded out of `port`, in order.
+    pub fn forwarded_to(&self, port: PortId) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.len)
+            .filter(move |&i| self.meta[i].verdict == Verdict::Forward(port))
+            .map(move |i| self.bufs[i].frame())
+    }
+
+    /// Mark frame `i` as dropped (used by backends whose transmit failed).
+    pub fn set_verdict(&mut self, i: usize, v: Verdict) {
+        if i < self.len {
+            self.meta[i].verdict = v;
+        }
+    }
+}

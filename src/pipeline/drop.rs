@@ -1,0 +1,85 @@
+//! Why a frame was dropped. Every drop in the pipeline is counted under one
+//! of these reasons; none is silent.
+
+use core::fmt;
+
+/// The reason a frame was not forwarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum DropReason {
+    /// The frame failed to parse (truncated or inconsistent header).
+    Malformed = 0,
+    /// More than three VLAN tags.
+    TooManyTags,
+    /// No attachment matches the ingress port and tag stack.
+    UnknownAttachment,
+    /// The IP packet is larger than the peering's MTU.
+    OverMtu,
+    /// Neither trunk link of the circuit is up.
+    NoLinkUp,
+    /// The egress access port is down.
+    PortDown,
+    /// The peering is in `l3` mode, whose forwarding is not available yet.
+    L3Pending,
+    /// The tag rewrite did not fit the buffer's headroom.
+    TagRewrite,
+    /// The backend's transmit ring was full.
+    TxFull,
+}
+
+impl DropReason {
+    /// Number of reasons (size of counter arrays).
+    pub const COUNT: usize = 9;
+
+    /// All reasons in counter order.
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::Malformed,
+        DropReason::TooManyTags,
+        DropReason::UnknownAttachment,
+        DropReason::OverMtu,
+        DropReason::NoLinkUp,
+        DropReason::PortDown,
+        DropReason::L3Pending,
+        DropReason::TagRewrite,
+        DropReason::TxFull,
+    ];
+
+    /// Stable kebab-case name used in stats output and JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::TooManyTags => "too-many-tags",
+            DropReason::UnknownAttachment => "unknown-attachment",
+            DropReason::OverMtu => "over-mtu",
+            DropReason::NoLinkUp => "no-link-up",
+            DropReason::PortDown => "port-down",
+            DropReason::L3Pending => "l3-pending",
+            DropReason::TagRewrite => "tag-rewrite",
+            DropReason::TxFull => "tx-full",
+        }
+    }
+
+    /// Index into counter arrays.
+    #[inline(always)]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_index_order() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Counters. Each worker owns one [`Counters`] (plain integers, no atomics
+//! on the hot path); readers sum them with [`Counters::add`].
+
+use super::drop::DropReason;
+use serde::Serialize;
+
+/// Per-port packet and byte counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PortCounters {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames forwarded out of this port.
+    pub tx_packets: u64,
+    /// Bytes forwarded out of this port.
+    pub tx_bytes: u64,
+}
+
+/// The counters of one worker (or the sum of several).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Indexed by port id.
+    pub ports: Vec<PortCounters>,
+    /// Indexed by [`DropReason::index`].
+    pub drops: [u64; DropReason::COUNT],
+    /// IP packets whose DSCP the marker changed.
+    pub dscp_rewritten: u64,
+}
+
+impl Counters {
+    /// Zeroed counters for `ports` ports.
+    pub fn new(ports: usize) -> Counters {
+        Counters {
+            ports: vec![PortCounters::default(); ports],
+            drops: [0; DropReason::COUNT],
+            dscp_rewritten: 0,
+        }
+    }
+
+    /// Add another worker's counters to these.
+    pub fn add(&mut self, other: &Counters) {
+        if self.ports.len() < other.ports.len() {
+            self.ports.resize(other.ports.len(), PortCounters::default());
+        }
+        for (a, b) in self.ports.iter_mut().zip(&other.ports) {
+            a.rx_packets += b.rx_packets;
+            a.rx_bytes += b.rx_bytes;
+            a.tx_packets += b.tx_packets;
+            a.tx_bytes += b.tx_bytes;
+        }
+        for (a, b) in self.drops.iter_mut().zip(&other.drops) {
+            *a += b;
+        }
+        self.dscp_rewritten += other.dscp_rewritten;
+    }
+
+    /// Count a drop.
+    #[inline(always)]
+    pub fn drop(&mut self, r: DropReason) {
+        self.drops[r.index()] += 1;
+    }
+
+    /// Frames dropped for any reason.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Frames received on any port.
+    pub fn total_rx(&self) -> u64 {
+        self.ports.iter().map(|p| p.rx_packets).sum()
+    }
+
+    /// Frames forwarded out of any port.
+    pub fn total_tx(&self) -> u64 {
+        self.ports.iter().map(|p| p.tx_packets).sum()
+    }
+
+    /// Drop count for one reason.
+    pub fn drops_for(&self, r: DropReason) -> u64 {
+        self.drops[r.index()]
+    }
+}
