@@ -11,6 +11,8 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod qos;
 pub mod wire;

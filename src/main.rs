@@ -1,1 +1,5 @@
-fn main(){}
+//! The `xconnect` binary: see `xconnect --help`.
+
+fn main() {
+    std::process::exit(xconnect::cli::main());
+}

@@ -1,0 +1,189 @@
+//! The benchmark scenarios: a fixed provider-edge plan with one QinQ circuit
+//! (S-tag 100; private peering C-tag 200, Microsoft peering C-tag 300 with
+//! the `expressroute` DSCP policy) and the frames each case sends through it.
+//!
+//! The same builders serve `xconnect bench` and the criterion benches, so
+//! both measure the same work.
+
+use crate::config::{
+    Access, BackendKind, Bfd, Circuit, Config, Encapsulation, Link, LinkSubnets, Peering,
+    PeeringKind, Port, Role, ServiceMode,
+};
+use crate::gen::{FrameSpec, IMIX};
+use crate::pipeline::{LinkState, Pipeline, Plan, PortId};
+use crate::qos::{DscpAction, DscpPolicy};
+use crate::wire::{Tpid, VlanId, VlanTag};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+/// Port ids of the bench plan.
+pub mod port {
+    /// Access port of the private peering (untagged).
+    pub const PRIVATE: u16 = 0;
+    /// Access port of the Microsoft peering (untagged).
+    pub const MICROSOFT: u16 = 1;
+    /// Primary trunk.
+    pub const TRUNK_A: u16 = 2;
+    /// Secondary trunk.
+    pub const TRUNK_B: u16 = 3;
+}
+
+/// S-tag of the bench circuit.
+pub const S_TAG: u16 = 100;
+/// C-tag of the bench Microsoft peering.
+pub const C_TAG_MICROSOFT: u16 = 300;
+
+fn vid(v: u16) -> VlanId {
+    // The bench constants are all in 1..=4094.
+    VlanId::new(v).unwrap_or(VlanId::new(1).expect("1 is a valid VLAN id"))
+}
+
+/// The bench configuration (see the module header).
+pub fn config() -> Config {
+    let mk_port = |name: &str| Port {
+        name: name.to_string(),
+        interface: name.to_string(),
+        backend: BackendKind::Mem,
+    };
+    let peering = |kind, tag, port: usize, dscp| Peering {
+        kind,
+        tag: vid(tag),
+        mode: ServiceMode::L2,
+        access: Access {
+            port,
+            vlans: vec![],
+        },
+        ipv4: None,
+        ipv6: None,
+        peer_asn: None,
+        mtu: 1500,
+        dscp: DscpPolicy::plain(dscp),
+        dscp_return: DscpPolicy::default(),
+        pcp_from_dscp: false,
+        routes: vec![],
+        neighbors: vec![],
+        bfd: Bfd::default(),
+    };
+    let mut private = peering(PeeringKind::Private, 200, 0, DscpAction::Preserve);
+    private.ipv4 = Some(LinkSubnets {
+        primary: "192.0.2.0/30".parse().expect("literal"),
+        secondary: "192.0.2.4/30".parse().expect("literal"),
+    });
+    Config {
+        source: "bench".into(),
+        role: Role::ProviderEdge,
+        ports: vec![
+            mk_port("private"),
+            mk_port("microsoft"),
+            mk_port("trunk-a"),
+            mk_port("trunk-b"),
+        ],
+        circuits: vec![Circuit {
+            name: "bench".into(),
+            encapsulation: Encapsulation::QinQ,
+            s_tag: Some(vid(S_TAG)),
+            outer_tpid: Tpid::DOT1Q,
+            primary: Link {
+                port: 2,
+                outer_tag: None,
+            },
+            secondary: Link {
+                port: 3,
+                outer_tag: None,
+            },
+            bandwidth_mbps: 10_000,
+            premium: false,
+            peerings: vec![
+                private,
+                peering(
+                    PeeringKind::Microsoft,
+                    C_TAG_MICROSOFT,
+                    1,
+                    DscpAction::ExpressRoute,
+                ),
+            ],
+        }],
+    }
+}
+
+/// A pipeline over the bench plan with every port up.
+pub fn pipeline() -> Pipeline {
+    let plan = Arc::new(Plan::compile(&config()));
+    let links = LinkState::new(plan.ports.len());
+    Pipeline::new(plan, links)
+}
+
+/// Frame sizes of a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sizes {
+    /// Every frame this many wire bytes (FCS included).
+    Fixed(usize),
+    /// The 7:4:1 IMIX of 64, 576 and 1500 bytes.
+    Imix,
+}
+
+impl Sizes {
+    /// The wire sizes cycled through.
+    pub fn list(self) -> Vec<usize> {
+        match self {
+            Sizes::Fixed(n) => vec![n],
+            Sizes::Imix => IMIX.to_vec(),
+        }
+    }
+
+    /// Average wire bytes per frame.
+    pub fn mean(self) -> f64 {
+        let l = self.list();
+        l.iter().sum::<usize>() as f64 / l.len() as f64
+    }
+
+    /// Label for reports.
+    pub fn label(self) -> String {
+        match self {
+            Sizes::Fixed(n) => n.to_string(),
+            Sizes::Imix => "imix".into(),
+        }
+    }
+}
+
+/// DSCP values cycled through the bench flows (some kept, some rewritten by
+/// the `expressroute` policy).
+pub const DSCP_MIX: [u8; 8] = [0, 10, 18, 26, 34, 46, 8, 40];
+
+/// Number of distinct flows in a bench frame set.
+pub const FLOWS: usize = 1024;
+
+/// Frames of `FLOWS` flows with the given tags and sizes.
+pub fn frames(tags: &[VlanTag], sizes: Sizes) -> Vec<Vec<u8>> {
+    let sizes = sizes.list();
+    (0..FLOWS)
+        .map(|i| {
+            let src = IpAddr::V4(Ipv4Addr::new(192, 0, 2, (i % 250) as u8 + 1));
+            let dst = IpAddr::V4(Ipv4Addr::new(198, 51, 100, (i / 250) as u8 + 1));
+            let tos = DSCP_MIX[i % DSCP_MIX.len()] << 2;
+            let len = sizes[i % sizes.len()];
+            FrameSpec::udp(tags, src, dst, (40000 + i as u16, 443), tos, len).build()
+        })
+        .collect()
+}
+
+/// Customer frames (untagged, Microsoft peering access port): the push case.
+pub fn push_frames(sizes: Sizes) -> Vec<Vec<u8>> {
+    frames(&[], sizes)
+}
+
+/// Trunk frames (S-tag 100, C-tag 300): the pop case.
+pub fn pop_frames(sizes: Sizes) -> Vec<Vec<u8>> {
+    frames(
+        &[
+            VlanTag::from_tci(Tpid::DOT1Q, S_TAG),
+            VlanTag::from_tci(Tpid::DOT1Q, C_TAG_MICROSOFT),
+        ],
+        sizes,
+    )
+}
+
+/// Ingress port of the push case.
+pub const PUSH_PORT: PortId = port::MICROSOFT;
+/// Ingress port of the pop case.
+pub const POP_PORT: PortId = port::TRUNK_A;
