@@ -24,8 +24,8 @@ pub fn key(port: u16, vids: &[u16]) -> u64 {
 #[inline(always)]
 pub fn key_of(port: u16, tags: &TagStack) -> u64 {
     let mut k = (port as u64) << 40 | (tags.len() as u64) << 36;
-    for (i, t) in tags.as_slice().iter().enumerate() {
-        k |= (t.vid as u64) << (24 - 12 * i);
+    for i in 0..tags.len() {
+        k |= (tags.vid(i) as u64) << (24 - 12 * i);
     }
     k
 }

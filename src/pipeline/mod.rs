@@ -101,10 +101,9 @@ impl Pipeline {
         for i in 0..n {
             let (buf, meta) = batch.get_mut(i);
             rx_bytes += buf.len() as u64;
-            match wire::parse(buf.frame()) {
-                Ok(info) => {
-                    meta.info = info;
-                    let key = classify::key_of(port, &info.tags);
+            match wire::parse_into(buf.frame(), &mut meta.info) {
+                Ok(()) => {
+                    let key = classify::key_of(port, &meta.info.tags);
                     match plan.classify(key) {
                         Some(a) => meta.attachment = a,
                         None => meta.verdict = Verdict::Drop(DropReason::UnknownAttachment),

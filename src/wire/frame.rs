@@ -15,7 +15,7 @@ use super::icmp::IcmpHeader;
 use super::ipv4::Ipv4Packet;
 use super::ipv6::{self, Ipv6Packet};
 use super::l4::{protocol, TcpHeader, UdpHeader};
-use super::vlan::{TagStack, Tpid, VlanTag, MAX_TAGS};
+use super::vlan::{TagStack, Tpid, MAX_TAGS};
 use super::Dscp;
 
 /// The network layer found after the tags.
@@ -105,9 +105,8 @@ pub fn parse_tags(frame: &[u8]) -> Result<(TagStack, usize), WireError> {
         if frame.len() < at + 6 {
             return Err(WireError::truncated(Layer::Vlan, at, 6, frame.len() - at));
         }
-        let tag = VlanTag::from_tci(Tpid(et), be16(frame, at + 2));
         // Cannot fail: the length was checked against MAX_TAGS above.
-        let _ = tags.push_inner(tag);
+        let _ = tags.push_raw(et, be16(frame, at + 2));
         at += 4;
         et = be16(frame, at);
     }
@@ -117,9 +116,19 @@ pub fn parse_tags(frame: &[u8]) -> Result<(TagStack, usize), WireError> {
 /// Parse a whole frame (see the module header for what is checked).
 #[inline]
 pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
+    let mut info = FrameInfo::default();
+    parse_into(frame, &mut info)?;
+    Ok(info)
+}
+
+/// Parse a whole frame into `info`, overwriting every field (on error the
+/// fields are unspecified). The hot-path form of [`parse`]: it writes the
+/// result in place instead of moving it.
+#[inline]
+pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
     let (tags, et_at) = parse_tags(frame)?;
     let l3_off = et_at + 2;
-    let mut info = FrameInfo {
+    *info = FrameInfo {
         tags,
         ethertype: be16(frame, et_at),
         l3_offset: l3_off as u16,
@@ -137,7 +146,7 @@ pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
             let l4_off = l3_off + ip.header_len();
             // Only the first fragment (or an unfragmented packet) carries a transport header.
             if ip.frag_offset() == 0 {
-                parse_l4(&mut info, &l3[ip.header_len()..ip.total_len() as usize], l4_off, false)?;
+                parse_l4(info, &l3[ip.header_len()..ip.total_len() as usize], l4_off, false)?;
             }
         }
         ethertype::IPV6 => {
@@ -152,7 +161,7 @@ pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
             let l4_off = l3_off + ipv6::HEADER_LEN + ul.offset;
             let first_fragment = !ul.fragmented || ipv6_frag_offset_zero(payload, ip.next_header());
             if first_fragment {
-                parse_l4(&mut info, &payload[ul.offset..], l4_off, true)?;
+                parse_l4(info, &payload[ul.offset..], l4_off, true)?;
             }
         }
         ethertype::ARP => {
@@ -161,7 +170,7 @@ pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
         }
         _ => {}
     }
-    Ok(info)
+    Ok(())
 }
 
 /// True if the fragment header in `payload` (reached from `first`) has offset 0.
@@ -213,6 +222,7 @@ fn parse_l4(info: &mut FrameInfo, l4: &[u8], l4_off: usize, v6: bool) -> Result<
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::wire::VlanTag;
 
     /// 0x88a8 S-tag 100 (PCP 3), 0x8100 C-tag 200, IPv4 UDP 192.0.2.1:50000 -> 198.51.100.1:3478, TOS 0xb8.
     pub(crate) static QINQ_UDP: [u8; 64] = [
@@ -229,8 +239,8 @@ pub(crate) mod tests {
     fn qinq_udp() {
         let i = parse(&QINQ_UDP).unwrap();
         assert_eq!(i.tags.len(), 2);
-        assert_eq!(i.tags.as_slice()[0], VlanTag { tpid: Tpid::DOT1AD, pcp: 3, dei: false, vid: 100 });
-        assert_eq!(i.tags.as_slice()[1].vid, 200);
+        assert_eq!(i.tags.get(0), Some(VlanTag { tpid: Tpid::DOT1AD, pcp: 3, dei: false, vid: 100 }));
+        assert_eq!(i.tags.vid(1), 200);
         assert_eq!(i.ethertype, ethertype::IPV4);
         assert_eq!(i.l3, L3::Ipv4);
         assert_eq!(i.l3_offset, 22);

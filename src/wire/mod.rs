@@ -27,6 +27,6 @@ pub mod vlan;
 
 pub use dscp::Dscp;
 pub use error::{ErrorKind, Layer, WireError};
-pub use frame::{parse, parse_tags, FrameInfo, L3};
+pub use frame::{parse, parse_into, parse_tags, FrameInfo, L3};
 pub use packet::PacketBuf;
 pub use vlan::{TagStack, Tpid, VlanId, VlanTag, MAX_TAGS};

@@ -109,31 +109,21 @@ impl VlanTag {
     }
 }
 
-/// Up to [`MAX_TAGS`] tags, outermost first. Fixed size, `Copy`, no allocation.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// Up to [`MAX_TAGS`] tags, outermost first. Fixed size, `Copy`, no
+/// allocation. Each tag is stored as one `u32` (TPID << 16 | TCI), the
+/// layout the parser reads off the wire, so building a stack is a few
+/// register moves.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TagStack {
-    tags: [VlanTag; MAX_TAGS],
+    raw: [u32; MAX_TAGS],
     len: u8,
-}
-
-const EMPTY_TAG: VlanTag = VlanTag {
-    tpid: Tpid(0),
-    pcp: 0,
-    dei: false,
-    vid: 0,
-};
-
-impl Default for TagStack {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl TagStack {
     /// An empty stack (an untagged frame).
     pub const fn new() -> TagStack {
         TagStack {
-            tags: [EMPTY_TAG; MAX_TAGS],
+            raw: [0; MAX_TAGS],
             len: 0,
         }
     }
@@ -159,33 +149,61 @@ impl TagStack {
         self.len == 0
     }
 
-    /// The tags, outermost first.
+    /// Tag `i` (0 = outermost).
     #[inline(always)]
-    pub fn as_slice(&self) -> &[VlanTag] {
-        &self.tags[..self.len as usize]
+    pub fn get(&self, i: usize) -> Option<VlanTag> {
+        if i < self.len() {
+            let r = self.raw[i];
+            Some(VlanTag::from_tci(Tpid((r >> 16) as u16), r as u16))
+        } else {
+            None
+        }
+    }
+
+    /// VID of tag `i` (0 if absent).
+    #[inline(always)]
+    pub fn vid(&self, i: usize) -> u16 {
+        if i < self.len() {
+            (self.raw[i] & 0x0fff) as u16
+        } else {
+            0
+        }
+    }
+
+    /// The tags, outermost first.
+    pub fn iter(&self) -> impl Iterator<Item = VlanTag> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
     }
 
     /// Append a tag inside the current innermost one. Errors when full.
     #[inline(always)]
     pub fn push_inner(&mut self, tag: VlanTag) -> Result<(), VlanTag> {
-        if (self.len as usize) < MAX_TAGS {
-            self.tags[self.len as usize] = tag;
+        self.push_raw(tag.tpid.0, tag.tci()).map_err(|_| tag)
+    }
+
+    /// Append a tag from its wire TPID and TCI. Errors when full.
+    #[inline(always)]
+    pub fn push_raw(&mut self, tpid: u16, tci: u16) -> Result<(), ()> {
+        let i = self.len as usize;
+        if i < MAX_TAGS {
+            self.raw[i] = (tpid as u32) << 16 | tci as u32;
             self.len += 1;
             Ok(())
         } else {
-            Err(tag)
+            Err(())
         }
     }
 
     /// The outermost tag, if any.
-    pub fn outer(&self) -> Option<&VlanTag> {
-        self.as_slice().first()
+    #[inline(always)]
+    pub fn outer(&self) -> Option<VlanTag> {
+        self.get(0)
     }
 }
 
 impl fmt::Debug for TagStack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.as_slice()).finish()
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -194,7 +212,7 @@ impl fmt::Display for TagStack {
         if self.is_empty() {
             return f.write_str("untagged");
         }
-        for (i, t) in self.as_slice().iter().enumerate() {
+        for (i, t) in self.iter().enumerate() {
             if i > 0 {
                 f.write_str("/")?;
             }
