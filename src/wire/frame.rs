@@ -4,9 +4,9 @@
 //! This is the parse the pipeline runs on every frame. It is strict: a frame
 //! is either fully understood up to its transport header, or rejected with
 //! the layer and offset that failed. Ethertypes other than IPv4, IPv6 and
-//! ARP are accepted as opaque (`L3::Other`). Ports are read only from
-//! unfragmented packets (any fragment hashes on addresses alone, so a flow's
-//! fragments stay on one link).
+//! ARP are accepted as opaque (`L3::Other`). The transport header is
+//! read only from unfragmented packets (any fragment, first or not, hashes
+//! on addresses alone, so a flow's fragments stay on one link).
 
 use super::arp::ArpPacket;
 use super::error::{ErrorKind, Layer, WireError};
@@ -144,8 +144,7 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
             info.protocol = ip.protocol();
             info.fragment = ip.is_fragment();
             let l4_off = l3_off + ip.header_len();
-            // Only the first fragment (or an unfragmented packet) carries a transport header.
-            if ip.frag_offset() == 0 {
+            if !info.fragment {
                 parse_l4(info, &l3[ip.header_len()..ip.total_len() as usize], l4_off, false)?;
             }
         }
@@ -159,8 +158,7 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
             info.protocol = ul.protocol;
             info.fragment = ul.fragmented;
             let l4_off = l3_off + ipv6::HEADER_LEN + ul.offset;
-            let first_fragment = !ul.fragmented || ipv6_frag_offset_zero(payload, ip.next_header());
-            if first_fragment {
+            if !ul.fragmented {
                 parse_l4(info, &payload[ul.offset..], l4_off, true)?;
             }
         }
@@ -171,25 +169,6 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
         _ => {}
     }
     Ok(())
-}
-
-/// True if the fragment header in `payload` (reached from `first`) has offset 0.
-fn ipv6_frag_offset_zero(payload: &[u8], first: u8) -> bool {
-    let mut nh = first;
-    let mut off = 0usize;
-    for _ in 0..=ipv6::MAX_EXTENSIONS {
-        let Some(h) = payload.get(off..off + 8) else {
-            return false;
-        };
-        match nh {
-            ipv6::next_header::FRAGMENT => return be16(h, 2) & 0xfff8 == 0,
-            ipv6::next_header::AUTH => off += (h[1] as usize + 2) * 4,
-            n if ipv6::is_extension(n) => off += (h[1] as usize + 1) * 8,
-            _ => return false,
-        }
-        nh = h[0];
-    }
-    false
 }
 
 #[inline(always)]

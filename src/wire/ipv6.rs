@@ -161,7 +161,9 @@ pub struct UpperLayer {
     pub protocol: u8,
     /// Offset of the upper-layer header from the start of the IPv6 payload.
     pub offset: usize,
-    /// True if a fragment header was seen (ports are then not reliable).
+    /// True if a fragment header makes this a fragment of a larger packet
+    /// (offset ≠ 0 or more-fragments set; an atomic fragment, RFC 6946, is
+    /// not one).
     pub fragmented: bool,
 }
 
@@ -196,7 +198,8 @@ pub fn upper_layer(first: u8, payload: &[u8], base: usize) -> Result<UpperLayer,
         }
         let len = match nh {
             next_header::FRAGMENT => {
-                fragmented = true;
+                // Offset (13 bits) and M flag: bytes 2-3, RFC 8200 §4.5.
+                fragmented |= u16::from_be_bytes([rest[2], rest[3]]) & 0xfff9 != 0;
                 8
             }
             // RFC 4302 §2.2: payload length in 4-octet units, minus 2.
@@ -249,12 +252,15 @@ mod tests {
     fn walks_extension_headers() {
         // hop-by-hop (8 bytes) -> fragment (8 bytes) -> UDP
         let mut pl = vec![44, 0, 1, 4, 0, 0, 0, 0];
-        pl.extend_from_slice(&[17, 0, 0, 0, 0, 0, 0, 1]);
+        pl.extend_from_slice(&[17, 0, 0, 1, 0, 0, 0, 1]); // M set
         pl.extend_from_slice(&[0; 8]);
         let p = packet(0, 0, &pl);
         let v = Ipv6Packet::new_checked(&p[..], 0).unwrap();
         let ul = upper_layer(v.next_header(), v.payload(), 40).unwrap();
         assert_eq!(ul, UpperLayer { protocol: 17, offset: 16, fragmented: true });
+        let mut atomic = pl.clone();
+        atomic[11] = 0; // offset 0, M clear: an atomic fragment
+        assert!(!upper_layer(0, &atomic, 40).unwrap().fragmented);
         assert!(upper_layer(0, &pl[..4], 40).is_err());
     }
 }
