@@ -80,12 +80,20 @@ fn every_broken_file_fails_with_its_rule_at_the_marked_line() {
         let shown = hit.to_string();
         let file_name = path.file_name().and_then(|f| f.to_str()).expect("name");
         assert!(shown.contains(file_name), "{shown}");
-        assert!(shown.contains(&format!(":{line}:{}:", hit.column)), "{shown}");
+        assert!(
+            shown.contains(&format!(":{line}:{}:", hit.column)),
+            "{shown}"
+        );
         assert!(shown.contains(&format!("error[{rule}]")), "{shown}");
         assert!(hit.column >= 1);
         // The file's only fault is this rule.
         for d in &diags {
-            assert_eq!(d.rule, rule, "{}: unexpected extra diagnostic:\n{diags}", path.display());
+            assert_eq!(
+                d.rule,
+                rule,
+                "{}: unexpected extra diagnostic:\n{diags}",
+                path.display()
+            );
         }
     }
 }
@@ -157,7 +165,10 @@ fn three_independent_faults_are_all_reported() {
     let diags = load_err(&path);
     let rules: Vec<&str> = diags.iter().map(|d| d.rule).collect();
     for rule in ["vlan-range", "mtu", "ms-no-default-route"] {
-        assert!(rules.contains(&rule), "{rule} missing from {rules:?}\n{diags}");
+        assert!(
+            rules.contains(&rule),
+            "{rule} missing from {rules:?}\n{diags}"
+        );
     }
     assert_eq!(diags.len(), 3, "{diags}");
     assert!(diags.to_string().ends_with("3 error(s)"));

@@ -789,7 +789,12 @@ impl Checker<'_> {
         }
         // Link subnets of different peerings must not overlap.
         for (j, p) in peerings.iter().enumerate() {
+            // One report per field (a /29 gives two /30s that may both clash).
+            let mut reported: HashSet<&str> = HashSet::new();
             for (net, span, field) in &p.subnets {
+                if reported.contains(field.as_str()) {
+                    continue;
+                }
                 let clash = peerings[..j].iter().enumerate().find_map(|(k, q)| {
                     q.subnets
                         .iter()
@@ -797,6 +802,7 @@ impl Checker<'_> {
                         .map(|(other, _, _)| (k, *other))
                 });
                 if let Some((k, other)) = clash {
+                    reported.insert(field.as_str());
                     self.report(
                         span.clone(),
                         "subnet-overlap",
@@ -1348,7 +1354,7 @@ impl Checker<'_> {
                     "reset" => return Some(DscpAction::Reset),
                     _ => {}
                 }
-                let arg = t.strip_prefix("set ").map_or(s.trim(), |_| t[4..].trim());
+                let arg = t.strip_prefix("set ").map_or(s.trim(), str::trim);
                 match Dscp::parse(arg) {
                     Some(d) => (d, span),
                     None => {
@@ -2081,7 +2087,7 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut parts = s.trim().split(':');
     for byte in &mut mac {
         let p = parts.next()?;
-        if p.len() != 2 {
+        if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         *byte = u8::from_str_radix(p, 16).ok()?;
