@@ -1176,6 +1176,11 @@ impl Checker<'_> {
             for net in [pair.0, pair.1] {
                 let class = prefix_class(net);
                 if !class.is_public() {
+                    // Name the value as written (the /29 rather than its half).
+                    let net = match v.get_ref() {
+                        OneOrList::One(s) => s.trim().to_string(),
+                        OneOrList::List(_) => net.to_string(),
+                    };
                     self.report(
                         v.span(),
                         "ms-public-address",
