@@ -1,0 +1,2178 @@
+//! The ExpressRoute rules: raw file → validated [`Config`].
+//!
+//! Contract: [`validate`] checks every rule of `shared/expressroute.md` (and
+//! the model's own rules) against a [`RawConfig`], reports **every**
+//! violation it finds (it never stops at the first), and returns a
+//! [`Config`] only when there is none. Each rule has a short stable id
+//! (listed in [`RULES`]); each report points at the offending value and
+//! says what would be valid. Nothing here panics on any input.
+
+use super::address::prefix_class;
+use super::diag::{Diagnostic, Diagnostics};
+use super::model::*;
+use super::raw::*;
+use crate::qos::{DscpAction, DscpPolicy, DscpRule, EXPRESSROUTE_WHITELIST};
+use crate::wire::{Dscp, Tpid, VlanId};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::ops::{Range, RangeInclusive};
+use std::path::Path;
+use toml::Spanned;
+
+/// Every rule id the loader can report, with a one-line description.
+pub const RULES: &[(&str, &str)] = &[
+    (
+        "syntax",
+        "TOML syntax, unknown keys, wrong value types, missing required keys",
+    ),
+    (
+        "enum-value",
+        "a keyword field (role, backend, encapsulation, kind, mode) has an unknown value",
+    ),
+    ("name-empty", "port and circuit names must not be empty"),
+    ("port-unique", "port names are unique"),
+    ("circuit-unique", "circuit names are unique"),
+    ("no-circuits", "a configuration needs at least one circuit"),
+    (
+        "interface-name",
+        "Linux interface names are 1..=15 bytes without '/' or spaces",
+    ),
+    (
+        "unknown-port",
+        "a referenced port must be defined in [[port]]",
+    ),
+    ("vlan-range", "VLAN IDs are 1..=4094"),
+    (
+        "s-tag",
+        "qinq circuits need an s_tag, dot1q circuits have none",
+    ),
+    ("tpid", "outer_tpid is 0x8100, 0x88a8 or 0x9100"),
+    (
+        "bandwidth",
+        "bandwidth_mbps is an ExpressRoute circuit size",
+    ),
+    (
+        "link-ports-differ",
+        "primary and secondary use different ports",
+    ),
+    (
+        "same-tags-both-links",
+        "both links use the same S-tag and peering tag",
+    ),
+    (
+        "port-pair",
+        "a trunk port belongs to exactly one primary/secondary pair",
+    ),
+    (
+        "one-encapsulation",
+        "a trunk port pair carries one encapsulation",
+    ),
+    ("stag-unique", "S-tags are unique across a trunk port pair"),
+    ("ctag-unique", "C-tags are unique within a circuit"),
+    (
+        "dot1q-unique",
+        "Dot1Q tags are unique across a trunk port pair",
+    ),
+    (
+        "trunk-not-access",
+        "a trunk port cannot also be an access port",
+    ),
+    (
+        "access-unique",
+        "two peerings cannot share an access attachment",
+    ),
+    (
+        "access-vlans",
+        "access takes `vlan` or `vlans` (at most two), not both",
+    ),
+    (
+        "peering-unique",
+        "at most one peering of each kind per circuit",
+    ),
+    (
+        "ipv4-link-subnet",
+        "IPv4 link subnets: one /29 or two /30s, host bits zero",
+    ),
+    (
+        "ipv6-link-subnet",
+        "IPv6 link subnets: one /125 or two /126s, host bits zero",
+    ),
+    (
+        "subnet-overlap",
+        "link subnets of a circuit's peerings do not overlap",
+    ),
+    ("l3-address", "an l3 peering needs ipv4 or ipv6"),
+    ("l3-only", "routes and neighbors only on l3 peerings"),
+    (
+        "ms-public-address",
+        "Microsoft peering uses public addresses only",
+    ),
+    (
+        "ms-no-default-route",
+        "no default route on Microsoft peering",
+    ),
+    (
+        "ms-dscp-whitelist",
+        "Microsoft peering sets only EF, AF41, AF21, AF11, CS0",
+    ),
+    (
+        "prefix-limit",
+        "routes per address family within the peering's prefix limit",
+    ),
+    (
+        "route-prefix",
+        "route prefixes parse and have host bits zero",
+    ),
+    (
+        "route-next-hop",
+        "next hop is the peer's address on a link subnet",
+    ),
+    (
+        "neighbor-ip",
+        "a neighbour is the peer's address on a link subnet",
+    ),
+    (
+        "neighbor-mac",
+        "a neighbour MAC is unicast, non-zero, aa:bb:cc:dd:ee:ff",
+    ),
+    ("asn", "peer_asn is a valid customer ASN"),
+    ("mtu", "IP MTU 576..=1500 (1280..=1500 with IPv6)"),
+    ("bfd-interval", "BFD interval ≥ 300 ms"),
+    ("bfd-multiplier", "BFD multiplier 1..=255"),
+    ("dscp-value", "a DSCP policy or value is known"),
+    (
+        "dscp-rule-protocol",
+        "dscp rule protocol is udp, tcp, icmp, icmpv6 or 0..=255",
+    ),
+    (
+        "dscp-rule-ports",
+        "dscp rule ports: N or N-M with N ≤ M, tcp/udp only",
+    ),
+    (
+        "dscp-rule-prefix",
+        "dscp rule prefixes parse, host bits zero, one family",
+    ),
+    ("read", "the file could not be read"),
+    (
+        "internal",
+        "a bug in xconnect: no rule failed but no model was built",
+    ),
+];
+
+/// ExpressRoute circuit sizes in Mbit/s (100000 only with ExpressRoute Direct).
+pub const BANDWIDTHS_MBPS: &[u32] = &[50, 100, 200, 500, 1000, 2000, 5000, 10000, 100_000];
+
+/// Private peering IPv4 prefix limit (without / with Premium).
+pub const PRIVATE_V4_LIMIT: (usize, usize) = (4000, 10_000);
+/// Private peering IPv6 prefix limit.
+pub const PRIVATE_V6_LIMIT: usize = 100;
+/// Microsoft peering prefix limit, per address family.
+pub const MICROSOFT_LIMIT: usize = 200;
+
+/// Check `raw` (parsed from `text`, read from `file`) against every rule.
+pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diagnostics> {
+    let mut ck = Checker {
+        text,
+        file,
+        diags: Vec::new(),
+        role: Role::ProviderEdge,
+        ports: Vec::new(),
+        port_names: HashMap::new(),
+    };
+    ck.role(raw);
+    ck.ports(raw);
+    if raw.circuit.is_empty() {
+        ck.report(
+            0..0,
+            "no-circuits",
+            "circuit",
+            "the file defines no circuit; add at least one [[circuit]] with its primary and \
+             secondary links",
+        );
+    }
+    let mut circuits = Vec::new();
+    let mut facts = Vec::new();
+    let mut seen_names: HashMap<&str, usize> = HashMap::new();
+    for (i, rc) in raw.circuit.iter().enumerate() {
+        let name = rc.name.get_ref().as_str();
+        if let Some(first) = seen_names.get(name) {
+            ck.report(
+                rc.name.span(),
+                "circuit-unique",
+                format!("circuit[{i}].name"),
+                format!(
+                    "circuit name {name:?} is already used by circuit[{first}]; circuit names \
+                     must be unique"
+                ),
+            );
+        } else {
+            seen_names.insert(name, i);
+        }
+        let (circuit, fact) = ck.circuit(i, rc);
+        circuits.push(circuit);
+        facts.push(fact);
+    }
+    ck.trunk_pairs(&facts);
+    ck.access_attachments(&facts);
+
+    let circuits: Option<Vec<Circuit>> = circuits.into_iter().collect();
+    match circuits {
+        Some(circuits) if ck.diags.is_empty() => Ok(Config {
+            source: file.to_path_buf(),
+            role: ck.role,
+            ports: ck.ports,
+            circuits,
+        }),
+        _ => {
+            if ck.diags.is_empty() {
+                ck.report(
+                    0..0,
+                    "internal",
+                    "",
+                    "the configuration could not be built although no rule failed (a bug in \
+                     xconnect)",
+                );
+            }
+            let mut d = Diagnostics::from(ck.diags);
+            d.sort();
+            Err(d)
+        }
+    }
+}
+
+/// What the cross-circuit rules need to know about one circuit.
+struct CircuitFacts {
+    name: String,
+    encap: Option<(Encapsulation, Range<usize>)>,
+    s_tag: Option<(VlanId, Range<usize>)>,
+    primary: Option<(PortIndex, Range<usize>)>,
+    secondary: Option<(PortIndex, Range<usize>)>,
+    peerings: Vec<PeeringFacts>,
+}
+
+/// What the cross-peering rules need to know about one peering.
+struct PeeringFacts {
+    kind: Option<(PeeringKind, Range<usize>)>,
+    tag: Option<(VlanId, Range<usize>)>,
+    access: Option<(PortIndex, Vec<VlanId>, Range<usize>)>,
+    /// Link subnets with the span and field they came from.
+    subnets: Vec<(IpNet, Range<usize>, String)>,
+}
+
+/// Context a peering is checked in.
+struct PeeringCtx<'c> {
+    circuit: &'c str,
+    path: String,
+    premium: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+    fn rule(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4-link-subnet",
+            Family::V6 => "ipv6-link-subnet",
+        }
+    }
+    /// (pair length, link length)
+    fn lens(self) -> (u8, u8) {
+        match self {
+            Family::V4 => (29, 30),
+            Family::V6 => (125, 126),
+        }
+    }
+    fn example(self) -> &'static str {
+        match self {
+            Family::V4 => "\"192.0.2.0/29\" or [\"192.0.2.0/30\", \"192.0.2.4/30\"]",
+            Family::V6 => {
+                "\"2001:db8:0:1::/125\" or [\"2001:db8:0:1::/126\", \"2001:db8:0:1::4/126\"]"
+            }
+        }
+    }
+    fn of(net: &IpNet) -> Family {
+        match net {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// (customer, Microsoft) addresses of a link subnet.
+fn link_addresses(net: IpNet) -> (IpAddr, IpAddr) {
+    match net {
+        IpNet::V4(n) => {
+            let (c, m) = LinkSubnets::<Ipv4Net>::addresses(n);
+            (IpAddr::V4(c), IpAddr::V4(m))
+        }
+        IpNet::V6(n) => {
+            let (c, m) = LinkSubnets::<Ipv6Net>::addresses(n);
+            (IpAddr::V6(c), IpAddr::V6(m))
+        }
+    }
+}
+
+/// "primary 192.0.2.0/30: customer 192.0.2.1, Microsoft 192.0.2.2; secondary …"
+fn describe_links(primary: IpNet, secondary: IpNet) -> String {
+    let (pc, pm) = link_addresses(primary);
+    let (sc, sm) = link_addresses(secondary);
+    format!(
+        "primary {primary}: customer {pc}, Microsoft {pm}; secondary {secondary}: customer {sc}, \
+         Microsoft {sm}"
+    )
+}
+
+fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn quote_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn dscp_whitelist_text() -> String {
+    EXPRESSROUTE_WHITELIST
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    file: &'a Path,
+    diags: Vec<Diagnostic>,
+    role: Role,
+    ports: Vec<Port>,
+    port_names: HashMap<String, PortIndex>,
+}
+
+impl Checker<'_> {
+    fn report(
+        &mut self,
+        span: Range<usize>,
+        rule: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.diags.push(Diagnostic::at_span(
+            self.file, self.text, span, rule, field, message,
+        ));
+    }
+
+    /// A keyword field: one of `choices`, else `enum-value`.
+    fn keyword<T: Copy>(
+        &mut self,
+        v: &Spanned<String>,
+        field: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
+        let s = v.get_ref().as_str();
+        if let Some((_, t)) = choices.iter().find(|(k, _)| *k == s) {
+            return Some(*t);
+        }
+        let names: Vec<&str> = choices.iter().map(|(k, _)| *k).collect();
+        self.report(
+            v.span(),
+            "enum-value",
+            field,
+            format!(
+                "{s:?} is not a valid value; expected one of {}",
+                quote_list(&names)
+            ),
+        );
+        None
+    }
+
+    /// A VLAN ID in 1..=4094, else `vlan-range`.
+    fn vlan(&mut self, v: &Spanned<i64>, field: &str, what: &str) -> Option<VlanId> {
+        let n = *v.get_ref();
+        let id = u16::try_from(n).ok().and_then(VlanId::new);
+        if id.is_none() {
+            self.report(
+                v.span(),
+                "vlan-range",
+                field,
+                format!(
+                    "{what} {n} is not a usable VLAN ID; valid VLAN IDs are 1..=4094 (0 means \
+                     priority-tagged, 4095 is reserved)"
+                ),
+            );
+        }
+        id
+    }
+
+    /// A port name that must exist, else `unknown-port`.
+    fn port_ref(&mut self, v: &Spanned<String>, field: &str) -> Option<PortIndex> {
+        if let Some(&i) = self.port_names.get(v.get_ref()) {
+            return Some(i);
+        }
+        let known: Vec<&str> = self.ports.iter().map(|p| p.name.as_str()).collect();
+        let hint = if known.is_empty() {
+            "no [[port]] is defined; add one with this name".to_string()
+        } else {
+            format!("known ports: {}", quote_list(&known))
+        };
+        self.report(
+            v.span(),
+            "unknown-port",
+            field,
+            format!("there is no port named {:?}; {hint}", v.get_ref()),
+        );
+        None
+    }
+
+    fn role(&mut self, raw: &RawConfig) {
+        if let Some(r) = &raw.role {
+            if let Some(role) = self.keyword(
+                r,
+                "role",
+                &[("provider-edge", Role::ProviderEdge), ("msee", Role::Msee)],
+            ) {
+                self.role = role;
+            }
+        }
+    }
+
+    fn ports(&mut self, raw: &RawConfig) {
+        for (i, rp) in raw.port.iter().enumerate() {
+            let path = format!("port[{i}]");
+            let name = rp.name.get_ref().clone();
+            if name.trim().is_empty() {
+                self.report(
+                    rp.name.span(),
+                    "name-empty",
+                    format!("{path}.name"),
+                    "a port needs a non-empty name, e.g. \"customer\" or \"trunk-a\"",
+                );
+            }
+            if let Some(&first) = self.port_names.get(&name) {
+                self.report(
+                    rp.name.span(),
+                    "port-unique",
+                    format!("{path}.name"),
+                    format!(
+                        "port name {name:?} is already used by port[{first}]; port names must \
+                         be unique"
+                    ),
+                );
+            } else {
+                self.port_names.insert(name.clone(), i);
+            }
+            let interface = match &rp.interface {
+                Some(ifname) => {
+                    let s = ifname.get_ref();
+                    if s.is_empty()
+                        || s.len() > 15
+                        || s == "."
+                        || s == ".."
+                        || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
+                    {
+                        self.report(
+                            ifname.span(),
+                            "interface-name",
+                            format!("{path}.interface"),
+                            format!(
+                                "{s:?} is not a valid Linux interface name; use 1 to 15 bytes \
+                                 without '/', ':' or whitespace, e.g. \"xc-pe-cust\""
+                            ),
+                        );
+                    }
+                    s.clone()
+                }
+                None => {
+                    if name.len() > 15 {
+                        self.report(
+                            rp.name.span(),
+                            "interface-name",
+                            format!("{path}.name"),
+                            format!(
+                                "the interface defaults to the port name, and {name:?} is longer \
+                                 than 15 bytes; set `interface` to a name of 1 to 15 bytes"
+                            ),
+                        );
+                    }
+                    name.clone()
+                }
+            };
+            let backend = match &rp.backend {
+                Some(b) => self
+                    .keyword(
+                        b,
+                        &format!("{path}.backend"),
+                        &[
+                            ("af_packet", BackendKind::AfPacket),
+                            ("tap", BackendKind::Tap),
+                            ("pnet", BackendKind::Pnet),
+                            ("mem", BackendKind::Mem),
+                        ],
+                    )
+                    .unwrap_or(BackendKind::AfPacket),
+                None => BackendKind::AfPacket,
+            };
+            self.ports.push(Port {
+                name,
+                interface,
+                backend,
+            });
+        }
+    }
+
+    fn circuit(&mut self, i: usize, rc: &RawCircuit) -> (Option<Circuit>, CircuitFacts) {
+        let path = format!("circuit[{i}]");
+        let before = self.diags.len();
+        let name = rc.name.get_ref().clone();
+        if name.trim().is_empty() {
+            self.report(
+                rc.name.span(),
+                "name-empty",
+                format!("{path}.name"),
+                "a circuit needs a non-empty name, e.g. \"contoso-ams\"",
+            );
+        }
+        let encap = self.keyword(
+            &rc.encapsulation,
+            &format!("{path}.encapsulation"),
+            &[
+                ("qinq", Encapsulation::QinQ),
+                ("dot1q", Encapsulation::Dot1Q),
+            ],
+        );
+        let s_tag = rc
+            .s_tag
+            .as_ref()
+            .and_then(|v| self.vlan(v, &format!("{path}.s_tag"), "S-tag"));
+        match (encap, &rc.s_tag) {
+            (Some(Encapsulation::QinQ), None) => self.report(
+                rc.encapsulation.span(),
+                "s-tag",
+                format!("{path}.s_tag"),
+                "a qinq circuit needs `s_tag = 1..=4094`: the S-tag identifies the circuit on \
+                 the trunk (or use encapsulation = \"dot1q\")",
+            ),
+            (Some(Encapsulation::Dot1Q), Some(v)) => self.report(
+                v.span(),
+                "s-tag",
+                format!("{path}.s_tag"),
+                "a dot1q circuit carries one tag per peering and no S-tag; remove `s_tag` or use \
+                 encapsulation = \"qinq\"",
+            ),
+            _ => {}
+        }
+        let outer_tpid = match &rc.outer_tpid {
+            Some(v) => self.tpid(v, &format!("{path}.outer_tpid")),
+            None => Some(Tpid::DOT1Q),
+        };
+        let bandwidth_mbps = match &rc.bandwidth_mbps {
+            Some(v) => {
+                let n = *v.get_ref();
+                let ok = u32::try_from(n)
+                    .ok()
+                    .filter(|b| BANDWIDTHS_MBPS.contains(b));
+                if ok.is_none() {
+                    self.report(
+                        v.span(),
+                        "bandwidth",
+                        format!("{path}.bandwidth_mbps"),
+                        format!(
+                            "{n} Mbit/s is not an ExpressRoute circuit size; valid sizes are 50, \
+                             100, 200, 500, 1000, 2000, 5000 and 10000 (and 100000 with \
+                             ExpressRoute Direct)"
+                        ),
+                    );
+                }
+                ok
+            }
+            None => Some(1000),
+        };
+        let premium = rc.premium.unwrap_or(false);
+        let primary = self.link(&rc.primary, &format!("{path}.primary"), encap, &rc.s_tag);
+        let secondary = self.link(
+            &rc.secondary,
+            &format!("{path}.secondary"),
+            encap,
+            &rc.s_tag,
+        );
+        if let (Some(p), Some(s)) = (&primary, &secondary) {
+            if p.port == s.port {
+                self.report(
+                    rc.secondary.port.span(),
+                    "link-ports-differ",
+                    format!("{path}.secondary.port"),
+                    format!(
+                        "the secondary link uses port {:?} like the primary; a circuit lands on \
+                         two links to two MSEEs, so primary and secondary need different ports",
+                        rc.primary.port.get_ref()
+                    ),
+                );
+            }
+        }
+
+        let mut peerings = Vec::new();
+        let mut pfacts = Vec::new();
+        for (j, rp) in rc.peering.iter().enumerate() {
+            let ctx = PeeringCtx {
+                circuit: &name,
+                path: format!("{path}.peering[{j}]"),
+                premium,
+            };
+            let (p, f) = self.peering(&ctx, rp);
+            peerings.push(p);
+            pfacts.push(f);
+        }
+        self.within_circuit(&path, &name, encap, &pfacts);
+
+        let facts = CircuitFacts {
+            name: name.clone(),
+            encap: encap.map(|e| (e, rc.encapsulation.span())),
+            s_tag: s_tag.zip(rc.s_tag.as_ref().map(Spanned::span)),
+            primary: primary.as_ref().map(|l| (l.port, rc.primary.port.span())),
+            secondary: secondary
+                .as_ref()
+                .map(|l| (l.port, rc.secondary.port.span())),
+            peerings: pfacts,
+        };
+        if self.diags.len() != before {
+            return (None, facts);
+        }
+        let peerings: Option<Vec<Peering>> = peerings.into_iter().collect();
+        let circuit = (|| {
+            Some(Circuit {
+                name,
+                encapsulation: encap?,
+                s_tag,
+                outer_tpid: outer_tpid?,
+                primary: primary?,
+                secondary: secondary?,
+                bandwidth_mbps: bandwidth_mbps?,
+                premium,
+                peerings: peerings?,
+            })
+        })();
+        (circuit, facts)
+    }
+
+    fn tpid(&mut self, v: &Spanned<Scalar>, field: &str) -> Option<Tpid> {
+        let value = match v.get_ref() {
+            Scalar::Int(n) => u16::try_from(*n).ok(),
+            Scalar::Str(s) => {
+                let t = s.trim();
+                match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                    Some(hex) => u16::from_str_radix(hex, 16).ok(),
+                    None => t.parse::<u16>().ok(),
+                }
+            }
+        };
+        match value {
+            Some(n) if Tpid::is_vlan(n) => Some(Tpid(n)),
+            _ => {
+                let shown = match v.get_ref() {
+                    Scalar::Int(n) => format!("{n:#x}"),
+                    Scalar::Str(s) => format!("{s:?}"),
+                };
+                self.report(
+                    v.span(),
+                    "tpid",
+                    field,
+                    format!(
+                        "{shown} is not a VLAN TPID; valid outer TPIDs are 0x8100 (default, as \
+                         ExpressRoute Direct documents), 0x88a8 (IEEE 802.1ad) and 0x9100"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn link(
+        &mut self,
+        rl: &RawLink,
+        path: &str,
+        encap: Option<Encapsulation>,
+        circuit_s_tag: &Option<Spanned<i64>>,
+    ) -> Option<Link> {
+        let port = self.port_ref(&rl.port, &format!("{path}.port"));
+        let outer_tag = match &rl.outer_tag {
+            Some(v) => Some(self.vlan(v, &format!("{path}.outer_tag"), "outer tag")?),
+            None => None,
+        };
+        if let Some(v) = &rl.s_tag {
+            let field = format!("{path}.s_tag");
+            let tag = self.vlan(v, &field, "S-tag");
+            match (encap, circuit_s_tag) {
+                (Some(Encapsulation::Dot1Q), _) => self.report(
+                    v.span(),
+                    "s-tag",
+                    field,
+                    "a dot1q circuit has no S-tag; remove `s_tag` from the link",
+                ),
+                (_, Some(c)) if tag.is_some() && c.get_ref() != v.get_ref() => self.report(
+                    v.span(),
+                    "same-tags-both-links",
+                    field,
+                    format!(
+                        "S-tag {} differs from the circuit's s_tag {}; both links of a circuit \
+                         use the same S-tag: set it to {} or remove it",
+                        v.get_ref(),
+                        c.get_ref(),
+                        c.get_ref()
+                    ),
+                ),
+                _ => {}
+            }
+        }
+        Some(Link {
+            port: port?,
+            outer_tag,
+        })
+    }
+
+    /// Rules among the peerings of one circuit.
+    fn within_circuit(
+        &mut self,
+        path: &str,
+        name: &str,
+        encap: Option<Encapsulation>,
+        peerings: &[PeeringFacts],
+    ) {
+        let mut kinds: HashMap<PeeringKind, usize> = HashMap::new();
+        let mut ctags: HashMap<VlanId, usize> = HashMap::new();
+        for (j, p) in peerings.iter().enumerate() {
+            if let Some((kind, span)) = &p.kind {
+                if let Some(first) = kinds.get(kind) {
+                    self.report(
+                        span.clone(),
+                        "peering-unique",
+                        format!("{path}.peering[{j}].kind"),
+                        format!(
+                            "circuit {name:?} already has a {} peering (peering[{first}]); a \
+                             circuit carries at most one private and one microsoft peering",
+                            kind_name(*kind)
+                        ),
+                    );
+                } else {
+                    kinds.insert(*kind, j);
+                }
+            }
+            if encap == Some(Encapsulation::QinQ) {
+                if let Some((tag, span)) = &p.tag {
+                    if let Some(first) = ctags.get(tag) {
+                        self.report(
+                            span.clone(),
+                            "ctag-unique",
+                            format!("{path}.peering[{j}].tag"),
+                            format!(
+                                "C-tag {tag} is already used by peering[{first}] of circuit \
+                                 {name:?}; C-tags must be unique within a circuit"
+                            ),
+                        );
+                    } else {
+                        ctags.insert(*tag, j);
+                    }
+                }
+            }
+        }
+        // Link subnets of different peerings must not overlap.
+        for (j, p) in peerings.iter().enumerate() {
+            // One report per field (a /29 gives two /30s that may both clash).
+            let mut reported: HashSet<&str> = HashSet::new();
+            for (net, span, field) in &p.subnets {
+                if reported.contains(field.as_str()) {
+                    continue;
+                }
+                let clash = peerings[..j].iter().enumerate().find_map(|(k, q)| {
+                    q.subnets
+                        .iter()
+                        .find(|(other, _, _)| overlaps(net, other))
+                        .map(|(other, _, _)| (k, *other))
+                });
+                if let Some((k, other)) = clash {
+                    reported.insert(field.as_str());
+                    self.report(
+                        span.clone(),
+                        "subnet-overlap",
+                        field.clone(),
+                        format!(
+                            "link subnet {net} overlaps {other} of peering[{k}] in circuit \
+                             {name:?}; each peering of a circuit needs its own link subnets"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn peering(
+        &mut self,
+        ctx: &PeeringCtx<'_>,
+        rp: &RawPeering,
+    ) -> (Option<Peering>, PeeringFacts) {
+        let path = &ctx.path;
+        let before = self.diags.len();
+        let kind = self.keyword(
+            &rp.kind,
+            &format!("{path}.kind"),
+            &[
+                ("private", PeeringKind::Private),
+                ("microsoft", PeeringKind::Microsoft),
+            ],
+        );
+        let ms = kind == Some(PeeringKind::Microsoft);
+        let tag = self.vlan(&rp.tag, &format!("{path}.tag"), "tag");
+        if let Some(st) = &rp.secondary_tag {
+            let field = format!("{path}.secondary_tag");
+            if let (Some(t), Some(s)) = (tag, self.vlan(st, &field, "secondary tag")) {
+                if t != s {
+                    self.report(
+                        st.span(),
+                        "same-tags-both-links",
+                        field,
+                        format!(
+                            "secondary_tag {s} differs from tag {t}; the primary and secondary \
+                             links use the same VLAN IDs: set it to {t} or remove it"
+                        ),
+                    );
+                }
+            }
+        }
+        let mode = match &rp.mode {
+            Some(m) => self.keyword(
+                m,
+                &format!("{path}.mode"),
+                &[("l2", ServiceMode::L2), ("l3", ServiceMode::L3)],
+            ),
+            None => Some(ServiceMode::L2),
+        };
+        let access = self.access(&rp.access, &format!("{path}.access"));
+
+        let mut subnets = Vec::new();
+        let ipv4 = rp.ipv4.as_ref().and_then(|v| {
+            let field = format!("{path}.ipv4");
+            let pair = self.link_subnets(v, Family::V4, &field, ms)?;
+            subnets.push((pair.0, v.span(), field.clone()));
+            subnets.push((pair.1, v.span(), field));
+            match pair {
+                (IpNet::V4(primary), IpNet::V4(secondary)) => {
+                    Some(LinkSubnets { primary, secondary })
+                }
+                _ => None,
+            }
+        });
+        let ipv6 = rp.ipv6.as_ref().and_then(|v| {
+            let field = format!("{path}.ipv6");
+            let pair = self.link_subnets(v, Family::V6, &field, ms)?;
+            subnets.push((pair.0, v.span(), field.clone()));
+            subnets.push((pair.1, v.span(), field));
+            match pair {
+                (IpNet::V6(primary), IpNet::V6(secondary)) => {
+                    Some(LinkSubnets { primary, secondary })
+                }
+                _ => None,
+            }
+        });
+        if mode == Some(ServiceMode::L3) && rp.ipv4.is_none() && rp.ipv6.is_none() {
+            if let Some(m) = &rp.mode {
+                self.report(
+                    m.span(),
+                    "l3-address",
+                    format!("{path}.mode"),
+                    "an l3 (managed Layer 3) peering routes with its own addresses on the link \
+                     subnets: give `ipv4` (a /29 or two /30s) and/or `ipv6` (a /125 or two \
+                     /126s), or use mode = \"l2\"",
+                );
+            }
+        }
+        let peer_asn = match &rp.peer_asn {
+            Some(v) => self.asn(v, ms, &format!("{path}.peer_asn")),
+            None => None,
+        };
+        let mtu = match &rp.mtu {
+            Some(v) => self.mtu(v, rp.ipv6.is_some(), &format!("{path}.mtu")),
+            None => Some(1500),
+        };
+        let default_dscp = if ms {
+            DscpAction::ExpressRoute
+        } else {
+            DscpAction::Preserve
+        };
+        let dscp_action = match &rp.dscp {
+            Some(v) => self.dscp_action(v, ms, &format!("{path}.dscp")),
+            None => Some(default_dscp),
+        };
+        let dscp_return = match &rp.dscp_return {
+            Some(v) => self.dscp_action(v, false, &format!("{path}.dscp_return")),
+            None => Some(DscpAction::Preserve),
+        };
+        let mut rules = Vec::new();
+        for (k, r) in rp.dscp_rules.iter().enumerate() {
+            rules.push(self.dscp_rule(r, ms, &format!("{path}.dscp_rules[{k}]")));
+        }
+        let bfd = match &rp.bfd {
+            Some(b) => self.bfd(b, &format!("{path}.bfd")),
+            None => Some(Bfd::default()),
+        };
+
+        let mut routes = Vec::new();
+        let mut neighbors = Vec::new();
+        let l2 = mode == Some(ServiceMode::L2);
+        if let Some(rs) = &rp.routes {
+            if l2 && !rs.get_ref().is_empty() {
+                self.report(
+                    rs.span(),
+                    "l3-only",
+                    format!("{path}.routes"),
+                    "routes only make sense on an l3 (managed Layer 3) peering; an l2 peering \
+                     passes frames unchanged: remove `routes` or set mode = \"l3\"",
+                );
+            } else if !l2 {
+                let links = LinkView {
+                    v4: ipv4,
+                    v6: ipv6,
+                    own_is_customer: self.role == Role::ProviderEdge,
+                };
+                for (k, r) in rs.get_ref().iter().enumerate() {
+                    routes.push(self.route(r, ms, &links, &format!("{path}.routes[{k}]")));
+                }
+                self.prefix_limit(ctx, kind, rs, &routes);
+            }
+        }
+        if let Some(ns) = &rp.neighbors {
+            if l2 && !ns.get_ref().is_empty() {
+                self.report(
+                    ns.span(),
+                    "l3-only",
+                    format!("{path}.neighbors"),
+                    "neighbors only make sense on an l3 (managed Layer 3) peering; remove \
+                     `neighbors` or set mode = \"l3\"",
+                );
+            } else if !l2 {
+                let links = LinkView {
+                    v4: ipv4,
+                    v6: ipv6,
+                    own_is_customer: self.role == Role::ProviderEdge,
+                };
+                for (k, n) in ns.get_ref().iter().enumerate() {
+                    neighbors.push(self.neighbor(n, &links, &format!("{path}.neighbors[{k}]")));
+                }
+            }
+        }
+
+        let facts = PeeringFacts {
+            kind: kind.map(|k| (k, rp.kind.span())),
+            tag: tag.map(|t| (t, rp.tag.span())),
+            access: access
+                .as_ref()
+                .map(|a| (a.port, a.vlans.clone(), rp.access.port.span())),
+            subnets,
+        };
+        if self.diags.len() != before {
+            return (None, facts);
+        }
+        let peering = (|| {
+            Some(Peering {
+                kind: kind?,
+                tag: tag?,
+                mode: mode?,
+                access: access?,
+                ipv4,
+                ipv6,
+                peer_asn,
+                mtu: mtu?,
+                dscp: DscpPolicy {
+                    rules: rules.into_iter().collect::<Option<Vec<_>>>()?,
+                    action: dscp_action?,
+                },
+                dscp_return: DscpPolicy::plain(dscp_return?),
+                pcp_from_dscp: rp.pcp_from_dscp.unwrap_or(false),
+                routes: routes.into_iter().collect::<Option<Vec<_>>>()?,
+                neighbors: neighbors.into_iter().collect::<Option<Vec<_>>>()?,
+                bfd: bfd?,
+            })
+        })();
+        (peering, facts)
+    }
+
+    fn access(&mut self, ra: &RawAccess, path: &str) -> Option<Access> {
+        let port = self.port_ref(&ra.port, &format!("{path}.port"));
+        let mut vlans = Vec::new();
+        let mut ok = true;
+        match (&ra.vlan, &ra.vlans) {
+            (Some(_), Some(list)) => {
+                self.report(
+                    list.span(),
+                    "access-vlans",
+                    format!("{path}.vlans"),
+                    "give either `vlan = N` (one tag) or `vlans = [outer, inner]`, not both",
+                );
+                ok = false;
+            }
+            (Some(v), None) => match self.vlan(v, &format!("{path}.vlan"), "access VLAN") {
+                Some(id) => vlans.push(id),
+                None => ok = false,
+            },
+            (None, Some(list)) => {
+                if list.get_ref().len() > 2 {
+                    self.report(
+                        list.span(),
+                        "access-vlans",
+                        format!("{path}.vlans"),
+                        format!(
+                            "{} access VLANs given; an access attachment has at most two tags \
+                             (outer first), or none for untagged",
+                            list.get_ref().len()
+                        ),
+                    );
+                    ok = false;
+                }
+                for (k, v) in list.get_ref().iter().enumerate() {
+                    match self.vlan(v, &format!("{path}.vlans[{k}]"), "access VLAN") {
+                        Some(id) => vlans.push(id),
+                        None => ok = false,
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        if !ok {
+            return None;
+        }
+        Some(Access { port: port?, vlans })
+    }
+
+    /// One /29 (/125) or two /30s (/126s) → (primary, secondary).
+    fn link_subnets(
+        &mut self,
+        v: &Spanned<OneOrList>,
+        fam: Family,
+        field: &str,
+        ms: bool,
+    ) -> Option<(IpNet, IpNet)> {
+        let (pair_len, link_len) = fam.lens();
+        let rule = fam.rule();
+        let valid = format!(
+            "give one /{pair_len} or two /{link_len}s (first primary, second secondary), e.g. {}",
+            fam.example()
+        );
+        let pair = match v.get_ref() {
+            OneOrList::One(s) => {
+                let net = self.parse_net(s, fam, v.span(), rule, field, &valid)?;
+                let len = net.prefix_len();
+                if len == link_len {
+                    let (c, m) = link_addresses(net.trunc());
+                    self.report(
+                        v.span(),
+                        rule,
+                        field,
+                        format!(
+                            "a single /{link_len} covers one link only ({} {}: customer {c}, \
+                             Microsoft {m}); ExpressRoute needs one per link: {valid}",
+                            "primary",
+                            net.trunc()
+                        ),
+                    );
+                    return None;
+                }
+                if len != pair_len {
+                    self.report(v.span(), rule, field, format!("{net} is a /{len}; {valid}"));
+                    return None;
+                }
+                let halves: Vec<IpNet> = net.trunc().subnets(link_len).ok()?.take(2).collect();
+                let (primary, secondary) = match halves.as_slice() {
+                    [a, b] => (*a, *b),
+                    _ => return None,
+                };
+                if net.trunc() != net {
+                    self.report(
+                        v.span(),
+                        rule,
+                        field,
+                        format!(
+                            "{net} has host bits set; did you mean {} ({})?",
+                            net.trunc(),
+                            describe_links(primary, secondary)
+                        ),
+                    );
+                    return None;
+                }
+                (primary, secondary)
+            }
+            OneOrList::List(items) => {
+                if items.len() != 2 {
+                    self.report(
+                        v.span(),
+                        rule,
+                        field,
+                        format!("{} subnets given; {valid}", items.len()),
+                    );
+                    return None;
+                }
+                let mut nets = Vec::new();
+                for (k, item) in items.iter().enumerate() {
+                    let f = format!("{field}[{k}]");
+                    let Some(net) =
+                        self.parse_net(item.get_ref(), fam, item.span(), rule, &f, &valid)
+                    else {
+                        continue;
+                    };
+                    if net.prefix_len() != link_len {
+                        self.report(
+                            item.span(),
+                            rule,
+                            f,
+                            format!("{net} is a /{}; in a list {valid}", net.prefix_len()),
+                        );
+                        continue;
+                    }
+                    if net.trunc() != net {
+                        let (c, m) = link_addresses(net.trunc());
+                        self.report(
+                            item.span(),
+                            rule,
+                            f,
+                            format!(
+                                "{net} has host bits set; did you mean {} (customer {c}, \
+                                 Microsoft {m})?",
+                                net.trunc()
+                            ),
+                        );
+                        continue;
+                    }
+                    nets.push((net, item.span()));
+                }
+                let [(a, _), (b, span_b)] = nets.as_slice() else {
+                    return None;
+                };
+                if a == b {
+                    self.report(
+                        span_b.clone(),
+                        rule,
+                        format!("{field}[1]"),
+                        format!(
+                            "the secondary link subnet {b} is the same as the primary; each link \
+                             needs its own /{link_len}"
+                        ),
+                    );
+                    return None;
+                }
+                (*a, *b)
+            }
+        };
+        if ms {
+            for net in [pair.0, pair.1] {
+                let class = prefix_class(net);
+                if !class.is_public() {
+                    // Name the value as written (the /29 rather than its half).
+                    let net = match v.get_ref() {
+                        OneOrList::One(s) => s.trim().to_string(),
+                        OneOrList::List(_) => net.to_string(),
+                    };
+                    self.report(
+                        v.span(),
+                        "ms-public-address",
+                        field,
+                        format!(
+                            "Microsoft peering needs public addresses (traffic is SNATed to \
+                             them), but {net} is {class} space; use public {} space you own \
+                             (documentation space stands in for it in tests)",
+                            fam.name()
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+        Some(pair)
+    }
+
+    fn parse_net(
+        &mut self,
+        s: &str,
+        fam: Family,
+        span: Range<usize>,
+        rule: &'static str,
+        field: &str,
+        valid: &str,
+    ) -> Option<IpNet> {
+        match s.trim().parse::<IpNet>() {
+            Ok(net) if Family::of(&net) == fam => Some(net),
+            Ok(net) => {
+                self.report(
+                    span,
+                    rule,
+                    field,
+                    format!("{net} is not an {} prefix; {valid}", fam.name()),
+                );
+                None
+            }
+            Err(_) => {
+                self.report(
+                    span,
+                    rule,
+                    field,
+                    format!(
+                        "{s:?} is not an {} prefix (address/length); {valid}",
+                        fam.name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn asn(&mut self, v: &Spanned<i64>, ms: bool, field: &str) -> Option<u32> {
+        let n = *v.get_ref();
+        let why = match n {
+            0 => Some("AS 0 is reserved (RFC 7607)".to_string()),
+            23456 => Some("AS 23456 is AS_TRANS (RFC 6793), not a real AS".to_string()),
+            65535 | 4_294_967_295 => Some(format!("AS {n} is reserved (RFC 7300)")),
+            65515..=65520 => Some(format!("AS {n} is reserved by Microsoft (65515-65520)")),
+            12076 => Some(
+                "AS 12076 is Microsoft's own ASN (the MSEE side of the BGP session)".to_string(),
+            ),
+            64496..=64511 if ms => Some(format!(
+                "AS {n} is a documentation ASN (64496-64511), refused on Microsoft peering; use \
+                 65536-65551 in tests"
+            )),
+            _ if !(1..=4_294_967_294).contains(&n) => Some(format!(
+                "{n} is not an ASN; ASNs are 1..=4294967294 (2-byte or 4-byte)"
+            )),
+            _ => None,
+        };
+        match why {
+            Some(why) => {
+                self.report(
+                    v.span(),
+                    "asn",
+                    field,
+                    format!(
+                        "{why}; use your own public ASN or a private one (64512-65514, \
+                         4200000000-4294967294)"
+                    ),
+                );
+                None
+            }
+            None => u32::try_from(n).ok(),
+        }
+    }
+
+    fn mtu(&mut self, v: &Spanned<i64>, ipv6: bool, field: &str) -> Option<u16> {
+        let n = *v.get_ref();
+        let min = if ipv6 { 1280 } else { 576 };
+        let range = if ipv6 {
+            "1280..=1500 with IPv6 configured"
+        } else {
+            "576..=1500"
+        };
+        let why = if n > 1500 {
+            Some(format!(
+                "IP MTU {n} exceeds 1500, the ExpressRoute interface MTU (tags not counted)"
+            ))
+        } else if n < min {
+            Some(if ipv6 {
+                format!("IP MTU {n} is below 1280, the IPv6 minimum (RFC 8200)")
+            } else {
+                format!("IP MTU {n} is below 576, the IPv4 minimum")
+            })
+        } else {
+            None
+        };
+        match why {
+            Some(why) => {
+                self.report(
+                    v.span(),
+                    "mtu",
+                    field,
+                    format!(
+                        "{why}; valid: {range}; Microsoft documents 1500 and 1400 as supported"
+                    ),
+                );
+                None
+            }
+            None => u16::try_from(n).ok(),
+        }
+    }
+
+    /// A DSCP value (name or number) for `set`.
+    fn dscp_value(&mut self, v: &Scalar, span: Range<usize>, field: &str) -> Option<Dscp> {
+        let d = match v {
+            Scalar::Int(n) => u8::try_from(*n).ok().and_then(Dscp::new),
+            Scalar::Str(s) => Dscp::parse(s),
+        };
+        if d.is_none() {
+            let shown = match v {
+                Scalar::Int(n) => n.to_string(),
+                Scalar::Str(s) => format!("{s:?}"),
+            };
+            self.report(
+                span,
+                "dscp-value",
+                field,
+                format!(
+                    "{shown} is not a DSCP; use a number 0..=63 or a name such as EF, AF41, \
+                     AF21, AF11, CS0"
+                ),
+            );
+        }
+        d
+    }
+
+    fn whitelist(&mut self, d: Dscp, span: Range<usize>, field: &str) -> Option<Dscp> {
+        if EXPRESSROUTE_WHITELIST.contains(&d) {
+            return Some(d);
+        }
+        self.report(
+            span,
+            "ms-dscp-whitelist",
+            field,
+            format!(
+                "DSCP {d} is not kept on Microsoft peering (Microsoft rewrites it to 0); set one \
+                 of {}",
+                dscp_whitelist_text()
+            ),
+        );
+        None
+    }
+
+    fn dscp_action(&mut self, v: &Spanned<RawDscp>, ms: bool, field: &str) -> Option<DscpAction> {
+        let span = v.span();
+        let (value, value_span) = match v.get_ref() {
+            RawDscp::Str(s) => {
+                let t = s.trim().to_ascii_lowercase();
+                match t.as_str() {
+                    "preserve" => return Some(DscpAction::Preserve),
+                    "expressroute" => return Some(DscpAction::ExpressRoute),
+                    "reset" => return Some(DscpAction::Reset),
+                    _ => {}
+                }
+                let arg = t.strip_prefix("set ").map_or(s.trim(), str::trim);
+                match Dscp::parse(arg) {
+                    Some(d) => (d, span),
+                    None => {
+                        self.report(
+                            span,
+                            "dscp-value",
+                            field,
+                            format!(
+                                "{s:?} is not a DSCP policy; use \"preserve\", \"expressroute\", \
+                                 \"reset\", or a DSCP to set (a name such as \"EF\" or a number \
+                                 0..=63, or {{ set = \"EF\" }})"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            RawDscp::Int(n) => {
+                let d = self.dscp_value(&Scalar::Int(*n), span.clone(), field)?;
+                (d, span)
+            }
+            RawDscp::Set(s) => {
+                let d = self.dscp_value(s.get_ref(), s.span(), &format!("{field}.set"))?;
+                (d, s.span())
+            }
+        };
+        if ms {
+            self.whitelist(value, value_span, field)?;
+        }
+        Some(DscpAction::Set(value))
+    }
+
+    fn dscp_rule(&mut self, r: &RawDscpRule, ms: bool, path: &str) -> Option<DscpRule> {
+        let before = self.diags.len();
+        let protocol = match &r.protocol {
+            None => None,
+            Some(p) => {
+                let n = match p.get_ref() {
+                    Scalar::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                        "udp" => Some(17),
+                        "tcp" => Some(6),
+                        "icmp" => Some(1),
+                        "icmpv6" => Some(58),
+                        other => other.parse::<u8>().ok(),
+                    },
+                    Scalar::Int(n) => u8::try_from(*n).ok(),
+                };
+                if n.is_none() {
+                    self.report(
+                        p.span(),
+                        "dscp-rule-protocol",
+                        format!("{path}.protocol"),
+                        "unknown protocol; use \"udp\", \"tcp\", \"icmp\", \"icmpv6\" or an IP \
+                         protocol number 0..=255",
+                    );
+                }
+                n
+            }
+        };
+        let src_ports = r
+            .src_ports
+            .as_ref()
+            .and_then(|v| self.ports_range(v, protocol, &format!("{path}.src_ports")));
+        let dst_ports = r
+            .dst_ports
+            .as_ref()
+            .and_then(|v| self.ports_range(v, protocol, &format!("{path}.dst_ports")));
+        let src_prefix = r
+            .src_prefix
+            .as_ref()
+            .and_then(|v| self.rule_prefix(v, &format!("{path}.src_prefix")));
+        let dst_prefix = r
+            .dst_prefix
+            .as_ref()
+            .and_then(|v| self.rule_prefix(v, &format!("{path}.dst_prefix")));
+        if let (Some(s), Some(d), Some(dv)) = (src_prefix, dst_prefix, &r.dst_prefix) {
+            if Family::of(&s) != Family::of(&d) {
+                self.report(
+                    dv.span(),
+                    "dscp-rule-prefix",
+                    format!("{path}.dst_prefix"),
+                    format!(
+                        "dst_prefix {d} is {} but src_prefix {s} is {}; a rule matches one \
+                         address family: use prefixes of the same family",
+                        Family::of(&d).name(),
+                        Family::of(&s).name()
+                    ),
+                );
+            }
+        }
+        let family_needed = match protocol {
+            Some(1) => Some(Family::V4),
+            Some(58) => Some(Family::V6),
+            _ => None,
+        };
+        if let Some(fam) = family_needed {
+            for (net, raw, name) in [
+                (src_prefix, &r.src_prefix, "src_prefix"),
+                (dst_prefix, &r.dst_prefix, "dst_prefix"),
+            ] {
+                if let (Some(net), Some(raw)) = (net, raw) {
+                    if Family::of(&net) != fam {
+                        self.report(
+                            raw.span(),
+                            "dscp-rule-prefix",
+                            format!("{path}.{name}"),
+                            format!(
+                                "{net} is {} but the rule's protocol only exists in {}; use an \
+                                 {} prefix (or protocol \"{}\")",
+                                Family::of(&net).name(),
+                                fam.name(),
+                                fam.name(),
+                                if fam == Family::V4 { "icmpv6" } else { "icmp" }
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        let set_field = format!("{path}.set");
+        let set = self.dscp_value(r.set.get_ref(), r.set.span(), &set_field);
+        let set = match set {
+            Some(d) if ms => self.whitelist(d, r.set.span(), &set_field),
+            other => other,
+        };
+        if self.diags.len() != before {
+            return None;
+        }
+        Some(DscpRule {
+            protocol,
+            src_ports,
+            dst_ports,
+            src_prefix,
+            dst_prefix,
+            set: set?,
+        })
+    }
+
+    fn ports_range(
+        &mut self,
+        v: &Spanned<Scalar>,
+        protocol: Option<u8>,
+        field: &str,
+    ) -> Option<RangeInclusive<u16>> {
+        let parse = |s: &str| s.trim().parse::<u16>().ok();
+        let range = match v.get_ref() {
+            Scalar::Int(n) => u16::try_from(*n).ok().map(|p| (p, p)),
+            Scalar::Str(s) => match s.split_once('-') {
+                Some((lo, hi)) => parse(lo).zip(parse(hi)),
+                None => parse(s).map(|p| (p, p)),
+            },
+        };
+        let Some((lo, hi)) = range else {
+            self.report(
+                v.span(),
+                "dscp-rule-ports",
+                field,
+                "not a port range; use a port 0..=65535 or \"N-M\" with N ≤ M, e.g. \
+                 \"50000-50019\"",
+            );
+            return None;
+        };
+        if lo > hi {
+            self.report(
+                v.span(),
+                "dscp-rule-ports",
+                field,
+                format!("port range {lo}-{hi} is empty; write it low-high: \"{hi}-{lo}\""),
+            );
+            return None;
+        }
+        if !matches!(protocol, Some(6) | Some(17)) {
+            self.report(
+                v.span(),
+                "dscp-rule-ports",
+                field,
+                "ports only exist for TCP and UDP; add protocol = \"udp\" or \"tcp\" to the rule",
+            );
+            return None;
+        }
+        Some(lo..=hi)
+    }
+
+    fn rule_prefix(&mut self, v: &Spanned<String>, field: &str) -> Option<IpNet> {
+        match v.get_ref().trim().parse::<IpNet>() {
+            Ok(net) if net.trunc() == net => Some(net),
+            Ok(net) => {
+                self.report(
+                    v.span(),
+                    "dscp-rule-prefix",
+                    field,
+                    format!("{net} has host bits set; did you mean {}?", net.trunc()),
+                );
+                None
+            }
+            Err(_) => {
+                self.report(
+                    v.span(),
+                    "dscp-rule-prefix",
+                    field,
+                    format!(
+                        "{:?} is not a prefix; use address/length such as \"203.0.113.0/24\" or \
+                         \"2001:db8::/32\"",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn bfd(&mut self, b: &RawBfd, path: &str) -> Option<Bfd> {
+        let mut bfd = Bfd {
+            enabled: b.enabled.unwrap_or(true),
+            ..Bfd::default()
+        };
+        let mut ok = true;
+        if let Some(v) = &b.interval_ms {
+            let n = *v.get_ref();
+            match u32::try_from(n) {
+                Ok(ms) if ms >= 300 => bfd.interval_ms = ms,
+                _ => {
+                    self.report(
+                        v.span(),
+                        "bfd-interval",
+                        format!("{path}.interval_ms"),
+                        format!(
+                            "BFD interval {n} ms is too short; MSEEs use 300 ms or 750 ms, never \
+                             shorter: use interval_ms ≥ 300"
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if let Some(v) = &b.multiplier {
+            let n = *v.get_ref();
+            match u8::try_from(n) {
+                Ok(m) if m >= 1 => bfd.multiplier = m,
+                _ => {
+                    self.report(
+                        v.span(),
+                        "bfd-multiplier",
+                        format!("{path}.multiplier"),
+                        format!("BFD multiplier {n} is out of range; use 1..=255 (default 3)"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(bfd)
+    }
+
+    fn route(&mut self, r: &RawRoute, ms: bool, links: &LinkView, path: &str) -> Option<Route> {
+        let pfield = format!("{path}.prefix");
+        let prefix = match r.prefix.get_ref().trim().parse::<IpNet>() {
+            Ok(net) if net.trunc() == net => Some(net),
+            Ok(net) => {
+                self.report(
+                    r.prefix.span(),
+                    "route-prefix",
+                    pfield.clone(),
+                    format!("{net} has host bits set; did you mean {}?", net.trunc()),
+                );
+                None
+            }
+            Err(_) => {
+                self.report(
+                    r.prefix.span(),
+                    "route-prefix",
+                    pfield.clone(),
+                    format!(
+                        "{:?} is not a prefix; use address/length such as \"203.0.113.0/24\"",
+                        r.prefix.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        if let (true, Some(net)) = (ms, prefix) {
+            if net.prefix_len() == 0 {
+                self.report(
+                    r.prefix.span(),
+                    "ms-no-default-route",
+                    pfield,
+                    format!(
+                        "a default route ({net}) is accepted only on private peering; Microsoft \
+                         peering carries specific public prefixes"
+                    ),
+                );
+            } else {
+                let class = prefix_class(net);
+                if !class.is_public() {
+                    self.report(
+                        r.prefix.span(),
+                        "ms-public-address",
+                        pfield,
+                        format!(
+                            "Microsoft peering needs public prefixes, but {net} is {class} \
+                             space; use public space you own (documentation space in tests)"
+                        ),
+                    );
+                }
+            }
+        }
+        let nfield = format!("{path}.next_hop");
+        let next_hop = match r.next_hop.get_ref().trim().parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                self.report(
+                    r.next_hop.span(),
+                    "route-next-hop",
+                    nfield.clone(),
+                    format!(
+                        "{:?} is not an IP address; use the peer's address on a link, {}",
+                        r.next_hop.get_ref(),
+                        links.peers_text()
+                    ),
+                );
+                None
+            }
+        };
+        let (prefix, next_hop) = (prefix?, next_hop?);
+        if prefix.addr().is_ipv4() != next_hop.is_ipv4() {
+            self.report(
+                r.next_hop.span(),
+                "route-next-hop",
+                nfield,
+                format!(
+                    "next hop {next_hop} is not of the family of {prefix}; use the peer's \
+                     address on a link, {}",
+                    links.peers_text()
+                ),
+            );
+            return None;
+        }
+        if let Err(why) = links.check_peer(next_hop) {
+            self.report(r.next_hop.span(), "route-next-hop", nfield, why);
+            return None;
+        }
+        Some(Route { prefix, next_hop })
+    }
+
+    fn prefix_limit(
+        &mut self,
+        ctx: &PeeringCtx<'_>,
+        kind: Option<PeeringKind>,
+        rs: &Spanned<Vec<RawRoute>>,
+        routes: &[Option<Route>],
+    ) {
+        let Some(kind) = kind else { return };
+        let v4 = routes
+            .iter()
+            .flatten()
+            .filter(|r| r.prefix.addr().is_ipv4())
+            .count();
+        let v6 = routes
+            .iter()
+            .flatten()
+            .filter(|r| r.prefix.addr().is_ipv6())
+            .count();
+        let checks = match kind {
+            PeeringKind::Private => {
+                let (base, premium) = PRIVATE_V4_LIMIT;
+                let limit4 = if ctx.premium { premium } else { base };
+                let note4 = if ctx.premium {
+                    format!("{premium} with premium = true")
+                } else {
+                    format!("{base}; {premium} with premium = true")
+                };
+                [
+                    (v4, limit4, "IPv4", note4),
+                    (
+                        v6,
+                        PRIVATE_V6_LIMIT,
+                        "IPv6",
+                        format!("{PRIVATE_V6_LIMIT}; premium does not raise it"),
+                    ),
+                ]
+            }
+            PeeringKind::Microsoft => [
+                (v4, MICROSOFT_LIMIT, "IPv4", MICROSOFT_LIMIT.to_string()),
+                (v6, MICROSOFT_LIMIT, "IPv6", MICROSOFT_LIMIT.to_string()),
+            ],
+        };
+        for (count, limit, fam, note) in checks {
+            if count > limit {
+                self.report(
+                    rs.span(),
+                    "prefix-limit",
+                    format!("{}.routes", ctx.path),
+                    format!(
+                        "{} peering of circuit {:?} has {count} {fam} prefixes; the limit is \
+                         {note}: over the limit ExpressRoute drops the BGP session",
+                        kind_name(kind),
+                        ctx.circuit
+                    ),
+                );
+            }
+        }
+    }
+
+    fn neighbor(&mut self, n: &RawNeighbor, links: &LinkView, path: &str) -> Option<Neighbor> {
+        let ifield = format!("{path}.ip");
+        let ip = match n.ip.get_ref().trim().parse::<IpAddr>() {
+            Ok(ip) => match links.check_peer(ip) {
+                Ok(()) => Some(ip),
+                Err(why) => {
+                    self.report(n.ip.span(), "neighbor-ip", ifield, why);
+                    None
+                }
+            },
+            Err(_) => {
+                self.report(
+                    n.ip.span(),
+                    "neighbor-ip",
+                    ifield,
+                    format!(
+                        "{:?} is not an IP address; a neighbour is the peer on a link, {}",
+                        n.ip.get_ref(),
+                        links.peers_text()
+                    ),
+                );
+                None
+            }
+        };
+        let mac = match parse_mac(n.mac.get_ref()) {
+            Some(mac) if mac[0] & 1 == 1 || mac == [0; 6] => {
+                self.report(
+                    n.mac.span(),
+                    "neighbor-mac",
+                    format!("{path}.mac"),
+                    format!(
+                        "{} is a multicast or zero MAC; a neighbour needs a unicast MAC (first \
+                         octet even), e.g. \"02:00:00:00:00:02\"",
+                        n.mac.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(mac) => Some(mac),
+            None => {
+                self.report(
+                    n.mac.span(),
+                    "neighbor-mac",
+                    format!("{path}.mac"),
+                    format!(
+                        "{:?} is not a MAC address; write six hex octets aa:bb:cc:dd:ee:ff",
+                        n.mac.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        Some(Neighbor { ip: ip?, mac: mac? })
+    }
+
+    /// Rules across circuits on the same trunk port pair.
+    fn trunk_pairs(&mut self, facts: &[CircuitFacts]) {
+        // Each trunk port → (its pair, first circuit that used it).
+        let mut owner: HashMap<PortIndex, ((PortIndex, PortIndex), usize)> = HashMap::new();
+        let mut groups: Vec<((PortIndex, PortIndex), Vec<usize>)> = Vec::new();
+        for (i, c) in facts.iter().enumerate() {
+            let (Some((p, p_span)), Some((s, s_span))) = (&c.primary, &c.secondary) else {
+                continue;
+            };
+            if p == s {
+                continue;
+            }
+            let key = ((*p).min(*s), (*p).max(*s));
+            let mut conflict = false;
+            for (port, span, which) in [(*p, p_span, "primary"), (*s, s_span, "secondary")] {
+                if let Some((pair, first)) = owner.get(&port) {
+                    if *pair != key {
+                        let first_name = facts.get(*first).map_or("", |f| f.name.as_str());
+                        self.report(
+                            span.clone(),
+                            "port-pair",
+                            format!("circuit[{i}].{which}.port"),
+                            format!(
+                                "port {:?} already pairs with {:?} in circuit {first_name:?}; a \
+                                 trunk port belongs to exactly one primary/secondary pair: use \
+                                 the same two ports or two other ports",
+                                self.port_name(port),
+                                self.port_name(if pair.0 == port { pair.1 } else { pair.0 }),
+                            ),
+                        );
+                        conflict = true;
+                    }
+                }
+            }
+            if conflict {
+                continue;
+            }
+            owner.entry(*p).or_insert((key, i));
+            owner.entry(*s).or_insert((key, i));
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
+        for (pair, members) in &groups {
+            let pair_text = format!(
+                "({:?}, {:?})",
+                self.port_name(pair.0),
+                self.port_name(pair.1)
+            );
+            let mut first_encap: Option<(Encapsulation, usize)> = None;
+            let mut s_tags: HashMap<VlanId, usize> = HashMap::new();
+            let mut dot1q: HashMap<VlanId, (usize, usize)> = HashMap::new();
+            for &i in members {
+                let Some(c) = facts.get(i) else { continue };
+                let Some((encap, encap_span)) = &c.encap else {
+                    continue;
+                };
+                match first_encap {
+                    None => first_encap = Some((*encap, i)),
+                    Some((e, first)) if e != *encap => {
+                        let first_name = facts.get(first).map_or("", |f| f.name.as_str());
+                        self.report(
+                            encap_span.clone(),
+                            "one-encapsulation",
+                            format!("circuit[{i}].encapsulation"),
+                            format!(
+                                "circuit {first_name:?} on the same trunk pair {pair_text} uses \
+                                 {}; a trunk port pair carries one encapsulation for all its \
+                                 circuits: use {} here or other ports",
+                                encap_name(e),
+                                encap_name(e)
+                            ),
+                        );
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+                match encap {
+                    Encapsulation::QinQ => {
+                        if let Some((tag, span)) = &c.s_tag {
+                            if let Some(&first) = s_tags.get(tag) {
+                                let first_name = facts.get(first).map_or("", |f| f.name.as_str());
+                                self.report(
+                                    span.clone(),
+                                    "stag-unique",
+                                    format!("circuit[{i}].s_tag"),
+                                    format!(
+                                        "S-tag {tag} is already used by circuit {first_name:?} \
+                                         on the same trunk pair {pair_text}; the S-tag \
+                                         identifies the circuit and must be unique across the \
+                                         port pair"
+                                    ),
+                                );
+                            } else {
+                                s_tags.insert(*tag, i);
+                            }
+                        }
+                    }
+                    Encapsulation::Dot1Q => {
+                        for (j, p) in c.peerings.iter().enumerate() {
+                            let Some((tag, span)) = &p.tag else { continue };
+                            if let Some(&(fi, fj)) = dot1q.get(tag) {
+                                let first_name = facts.get(fi).map_or("", |f| f.name.as_str());
+                                self.report(
+                                    span.clone(),
+                                    "dot1q-unique",
+                                    format!("circuit[{i}].peering[{j}].tag"),
+                                    format!(
+                                        "tag {tag} is already used by peering[{fj}] of circuit \
+                                         {first_name:?} on the same trunk pair {pair_text}; \
+                                         Dot1Q tags must be unique across all circuits of a \
+                                         port pair"
+                                    ),
+                                );
+                            } else {
+                                dot1q.insert(*tag, (i, j));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Access attachments: not on trunk ports, and not shared.
+    fn access_attachments(&mut self, facts: &[CircuitFacts]) {
+        let trunks: HashSet<PortIndex> = facts
+            .iter()
+            .flat_map(|c| [&c.primary, &c.secondary])
+            .flatten()
+            .map(|(p, _)| *p)
+            .collect();
+        let mut seen: HashMap<(PortIndex, Vec<VlanId>), (usize, usize)> = HashMap::new();
+        for (i, c) in facts.iter().enumerate() {
+            for (j, p) in c.peerings.iter().enumerate() {
+                let Some((port, vlans, span)) = &p.access else {
+                    continue;
+                };
+                let field = format!("circuit[{i}].peering[{j}].access.port");
+                if trunks.contains(port) {
+                    self.report(
+                        span.clone(),
+                        "trunk-not-access",
+                        field,
+                        format!(
+                            "port {:?} is a trunk port (primary or secondary of a circuit); a \
+                             trunk port cannot also be an access port: use a separate port",
+                            self.port_name(*port)
+                        ),
+                    );
+                    continue;
+                }
+                let key = (*port, vlans.clone());
+                if let Some(&(fi, fj)) = seen.get(&key) {
+                    let first_name = facts.get(fi).map_or("", |f| f.name.as_str());
+                    let tags = if vlans.is_empty() {
+                        "untagged".to_string()
+                    } else {
+                        format!(
+                            "VLAN {}",
+                            vlans
+                                .iter()
+                                .map(|v| v.to_string())
+                                .collect::<Vec<_>>()
+                                .join("/")
+                        )
+                    };
+                    self.report(
+                        span.clone(),
+                        "access-unique",
+                        field,
+                        format!(
+                            "port {:?} {tags} is already the access of peering[{fj}] of circuit \
+                             {first_name:?}; each peering needs its own access attachment: use \
+                             another port or VLAN",
+                            self.port_name(*port)
+                        ),
+                    );
+                } else {
+                    seen.insert(key, (i, j));
+                }
+            }
+        }
+    }
+
+    fn port_name(&self, i: PortIndex) -> &str {
+        self.ports.get(i).map_or("?", |p| p.name.as_str())
+    }
+}
+
+/// The link subnets of a peering as seen by routes and neighbours.
+struct LinkView {
+    v4: Option<LinkSubnets<Ipv4Net>>,
+    v6: Option<LinkSubnets<Ipv6Net>>,
+    /// Role provider-edge owns the customer side, role msee the Microsoft side.
+    own_is_customer: bool,
+}
+
+impl LinkView {
+    fn links(&self) -> Vec<(&'static str, IpNet)> {
+        let mut out = Vec::new();
+        if let Some(l) = self.v4 {
+            out.push(("primary", IpNet::V4(l.primary)));
+            out.push(("secondary", IpNet::V4(l.secondary)));
+        }
+        if let Some(l) = self.v6 {
+            out.push(("primary", IpNet::V6(l.primary)));
+            out.push(("secondary", IpNet::V6(l.secondary)));
+        }
+        out
+    }
+
+    /// (own, peer) address on a link subnet.
+    fn own_peer(&self, net: IpNet) -> (IpAddr, IpAddr) {
+        let (c, m) = link_addresses(net);
+        if self.own_is_customer {
+            (c, m)
+        } else {
+            (m, c)
+        }
+    }
+
+    fn peers_text(&self) -> String {
+        let links = self.links();
+        if links.is_empty() {
+            return "but this peering has no link subnets (give ipv4/ipv6)".to_string();
+        }
+        let side = if self.own_is_customer {
+            "Microsoft"
+        } else {
+            "customer"
+        };
+        let peers: Vec<String> = links
+            .iter()
+            .map(|(which, net)| format!("{} ({which})", self.own_peer(*net).1))
+            .collect();
+        format!("the {side} side: {}", peers.join(", "))
+    }
+
+    /// Ok if `ip` is the peer's address on one of the link subnets.
+    fn check_peer(&self, ip: IpAddr) -> Result<(), String> {
+        let Some((which, net)) = self.links().into_iter().find(|(_, n)| n.contains(&ip)) else {
+            return Err(format!(
+                "{ip} is not on a link subnet of this peering; use the peer's address on a link, \
+                 {}",
+                self.peers_text()
+            ));
+        };
+        let (own, peer) = self.own_peer(net);
+        if ip == own {
+            let role = if self.own_is_customer {
+                "provider-edge owns the customer side"
+            } else {
+                "msee owns the Microsoft side"
+            };
+            return Err(format!(
+                "{ip} is this forwarder's own address on the {which} link {net} (role {role}); \
+                 the peer there is {peer}"
+            ));
+        }
+        if ip != peer {
+            return Err(format!(
+                "{ip} is not a usable host of the {which} link {net}; the peer there is {peer}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.trim().split(':');
+    for byte in &mut mac {
+        let p = parts.next()?;
+        if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        *byte = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+fn kind_name(k: PeeringKind) -> &'static str {
+    match k {
+        PeeringKind::Private => "private",
+        PeeringKind::Microsoft => "microsoft",
+    }
+}
+
+fn encap_name(e: Encapsulation) -> &'static str {
+    match e {
+        Encapsulation::QinQ => "qinq",
+        Encapsulation::Dot1Q => "dot1q",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_parsing() {
+        assert_eq!(parse_mac("02:00:00:00:00:0a"), Some([2, 0, 0, 0, 0, 0x0a]));
+        assert_eq!(parse_mac("02:00:00:00:00"), None);
+        assert_eq!(parse_mac("02:00:00:00:00:00:00"), None);
+        assert_eq!(parse_mac("2:00:00:00:00:00"), None);
+        assert_eq!(parse_mac("+2:00:00:00:00:00"), None);
+        assert_eq!(parse_mac("zz:00:00:00:00:00"), None);
+    }
+
+    #[test]
+    fn link_addresses_follow_first_second_rule() {
+        let net: IpNet = "192.0.2.4/30".parse().unwrap();
+        let (c, m) = link_addresses(net);
+        assert_eq!(c.to_string(), "192.0.2.5");
+        assert_eq!(m.to_string(), "192.0.2.6");
+        let p: IpNet = "192.0.2.0/30".parse().unwrap();
+        assert_eq!(
+            describe_links(p, net),
+            "primary 192.0.2.0/30: customer 192.0.2.1, Microsoft 192.0.2.2; secondary \
+             192.0.2.4/30: customer 192.0.2.5, Microsoft 192.0.2.6"
+        );
+    }
+
+    #[test]
+    fn peer_check_depends_on_role() {
+        let v4 = Some(LinkSubnets {
+            primary: "192.0.2.0/30".parse().unwrap(),
+            secondary: "192.0.2.4/30".parse().unwrap(),
+        });
+        let pe = LinkView {
+            v4,
+            v6: None,
+            own_is_customer: true,
+        };
+        let msee = LinkView {
+            v4,
+            v6: None,
+            own_is_customer: false,
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(pe.check_peer(ip("192.0.2.2")).is_ok());
+        assert!(pe.check_peer(ip("192.0.2.6")).is_ok());
+        assert!(pe.check_peer(ip("192.0.2.1")).is_err());
+        assert!(pe.check_peer(ip("192.0.2.3")).is_err());
+        assert!(pe.check_peer(ip("192.0.2.9")).is_err());
+        assert!(msee.check_peer(ip("192.0.2.1")).is_ok());
+        assert!(msee.check_peer(ip("192.0.2.2")).is_err());
+    }
+
+    #[test]
+    fn every_rule_id_is_unique() {
+        let mut seen = HashSet::new();
+        for (id, _) in RULES {
+            assert!(seen.insert(*id), "{id}");
+        }
+    }
+}

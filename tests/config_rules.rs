@@ -1,0 +1,288 @@
+//! The configuration rules, file by file.
+//!
+//! `tests/configs/broken/<rule-id>.toml` is a small complete configuration
+//! whose only fault is that rule; the offending line carries the marker
+//! comment `# <-- error`. Each must fail with a diagnostic of that rule whose
+//! `file:line:column:` points at the marked line. The examples must load,
+//! and no input text may make the loader panic.
+
+use proptest::prelude::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use xconnect::config::{self, Diagnostics, RULES};
+
+const MARKER: &str = "# <-- error";
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn marked_line(text: &str, file: &Path) -> usize {
+    let lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(MARKER))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{}: exactly one line must carry `{MARKER}`",
+        file.display()
+    );
+    lines[0]
+}
+
+fn load_err(path: &Path) -> Diagnostics {
+    match config::load(path) {
+        Ok(_) => panic!("{} loaded without error", path.display()),
+        Err(d) => d,
+    }
+}
+
+#[test]
+fn every_broken_file_fails_with_its_rule_at_the_marked_line() {
+    let dir = manifest_dir().join("tests/configs/broken");
+    let files = toml_files(&dir);
+    assert!(!files.is_empty());
+    for path in files {
+        let rule = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("file stem")
+            .to_string();
+        let text = fs::read_to_string(&path).expect("read");
+        let line = marked_line(&text, &path);
+        let diags = load_err(&path);
+        let hit = diags.iter().find(|d| d.rule == rule).unwrap_or_else(|| {
+            panic!(
+                "{}: no diagnostic with rule {rule}; got:\n{diags}",
+                path.display()
+            )
+        });
+        assert_eq!(
+            hit.line,
+            line,
+            "{}: rule {rule} reported at line {}, marker on line {line}:\n{diags}",
+            path.display(),
+            hit.line
+        );
+        let shown = hit.to_string();
+        let file_name = path.file_name().and_then(|f| f.to_str()).expect("name");
+        assert!(shown.contains(file_name), "{shown}");
+        assert!(
+            shown.contains(&format!(":{line}:{}:", hit.column)),
+            "{shown}"
+        );
+        assert!(shown.contains(&format!("error[{rule}]")), "{shown}");
+        assert!(hit.column >= 1);
+        // The file's only fault is this rule.
+        for d in &diags {
+            assert_eq!(
+                d.rule,
+                rule,
+                "{}: unexpected extra diagnostic:\n{diags}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_rule_has_a_broken_file() {
+    let dir = manifest_dir().join("tests/configs/broken");
+    // Rules that no file can trigger on purpose.
+    let untestable = ["read", "internal"];
+    for (rule, _) in RULES {
+        if untestable.contains(rule) {
+            continue;
+        }
+        let path = dir.join(format!("{rule}.toml"));
+        assert!(path.exists(), "missing {}", path.display());
+    }
+}
+
+#[test]
+fn examples_load() {
+    let files = toml_files(&manifest_dir().join("examples"));
+    assert!(files.len() >= 3);
+    for path in files {
+        if let Err(d) = config::load(&path) {
+            panic!("{} does not load:\n{d}", path.display());
+        }
+    }
+}
+
+#[test]
+fn pe_qinq_example_model() {
+    use xconnect::config::{Encapsulation, PeeringKind, Role, ServiceMode};
+    use xconnect::qos::DscpAction;
+    use xconnect::wire::Dscp;
+    let path = manifest_dir().join("examples/pe-qinq.toml");
+    let cfg = config::load(&path).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(cfg.role, Role::ProviderEdge);
+    assert_eq!(cfg.ports.len(), 3);
+    assert_eq!(cfg.ports[0].interface, "xc-pe-cust");
+    let c = &cfg.circuits[0];
+    assert_eq!(c.encapsulation, Encapsulation::QinQ);
+    assert_eq!(c.s_tag.map(|t| t.get()), Some(100));
+    assert_eq!(c.primary.port, 1);
+    assert_eq!(c.secondary.port, 2);
+    let private = &c.peerings[0];
+    assert_eq!(private.kind, PeeringKind::Private);
+    assert_eq!(private.mode, ServiceMode::L2);
+    let v4 = private.ipv4.expect("ipv4");
+    assert_eq!(v4.primary.to_string(), "192.0.2.0/30");
+    assert_eq!(v4.secondary.to_string(), "192.0.2.4/30");
+    let v6 = private.ipv6.expect("ipv6");
+    assert_eq!(v6.secondary.to_string(), "2001:db8:0:1::4/126");
+    assert_eq!(private.dscp.action, DscpAction::Preserve);
+    let ms = &c.peerings[1];
+    assert_eq!(ms.kind, PeeringKind::Microsoft);
+    assert_eq!(ms.dscp.action, DscpAction::ExpressRoute);
+    assert_eq!(ms.dscp.rules.len(), 3);
+    assert_eq!(ms.dscp.rules[0].protocol, Some(17));
+    assert_eq!(ms.dscp.rules[0].src_ports, Some(50000..=50019));
+    assert_eq!(ms.dscp.rules[1].set, Dscp::AF41);
+    assert_eq!(ms.dscp.rules[2].set, Dscp::AF21);
+    assert_eq!(ms.access.vlans.len(), 1);
+    assert_eq!(ms.bfd.interval_ms, 300);
+}
+
+#[test]
+fn three_independent_faults_are_all_reported() {
+    let path = manifest_dir().join("tests/configs/three-faults.toml");
+    let diags = load_err(&path);
+    let rules: Vec<&str> = diags.iter().map(|d| d.rule).collect();
+    for rule in ["vlan-range", "mtu", "ms-no-default-route"] {
+        assert!(
+            rules.contains(&rule),
+            "{rule} missing from {rules:?}\n{diags}"
+        );
+    }
+    assert_eq!(diags.len(), 3, "{diags}");
+    assert!(diags.to_string().ends_with("3 error(s)"));
+    let json = diags.to_json();
+    assert_eq!(json.as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn syntax_errors_point_at_the_problem() {
+    let text = "role = \"msee\"\n[[port]]\nname = \"a\"\ncolour = \"blue\"\n";
+    let diags = match config::load_str(text, Path::new("x.toml")) {
+        Ok(_) => panic!("loaded"),
+        Err(d) => d,
+    };
+    assert_eq!(diags.len(), 1);
+    let d = &diags.as_slice()[0];
+    assert_eq!(d.rule, "syntax");
+    assert_eq!(d.line, 4, "{d}");
+    assert!(d.message.contains("colour"), "{d}");
+}
+
+#[test]
+fn unreadable_file_is_a_diagnostic() {
+    let diags = load_err(Path::new("/nonexistent/xconnect.toml"));
+    assert!(diags.has_rule("read"));
+}
+
+fn example_texts() -> Vec<String> {
+    toml_files(&manifest_dir().join("examples"))
+        .iter()
+        .map(|p| fs::read_to_string(p).expect("read example"))
+        .collect()
+}
+
+fn check_no_panic(text: &str) {
+    if let Err(diags) = config::load_str(text, Path::new("fuzz.toml")) {
+        assert!(!diags.is_empty());
+        for d in &diags {
+            assert!(d.line >= 1 && d.column >= 1, "{d}");
+        }
+    }
+}
+
+proptest! {
+    // 256 cases by default; set PROPTEST_CASES for a longer run.
+
+    #[test]
+    fn arbitrary_text_never_panics(text in any::<String>()) {
+        check_no_panic(&text);
+    }
+
+    #[test]
+    fn toml_like_text_never_panics(text in "[\\[\\]a-z_=\"0-9./:, \n{}#-]{0,200}") {
+        check_no_panic(&text);
+    }
+
+    #[test]
+    fn mutated_examples_never_panic(
+        which in 0usize..3,
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..4, any::<char>()), 1..8),
+    ) {
+        let texts = example_texts();
+        let mut chars: Vec<char> = texts[which % texts.len()].chars().collect();
+        for (at, op, c) in edits {
+            if chars.is_empty() {
+                chars.push(c);
+                continue;
+            }
+            let i = at.index(chars.len());
+            match op {
+                0 => chars[i] = c,
+                1 => chars.insert(i, c),
+                2 => { chars.remove(i); }
+                _ => {
+                    // Swap a digit for another number-ish token.
+                    if chars[i].is_ascii_digit() {
+                        chars[i] = char::from(b'0' + (c as u32 % 10) as u8);
+                    } else {
+                        chars.insert(i, '0');
+                    }
+                }
+            }
+        }
+        let text: String = chars.into_iter().collect();
+        check_no_panic(&text);
+    }
+
+    #[test]
+    fn example_values_replaced_never_panic(
+        which in 0usize..3,
+        line in any::<prop::sample::Index>(),
+        value in prop_oneof![
+            Just("0".to_string()), Just("-1".to_string()), Just("4095".to_string()),
+            Just("9223372036854775807".to_string()), Just("-9223372036854775808".to_string()),
+            Just("\"\"".to_string()), Just("\"0x\"".to_string()), Just("[]".to_string()),
+            Just("{}".to_string()), Just("\"255.255.255.255/29\"".to_string()),
+            Just("\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/125\"".to_string()),
+            Just("[\"255.255.255.252/30\", \"255.255.255.248/30\"]".to_string()),
+            Just("\"65535-0\"".to_string()), Just("\"set\"".to_string()),
+            Just("{ set = 99 }".to_string()), "[a-z0-9\"./:-]{0,20}",
+        ],
+    ) {
+        let texts = example_texts();
+        let text = &texts[which % texts.len()];
+        let lines: Vec<&str> = text.lines().collect();
+        let i = line.index(lines.len());
+        let replaced: Vec<String> = lines
+            .iter()
+            .enumerate()
+            .map(|(k, l)| match (k == i, l.split_once('=')) {
+                (true, Some((key, _))) => format!("{key}= {value}"),
+                _ => (*l).to_string(),
+            })
+            .collect();
+        check_no_panic(&replaced.join("\n"));
+    }
+}
