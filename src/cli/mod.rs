@@ -5,11 +5,13 @@
 //! failed bench), 2 usage errors (from clap).
 
 pub mod bench;
+pub mod check;
 
 use clap::{Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
+  xconnect check examples/*.toml           validate configs, show what they compile to
   xconnect bench                          in-memory throughput, one pinned core
   xconnect bench --json --seconds 0.5     machine-readable, shorter rounds
 ";
@@ -28,6 +30,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Validate configuration files against the ExpressRoute rules and show
+    /// circuits, peerings and attachments; lists every error with file:line.
+    Check(check::CheckArgs),
     /// Run the pipeline in memory and report packets/s per core beside
     /// baselines measured in the same run (copy, naive etherparse).
     Bench(bench::BenchArgs),
@@ -38,6 +43,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(a) => bench::run(&a),
+        Command::Check(a) => check::run(&a),
     };
     match result {
         Ok(code) => code,
