@@ -12,7 +12,11 @@ use xconnect::io::mem::{pump, MemPort};
 use xconnect::pipeline::{DropReason, LinkState, Pipeline, Plan};
 use xconnect::wire::{Tpid, VlanTag};
 
-const EXAMPLES: [&str; 3] = ["examples/pe-qinq.toml", "examples/pe-dot1q.toml", "examples/msee-qinq.toml"];
+const EXAMPLES: [&str; 3] = [
+    "examples/pe-qinq.toml",
+    "examples/pe-dot1q.toml",
+    "examples/msee-qinq.toml",
+];
 
 struct Rig {
     cfg: Config,
@@ -25,7 +29,12 @@ fn rig_from(cfg: Config) -> Rig {
     let plan = Arc::new(Plan::compile(&cfg));
     let links = LinkState::new(plan.ports.len());
     let ports = vec![MemPort::new(); plan.ports.len()];
-    Rig { pipeline: Pipeline::new(plan, links.clone()), cfg, ports, links }
+    Rig {
+        pipeline: Pipeline::new(plan, links.clone()),
+        cfg,
+        ports,
+        links,
+    }
 }
 
 fn rig(path: &str) -> Rig {
@@ -40,11 +49,22 @@ fn rig_text(path: &str, edit: impl Fn(&str) -> String) -> Rig {
 }
 
 fn tag(tpid: Tpid, vid: u16, pcp: u8) -> VlanTag {
-    VlanTag { tpid, pcp, dei: false, vid }
+    VlanTag {
+        tpid,
+        pcp,
+        dei: false,
+        vid,
+    }
 }
 
 /// The tags a peering's frames carry on a trunk link.
-fn trunk_tags(cfg: &Config, circuit: usize, peering: usize, secondary: bool, pcp: u8) -> Vec<VlanTag> {
+fn trunk_tags(
+    cfg: &Config,
+    circuit: usize,
+    peering: usize,
+    secondary: bool,
+    pcp: u8,
+) -> Vec<VlanTag> {
     let c = &cfg.circuits[circuit];
     let p = &c.peerings[peering];
     let link = if secondary { &c.secondary } else { &c.primary };
@@ -63,14 +83,25 @@ fn trunk_tags(cfg: &Config, circuit: usize, peering: usize, secondary: bool, pcp
 }
 
 fn access_tags(cfg: &Config, circuit: usize, peering: usize, pcp: u8) -> Vec<VlanTag> {
-    cfg.circuits[circuit].peerings[peering].access.vlans.iter().map(|v| tag(Tpid::DOT1Q, v.get(), pcp)).collect()
+    cfg.circuits[circuit].peerings[peering]
+        .access
+        .vlans
+        .iter()
+        .map(|v| tag(Tpid::DOT1Q, v.get(), pcp))
+        .collect()
 }
 
 fn addrs(v6: bool, i: u16) -> (IpAddr, IpAddr) {
     if v6 {
-        (format!("2001:db8:1::{:x}", i + 1).parse().unwrap(), "2001:db8:2::1".parse().unwrap())
+        (
+            format!("2001:db8:1::{:x}", i + 1).parse().unwrap(),
+            "2001:db8:2::1".parse().unwrap(),
+        )
     } else {
-        (format!("192.0.2.{}", 10 + (i % 200)).parse().unwrap(), "203.0.113.9".parse().unwrap())
+        (
+            format!("192.0.2.{}", 10 + (i % 200)).parse().unwrap(),
+            "203.0.113.9".parse().unwrap(),
+        )
     }
 }
 
@@ -108,22 +139,34 @@ fn access_to_trunk_golden_on_both_links() {
                 for flow in 0..64u16 {
                     for v6 in [false, true] {
                         // AF31 + ECN 01: rewritten to CS0 towards Microsoft on Microsoft peering.
-                        let tos = if flow % 2 == 0 { (26 << 2) | 1 } else { (46 << 2) | 2 };
+                        let tos = if flow % 2 == 0 {
+                            (26 << 2) | 1
+                        } else {
+                            (46 << 2) | 2
+                        };
                         let input = frame(&access_tags(&cfg, ci, pi, 0), v6, flow, tos);
                         r.ports[access].inject(&input);
                         pump(&mut r.pipeline, &mut r.ports);
                         let a = r.ports[ta].take_sent();
                         let b = r.ports[tb].take_sent();
-                        assert_eq!(a.len() + b.len(), 1, "{path} peering {pi} flow {flow}: one frame out");
+                        assert_eq!(
+                            a.len() + b.len(),
+                            1,
+                            "{path} peering {pi} flow {flow}: one frame out"
+                        );
                         let secondary = a.is_empty();
                         per_link[secondary as usize] += 1;
                         let out = if secondary { &b[0] } else { &a[0] };
                         let want_tos = expected_tos(p.kind, towards_ms_from_access, tos);
-                        let want = frame(&trunk_tags(&cfg, ci, pi, secondary, 0), v6, flow, want_tos);
+                        let want =
+                            frame(&trunk_tags(&cfg, ci, pi, secondary, 0), v6, flow, want_tos);
                         assert_eq!(out, &want, "{path} peering {pi} flow {flow} v6 {v6}");
                     }
                 }
-                assert!(per_link[0] > 10 && per_link[1] > 10, "{path}: flows on both links {per_link:?}");
+                assert!(
+                    per_link[0] > 10 && per_link[1] > 10,
+                    "{path}: flows on both links {per_link:?}"
+                );
             }
         }
         let c = r.pipeline.counters();
@@ -142,16 +185,25 @@ fn trunk_to_access_golden_from_both_links() {
         for (ci, c) in cfg.circuits.iter().enumerate() {
             for (pi, p) in c.peerings.iter().enumerate() {
                 for secondary in [false, true] {
-                    let ingress = if secondary { c.secondary.port } else { c.primary.port };
+                    let ingress = if secondary {
+                        c.secondary.port
+                    } else {
+                        c.primary.port
+                    };
                     for (flow, tos) in [(1u16, (26u8 << 2) | 1), (2, 46 << 2), (3, (34 << 2) | 3)] {
                         for v6 in [false, true] {
-                            let input = frame(&trunk_tags(&cfg, ci, pi, secondary, 0), v6, flow, tos);
+                            let input =
+                                frame(&trunk_tags(&cfg, ci, pi, secondary, 0), v6, flow, tos);
                             r.ports[ingress].inject(&input);
                             pump(&mut r.pipeline, &mut r.ports);
                             let out = r.ports[p.access.port].take_sent();
                             let want_tos = expected_tos(p.kind, towards_ms_from_trunk, tos);
                             let want = frame(&access_tags(&cfg, ci, pi, 0), v6, flow, want_tos);
-                            assert_eq!(out, vec![want], "{path} peering {pi} secondary {secondary}");
+                            assert_eq!(
+                                out,
+                                vec![want],
+                                "{path} peering {pi} secondary {secondary}"
+                            );
                         }
                     }
                 }
@@ -205,7 +257,12 @@ fn drops_by_reason() {
     // Unknown VLAN on the access port, untagged frame on a trunk, wrong C-tag.
     r.ports[access].inject(&frame(&[tag(Tpid::DOT1Q, 999, 0)], false, 1, 0));
     r.ports[ta].inject(&frame(&[], false, 1, 0));
-    r.ports[ta].inject(&frame(&[tag(Tpid::DOT1Q, 100, 0), tag(Tpid::DOT1Q, 201, 0)], false, 1, 0));
+    r.ports[ta].inject(&frame(
+        &[tag(Tpid::DOT1Q, 100, 0), tag(Tpid::DOT1Q, 201, 0)],
+        false,
+        1,
+        0,
+    ));
     // Four tags.
     let four: Vec<VlanTag> = (0..4).map(|i| tag(Tpid::DOT1Q, 10 + i, 0)).collect();
     r.ports[access].inject(&frame(&four, false, 1, 0));
@@ -213,9 +270,11 @@ fn drops_by_reason() {
     r.ports[access].inject(&good[..40]);
     // Over the MTU: a 1600-byte IP packet.
     let (s, d) = addrs(false, 1);
-    r.ports[access].inject(&FrameSpec::udp(&access_tags(&cfg, 0, 0, 0), s, d, (1, 2), 0, 1622).build());
+    r.ports[access]
+        .inject(&FrameSpec::udp(&access_tags(&cfg, 0, 0, 0), s, d, (1, 2), 0, 1622).build());
     // Exactly the MTU passes.
-    r.ports[access].inject(&FrameSpec::udp(&access_tags(&cfg, 0, 0, 0), s, d, (1, 2), 0, 1522).build());
+    r.ports[access]
+        .inject(&FrameSpec::udp(&access_tags(&cfg, 0, 0, 0), s, d, (1, 2), 0, 1522).build());
     pump(&mut r.pipeline, &mut r.ports);
     let c = r.pipeline.counters().clone();
     assert_eq!(c.drops_for(DropReason::UnknownAttachment), 3);
@@ -267,7 +326,9 @@ fn peerings_never_leak() {
 /// 0x88a8 outer TPID, PCP copied from the customer tag, push/pop round trip.
 #[test]
 fn outer_tpid_pcp_and_round_trip() {
-    let mut r = rig_text("examples/pe-qinq.toml", |t| t.replace("outer_tpid = 0x8100", "outer_tpid = 0x88a8"));
+    let mut r = rig_text("examples/pe-qinq.toml", |t| {
+        t.replace("outer_tpid = 0x8100", "outer_tpid = 0x88a8")
+    });
     let cfg = r.cfg.clone();
     assert_eq!(cfg.circuits[0].outer_tpid, Tpid::DOT1AD);
     let c = &cfg.circuits[0];
@@ -286,7 +347,11 @@ fn outer_tpid_pcp_and_round_trip() {
     assert_eq!(out[0], want);
     assert_eq!(&out[0][12..14], &[0x88, 0xa8]);
     // Back in through the trunk: the original customer frame.
-    let ingress = if secondary { c.secondary.port } else { c.primary.port };
+    let ingress = if secondary {
+        c.secondary.port
+    } else {
+        c.primary.port
+    };
     r.ports[ingress].inject(&out[0]);
     pump(&mut r.pipeline, &mut r.ports);
     assert_eq!(r.ports[access].take_sent(), vec![input]);
@@ -303,11 +368,18 @@ fn outer_tpid_pcp_and_round_trip() {
 /// PCP from DSCP on pushed tags when configured.
 #[test]
 fn pcp_from_dscp() {
-    let mut r = rig_text("examples/pe-qinq.toml", |t| t.replacen("pcp_from_dscp = false", "pcp_from_dscp = true", 1));
+    let mut r = rig_text("examples/pe-qinq.toml", |t| {
+        t.replacen("pcp_from_dscp = false", "pcp_from_dscp = true", 1)
+    });
     let cfg = r.cfg.clone();
     let c = &cfg.circuits[0];
     assert!(c.peerings[0].pcp_from_dscp);
-    r.ports[c.peerings[0].access.port].inject(&frame(&access_tags(&cfg, 0, 0, 0), false, 3, 46 << 2));
+    r.ports[c.peerings[0].access.port].inject(&frame(
+        &access_tags(&cfg, 0, 0, 0),
+        false,
+        3,
+        46 << 2,
+    ));
     pump(&mut r.pipeline, &mut r.ports);
     let mut out = r.ports[c.primary.port].take_sent();
     out.extend(r.ports[c.secondary.port].take_sent());
@@ -318,7 +390,9 @@ fn pcp_from_dscp() {
 /// Peerings in `l3` mode are loaded and their frames dropped under their own reason.
 #[test]
 fn l3_peering_frames_are_counted_as_pending() {
-    let mut r = rig_text("examples/pe-qinq.toml", |t| t.replacen("mode = \"l2\"", "mode = \"l3\"", 1));
+    let mut r = rig_text("examples/pe-qinq.toml", |t| {
+        t.replacen("mode = \"l2\"", "mode = \"l3\"", 1)
+    });
     let cfg = r.cfg.clone();
     assert_eq!(cfg.circuits[0].peerings[0].mode, config::ServiceMode::L3);
     let c = &cfg.circuits[0];

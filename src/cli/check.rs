@@ -2,7 +2,9 @@
 //! compile to (circuits, peerings, attachments, address classes), or every
 //! error with file:line:column, the rule and what would be valid.
 
-use crate::config::{self, prefix_class, Config, Encapsulation, LinkSubnets, PeeringKind, Role, ServiceMode};
+use crate::config::{
+    self, prefix_class, Config, Encapsulation, LinkSubnets, PeeringKind, Role, ServiceMode,
+};
 use crate::pipeline::{Plan, Service, Side};
 use clap::Args;
 use serde_json::{json, Value};
@@ -124,7 +126,11 @@ pub fn summary(cfg: &Config) -> Value {
 
 fn vlans_text(v: &Value) -> String {
     match v.as_array() {
-        Some(a) if !a.is_empty() => a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("/"),
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("/"),
         _ => "untagged".into(),
     }
 }
@@ -142,7 +148,11 @@ fn print_summary(file: &str, s: &Value) {
             c["primary"].as_str().unwrap_or(""),
             c["secondary"].as_str().unwrap_or(""),
             c["bandwidth_mbps"],
-            if c["premium"].as_bool() == Some(true) { " premium" } else { "" }
+            if c["premium"].as_bool() == Some(true) {
+                " premium"
+            } else {
+                ""
+            }
         );
         for p in c["peerings"].as_array().into_iter().flatten() {
             println!(
@@ -175,7 +185,10 @@ fn print_summary(file: &str, s: &Value) {
         }
     }
     println!("  attachments:");
-    println!("    {:<12} {:<12} {:<10} {:<14} {:<10} {:<8} egress", "port", "vlans", "side", "circuit", "peering", "service");
+    println!(
+        "    {:<12} {:<12} {:<10} {:<14} {:<10} {:<8} egress",
+        "port", "vlans", "side", "circuit", "peering", "service"
+    );
     for a in s["attachments"].as_array().into_iter().flatten() {
         println!(
             "    {:<12} {:<12} {:<10} {:<14} {:<10} {:<8} {}",
@@ -217,7 +230,10 @@ pub fn run(a: &CheckArgs) -> anyhow::Result<i32> {
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&json!({"files": files}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"files": files}))?
+        );
     }
     Ok(if failed { 1 } else { 0 })
 }

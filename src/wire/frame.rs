@@ -92,7 +92,12 @@ fn be16(b: &[u8], at: usize) -> u16 {
 #[inline]
 pub fn parse_tags(frame: &[u8]) -> Result<(TagStack, usize), WireError> {
     if frame.len() < HEADER_LEN {
-        return Err(WireError::truncated(Layer::Ethernet, 0, HEADER_LEN, frame.len()));
+        return Err(WireError::truncated(
+            Layer::Ethernet,
+            0,
+            HEADER_LEN,
+            frame.len(),
+        ));
     }
     let mut tags = TagStack::new();
     let mut at = MACS_LEN;
@@ -145,7 +150,12 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
             info.fragment = ip.is_fragment();
             let l4_off = l3_off + ip.header_len();
             if !info.fragment {
-                parse_l4(info, &l3[ip.header_len()..ip.total_len() as usize], l4_off, false)?;
+                parse_l4(
+                    info,
+                    &l3[ip.header_len()..ip.total_len() as usize],
+                    l4_off,
+                    false,
+                )?;
             }
         }
         ethertype::IPV6 => {
@@ -218,7 +228,15 @@ pub(crate) mod tests {
     fn qinq_udp() {
         let i = parse(&QINQ_UDP).unwrap();
         assert_eq!(i.tags.len(), 2);
-        assert_eq!(i.tags.get(0), Some(VlanTag { tpid: Tpid::DOT1AD, pcp: 3, dei: false, vid: 100 }));
+        assert_eq!(
+            i.tags.get(0),
+            Some(VlanTag {
+                tpid: Tpid::DOT1AD,
+                pcp: 3,
+                dei: false,
+                vid: 100
+            })
+        );
         assert_eq!(i.tags.vid(1), 200);
         assert_eq!(i.ethertype, ethertype::IPV4);
         assert_eq!(i.l3, L3::Ipv4);
