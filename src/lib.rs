@@ -15,6 +15,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod gen;
+pub mod invariants;
 pub mod io;
 pub mod pipeline;
 pub mod qos;

@@ -181,14 +181,15 @@ pub struct UpperLayer {
     pub fragmented: bool,
 }
 
-/// True for the next-header values that are walked as extension headers.
+/// True for the next-header values that are walked as extension headers:
+/// hop-by-hop, routing, fragment, destination options and AH — the set
+/// Linux's `ipv6_ext_hdr()` and etherparse walk. Mobility, HIP, Shim6 and
+/// the experimental values end the walk (they are the upper layer here), so
+/// every flow hash and port read agrees with the kernel's view of the packet.
 #[inline]
 pub const fn is_extension(nh: u8) -> bool {
     use next_header::*;
-    matches!(
-        nh,
-        HOP_BY_HOP | ROUTING | FRAGMENT | AUTH | DEST_OPTS | MOBILITY | HIP | SHIM6 | EXP1 | EXP2
-    )
+    matches!(nh, HOP_BY_HOP | ROUTING | FRAGMENT | AUTH | DEST_OPTS)
 }
 
 /// Walk the extension headers of `payload` (the bytes after the fixed header)

@@ -1,0 +1,561 @@
+//! The invariants that the property tests, the fuzz targets and the corpus
+//! replay all check — one body each, so a fuzz finding and a test failure
+//! mean the same thing.
+//!
+//! Every function here panics (with a message saying which invariant broke
+//! and on what input) when xconnect violates its contract, and returns
+//! normally otherwise, whatever the input.
+//!
+//! - [`wire_parse`]: every wire view over arbitrary bytes; where both our
+//!   parse and etherparse accept a frame they agree on every field.
+//! - [`tag_rewrite`]: in-place push/pop/translate equals a plain `Vec` model.
+//! - [`pipeline`]: a configuration from a small grammar and a batch of
+//!   frames through `io::mem`: every frame counted once, every output parses,
+//!   nothing crosses peerings, the DSCP policy holds, IPv4 checksums stay
+//!   valid, bytes beyond the tags change only in the DSCP bits and checksum.
+//! - [`config_text`]: arbitrary text → a config or located diagnostics.
+
+use crate::config;
+use crate::gen::FrameSpec;
+use crate::pipeline::{classify, Batch, LinkState, Pipeline, Plan, Service, Verdict};
+use crate::wire::{self, checksum, FrameInfo, PacketBuf, Tpid, VlanTag, L3};
+use arbitrary::Arbitrary;
+use etherparse::{LinkExtSlice, NetSlice, SlicedPacket, TransportSlice};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Our parse against etherparse on one frame: when both accept it, every
+/// field must agree. Returns a description of the first disagreement.
+pub fn compare_with_etherparse(frame: &[u8]) -> Result<(), String> {
+    let (Ok(o), Ok(t)) = (wire::parse(frame), SlicedPacket::from_ethernet(frame)) else {
+        return Ok(());
+    };
+    compare_fields(&o, &t, frame)
+}
+
+/// Field-by-field comparison of two accepted parses.
+pub fn compare_fields(o: &FrameInfo, t: &SlicedPacket<'_>, frame: &[u8]) -> Result<(), String> {
+    macro_rules! same {
+        ($a:expr, $b:expr, $what:expr) => {
+            if $a != $b {
+                return Err(format!("{}: ours {:?}, etherparse {:?}", $what, $a, $b));
+            }
+        };
+    }
+    let mut tpid = u16::from_be_bytes([frame[12], frame[13]]);
+    // xconnect treats MACsec (0x88e5) as an opaque ethertype: compare the
+    // tags in front of it, then nothing further.
+    let macsec = t
+        .link_exts
+        .iter()
+        .any(|e| matches!(e, LinkExtSlice::Macsec(_)));
+    let vlans: Vec<_> = t
+        .link_exts
+        .iter()
+        .map_while(|e| match e {
+            LinkExtSlice::Vlan(v) => Some(v.clone()),
+            _ => None,
+        })
+        .collect();
+    same!(o.tags.len(), vlans.len(), "tag count");
+    for (i, v) in vlans.iter().enumerate() {
+        let Some(ot) = o.tags.get(i) else {
+            return Err(format!("tag {i} missing"));
+        };
+        same!(ot.tpid.0, tpid, format!("tag {i} tpid"));
+        same!(ot.vid, v.vlan_identifier().value(), format!("tag {i} vid"));
+        same!(
+            ot.pcp,
+            v.priority_code_point().value(),
+            format!("tag {i} pcp")
+        );
+        same!(ot.dei, v.drop_eligible_indicator(), format!("tag {i} dei"));
+        tpid = v.ether_type().0;
+    }
+    same!(o.ethertype, tpid, "ethertype");
+    if macsec {
+        same!(o.l3, L3::Other, "l3 after MACsec");
+        return Ok(());
+    }
+    let addrs = crate::qos::marker::addresses(o, frame);
+    match &t.net {
+        Some(NetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            same!(o.l3, L3::Ipv4, "l3");
+            same!(o.dscp().get(), h.dcp().value(), "dscp");
+            same!(o.ecn(), h.ecn().value(), "ecn");
+            same!(o.ttl, h.ttl(), "ttl");
+            same!(o.fragment, ip.is_payload_fragmented(), "fragment");
+            same!(
+                addrs,
+                Some((
+                    IpAddr::V4(h.source_addr()),
+                    IpAddr::V4(h.destination_addr())
+                )),
+                "addresses"
+            );
+        }
+        Some(NetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            same!(o.l3, L3::Ipv6, "l3");
+            same!(o.tos, h.traffic_class(), "traffic class");
+            same!(o.ttl, h.hop_limit(), "hop limit");
+            same!(o.fragment, ip.is_payload_fragmented(), "fragment");
+            same!(
+                addrs,
+                Some((
+                    IpAddr::V6(h.source_addr()),
+                    IpAddr::V6(h.destination_addr())
+                )),
+                "addresses"
+            );
+        }
+        Some(NetSlice::Arp(_)) => same!(o.l3, L3::Arp, "l3"),
+        None => same!(o.l3, L3::Other, "l3"),
+    }
+    let ports = match &t.transport {
+        Some(TransportSlice::Udp(u)) => Some((u.source_port(), u.destination_port())),
+        Some(TransportSlice::Tcp(tc)) => Some((tc.source_port(), tc.destination_port())),
+        _ => None,
+    };
+    same!(
+        o.has_ports.then_some((o.src_port, o.dst_port)),
+        ports,
+        "ports"
+    );
+    Ok(())
+}
+
+/// Every wire view over arbitrary bytes (see the module header).
+pub fn wire_parse(data: &[u8]) {
+    if let Ok(info) = wire::parse(data) {
+        assert!(
+            info.l3_offset as usize <= data.len(),
+            "l3 offset past the frame"
+        );
+        assert!(
+            info.l4_offset as usize <= data.len(),
+            "l4 offset past the frame"
+        );
+        assert_eq!(
+            info.l3_offset as usize,
+            14 + 4 * info.tags.len(),
+            "l3 offset vs tags"
+        );
+    }
+    if let Err(e) = compare_with_etherparse(data) {
+        panic!("parse disagrees with etherparse on {:02x?}: {e}", data);
+    }
+    let _ = wire::parse_tags(data);
+    let _ = wire::ethernet::EthernetFrame::new_checked(data)
+        .map(|e| (e.dst(), e.src(), e.ethertype(), e.payload().len()));
+    if let Ok(p) = wire::ipv4::Ipv4Packet::new_checked(data, 0) {
+        let _ = (
+            p.verify_checksum(),
+            p.options().len(),
+            p.payload().len(),
+            p.src(),
+            p.dst(),
+            p.frag_offset(),
+        );
+    }
+    if let Ok(p) = wire::ipv6::Ipv6Packet::new_checked(data, 0) {
+        let _ = wire::ipv6::upper_layer(p.next_header(), p.payload(), 40);
+        let _ = (p.flow_label(), p.src(), p.dst());
+    }
+    let _ = wire::arp::ArpPacket::new_checked(data, 0)
+        .map(|a| (a.operation(), a.sender_mac(), a.target_ip()));
+    let _ =
+        wire::l4::UdpHeader::new_checked(data, 0).map(|u| (u.src_port(), u.len(), u.checksum()));
+    let _ = wire::l4::TcpHeader::new_checked(data, 0).map(|t| (t.header_len(), t.flags()));
+    let _ = wire::icmp::IcmpHeader::new_checked(data, 0, false).map(|i| (i.msg_type(), i.rest()));
+}
+
+/// One in-place tag operation.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum TagOp {
+    /// Pop this many tags (mod 4).
+    Pop(u8),
+    /// Push these tags (at most 3 used).
+    Push(Vec<(u16, u16)>),
+    /// Pop then push in one rewrite.
+    Translate(u8, Vec<(u16, u16)>),
+}
+
+/// Apply `ops` to `frame` in a [`PacketBuf`] and to a plain `Vec` model;
+/// they must agree after every operation, and a failed operation must leave
+/// the frame unchanged.
+pub fn tag_rewrite(frame: &[u8], ops: &[TagOp]) {
+    let mut buf = PacketBuf::new();
+    if !buf.load(frame) {
+        assert!(frame.len() > wire::packet::MAX_FRAME);
+        return;
+    }
+    let mut model = frame.to_vec();
+    for op in ops.iter().take(16) {
+        let (pop, push): (usize, Vec<u8>) = match op {
+            TagOp::Pop(n) => ((*n % 4) as usize, vec![]),
+            TagOp::Push(t) | TagOp::Translate(_, t) => {
+                let pop = if let TagOp::Translate(n, _) = op {
+                    (*n % 4) as usize
+                } else {
+                    0
+                };
+                let bytes = t
+                    .iter()
+                    .take(3)
+                    .flat_map(|(tpid, tci)| VlanTag::from_tci(Tpid(*tpid), *tci).to_bytes())
+                    .collect();
+                (pop, bytes)
+            }
+        };
+        let before = buf.frame().to_vec();
+        let ok = buf.rewrite_tags(pop, &push);
+        if ok {
+            assert!(
+                model.len() >= 12 + pop * 4,
+                "rewrite accepted a frame too short to pop {pop}"
+            );
+            model.splice(12..12 + pop * 4, push.iter().copied());
+            assert_eq!(
+                buf.frame(),
+                &model[..],
+                "rewrite(pop {pop}, push {} bytes) differs from the model",
+                push.len()
+            );
+            // Undo must restore the previous bytes.
+            let popped = before[12..12 + pop * 4].to_vec();
+            let mut undo = buf.clone();
+            assert!(
+                undo.rewrite_tags(push.len() / 4, &popped) || undo.headroom() < popped.len(),
+                "undo refused"
+            );
+        } else {
+            assert_eq!(
+                buf.frame(),
+                &before[..],
+                "a refused rewrite changed the frame"
+            );
+        }
+    }
+}
+
+/// A configuration drawn from a small grammar, and frames to send through it.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct PipelineCase {
+    /// QinQ (else Dot1Q).
+    pub qinq: bool,
+    /// Outer TPID choice (0x8100, 0x88a8, 0x9100).
+    pub outer_tpid: u8,
+    /// S-tag.
+    pub s_tag: u16,
+    /// Peering tags (private, Microsoft).
+    pub tags: [u16; 2],
+    /// Access port (0 or 1) and optional VLANs of each peering.
+    pub access: [(bool, Option<u16>, Option<u16>); 2],
+    /// DSCP policy choice per peering.
+    pub dscp: [u8; 2],
+    /// Role msee (else provider-edge).
+    pub msee: bool,
+    /// First peering in l3 mode.
+    pub l3_first: bool,
+    /// Per-link provider outer tags.
+    pub link_outer: [Option<u16>; 2],
+    /// PCP from DSCP.
+    pub pcp_from_dscp: bool,
+    /// Bit i: port i down.
+    pub down: u8,
+    /// Frames.
+    pub frames: Vec<CaseFrame>,
+}
+
+/// A frame of a [`PipelineCase`].
+#[derive(Arbitrary, Debug, Clone)]
+pub enum CaseFrame {
+    /// Arbitrary bytes on a port.
+    Raw(u8, Vec<u8>),
+    /// A well-formed frame carrying the tags of attachment `attachment`
+    /// (modulo the count), possibly truncated.
+    Crafted {
+        /// Attachment pick.
+        attachment: u8,
+        /// IPv6 (else IPv4).
+        v6: bool,
+        /// TOS / traffic class.
+        tos: u8,
+        /// Source port (flow).
+        src_port: u16,
+        /// Wire length pick.
+        len: u16,
+        /// Truncate to this many bytes.
+        truncate: Option<u16>,
+    },
+}
+
+fn dscp_choice(c: u8) -> &'static str {
+    [
+        "\"preserve\"",
+        "\"expressroute\"",
+        "\"reset\"",
+        "\"EF\"",
+        "\"AF41\"",
+        "\"CS0\"",
+        "46",
+    ][(c % 7) as usize]
+}
+
+impl PipelineCase {
+    /// The configuration text this case describes (may be invalid: then the
+    /// case only checks the loader).
+    pub fn config_text(&self) -> String {
+        let tpid = ["0x8100", "0x88a8", "0x9100"][(self.outer_tpid % 3) as usize];
+        let mut t = format!(
+            "role = \"{}\"\n[[port]]\nname = \"c0\"\nbackend = \"mem\"\n[[port]]\nname = \"c1\"\nbackend = \"mem\"\n[[port]]\nname = \"ta\"\nbackend = \"mem\"\n[[port]]\nname = \"tb\"\nbackend = \"mem\"\n",
+            if self.msee { "msee" } else { "provider-edge" }
+        );
+        t += &format!(
+            "[[circuit]]\nname = \"fz\"\nencapsulation = \"{}\"\n{}outer_tpid = {tpid}\n",
+            if self.qinq { "qinq" } else { "dot1q" },
+            if self.qinq {
+                format!("s_tag = {}\n", self.s_tag % 4096)
+            } else {
+                String::new()
+            }
+        );
+        for (name, o) in [
+            ("primary", self.link_outer[0]),
+            ("secondary", self.link_outer[1]),
+        ] {
+            let port = if name == "primary" { "ta" } else { "tb" };
+            match o {
+                Some(v) => {
+                    t += &format!(
+                        "{name} = {{ port = \"{port}\", outer_tag = {} }}\n",
+                        v % 4096
+                    )
+                }
+                None => t += &format!("{name} = {{ port = \"{port}\" }}\n"),
+            }
+        }
+        let nets = [
+            ("192.0.2.0/29", "2001:db8:0:1::/125"),
+            ("198.51.100.0/29", "2001:db8:0:2::/125"),
+        ];
+        for i in 0..2 {
+            let (p1, v1, v2) = self.access[i];
+            let vlans: Vec<String> = [v1, v2]
+                .iter()
+                .flatten()
+                .map(|v| (v % 4096).to_string())
+                .collect();
+            let mode = if i == 0 && self.l3_first { "l3" } else { "l2" };
+            t += &format!(
+                "[[circuit.peering]]\nkind = \"{}\"\ntag = {}\nmode = \"{mode}\"\naccess = {{ port = \"c{}\", vlans = [{}] }}\nipv4 = \"{}\"\nipv6 = \"{}\"\ndscp = {}\npcp_from_dscp = {}\n",
+                if i == 0 { "private" } else { "microsoft" },
+                self.tags[i] % 4096,
+                p1 as u8,
+                vlans.join(", "),
+                nets[i].0,
+                nets[i].1,
+                dscp_choice(self.dscp[i]),
+                self.pcp_from_dscp
+            );
+        }
+        t
+    }
+}
+
+/// Run a [`PipelineCase`] and check every invariant of the module header.
+pub fn pipeline(case: &PipelineCase) {
+    let text = case.config_text();
+    let cfg = match config::load_str(&text, Path::new("fuzz.toml")) {
+        Ok(c) => c,
+        Err(d) => {
+            assert!(!d.is_empty());
+            return;
+        }
+    };
+    let plan = Arc::new(Plan::compile(&cfg));
+    let links = LinkState::new(plan.ports.len());
+    for p in 0..plan.ports.len() {
+        links.set(p as u16, case.down & (1 << p) == 0);
+    }
+    let mut pl = Pipeline::new(plan.clone(), links);
+    let mut inputs = 0u64;
+    let mut batch = Batch::new();
+    // Frames in arrival order, batched per ingress port.
+    let frames: Vec<(u16, Vec<u8>)> = case
+        .frames
+        .iter()
+        .take(256)
+        .map(|f| match f {
+            CaseFrame::Raw(p, b) => ((*p % 4) as u16, b.clone()),
+            CaseFrame::Crafted {
+                attachment,
+                v6,
+                tos,
+                src_port,
+                len,
+                truncate,
+            } => {
+                let a = &plan.attachments[*attachment as usize % plan.attachments.len()];
+                let tags: Vec<VlanTag> = a
+                    .vids
+                    .iter()
+                    .map(|v| VlanTag::from_tci(Tpid::DOT1Q, *v))
+                    .collect();
+                let (s, d): (IpAddr, IpAddr) = if *v6 {
+                    (
+                        "2001:db8::1".parse().expect("literal"),
+                        "2001:db8::2".parse().expect("literal"),
+                    )
+                } else {
+                    (
+                        "192.0.2.9".parse().expect("literal"),
+                        "203.0.113.9".parse().expect("literal"),
+                    )
+                };
+                let mut f = FrameSpec::udp(
+                    &tags,
+                    s,
+                    d,
+                    (*src_port, 443),
+                    *tos,
+                    64 + (*len as usize % 1600),
+                )
+                .build();
+                if let Some(t) = truncate {
+                    f.truncate(*t as usize);
+                }
+                (a.port, f)
+            }
+        })
+        .collect();
+    let mut i = 0;
+    while i < frames.len() {
+        batch.clear();
+        batch.port = frames[i].0;
+        let mut originals = Vec::new();
+        while i < frames.len() && frames[i].0 == batch.port && !batch.is_full() {
+            if batch.push(&frames[i].1) {
+                originals.push(frames[i].1.clone());
+            } else {
+                pl.count_rx_drop(
+                    batch.port,
+                    frames[i].1.len(),
+                    crate::pipeline::DropReason::Malformed,
+                );
+            }
+            inputs += 1;
+            i += 1;
+        }
+        pl.process(&mut batch);
+        for (k, input) in originals.iter().enumerate() {
+            check_output(
+                &plan,
+                batch.port,
+                input,
+                batch.meta(k).verdict,
+                batch.meta(k).attachment,
+                batch.buf(k).frame(),
+            );
+        }
+    }
+    let c = pl.counters();
+    assert_eq!(c.total_rx(), inputs, "every input counted as received");
+    assert_eq!(
+        c.total_rx(),
+        c.total_tx() + c.total_drops(),
+        "rx = tx + drops"
+    );
+}
+
+fn check_output(plan: &Plan, in_port: u16, input: &[u8], verdict: Verdict, att: u32, out: &[u8]) {
+    let Verdict::Forward(out_port) = verdict else {
+        assert!(matches!(verdict, Verdict::Drop(_)), "frame left pending");
+        return;
+    };
+    let ii = wire::parse(input).expect("a forwarded frame parsed on input");
+    let oi = wire::parse(out).unwrap_or_else(|e| panic!("output frame does not parse: {e}"));
+    let ingress = &plan.attachments[att as usize];
+    assert_eq!(ingress.port, in_port);
+    // The output classifies, on its egress port, to the same peering's other side.
+    let back = plan
+        .classify(classify::key_of(out_port, &oi.tags))
+        .unwrap_or_else(|| {
+            panic!(
+                "output tags {:?} on port {out_port} match no attachment",
+                oi.tags
+            )
+        });
+    let egress = &plan.attachments[back as usize];
+    assert_eq!(
+        egress.peering, ingress.peering,
+        "frame crossed from one peering to another"
+    );
+    assert_ne!(
+        egress.side == crate::pipeline::Side::Access,
+        ingress.side == crate::pipeline::Side::Access,
+        "l2 frame did not cross the cross-connect"
+    );
+    // Beyond the tags, only the DSCP bits (and the IPv4 checksum) change.
+    let (a, b) = (
+        &input[ii.l3_offset as usize..],
+        &out[oi.l3_offset as usize..],
+    );
+    assert_eq!(a.len(), b.len(), "payload length changed");
+    assert_eq!(oi.ethertype, ii.ethertype);
+    if let Service::L2 { marker, .. } = ingress.service {
+        if ii.is_ip() {
+            let want = plan.markers[marker as usize].decide(&ii, input);
+            assert_eq!(oi.dscp(), want, "DSCP policy not applied");
+            assert_eq!(oi.ecn(), ii.ecn(), "ECN changed");
+        }
+    }
+    for (k, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+        let allowed = match ii.l3 {
+            L3::Ipv4 => k == 1 || k == 10 || k == 11,
+            L3::Ipv6 => k == 0 || k == 1,
+            _ => false,
+        };
+        assert!(x == y || allowed, "byte {k} after the tags changed");
+    }
+    if ii.l3 == L3::Ipv4 {
+        let hl = ((a[0] & 0x0f) as usize) * 4;
+        if checksum::checksum(&a[..hl]) == 0 {
+            assert_eq!(
+                checksum::checksum(&b[..hl]),
+                0,
+                "IPv4 checksum broken by the pipeline"
+            );
+        }
+    }
+}
+
+/// Arbitrary text through the loader: a config, or diagnostics that each
+/// carry a file, a 1-based line and column inside the text, and a rule.
+pub fn config_text(text: &str) {
+    match config::load_str(text, Path::new("fuzz.toml")) {
+        Ok(cfg) => {
+            let _ = Plan::compile(&cfg);
+        }
+        Err(d) => {
+            assert!(!d.is_empty(), "an error without a diagnostic");
+            let lines = text.split('\n').count();
+            for x in d.iter() {
+                assert!(
+                    x.line >= 1 && x.column >= 1,
+                    "diagnostic without a location: {x}"
+                );
+                assert!(
+                    x.line <= lines + 1,
+                    "diagnostic line {} past the text ({lines} lines)",
+                    x.line
+                );
+                assert!(!x.rule.is_empty());
+                assert_eq!(x.file, Path::new("fuzz.toml"));
+            }
+        }
+    }
+}
