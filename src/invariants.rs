@@ -342,7 +342,7 @@ impl PipelineCase {
             ("192.0.2.0/29", "2001:db8:0:1::/125"),
             ("198.51.100.0/29", "2001:db8:0:2::/125"),
         ];
-        for i in 0..2 {
+        for (i, net) in nets.iter().enumerate() {
             let (p1, v1, v2) = self.access[i];
             let vlans: Vec<String> = [v1, v2]
                 .iter()
@@ -356,8 +356,8 @@ impl PipelineCase {
                 self.tags[i] % 4096,
                 p1 as u8,
                 vlans.join(", "),
-                nets[i].0,
-                nets[i].1,
+                net.0,
+                net.1,
                 dscp_choice(self.dscp[i]),
                 self.pcp_from_dscp
             );
