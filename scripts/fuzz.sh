@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh TARGET [SECONDS]   one target
 #   scripts/fuzz.sh all SECONDS        every target, SECONDS each
 #   scripts/fuzz.sh seed               rewrite the seed corpus (fuzz/corpus)
-#   scripts/fuzz.sh coverage [TARGET]  line coverage of src/wire from the corpus
+#   scripts/fuzz.sh coverage           line coverage of src/wire from every target's corpus
 #
 # A finding is minimised and saved as fuzz/regressions/TARGET/<name>, which
 # `cargo test` (tests/fuzz_corpus.rs) replays from then on; the script then
@@ -73,17 +73,24 @@ run_target() {
   echo "==> $t: no finding in ${secs}s"
 }
 
+# Line coverage of src/wire from the corpus of every target (committed
+# seeds, regressions and the local run corpus), merged.
 coverage() {
-  local t=${1:-wire_parse}
-  rustup component add llvm-tools-preview >/dev/null
-  (cd fuzz && cargo fuzz coverage --fuzz-dir . "$t" "corpus/$t" >/dev/null)
-  local sysroot prof bin
+  rustup component add llvm-tools-preview >/dev/null 2>&1 || true
+  local host sysroot bin_dir profiles=() objects=()
+  host=$(rustc -vV | sed -n 's/host: //p')
   sysroot=$(rustc --print sysroot)
-  prof="$sysroot/lib/rustlib/$(rustc -vV | sed -n 's/host: //p')/bin"
-  bin=$(ls -d fuzz/target/*/coverage/*/release/"$t" | head -n 1)
-  "$prof/llvm-cov" report "$bin" -instr-profile="fuzz/coverage/$t/coverage.profdata" \
-    --ignore-filename-regex='(\.cargo|rustc|/fuzz/)' $(ls src/wire/*.rs | sed 's/^/--sources=/' | tr '\n' ' ') 2>/dev/null \
-    || "$prof/llvm-cov" report "$bin" -instr-profile="fuzz/coverage/$t/coverage.profdata" src/wire
+  bin_dir="$sysroot/lib/rustlib/$host/bin"
+  for t in "${TARGETS[@]}"; do
+    local dirs=("corpus/$t")
+    [ -d "fuzz/corpus-run/$t" ] && dirs+=("corpus-run/$t")
+    [ -d "fuzz/regressions/$t" ] && dirs+=("regressions/$t")
+    (cd fuzz && cargo fuzz coverage --fuzz-dir . "$t" "${dirs[@]}" >/dev/null 2>&1)
+    profiles+=("fuzz/coverage/$t/coverage.profdata")
+    objects+=(-object "fuzz/target/$host/coverage/$host/release/$t")
+  done
+  "$bin_dir/llvm-profdata" merge -sparse "${profiles[@]}" -o fuzz/coverage/merged.profdata
+  "$bin_dir/llvm-cov" report "${objects[@]}" -instr-profile=fuzz/coverage/merged.profdata src/wire/
 }
 
 case "${1:-all}" in
@@ -92,7 +99,7 @@ case "${1:-all}" in
     ;;
   coverage)
     ensure_cargo_fuzz
-    coverage "${2:-wire_parse}"
+    coverage
     ;;
   all)
     ensure_cargo_fuzz
