@@ -87,10 +87,14 @@ coverage() {
     [ -d "fuzz/regressions/$t" ] && dirs+=("regressions/$t")
     (cd fuzz && cargo fuzz coverage --fuzz-dir . "$t" "${dirs[@]}" >/dev/null 2>&1)
     profiles+=("fuzz/coverage/$t/coverage.profdata")
-    objects+=(-object "fuzz/target/$host/coverage/$host/release/$t")
+    if [ ${#objects[@]} -eq 0 ]; then
+      objects+=("fuzz/target/$host/coverage/$host/release/$t")
+    else
+      objects+=(-object "fuzz/target/$host/coverage/$host/release/$t")
+    fi
   done
   "$bin_dir/llvm-profdata" merge -sparse "${profiles[@]}" -o fuzz/coverage/merged.profdata
-  "$bin_dir/llvm-cov" report "${objects[@]}" -instr-profile=fuzz/coverage/merged.profdata src/wire/
+  "$bin_dir/llvm-cov" report -instr-profile=fuzz/coverage/merged.profdata "${objects[@]}" src/wire/*.rs
 }
 
 case "${1:-all}" in

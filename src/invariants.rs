@@ -147,25 +147,104 @@ pub fn wire_parse(data: &[u8]) {
     if let Err(e) = compare_with_etherparse(data) {
         panic!("parse disagrees with etherparse on {:02x?}: {e}", data);
     }
+    match wire::parse(data) {
+        Ok(info) => {
+            let _ = (
+                format!("{}", info.tags),
+                format!("{:?}", info.tags),
+                info.tags.outer(),
+            );
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
     let _ = wire::parse_tags(data);
-    let _ = wire::ethernet::EthernetFrame::new_checked(data)
-        .map(|e| (e.dst(), e.src(), e.ethertype(), e.payload().len()));
-    if let Ok(p) = wire::ipv4::Ipv4Packet::new_checked(data, 0) {
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    // Every accessor and setter of every view, on whatever bytes these are.
+    let mut owned = data.to_vec();
+    if let Ok(mut e) = wire::ethernet::EthernetFrame::new_checked(&mut owned[..]) {
+        let (d, s, t) = (e.dst(), e.src(), e.ethertype());
+        let _ = (e.payload().len(), wire::ethernet::mac_to_string(&d));
+        e.set_dst(&s);
+        e.set_src(&d);
+        e.set_ethertype(t);
+        assert_eq!((e.dst(), e.src(), e.ethertype()), (s, d, t));
+    }
+    let mut owned = data.to_vec();
+    if let Ok(mut p) = wire::ipv4::Ipv4Packet::new_checked(&mut owned[..], 0) {
+        let valid = p.verify_checksum();
         let _ = (
-            p.verify_checksum(),
             p.options().len(),
             p.payload().len(),
             p.src(),
             p.dst(),
             p.frag_offset(),
+            p.ident(),
+        );
+        let _ = (
+            p.dont_frag(),
+            p.more_frags(),
+            p.is_fragment(),
+            p.total_len(),
+            p.protocol(),
+            p.checksum(),
+        );
+        let (ecn, dscp) = (p.ecn(), wire::Dscp::from_tos(byte(0)));
+        p.set_dscp(dscp);
+        assert_eq!((p.dscp(), p.ecn()), (dscp, ecn), "set_dscp");
+        p.set_ttl(byte(1));
+        assert_eq!(p.ttl(), byte(1), "set_ttl");
+        assert_eq!(
+            p.verify_checksum(),
+            valid,
+            "incremental update changed checksum validity"
+        );
+        let (s, d) = (p.src(), p.dst());
+        p.set_src(d);
+        p.set_dst(s);
+        p.fill_checksum();
+        assert!(p.verify_checksum(), "fill_checksum");
+    }
+    let mut owned = data.to_vec();
+    if let Ok(mut p) = wire::ipv6::Ipv6Packet::new_checked(&mut owned[..], 0) {
+        let _ = wire::ipv6::upper_layer(p.next_header(), p.payload(), 40);
+        let (fl, s, d, plen) = (p.flow_label(), p.src(), p.dst(), p.payload_len());
+        let ecn = p.ecn();
+        let dscp = wire::Dscp::from_tos(byte(2));
+        p.set_dscp(dscp);
+        assert_eq!(
+            (p.dscp(), p.ecn(), p.flow_label()),
+            (dscp, ecn, fl),
+            "ipv6 set_dscp"
+        );
+        p.set_hop_limit(byte(3));
+        assert_eq!(
+            (p.hop_limit(), p.src(), p.dst(), p.payload_len()),
+            (byte(3), s, d, plen)
         );
     }
-    if let Ok(p) = wire::ipv6::Ipv6Packet::new_checked(data, 0) {
-        let _ = wire::ipv6::upper_layer(p.next_header(), p.payload(), 40);
-        let _ = (p.flow_label(), p.src(), p.dst());
+    if let Ok(a) = wire::arp::ArpPacket::new_checked(data, 0) {
+        let mut b = [0u8; wire::arp::PACKET_LEN];
+        let s = (a.sender_mac(), a.sender_ip());
+        let t = (a.target_mac(), a.target_ip());
+        assert!(wire::arp::emit(&mut b, a.operation(), s, t));
+        assert_eq!(
+            &b[..],
+            &data[..wire::arp::PACKET_LEN],
+            "arp emit round trip"
+        );
     }
-    let _ = wire::arp::ArpPacket::new_checked(data, 0)
-        .map(|a| (a.operation(), a.sender_mac(), a.target_ip()));
+    let d = wire::Dscp::from_tos(byte(0));
+    let _ = (d.to_string(), d.name().map(wire::Dscp::parse));
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = wire::Dscp::parse(text);
+    }
+    if data.len() >= 2 {
+        let c = checksum::checksum(data);
+        let word = u16::from_be_bytes([data[0], data[1]]);
+        let _ = checksum::update16(c, word, !word);
+    }
     let _ =
         wire::l4::UdpHeader::new_checked(data, 0).map(|u| (u.src_port(), u.len(), u.checksum()));
     let _ = wire::l4::TcpHeader::new_checked(data, 0).map(|t| (t.header_len(), t.flags()));
