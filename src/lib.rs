@@ -12,5 +12,6 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod lpm;
 pub mod qos;
 pub mod wire;
