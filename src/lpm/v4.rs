@@ -30,7 +30,7 @@ use super::{LpmError, NextHop, Update, BATCH};
 use crossbeam::epoch::{self, Guard};
 use ipnet::Ipv4Net;
 use std::net::Ipv4Addr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// Group capacity of [`Lpm4Writer::new`]: 65,536 groups (64 MiB reserved,
@@ -39,6 +39,7 @@ use std::sync::Arc;
 pub const DEFAULT_TBL8_GROUPS: u32 = 1 << 16;
 
 const FIRST_BITS: u32 = 24;
+const TBL24_LEN: usize = 1 << FIRST_BITS;
 
 fn key(prefix: &Ipv4Net) -> (u128, u32) {
     (
@@ -50,7 +51,9 @@ fn key(prefix: &Ipv4Net) -> (u128, u32) {
 impl Table {
     #[inline(always)]
     fn lookup_v4(&self, addr: u32) -> Option<NextHop> {
-        let mut e = self.first[(addr >> 8) as usize].load(Ordering::Acquire);
+        let tbl24: &[AtomicU32; TBL24_LEN] =
+            self.first[..].try_into().expect("tbl24 has 2^24 entries");
+        let mut e = tbl24[(addr >> 8) as usize].load(Ordering::Acquire);
         if e & EXT != 0 {
             e = self.groups[group_slot(e, (addr & 0xff) as usize)].load(Ordering::Acquire);
         }
@@ -59,9 +62,14 @@ impl Table {
 
     /// Up to [`BATCH`] addresses: prefetch every tbl24 slot, read them,
     /// prefetch the tbl8 slots needed, read those.
+    ///
+    /// The tbl24 reads are `Relaxed`; one `Acquire` fence before following
+    /// any `EXT` entry gives them acquire semantics (fence synchronisation),
+    /// without constraining how the compiler schedules the 32 loads.
     #[inline(always)]
     fn lookup_v4_chunk(&self, addrs: &[u32], out: &mut [Option<NextHop>]) {
-        let tbl24 = &*self.first;
+        let tbl24: &[AtomicU32; TBL24_LEN] =
+            self.first[..].try_into().expect("tbl24 has 2^24 entries");
         let tbl8 = &*self.groups;
         let mut entries = [0u32; BATCH];
         for &a in addrs {
@@ -69,13 +77,15 @@ impl Table {
         }
         let mut extended = 0u32;
         for (e, &a) in entries.iter_mut().zip(addrs) {
-            *e = tbl24[(a >> 8) as usize].load(Ordering::Acquire);
+            *e = tbl24[(a >> 8) as usize].load(Ordering::Relaxed);
             if *e & EXT != 0 {
+                // A hint only: the group is read after the fence below.
                 prefetch(&tbl8[group_slot(*e, (a & 0xff) as usize)]);
-                extended += 1;
+                extended |= EXT;
             }
         }
         if extended != 0 {
+            fence(Ordering::Acquire);
             for (e, &a) in entries.iter_mut().zip(addrs) {
                 if *e & EXT != 0 {
                     *e = tbl8[group_slot(*e, (a & 0xff) as usize)].load(Ordering::Acquire);
