@@ -47,8 +47,9 @@ impl Fixture4 {
                 w.insert(p, nh).unwrap();
             }
             eprintln!(
-                "xconnect v4 {} prefixes: {:.1} MiB, {} tbl8 groups",
+                "xconnect v4 {} prefixes: table {:.1} MiB, total {:.1} MiB, {} tbl8 groups",
                 self.routes.len(),
+                w.table_bytes() as f64 / (1 << 20) as f64,
                 w.memory_bytes() as f64 / (1 << 20) as f64,
                 w.tbl8_groups_in_use()
             );
@@ -259,6 +260,9 @@ fn v4_bulk_load(c: &mut Criterion) {
             w
         });
     });
+    g.bench_function("xconnect_from_routes_1M", |b| {
+        b.iter(|| Lpm4Writer::from_routes(routes.iter().copied(), 1 << 16).unwrap());
+    });
     g.finish();
 }
 
@@ -272,8 +276,9 @@ fn v6_lookups(c: &mut Criterion) {
                 w.insert(p, nh).unwrap();
             }
             eprintln!(
-                "xconnect v6 {} prefixes: {:.1} MiB, {} groups",
+                "xconnect v6 {} prefixes: table {:.1} MiB, total {:.1} MiB, {} groups",
                 routes.len(),
+                w.table_bytes() as f64 / (1 << 20) as f64,
                 w.memory_bytes() as f64 / (1 << 20) as f64,
                 w.groups_in_use()
             );

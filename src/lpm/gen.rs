@@ -184,6 +184,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "no unsafe code; slow under Miri")]
     fn tables_are_deterministic_distinct_and_shaped() {
         let a = ipv4_table(5000, 1);
         assert_eq!(a, ipv4_table(5000, 1));

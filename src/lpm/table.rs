@@ -512,6 +512,11 @@ impl Engine {
         self.state.remove(self.root.current(), key, len)
     }
 
+    /// Make room for `n` more rules of length `len` (bulk loads).
+    pub(crate) fn reserve_rules(&mut self, len: u32, n: usize) {
+        self.state.rules[len as usize].reserve(n);
+    }
+
     /// Next hop of exactly rule `key/len`.
     pub(crate) fn get(&self, key: u128, len: u32) -> Option<NextHop> {
         self.state.rules[len as usize]
@@ -597,6 +602,12 @@ impl Engine {
             .map(|m| m.capacity() * (std::mem::size_of::<(u128, NextHop)>() + 1))
             .sum();
         table + depths + rules + s.alloc.live.capacity() + s.alloc.free.capacity() * 4
+    }
+
+    /// Bytes of the table readers see: the first level and the groups
+    /// handed out so far.
+    pub(crate) fn table_bytes(&self) -> usize {
+        (self.state.first_len() + self.state.alloc.high as usize * GROUP) * 4
     }
 
     /// Groups in use now.

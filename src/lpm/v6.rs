@@ -17,9 +17,9 @@
 //! - Answers are exact, checked against [`super::oracle::Oracle6`].
 //! - Memory: 64 MiB first level (huge pages when available) plus 1 KiB
 //!   per group; the pool of groups is reserved, not committed, up front.
-//!   A 16-bit first level was tried first: 25 % slower on addresses inside
-//!   a 200k-prefix table (one more dependent read for every route) and not
-//!   faster on random ones.
+//!   A 2^16 first level (256 KiB) was tried first: random addresses then
+//!   take two reads instead of one and the measured batch throughput was
+//!   half; addresses inside a 200k table were no faster.
 
 use super::mem::{prefetch, Root};
 use super::table::{decode, group_slot, Engine, Table, EXT};
@@ -221,9 +221,16 @@ impl Lpm6Writer {
         })
     }
 
-    /// Bytes used: first level, groups handed out, writer bookkeeping.
+    /// Bytes used in all: [`Self::table_bytes`] plus the writer's rule
+    /// and depth bookkeeping.
     pub fn memory_bytes(&self) -> usize {
         self.engine.memory_bytes()
+    }
+
+    /// Bytes of the lookup structure readers see (first level and the
+    /// groups handed out), without the writer's bookkeeping.
+    pub fn table_bytes(&self) -> usize {
+        self.engine.table_bytes()
     }
 
     /// Groups in use.
@@ -307,7 +314,28 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Small enough for Miri: deep prefixes only.
     #[test]
+    fn deep_prefixes_fold_back() {
+        let mut w = Lpm6Writer::with_groups(16);
+        let r = w.reader();
+        w.insert(net("2001:db8::/32"), 1).unwrap();
+        w.insert(net("2001:db8:1:2::1/128"), 2).unwrap();
+        assert_eq!(w.groups_in_use(), 13);
+        let addrs = [
+            u128::from(ip("2001:db8:1:2::1")),
+            u128::from(ip("2001:db8:1:2::2")),
+        ];
+        let mut out = [None; 2];
+        r.lookup_batch(&addrs, &mut out);
+        assert_eq!(out, [Some(2), Some(1)]);
+        assert_eq!(w.remove(net("2001:db8:1:2::1/128")), Some(2));
+        assert_eq!(w.groups_in_use(), 1);
+        assert_eq!(r.lookup(ip("2001:db8:1:2::1")), Some(1));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "::/0 writes all 2^24 first-level entries")]
     fn overlapping_insert_remove_and_fold() {
         let mut w = Lpm6Writer::with_groups(64);
         let r = w.reader();
@@ -335,6 +363,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "short prefixes and apply touch 2^24 entries")]
     fn batch_matches_single_lookups_and_apply() {
         let mut w = Lpm6Writer::with_groups(512);
         for i in 0..60u32 {
