@@ -114,11 +114,12 @@ fn v4_lookups(c: &mut Criterion) {
                     black_box(&out);
                 });
             });
-            g.bench_function(BenchmarkId::new("xconnect_batch32_pinned", kind), |b| {
+            g.bench_function(BenchmarkId::new("xconnect_batch32_view_repin", kind), |b| {
                 let r = fx.ours().reader();
-                let view = r.pin();
+                let mut view = r.pin();
                 let mut out = [None; BATCH];
                 ring_iter(b, addrs, |a| {
+                    view.repin();
                     view.lookup_batch(a, &mut out);
                     black_box(&out);
                 });
@@ -328,6 +329,16 @@ fn v6_lookups(c: &mut Criterion) {
             let mut out = [None; BATCH];
             ring_iter(b, addrs, |a| {
                 r.lookup_batch(a, &mut out);
+                black_box(&out);
+            });
+        });
+        g.bench_function(BenchmarkId::new("xconnect_batch32_view_repin", kind), |b| {
+            let r = ours().reader();
+            let mut view = r.pin();
+            let mut out = [None; BATCH];
+            ring_iter(b, addrs, |a| {
+                view.repin();
+                view.lookup_batch(a, &mut out);
                 black_box(&out);
             });
         });

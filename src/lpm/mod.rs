@@ -65,3 +65,18 @@ pub enum Update<P> {
     /// Remove the prefix if it is present.
     Remove(P),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_cross_threads() {
+        fn reader<T: Send + Sync + Clone + 'static>() {}
+        fn writer<T: Send + 'static>() {}
+        reader::<Lpm4Reader>();
+        reader::<Lpm6Reader>();
+        writer::<Lpm4Writer>();
+        writer::<Lpm6Writer>();
+    }
+}

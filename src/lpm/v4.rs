@@ -302,6 +302,14 @@ pub struct Lpm4View<'r> {
 }
 
 impl Lpm4View<'_> {
+    /// Let the writer reclaim memory retired since this view was pinned,
+    /// and stay pinned: cheaper than a new [`epoch::pin`]. A worker that
+    /// keeps one view calls this between batches.
+    #[inline]
+    pub fn repin(&mut self) {
+        self.guard.repin();
+    }
+
     /// Longest-prefix match of `addr` (host order).
     #[inline(always)]
     pub fn lookup(&self, addr: u32) -> Option<NextHop> {

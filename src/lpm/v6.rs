@@ -286,6 +286,14 @@ pub struct Lpm6View<'r> {
 }
 
 impl Lpm6View<'_> {
+    /// Let the writer reclaim memory retired since this view was pinned,
+    /// and stay pinned: cheaper than a new [`epoch::pin`]. A worker that
+    /// keeps one view calls this between batches.
+    #[inline]
+    pub fn repin(&mut self) {
+        self.guard.repin();
+    }
+
     /// Longest-prefix match of `addr`.
     #[inline(always)]
     pub fn lookup(&self, addr: u128) -> Option<NextHop> {
