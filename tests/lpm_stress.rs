@@ -101,11 +101,29 @@ fn v4_readers_see_exact_answers_under_100k_updates() {
     let mut rng = XorShift64::new(4);
     let mut w = Lpm4Writer::with_tbl8_groups(1 << 14);
     let probes = v4_probes(&mut rng, &mut w);
+    // Two prefixes that only ever change together, in atomic batches: a
+    // reader must always see them with the same next hop.
+    let pair = [
+        "192.0.2.0/24".parse::<Ipv4Net>().unwrap(),
+        "198.51.100.0/24".parse().unwrap(),
+    ];
+    let pair_addrs = [0xc000_0207u32, 0xc633_64f0];
+    for p in pair {
+        w.insert(p, 0).unwrap();
+    }
+    let mut avoid = probes.addrs.clone();
+    avoid.extend(pair_addrs);
     let reader = w.reader();
     let stop = Arc::new(AtomicBool::new(false));
     let lookups = Arc::new(AtomicU64::new(0));
     let (addrs, expected) = (probes.addrs.clone(), probes.expected.clone());
     let handles = run_readers(&stop, &lookups, move |rng| {
+        let mut both = [None; 2];
+        reader.lookup_batch(&pair_addrs, &mut both);
+        assert!(
+            both[0].is_some() && both[0] == both[1],
+            "batch seen half applied: {both:?}"
+        );
         let mut out = vec![None; addrs.len()];
         reader.lookup_batch(&addrs, &mut out);
         assert_eq!(out, expected, "batch answers for probes");
@@ -123,21 +141,22 @@ fn v4_readers_see_exact_answers_under_100k_updates() {
                 "garbage for {a:#x}: {nh:?}"
             );
         }
-        (2 * expected.len() + 32) as u64
+        (2 * expected.len() + 34) as u64
     });
 
     let mut live: Vec<Ipv4Net> = Vec::new();
     let mut updates = 0;
     while updates < 100_000 {
         if updates % 5_000 == 4_999 {
-            // An atomic batch of 50.
-            let mut batch = Vec::new();
-            for _ in 0..50 {
+            // An atomic batch of 50, with the pair.
+            let k = (updates / 5_000) as u32 + 1;
+            let mut batch = vec![Update::Insert(pair[0], k), Update::Insert(pair[1], k)];
+            for _ in 0..48 {
                 if rng.below(2) == 0 && !live.is_empty() {
                     let i = rng.below(live.len() as u32) as usize;
                     batch.push(Update::Remove(live.swap_remove(i)));
                 } else {
-                    let p = v4_churn_prefix(&mut rng, &probes.addrs);
+                    let p = v4_churn_prefix(&mut rng, &avoid);
                     live.push(p);
                     batch.push(Update::Insert(p, rng.below(CHURN_NH)));
                 }
@@ -147,7 +166,7 @@ fn v4_readers_see_exact_answers_under_100k_updates() {
             continue;
         }
         if rng.below(100) < 55 || live.is_empty() {
-            let p = v4_churn_prefix(&mut rng, &probes.addrs);
+            let p = v4_churn_prefix(&mut rng, &avoid);
             if w.insert(p, rng.below(CHURN_NH)).unwrap().is_none() {
                 live.push(p);
             }
