@@ -5,11 +5,13 @@
 //! - [`prefetch`]: a cache hint that never faults;
 //! - [`Root`] / [`RootWriter`]: one published value behind a
 //!   `crossbeam::epoch::Atomic`, replaced by a single atomic swap and freed
-//!   only after every reader pinned before the swap has unpinned.
+//!   only after every reader pinned before the swap has unpinned — by the
+//!   writer, never by a reader thread.
 //!
 //! Under Miri the array uses the global allocator (Miri has no `mmap`).
 
 use crossbeam::epoch::{self, Atomic, Guard, Owned};
+use crossbeam::queue::SegQueue;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -190,6 +192,10 @@ impl<T: Send + Sync + 'static> Drop for Root<T> {
 /// Unique writer handle of a [`Root`]: the only way to replace its value.
 pub(crate) struct RootWriter<T: Send + Sync + 'static> {
     root: Arc<Root<T>>,
+    /// Retired values whose readers have all moved on, dropped by the
+    /// writer: freeing a table (`munmap`) is too slow for the reader
+    /// thread that happens to run the epoch collector.
+    graveyard: Arc<SegQueue<Owned<T>>>,
 }
 
 impl<T: Send + Sync + 'static> RootWriter<T> {
@@ -199,6 +205,7 @@ impl<T: Send + Sync + 'static> RootWriter<T> {
             root: Arc::new(Root {
                 current: Atomic::new(value),
             }),
+            graveyard: Arc::new(SegQueue::new()),
         }
     }
 
@@ -221,19 +228,31 @@ impl<T: Send + Sync + 'static> RootWriter<T> {
         }
     }
 
-    /// Replace the value with one atomic swap; the old value is dropped once
-    /// every reader that could have loaded it has unpinned.
+    /// Replace the value with one atomic swap. The old value is handed to
+    /// this writer once every reader that could have loaded it has
+    /// unpinned, and dropped by a later `publish` or [`Self::collect`].
     pub(crate) fn publish(&mut self, value: T) {
+        self.collect();
         let guard = epoch::pin();
         let old = self
             .root
             .current
             .swap(Owned::new(value), Ordering::AcqRel, &guard);
         // SAFETY: `old` is unlinked: after the swap no new reader can load
-        // it, and readers that did are pinned, which `defer_destroy` waits
-        // for.
-        unsafe { guard.defer_destroy(old) };
+        // it. The `Owned` is neither dereferenced nor dropped before the
+        // deferred closure runs, i.e. before every reader pinned now (and
+        // so every reader that may hold a reference) has unpinned.
+        let old = unsafe { old.into_owned() };
+        let graveyard = Arc::clone(&self.graveyard);
+        guard.defer(move || graveyard.push(old));
         guard.flush();
+    }
+
+    /// Drop the retired values whose readers have moved on.
+    pub(crate) fn collect(&mut self) {
+        while let Some(old) = self.graveyard.pop() {
+            drop(old);
+        }
     }
 }
 
@@ -280,6 +299,17 @@ mod tests {
         assert_eq!(seen.0, 1);
         drop(guard);
         assert_eq!(r.load(&epoch::pin()).0, 2);
+        // The retired value is dropped by the writer once readers left
+        // (other tests' threads may hold the epoch back for a while).
+        for _ in 0..100_000 {
+            w.collect();
+            if DROPS.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            epoch::pin().flush();
+            std::thread::yield_now();
+        }
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
         drop(w);
         drop(r);
         // The current value is dropped with the root; the retired one some

@@ -29,9 +29,10 @@
 //! 3. **Batches are published atomically.** `apply` copies the table into a
 //!    private version (first level plus the used groups), applies the whole
 //!    batch there, and publishes it with one atomic swap of the root
-//!    ([`super::mem::RootWriter::publish`]); the old version is destroyed
-//!    by `defer_destroy` after its readers moved on. A reader sees the whole
-//!    batch or none of it.
+//!    ([`super::mem::RootWriter::publish`]); the old version is handed back
+//!    to the writer through `Guard::defer` after its readers moved on and
+//!    dropped by the writer (never on a reader thread). A reader sees the
+//!    whole batch or none of it.
 //!
 //! The writer's own truth is the rule set (`rules[len]`: network → next
 //! hop) and the depth of the rule behind every entry (`depth_*`). Inserting
@@ -503,12 +504,14 @@ impl Engine {
         nh: NextHop,
     ) -> Result<Option<NextHop>, LpmError> {
         debug_assert!(len <= self.state.width);
+        self.root.collect();
         self.state.insert(self.root.current(), key, len, nh)
     }
 
     /// Remove rule `key/len`; returns its next hop if it was present.
     pub(crate) fn remove(&mut self, key: u128, len: u32) -> Option<NextHop> {
         debug_assert!(len <= self.state.width);
+        self.root.collect();
         self.state.remove(self.root.current(), key, len)
     }
 
