@@ -1,0 +1,384 @@
+//! LPM lookups and loads: xconnect's tables beside `prefix-trie`,
+//! `ip_network_table` and `treebitmap` on the same generated tables, and a
+//! "random-read limit": independent reads of a 64 MiB array with the same
+//! batch-of-32 prefetch (what a DIR-24-8 lookup cannot beat).
+//!
+//! Every lookup benchmark reports elements = lookups (32 per iteration).
+//! Addresses come from a ring of 2^16 so that they are not cache-resident.
+//!
+//! Quick run: `cargo bench --bench lpm -- --warm-up-time 1
+//! --measurement-time 3 'v4_lookup/1M|limit'`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ipnet::{Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixMap;
+use std::cell::OnceCell;
+use std::hint::black_box;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+use xconnect::lpm::{gen, Lpm4Writer, Lpm6Writer, NextHop, BATCH};
+
+const RING: usize = 1 << 16;
+
+/// A generated table and the implementations built from it on demand.
+struct Fixture4 {
+    routes: Vec<(Ipv4Net, NextHop)>,
+    ours: OnceCell<Lpm4Writer>,
+    prefix_trie: OnceCell<PrefixMap<Ipv4Net, NextHop>>,
+    ip_network_table: OnceCell<ip_network_table::IpNetworkTable<NextHop>>,
+    treebitmap: OnceCell<treebitmap::IpLookupTable<Ipv4Addr, NextHop>>,
+}
+
+impl Fixture4 {
+    fn new(n: usize) -> Self {
+        Self {
+            routes: gen::ipv4_table(n, 42),
+            ours: OnceCell::new(),
+            prefix_trie: OnceCell::new(),
+            ip_network_table: OnceCell::new(),
+            treebitmap: OnceCell::new(),
+        }
+    }
+
+    fn ours(&self) -> &Lpm4Writer {
+        self.ours.get_or_init(|| {
+            let mut w = Lpm4Writer::new();
+            for &(p, nh) in &self.routes {
+                w.insert(p, nh).unwrap();
+            }
+            eprintln!(
+                "xconnect v4 {} prefixes: table {:.1} MiB, total {:.1} MiB, {} tbl8 groups",
+                self.routes.len(),
+                w.table_bytes() as f64 / (1 << 20) as f64,
+                w.memory_bytes() as f64 / (1 << 20) as f64,
+                w.tbl8_groups_in_use()
+            );
+            w
+        })
+    }
+
+    fn prefix_trie(&self) -> &PrefixMap<Ipv4Net, NextHop> {
+        self.prefix_trie.get_or_init(|| {
+            let mut m = PrefixMap::new();
+            for &(p, nh) in &self.routes {
+                m.insert(p, nh);
+            }
+            m
+        })
+    }
+
+    fn ip_network_table(&self) -> &ip_network_table::IpNetworkTable<NextHop> {
+        self.ip_network_table.get_or_init(|| {
+            let mut t = ip_network_table::IpNetworkTable::new();
+            for &(p, nh) in &self.routes {
+                let n = ip_network::Ipv4Network::new(p.network(), p.prefix_len()).unwrap();
+                t.insert(n, nh);
+            }
+            t
+        })
+    }
+
+    fn treebitmap(&self) -> &treebitmap::IpLookupTable<Ipv4Addr, NextHop> {
+        self.treebitmap.get_or_init(|| {
+            let mut t = treebitmap::IpLookupTable::new();
+            for &(p, nh) in &self.routes {
+                t.insert(p.network(), u32::from(p.prefix_len()), nh);
+            }
+            t
+        })
+    }
+}
+
+/// Run `f` on the next 32 addresses of the ring per iteration.
+fn ring_iter<A: Copy>(b: &mut criterion::Bencher<'_>, addrs: &[A], mut f: impl FnMut(&[A])) {
+    let mut at = 0;
+    b.iter(|| {
+        f(&addrs[at..at + BATCH]);
+        at = (at + BATCH) % addrs.len();
+    });
+}
+
+fn v4_lookups(c: &mut Criterion) {
+    for (name, n) in [("4k", 4_000), ("100k", 100_000), ("1M", 1_000_000)] {
+        let fx = Fixture4::new(n);
+        let mut g = c.benchmark_group(format!("v4_lookup/{name}"));
+        g.throughput(Throughput::Elements(BATCH as u64));
+        let random = gen::random_v4(RING, 7);
+        let inside = gen::inside_v4(&fx.routes, RING, 8);
+        for (kind, addrs) in [("random", &random), ("inside", &inside)] {
+            g.bench_function(BenchmarkId::new("xconnect_batch32", kind), |b| {
+                let r = fx.ours().reader();
+                let mut out = [None; BATCH];
+                ring_iter(b, addrs, |a| {
+                    r.lookup_batch(a, &mut out);
+                    black_box(&out);
+                });
+            });
+            g.bench_function(BenchmarkId::new("xconnect_batch32_view_repin", kind), |b| {
+                let r = fx.ours().reader();
+                let mut view = r.pin();
+                let mut out = [None; BATCH];
+                ring_iter(b, addrs, |a| {
+                    view.repin();
+                    view.lookup_batch(a, &mut out);
+                    black_box(&out);
+                });
+            });
+            g.bench_function(BenchmarkId::new("xconnect_single_pinned", kind), |b| {
+                let r = fx.ours().reader();
+                let view = r.pin();
+                ring_iter(b, addrs, |a| {
+                    for &x in a {
+                        black_box(view.lookup(x));
+                    }
+                });
+            });
+            g.bench_function(BenchmarkId::new("xconnect_single_pin_each", kind), |b| {
+                let r = fx.ours().reader();
+                ring_iter(b, addrs, |a| {
+                    for &x in a {
+                        black_box(r.lookup_u32(x));
+                    }
+                });
+            });
+            g.bench_function(BenchmarkId::new("prefix_trie", kind), |b| {
+                let t = fx.prefix_trie();
+                ring_iter(b, addrs, |a| {
+                    for &x in a {
+                        let q = Ipv4Net::new(Ipv4Addr::from(x), 32).unwrap();
+                        black_box(t.get_lpm(&q).map(|(_, nh)| *nh));
+                    }
+                });
+            });
+            g.bench_function(BenchmarkId::new("ip_network_table", kind), |b| {
+                let t = fx.ip_network_table();
+                ring_iter(b, addrs, |a| {
+                    for &x in a {
+                        black_box(t.longest_match_ipv4(Ipv4Addr::from(x)).map(|(_, nh)| *nh));
+                    }
+                });
+            });
+            g.bench_function(BenchmarkId::new("treebitmap", kind), |b| {
+                let t = fx.treebitmap();
+                ring_iter(b, addrs, |a| {
+                    for &x in a {
+                        black_box(t.longest_match(Ipv4Addr::from(x)).map(|(_, _, nh)| *nh));
+                    }
+                });
+            });
+        }
+        g.finish();
+    }
+}
+
+/// A 64 MiB array of `u32`; with `huge`, the part used is 2 MiB aligned and
+/// advised for transparent huge pages, as the tbl24 of [`Lpm4Writer`] is.
+struct ReadLimitArray {
+    storage: Vec<u32>,
+    offset: usize,
+}
+
+impl ReadLimitArray {
+    fn new(huge: bool) -> Self {
+        const LEN: usize = 1 << 24;
+        const PAD: usize = (2 << 20) / 4;
+        let mut storage = vec![0u32; LEN + PAD];
+        let base = storage.as_ptr() as usize;
+        let offset = if huge {
+            let aligned = (base + (2 << 20) - 1) & !((2 << 20) - 1);
+            let offset = (aligned - base) / 4;
+            // SAFETY: the advised range lies inside `storage`'s allocation;
+            // madvise(MADV_HUGEPAGE) only changes how the kernel backs it.
+            unsafe {
+                libc::madvise(aligned as *mut libc::c_void, LEN * 4, libc::MADV_HUGEPAGE);
+            }
+            offset
+        } else {
+            0
+        };
+        for (i, x) in storage[offset..offset + LEN].iter_mut().enumerate() {
+            *x = i as u32;
+        }
+        Self { storage, offset }
+    }
+
+    fn slice(&self) -> &[u32] {
+        &self.storage[self.offset..self.offset + (1 << 24)]
+    }
+}
+
+#[inline(always)]
+fn prefetch(r: &u32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (r as *const u32).cast(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
+}
+
+fn v4_limit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("v4_limit");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let addrs = gen::random_v4(RING, 7);
+    for (name, huge) in [
+        ("random_read_64MiB_batch32_hugepages", true),
+        ("random_read_64MiB_batch32_4k_pages", false),
+    ] {
+        g.bench_function(name, |b| {
+            let arr = ReadLimitArray::new(huge);
+            let t = arr.slice();
+            ring_iter(b, &addrs, |a| {
+                for &x in a {
+                    prefetch(&t[(x >> 8) as usize]);
+                }
+                let mut out = [0u32; BATCH];
+                for (o, &x) in out.iter_mut().zip(a) {
+                    *o = t[(x >> 8) as usize];
+                }
+                black_box(&out);
+            });
+        });
+    }
+    g.finish();
+}
+
+fn v4_bulk_load(c: &mut Criterion) {
+    let mut g = c.benchmark_group("v4_bulk_load");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    let routes = gen::ipv4_table(1_000_000, 42);
+    g.throughput(Throughput::Elements(routes.len() as u64));
+    g.bench_function("xconnect_insert_1M", |b| {
+        b.iter(|| {
+            let mut w = Lpm4Writer::new();
+            for &(p, nh) in &routes {
+                w.insert(p, nh).unwrap();
+            }
+            w
+        });
+    });
+    g.bench_function("xconnect_from_routes_1M", |b| {
+        b.iter(|| Lpm4Writer::from_routes(routes.iter().copied(), 1 << 16).unwrap());
+    });
+    g.finish();
+}
+
+fn v6_lookups(c: &mut Criterion) {
+    let routes = gen::ipv6_table(200_000, 43);
+    let ours = OnceCell::new();
+    let ours = || {
+        ours.get_or_init(|| {
+            let mut w = Lpm6Writer::with_groups(1 << 20);
+            for &(p, nh) in &routes {
+                w.insert(p, nh).unwrap();
+            }
+            eprintln!(
+                "xconnect v6 {} prefixes: table {:.1} MiB, total {:.1} MiB, {} groups",
+                routes.len(),
+                w.table_bytes() as f64 / (1 << 20) as f64,
+                w.memory_bytes() as f64 / (1 << 20) as f64,
+                w.groups_in_use()
+            );
+            w
+        })
+    };
+    let pt = OnceCell::new();
+    let pt = || {
+        pt.get_or_init(|| {
+            let mut m: PrefixMap<Ipv6Net, NextHop> = PrefixMap::new();
+            for &(p, nh) in &routes {
+                m.insert(p, nh);
+            }
+            m
+        })
+    };
+    let int = OnceCell::new();
+    let int = || {
+        int.get_or_init(|| {
+            let mut t = ip_network_table::IpNetworkTable::new();
+            for &(p, nh) in &routes {
+                t.insert(
+                    ip_network::Ipv6Network::new(p.network(), p.prefix_len()).unwrap(),
+                    nh,
+                );
+            }
+            t
+        })
+    };
+    let tbm = OnceCell::new();
+    let tbm = || {
+        tbm.get_or_init(|| {
+            let mut t = treebitmap::IpLookupTable::<Ipv6Addr, NextHop>::new();
+            for &(p, nh) in &routes {
+                t.insert(p.network(), u32::from(p.prefix_len()), nh);
+            }
+            t
+        })
+    };
+    let mut g = c.benchmark_group("v6_lookup/200k");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let random = gen::random_v6(RING, 9);
+    let inside = gen::inside_v6(&routes, RING, 10);
+    for (kind, addrs) in [("random", &random), ("inside", &inside)] {
+        g.bench_function(BenchmarkId::new("xconnect_batch32", kind), |b| {
+            let r = ours().reader();
+            let mut out = [None; BATCH];
+            ring_iter(b, addrs, |a| {
+                r.lookup_batch(a, &mut out);
+                black_box(&out);
+            });
+        });
+        g.bench_function(BenchmarkId::new("xconnect_batch32_view_repin", kind), |b| {
+            let r = ours().reader();
+            let mut view = r.pin();
+            let mut out = [None; BATCH];
+            ring_iter(b, addrs, |a| {
+                view.repin();
+                view.lookup_batch(a, &mut out);
+                black_box(&out);
+            });
+        });
+        g.bench_function(BenchmarkId::new("xconnect_single_pinned", kind), |b| {
+            let r = ours().reader();
+            let view = r.pin();
+            ring_iter(b, addrs, |a| {
+                for &x in a {
+                    black_box(view.lookup(x));
+                }
+            });
+        });
+        g.bench_function(BenchmarkId::new("prefix_trie", kind), |b| {
+            let t = pt();
+            ring_iter(b, addrs, |a| {
+                for &x in a {
+                    let q = Ipv6Net::new(Ipv6Addr::from(x), 128).unwrap();
+                    black_box(t.get_lpm(&q).map(|(_, nh)| *nh));
+                }
+            });
+        });
+        g.bench_function(BenchmarkId::new("ip_network_table", kind), |b| {
+            let t = int();
+            ring_iter(b, addrs, |a| {
+                for &x in a {
+                    black_box(t.longest_match_ipv6(Ipv6Addr::from(x)).map(|(_, nh)| *nh));
+                }
+            });
+        });
+        g.bench_function(BenchmarkId::new("treebitmap", kind), |b| {
+            let t = tbm();
+            ring_iter(b, addrs, |a| {
+                for &x in a {
+                    black_box(t.longest_match(Ipv6Addr::from(x)).map(|(_, _, nh)| *nh));
+                }
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, v4_limit, v4_lookups, v6_lookups, v4_bulk_load);
+criterion_main!(benches);

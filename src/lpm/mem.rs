@@ -1,0 +1,322 @@
+//! The unsafe corner of the LPM, in three small safe types:
+//! - [`EntryArray`]: a zero-initialised, fixed-length `[AtomicU32]` backed by
+//!   anonymous memory (huge pages when the kernel allows), so that a 64 MiB
+//!   first level or a large group pool costs only the pages it touches;
+//! - [`prefetch`]: a cache hint that never faults;
+//! - [`Root`] / [`RootWriter`]: one published value behind a
+//!   `crossbeam::epoch::Atomic`, replaced by a single atomic swap and freed
+//!   only after every reader pinned before the swap has unpinned — by the
+//!   writer, never by a reader thread.
+//!
+//! Under Miri the array uses the global allocator (Miri has no `mmap`).
+
+use crossbeam::epoch::{self, Atomic, Guard, Owned};
+use crossbeam::queue::SegQueue;
+use std::ops::Deref;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// Fixed-length array of atomic entries, all zero at creation.
+pub(crate) struct EntryArray {
+    ptr: NonNull<AtomicU32>,
+    len: usize,
+}
+
+// SAFETY: the array owns its memory exclusively and only hands out
+// `&[AtomicU32]`, which is `Send + Sync`.
+unsafe impl Send for EntryArray {}
+// SAFETY: as above; shared access is through atomics only.
+unsafe impl Sync for EntryArray {}
+
+#[cfg(not(miri))]
+const HUGE_PAGE: usize = 2 << 20;
+
+impl EntryArray {
+    /// A zeroed array of `len` entries. Aborts the process if the memory
+    /// cannot be reserved (as `Vec` does).
+    pub(crate) fn zeroed(len: usize) -> Self {
+        if len == 0 {
+            return Self {
+                ptr: NonNull::dangling(),
+                len,
+            };
+        }
+        let ptr = Self::alloc(len);
+        Self { ptr, len }
+    }
+
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::array::<AtomicU32>(len).expect("entry array too large")
+    }
+
+    #[cfg(miri)]
+    fn alloc(len: usize) -> NonNull<AtomicU32> {
+        let layout = Self::layout(len);
+        // SAFETY: layout has non-zero size (len > 0).
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        NonNull::new(raw.cast()).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+    }
+
+    #[cfg(miri)]
+    fn free(&mut self) {
+        // SAFETY: allocated in `alloc` with the same layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), Self::layout(self.len)) }
+    }
+
+    /// Anonymous private mapping, aligned to 2 MiB so that transparent huge
+    /// pages can back it (fewer TLB misses on random lookups). The kernel
+    /// gives zeroed pages, mapped on first touch.
+    #[cfg(not(miri))]
+    fn alloc(len: usize) -> NonNull<AtomicU32> {
+        let bytes = Self::mapped_bytes(len);
+        let reserve = bytes + HUGE_PAGE;
+        // SAFETY: anonymous mapping request; no existing memory is affected.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                reserve,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            std::alloc::handle_alloc_error(Self::layout(len));
+        }
+        let start = raw as usize;
+        let aligned = (start + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
+        let head = aligned - start;
+        let tail = reserve - head - bytes;
+        // SAFETY: `[start, start+head)` and `[aligned+bytes, aligned+bytes+tail)`
+        // lie inside the mapping we just made and nothing refers to them.
+        // `madvise` is a hint on our own mapping. Failures are harmless
+        // (the mapping stays larger / without huge pages).
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw, head);
+            }
+            if tail > 0 {
+                libc::munmap((aligned + bytes) as *mut libc::c_void, tail);
+            }
+            if bytes >= HUGE_PAGE {
+                libc::madvise(aligned as *mut libc::c_void, bytes, libc::MADV_HUGEPAGE);
+            }
+        }
+        NonNull::new(aligned as *mut AtomicU32).expect("mmap returned null")
+    }
+
+    #[cfg(not(miri))]
+    fn mapped_bytes(len: usize) -> usize {
+        let bytes = Self::layout(len).size();
+        (bytes + 4095) & !4095
+    }
+
+    #[cfg(not(miri))]
+    fn free(&mut self) {
+        // SAFETY: `[ptr, ptr+mapped_bytes)` is exactly what `alloc` kept
+        // mapped, and `&mut self` proves no reference into it remains.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), Self::mapped_bytes(self.len));
+        }
+    }
+}
+
+impl Deref for EntryArray {
+    type Target = [AtomicU32];
+
+    #[inline(always)]
+    fn deref(&self) -> &[AtomicU32] {
+        // SAFETY: `ptr` points to `len` zero-initialised `AtomicU32` (zero is
+        // a valid value) that live as long as `self`; for `len == 0` it is a
+        // dangling, aligned pointer, valid for an empty slice.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for EntryArray {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            self.free();
+        }
+    }
+}
+
+/// Hint the CPU to bring the cache line of `r` into L1. No effect on
+/// targets without a prefetch instruction; never faults.
+#[inline(always)]
+pub(crate) fn prefetch<T>(r: &T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: PREFETCHT0 is a pure hint that cannot fault, and `r` is a
+    // valid reference anyway.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (r as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = r;
+}
+
+/// The published value, shared by readers. Readers only [`Root::load`]; the
+/// single [`RootWriter`] replaces it.
+pub(crate) struct Root<T: Send + Sync + 'static> {
+    current: Atomic<T>,
+}
+
+impl<T: Send + Sync + 'static> Root<T> {
+    /// The value published now, valid while `guard` is pinned.
+    #[inline(always)]
+    pub(crate) fn load<'g>(&self, guard: &'g Guard) -> &'g T {
+        let shared = self.current.load(Ordering::Acquire, guard);
+        // SAFETY: `current` is never null (set in `RootWriter::new`, only
+        // ever swapped for another non-null value), and a value swapped out
+        // is destroyed through `defer_destroy`, i.e. only after every guard
+        // pinned before the swap — including `guard` — is dropped.
+        unsafe { shared.deref() }
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for Root<T> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self` in drop: no reader or writer holds the root any
+        // more (they all hold it through an `Arc`), so nobody can load it.
+        unsafe {
+            let shared = self.current.load(Ordering::Relaxed, epoch::unprotected());
+            drop(shared.into_owned());
+        }
+    }
+}
+
+/// Unique writer handle of a [`Root`]: the only way to replace its value.
+pub(crate) struct RootWriter<T: Send + Sync + 'static> {
+    root: Arc<Root<T>>,
+    /// Retired values whose readers have all moved on, dropped by the
+    /// writer: freeing a table (`munmap`) is too slow for the reader
+    /// thread that happens to run the epoch collector.
+    graveyard: Arc<SegQueue<Owned<T>>>,
+}
+
+impl<T: Send + Sync + 'static> RootWriter<T> {
+    /// Publish `value` as the first version.
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            root: Arc::new(Root {
+                current: Atomic::new(value),
+            }),
+            graveyard: Arc::new(SegQueue::new()),
+        }
+    }
+
+    /// A handle for readers.
+    pub(crate) fn shared(&self) -> Arc<Root<T>> {
+        Arc::clone(&self.root)
+    }
+
+    /// The current value, as seen by the writer (no guard needed).
+    #[inline]
+    pub(crate) fn current(&self) -> &T {
+        // SAFETY: only this `RootWriter` (unique, not `Clone`) swaps the
+        // value, and `publish` needs `&mut self`, so the value cannot be
+        // retired while the returned borrow of `self` lives.
+        unsafe {
+            self.root
+                .current
+                .load(Ordering::Acquire, epoch::unprotected())
+                .deref()
+        }
+    }
+
+    /// Replace the value with one atomic swap. The old value is handed to
+    /// this writer once every reader that could have loaded it has
+    /// unpinned, and dropped by a later `publish` or [`Self::collect`].
+    pub(crate) fn publish(&mut self, value: T) {
+        self.collect();
+        let guard = epoch::pin();
+        let old = self
+            .root
+            .current
+            .swap(Owned::new(value), Ordering::AcqRel, &guard);
+        // SAFETY: `old` is unlinked: after the swap no new reader can load
+        // it. The `Owned` is neither dereferenced nor dropped before the
+        // deferred closure runs, i.e. before every reader pinned now (and
+        // so every reader that may hold a reference) has unpinned.
+        let old = unsafe { old.into_owned() };
+        let graveyard = Arc::clone(&self.graveyard);
+        guard.defer(move || graveyard.push(old));
+        guard.flush();
+    }
+
+    /// Drop the retired values whose readers have moved on.
+    pub(crate) fn collect(&mut self) {
+        while let Some(old) = self.graveyard.pop() {
+            drop(old);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_array_is_zeroed_and_writable() {
+        let a = EntryArray::zeroed(1000);
+        assert_eq!(a.len(), 1000);
+        assert!(a.iter().all(|e| e.load(Ordering::Relaxed) == 0));
+        a[999].store(7, Ordering::Relaxed);
+        assert_eq!(a[999].load(Ordering::Relaxed), 7);
+        let empty = EntryArray::zeroed(0);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn prefetch_is_harmless() {
+        let a = EntryArray::zeroed(16);
+        prefetch(&a[15]);
+        assert_eq!(a[15].load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn root_publish_retires_old_value_after_readers() {
+        use std::sync::atomic::AtomicUsize;
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        struct Counted(u32);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let mut w = RootWriter::new(Counted(1));
+        let r = w.shared();
+        let guard = epoch::pin();
+        let seen = r.load(&guard);
+        assert_eq!(seen.0, 1);
+        w.publish(Counted(2));
+        assert_eq!(w.current().0, 2);
+        // The reader's borrow is still valid: the old value waits for `guard`.
+        assert_eq!(seen.0, 1);
+        drop(guard);
+        assert_eq!(r.load(&epoch::pin()).0, 2);
+        // The retired value is dropped by the writer once readers left
+        // (other tests' threads may hold the epoch back for a while).
+        for _ in 0..100_000 {
+            w.collect();
+            if DROPS.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            epoch::pin().flush();
+            std::thread::yield_now();
+        }
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+        drop(w);
+        drop(r);
+        // The current value is dropped with the root; the retired one some
+        // time later by the collector.
+        for _ in 0..64 {
+            epoch::pin().flush();
+        }
+        assert!(DROPS.load(Ordering::SeqCst) >= 1);
+    }
+}

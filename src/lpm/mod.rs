@@ -1,0 +1,82 @@
+//! Longest-prefix match for IPv4 and IPv6: lock-free readers, one writer,
+//! batch lookup with prefetch.
+//!
+//! # Contract
+//! - [`v4`] is a DIR-24-8 table (as DPDK `rte_lpm`): a lookup is one read in
+//!   a 2^24-entry first level, plus one read in a 256-entry group for
+//!   addresses under a prefix longer than /24. [`v6`] is a multibit trie with
+//!   a direct 2^24-entry first level then 8-bit strides (as `rte_lpm6`).
+//! - A next hop is an index `0..=`[`MAX_NEXT_HOP`] (24 bits) into the caller's
+//!   adjacency table; a lookup answers `Some(next_hop)` of the longest prefix
+//!   that contains the address, or `None`.
+//! - One writer (`Lpm4Writer`, `Lpm6Writer`, not `Clone`) owns the rule set;
+//!   any number of readers (`Lpm4Reader`, `Lpm6Reader`: `Clone + Send + Sync`)
+//!   look up without locks and without waiting on the writer. The
+//!   publication scheme and its argument are in the `table` module below and
+//!   summarised in [`v4`].
+//! - Answers are exact: inserting, replacing and removing overlapping
+//!   prefixes in any order gives the same answers as the plain
+//!   [`oracle`] (checked by property tests in that module).
+//!
+//! [`gen`] builds deterministic, realistic route tables for benches and the
+//! CLI.
+
+pub mod gen;
+pub mod oracle;
+pub mod v4;
+pub mod v6;
+
+mod mem;
+mod table;
+
+pub use v4::{Lpm4Reader, Lpm4View, Lpm4Writer};
+pub use v6::{Lpm6Reader, Lpm6View, Lpm6Writer};
+
+/// Index of a next hop (an adjacency) in the caller's table. Only the low
+/// 24 bits are usable: see [`MAX_NEXT_HOP`].
+pub type NextHop = u32;
+
+/// Largest next-hop index a table can store (2^24 − 1).
+pub const MAX_NEXT_HOP: NextHop = (1 << 24) - 1;
+
+/// Batch size the lookup paths are tuned for: one rx batch of the pipeline.
+pub const BATCH: usize = 32;
+
+/// Why the writer refused an update. A refused update changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LpmError {
+    /// The next hop does not fit in 24 bits.
+    #[error("next hop {0} is larger than the maximum {MAX_NEXT_HOP}")]
+    NextHopTooLarge(NextHop),
+    /// All second-level groups (tbl8) are in use or still waiting for
+    /// readers to move on; build the writer with a larger capacity.
+    #[error("all {capacity} tbl8 groups are in use; raise the writer's group capacity")]
+    GroupsExhausted {
+        /// Number of groups the table was built with.
+        capacity: u32,
+    },
+}
+
+/// One change of a batch applied atomically by `apply` on a writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update<P> {
+    /// Add the prefix, or replace its next hop if it is already present.
+    Insert(P, NextHop),
+    /// Remove the prefix if it is present.
+    Remove(P),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_cross_threads() {
+        fn reader<T: Send + Sync + Clone + 'static>() {}
+        fn writer<T: Send + 'static>() {}
+        reader::<Lpm4Reader>();
+        reader::<Lpm6Reader>();
+        writer::<Lpm4Writer>();
+        writer::<Lpm6Writer>();
+    }
+}

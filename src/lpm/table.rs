@@ -1,0 +1,620 @@
+//! The engine shared by [`super::v4`] and [`super::v6`]: a multibit trie
+//! with a direct first level of `2^first_bits` entries and 8-bit strides
+//! below it, stored as two flat arrays of `AtomicU32` entries, plus the
+//! writer's bookkeeping (rules per length, depth of every entry, group
+//! allocator).
+//!
+//! # Entry
+//! `bits 0..24` next hop (or group index when `EXT`), `bit 24` `VALID`,
+//! `bit 25` `EXT` (the entry points to a 256-entry group one level down).
+//! Zero is "no route".
+//!
+//! # Concurrency scheme (one writer, lock-free readers)
+//! 1. **Single updates are applied in place** on the published table, one
+//!    atomic 32-bit store per entry, in the order of DPDK `rte_lpm`: a new
+//!    group is filled completely (with the value of the entry it refines)
+//!    *before* the parent entry is switched to it with a `Release` store;
+//!    readers load entries with `Acquire`. An entry therefore always holds
+//!    either its old or its new final value, never a mix, and a reader that
+//!    follows an `EXT` entry finds a fully initialised group. An update of
+//!    one prefix that spans many entries (a /16 is 256 first-level entries)
+//!    becomes visible entry by entry: during it, each address answers the
+//!    route it had before or the route it has after, never anything else.
+//! 2. **Group reuse waits for readers.** When a group becomes uniform it is
+//!    folded into its parent entry (one `Release` store) and its index is
+//!    handed back to the allocator only through `crossbeam::epoch`
+//!    `Guard::defer`, i.e. after every reader pinned at the time of the fold
+//!    has unpinned. Readers pin for (at least) one lookup or one batch, so a
+//!    reader never follows a stale `EXT` entry into a reused group.
+//! 3. **Batches are published atomically.** `apply` copies the table into a
+//!    private version (first level plus the used groups), applies the whole
+//!    batch there, and publishes it with one atomic swap of the root
+//!    ([`super::mem::RootWriter::publish`]); the old version is handed back
+//!    to the writer through `Guard::defer` after its readers moved on and
+//!    dropped by the writer (never on a reader thread). A reader sees the
+//!    whole batch or none of it.
+//!
+//! The writer's own truth is the rule set (`rules[len]`: network → next
+//! hop) and the depth of the rule behind every entry (`depth_*`). Inserting
+//! /len overwrites the entries of its range whose depth ≤ len; removing it
+//! rewrites the entries whose depth == len with the longest remaining rule
+//! that covers it (as `rte_lpm` does with its rules table).
+
+use super::mem::{EntryArray, Root, RootWriter};
+use super::{LpmError, NextHop, MAX_NEXT_HOP};
+use crossbeam::epoch;
+use crossbeam::queue::SegQueue;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// Next-hop (or group index) bits of an entry.
+pub(crate) const NH_MASK: u32 = 0x00FF_FFFF;
+/// The entry holds a route.
+pub(crate) const VALID: u32 = 1 << 24;
+/// The entry points to a group one level down.
+pub(crate) const EXT: u32 = 1 << 25;
+/// Entries per group (8-bit stride).
+pub(crate) const GROUP: usize = 256;
+/// Largest group capacity an entry can address.
+pub(crate) const MAX_GROUPS: u32 = 1 << 24;
+
+/// Decode a final (non-`EXT`) entry.
+#[inline(always)]
+pub(crate) fn decode(e: u32) -> Option<NextHop> {
+    if e & VALID != 0 {
+        Some(e & NH_MASK)
+    } else {
+        None
+    }
+}
+
+/// Index of the entry of group `e & NH_MASK` at `idx`.
+#[inline(always)]
+pub(crate) fn group_slot(e: u32, idx: usize) -> usize {
+    (e & NH_MASK) as usize * GROUP + idx
+}
+
+/// One version of the lookup structure. Readers only load from it.
+pub(crate) struct Table {
+    /// Direct first level, indexed by the top `first_bits` of the address.
+    pub(crate) first: EntryArray,
+    /// Group pool: group `g` is `groups[g*256 .. g*256+256]`.
+    pub(crate) groups: EntryArray,
+}
+
+impl Table {
+    fn new(first_bits: u32, group_capacity: u32) -> Self {
+        Self {
+            first: EntryArray::zeroed(1 << first_bits),
+            groups: EntryArray::zeroed(group_capacity as usize * GROUP),
+        }
+    }
+
+    /// Entry at flat location `loc` (first level, then groups).
+    #[inline]
+    fn at(&self, loc: usize) -> &AtomicU32 {
+        if loc < self.first.len() {
+            &self.first[loc]
+        } else {
+            &self.groups[loc - self.first.len()]
+        }
+    }
+}
+
+/// Cheap multiply-xor hasher for the writer's rule maps (keys are
+/// addresses, not attacker-chosen in a way that matters to the writer).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        let x = (v as u64) ^ ((v >> 64) as u64).rotate_left(29) ^ self.0;
+        self.0 = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+type RuleMap = HashMap<u128, NextHop, BuildHasherDefault<KeyHasher>>;
+
+/// Group indices: fresh ones, free ones, and ones waiting for readers.
+struct GroupAlloc {
+    capacity: u32,
+    /// Groups `0..high` have been handed out at least once.
+    high: u32,
+    free: Vec<u32>,
+    /// Filled by deferred closures once readers moved on.
+    retired: Arc<SegQueue<u32>>,
+    live: Vec<bool>,
+    in_use: u32,
+}
+
+impl GroupAlloc {
+    fn new(capacity: u32) -> Self {
+        Self {
+            capacity,
+            high: 0,
+            free: Vec::new(),
+            retired: Arc::new(SegQueue::new()),
+            live: Vec::new(),
+            in_use: 0,
+        }
+    }
+
+    fn available(&self) -> u32 {
+        self.free.len() as u32 + (self.capacity - self.high)
+    }
+
+    fn reclaim(&mut self) {
+        while let Some(g) = self.retired.pop() {
+            self.free.push(g);
+        }
+    }
+
+    /// Make sure `n` groups can be taken without failing.
+    fn reserve(&mut self, n: u32) -> Result<(), LpmError> {
+        if self.available() >= n {
+            return Ok(());
+        }
+        for _ in 0..64 {
+            self.reclaim();
+            if self.available() >= n {
+                return Ok(());
+            }
+            // Push our deferred frees to the global queue and help collect.
+            epoch::pin().flush();
+            std::thread::yield_now();
+        }
+        Err(LpmError::GroupsExhausted {
+            capacity: self.capacity,
+        })
+    }
+
+    /// A group index; `reserve` must have been called.
+    fn take(&mut self, depth_groups: &mut Vec<u8>) -> u32 {
+        if self.free.is_empty() {
+            self.reclaim();
+        }
+        let g = match self.free.pop() {
+            Some(g) => g,
+            None => {
+                assert!(self.high < self.capacity, "group taken without reserve");
+                self.high += 1;
+                depth_groups.resize(self.high as usize * GROUP, 0);
+                self.live.push(false);
+                self.high - 1
+            }
+        };
+        self.live[g as usize] = true;
+        self.in_use += 1;
+        g
+    }
+
+    /// Hand `g` back once every reader that could still follow it is gone.
+    fn retire(&mut self, g: u32) {
+        self.live[g as usize] = false;
+        self.in_use -= 1;
+        let queue = Arc::clone(&self.retired);
+        epoch::pin().defer(move || queue.push(g));
+    }
+}
+
+/// Writer-side state; operations take the table version they modify.
+struct State {
+    first_bits: u32,
+    width: u32,
+    depth_first: Vec<u8>,
+    depth_groups: Vec<u8>,
+    rules: Vec<RuleMap>,
+    count: usize,
+    alloc: GroupAlloc,
+}
+
+/// The writer: the published table plus the writer-side truth.
+pub(crate) struct Engine {
+    root: RootWriter<Table>,
+    state: State,
+}
+
+#[inline]
+fn mask(len: u32) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        !0u128 << (128 - len)
+    }
+}
+
+impl State {
+    fn first_len(&self) -> usize {
+        1 << self.first_bits
+    }
+
+    /// Bit span `(start, bits)` of `level`.
+    fn span(&self, level: u32) -> (u32, u32) {
+        if level == 0 {
+            (0, self.first_bits)
+        } else {
+            (self.first_bits + 8 * (level - 1), 8)
+        }
+    }
+
+    fn index(key: u128, start: u32, bits: u32) -> usize {
+        ((key >> (128 - start - bits)) & ((1u128 << bits) - 1)) as usize
+    }
+
+    fn groups_needed(&self, len: u32) -> u32 {
+        len.saturating_sub(self.first_bits).div_ceil(8)
+    }
+
+    /// Groups that inserting `key/len` would have to create.
+    fn groups_missing(&self, t: &Table, key: u128, len: u32) -> u32 {
+        let mut level = 0;
+        let mut base = 0usize;
+        loop {
+            let (start, bits) = self.span(level);
+            if len <= start + bits {
+                return 0;
+            }
+            let e = t
+                .at(base + Self::index(key, start, bits))
+                .load(Ordering::Relaxed);
+            if e & EXT == 0 {
+                return self.groups_needed(len) - level;
+            }
+            base = self.group_base(e & NH_MASK);
+            level += 1;
+        }
+    }
+
+    fn depth(&self, loc: usize) -> u8 {
+        let f = self.first_len();
+        if loc < f {
+            self.depth_first[loc]
+        } else {
+            self.depth_groups[loc - f]
+        }
+    }
+
+    fn set_depth(&mut self, loc: usize, d: u8) {
+        let f = self.first_len();
+        if loc < f {
+            self.depth_first[loc] = d;
+        } else {
+            self.depth_groups[loc - f] = d;
+        }
+    }
+
+    fn group_base(&self, g: u32) -> usize {
+        self.first_len() + g as usize * GROUP
+    }
+
+    fn insert(
+        &mut self,
+        t: &Table,
+        key: u128,
+        len: u32,
+        nh: NextHop,
+    ) -> Result<Option<NextHop>, LpmError> {
+        if nh > MAX_NEXT_HOP {
+            return Err(LpmError::NextHopTooLarge(nh));
+        }
+        let key = key & mask(len);
+        if self.rules[len as usize].get(&key) == Some(&nh) {
+            return Ok(Some(nh));
+        }
+        self.alloc.reserve(self.groups_missing(t, key, len))?;
+        let prev = self.rules[len as usize].insert(key, nh);
+        if prev.is_none() {
+            self.count += 1;
+        }
+        let value = VALID | nh;
+        let mut level = 0;
+        let mut base = 0usize;
+        loop {
+            let (start, bits) = self.span(level);
+            let end = start + bits;
+            let idx = Self::index(key, start, bits);
+            if len <= end {
+                for j in idx..idx + (1usize << (end - len)) {
+                    self.cover(t, base + j, len as u8, value);
+                }
+                return Ok(prev);
+            }
+            let loc = base + idx;
+            let e = t.at(loc).load(Ordering::Relaxed);
+            let g = if e & EXT != 0 {
+                e & NH_MASK
+            } else {
+                self.spawn(t, loc, e)
+            };
+            base = self.group_base(g);
+            level += 1;
+        }
+    }
+
+    /// Write `value` (a rule of length `len`) into `loc` and, through
+    /// groups, every entry below it that no longer rule refines.
+    fn cover(&mut self, t: &Table, loc: usize, len: u8, value: u32) {
+        let e = t.at(loc).load(Ordering::Relaxed);
+        if e & EXT != 0 {
+            let base = self.group_base(e & NH_MASK);
+            for j in base..base + GROUP {
+                self.cover(t, j, len, value);
+            }
+        } else if self.depth(loc) <= len {
+            t.at(loc).store(value, Ordering::Release);
+            self.set_depth(loc, len);
+        }
+    }
+
+    /// Give `loc` (holding final entry `e`) a group filled with `e`, then
+    /// publish the group in `loc`.
+    fn spawn(&mut self, t: &Table, loc: usize, e: u32) -> u32 {
+        let g = self.alloc.take(&mut self.depth_groups);
+        let d = self.depth(loc);
+        let start = g as usize * GROUP;
+        for slot in &t.groups[start..start + GROUP] {
+            slot.store(e, Ordering::Relaxed);
+        }
+        self.depth_groups[start..start + GROUP].fill(d);
+        // Release: a reader that sees EXT|g sees the filled group.
+        t.at(loc).store(EXT | g, Ordering::Release);
+        g
+    }
+
+    fn remove(&mut self, t: &Table, key: u128, len: u32) -> Option<NextHop> {
+        let key = key & mask(len);
+        let old = self.rules[len as usize].remove(&key)?;
+        self.count -= 1;
+        let (cover_value, cover_depth) = self.covering(key, len);
+        // (parent location, group, parent level) of every descent.
+        let mut path = [(0usize, 0u32, 0u32); 16];
+        let mut depth = 0;
+        let mut level = 0;
+        let mut base = 0usize;
+        loop {
+            let (start, bits) = self.span(level);
+            let end = start + bits;
+            let idx = Self::index(key, start, bits);
+            if len <= end {
+                for j in idx..idx + (1usize << (end - len)) {
+                    self.uncover(t, base + j, len as u8, cover_value, cover_depth);
+                }
+                break;
+            }
+            let loc = base + idx;
+            let e = t.at(loc).load(Ordering::Relaxed);
+            if e & EXT == 0 {
+                // Cannot happen: a group holding entries of a live rule
+                // longer than its parent level is never folded.
+                debug_assert!(false, "missing group under a live rule");
+                return Some(old);
+            }
+            path[depth] = (loc, e & NH_MASK, level);
+            depth += 1;
+            base = self.group_base(e & NH_MASK);
+            level += 1;
+        }
+        // Fold groups that became uniform, deepest first.
+        for &(loc, g, parent_level) in path[..depth].iter().rev() {
+            let (start, bits) = self.span(parent_level);
+            match self.uniform(t, g) {
+                Some((value, d)) if u32::from(d) <= start + bits => {
+                    t.at(loc).store(value, Ordering::Release);
+                    self.set_depth(loc, d);
+                    self.alloc.retire(g);
+                }
+                _ => break,
+            }
+        }
+        Some(old)
+    }
+
+    /// Replace the entries of rule /len at and below `loc` by the covering
+    /// rule.
+    fn uncover(&mut self, t: &Table, loc: usize, len: u8, value: u32, depth: u8) {
+        let e = t.at(loc).load(Ordering::Relaxed);
+        if e & EXT != 0 {
+            let base = self.group_base(e & NH_MASK);
+            for j in base..base + GROUP {
+                self.uncover(t, j, len, value, depth);
+            }
+        } else if self.depth(loc) == len {
+            t.at(loc).store(value, Ordering::Release);
+            self.set_depth(loc, depth);
+        }
+    }
+
+    /// Entry and depth of the longest rule shorter than `len` containing
+    /// `key`, or "no route".
+    fn covering(&self, key: u128, len: u32) -> (u32, u8) {
+        for l in (0..len).rev() {
+            if let Some(&nh) = self.rules[l as usize].get(&(key & mask(l))) {
+                return (VALID | nh, l as u8);
+            }
+        }
+        (0, 0)
+    }
+
+    /// `Some((entry, depth))` if all entries of group `g` are the same final
+    /// entry of the same depth.
+    fn uniform(&self, t: &Table, g: u32) -> Option<(u32, u8)> {
+        let start = g as usize * GROUP;
+        let entries = &t.groups[start..start + GROUP];
+        let depths = &self.depth_groups[start..start + GROUP];
+        let first = entries[0].load(Ordering::Relaxed);
+        if first & EXT != 0 {
+            return None;
+        }
+        let same = entries
+            .iter()
+            .zip(depths)
+            .all(|(e, &d)| e.load(Ordering::Relaxed) == first && d == depths[0]);
+        same.then_some((first, depths[0]))
+    }
+}
+
+impl Engine {
+    /// An empty table over `width`-bit addresses (keys left-aligned in a
+    /// `u128`) with a direct first level of `first_bits` and room for
+    /// `group_capacity` groups.
+    pub(crate) fn new(first_bits: u32, width: u32, group_capacity: u32) -> Self {
+        assert!(first_bits <= width && (width - first_bits) % 8 == 0);
+        let group_capacity = group_capacity.min(MAX_GROUPS);
+        Self {
+            root: RootWriter::new(Table::new(first_bits, group_capacity)),
+            state: State {
+                first_bits,
+                width,
+                depth_first: vec![0; 1 << first_bits],
+                depth_groups: Vec::new(),
+                rules: (0..=width).map(|_| RuleMap::default()).collect(),
+                count: 0,
+                alloc: GroupAlloc::new(group_capacity),
+            },
+        }
+    }
+
+    /// Handle for readers.
+    pub(crate) fn shared(&self) -> Arc<Root<Table>> {
+        self.root.shared()
+    }
+
+    /// The published table (writer's view).
+    pub(crate) fn table(&self) -> &Table {
+        self.root.current()
+    }
+
+    /// Add or replace rule `key/len`; returns the previous next hop.
+    pub(crate) fn insert(
+        &mut self,
+        key: u128,
+        len: u32,
+        nh: NextHop,
+    ) -> Result<Option<NextHop>, LpmError> {
+        debug_assert!(len <= self.state.width);
+        self.root.collect();
+        self.state.insert(self.root.current(), key, len, nh)
+    }
+
+    /// Remove rule `key/len`; returns its next hop if it was present.
+    pub(crate) fn remove(&mut self, key: u128, len: u32) -> Option<NextHop> {
+        debug_assert!(len <= self.state.width);
+        self.root.collect();
+        self.state.remove(self.root.current(), key, len)
+    }
+
+    /// Make room for `n` more rules of length `len` (bulk loads).
+    pub(crate) fn reserve_rules(&mut self, len: u32, n: usize) {
+        self.state.rules[len as usize].reserve(n);
+    }
+
+    /// Next hop of exactly rule `key/len`.
+    pub(crate) fn get(&self, key: u128, len: u32) -> Option<NextHop> {
+        self.state.rules[len as usize]
+            .get(&(key & mask(len)))
+            .copied()
+    }
+
+    /// Number of rules.
+    pub(crate) fn len(&self) -> usize {
+        self.state.count
+    }
+
+    /// Every rule as `(key, len, next hop)`, in no particular order.
+    pub(crate) fn rules(&self) -> impl Iterator<Item = (u128, u32, NextHop)> + '_ {
+        self.state
+            .rules
+            .iter()
+            .enumerate()
+            .flat_map(|(len, m)| m.iter().map(move |(&k, &nh)| (k, len as u32, nh)))
+    }
+
+    /// Apply `updates` (key, len, `Some(nh)` to insert / `None` to remove)
+    /// to a private copy and publish it with one swap. On error nothing
+    /// changes.
+    pub(crate) fn apply(
+        &mut self,
+        updates: impl Iterator<Item = (u128, u32, Option<NextHop>)> + Clone,
+    ) -> Result<(), LpmError> {
+        let mut needed = 0u32;
+        for (_, len, nh) in updates.clone() {
+            if let Some(nh) = nh {
+                if nh > MAX_NEXT_HOP {
+                    return Err(LpmError::NextHopTooLarge(nh));
+                }
+                needed = needed.saturating_add(self.state.groups_needed(len));
+            }
+        }
+        let alloc = &mut self.state.alloc;
+        // In the copy, every group not live in the current table is free.
+        let free_in_copy = alloc.capacity - alloc.in_use;
+        if free_in_copy < needed {
+            return Err(LpmError::GroupsExhausted {
+                capacity: alloc.capacity,
+            });
+        }
+        let current = self.root.current();
+        let copy = Table::new(self.state.first_bits, alloc.capacity);
+        for (dst, src) in copy.first.iter().zip(current.first.iter()) {
+            dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        let used = alloc.high as usize * GROUP;
+        for (dst, src) in copy.groups[..used].iter().zip(&current.groups[..used]) {
+            dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        alloc.free = (0..alloc.high)
+            .filter(|&g| !alloc.live[g as usize])
+            .collect();
+        // Frees still deferred belong to the old version; forget them.
+        alloc.retired = Arc::new(SegQueue::new());
+        for (key, len, nh) in updates {
+            match nh {
+                Some(nh) => {
+                    self.state.insert(&copy, key, len, nh)?;
+                }
+                None => {
+                    self.state.remove(&copy, key, len);
+                }
+            }
+        }
+        self.root.publish(copy);
+        Ok(())
+    }
+
+    /// Bytes held: the table as readers see it (first level plus groups
+    /// handed out) and the writer's bookkeeping.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let s = &self.state;
+        let table = (s.first_len() + s.alloc.high as usize * GROUP) * 4;
+        let depths = s.depth_first.capacity() + s.depth_groups.capacity();
+        let rules: usize = s
+            .rules
+            .iter()
+            .map(|m| m.capacity() * (std::mem::size_of::<(u128, NextHop)>() + 1))
+            .sum();
+        table + depths + rules + s.alloc.live.capacity() + s.alloc.free.capacity() * 4
+    }
+
+    /// Bytes of the table readers see: the first level and the groups
+    /// handed out so far.
+    pub(crate) fn table_bytes(&self) -> usize {
+        (self.state.first_len() + self.state.alloc.high as usize * GROUP) * 4
+    }
+
+    /// Groups in use now.
+    pub(crate) fn groups_in_use(&self) -> u32 {
+        self.state.alloc.in_use
+    }
+}
