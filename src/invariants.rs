@@ -428,9 +428,15 @@ impl PipelineCase {
                 .flatten()
                 .map(|v| (v % 4096).to_string())
                 .collect();
-            let mode = if i == 0 && self.l3_first { "l3" } else { "l2" };
+            let l3 = i == 0 && self.l3_first;
+            let mode = if l3 { "l3" } else { "l2" };
+            let addrs = if l3 {
+                ", ipv4 = \"203.0.113.1/30\", ipv6 = \"2001:db8:ff::1/126\""
+            } else {
+                ""
+            };
             t += &format!(
-                "[[circuit.peering]]\nkind = \"{}\"\ntag = {}\nmode = \"{mode}\"\naccess = {{ port = \"c{}\", vlans = [{}] }}\nipv4 = \"{}\"\nipv6 = \"{}\"\ndscp = {}\npcp_from_dscp = {}\n",
+                "[[circuit.peering]]\nkind = \"{}\"\ntag = {}\nmode = \"{mode}\"\naccess = {{ port = \"c{}\", vlans = [{}]{addrs} }}\nipv4 = \"{}\"\nipv6 = \"{}\"\ndscp = {}\npcp_from_dscp = {}\n",
                 if i == 0 { "private" } else { "microsoft" },
                 self.tags[i] % 4096,
                 p1 as u8,

@@ -52,6 +52,8 @@ pub fn config() -> Config {
         access: Access {
             port,
             vlans: vec![],
+            ipv4: None,
+            ipv6: None,
         },
         ipv4: None,
         ipv6: None,

@@ -98,7 +98,7 @@ kind = "private"
 tag = 200
 secondary_tag = 200
 mode = "l3"
-access = { port = "cust", vlans = [10, 20] }
+access = { port = "cust", vlans = [10, 20], ipv4 = "203.0.113.1/31", ipv6 = "2001:db8:ff::2/126" }
 ipv4 = ["192.0.2.0/30", "192.0.2.8/30"]
 ipv6 = ["2001:db8::/126", "2001:db8::8/126"]
 mtu = 1400

@@ -117,6 +117,35 @@ pub struct Access {
     pub port: PortIndex,
     /// VLAN IDs on the access port, outermost first (empty = untagged).
     pub vlans: Vec<VlanId>,
+    /// `l3`: this forwarder's IPv4 address on the access link and its
+    /// prefix (a /30 or /31: exactly one peer, see [`Access::peer_v4`]).
+    pub ipv4: Option<Ipv4Net>,
+    /// `l3`: this forwarder's IPv6 address on the access link (/126 or /127).
+    pub ipv6: Option<Ipv6Net>,
+}
+
+impl Access {
+    /// The one other usable address of the access /30 (/31).
+    pub fn peer_v4(&self) -> Option<Ipv4Addr> {
+        let net = self.ipv4?;
+        let own = u32::from(net.addr());
+        let base = u32::from(net.network());
+        Some(Ipv4Addr::from(match net.prefix_len() {
+            31 => base + (1 - (own - base)),
+            _ => base + 3 - (own - base),
+        }))
+    }
+
+    /// The one other usable address of the access /126 (/127).
+    pub fn peer_v6(&self) -> Option<Ipv6Addr> {
+        let net = self.ipv6?;
+        let own = u128::from(net.addr());
+        let base = u128::from(net.network());
+        Some(Ipv6Addr::from(match net.prefix_len() {
+            127 => base + (1 - (own - base)),
+            _ => base + 3 - (own - base),
+        }))
+    }
 }
 
 /// The primary and secondary link subnets of one address family.

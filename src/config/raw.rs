@@ -124,6 +124,11 @@ pub struct RawAccess {
     pub vlan: Option<Spanned<i64>>,
     /// Up to two VLANs, outermost first.
     pub vlans: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// `l3`: this forwarder's IPv4 address on the access link, with its
+    /// prefix length (a /30 or /31), e.g. "203.0.113.1/30".
+    pub ipv4: Option<Spanned<String>>,
+    /// `l3`: this forwarder's IPv6 address on the access link (/126 or /127).
+    pub ipv6: Option<Spanned<String>>,
 }
 
 /// `bfd = { … }`.

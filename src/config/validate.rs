@@ -103,7 +103,15 @@ pub const RULES: &[(&str, &str)] = &[
         "link subnets of a circuit's peerings do not overlap",
     ),
     ("l3-address", "an l3 peering needs ipv4 or ipv6"),
-    ("l3-only", "routes and neighbors only on l3 peerings"),
+    (
+        "l3-only",
+        "routes, neighbors and access addresses only on l3 peerings",
+    ),
+    (
+        "access-address",
+        "an l3 peering has this forwarder's address on its access link: a usable host of a /30 \
+         or /31 (/126 or /127), one per address family it routes",
+    ),
     (
         "ms-public-address",
         "Microsoft peering uses public addresses only",
@@ -885,6 +893,74 @@ impl Checker<'_> {
                 _ => None,
             }
         });
+        if let (Some(a), Some(m)) = (&access, mode) {
+            let given = [("ipv4", &rp.access.ipv4), ("ipv6", &rp.access.ipv6)];
+            for (fam, raw) in given {
+                let Some(raw) = raw else { continue };
+                if m == ServiceMode::L2 {
+                    self.report(
+                        raw.span(),
+                        "l3-only",
+                        format!("{path}.access.{fam}"),
+                        "an access address only makes sense on an l3 (managed Layer 3) peering; \
+                         an l2 peering passes frames unchanged: remove it or set mode = \"l3\"",
+                    );
+                    continue;
+                }
+                let net = if fam == "ipv4" {
+                    a.ipv4.map(IpNet::V4)
+                } else {
+                    a.ipv6.map(IpNet::V6)
+                };
+                if let Some(net) = net {
+                    let class = crate::config::address::address_class(net.addr());
+                    if ms && !class.is_public() {
+                        self.report(
+                            raw.span(),
+                            "ms-public-address",
+                            format!("{path}.access.{fam}"),
+                            format!(
+                                "{net} is {class}; Microsoft peering needs public addresses \
+                                 (documentation space stands in for them in tests)"
+                            ),
+                        );
+                    }
+                }
+            }
+            if m == ServiceMode::L3 {
+                let needs = [
+                    (
+                        "ipv4",
+                        rp.ipv4.is_some(),
+                        a.ipv4.is_some() || rp.access.ipv4.is_some(),
+                    ),
+                    (
+                        "ipv6",
+                        rp.ipv6.is_some(),
+                        a.ipv6.is_some() || rp.access.ipv6.is_some(),
+                    ),
+                ];
+                for (fam, has_links, has_access) in needs {
+                    if has_links && !has_access {
+                        self.report(
+                            rp.access.port.span(),
+                            "access-address",
+                            format!("{path}.access.{fam}"),
+                            format!(
+                                "an l3 peering with {fam} link subnets routes to the access side \
+                                 too: give this forwarder's address on the access link, e.g. \
+                                 access = {{ port = \"…\", {fam} = {} }}",
+                                if fam == "ipv4" {
+                                    "\"203.0.113.1/30\""
+                                } else {
+                                    "\"2001:db8:ff::1/126\""
+                                }
+                            ),
+                        );
+                    }
+                }
+            }
+        }
         if mode == Some(ServiceMode::L3) && rp.ipv4.is_none() && rp.ipv6.is_none() {
             if let Some(m) = &rp.mode {
                 self.report(
@@ -943,6 +1019,8 @@ impl Checker<'_> {
                 let links = LinkView {
                     v4: ipv4,
                     v6: ipv6,
+                    access_v4: access.as_ref().and_then(|a| a.ipv4),
+                    access_v6: access.as_ref().and_then(|a| a.ipv6),
                     own_is_customer: self.role == Role::ProviderEdge,
                 };
                 for (k, r) in rs.get_ref().iter().enumerate() {
@@ -964,6 +1042,8 @@ impl Checker<'_> {
                 let links = LinkView {
                     v4: ipv4,
                     v6: ipv6,
+                    access_v4: access.as_ref().and_then(|a| a.ipv4),
+                    access_v6: access.as_ref().and_then(|a| a.ipv6),
                     own_is_customer: self.role == Role::ProviderEdge,
                 };
                 for (k, n) in ns.get_ref().iter().enumerate() {
@@ -1048,10 +1128,91 @@ impl Checker<'_> {
             }
             (None, None) => {}
         }
+        let ipv4 = ra.ipv4.as_ref().and_then(|v| {
+            match self.access_address(v, Family::V4, &format!("{path}.ipv4"))? {
+                IpNet::V4(n) => Some(n),
+                IpNet::V6(_) => None,
+            }
+        });
+        let ipv6 = ra.ipv6.as_ref().and_then(|v| {
+            match self.access_address(v, Family::V6, &format!("{path}.ipv6"))? {
+                IpNet::V6(n) => Some(n),
+                IpNet::V4(_) => None,
+            }
+        });
+        if (ra.ipv4.is_some() && ipv4.is_none()) || (ra.ipv6.is_some() && ipv6.is_none()) {
+            ok = false;
+        }
         if !ok {
             return None;
         }
-        Some(Access { port: port?, vlans })
+        Some(Access {
+            port: port?,
+            vlans,
+            ipv4,
+            ipv6,
+        })
+    }
+
+    /// This forwarder's address on an `l3` access link: a usable host
+    /// address of a /30 or /31 (/126 or /127), so the link has one peer.
+    fn access_address(&mut self, v: &Spanned<String>, fam: Family, field: &str) -> Option<IpNet> {
+        let (ok_lens, example) = match fam {
+            Family::V4 => ([30u8, 31], "\"203.0.113.1/30\" (peer 203.0.113.2)"),
+            Family::V6 => ([126u8, 127], "\"2001:db8:ff::1/126\" (peer 2001:db8:ff::2)"),
+        };
+        let net = match v.get_ref().trim().parse::<IpNet>() {
+            Ok(n) if n.addr().is_ipv4() == (fam == Family::V4) => n,
+            _ => {
+                self.report(
+                    v.span(),
+                    "access-address",
+                    field,
+                    format!(
+                        "{:?} is not an {} address with a prefix length; write this \
+                         forwarder's address on the access link, e.g. {example}",
+                        v.get_ref(),
+                        if fam == Family::V4 { "IPv4" } else { "IPv6" }
+                    ),
+                );
+                return None;
+            }
+        };
+        if !ok_lens.contains(&net.prefix_len()) {
+            self.report(
+                v.span(),
+                "access-address",
+                field,
+                format!(
+                    "{net}: the access link of an l3 peering is point-to-point, a /{} or /{} \
+                     with exactly one peer; e.g. {example}",
+                    ok_lens[0], ok_lens[1]
+                ),
+            );
+            return None;
+        }
+        if net.prefix_len() == ok_lens[0] {
+            let host = match net {
+                IpNet::V4(n) => (u32::from(n.addr()) - u32::from(n.network())) as u128,
+                IpNet::V6(n) => u128::from(n.addr()) - u128::from(n.network()),
+            };
+            if host == 0 || host == 3 {
+                self.report(
+                    v.span(),
+                    "access-address",
+                    field,
+                    format!(
+                        "{} is the {} address of {}; use one of its two usable addresses \
+                         (the other is the peer's)",
+                        net.addr(),
+                        if host == 0 { "network" } else { "last" },
+                        net.trunc()
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(net)
     }
 
     /// One /29 (/125) or two /30s (/126s) → (primary, secondary).
@@ -2008,10 +2169,36 @@ impl Checker<'_> {
     }
 }
 
+/// The other usable address of a point-to-point access link.
+fn access_peer(net: IpNet) -> IpAddr {
+    let a = Access {
+        port: 0,
+        vlans: vec![],
+        ipv4: match net {
+            IpNet::V4(n) => Some(n),
+            IpNet::V6(_) => None,
+        },
+        ipv6: match net {
+            IpNet::V6(n) => Some(n),
+            IpNet::V4(_) => None,
+        },
+    };
+    match net {
+        IpNet::V4(_) => a.peer_v4().map(IpAddr::V4),
+        IpNet::V6(_) => a.peer_v6().map(IpAddr::V6),
+    }
+    .unwrap_or(net.addr())
+}
+
 /// The link subnets of a peering as seen by routes and neighbours.
 struct LinkView {
     v4: Option<LinkSubnets<Ipv4Net>>,
     v6: Option<LinkSubnets<Ipv6Net>>,
+    /// This forwarder's address on the access link (its peer is the other
+    /// usable address).
+    access_v4: Option<Ipv4Net>,
+    /// The same for IPv6.
+    access_v6: Option<Ipv6Net>,
     /// Role provider-edge owns the customer side, role msee the Microsoft side.
     own_is_customer: bool,
 }
@@ -2057,8 +2244,28 @@ impl LinkView {
         format!("the {side} side: {}", peers.join(", "))
     }
 
-    /// Ok if `ip` is the peer's address on one of the link subnets.
+    /// Ok if `ip` is the peer's address on one of the link subnets or on
+    /// the access link.
     fn check_peer(&self, ip: IpAddr) -> Result<(), String> {
+        let access = [self.access_v4.map(IpNet::V4), self.access_v6.map(IpNet::V6)];
+        for net in access.into_iter().flatten() {
+            if net.trunc().contains(&ip) {
+                if ip == net.addr() {
+                    return Err(format!(
+                        "{ip} is this forwarder's own address on the access link {}",
+                        net.trunc()
+                    ));
+                }
+                let peer = access_peer(net);
+                if ip == peer {
+                    return Ok(());
+                }
+                return Err(format!(
+                    "{ip} is on the access link {} but is not its peer; the peer there is {peer}",
+                    net.trunc()
+                ));
+            }
+        }
         let Some((which, net)) = self.links().into_iter().find(|(_, n)| n.contains(&ip)) else {
             return Err(format!(
                 "{ip} is not on a link subnet of this peering; use the peer's address on a link, \
@@ -2151,15 +2358,23 @@ mod tests {
         let pe = LinkView {
             v4,
             v6: None,
+            access_v4: Some("203.0.113.1/30".parse().unwrap()),
+            access_v6: None,
             own_is_customer: true,
         };
         let msee = LinkView {
             v4,
             v6: None,
+            access_v4: None,
+            access_v6: None,
             own_is_customer: false,
         };
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert!(pe.check_peer(ip("192.0.2.2")).is_ok());
+        assert!(pe.check_peer(ip("203.0.113.2")).is_ok());
+        assert!(pe.check_peer(ip("203.0.113.1")).is_err());
+        assert!(pe.check_peer(ip("203.0.113.3")).is_err());
+        assert!(msee.check_peer(ip("203.0.113.2")).is_err());
         assert!(pe.check_peer(ip("192.0.2.6")).is_ok());
         assert!(pe.check_peer(ip("192.0.2.1")).is_err());
         assert!(pe.check_peer(ip("192.0.2.3")).is_err());
