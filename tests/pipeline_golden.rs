@@ -391,7 +391,11 @@ fn pcp_from_dscp() {
 #[test]
 fn l3_peering_frames_are_counted_as_pending() {
     let mut r = rig_text("examples/pe-qinq.toml", |t| {
-        t.replacen("mode = \"l2\"", "mode = \"l3\"", 1)
+        t.replacen("mode = \"l2\"", "mode = \"l3\"", 1).replacen(
+            "access = { port = \"customer\", vlan = 10 }",
+            "access = { port = \"customer\", vlan = 10, ipv4 = \"203.0.113.1/30\", ipv6 = \"2001:db8:ff::1/126\" }",
+            1,
+        )
     });
     let cfg = r.cfg.clone();
     assert_eq!(cfg.circuits[0].peerings[0].mode, config::ServiceMode::L3);
