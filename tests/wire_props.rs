@@ -18,9 +18,27 @@ struct Tag {
 
 #[derive(Debug, Clone)]
 enum Net {
-    V4 { tos: u8, options: Vec<u8>, frag: u16, ttl: u8, src: [u8; 4], dst: [u8; 4] },
-    V6 { tc: u8, exts: Vec<(u8, Vec<u8>)>, frag: Option<u16>, hop: u8, src: [u8; 16], dst: [u8; 16] },
-    Arp { op: u16, spa: [u8; 4], tpa: [u8; 4] },
+    V4 {
+        tos: u8,
+        options: Vec<u8>,
+        frag: u16,
+        ttl: u8,
+        src: [u8; 4],
+        dst: [u8; 4],
+    },
+    V6 {
+        tc: u8,
+        exts: Vec<(u8, Vec<u8>)>,
+        frag: Option<u16>,
+        hop: u8,
+        src: [u8; 16],
+        dst: [u8; 16],
+    },
+    Arp {
+        op: u16,
+        spa: [u8; 4],
+        tpa: [u8; 4],
+    },
     Other(u16),
 }
 
@@ -41,7 +59,11 @@ struct Spec {
 }
 
 fn tag() -> impl Strategy<Value = Tag> {
-    (prop_oneof![Just(0x8100u16), Just(0x88a8), Just(0x9100)], any::<u16>()).prop_map(|(tpid, tci)| Tag { tpid, tci })
+    (
+        prop_oneof![Just(0x8100u16), Just(0x88a8), Just(0x9100)],
+        any::<u16>(),
+    )
+        .prop_map(|(tpid, tci)| Tag { tpid, tci })
 }
 
 fn net() -> impl Strategy<Value = Net> {
@@ -66,8 +88,18 @@ fn transport() -> impl Strategy<Value = Transport> {
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
-    (proptest::collection::vec(tag(), 0..=3), net(), transport(), proptest::collection::vec(any::<u8>(), 0..40))
-        .prop_map(|(tags, net, transport, payload)| Spec { tags, net, transport, payload })
+    (
+        proptest::collection::vec(tag(), 0..=3),
+        net(),
+        transport(),
+        proptest::collection::vec(any::<u8>(), 0..40),
+    )
+        .prop_map(|(tags, net, transport, payload)| Spec {
+            tags,
+            net,
+            transport,
+            payload,
+        })
 }
 
 fn l4_bytes(t: &Transport, v6: bool, payload: &[u8]) -> (u8, Vec<u8>) {
@@ -111,7 +143,14 @@ fn build(s: &Spec) -> Vec<u8> {
         f.extend_from_slice(&t.tci.to_be_bytes());
     }
     match &s.net {
-        Net::V4 { tos, options, frag, ttl, src, dst } => {
+        Net::V4 {
+            tos,
+            options,
+            frag,
+            ttl,
+            src,
+            dst,
+        } => {
             f.extend_from_slice(&[0x08, 0x00]);
             let (proto, l4) = l4_bytes(&s.transport, false, &s.payload);
             let hlen = 20 + options.len();
@@ -128,11 +167,23 @@ fn build(s: &Spec) -> Vec<u8> {
             f.extend_from_slice(&h);
             f.extend_from_slice(&l4);
         }
-        Net::V6 { tc, exts, frag, hop, src, dst } => {
+        Net::V6 {
+            tc,
+            exts,
+            frag,
+            hop,
+            src,
+            dst,
+        } => {
             f.extend_from_slice(&[0x86, 0xdd]);
             let (proto, l4) = l4_bytes(&s.transport, true, &s.payload);
             // Chain: exts..., fragment?, upper layer. Hop-by-hop only first.
-            let mut chain: Vec<(u8, Vec<u8>)> = exts.iter().enumerate().filter(|(i, (t, _))| *t != 0 || *i == 0).map(|(_, e)| e.clone()).collect();
+            let mut chain: Vec<(u8, Vec<u8>)> = exts
+                .iter()
+                .enumerate()
+                .filter(|(i, (t, _))| *t != 0 || *i == 0)
+                .map(|(_, e)| e.clone())
+                .collect();
             if let Some(fo) = frag {
                 chain.push((44, {
                     let mut b = vec![0u8; 6];
@@ -161,7 +212,12 @@ fn build(s: &Spec) -> Vec<u8> {
         Net::Arp { op, spa, tpa } => {
             f.extend_from_slice(&[0x08, 0x06]);
             let mut a = [0u8; 28];
-            wire::arp::emit(&mut a, *op, ([2, 0, 0, 0, 0, 2], (*spa).into()), ([0; 6], (*tpa).into()));
+            wire::arp::emit(
+                &mut a,
+                *op,
+                ([2, 0, 0, 0, 0, 2], (*spa).into()),
+                ([0; 6], (*tpa).into()),
+            );
             f.extend_from_slice(&a);
         }
         Net::Other(et) => {
@@ -179,14 +235,25 @@ fn agree(frame: &[u8]) -> Result<(), TestCaseError> {
     match (&ours, &theirs) {
         (Ok(o), Ok(t)) => compare(o, t, frame),
         (Err(_), Err(_)) => Ok(()),
-        (o, t) => Err(TestCaseError::fail(format!("disagree on {} bytes {:02x?}:\n ours {o:?}\n etherparse {t:?}", frame.len(), frame))),
+        (o, t) => Err(TestCaseError::fail(format!(
+            "disagree on {} bytes {:02x?}:\n ours {o:?}\n etherparse {t:?}",
+            frame.len(),
+            frame
+        ))),
     }
 }
 
 fn compare(o: &FrameInfo, t: &SlicedPacket<'_>, frame: &[u8]) -> Result<(), TestCaseError> {
     // Tags: TPID of tag i is the ethertype field that announced it.
     let mut tpid = u16::from_be_bytes([frame[12], frame[13]]);
-    let vlans: Vec<_> = t.link_exts.iter().filter_map(|e| match e { LinkExtSlice::Vlan(v) => Some(v.clone()), _ => None }).collect();
+    let vlans: Vec<_> = t
+        .link_exts
+        .iter()
+        .filter_map(|e| match e {
+            LinkExtSlice::Vlan(v) => Some(v.clone()),
+            _ => None,
+        })
+        .collect();
     prop_assert_eq!(o.tags.len(), vlans.len());
     for (i, v) in vlans.iter().enumerate() {
         let ot = o.tags.get(i).unwrap();
@@ -225,11 +292,17 @@ fn compare(o: &FrameInfo, t: &SlicedPacket<'_>, frame: &[u8]) -> Result<(), Test
     match &t.transport {
         Some(TransportSlice::Udp(u)) => {
             prop_assert!(o.has_ports);
-            prop_assert_eq!((o.src_port, o.dst_port), (u.source_port(), u.destination_port()));
+            prop_assert_eq!(
+                (o.src_port, o.dst_port),
+                (u.source_port(), u.destination_port())
+            );
         }
         Some(TransportSlice::Tcp(tc)) => {
             prop_assert!(o.has_ports);
-            prop_assert_eq!((o.src_port, o.dst_port), (tc.source_port(), tc.destination_port()));
+            prop_assert_eq!(
+                (o.src_port, o.dst_port),
+                (tc.source_port(), tc.destination_port())
+            );
         }
         _ => prop_assert!(!o.has_ports),
     }
