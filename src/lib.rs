@@ -18,4 +18,5 @@ pub mod gen;
 pub mod io;
 pub mod pipeline;
 pub mod qos;
+pub mod runtime;
 pub mod wire;
