@@ -20,4 +20,5 @@ pub mod io;
 pub mod lpm;
 pub mod pipeline;
 pub mod qos;
+pub mod runtime;
 pub mod wire;

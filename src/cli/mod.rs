@@ -1,4 +1,4 @@
-//! The command line: `xconnect check`, `xconnect bench`.
+//! The command line: `xconnect run`, `xconnect check`, `xconnect bench`.
 //!
 //! Every command prints for people by default and one JSON document with
 //! `--json`. Exit codes: 0 success, 1 the input was rejected (bad config,
@@ -6,11 +6,13 @@
 
 pub mod bench;
 pub mod check;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
+  xconnect run examples/msee-qinq.toml     forward between real interfaces (root)
   xconnect check examples/*.toml           validate configs, show what they compile to
   xconnect bench                          in-memory throughput, one pinned core
   xconnect bench --json --seconds 0.5     machine-readable, shorter rounds
@@ -30,6 +32,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Forward between real interfaces (AF_PACKET, TAP, pnet) until
+    /// SIGINT/SIGTERM; prints per-port and per-drop-reason stats.
+    Run(run::RunArgs),
     /// Validate configuration files against the ExpressRoute rules and show
     /// circuits, peerings and attachments; lists every error with file:line.
     Check(check::CheckArgs),
@@ -42,6 +47,7 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => run::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Check(a) => check::run(&a),
     };

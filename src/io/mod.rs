@@ -2,10 +2,25 @@
 //!
 //! A [`Backend`] receives a batch from one port and transmits the frames a
 //! batch forwards to that port. `mem` runs everything in memory (tests,
-//! benches, fuzzing); the kernel backends (AF_PACKET rings, TAP, pnet)
-//! implement the same trait.
+//! benches, fuzzing); the kernel backends implement [`Port`] on top:
+//!
+//! | backend | receive | transmit | outer VLAN tag on receive |
+//! |---|---|---|---|
+//! | [`af_packet`] | TPACKET_V3 ring, no syscall per frame | `sendmmsg`, one per batch | restored from the ring's `tp_vlan_tci`/`tp_vlan_tpid` |
+//! | [`tap`] | `read` per frame | `write` per frame | in the bytes (TAP never strips it) |
+//! | [`pnet`] | `poll`+`recvfrom` per frame | `poll`+`sendto` per frame | **lost** (no auxdata): access ports only |
+//!
+//! Contract of every kernel port: non-blocking (the worker sleeps in one
+//! `epoll` over all its ports, through [`Port::register`]), the frames
+//! `send` accepts are a prefix of the frames forwarded to the port, and
+//! frames that could not be handed to the pipeline are counted in
+//! [`IoStats`], never silently lost.
 
+pub mod af_packet;
 pub mod mem;
+pub mod pnet;
+pub mod sys;
+pub mod tap;
 
 use crate::pipeline::{Batch, PortId};
 use std::io;
@@ -19,4 +34,30 @@ pub trait Backend {
     /// Transmit every frame of `batch` whose verdict is `Forward(port)`;
     /// returns how many were accepted (the rest are the caller's `tx-full`).
     fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize>;
+}
+
+/// What a kernel port counted since the last [`Port::take_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoStats {
+    /// Frames the kernel dropped before we saw them (ring or queue full).
+    pub kernel_drops: u64,
+    /// Frames received but too long for a buffer (or truncated): they are
+    /// the worker's `malformed` drops.
+    pub rx_oversize: u64,
+    /// Bytes of those frames.
+    pub rx_oversize_bytes: u64,
+}
+
+/// A kernel-backed port a worker polls: a [`Backend`] with a pollable file
+/// descriptor and its own counters.
+pub trait Port: Backend + Send {
+    /// Register the port's file descriptor for readability under `token`.
+    fn register(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()>;
+
+    /// Counters since the last call.
+    fn take_stats(&mut self) -> IoStats;
+
+    /// Clear a pending socket error (e.g. `ENETDOWN` after the interface
+    /// went down) that would otherwise keep the poll awake.
+    fn clear_error(&mut self) {}
 }

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The demo: build xconnect, bring up the network-namespace lab
+# (scripts/topology.sh), run both forwarders (provider edge and MSEE), send
+# real traffic and print a short report: the tags on the trunk wire, DSCP
+# before/after per peering, iperf3 throughput, and the pings lost when the
+# primary trunk goes down. Cleans up on exit and on Ctrl-C: no namespace
+# (xc-*) or process is left behind.
+#
+#   sudo scripts/demo.sh            (root: namespaces and raw sockets)
+#
+# Installs iproute2, iperf3, tcpdump, iputils-ping and ethtool when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (network namespaces, raw sockets): sudo $0" >&2; exit 1; }
+
+need=()
+for t in ip:iproute2 iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping ethtool:ethtool timeout:coreutils; do
+  command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "==> cargo build --release"
+cargo build --release --quiet
+BIN=${CARGO_TARGET_DIR:-target}/release/xconnect
+
+export XC_NS=xc-
+WORK=$(mktemp -d /tmp/xconnect-demo.XXXXXX)
+PIDS=()
+cleanup() {
+  trap - EXIT INT TERM
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  scripts/topology.sh down
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'echo; echo "demo: interrupted, cleaning up"; exit 130' INT TERM
+
+in_ns() { local ns=$1; shift; ip netns exec "xc-$ns" timeout 30 "$@"; }
+
+echo "==> lab: xc-cust -> xconnect (xc-pe) => trunks xc-pe-tra/xc-pe-trb => xconnect (xc-ms) -> xc-vnet, xc-m365"
+scripts/topology.sh up
+
+start() { # start ROLE CONFIG CORE
+  ip netns exec "xc-$1" "$BIN" run "$2" --stats-interval 0 --first-core "$3" \
+    >"$WORK/$1.out" 2>"$WORK/$1.err" &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q running "$WORK/$1.err" && return; sleep 0.05; done
+  cat "$WORK/$1.err" >&2; exit 1
+}
+start pe examples/lab-pe-qinq.toml 0
+start ms examples/msee-qinq.toml 1
+sleep 0.3
+
+capture() { # capture NS IFACE FILTER OUT -- then run traffic, then stop_captures
+  ip netns exec "xc-$1" timeout 20 tcpdump -l -e -nn -v -Q in -i "$2" $3 >"$WORK/$4" 2>"$WORK/$4.err" &
+  CAPS+=($!); PIDS+=($!)
+  for _ in $(seq 100); do grep -q listening "$WORK/$4.err" && return; sleep 0.05; done
+}
+stop_captures() { sleep 0.2; for p in "${CAPS[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; CAPS=(); }
+CAPS=()
+
+echo
+echo "== tags on the trunk wire (captured on the MSEE side of both links)"
+capture ms xc-ms-tra "" tra.cap
+capture ms xc-ms-trb "" trb.cap
+in_ns cust ping -c 3 -i 0.2 -W 1 192.0.2.2 | tail -1 | sed 's/^/  private   ping 192.0.2.2:    /'
+in_ns cust ping -c 3 -i 0.2 -W 1 198.51.100.2 | tail -1 | sed 's/^/  microsoft ping 198.51.100.2: /'
+stop_captures
+for tag in 200 300; do
+  line=$(cat "$WORK/tra.cap" "$WORK/trb.cap" | grep -m1 "vlan $tag," || true)
+  echo "  C-tag $tag: $(echo "$line" | grep -o 'ethertype [^:]*(0x[0-9a-f]*), length [0-9]*: vlan 100, p [0-7], ethertype 802.1Q (0x8100), vlan [0-9]*' | head -1)"
+done
+
+echo
+echo "== DSCP before -> after (echo requests captured at the far host)"
+dscp() { # dscp HOST IFACE DST TOS LABEL
+  capture "$1" "$2" "icmp and icmp[icmptype] = icmp-echo" dscp.cap
+  in_ns cust ping -c 2 -i 0.2 -W 1 -Q "$4" "$3" >/dev/null || true
+  stop_captures
+  local got; got=$(grep -o 'tos 0x[0-9a-f]*' "$WORK/dscp.cap" | head -1 | cut -d' ' -f2)
+  printf '  %-34s sent tos %-5s arrived tos %s\n' "$5" "$4" "${got:-none}"
+}
+dscp m365 m365-0 198.51.100.2 0x6a "microsoft peering, AF31+ECT(0):"
+dscp m365 m365-0 198.51.100.2 0xb9 "microsoft peering, EF+ECT(1):"
+dscp vnet vnet0 192.0.2.2 0x6a "private peering, AF31+ECT(0):"
+echo "  (Microsoft peering keeps EF/AF41/AF21/AF11/CS0 and rewrites the rest to 0; ECN bits kept)"
+
+echo
+echo "== throughput: iperf3 TCP, 3 s, customer -> vnet over private peering"
+ip netns exec xc-vnet timeout 20 iperf3 -s -1 -B 192.0.2.2 >/dev/null 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do ip netns exec xc-vnet ss -Hltn 'sport = :5201' | grep -q 5201 && break; sleep 0.05; done
+in_ns cust iperf3 -c 192.0.2.2 -t 3 -f m | grep -E 'receiver' | awk '{print "  " $7 " " $8 " (receiver)"}'
+
+echo
+echo "== failover: 10 ms pings while the primary trunk (xc-pe-tra) is down for 1 s"
+in_ns cust ping -i 0.01 -c 300 -W 1 192.0.2.2 >"$WORK/failover" 2>&1 &
+PING=$!; PIDS+=($PING)
+sleep 0.6; ip -n xc-pe link set xc-pe-tra down
+sleep 1.0; ip -n xc-pe link set xc-pe-tra up
+wait "$PING" || true
+grep -E 'packets transmitted' "$WORK/failover" | awk -F', ' '{split($1,a," "); split($2,b," "); print "  sent " a[1] ", received " b[1] ", lost " a[1]-b[1] " (each ping is 10 ms)"}'
+
+echo
+echo "== final counters (SIGTERM)"
+for p in "${PIDS[@]:0:2}"; do kill -TERM "$p"; wait "$p" 2>/dev/null || true; done
+for r in pe ms; do
+  tail -1 "$WORK/$r.out" | sed "s/^/  $r: /"
+done
+PIDS=("${PIDS[@]:2}")
+echo
+echo "demo done; cleaning up"

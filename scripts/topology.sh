@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The network-namespace lab: a customer host, xconnect as provider edge,
+# two trunk links, xconnect as the MSEE pair, and one host per peering.
+#
+#   scripts/topology.sh up [--tap]   build it (removed again if a step fails)
+#   scripts/topology.sh taps         --tap only, after both forwarders run:
+#                                    move the TAPs xconnect created into the
+#                                    host namespaces and address them
+#   scripts/topology.sh down         remove every namespace of the lab
+#
+#  ${P}cust                ${P}pe                                ${P}ms                ${P}vnet
+#  cust-priv 192.0.2.1 ─── xc-pe-priv ┐                    ┌ xc-ms-vnet ─── vnet0 192.0.2.2
+#  cust-ms 198.51.100.1 ── xc-pe-ms  ─┤ xconnect   trunks  ├ xconnect           ${P}m365
+#                                     │ lab-pe-    ══════  │ msee-qinq  xc-ms-m365 ─── m365-0 198.51.100.2
+#                                     └ xc-pe-tra ═══════ xc-ms-tra (primary, S 100 + C 200|300)
+#                                       xc-pe-trb ═══════ xc-ms-trb (secondary, same tags)
+#
+# P is $XC_NS (default "xc-"): tests use their own prefix. Interface names
+# are those of examples/lab-pe-qinq.toml and examples/msee-qinq.toml; they
+# live inside the namespaces, so several labs never collide.
+#
+# This kernel has no 8021q module: hosts cannot tag, so each peering has its
+# own untagged access port; the tags exist only on the trunks, written by
+# xconnect. Host interfaces have checksum/segmentation offloads off: a raw
+# socket forwards frames as bytes, so they must be complete on the wire.
+# IPv6 is off inside the forwarders' namespaces (no kernel chatter on the
+# trunks); hosts keep it. Trunk MTU 1508: a 1500-byte IP packet plus S- and
+# C-tag (the kernel allows one tag beyond the MTU) with room to spare.
+set -euo pipefail
+
+P=${XC_NS:-xc-}
+CUST=${P}cust PE=${P}pe MS=${P}ms VNET=${P}vnet M365=${P}m365
+ALL=("$CUST" "$PE" "$MS" "$VNET" "$M365")
+
+die() { echo "topology: $*" >&2; exit 1; }
+
+down() {
+  for n in "${ALL[@]}"; do
+    if ip netns list 2>/dev/null | grep -qw -- "$n"; then
+      ip netns del "$n" 2>/dev/null || true
+    fi
+  done
+}
+
+# host_if NS DEV IPV4/LEN IPV6/LEN: address a host interface, offloads off.
+host_if() {
+  local ns=$1 dev=$2
+  ip netns exec "$ns" ethtool -K "$dev" tx off tso off gso off gro off >/dev/null 2>&1 || true
+  ip -n "$ns" link set "$dev" up
+  ip -n "$ns" addr add "$3" dev "$dev"
+  ip -n "$ns" addr add "$4" dev "$dev" nodad
+}
+
+veth() { # veth NS_A A NS_B B [MTU]
+  ip -n "$1" link add "$2" ${5:+mtu $5} type veth peer name "$4" netns "$3" ${5:+mtu $5}
+  ip -n "$1" link set "$2" up
+  ip -n "$3" link set "$4" up
+}
+
+up() {
+  local tap=0
+  [ "${1:-}" = "--tap" ] && tap=1
+  [ "$(id -u)" = 0 ] || die "needs root (ip netns)"
+  command -v ip >/dev/null || die "needs iproute2 (apt-get install iproute2)"
+  command -v ethtool >/dev/null || die "needs ethtool (apt-get install ethtool)"
+  trap 'echo "topology: setup failed, removing ${P}*" >&2; down' ERR
+  for n in "${ALL[@]}"; do
+    ip netns add "$n"
+    ip -n "$n" link set lo up
+  done
+  for n in "$PE" "$MS"; do
+    ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  done
+  veth "$PE" xc-pe-tra "$MS" xc-ms-tra 1508
+  veth "$PE" xc-pe-trb "$MS" xc-ms-trb 1508
+  if [ "$tap" = 0 ]; then
+    veth "$CUST" cust-priv "$PE" xc-pe-priv
+    veth "$CUST" cust-ms "$PE" xc-pe-ms
+    veth "$VNET" vnet0 "$MS" xc-ms-vnet
+    veth "$M365" m365-0 "$MS" xc-ms-m365
+    hosts
+  fi
+  trap - ERR
+}
+
+hosts() {
+  host_if "$CUST" cust-priv 192.0.2.1/30 2001:db8:0:1::1/126
+  host_if "$CUST" cust-ms 198.51.100.1/30 2001:db8:0:2::1/126
+  host_if "$VNET" vnet0 192.0.2.2/30 2001:db8:0:1::2/126
+  host_if "$M365" m365-0 198.51.100.2/30 2001:db8:0:2::2/126
+}
+
+# move FROM_NS DEV TO_NS NEWNAME: hand a TAP that xconnect holds to a host.
+move() {
+  ip -n "$1" link show "$2" >/dev/null 2>&1 || die "$2 not found in $1: is xconnect running there with backend = \"tap\"?"
+  ip -n "$1" link set "$2" netns "$3"
+  ip -n "$3" link set "$2" name "$4"
+}
+
+taps() {
+  trap 'echo "topology: moving the TAPs failed" >&2' ERR
+  move "$PE" xc-pe-priv "$CUST" cust-priv
+  move "$PE" xc-pe-ms "$CUST" cust-ms
+  move "$MS" xc-ms-vnet "$VNET" vnet0
+  move "$MS" xc-ms-m365 "$M365" m365-0
+  hosts
+  trap - ERR
+}
+
+case "${1:-}" in
+  up) shift; down; up "$@" ;;
+  taps) taps ;;
+  down) down ;;
+  *) echo "usage: $0 up [--tap] | taps | down   (namespaces ${P}*, prefix from \$XC_NS)" >&2; exit 2 ;;
+esac

@@ -1,0 +1,733 @@
+//! The AF_PACKET backend: a TPACKET_V3 receive ring and `sendmmsg`
+//! transmit on one Linux interface — the fast path.
+//!
+//! Contract:
+//! - **Receive** costs no system call: frames are copied out of ring blocks
+//!   the kernel has handed to user space, and a block goes back to the
+//!   kernel once every frame in it is consumed. The worker sleeps in
+//!   `poll`/`epoll` on the socket only when every port is idle.
+//! - **The outer VLAN tag is put back.** AF_PACKET always strips the outer
+//!   tag on receive (veth, TAP) and reports it in `tp_vlan_tci` with
+//!   `TP_STATUS_VLAN_VALID`; its TPID comes from `tp_vlan_tpid` when
+//!   `TP_STATUS_VLAN_TPID_VALID` is set, else 0x8100. The 4 tag bytes are
+//!   re-inserted after the MAC addresses as the frame is copied into
+//!   [`PacketBuf::receive_area`](crate::wire::PacketBuf::receive_area), so
+//!   the pipeline sees the frame as it was on the wire.
+//! - **Transmit** is one `sendmmsg` per batch and egress port; the frames
+//!   accepted are a prefix of the frames forwarded to the port, in order.
+//! - The socket ignores its own outgoing frames (`PACKET_IGNORE_OUTGOING`),
+//!   bypasses the qdisc (`PACKET_QDISC_BYPASS`), puts the interface in
+//!   promiscuous mode (`PACKET_ADD_MEMBERSHIP`, `PACKET_MR_PROMISC`), and
+//!   may join a hash fanout group so that several workers share a port.
+//! - Kernel drops (ring full) are read from `PACKET_STATISTICS`; frames
+//!   longer than a buffer or truncated by the ring are counted as oversize.
+//!
+//! Unsafe code is limited to [`RxRing`] (the shared ring memory) and the
+//! two system calls below; the block and frame parsing is safe code over
+//! byte slices, unit-tested with synthetic blocks.
+
+use super::sys::{self, Mmap};
+use super::{IoStats, Port};
+use crate::pipeline::{Batch, PortId};
+use crate::wire::packet::MAX_FRAME;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// `TP_STATUS_KERNEL`: the block belongs to the kernel.
+const TP_STATUS_KERNEL: u32 = 0;
+/// `TP_STATUS_USER`: the block is ready for user space.
+const TP_STATUS_USER: u32 = 1;
+/// `TP_STATUS_VLAN_VALID`: `tp_vlan_tci` holds the stripped outer tag.
+pub const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+/// `TP_STATUS_VLAN_TPID_VALID`: `tp_vlan_tpid` holds its TPID.
+pub const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+/// Byte offsets in a TPACKET_V3 block (`struct tpacket_block_desc` with
+/// its `tpacket_hdr_v1`) and frame header (`struct tpacket3_hdr`).
+mod field {
+    pub const BLOCK_STATUS: usize = 8;
+    pub const NUM_PKTS: usize = 12;
+    pub const FIRST_PKT: usize = 16;
+    pub const BLOCK_HDR_LEN: usize = 48;
+
+    pub const NEXT_OFFSET: usize = 0;
+    pub const SNAPLEN: usize = 12;
+    pub const LEN: usize = 16;
+    pub const STATUS: usize = 20;
+    pub const MAC: usize = 24;
+    pub const VLAN_TCI: usize = 32;
+    pub const VLAN_TPID: usize = 36;
+    pub const FRAME_HDR_LEN: usize = 48;
+}
+
+/// How a ring and socket are set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AfPacketOptions {
+    /// Bytes per ring block (a power of two, multiple of the page size).
+    pub block_size: usize,
+    /// Number of blocks.
+    pub block_count: usize,
+    /// Milliseconds after which the kernel hands over a partly filled block
+    /// (bounds the latency of a quiet port).
+    pub retire_ms: u32,
+    /// Join this `PACKET_FANOUT_HASH` group (several workers on one port).
+    pub fanout_group: Option<u16>,
+    /// The smallest interface MTU the configuration needs (IP MTU plus the
+    /// tag bytes beyond the one tag the kernel allows over the MTU).
+    pub required_mtu: u32,
+}
+
+impl Default for AfPacketOptions {
+    fn default() -> Self {
+        AfPacketOptions {
+            block_size: 1 << 18,
+            block_count: 8,
+            retire_ms: 1,
+            fanout_group: None,
+            required_mtu: 0,
+        }
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    let w = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    let w = b.get(at..at.checked_add(2)?)?;
+    Some(u16::from_ne_bytes([w[0], w[1]]))
+}
+
+/// The header of a ring block the kernel handed over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockHeader {
+    /// Frames in the block.
+    pub num_pkts: u32,
+    /// Offset of the first frame header from the block start.
+    pub first: usize,
+}
+
+impl BlockHeader {
+    /// Read the header of `block`; `None` if it is too short.
+    pub fn parse(block: &[u8]) -> Option<BlockHeader> {
+        if block.len() < field::BLOCK_HDR_LEN {
+            return None;
+        }
+        Some(BlockHeader {
+            num_pkts: u32_at(block, field::NUM_PKTS)?,
+            first: u32_at(block, field::FIRST_PKT)? as usize,
+        })
+    }
+}
+
+/// One received frame in a block, as the kernel describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxFrame<'a> {
+    /// The captured bytes (outer tag stripped by the kernel).
+    pub data: &'a [u8],
+    /// Length on the wire (without the stripped tag); more than
+    /// `data.len()` if the ring truncated it.
+    pub wire_len: usize,
+    /// `tp_status` bits.
+    pub status: u32,
+    /// `tp_vlan_tci`.
+    pub vlan_tci: u16,
+    /// `tp_vlan_tpid`.
+    pub vlan_tpid: u16,
+    /// Offset of the next frame header from this one (0: last).
+    pub next: usize,
+}
+
+impl RxFrame<'_> {
+    /// Read the frame header at `at` in `block`; `None` if any offset or
+    /// length points outside the block.
+    pub fn parse(block: &[u8], at: usize) -> Option<RxFrame<'_>> {
+        let hdr = block.get(at..at.checked_add(field::FRAME_HDR_LEN)?)?;
+        let snap = u32_at(hdr, field::SNAPLEN)? as usize;
+        let mac = u16_at(hdr, field::MAC)? as usize;
+        let start = at.checked_add(mac)?;
+        Some(RxFrame {
+            data: block.get(start..start.checked_add(snap)?)?,
+            wire_len: u32_at(hdr, field::LEN)? as usize,
+            status: u32_at(hdr, field::STATUS)?,
+            vlan_tci: u32_at(hdr, field::VLAN_TCI)? as u16,
+            vlan_tpid: u16_at(hdr, field::VLAN_TPID)?,
+            next: u32_at(hdr, field::NEXT_OFFSET)? as usize,
+        })
+    }
+
+    /// The stripped outer tag as (TPID, TCI), if the kernel reported one.
+    pub fn outer_tag(&self) -> Option<(u16, u16)> {
+        if self.status & TP_STATUS_VLAN_VALID == 0 {
+            return None;
+        }
+        let tpid = if self.status & TP_STATUS_VLAN_TPID_VALID != 0 {
+            self.vlan_tpid
+        } else {
+            0x8100
+        };
+        Some((tpid, self.vlan_tci))
+    }
+}
+
+/// Copy `frame` into `dst`, inserting the 4 bytes of `tag` (TPID, TCI)
+/// after the two MAC addresses. Returns the length written, or `None` if
+/// `dst` is too small or the frame is shorter than its MACs.
+pub fn restore_tag(dst: &mut [u8], frame: &[u8], tag: Option<(u16, u16)>) -> Option<usize> {
+    match tag {
+        None => {
+            dst.get_mut(..frame.len())?.copy_from_slice(frame);
+            Some(frame.len())
+        }
+        Some((tpid, tci)) => {
+            if frame.len() < 12 {
+                return None;
+            }
+            let total = frame.len() + 4;
+            let out = dst.get_mut(..total)?;
+            out[..12].copy_from_slice(&frame[..12]);
+            out[12..14].copy_from_slice(&tpid.to_be_bytes());
+            out[14..16].copy_from_slice(&tci.to_be_bytes());
+            out[16..].copy_from_slice(&frame[12..]);
+            Some(total)
+        }
+    }
+}
+
+/// A TPACKET_V3 receive ring mapped from the socket.
+pub struct RxRing {
+    map: Mmap,
+    block_size: usize,
+    blocks: usize,
+    current: usize,
+}
+
+impl RxRing {
+    /// The ring over `map`: `blocks` blocks of `block_size` bytes.
+    /// `None` if they do not fit in the mapping or a block is smaller
+    /// than its header or not 8-byte aligned.
+    pub fn new(map: Mmap, block_size: usize, blocks: usize) -> Option<RxRing> {
+        if blocks == 0
+            || block_size < field::BLOCK_HDR_LEN
+            || block_size % 8 != 0
+            || block_size.checked_mul(blocks)? > map.len()
+            || (map.as_ptr() as usize) % 8 != 0
+        {
+            return None;
+        }
+        Some(RxRing {
+            map,
+            block_size,
+            blocks,
+            current: 0,
+        })
+    }
+
+    fn status(&self, block: usize) -> &AtomicU32 {
+        let at = (block % self.blocks) * self.block_size + field::BLOCK_STATUS;
+        // SAFETY: `at + 4 <= blocks * block_size <= map.len()` (checked in
+        // `new`), and `at` is 4-byte aligned (8-aligned base and block
+        // size, offset 8). The kernel accesses this word concurrently, which
+        // is why it is only ever read and written as an atomic.
+        unsafe { &*(self.map.as_ptr().add(at) as *const AtomicU32) }
+    }
+
+    /// The current block if the kernel has handed it to user space.
+    pub fn user_block(&self) -> Option<&[u8]> {
+        if self.status(self.current).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+            return None;
+        }
+        let at = self.current * self.block_size;
+        // SAFETY: the range is inside the mapping (checked in `new`). The
+        // block is owned by user space until `release` stores
+        // TP_STATUS_KERNEL (the Acquire load above orders our reads after
+        // the kernel's writes), and `release` takes `&mut self`, so no
+        // slice from here is alive when the block goes back to the kernel.
+        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(at), self.block_size) })
+    }
+
+    /// Hand the current block back to the kernel and move to the next.
+    pub fn release(&mut self) {
+        self.status(self.current)
+            .store(TP_STATUS_KERNEL, Ordering::Release);
+        self.current = (self.current + 1) % self.blocks;
+    }
+}
+
+/// Where the reader is inside the current block.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cursor {
+    /// Frames of the block already consumed.
+    done: u32,
+    /// Offset of the next frame header (valid when `done > 0`).
+    at: usize,
+}
+
+/// An AF_PACKET port: TPACKET_V3 RX ring, `sendmmsg` TX.
+pub struct AfPacketPort {
+    fd: OwnedFd,
+    ring: RxRing,
+    cursor: Cursor,
+    interface: String,
+    stats: IoStats,
+}
+
+impl AfPacketPort {
+    /// Open `interface` (see the module contract). Errors name the
+    /// interface and, for a missing privilege, what to grant.
+    pub fn open(interface: &str, opts: &AfPacketOptions) -> io::Result<AfPacketPort> {
+        let cap = "CAP_NET_RAW";
+        let index = sys::if_index(interface)?;
+        // Protocol 0: nothing is queued before the ring exists and bind()
+        // sets ETH_P_ALL.
+        let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)
+            .map_err(|e| sys::explain(e, interface, "opening an AF_PACKET socket", cap))?;
+        let raw = fd.as_raw_fd();
+        let (flags, mtu) = sys::if_flags_mtu(raw, interface)
+            .map_err(|e| sys::explain(e, interface, "reading the interface flags", cap))?;
+        if flags & libc::IFF_UP as u32 == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!("interface {interface} is down: `ip link set {interface} up`"),
+            ));
+        }
+        if mtu < opts.required_mtu {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "interface {interface} has MTU {mtu}, too small for the tags the \
+                     configuration puts on it: it needs at least {need} \
+                     (`ip link set {interface} mtu {need}` on both ends of the link)",
+                    need = opts.required_mtu
+                ),
+            ));
+        }
+        let opt = |name, value: &libc::c_int, what: &str| {
+            sys::setsockopt(raw, libc::SOL_PACKET, name, value)
+                .map_err(|e| sys::explain(e, interface, what, cap))
+        };
+        opt(
+            libc::PACKET_VERSION,
+            &(libc::tpacket_versions::TPACKET_V3 as libc::c_int),
+            "selecting TPACKET_V3",
+        )?;
+        let page = 4096;
+        let block_size = opts.block_size.max(page).next_power_of_two();
+        let frame_size = 2048u32;
+        let req = libc::tpacket_req3 {
+            tp_block_size: block_size as u32,
+            tp_block_nr: opts.block_count.max(2) as u32,
+            tp_frame_size: frame_size,
+            tp_frame_nr: (block_size as u32 / frame_size) * opts.block_count.max(2) as u32,
+            tp_retire_blk_tov: opts.retire_ms.max(1),
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
+            .map_err(|e| sys::explain(e, interface, "setting up the TPACKET_V3 RX ring", cap))?;
+        let blocks = req.tp_block_nr as usize;
+        let map = Mmap::shared(&fd, block_size * blocks)
+            .map_err(|e| sys::explain(e, interface, "mapping the RX ring", cap))?;
+        let ring = RxRing::new(map, block_size, blocks)
+            .ok_or_else(|| io::Error::other(format!("{interface}: RX ring layout rejected")))?;
+        opt(
+            libc::PACKET_IGNORE_OUTGOING,
+            &1,
+            "setting PACKET_IGNORE_OUTGOING",
+        )?;
+        opt(libc::PACKET_QDISC_BYPASS, &1, "setting PACKET_QDISC_BYPASS")?;
+        // SAFETY: sockaddr_ll is plain data; all-zero is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+        sll.sll_ifindex = index as i32;
+        bind(&fd, &sll).map_err(|e| sys::explain(e, interface, "binding", cap))?;
+        let mreq = libc::packet_mreq {
+            mr_ifindex: index as i32,
+            mr_type: libc::PACKET_MR_PROMISC as u16,
+            mr_alen: 0,
+            mr_address: [0; 8],
+        };
+        sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+            .map_err(|e| sys::explain(e, interface, "entering promiscuous mode", cap))?;
+        if let Some(group) = opts.fanout_group {
+            let arg = group as libc::c_int | ((libc::PACKET_FANOUT_HASH as libc::c_int) << 16);
+            opt(libc::PACKET_FANOUT, &arg, "joining the fanout group")?;
+        }
+        let mut port = AfPacketPort {
+            fd,
+            ring,
+            cursor: Cursor::default(),
+            interface: interface.to_string(),
+            stats: IoStats::default(),
+        };
+        // Reading the statistics resets them: start from zero.
+        let _ = port.kernel_stats();
+        Ok(port)
+    }
+
+    /// The interface name.
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// Frames the kernel dropped (ring full) since the last call.
+    fn kernel_stats(&mut self) -> io::Result<u64> {
+        // struct tpacket_stats_v3 { tp_packets, tp_drops, tp_freeze_q_cnt }
+        let s: [u32; 3] = sys::getsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+        )?;
+        Ok(s[1] as u64)
+    }
+}
+
+fn bind(fd: &OwnedFd, sll: &libc::sockaddr_ll) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `sll`, a live sockaddr_ll.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Send `frames` on the bound socket with as few `sendmmsg` calls as the
+/// kernel allows; returns how many were accepted (a prefix). Stops at the
+/// first error other than `EINTR`.
+pub fn send_frames<'a>(fd: &OwnedFd, frames: impl Iterator<Item = &'a [u8]>) -> usize {
+    const N: usize = crate::pipeline::BATCH_SIZE;
+    // SAFETY: iovec and mmsghdr are plain data; all-zero is valid (null
+    // pointers, zero lengths).
+    let mut iov: [libc::iovec; N] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; N] = unsafe { std::mem::zeroed() };
+    let mut n = 0;
+    for f in frames.take(N) {
+        iov[n] = libc::iovec {
+            iov_base: f.as_ptr() as *mut libc::c_void,
+            iov_len: f.len(),
+        };
+        n += 1;
+    }
+    for i in 0..n {
+        msgs[i].msg_hdr.msg_iov = &mut iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    let mut sent = 0;
+    while sent < n {
+        // SAFETY: `msgs[sent..n]` are initialised headers whose iovecs
+        // point into frames borrowed for the duration of this function;
+        // the kernel only reads them (and writes `msg_len`).
+        let r = unsafe {
+            libc::sendmmsg(
+                fd.as_raw_fd(),
+                msgs.as_mut_ptr().add(sent),
+                (n - sent) as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if r > 0 {
+            sent += r as usize;
+        } else if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        } else {
+            break;
+        }
+    }
+    sent
+}
+
+impl super::Backend for AfPacketPort {
+    fn recv(&mut self, batch: &mut Batch) -> io::Result<usize> {
+        let mut n = 0;
+        while !batch.is_full() {
+            let Some(block) = self.ring.user_block() else {
+                break;
+            };
+            let Some(hdr) = BlockHeader::parse(block) else {
+                self.cursor = Cursor::default();
+                self.ring.release();
+                continue;
+            };
+            if self.cursor.done == 0 {
+                self.cursor.at = hdr.first;
+            }
+            while self.cursor.done < hdr.num_pkts && !batch.is_full() {
+                let Some(f) = RxFrame::parse(block, self.cursor.at) else {
+                    // A header outside the block: give up on the rest of it.
+                    self.cursor.done = hdr.num_pkts;
+                    break;
+                };
+                self.cursor.done += 1;
+                self.cursor.at += f.next;
+                let Some(buf) = batch.next_buf() else { break };
+                let written = if f.data.len() < f.wire_len {
+                    None
+                } else {
+                    restore_tag(&mut buf.receive_area()[..MAX_FRAME], f.data, f.outer_tag())
+                };
+                match written {
+                    Some(len) => {
+                        buf.set_received(len);
+                        batch.commit();
+                        n += 1;
+                    }
+                    None => {
+                        self.stats.rx_oversize += 1;
+                        self.stats.rx_oversize_bytes += f.wire_len as u64;
+                    }
+                }
+                if f.next == 0 {
+                    self.cursor.done = hdr.num_pkts;
+                }
+            }
+            if self.cursor.done >= hdr.num_pkts {
+                self.cursor = Cursor::default();
+                self.ring.release();
+            }
+        }
+        Ok(n)
+    }
+
+    fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
+        Ok(send_frames(&self.fd, batch.forwarded_to(port)))
+    }
+}
+
+impl Port for AfPacketPort {
+    fn register(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
+        let raw = self.fd.as_raw_fd();
+        registry.register(
+            &mut mio::unix::SourceFd(&raw),
+            token,
+            mio::Interest::READABLE,
+        )
+    }
+
+    fn take_stats(&mut self) -> IoStats {
+        if let Ok(d) = self.kernel_stats() {
+            self.stats.kernel_drops += d;
+        }
+        std::mem::take(&mut self.stats)
+    }
+
+    fn clear_error(&mut self) {
+        let _ = sys::take_socket_error(self.fd.as_raw_fd());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::Backend;
+    use std::mem::offset_of;
+
+    #[test]
+    fn offsets_match_the_kernel_headers() {
+        use libc::{tpacket3_hdr, tpacket_hdr_v1};
+        let bd = offset_of!(libc::tpacket_block_desc, hdr);
+        assert_eq!(
+            bd + offset_of!(tpacket_hdr_v1, block_status),
+            field::BLOCK_STATUS
+        );
+        assert_eq!(bd + offset_of!(tpacket_hdr_v1, num_pkts), field::NUM_PKTS);
+        assert_eq!(
+            bd + offset_of!(tpacket_hdr_v1, offset_to_first_pkt),
+            field::FIRST_PKT
+        );
+        assert!(bd + std::mem::size_of::<tpacket_hdr_v1>() <= field::BLOCK_HDR_LEN);
+        assert_eq!(offset_of!(tpacket3_hdr, tp_next_offset), field::NEXT_OFFSET);
+        assert_eq!(offset_of!(tpacket3_hdr, tp_snaplen), field::SNAPLEN);
+        assert_eq!(offset_of!(tpacket3_hdr, tp_len), field::LEN);
+        assert_eq!(offset_of!(tpacket3_hdr, tp_status), field::STATUS);
+        assert_eq!(offset_of!(tpacket3_hdr, tp_mac), field::MAC);
+        let hv1 = offset_of!(tpacket3_hdr, hv1);
+        assert_eq!(
+            hv1 + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tci),
+            field::VLAN_TCI
+        );
+        assert_eq!(
+            hv1 + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tpid),
+            field::VLAN_TPID
+        );
+        assert_eq!(std::mem::size_of::<tpacket3_hdr>(), field::FRAME_HDR_LEN);
+        assert_eq!(libc::TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_VALID);
+        assert_eq!(libc::TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_TPID_VALID);
+    }
+
+    /// A block as the kernel lays it out, holding `frames` as
+    /// (bytes, status, tci, tpid, wire_len).
+    fn block(frames: &[(&[u8], u32, u16, u16, usize)]) -> Vec<u8> {
+        let mut b = vec![0u8; 4096];
+        let put32 =
+            |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        put32(&mut b, field::BLOCK_STATUS, TP_STATUS_USER);
+        put32(&mut b, field::NUM_PKTS, frames.len() as u32);
+        put32(&mut b, field::FIRST_PKT, field::BLOCK_HDR_LEN as u32);
+        let mut at = field::BLOCK_HDR_LEN;
+        for (i, (data, status, tci, tpid, wire)) in frames.iter().enumerate() {
+            let mac = 66usize; // TPACKET_ALIGN(hdr) + NET_IP_ALIGN-ish padding
+            let size = (mac + data.len() + 15) & !15;
+            let next = if i + 1 == frames.len() { 0 } else { size };
+            put32(&mut b, at + field::NEXT_OFFSET, next as u32);
+            put32(&mut b, at + field::SNAPLEN, data.len() as u32);
+            put32(&mut b, at + field::LEN, *wire as u32);
+            put32(&mut b, at + field::STATUS, *status | TP_STATUS_USER);
+            b[at + field::MAC..at + field::MAC + 2].copy_from_slice(&(mac as u16).to_ne_bytes());
+            put32(&mut b, at + field::VLAN_TCI, *tci as u32);
+            b[at + field::VLAN_TPID..at + field::VLAN_TPID + 2]
+                .copy_from_slice(&tpid.to_ne_bytes());
+            b[at + mac..at + mac + data.len()].copy_from_slice(data);
+            at += size;
+        }
+        b
+    }
+
+    fn frame(payload: u8, len: usize) -> Vec<u8> {
+        let mut f = vec![payload; len];
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[12..14].copy_from_slice(&[0x81, 0x00]); // inner C-tag stays in the bytes
+        f
+    }
+
+    #[test]
+    fn frames_are_walked_and_outer_tags_restored() {
+        let a = frame(0xaa, 60);
+        let b = frame(0xbb, 100);
+        let c = frame(0xcc, 64);
+        let blk = block(&[
+            (
+                &a,
+                TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID,
+                0x2064,
+                0x88a8,
+                60,
+            ),
+            (&b, TP_STATUS_VLAN_VALID, 100, 0, 100),
+            (&c, 0, 0, 0, 64),
+        ]);
+        let hdr = BlockHeader::parse(&blk).unwrap();
+        assert_eq!(hdr.num_pkts, 3);
+        let mut at = hdr.first;
+        let mut out = Vec::new();
+        for _ in 0..hdr.num_pkts {
+            let f = RxFrame::parse(&blk, at).unwrap();
+            let mut dst = [0u8; 2048];
+            let n = restore_tag(&mut dst, f.data, f.outer_tag()).unwrap();
+            out.push(dst[..n].to_vec());
+            at += f.next;
+        }
+        // 802.1ad outer tag with PCP 1, VID 100 put back after the MACs.
+        assert_eq!(&out[0][..12], &a[..12]);
+        assert_eq!(&out[0][12..16], &[0x88, 0xa8, 0x20, 0x64]);
+        assert_eq!(&out[0][16..], &a[12..]);
+        // No TPID reported: 0x8100.
+        assert_eq!(&out[1][12..16], &[0x81, 0x00, 0x00, 100]);
+        assert_eq!(out[1].len(), 104);
+        // Untagged frame unchanged.
+        assert_eq!(out[2], c);
+    }
+
+    #[test]
+    fn bad_offsets_and_small_buffers_are_refused() {
+        let a = frame(1, 60);
+        let blk = block(&[(&a, 0, 0, 0, 60)]);
+        assert!(RxFrame::parse(&blk, blk.len() - 10).is_none());
+        assert!(RxFrame::parse(&blk, usize::MAX - 3).is_none());
+        let mut bad = blk.clone();
+        bad[field::BLOCK_HDR_LEN + field::SNAPLEN..][..4]
+            .copy_from_slice(&100_000u32.to_ne_bytes());
+        assert!(RxFrame::parse(&bad, field::BLOCK_HDR_LEN).is_none());
+        assert!(BlockHeader::parse(&blk[..20]).is_none());
+        let mut small = [0u8; 62];
+        assert_eq!(restore_tag(&mut small, &a, Some((0x8100, 1))), None);
+        assert_eq!(restore_tag(&mut small, &a, None), Some(60));
+        assert_eq!(restore_tag(&mut small, &a[..10], Some((0x8100, 1))), None);
+    }
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    #[test]
+    fn opening_reports_missing_interface_and_privilege() {
+        let e = AfPacketPort::open("xc-missing0", &AfPacketOptions::default())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("xc-missing0"), "{e}");
+        if !is_root() {
+            let e = AfPacketPort::open("lo", &AfPacketOptions::default())
+                .err()
+                .unwrap();
+            assert!(e.to_string().contains("CAP_NET_RAW"), "{e}");
+        }
+    }
+
+    #[test]
+    fn mtu_too_small_is_named() {
+        if !is_root() {
+            return;
+        }
+        let opts = AfPacketOptions {
+            required_mtu: u32::MAX,
+            ..AfPacketOptions::default()
+        };
+        let e = AfPacketPort::open("lo", &opts).err().unwrap();
+        assert!(
+            e.to_string().contains("MTU") && e.to_string().contains("lo"),
+            "{e}"
+        );
+    }
+
+    /// On loopback a sent frame comes back as received: the kernel strips
+    /// its outer tag and the ring walker must put it back (root only).
+    #[test]
+    fn loopback_round_trip_restores_the_outer_tag() {
+        if !is_root() {
+            eprintln!("skipping loopback_round_trip_restores_the_outer_tag: needs CAP_NET_RAW");
+            return;
+        }
+        let Ok(mut port) = AfPacketPort::open("lo", &AfPacketOptions::default()) else {
+            eprintln!("skipping: loopback is down in this namespace");
+            return;
+        };
+        let marker: [u8; 8] = *b"xc-ring!";
+        let mut f = vec![0x02, 0x78, 0x63, 0, 0, 2, 0x02, 0x78, 0x63, 0, 0, 1];
+        f.extend_from_slice(&[0x88, 0xa8, 0x00, 100, 0x81, 0x00, 0x00, 200, 0x08, 0x00]);
+        f.extend_from_slice(&[0x45; 20]);
+        f.extend_from_slice(&marker);
+        f.resize(80, 0);
+        assert_eq!(send_frames(&port.fd, std::iter::once(&f[..])), 1);
+        let mut batch = Batch::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut got = None;
+        while got.is_none() && std::time::Instant::now() < deadline {
+            batch.clear();
+            port.recv(&mut batch).unwrap();
+            for i in 0..batch.len() {
+                let fr = batch.buf(i).frame();
+                if fr.windows(8).any(|w| w == marker) {
+                    got = Some(fr.to_vec());
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let got = got.expect("frame came back on lo");
+        assert_eq!(got, f, "outer 0x88a8 tag restored, inner tag kept");
+        let s = port.take_stats();
+        assert_eq!(s.rx_oversize, 0);
+        port.clear_error();
+    }
+}

@@ -1,0 +1,193 @@
+//! The statistics line of `xconnect run`: per-port rx/tx, link state and
+//! kernel drops, drops by reason — as one line of text or one JSON object.
+
+use crate::config::BackendKind;
+use crate::pipeline::{Counters, DropReason, LinkState, Plan};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The configuration name of a backend.
+pub fn backend_name(b: BackendKind) -> &'static str {
+    match b {
+        BackendKind::AfPacket => "af_packet",
+        BackendKind::Tap => "tap",
+        BackendKind::Pnet => "pnet",
+        BackendKind::Mem => "mem",
+    }
+}
+
+/// One port's line in a report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortReport {
+    /// Configured name.
+    pub name: String,
+    /// Linux interface.
+    pub interface: String,
+    /// Backend.
+    pub backend: &'static str,
+    /// Link state as last read from the kernel.
+    pub up: bool,
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Frames the kernel dropped before xconnect saw them.
+    pub kernel_drops: u64,
+}
+
+/// A statistics report (periodic or final).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// Seconds since start.
+    pub seconds: f64,
+    /// True for the line printed at exit.
+    #[serde(rename = "final")]
+    pub final_: bool,
+    /// Ports by id.
+    pub ports: Vec<PortReport>,
+    /// Drops by reason name (every reason present).
+    pub drops: BTreeMap<&'static str, u64>,
+    /// IP packets whose DSCP was rewritten.
+    pub dscp_rewritten: u64,
+}
+
+impl Report {
+    /// Build from summed counters.
+    pub fn new(
+        plan: &Plan,
+        links: &LinkState,
+        c: &Counters,
+        kernel_drops: &[u64],
+        elapsed: Duration,
+        final_: bool,
+    ) -> Report {
+        let ports = plan
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let pc = c.ports.get(i).copied().unwrap_or_default();
+                PortReport {
+                    name: p.name.clone(),
+                    interface: p.interface.clone(),
+                    backend: backend_name(p.backend),
+                    up: links.is_up(i as u16),
+                    rx_packets: pc.rx_packets,
+                    rx_bytes: pc.rx_bytes,
+                    tx_packets: pc.tx_packets,
+                    tx_bytes: pc.tx_bytes,
+                    kernel_drops: kernel_drops.get(i).copied().unwrap_or(0),
+                }
+            })
+            .collect();
+        Report {
+            seconds: (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            final_,
+            ports,
+            drops: DropReason::ALL
+                .iter()
+                .map(|r| (r.name(), c.drops_for(*r)))
+                .collect(),
+            dscp_rewritten: c.dscp_rewritten,
+        }
+    }
+
+    /// Sum of drops of every reason.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.values().sum()
+    }
+
+    /// One line for people: `final 12.3s | trunk-a up rx 10 tx 9 … | drops …`.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "{} {:.1}s",
+            if self.final_ { "final" } else { "stats" },
+            self.seconds
+        );
+        for p in &self.ports {
+            s.push_str(&format!(
+                " | {} {} rx {} tx {}",
+                p.name,
+                if p.up { "up" } else { "DOWN" },
+                p.rx_packets,
+                p.tx_packets
+            ));
+            if p.kernel_drops > 0 {
+                s.push_str(&format!(" kdrop {}", p.kernel_drops));
+            }
+        }
+        let drops: Vec<String> = self
+            .drops
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        s.push_str(&format!(
+            " | drops {}",
+            if drops.is_empty() {
+                "0".to_string()
+            } else {
+                drops.join(", ")
+            }
+        ));
+        s.push_str(&format!(" | dscp-rewritten {}", self.dscp_rewritten));
+        s
+    }
+
+    /// One JSON object on one line.
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn line_and_json_carry_every_port_and_reason() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pe-qinq.toml");
+        let cfg = crate::config::load(&p).unwrap();
+        let plan = Plan::compile(&cfg);
+        let links = LinkState::new(plan.ports.len());
+        links.set(2, false);
+        let mut c = Counters::new(plan.ports.len());
+        c.ports[0].rx_packets = 7;
+        c.ports[1].tx_packets = 7;
+        c.drop(DropReason::NoLinkUp);
+        let r = Report::new(
+            &plan,
+            &links,
+            &c,
+            &[0, 3, 0],
+            Duration::from_millis(1234),
+            true,
+        );
+        let line = r.line();
+        assert!(
+            line.starts_with("final 1.2s | customer up rx 7 tx 0"),
+            "{line}"
+        );
+        assert!(line.contains("trunk-b DOWN"), "{line}");
+        assert!(
+            line.contains("kdrop 3") && line.contains("no-link-up 1"),
+            "{line}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(v["final"], true);
+        assert_eq!(v["ports"][1]["tx_packets"], 7);
+        assert_eq!(v["ports"][0]["backend"], "af_packet");
+        assert_eq!(v["drops"]["no-link-up"], 1);
+        assert_eq!(
+            v["drops"].as_object().map(|o| o.len()),
+            Some(DropReason::COUNT)
+        );
+        assert_eq!(r.total_drops(), 1);
+    }
+}

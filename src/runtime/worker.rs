@@ -1,0 +1,143 @@
+//! One worker: a pinned thread with its own pipeline and its own queue of
+//! every port, running the batch loop.
+//!
+//! Contract: the loop receives a batch from each port in turn, runs it
+//! through the pipeline, and sends the forwarded frames per egress port;
+//! frames a port did not accept are counted as `tx-full` through
+//! [`Pipeline::count_tx_failure`], frames a port could not hand over (too
+//! long) as `malformed`. When a whole round over the ports brought nothing
+//! the worker sleeps in `epoll` (mio) on all its ports, at most
+//! [`IDLE_WAIT`], so an idle forwarder uses no CPU. Counters are published
+//! to the shared [`Snapshot`] every [`PUBLISH_INTERVAL`] and at exit.
+
+use crate::io::Port;
+use crate::pipeline::Counters;
+use crate::pipeline::{Batch, DropReason, Pipeline, PortId, Verdict};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Longest sleep when idle (bounds the reaction to a stop request).
+pub const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// How often a worker publishes its counters.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A worker's counters as last published.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Pipeline counters.
+    pub counters: Counters,
+    /// Kernel drops per port (ring or socket queue full).
+    pub kernel_drops: Vec<u64>,
+}
+
+/// Everything a worker needs; moved into its thread.
+pub struct Worker {
+    /// Index (for pinning and messages).
+    pub index: usize,
+    /// Core to pin to, if any.
+    pub core: Option<core_affinity::CoreId>,
+    /// This worker's pipeline.
+    pub pipeline: Pipeline,
+    /// This worker's queue of every port, by port id.
+    pub ports: Vec<Box<dyn Port>>,
+    /// Where counters are published.
+    pub snapshot: Arc<Mutex<Snapshot>>,
+    /// Set to stop.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Worker {
+    /// Run until `stop` is set.
+    pub fn run(mut self) -> std::io::Result<()> {
+        if let Some(core) = self.core {
+            core_affinity::set_for_current(core);
+        }
+        let mut poll = mio::Poll::new()?;
+        for (i, p) in self.ports.iter_mut().enumerate() {
+            p.register(poll.registry(), mio::Token(i))?;
+        }
+        let mut events = mio::Events::with_capacity(64);
+        let mut batch = Batch::new();
+        let mut kernel_drops = vec![0u64; self.ports.len()];
+        let mut egress = vec![false; self.ports.len()];
+        let mut last_publish = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            let mut got = 0;
+            for port in 0..self.ports.len() {
+                batch.clear();
+                batch.port = port as PortId;
+                let n = self.ports[port].recv(&mut batch).unwrap_or(0);
+                if n == 0 {
+                    continue;
+                }
+                got += n;
+                self.pipeline.process(&mut batch);
+                self.transmit(&batch, &mut egress);
+            }
+            if last_publish.elapsed() >= PUBLISH_INTERVAL {
+                self.publish(&mut kernel_drops);
+                last_publish = Instant::now();
+            }
+            if got == 0 {
+                match poll.poll(&mut events, Some(IDLE_WAIT)) {
+                    Ok(()) => {
+                        for ev in events.iter() {
+                            if ev.is_error() || ev.is_read_closed() {
+                                if let Some(p) = self.ports.get_mut(ev.token().0) {
+                                    p.clear_error();
+                                }
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.publish(&mut kernel_drops);
+        Ok(())
+    }
+
+    /// Send the batch's forwarded frames, one `send` per egress port.
+    fn transmit(&mut self, batch: &Batch, egress: &mut [bool]) {
+        egress.iter_mut().for_each(|e| *e = false);
+        for i in 0..batch.len() {
+            if let Verdict::Forward(out) = batch.meta(i).verdict {
+                if let Some(e) = egress.get_mut(out as usize) {
+                    *e = true;
+                }
+            }
+        }
+        for (out, _) in egress.iter().enumerate().filter(|(_, e)| **e) {
+            let out = out as PortId;
+            let forwarded = batch.forwarded_to(out).count();
+            let sent = self.ports[out as usize].send(batch, out).unwrap_or(0);
+            if sent < forwarded {
+                for f in batch.forwarded_to(out).skip(sent) {
+                    self.pipeline.count_tx_failure(out, f.len());
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self, kernel_drops: &mut [u64]) {
+        for (i, p) in self.ports.iter_mut().enumerate() {
+            let s = p.take_stats();
+            kernel_drops[i] += s.kernel_drops;
+            for k in 0..s.rx_oversize {
+                let bytes = if k == 0 {
+                    s.rx_oversize_bytes as usize
+                } else {
+                    0
+                };
+                self.pipeline
+                    .count_rx_drop(i as PortId, bytes, DropReason::Malformed);
+            }
+        }
+        if let Ok(mut snap) = self.snapshot.lock() {
+            snap.counters = self.pipeline.counters().clone();
+            snap.kernel_drops = kernel_drops.to_vec();
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! End-to-end tests over real network namespaces: `scripts/topology.sh`
+//! builds the lab (customer host → xconnect provider edge → two veth
+//! trunks → xconnect MSEE → vnet and m365 hosts), both forwarders run as
+//! `xconnect run` processes, and real tools (ping, iperf3, tcpdump) check
+//! what a person would: reachability per peering, throughput, the tags on
+//! the trunk wire, DSCP on arrival, peering isolation and link failover —
+//! with AF_PACKET ports, with TAP access ports, and a pnet smoke test.
+//!
+//! Needs root and `ip netns`; without them every test prints why it is
+//! skipped and passes. With them, iperf3, tcpdump, ping and ethtool must be
+//! installed (`.ci/run` installs them). Tests run one at a time (a mutex),
+//! each lab under its own namespace prefix, every command under `timeout`;
+//! the [`Lab`] guard stops the forwarders by PID and removes the
+//! namespaces even when an assertion fails.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const XCONNECT: &str = env!("CARGO_BIN_EXE_xconnect");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root (network namespaces need CAP_SYS_ADMIN)".into());
+    }
+    match Command::new("ip").args(["netns", "list"]).output() {
+        Ok(o) if o.status.success() => {}
+        _ => return Some("`ip netns` is not available (install iproute2)".into()),
+    }
+    let missing: Vec<&str> = ["iperf3", "tcpdump", "ping", "ethtool", "timeout"]
+        .into_iter()
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "root and ip netns are here but {missing:?} are missing: \
+         apt-get install iperf3 tcpdump iputils-ping ethtool (.ci/run does)"
+    );
+    None
+}
+
+/// Take the serial lock, or `None` (with a message) if the tests cannot run here.
+fn serial(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    if let Some(why) = skip_reason() {
+        println!("skipping {test}: {why}");
+        return None;
+    }
+    Some(SERIAL.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+fn run(cmd: &str) -> Output {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a PID we started; at worst it no longer exists.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+/// Wait for `child` up to `limit`, then SIGKILL it.
+fn reap(child: &mut Child, limit: Duration) {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Access {
+    AfPacket,
+    Tap,
+    Pnet,
+}
+
+/// One lab: namespaces, both forwarders, a scratch directory.
+struct Lab {
+    prefix: String,
+    dir: PathBuf,
+    forwarders: Vec<(String, Child)>,
+    helpers: Vec<Child>,
+}
+
+impl Lab {
+    fn up(name: &str, access: Access, tpid: &str) -> Lab {
+        let prefix = format!("xt{}{}-", std::process::id() % 10_000, &name[..2]);
+        let dir = std::env::temp_dir().join(format!("xconnect-e2e-{prefix}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut lab = Lab {
+            prefix,
+            dir,
+            forwarders: Vec::new(),
+            helpers: Vec::new(),
+        };
+        let tap = if access == Access::Tap { " --tap" } else { "" };
+        let o = lab.script(&format!("up{tap}"));
+        assert!(o.status.success(), "topology up: {}", text(&o));
+
+        let backend = match access {
+            Access::AfPacket => "af_packet",
+            Access::Tap => "tap",
+            Access::Pnet => "pnet",
+        };
+        let access_port = |t: String, iface: &str| {
+            t.replace(
+                &format!("interface = \"{iface}\"\nbackend = \"af_packet\""),
+                &format!("interface = \"{iface}\"\nbackend = \"{backend}\""),
+            )
+        };
+        let pe = fs::read_to_string(Path::new(ROOT).join("examples/lab-pe-qinq.toml")).unwrap();
+        let pe = access_port(access_port(pe, "xc-pe-priv"), "xc-pe-ms")
+            .replace("outer_tpid = 0x8100", &format!("outer_tpid = {tpid}"));
+        let ms = fs::read_to_string(Path::new(ROOT).join("examples/msee-qinq.toml")).unwrap();
+        let ms_backend = if access == Access::Tap {
+            access
+        } else {
+            Access::AfPacket
+        };
+        let ms = if ms_backend == Access::Tap {
+            access_port(access_port(ms, "xc-ms-vnet"), "xc-ms-m365")
+        } else {
+            ms
+        }
+        .replace(
+            "s_tag = 100\n",
+            &format!("s_tag = 100\nouter_tpid = {tpid}\n"),
+        );
+        assert!(pe.contains(&format!("outer_tpid = {tpid}")));
+        fs::write(lab.dir.join("pe.toml"), pe).unwrap();
+        fs::write(lab.dir.join("ms.toml"), ms).unwrap();
+        lab.start("pe", "pe.toml", 0);
+        lab.start("ms", "ms.toml", 1);
+        if access == Access::Tap {
+            let o = lab.script("taps");
+            assert!(o.status.success(), "topology taps: {}", text(&o));
+        }
+        // Let IPv6 addresses and the first blocks settle.
+        std::thread::sleep(Duration::from_millis(300));
+        lab
+    }
+
+    fn script(&self, args: &str) -> Output {
+        run(&format!(
+            "XC_NS={} timeout 60 {ROOT}/scripts/topology.sh {args}",
+            self.prefix
+        ))
+    }
+
+    fn ns(&self, n: &str) -> String {
+        format!("{}{n}", self.prefix)
+    }
+
+    fn start(&mut self, role: &str, config: &str, core: usize) {
+        let out = fs::File::create(self.dir.join(format!("{role}.out"))).unwrap();
+        let err = fs::File::create(self.dir.join(format!("{role}.err"))).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(role), XCONNECT, "run"])
+            .arg(self.dir.join(config))
+            .args(["--json", "--stats-interval", "0", "--duration", "300"])
+            .args(["--first-core", &core.to_string()])
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        self.forwarders.push((role.to_string(), child));
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = fs::read_to_string(self.dir.join(format!("{role}.err"))).unwrap_or_default();
+            if log.contains("running") {
+                return;
+            }
+            let (_, c) = self.forwarders.last_mut().unwrap();
+            if let Ok(Some(st)) = c.try_wait() {
+                panic!("xconnect ({role}) exited with {st}: {log}");
+            }
+            assert!(
+                Instant::now() < end,
+                "xconnect ({role}) did not start: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Run `cmd` in namespace `ns` (bounded by `timeout`).
+    fn exec(&self, ns: &str, cmd: &str) -> Output {
+        run(&format!("ip netns exec {} timeout 30 {cmd}", self.ns(ns)))
+    }
+
+    /// Start `cmd` in namespace `ns` in the background (stdout/stderr to files).
+    fn spawn(&mut self, ns: &str, cmd: &str, name: &str) -> usize {
+        let out = fs::File::create(self.dir.join(format!("{name}.out"))).unwrap();
+        let err = fs::File::create(self.dir.join(format!("{name}.err"))).unwrap();
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                &format!("exec ip netns exec {} timeout 30 {cmd}", self.ns(ns)),
+            ])
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        self.helpers.push(child);
+        self.helpers.len() - 1
+    }
+
+    fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    /// Capture on `iface` in `ns` while `traffic` runs; returns tcpdump's lines.
+    fn capture(
+        &mut self,
+        ns: &str,
+        ifaces: &[&str],
+        filter: &str,
+        traffic: impl FnOnce(&Lab),
+    ) -> String {
+        let mut ids = Vec::new();
+        for (k, i) in ifaces.iter().enumerate() {
+            let name = format!("cap-{ns}-{i}-{k}");
+            ids.push((
+                self.spawn(
+                    ns,
+                    &format!("tcpdump -l -e -nn -v -Q in -i {i} {filter}"),
+                    &name,
+                ),
+                name,
+            ));
+        }
+        let end = Instant::now() + Duration::from_secs(5);
+        while !ids
+            .iter()
+            .all(|(_, n)| self.read(&format!("{n}.err")).contains("listening"))
+        {
+            assert!(Instant::now() < end, "tcpdump did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        traffic(self);
+        std::thread::sleep(Duration::from_millis(200));
+        let mut all = String::new();
+        for (id, name) in ids {
+            let c = &mut self.helpers[id];
+            signal(c.id(), libc::SIGINT);
+            reap(c, Duration::from_secs(3));
+            all.push_str(&self.read(&format!("{name}.out")));
+        }
+        all
+    }
+
+    /// Stop both forwarders (SIGTERM) and return their final JSON stats.
+    fn stop(&mut self) -> Vec<(String, serde_json::Value)> {
+        let mut finals = Vec::new();
+        for (role, c) in &mut self.forwarders {
+            signal(c.id(), libc::SIGTERM);
+            reap(c, Duration::from_secs(5));
+            let out = fs::read_to_string(self.dir.join(format!("{role}.out"))).unwrap_or_default();
+            let last = out.lines().last().unwrap_or("{}").to_string();
+            let v: serde_json::Value = serde_json::from_str(&last)
+                .unwrap_or_else(|e| panic!("{role}: final line {last:?}: {e}"));
+            finals.push((role.clone(), v));
+        }
+        self.forwarders.clear();
+        finals
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in self.helpers.iter_mut() {
+            signal(c.id(), libc::SIGTERM);
+            reap(c, Duration::from_secs(2));
+        }
+        for (_, c) in self.forwarders.iter_mut() {
+            signal(c.id(), libc::SIGTERM);
+            reap(c, Duration::from_secs(5));
+        }
+        let _ = self.script("down");
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// (transmitted, received) from ping's summary.
+fn ping_counts(out: &str) -> (u32, u32) {
+    for line in out.lines() {
+        if let Some((tx, rest)) = line.split_once(" packets transmitted, ") {
+            let rx = rest.split_whitespace().next().unwrap_or("0");
+            return (tx.trim().parse().unwrap_or(0), rx.parse().unwrap_or(0));
+        }
+    }
+    (0, 0)
+}
+
+fn ping_ok(lab: &Lab, dst: &str) {
+    let v6 = if dst.contains(':') { "-6 " } else { "" };
+    let o = lab.exec("cust", &format!("ping {v6}-c 3 -i 0.2 -W 2 {dst}"));
+    let (tx, rx) = ping_counts(&text(&o));
+    assert!(tx == 3 && rx == 3, "ping {dst}: {}", text(&o));
+}
+
+fn ping_fails(lab: &Lab, via: &str, dst: &str) {
+    let r = lab.exec("cust", &format!("ip route add {dst}/32 dev {via}"));
+    assert!(r.status.success(), "{}", text(&r));
+    let o = lab.exec("cust", &format!("ping -c 3 -i 0.2 -W 1 {dst}"));
+    let _ = lab.exec("cust", &format!("ip route del {dst}/32 dev {via}"));
+    let (tx, rx) = ping_counts(&text(&o));
+    assert!(
+        tx == 3 && rx == 0,
+        "{dst} must be unreachable through {via}: {}",
+        text(&o)
+    );
+}
+
+/// The TOS byte of the first echo request tcpdump shows in `cap`.
+fn tos_seen(cap: &str) -> Option<u8> {
+    let at = cap.find("tos 0x")? + 6;
+    let hex: String = cap[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    u8::from_str_radix(&hex, 16).ok()
+}
+
+/// Send echo requests with TOS `tos` from the customer to `dst` and return
+/// the TOS they arrive with at `host` (`iface`).
+fn tos_on_arrival(lab: &mut Lab, host: &str, iface: &str, dst: &str, tos: u8) -> u8 {
+    let cap = lab.capture(
+        host,
+        &[iface],
+        "icmp and icmp[icmptype] = icmp-echo",
+        |lab| {
+            let o = lab.exec(
+                "cust",
+                &format!("ping -c 2 -i 0.2 -W 1 -Q 0x{tos:02x} {dst}"),
+            );
+            assert_eq!(ping_counts(&text(&o)).1, 2, "{}", text(&o));
+        },
+    );
+    tos_seen(&cap).unwrap_or_else(|| panic!("no echo request captured at {host}: {cap}"))
+}
+
+/// Every captured frame of C-tag `ctag` carries the outer tag (TPID
+/// `outer_tpid`, VID 100) and then the C-tag with TPID 0x8100; returns how
+/// many frames that was. (`tcpdump -e` prints the whole tag stack on the
+/// first line of each frame.)
+fn check_tags(cap: &str, outer_tpid: &str, ctag: u16) -> usize {
+    let mut n = 0;
+    for l in cap.lines().filter(|l| l.contains(&format!("vlan {ctag},"))) {
+        let outer = l.find(&format!("({outer_tpid})"));
+        let s_tag = l.find("vlan 100,");
+        assert!(
+            outer.is_some() && outer < s_tag,
+            "outer tag must be TPID {outer_tpid} VID 100: {l}"
+        );
+        let after = &l[s_tag.unwrap_or(0)..];
+        assert!(
+            after.contains(&format!("ethertype 802.1Q (0x8100), vlan {ctag},")),
+            "inner C-tag must be TPID 0x8100 VID {ctag}: {l}"
+        );
+        n += 1;
+    }
+    n
+}
+
+fn tags_on_the_trunks(lab: &mut Lab, outer_tpid: &str) {
+    let cap = lab.capture("ms", &["xc-ms-tra", "xc-ms-trb"], "", |lab| {
+        ping_ok(lab, "192.0.2.2");
+        ping_ok(lab, "198.51.100.2");
+    });
+    let private = check_tags(&cap, outer_tpid, 200);
+    let microsoft = check_tags(&cap, outer_tpid, 300);
+    assert!(
+        private >= 3 && microsoft >= 3,
+        "tagged frames: private {private}, microsoft {microsoft}\n{cap}"
+    );
+    println!("tags on the trunks: outer {outer_tpid} vlan 100, inner 0x8100 vlan 200 ({private} frames) / 300 ({microsoft} frames)");
+}
+
+fn iperf(lab: &mut Lab, host: &str, addr: &str) -> f64 {
+    let id = lab.spawn(
+        host,
+        &format!("iperf3 -s -1 -B {addr}"),
+        &format!("iperf-{host}"),
+    );
+    let end = Instant::now() + Duration::from_secs(5);
+    while !text(&lab.exec(host, "ss -Hltn sport = :5201")).contains("5201") {
+        assert!(Instant::now() < end, "iperf3 server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = lab.exec("cust", &format!("iperf3 -c {addr} -t 2 -J"));
+    reap(&mut lab.helpers[id], Duration::from_secs(5));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("iperf3 JSON: {e}: {}", text(&o)));
+    let bps = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(bps > 1e6, "iperf3 to {addr}: {bps} bit/s: {}", text(&o));
+    bps / 1e6
+}
+
+/// Ping at 10 ms intervals while `link` goes down and comes back;
+/// returns the pings lost.
+fn failover_loss(lab: &mut Lab, link: &str) -> u32 {
+    let id = lab.spawn(
+        "cust",
+        "ping -i 0.01 -c 250 -W 1 192.0.2.2",
+        &format!("failover-{link}"),
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let d = lab.exec("pe", &format!("ip link set {link} down"));
+    assert!(d.status.success(), "{}", text(&d));
+    std::thread::sleep(Duration::from_millis(1200));
+    let u = lab.exec("pe", &format!("ip link set {link} up"));
+    assert!(u.status.success(), "{}", text(&u));
+    reap(&mut lab.helpers[id], Duration::from_secs(10));
+    let out = lab.read(&format!("failover-{link}.out"));
+    let (tx, rx) = ping_counts(&out);
+    assert!(tx >= 200, "ping ran: {out}");
+    // Let both forwarders see the link up again.
+    std::thread::sleep(Duration::from_millis(300));
+    tx - rx
+}
+
+/// The suite every access backend must pass.
+fn suite(lab: &mut Lab, label: &str) {
+    let t = Instant::now();
+    ping_ok(lab, "192.0.2.2");
+    ping_ok(lab, "198.51.100.2");
+    ping_ok(lab, "2001:db8:0:1::2");
+    ping_ok(lab, "2001:db8:0:2::2");
+
+    tags_on_the_trunks(lab, "0x8100");
+
+    // DSCP: Microsoft peering rewrites AF31 to 0 (ECN kept), keeps EF;
+    // private peering keeps AF31.
+    let af31_ect0 = (26 << 2) | 0b10;
+    let ef_ect1 = (46 << 2) | 0b01;
+    let ms_af31 = tos_on_arrival(lab, "m365", "m365-0", "198.51.100.2", af31_ect0);
+    assert_eq!(
+        ms_af31, 0b10,
+        "AF31 on Microsoft peering arrives as CS0 with ECN kept"
+    );
+    let ms_ef = tos_on_arrival(lab, "m365", "m365-0", "198.51.100.2", ef_ect1);
+    assert_eq!(ms_ef, ef_ect1, "EF stays EF");
+    let pv_af31 = tos_on_arrival(lab, "vnet", "vnet0", "192.0.2.2", af31_ect0);
+    assert_eq!(pv_af31, af31_ect0, "private peering keeps AF31");
+    println!(
+        "[{label}] DSCP: microsoft 0x{af31_ect0:02x}->0x{ms_af31:02x}, 0x{ef_ect1:02x}->0x{ms_ef:02x}; private 0x{af31_ect0:02x}->0x{pv_af31:02x}"
+    );
+
+    // Isolation: each peering reaches only its own host.
+    ping_fails(lab, "cust-priv", "198.51.100.2");
+    ping_fails(lab, "cust-ms", "192.0.2.2");
+
+    let private = iperf(lab, "vnet", "192.0.2.2");
+    let microsoft = iperf(lab, "m365", "198.51.100.2");
+    println!(
+        "[{label}] iperf3 TCP 2 s: private {private:.0} Mbit/s, microsoft {microsoft:.0} Mbit/s"
+    );
+
+    let lost_a = failover_loss(lab, "xc-pe-tra");
+    let lost_b = failover_loss(lab, "xc-pe-trb");
+    println!("[{label}] failover at 10 ms pings: primary down lost {lost_a}, secondary down lost {lost_b}");
+    assert!(
+        lost_a < 100 && lost_b < 100,
+        "recovery within 1 s: lost {lost_a} / {lost_b}"
+    );
+
+    for (role, v) in lab.stop() {
+        assert_eq!(v["final"], true, "{role}: {v}");
+        let rx: u64 = v["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["rx_packets"].as_u64().unwrap_or(0))
+            .sum();
+        assert!(rx > 1000, "{role} forwarded traffic: {v}");
+        assert_eq!(v["drops"]["malformed"], 0, "{role}: {v}");
+        println!("[{label}] {role} final: {v}");
+    }
+    println!("[{label}] suite took {:.1} s", t.elapsed().as_secs_f64());
+}
+
+#[test]
+fn af_packet_lab() {
+    let Some(_g) = serial("af_packet_lab") else {
+        return;
+    };
+    let mut lab = Lab::up("af", Access::AfPacket, "0x8100");
+    suite(&mut lab, "af_packet");
+}
+
+#[test]
+fn af_packet_lab_8021ad_outer_tag() {
+    let Some(_g) = serial("af_packet_lab_8021ad_outer_tag") else {
+        return;
+    };
+    let mut lab = Lab::up("ad", Access::AfPacket, "0x88a8");
+    tags_on_the_trunks(&mut lab, "0x88a8");
+    ping_ok(&lab, "2001:db8:0:2::2");
+    lab.stop();
+}
+
+#[test]
+fn tap_lab() {
+    let Some(_g) = serial("tap_lab") else { return };
+    let mut lab = Lab::up("tp", Access::Tap, "0x8100");
+    suite(&mut lab, "tap");
+}
+
+#[test]
+fn pnet_access_ports_smoke() {
+    let Some(_g) = serial("pnet_access_ports_smoke") else {
+        return;
+    };
+    let mut lab = Lab::up("pn", Access::Pnet, "0x8100");
+    ping_ok(&lab, "192.0.2.2");
+    ping_ok(&lab, "198.51.100.2");
+    let finals = lab.stop();
+    let pe = &finals[0].1;
+    assert_eq!(pe["ports"][0]["backend"], "pnet", "{pe}");
+    assert!(
+        pe["ports"][0]["rx_packets"].as_u64().unwrap_or(0) >= 3,
+        "{pe}"
+    );
+}
