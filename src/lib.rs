@@ -14,8 +14,8 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
-pub mod qos;
-pub mod wire;
 pub mod gen;
 pub mod io;
 pub mod pipeline;
+pub mod qos;
+pub mod wire;

@@ -47,10 +47,26 @@ pub struct Case {
 pub fn default_cases() -> Vec<Case> {
     let mut v = Vec::new();
     for sizes in [Sizes::Fixed(64), Sizes::Imix] {
-        v.push(Case { name: "copy", sizes, work: Work::Copy });
-        v.push(Case { name: "naive", sizes, work: Work::Naive });
-        v.push(Case { name: "l2-qinq-push", sizes, work: Work::Pipeline(cases::PUSH_PORT) });
-        v.push(Case { name: "l2-qinq-pop", sizes, work: Work::Pipeline(cases::POP_PORT) });
+        v.push(Case {
+            name: "copy",
+            sizes,
+            work: Work::Copy,
+        });
+        v.push(Case {
+            name: "naive",
+            sizes,
+            work: Work::Naive,
+        });
+        v.push(Case {
+            name: "l2-qinq-push",
+            sizes,
+            work: Work::Pipeline(cases::PUSH_PORT),
+        });
+        v.push(Case {
+            name: "l2-qinq-pop",
+            sizes,
+            work: Work::Pipeline(cases::POP_PORT),
+        });
     }
     v
 }
@@ -162,7 +178,11 @@ fn prepare(case: &Case) -> Prepared {
 
 /// Run the cases; `progress` is called after each (case, round) with
 /// (done, total).
-pub fn run(cases: &[Case], settings: &Settings, mut progress: impl FnMut(usize, usize)) -> anyhow::Result<Report> {
+pub fn run(
+    cases: &[Case],
+    settings: &Settings,
+    mut progress: impl FnMut(usize, usize),
+) -> anyhow::Result<Report> {
     let core = settings.core.and_then(|c| {
         let ids = core_affinity::get_core_ids()?;
         let id = ids.into_iter().find(|i| i.id == c)?;
@@ -204,7 +224,10 @@ pub fn run(cases: &[Case], settings: &Settings, mut progress: impl FnMut(usize, 
             progress(done, total);
         }
     }
-    let witness: u8 = prepared.iter().map(|p| p.sink.witness()).fold(0, |a, b| a ^ b);
+    let witness: u8 = prepared
+        .iter()
+        .map(|p| p.sink.witness())
+        .fold(0, |a, b| a ^ b);
     std::hint::black_box(witness);
     let mut results: Vec<CaseResult> = prepared
         .iter()
@@ -228,13 +251,24 @@ pub fn run(cases: &[Case], settings: &Settings, mut progress: impl FnMut(usize, 
             }
         })
         .collect();
-    let base: Vec<(String, String, f64)> = results.iter().map(|r| (r.name.clone(), r.sizes.clone(), r.mpps)).collect();
+    let base: Vec<(String, String, f64)> = results
+        .iter()
+        .map(|r| (r.name.clone(), r.sizes.clone(), r.mpps))
+        .collect();
     for r in &mut results {
-        let find = |n: &str| base.iter().find(|(bn, bs, _)| bn == n && *bs == r.sizes).map(|b| b.2);
+        let find = |n: &str| {
+            base.iter()
+                .find(|(bn, bs, _)| bn == n && *bs == r.sizes)
+                .map(|b| b.2)
+        };
         r.vs_copy = find("copy").map(|c| r.mpps / c);
         r.vs_naive = find("naive").map(|c| r.mpps / c);
     }
-    Ok(Report { cases: results, core, rounds: settings.rounds })
+    Ok(Report {
+        cases: results,
+        core,
+        rounds: settings.rounds,
+    })
 }
 
 impl Report {
@@ -288,7 +322,10 @@ mod tests {
             let mut out: Vec<Vec<u8>> = ports[2].take_sent();
             out.extend(ports[3].take_sent());
             out.sort();
-            let mut want: Vec<Vec<u8>> = frames[..64].iter().map(|f| naive::forward(f, true).unwrap()).collect();
+            let mut want: Vec<Vec<u8>> = frames[..64]
+                .iter()
+                .map(|f| naive::forward(f, true).unwrap())
+                .collect();
             want.sort();
             assert_eq!(out, want);
         }
@@ -296,7 +333,11 @@ mod tests {
 
     #[test]
     fn tiny_run_reports_every_case() {
-        let s = Settings { round: Duration::from_millis(2), rounds: 1, core: None };
+        let s = Settings {
+            round: Duration::from_millis(2),
+            rounds: 1,
+            core: None,
+        };
         let r = run(&default_cases(), &s, |_, _| {}).unwrap();
         assert_eq!(r.cases.len(), 8);
         assert!(r.cases.iter().all(|c| c.mpps > 0.0 && c.packets > 0));

@@ -34,8 +34,7 @@ pub fn forward(frame: &[u8], push: bool) -> Option<Vec<u8>> {
     if push {
         link.ether_type = EtherType::VLAN_TAGGED_FRAME;
         h.link_exts.clear();
-        h.link_exts
-            .push(vlan(S_TAG, EtherType::VLAN_TAGGED_FRAME));
+        h.link_exts.push(vlan(S_TAG, EtherType::VLAN_TAGGED_FRAME));
         h.link_exts.push(vlan(C_TAG_MICROSOFT, inner_type));
         if let Some(NetHeaders::Ipv4(ip, _)) = &mut h.net {
             if !WHITELIST.contains(&ip.dscp.value()) {

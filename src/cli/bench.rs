@@ -51,7 +51,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         }
         cases.retain(|c| matches!(c.name, "copy" | "naive") || a.cases.iter().any(|n| n == c.name));
     }
-    let core = a.core.or_else(|| core_affinity::get_core_ids().and_then(|v| v.last().map(|c| c.id)));
+    let core = a
+        .core
+        .or_else(|| core_affinity::get_core_ids().and_then(|v| v.last().map(|c| c.id)));
     let settings = Settings {
         round: Duration::from_secs_f64(a.seconds),
         rounds: a.rounds,
@@ -60,8 +62,10 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<i32> {
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new((cases.len() * a.rounds) as u64);
         b.set_style(
-            indicatif::ProgressStyle::with_template("bench {bar:30} {pos}/{len} case-rounds, {eta} left")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "bench {bar:30} {pos}/{len} case-rounds, {eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Some(b)
     } else {

@@ -70,7 +70,14 @@ pub const MAC_B: Mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x0b];
 
 impl FrameSpec {
     /// A UDP frame between two addresses (same family) with the given tags.
-    pub fn udp(tags: &[VlanTag], src: IpAddr, dst: IpAddr, ports: (u16, u16), tos: u8, wire_len: usize) -> FrameSpec {
+    pub fn udp(
+        tags: &[VlanTag],
+        src: IpAddr,
+        dst: IpAddr,
+        ports: (u16, u16),
+        tos: u8,
+        wire_len: usize,
+    ) -> FrameSpec {
         FrameSpec {
             dst_mac: MAC_B,
             src_mac: MAC_A,
@@ -107,7 +114,15 @@ impl FrameSpec {
                 crate::wire::arp::emit(&mut arp, 1, (self.src_mac, sender), ([0; 6], target));
                 f.extend_from_slice(&arp);
             }
-            Payload::Ip { src, dst, protocol, src_port, dst_port, tos, ttl } => {
+            Payload::Ip {
+                src,
+                dst,
+                protocol,
+                src_port,
+                dst_port,
+                tos,
+                ttl,
+            } => {
                 let v6 = src.is_ipv6();
                 f.extend_from_slice(&(if v6 { 0x86ddu16 } else { 0x0800 }).to_be_bytes());
                 let ip_hlen = if v6 { 40 } else { 20 };
@@ -191,10 +206,23 @@ mod tests {
 
     #[test]
     fn sizes_and_parse() {
-        let tags = [VlanTag::from_tci(Tpid::DOT1AD, 100), VlanTag::from_tci(Tpid::DOT1Q, 200)];
+        let tags = [
+            VlanTag::from_tci(Tpid::DOT1AD, 100),
+            VlanTag::from_tci(Tpid::DOT1Q, 200),
+        ];
         for wire_len in [64, 128, 576, 1500] {
-            for (s, d) in [("192.0.2.1", "198.51.100.1"), ("2001:db8::1", "2001:db8::2")] {
-                let spec = FrameSpec::udp(&tags, s.parse().unwrap(), d.parse().unwrap(), (50000, 3478), 0xb9, wire_len);
+            for (s, d) in [
+                ("192.0.2.1", "198.51.100.1"),
+                ("2001:db8::1", "2001:db8::2"),
+            ] {
+                let spec = FrameSpec::udp(
+                    &tags,
+                    s.parse().unwrap(),
+                    d.parse().unwrap(),
+                    (50000, 3478),
+                    0xb9,
+                    wire_len,
+                );
                 let f = spec.build();
                 let i = parse(&f).unwrap();
                 assert_eq!(i.tags.len(), 2);
@@ -206,7 +234,15 @@ mod tests {
                 }
             }
         }
-        let f = FrameSpec::udp(&[], "192.0.2.1".parse().unwrap(), "198.51.100.1".parse().unwrap(), (1, 2), 0, 64).build();
+        let f = FrameSpec::udp(
+            &[],
+            "192.0.2.1".parse().unwrap(),
+            "198.51.100.1".parse().unwrap(),
+            (1, 2),
+            0,
+            64,
+        )
+        .build();
         assert_eq!(f.len(), 60);
         let ip = crate::wire::ipv4::Ipv4Packet::new_checked(&f[14..], 14).unwrap();
         assert!(ip.verify_checksum());

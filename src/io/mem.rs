@@ -55,7 +55,8 @@ impl Backend for MemPort {
 
     fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
         let before = self.sent.len();
-        self.sent.extend(batch.forwarded_to(port).map(|f| f.to_vec()));
+        self.sent
+            .extend(batch.forwarded_to(port).map(|f| f.to_vec()));
         Ok(self.sent.len() - before)
     }
 }
@@ -72,7 +73,9 @@ pub fn pump(pipeline: &mut Pipeline, ports: &mut [MemPort]) -> usize {
             batch.clear();
             batch.port = p as PortId;
             while !batch.is_full() {
-                let Some(f) = ports[p].rx.pop_front() else { break };
+                let Some(f) = ports[p].rx.pop_front() else {
+                    break;
+                };
                 if !batch.push(&f) {
                     pipeline.count_rx_drop(p as PortId, f.len(), DropReason::Malformed);
                     total += 1;
@@ -175,7 +178,11 @@ impl TxSlots {
         let slot = &mut self.slots[self.next];
         let n = frame.len().min(slot.len());
         slot[..n].copy_from_slice(&frame[..n]);
-        self.next = if self.next + 1 == self.slots.len() { 0 } else { self.next + 1 };
+        self.next = if self.next + 1 == self.slots.len() {
+            0
+        } else {
+            self.next + 1
+        };
         self.packets += 1;
         self.bytes += n as u64;
     }

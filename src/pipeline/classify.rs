@@ -66,7 +66,11 @@ impl ClassTable {
                 i = (i + 1) & (cap - 1);
             }
         }
-        ClassTable { keys, values, shift }
+        ClassTable {
+            keys,
+            values,
+            shift,
+        }
     }
 
     /// The attachment for `k`, if any.

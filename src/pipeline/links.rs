@@ -28,7 +28,9 @@ impl LinkState {
     /// Is the port up? Unknown ports are down.
     #[inline(always)]
     pub fn is_up(&self, port: u16) -> bool {
-        self.up.get(port as usize).is_some_and(|a| a.load(Ordering::Relaxed))
+        self.up
+            .get(port as usize)
+            .is_some_and(|a| a.load(Ordering::Relaxed))
     }
 
     /// Set a port up or down.

@@ -50,7 +50,9 @@ impl Pipeline {
     /// Replace the plan (reload). Counters are kept; ports are matched by index.
     pub fn set_plan(&mut self, plan: Arc<Plan>) {
         if self.counters.ports.len() < plan.ports.len() {
-            self.counters.ports.resize(plan.ports.len(), PortCounters::default());
+            self.counters
+                .ports
+                .resize(plan.ports.len(), PortCounters::default());
         }
         self.plan = plan;
     }

@@ -9,9 +9,7 @@
 //! one; nothing here is mutated after [`Plan::compile`].
 
 use super::classify::{self, ClassTable};
-use crate::config::{
-    BackendKind, Circuit, Config, Encapsulation, PeeringKind, Role, ServiceMode,
-};
+use crate::config::{BackendKind, Circuit, Config, Encapsulation, PeeringKind, Role, ServiceMode};
 use crate::qos::Marker;
 use crate::wire::{Tpid, VlanTag};
 
@@ -210,8 +208,10 @@ impl Plan {
                 let access_port = p.access.port as PortId;
                 // Access tags: outer one with the circuit's TPID? No: the access
                 // side is the customer's own VLAN, always 0x8100.
-                let access_bytes: Vec<[u8; 4]> =
-                    access_vids.iter().map(|&v| tag_bytes(Tpid::DOT1Q, v)).collect();
+                let access_bytes: Vec<[u8; 4]> = access_vids
+                    .iter()
+                    .map(|&v| tag_bytes(Tpid::DOT1Q, v))
+                    .collect();
                 let access_push = push_of(access_port, &access_bytes);
 
                 let links = [(&c.primary, Side::Primary), (&c.secondary, Side::Secondary)];
@@ -287,6 +287,9 @@ impl Plan {
 
     /// Port id by configured name.
     pub fn port_id(&self, name: &str) -> Option<PortId> {
-        self.ports.iter().position(|p| p.name == name).map(|i| i as PortId)
+        self.ports
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| i as PortId)
     }
 }

@@ -41,7 +41,8 @@ impl Counters {
     /// Add another worker's counters to these.
     pub fn add(&mut self, other: &Counters) {
         if self.ports.len() < other.ports.len() {
-            self.ports.resize(other.ports.len(), PortCounters::default());
+            self.ports
+                .resize(other.ports.len(), PortCounters::default());
         }
         for (a, b) in self.ports.iter_mut().zip(&other.ports) {
             a.rx_packets += b.rx_packets;

@@ -41,7 +41,8 @@ impl Marker {
                 }
             };
         }
-        let identity = policy.rules.is_empty() && table.iter().enumerate().all(|(i, &v)| i as u8 == v);
+        let identity =
+            policy.rules.is_empty() && table.iter().enumerate().all(|(i, &v)| i as u8 == v);
         Marker {
             table,
             rules: policy.rules.clone().into_boxed_slice(),

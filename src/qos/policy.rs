@@ -22,7 +22,8 @@ pub enum DscpAction {
 }
 
 /// The DSCP values ExpressRoute keeps on Microsoft peering.
-pub const EXPRESSROUTE_WHITELIST: [Dscp; 5] = [Dscp::EF, Dscp::AF41, Dscp::AF21, Dscp::AF11, Dscp::CS0];
+pub const EXPRESSROUTE_WHITELIST: [Dscp; 5] =
+    [Dscp::EF, Dscp::AF41, Dscp::AF21, Dscp::AF11, Dscp::CS0];
 
 /// One classifier rule: all present fields must match; the first matching
 /// rule sets the DSCP.

@@ -29,10 +29,19 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     pub fn new_checked(buffer: T, offset: usize) -> Result<Self, WireError> {
         let b = buffer.as_ref();
         if b.len() < PACKET_LEN {
-            return Err(WireError::truncated(Layer::Arp, offset, PACKET_LEN, b.len()));
+            return Err(WireError::truncated(
+                Layer::Arp,
+                offset,
+                PACKET_LEN,
+                b.len(),
+            ));
         }
         if b[0..6] != [0, 1, 0x08, 0x00, 6, 4] {
-            return Err(WireError::new(Layer::Arp, offset, ErrorKind::UnsupportedArp));
+            return Err(WireError::new(
+                Layer::Arp,
+                offset,
+                ErrorKind::UnsupportedArp,
+            ));
         }
         Ok(ArpPacket { buffer })
     }

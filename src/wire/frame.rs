@@ -92,7 +92,12 @@ fn be16(b: &[u8], at: usize) -> u16 {
 #[inline]
 pub fn parse_tags(frame: &[u8]) -> Result<(TagStack, usize), WireError> {
     if frame.len() < HEADER_LEN {
-        return Err(WireError::truncated(Layer::Ethernet, 0, HEADER_LEN, frame.len()));
+        return Err(WireError::truncated(
+            Layer::Ethernet,
+            0,
+            HEADER_LEN,
+            frame.len(),
+        ));
     }
     let mut tags = TagStack::new();
     let mut at = MACS_LEN;
@@ -123,20 +128,81 @@ pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
 
 /// Parse a whole frame into `info`, overwriting every field (on error the
 /// fields are unspecified). The hot-path form of [`parse`]: it writes the
-/// result in place instead of moving it.
+/// result in place, field by field, instead of building it on the stack and
+/// moving it (a moved struct is reloaded with wide loads that straddle the
+/// narrow stores that built it, which defeats store-to-load forwarding).
 #[inline]
 pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
-    let (tags, et_at) = parse_tags(frame)?;
-    let l3_off = et_at + 2;
-    *info = FrameInfo {
-        tags,
-        ethertype: be16(frame, et_at),
-        l3_offset: l3_off as u16,
-        ..FrameInfo::default()
+    let Some(eth) = frame.first_chunk::<HEADER_LEN>() else {
+        return Err(WireError::truncated(
+            Layer::Ethernet,
+            0,
+            HEADER_LEN,
+            frame.len(),
+        ));
     };
-    let l3 = &frame[l3_off..];
-    match info.ethertype {
+    let mut et = u16::from_be_bytes([eth[12], eth[13]]);
+    let mut at = MACS_LEN;
+    info.tags = TagStack::new();
+    while Tpid::is_vlan(et) {
+        if info.tags.len() == MAX_TAGS {
+            return Err(WireError::new(Layer::Vlan, at, ErrorKind::TooManyTags));
+        }
+        // A tag needs its TCI and the next ethertype: 4 bytes past `at + 2`.
+        let Some(t) = frame.get(at..at + 6) else {
+            return Err(WireError::truncated(Layer::Vlan, at, 6, frame.len() - at));
+        };
+        // Cannot fail: the length was checked against MAX_TAGS above.
+        let _ = info.tags.push_raw(et, u16::from_be_bytes([t[2], t[3]]));
+        et = u16::from_be_bytes([t[4], t[5]]);
+        at += 4;
+    }
+    let l3_off = at + 2;
+    info.ethertype = et;
+    info.l3_offset = l3_off as u16;
+    info.l3 = L3::Other;
+    info.tos = 0;
+    info.ttl = 0;
+    info.protocol = 0;
+    info.fragment = false;
+    info.l4_offset = 0;
+    info.src_port = 0;
+    info.dst_port = 0;
+    info.has_ports = false;
+    // In bounds: the loop above saw the ethertype's two bytes before `l3_off`.
+    let l3 = frame.get(l3_off..).unwrap_or_default();
+    match et {
         ethertype::IPV4 => {
+            // Fast path: no options, not a fragment, the whole UDP/TCP
+            // ports word present. Read straight from one fixed-size view.
+            if let Some(h) = l3.first_chunk::<24>() {
+                let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+                let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff;
+                let proto = h[9];
+                // The transport header fits inside the IP packet: 8 bytes for
+                // UDP; for TCP its data offset (≥ 5 words) says how much.
+                // Not taken (full parse): other protocols, a TCP data offset under 5.
+                const SLOW: usize = usize::MAX / 2;
+                let l4_len = match proto {
+                    protocol::UDP => 8,
+                    protocol::TCP => match l3.get(32) {
+                        Some(&b) if b >> 4 >= 5 => (b >> 4) as usize * 4,
+                        _ => SLOW,
+                    },
+                    _ => SLOW,
+                };
+                if h[0] == 0x45 && frag == 0 && 20 + l4_len <= total && total <= l3.len() {
+                    info.l3 = L3::Ipv4;
+                    info.tos = h[1];
+                    info.ttl = h[8];
+                    info.protocol = proto;
+                    info.l4_offset = (l3_off + 20) as u16;
+                    info.src_port = u16::from_be_bytes([h[20], h[21]]);
+                    info.dst_port = u16::from_be_bytes([h[22], h[23]]);
+                    info.has_ports = true;
+                    return Ok(());
+                }
+            }
             let ip = Ipv4Packet::new_checked(l3, l3_off)?;
             info.l3 = L3::Ipv4;
             info.tos = ip.tos();
@@ -146,7 +212,12 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
             let l4_off = l3_off + ip.header_len();
             // Only the first fragment (or an unfragmented packet) carries a transport header.
             if ip.frag_offset() == 0 {
-                parse_l4(info, &l3[ip.header_len()..ip.total_len() as usize], l4_off, false)?;
+                parse_l4(
+                    info,
+                    &l3[ip.header_len()..ip.total_len() as usize],
+                    l4_off,
+                    false,
+                )?;
             }
         }
         ethertype::IPV6 => {
@@ -239,7 +310,15 @@ pub(crate) mod tests {
     fn qinq_udp() {
         let i = parse(&QINQ_UDP).unwrap();
         assert_eq!(i.tags.len(), 2);
-        assert_eq!(i.tags.get(0), Some(VlanTag { tpid: Tpid::DOT1AD, pcp: 3, dei: false, vid: 100 }));
+        assert_eq!(
+            i.tags.get(0),
+            Some(VlanTag {
+                tpid: Tpid::DOT1AD,
+                pcp: 3,
+                dei: false,
+                vid: 100
+            })
+        );
         assert_eq!(i.tags.vid(1), 200);
         assert_eq!(i.ethertype, ethertype::IPV4);
         assert_eq!(i.l3, L3::Ipv4);

@@ -54,15 +54,28 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     pub fn new_checked(buffer: T, offset: usize) -> Result<Self, WireError> {
         let b = buffer.as_ref();
         if b.len() < MIN_HEADER_LEN {
-            return Err(WireError::truncated(Layer::Ipv4, offset, MIN_HEADER_LEN, b.len()));
+            return Err(WireError::truncated(
+                Layer::Ipv4,
+                offset,
+                MIN_HEADER_LEN,
+                b.len(),
+            ));
         }
         let version = b[0] >> 4;
         if version != 4 {
-            return Err(WireError::new(Layer::Ipv4, offset, ErrorKind::BadVersion(version)));
+            return Err(WireError::new(
+                Layer::Ipv4,
+                offset,
+                ErrorKind::BadVersion(version),
+            ));
         }
         let ihl = b[0] & 0x0f;
         if ihl < 5 {
-            return Err(WireError::new(Layer::Ipv4, offset, ErrorKind::BadHeaderLen(ihl)));
+            return Err(WireError::new(
+                Layer::Ipv4,
+                offset,
+                ErrorKind::BadHeaderLen(ihl),
+            ));
         }
         let hlen = ihl as usize * 4;
         if b.len() < hlen {
@@ -70,10 +83,19 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         }
         let total = u16::from_be_bytes([b[2], b[3]]);
         if (total as usize) < hlen {
-            return Err(WireError::new(Layer::Ipv4, offset, ErrorKind::BadTotalLen(total)));
+            return Err(WireError::new(
+                Layer::Ipv4,
+                offset,
+                ErrorKind::BadTotalLen(total),
+            ));
         }
         if total as usize > b.len() {
-            return Err(WireError::truncated(Layer::Ipv4, offset, total as usize, b.len()));
+            return Err(WireError::truncated(
+                Layer::Ipv4,
+                offset,
+                total as usize,
+                b.len(),
+            ));
         }
         Ok(Ipv4Packet { buffer })
     }

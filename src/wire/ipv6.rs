@@ -54,15 +54,29 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     pub fn new_checked(buffer: T, offset: usize) -> Result<Self, WireError> {
         let b = buffer.as_ref();
         if b.len() < HEADER_LEN {
-            return Err(WireError::truncated(Layer::Ipv6, offset, HEADER_LEN, b.len()));
+            return Err(WireError::truncated(
+                Layer::Ipv6,
+                offset,
+                HEADER_LEN,
+                b.len(),
+            ));
         }
         let version = b[0] >> 4;
         if version != 6 {
-            return Err(WireError::new(Layer::Ipv6, offset, ErrorKind::BadVersion(version)));
+            return Err(WireError::new(
+                Layer::Ipv6,
+                offset,
+                ErrorKind::BadVersion(version),
+            ));
         }
         let plen = u16::from_be_bytes([b[4], b[5]]) as usize;
         if HEADER_LEN + plen > b.len() {
-            return Err(WireError::truncated(Layer::Ipv6, offset, HEADER_LEN + plen, b.len()));
+            return Err(WireError::truncated(
+                Layer::Ipv6,
+                offset,
+                HEADER_LEN + plen,
+                b.len(),
+            ));
         }
         Ok(Ipv6Packet { buffer })
     }
@@ -192,7 +206,12 @@ pub fn upper_layer(first: u8, payload: &[u8], base: usize) -> Result<UpperLayer,
         }
         let rest = payload.get(off..).unwrap_or(&[]);
         if rest.len() < 8 {
-            return Err(WireError::truncated(Layer::Ipv6Ext, base + off, 8, rest.len()));
+            return Err(WireError::truncated(
+                Layer::Ipv6Ext,
+                base + off,
+                8,
+                rest.len(),
+            ));
         }
         let len = match nh {
             next_header::FRAGMENT => {
@@ -204,12 +223,21 @@ pub fn upper_layer(first: u8, payload: &[u8], base: usize) -> Result<UpperLayer,
             _ => (rest[1] as usize + 1) * 8,
         };
         if rest.len() < len {
-            return Err(WireError::truncated(Layer::Ipv6Ext, base + off, len, rest.len()));
+            return Err(WireError::truncated(
+                Layer::Ipv6Ext,
+                base + off,
+                len,
+                rest.len(),
+            ));
         }
         nh = rest[0];
         off += len;
     }
-    Err(WireError::new(Layer::Ipv6Ext, base + off, ErrorKind::TooManyExtensions))
+    Err(WireError::new(
+        Layer::Ipv6Ext,
+        base + off,
+        ErrorKind::TooManyExtensions,
+    ))
 }
 
 #[cfg(test)]
@@ -254,7 +282,14 @@ mod tests {
         let p = packet(0, 0, &pl);
         let v = Ipv6Packet::new_checked(&p[..], 0).unwrap();
         let ul = upper_layer(v.next_header(), v.payload(), 40).unwrap();
-        assert_eq!(ul, UpperLayer { protocol: 17, offset: 16, fragmented: true });
+        assert_eq!(
+            ul,
+            UpperLayer {
+                protocol: 17,
+                offset: 16,
+                fragmented: true
+            }
+        );
         assert!(upper_layer(0, &pl[..4], 40).is_err());
     }
 }

@@ -80,14 +80,28 @@ impl<T: AsRef<[u8]>> TcpHeader<T> {
     pub fn new_checked(buffer: T, offset: usize) -> Result<Self, WireError> {
         let b = buffer.as_ref();
         if b.len() < TCP_MIN_HEADER_LEN {
-            return Err(WireError::truncated(Layer::Tcp, offset, TCP_MIN_HEADER_LEN, b.len()));
+            return Err(WireError::truncated(
+                Layer::Tcp,
+                offset,
+                TCP_MIN_HEADER_LEN,
+                b.len(),
+            ));
         }
         let doff = b[12] >> 4;
         if doff < 5 {
-            return Err(WireError::new(Layer::Tcp, offset, ErrorKind::BadHeaderLen(doff)));
+            return Err(WireError::new(
+                Layer::Tcp,
+                offset,
+                ErrorKind::BadHeaderLen(doff),
+            ));
         }
         if b.len() < doff as usize * 4 {
-            return Err(WireError::truncated(Layer::Tcp, offset, doff as usize * 4, b.len()));
+            return Err(WireError::truncated(
+                Layer::Tcp,
+                offset,
+                doff as usize * 4,
+                b.len(),
+            ));
         }
         Ok(TcpHeader { buffer })
     }
@@ -130,7 +144,10 @@ mod tests {
         t[12] = 6 << 4;
         t[13] = 0x12;
         let h = TcpHeader::new_checked(&t[..], 34).unwrap();
-        assert_eq!((h.src_port(), h.dst_port(), h.header_len(), h.flags()), (80, 8080, 24, 0x12));
+        assert_eq!(
+            (h.src_port(), h.dst_port(), h.header_len(), h.flags()),
+            (80, 8080, 24, 0x12)
+        );
         t[12] = 4 << 4;
         assert!(TcpHeader::new_checked(&t[..], 34).is_err());
         t[12] = 7 << 4;

@@ -165,7 +165,10 @@ mod tests {
         assert!(p.rewrite_tags(0, &[0x81, 0x00, 0x00, 0x64, 0x81, 0x00, 0x00, 0xc8]));
         assert_eq!(p.len(), 68);
         assert_eq!(&p.frame()[..12], &frame[..12]);
-        assert_eq!(&p.frame()[12..20], &[0x81, 0x00, 0x00, 0x64, 0x81, 0x00, 0x00, 0xc8]);
+        assert_eq!(
+            &p.frame()[12..20],
+            &[0x81, 0x00, 0x00, 0x64, 0x81, 0x00, 0x00, 0xc8]
+        );
         assert_eq!(&p.frame()[20..], &frame[12..]);
         assert!(p.rewrite_tags(2, &[]));
         assert_eq!(p.frame(), &frame[..]);
