@@ -154,9 +154,11 @@ fn forward_one(
     let Some(att) = plan.attachments.get(meta.attachment as usize) else {
         return Verdict::Drop(DropReason::UnknownAttachment);
     };
+    // Bind by reference: copying the service (and its tag pushes) out of
+    // the plan costs wide moves through the stack on every frame.
     let Service::L2 {
         pop,
-        egress,
+        ref egress,
         marker,
         mtu,
         pcp_from_dscp: pcp_dscp,
@@ -183,7 +185,9 @@ fn forward_one(
             }
         }
     }
-    // Link pick.
+    // Link pick. With both trunks up the flow hash picks one without a
+    // branch: its top bit indexes the pair (a branch on it would be
+    // mispredicted on every other flow).
     let push = match egress {
         Egress::Access(p) => {
             if !links.is_up(p.port) {
@@ -191,19 +195,14 @@ fn forward_one(
             }
             p
         }
-        Egress::Trunk([primary, secondary]) => {
-            match (links.is_up(primary.port), links.is_up(secondary.port)) {
-                (true, true) => {
-                    if flow_hash(info, buf.frame()) >> 31 == 0 {
-                        primary
-                    } else {
-                        secondary
-                    }
-                }
-                (true, false) => primary,
-                (false, true) => secondary,
+        Egress::Trunk(pair) => {
+            let i = match (links.is_up(pair[0].port), links.is_up(pair[1].port)) {
+                (true, true) => (flow_hash(info, buf.frame()) >> 31) as usize,
+                (true, false) => 0,
+                (false, true) => 1,
                 (false, false) => return Verdict::Drop(DropReason::NoLinkUp),
-            }
+            };
+            &pair[i & 1]
         }
     };
     // Encap: pop the attachment's tags, push the egress tags with their PCP.
@@ -213,12 +212,11 @@ fn forward_one(
         info.tags.outer().map_or(0, |t| t.pcp)
     };
     let mut bytes = push.bytes;
-    if pcp != 0 {
-        for t in 0..push.count as usize {
-            bytes[t * 4 + 2] |= pcp << 5;
-        }
-    }
-    if !buf.rewrite_tags(pop as usize, &bytes[..push.count as usize * 4]) {
+    // PCP into every tag slot (slots past `count` are not written).
+    bytes[2] |= pcp << 5;
+    bytes[6] |= pcp << 5;
+    bytes[10] |= pcp << 5;
+    if !buf.rewrite_tags_fixed(pop as usize, &bytes, push.count as usize) {
         return Verdict::Drop(DropReason::TagRewrite);
     }
     Verdict::Forward(push.port)
@@ -228,7 +226,7 @@ fn forward_one(
 #[inline(always)]
 fn ip_len(info: &wire::FrameInfo, frame: &[u8]) -> usize {
     let at = info.l3_offset as usize;
-    match (info.l3, frame.get(at..at + 6)) {
+    match (info.l3, frame.get(at..).and_then(|h| h.first_chunk::<6>())) {
         (L3::Ipv4, Some(h)) => u16::from_be_bytes([h[2], h[3]]) as usize,
         (L3::Ipv6, Some(h)) => 40 + u16::from_be_bytes([h[4], h[5]]) as usize,
         _ => 0,

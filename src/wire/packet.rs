@@ -123,31 +123,53 @@ impl PacketBuf {
     /// 4 bytes each, outermost first). Moves the 12 MAC bytes by the
     /// difference; the payload stays where it is. `false` (frame unchanged)
     /// if the frame is shorter than its MACs and `pop` tags, `push` is not
-    /// whole tags, or the headroom is exhausted.
+    /// whole tags or more than three, or the headroom is exhausted.
     #[inline]
     pub fn rewrite_tags(&mut self, pop: usize, push: &[u8]) -> bool {
+        if push.len() % 4 != 0 || push.len() > 12 {
+            return false;
+        }
+        let mut tags = [0u8; 12];
+        tags[..push.len()].copy_from_slice(push);
+        self.rewrite_tags_fixed(pop, &tags, push.len() / 4)
+    }
+
+    /// [`PacketBuf::rewrite_tags`] with the tags to push as the first
+    /// `count` (≤ 3) tags of a fixed 12-byte array: every move is of a
+    /// fixed size, so it compiles to a few register loads and stores.
+    #[inline(always)]
+    pub fn rewrite_tags_fixed(&mut self, pop: usize, tags: &[u8; 12], count: usize) -> bool {
         let head = self.head as usize;
         let len = self.len as usize;
         let removed = pop * 4;
-        if push.len() % 4 != 0 || len < MACS_LEN + removed {
+        let added = count * 4;
+        if count > 3 || len < MACS_LEN + removed {
             return false;
         }
-        // new_head = head + removed - push.len(), which must stay ≥ 0.
-        let Some(new_head) = (head + removed).checked_sub(push.len()) else {
+        // new_head = head + removed - added, which must stay ≥ 0.
+        let Some(new_head) = (head + removed).checked_sub(added) else {
             return false;
         };
-        // Fixed-size moves (12 bytes of MACs, whole tags) compile to a few
-        // register loads and stores instead of memmove calls.
-        let mut macs = [0u8; MACS_LEN];
-        macs.copy_from_slice(&self.buf[head..head + MACS_LEN]);
-        self.buf[new_head..new_head + MACS_LEN].copy_from_slice(&macs);
-        let tags_at = new_head + MACS_LEN;
-        for (i, tag) in push.chunks_exact(4).enumerate() {
-            let at = tags_at + 4 * i;
-            self.buf[at..at + 4].copy_from_slice(tag);
+        // In bounds: head + len ≤ BUF_LEN and len ≥ 12; the new MACs and
+        // tags end at new_head + 12 + added = head + removed + 12 ≤ head + len.
+        let Some(macs) = self.buf.get(head..head + MACS_LEN) else {
+            return false;
+        };
+        let mut m = [0u8; MACS_LEN];
+        m.copy_from_slice(macs);
+        let Some(dst) = self.buf.get_mut(new_head..new_head + MACS_LEN + added) else {
+            return false;
+        };
+        let (mac_dst, tag_dst) = dst.split_at_mut(MACS_LEN);
+        mac_dst.copy_from_slice(&m);
+        match tag_dst.len() {
+            4 => tag_dst.copy_from_slice(&tags[..4]),
+            8 => tag_dst.copy_from_slice(&tags[..8]),
+            12 => tag_dst.copy_from_slice(tags),
+            _ => {}
         }
         self.head = new_head as u16;
-        self.len = (len - removed + push.len()) as u16;
+        self.len = (len - removed + added) as u16;
         true
     }
 }
