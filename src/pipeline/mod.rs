@@ -87,48 +87,51 @@ impl Pipeline {
     }
 
     /// Run the batch through every stage; see the module contract.
+    ///
+    /// Each frame goes through all stages at once while its bytes and
+    /// metadata are hot: parse, classify (the last lookup is reused while
+    /// consecutive frames share a tag stack), then [`forward_one`].
     pub fn process(&mut self, batch: &mut Batch) {
         let port = batch.port;
         let n = batch.len();
         let plan = &*self.plan;
-        let Some(pc) = self.counters.ports.get_mut(port as usize) else {
+        if port as usize >= self.counters.ports.len() {
             for i in 0..n {
                 batch.get_mut(i).1.verdict = Verdict::Drop(DropReason::UnknownAttachment);
                 self.counters.drop(DropReason::UnknownAttachment);
             }
             return;
-        };
-        // Stage 1: parse and classify the whole batch.
+        }
         let mut rx_bytes = 0u64;
+        let mut rewritten = 0u64;
+        let mut last_key = u64::MAX;
+        let mut last_class = None;
         for i in 0..n {
             let (buf, meta) = batch.get_mut(i);
             rx_bytes += buf.len() as u64;
-            match wire::parse_into(buf.frame(), &mut meta.info) {
+            let verdict = match wire::parse_into(buf.frame(), &mut meta.info) {
                 Ok(()) => {
                     let key = classify::key_of(port, &meta.info.tags);
-                    match plan.classify(key) {
-                        Some(a) => meta.attachment = a,
-                        None => meta.verdict = Verdict::Drop(DropReason::UnknownAttachment),
+                    if key != last_key {
+                        last_key = key;
+                        last_class = plan.classify(key);
+                    }
+                    match last_class {
+                        Some(a) => {
+                            meta.attachment = a;
+                            forward_one(plan, &self.links, &mut rewritten, buf, meta)
+                        }
+                        None => Verdict::Drop(DropReason::UnknownAttachment),
                     }
                 }
-                Err(e) => {
-                    meta.verdict = Verdict::Drop(if e.kind == ErrorKind::TooManyTags {
-                        DropReason::TooManyTags
-                    } else {
-                        DropReason::Malformed
-                    });
-                }
-            }
-        }
-        pc.rx_packets += n as u64;
-        pc.rx_bytes += rx_bytes;
-        // Stage 2: service, mark, encap, link pick.
-        for i in 0..n {
-            let (buf, meta) = batch.get_mut(i);
-            if meta.verdict == Verdict::Pending {
-                meta.verdict = forward_one(plan, &self.links, &mut self.counters, buf, meta);
-            }
-            match meta.verdict {
+                Err(e) => Verdict::Drop(if e.kind == ErrorKind::TooManyTags {
+                    DropReason::TooManyTags
+                } else {
+                    DropReason::Malformed
+                }),
+            };
+            meta.verdict = verdict;
+            match verdict {
                 Verdict::Forward(out) => {
                     if let Some(c) = self.counters.ports.get_mut(out as usize) {
                         c.tx_packets += 1;
@@ -139,6 +142,11 @@ impl Pipeline {
                 Verdict::Pending => {}
             }
         }
+        self.counters.dscp_rewritten += rewritten;
+        if let Some(pc) = self.counters.ports.get_mut(port as usize) {
+            pc.rx_packets += n as u64;
+            pc.rx_bytes += rx_bytes;
+        }
     }
 }
 
@@ -147,7 +155,7 @@ impl Pipeline {
 fn forward_one(
     plan: &Plan,
     links: &LinkState,
-    counters: &mut Counters,
+    rewritten: &mut u64,
     buf: &mut wire::PacketBuf,
     meta: &mut Meta,
 ) -> Verdict {
@@ -181,7 +189,7 @@ fn forward_one(
             if let Some((before, after)) = m.apply(info, buf.frame_mut()) {
                 meta.dscp_before = before.get();
                 meta.dscp_after = after.get();
-                counters.dscp_rewritten += (before != after) as u64;
+                *rewritten += (before != after) as u64;
             }
         }
     }
@@ -211,12 +219,16 @@ fn forward_one(
     } else {
         info.tags.outer().map_or(0, |t| t.pcp)
     };
-    let mut bytes = push.bytes;
-    // PCP into every tag slot (slots past `count` are not written).
-    bytes[2] |= pcp << 5;
-    bytes[6] |= pcp << 5;
-    bytes[10] |= pcp << 5;
-    if !buf.rewrite_tags_fixed(pop as usize, &bytes, push.count as usize) {
+    // Tags as words (TPID << 16 | TCI), PCP into every one (words past
+    // `count` are not written).
+    let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3] = push.bytes;
+    let pcp = (pcp as u32) << 13;
+    let words = [
+        u32::from_be_bytes([a0, a1, a2, a3]) | pcp,
+        u32::from_be_bytes([b0, b1, b2, b3]) | pcp,
+        u32::from_be_bytes([c0, c1, c2, c3]) | pcp,
+    ];
+    if !buf.rewrite_tags_words(pop as usize, words, push.count as usize) {
         return Verdict::Drop(DropReason::TagRewrite);
     }
     Verdict::Forward(push.port)

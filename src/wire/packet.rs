@@ -135,10 +135,24 @@ impl PacketBuf {
     }
 
     /// [`PacketBuf::rewrite_tags`] with the tags to push as the first
-    /// `count` (≤ 3) tags of a fixed 12-byte array: every move is of a
-    /// fixed size, so it compiles to a few register loads and stores.
+    /// `count` (≤ 3) tags of a fixed 12-byte array.
     #[inline(always)]
     pub fn rewrite_tags_fixed(&mut self, pop: usize, tags: &[u8; 12], count: usize) -> bool {
+        let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3] = *tags;
+        let words = [
+            u32::from_be_bytes([a0, a1, a2, a3]),
+            u32::from_be_bytes([b0, b1, b2, b3]),
+            u32::from_be_bytes([c0, c1, c2, c3]),
+        ];
+        self.rewrite_tags_words(pop, words, count)
+    }
+
+    /// [`PacketBuf::rewrite_tags`] with the tags to push as words
+    /// (TPID << 16 | TCI, the [`crate::wire::TagStack`] layout), the first
+    /// `count` (≤ 3) of them used. Every move is of a fixed size, so it
+    /// compiles to a few register loads and stores.
+    #[inline(always)]
+    pub fn rewrite_tags_words(&mut self, pop: usize, tags: [u32; 3], count: usize) -> bool {
         let head = self.head as usize;
         let len = self.len as usize;
         let removed = pop * 4;
@@ -150,22 +164,30 @@ impl PacketBuf {
         let Some(new_head) = (head + removed).checked_sub(added) else {
             return false;
         };
-        // In bounds: head + len ≤ BUF_LEN and len ≥ 12; the new MACs and
-        // tags end at new_head + 12 + added = head + removed + 12 ≤ head + len.
-        let Some(macs) = self.buf.get(head..head + MACS_LEN) else {
+        // In bounds: head + len ≤ BUF_LEN and len ≥ 12 + removed, so the
+        // new MACs and tags end at new_head + 12 + added ≤ head + len.
+        let Some(macs) = self
+            .buf
+            .get(head..)
+            .and_then(|b| b.first_chunk::<MACS_LEN>())
+        else {
             return false;
         };
-        let mut m = [0u8; MACS_LEN];
-        m.copy_from_slice(macs);
+        let macs = *macs;
         let Some(dst) = self.buf.get_mut(new_head..new_head + MACS_LEN + added) else {
             return false;
         };
         let (mac_dst, tag_dst) = dst.split_at_mut(MACS_LEN);
-        mac_dst.copy_from_slice(&m);
+        mac_dst.copy_from_slice(&macs);
+        let two = (((tags[0] as u64) << 32) | tags[1] as u64).to_be_bytes();
         match tag_dst.len() {
-            4 => tag_dst.copy_from_slice(&tags[..4]),
-            8 => tag_dst.copy_from_slice(&tags[..8]),
-            12 => tag_dst.copy_from_slice(tags),
+            4 => tag_dst.copy_from_slice(&tags[0].to_be_bytes()),
+            8 => tag_dst.copy_from_slice(&two),
+            12 => {
+                let (ab, c) = tag_dst.split_at_mut(8);
+                ab.copy_from_slice(&two);
+                c.copy_from_slice(&tags[2].to_be_bytes());
+            }
             _ => {}
         }
         self.head = new_head as u16;
