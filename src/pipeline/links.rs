@@ -33,6 +33,17 @@ impl LinkState {
             .is_some_and(|a| a.load(Ordering::Relaxed))
     }
 
+    /// The state of every port read once: the pipeline takes one per batch,
+    /// so a batch sees one consistent state and each frame tests a bit.
+    #[inline]
+    pub fn snapshot(&self) -> LinkSnapshot<'_> {
+        let mut mask = 0u64;
+        for (i, a) in self.up.iter().take(64).enumerate() {
+            mask |= (a.load(Ordering::Relaxed) as u64) << i;
+        }
+        LinkSnapshot { mask, state: self }
+    }
+
     /// Set a port up or down.
     pub fn set(&self, port: u16, up: bool) {
         if let Some(a) = self.up.get(port as usize) {
@@ -48,6 +59,26 @@ impl LinkState {
     /// True if no ports are tracked.
     pub fn is_empty(&self) -> bool {
         self.up.is_empty()
+    }
+}
+
+/// Link state read once (see [`LinkState::snapshot`]): ports 0..64 from a
+/// bit mask, any others live.
+#[derive(Clone, Copy, Debug)]
+pub struct LinkSnapshot<'a> {
+    mask: u64,
+    state: &'a LinkState,
+}
+
+impl LinkSnapshot<'_> {
+    /// Was the port up when the snapshot was taken? Unknown ports are down.
+    #[inline(always)]
+    pub fn is_up(&self, port: u16) -> bool {
+        if port < 64 {
+            (self.mask >> port) & 1 != 0
+        } else {
+            self.state.is_up(port)
+        }
     }
 }
 
@@ -99,6 +130,8 @@ mod tests {
         s.set(1, false);
         assert!(!s.is_up(1));
         assert!(!s.is_up(7));
+        let snap = s.snapshot();
+        assert!(snap.is_up(0) && !snap.is_up(1) && !snap.is_up(7) && !snap.is_up(100));
     }
 
     #[test]

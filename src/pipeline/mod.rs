@@ -16,12 +16,12 @@ pub mod stats;
 
 pub use batch::{Batch, Meta, Verdict, BATCH_SIZE};
 pub use drop::DropReason;
-pub use links::{flow_hash, LinkState};
+pub use links::{flow_hash, LinkSnapshot, LinkState};
 pub use plan::{Attachment, Egress, Plan, PortId, Service, Side, TagPush};
 pub use stats::{Counters, PortCounters};
 
-use crate::qos::pcp_from_dscp;
-use crate::wire::{self, ErrorKind, L3};
+use crate::qos::{pcp_from_dscp, Marker};
+use crate::wire::{self, ErrorKind};
 use std::sync::Arc;
 
 /// One worker's pipeline: a plan, the shared link state, own counters.
@@ -104,8 +104,12 @@ impl Pipeline {
         }
         let mut rx_bytes = 0u64;
         let mut rewritten = 0u64;
+        let links = self.links.snapshot();
+        // The last classification and what it resolves to, reused while
+        // consecutive frames share a tag stack (the common case).
         let mut last_key = u64::MAX;
-        let mut last_class = None;
+        let mut last = Resolved::Drop(DropReason::UnknownAttachment);
+        let mut last_att = u32::MAX;
         for i in 0..n {
             let (buf, meta) = batch.get_mut(i);
             rx_bytes += buf.len() as u64;
@@ -114,14 +118,15 @@ impl Pipeline {
                     let key = classify::key_of(port, &meta.info.tags);
                     if key != last_key {
                         last_key = key;
-                        last_class = plan.classify(key);
+                        (last_att, last) = match plan.classify(key) {
+                            Some(a) => (a, resolve(plan, &links, a)),
+                            None => (u32::MAX, Resolved::Drop(DropReason::UnknownAttachment)),
+                        };
                     }
-                    match last_class {
-                        Some(a) => {
-                            meta.attachment = a;
-                            forward_one(plan, &self.links, &mut rewritten, buf, meta)
-                        }
-                        None => Verdict::Drop(DropReason::UnknownAttachment),
+                    meta.attachment = last_att;
+                    match last {
+                        Resolved::L2(ref action) => forward_one(action, &mut rewritten, buf, meta),
+                        Resolved::Drop(r) => Verdict::Drop(r),
                     }
                 }
                 Err(e) => Verdict::Drop(if e.kind == ErrorKind::TooManyTags {
@@ -150,71 +155,107 @@ impl Pipeline {
     }
 }
 
-/// Service, mark, encap and link pick for one classified frame.
-#[inline(always)]
-fn forward_one(
-    plan: &Plan,
-    links: &LinkState,
-    rewritten: &mut u64,
-    buf: &mut wire::PacketBuf,
-    meta: &mut Meta,
-) -> Verdict {
-    let Some(att) = plan.attachments.get(meta.attachment as usize) else {
-        return Verdict::Drop(DropReason::UnknownAttachment);
+/// What every frame of one attachment gets in this batch: the service
+/// looked up, the marker and the link state applied once.
+enum Resolved<'p> {
+    /// Forward with this action.
+    L2(L2Action<'p>),
+    /// Drop every frame for this reason.
+    Drop(DropReason),
+}
+
+/// A layer 2 cross-connect resolved for one batch.
+struct L2Action<'p> {
+    pop: u8,
+    mtu: u16,
+    pcp_from_dscp: bool,
+    /// `None` when the marker never changes a packet.
+    marker: Option<&'p Marker>,
+    /// One egress, or two picked per flow (both links up).
+    pick: Pick<'p>,
+}
+
+enum Pick<'p> {
+    One(&'p TagPush),
+    ByFlow(&'p [TagPush; 2]),
+}
+
+/// Resolve attachment `a` against the plan and the batch's link snapshot.
+fn resolve<'p>(plan: &'p Plan, links: &LinkSnapshot<'_>, a: u32) -> Resolved<'p> {
+    let Some(att) = plan.attachments.get(a as usize) else {
+        return Resolved::Drop(DropReason::UnknownAttachment);
     };
-    // Bind by reference: copying the service (and its tag pushes) out of
-    // the plan costs wide moves through the stack on every frame.
     let Service::L2 {
         pop,
         ref egress,
         marker,
         mtu,
-        pcp_from_dscp: pcp_dscp,
+        pcp_from_dscp,
     } = att.service
     else {
-        return Verdict::Drop(DropReason::L3Pending);
+        return Resolved::Drop(DropReason::L3Pending);
     };
+    let pick = match egress {
+        Egress::Access(p) => {
+            if !links.is_up(p.port) {
+                return Resolved::Drop(DropReason::PortDown);
+            }
+            Pick::One(p)
+        }
+        Egress::Trunk(pair) => match (links.is_up(pair[0].port), links.is_up(pair[1].port)) {
+            (true, true) => Pick::ByFlow(pair),
+            (true, false) => Pick::One(&pair[0]),
+            (false, true) => Pick::One(&pair[1]),
+            (false, false) => return Resolved::Drop(DropReason::NoLinkUp),
+        },
+    };
+    Resolved::L2(L2Action {
+        pop,
+        mtu,
+        pcp_from_dscp,
+        marker: plan
+            .markers
+            .get(marker as usize)
+            .filter(|m| !m.is_identity()),
+        pick,
+    })
+}
+
+/// MTU, mark, link pick and encap for one classified frame.
+#[inline(always)]
+fn forward_one(
+    action: &L2Action<'_>,
+    rewritten: &mut u64,
+    buf: &mut wire::PacketBuf,
+    meta: &mut Meta,
+) -> Verdict {
     let info = &mut meta.info;
     // MTU: the IP packet (padding excluded) or, for non-IP, the L2 payload.
-    let l3_len = match info.l3 {
-        L3::Ipv4 | L3::Ipv6 => ip_len(info, buf.frame()),
-        _ => buf.len().saturating_sub(info.l3_offset as usize),
-    };
-    if l3_len > mtu as usize {
+    if info.l3_len > action.mtu as u32 {
         return Verdict::Drop(DropReason::OverMtu);
     }
     // Mark.
     if info.is_ip() {
-        if let Some(m) = plan.markers.get(marker as usize) {
-            if let Some((before, after)) = m.apply(info, buf.frame_mut()) {
-                meta.dscp_before = before.get();
-                meta.dscp_after = after.get();
-                *rewritten += (before != after) as u64;
+        let before = info.dscp();
+        let mut after = before;
+        if let Some(m) = action.marker {
+            if let Some((_, a)) = m.apply(info, buf.frame_mut()) {
+                after = a;
             }
         }
+        meta.dscp_before = before.get();
+        meta.dscp_after = after.get();
+        *rewritten += (before != after) as u64;
     }
     // Link pick. With both trunks up the flow hash picks one without a
     // branch: its top bit indexes the pair (a branch on it would be
     // mispredicted on every other flow).
-    let push = match egress {
-        Egress::Access(p) => {
-            if !links.is_up(p.port) {
-                return Verdict::Drop(DropReason::PortDown);
-            }
-            p
-        }
-        Egress::Trunk(pair) => {
-            let i = match (links.is_up(pair[0].port), links.is_up(pair[1].port)) {
-                (true, true) => (flow_hash(info, buf.frame()) >> 31) as usize,
-                (true, false) => 0,
-                (false, true) => 1,
-                (false, false) => return Verdict::Drop(DropReason::NoLinkUp),
-            };
-            &pair[i & 1]
-        }
+    let push = match action.pick {
+        Pick::One(p) => p,
+        Pick::ByFlow(pair) => &pair[(flow_hash(info, buf.frame()) >> 31) as usize & 1],
     };
     // Encap: pop the attachment's tags, push the egress tags with their PCP.
-    let pcp = if pcp_dscp && info.is_ip() {
+    let pcp = if action.pcp_from_dscp && info.is_ip() {
         pcp_from_dscp(info.dscp())
     } else {
         info.tags.outer().map_or(0, |t| t.pcp)
@@ -228,19 +269,8 @@ fn forward_one(
         u32::from_be_bytes([b0, b1, b2, b3]) | pcp,
         u32::from_be_bytes([c0, c1, c2, c3]) | pcp,
     ];
-    if !buf.rewrite_tags_words(pop as usize, words, push.count as usize) {
+    if !buf.rewrite_tags_words(action.pop as usize, words, push.count as usize) {
         return Verdict::Drop(DropReason::TagRewrite);
     }
     Verdict::Forward(push.port)
-}
-
-/// Length of the IP packet (header included, padding excluded).
-#[inline(always)]
-fn ip_len(info: &wire::FrameInfo, frame: &[u8]) -> usize {
-    let at = info.l3_offset as usize;
-    match (info.l3, frame.get(at..).and_then(|h| h.first_chunk::<6>())) {
-        (L3::Ipv4, Some(h)) => u16::from_be_bytes([h[2], h[3]]) as usize,
-        (L3::Ipv6, Some(h)) => 40 + u16::from_be_bytes([h[4], h[5]]) as usize,
-        _ => 0,
-    }
 }

@@ -44,6 +44,10 @@ pub struct FrameInfo {
     pub l3_offset: u16,
     /// The network layer.
     pub l3: L3,
+    /// Length of the network-layer packet: the IPv4 total length, 40 +
+    /// the IPv6 payload length (Ethernet padding excluded), or for other
+    /// ethertypes every byte after the ethertype.
+    pub l3_len: u32,
     /// IPv4 TOS / IPv6 traffic class (0 for non-IP).
     pub tos: u8,
     /// IPv4 TTL / IPv6 hop limit (0 for non-IP).
@@ -169,6 +173,7 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
     info.src_port = 0;
     info.dst_port = 0;
     info.has_ports = false;
+    info.l3_len = u32::try_from(frame.len().saturating_sub(l3_off)).unwrap_or(u32::MAX);
     // In bounds: the loop above saw the ethertype's two bytes before `l3_off`.
     let l3 = frame.get(l3_off..).unwrap_or_default();
     match et {
@@ -193,6 +198,7 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
                 };
                 if h[0] == 0x45 && frag == 0 && 20 + l4_len <= total && total <= l3.len() {
                     info.l3 = L3::Ipv4;
+                    info.l3_len = total as u32;
                     info.tos = h[1];
                     info.ttl = h[8];
                     info.protocol = proto;
@@ -205,6 +211,7 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
             }
             let ip = Ipv4Packet::new_checked(l3, l3_off)?;
             info.l3 = L3::Ipv4;
+            info.l3_len = ip.total_len() as u32;
             info.tos = ip.tos();
             info.ttl = ip.ttl();
             info.protocol = ip.protocol();
@@ -223,6 +230,7 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
         ethertype::IPV6 => {
             let ip = Ipv6Packet::new_checked(l3, l3_off)?;
             info.l3 = L3::Ipv6;
+            info.l3_len = ipv6::HEADER_LEN as u32 + ip.payload_len() as u32;
             info.tos = ip.traffic_class();
             info.ttl = ip.hop_limit();
             let payload = ip.payload();
@@ -323,6 +331,7 @@ pub(crate) mod tests {
         assert_eq!(i.ethertype, ethertype::IPV4);
         assert_eq!(i.l3, L3::Ipv4);
         assert_eq!(i.l3_offset, 22);
+        assert_eq!(i.l3_len, 42);
         assert_eq!(i.dscp(), Dscp::EF);
         assert_eq!((i.src_port, i.dst_port, i.has_ports), (50000, 3478, true));
         assert_eq!(i.l4_offset, 42);
