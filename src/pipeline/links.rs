@@ -95,7 +95,14 @@ fn word(b: &[u8], at: usize) -> u32 {
 pub fn flow_hash(info: &FrameInfo, frame: &[u8]) -> u32 {
     let l3 = info.l3_offset as usize;
     let mut h: u32 = match info.l3 {
-        L3::Ipv4 => word(frame, l3 + 12) ^ word(frame, l3 + 16).rotate_left(16),
+        // One bounds check for both addresses (a parsed IPv4 header has them).
+        L3::Ipv4 => match frame.get(l3 + 12..).and_then(|a| a.first_chunk::<8>()) {
+            Some(&[s0, s1, s2, s3, d0, d1, d2, d3]) => {
+                u32::from_ne_bytes([s0, s1, s2, s3])
+                    ^ u32::from_ne_bytes([d0, d1, d2, d3]).rotate_left(16)
+            }
+            None => word(frame, l3 + 12) ^ word(frame, l3 + 16).rotate_left(16),
+        },
         L3::Ipv6 => {
             let mut x = 0u32;
             for i in 0..4 {

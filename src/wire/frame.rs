@@ -162,8 +162,43 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
         at += 4;
     }
     let l3_off = at + 2;
+    // In bounds: the loop above saw the ethertype's two bytes before `l3_off`.
+    let l3 = frame.get(l3_off..).unwrap_or_default();
     info.ethertype = et;
     info.l3_offset = l3_off as u16;
+    // Fast path: IPv4 without options, not a fragment, UDP or TCP with the
+    // transport header inside the packet. Read straight from one
+    // fixed-size view and write every field once.
+    if et == ethertype::IPV4 {
+        if let Some(h) = l3.first_chunk::<24>() {
+            let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+            let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff;
+            let proto = h[9];
+            // Not taken (full parse): other protocols, a TCP data offset under 5.
+            const SLOW: usize = usize::MAX / 2;
+            let l4_len = match proto {
+                protocol::UDP => 8,
+                protocol::TCP => match l3.get(32) {
+                    Some(&b) if b >> 4 >= 5 => (b >> 4) as usize * 4,
+                    _ => SLOW,
+                },
+                _ => SLOW,
+            };
+            if h[0] == 0x45 && frag == 0 && 20 + l4_len <= total && total <= l3.len() {
+                info.l3 = L3::Ipv4;
+                info.l3_len = total as u32;
+                info.tos = h[1];
+                info.ttl = h[8];
+                info.protocol = proto;
+                info.fragment = false;
+                info.l4_offset = (l3_off + 20) as u16;
+                info.src_port = u16::from_be_bytes([h[20], h[21]]);
+                info.dst_port = u16::from_be_bytes([h[22], h[23]]);
+                info.has_ports = true;
+                return Ok(());
+            }
+        }
+    }
     info.l3 = L3::Other;
     info.tos = 0;
     info.ttl = 0;
@@ -173,42 +208,9 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
     info.src_port = 0;
     info.dst_port = 0;
     info.has_ports = false;
-    info.l3_len = u32::try_from(frame.len().saturating_sub(l3_off)).unwrap_or(u32::MAX);
-    // In bounds: the loop above saw the ethertype's two bytes before `l3_off`.
-    let l3 = frame.get(l3_off..).unwrap_or_default();
+    info.l3_len = u32::try_from(l3.len()).unwrap_or(u32::MAX);
     match et {
         ethertype::IPV4 => {
-            // Fast path: no options, not a fragment, the whole UDP/TCP
-            // ports word present. Read straight from one fixed-size view.
-            if let Some(h) = l3.first_chunk::<24>() {
-                let total = u16::from_be_bytes([h[2], h[3]]) as usize;
-                let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff;
-                let proto = h[9];
-                // The transport header fits inside the IP packet: 8 bytes for
-                // UDP; for TCP its data offset (≥ 5 words) says how much.
-                // Not taken (full parse): other protocols, a TCP data offset under 5.
-                const SLOW: usize = usize::MAX / 2;
-                let l4_len = match proto {
-                    protocol::UDP => 8,
-                    protocol::TCP => match l3.get(32) {
-                        Some(&b) if b >> 4 >= 5 => (b >> 4) as usize * 4,
-                        _ => SLOW,
-                    },
-                    _ => SLOW,
-                };
-                if h[0] == 0x45 && frag == 0 && 20 + l4_len <= total && total <= l3.len() {
-                    info.l3 = L3::Ipv4;
-                    info.l3_len = total as u32;
-                    info.tos = h[1];
-                    info.ttl = h[8];
-                    info.protocol = proto;
-                    info.l4_offset = (l3_off + 20) as u16;
-                    info.src_port = u16::from_be_bytes([h[20], h[21]]);
-                    info.dst_port = u16::from_be_bytes([h[22], h[23]]);
-                    info.has_ports = true;
-                    return Ok(());
-                }
-            }
             let ip = Ipv4Packet::new_checked(l3, l3_off)?;
             info.l3 = L3::Ipv4;
             info.l3_len = ip.total_len() as u32;
