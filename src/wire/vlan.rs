@@ -178,19 +178,24 @@ impl TagStack {
     /// Append a tag inside the current innermost one. Errors when full.
     #[inline(always)]
     pub fn push_inner(&mut self, tag: VlanTag) -> Result<(), VlanTag> {
-        self.push_raw(tag.tpid.0, tag.tci()).map_err(|_| tag)
+        if self.push_raw(tag.tpid.0, tag.tci()) {
+            Ok(())
+        } else {
+            Err(tag)
+        }
     }
 
-    /// Append a tag from its wire TPID and TCI. Errors when full.
+    /// Append a tag from its wire TPID and TCI. `false` (stack unchanged)
+    /// when full.
     #[inline(always)]
-    pub fn push_raw(&mut self, tpid: u16, tci: u16) -> Result<(), ()> {
+    pub fn push_raw(&mut self, tpid: u16, tci: u16) -> bool {
         let i = self.len as usize;
         if i < MAX_TAGS {
             self.raw[i] = (tpid as u32) << 16 | tci as u32;
             self.len += 1;
-            Ok(())
+            true
         } else {
-            Err(())
+            false
         }
     }
 
