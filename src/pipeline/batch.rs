@@ -99,10 +99,13 @@ impl Batch {
     #[inline]
     pub fn commit(&mut self) {
         if self.len < BATCH_SIZE {
-            self.meta[self.len] = Meta {
-                attachment: u32::MAX,
-                ..Meta::default()
-            };
+            // Only what the pipeline reads before writing: the parse
+            // overwrites `info`, the marker the DSCP pair.
+            let m = &mut self.meta[self.len];
+            m.attachment = u32::MAX;
+            m.verdict = Verdict::Pending;
+            m.dscp_before = 0;
+            m.dscp_after = 0;
             self.len += 1;
         }
     }

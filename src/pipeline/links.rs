@@ -33,6 +33,17 @@ impl LinkState {
             .is_some_and(|a| a.load(Ordering::Relaxed))
     }
 
+    /// The state of every port read once: the pipeline takes one per batch,
+    /// so a batch sees one consistent state and each frame tests a bit.
+    #[inline]
+    pub fn snapshot(&self) -> LinkSnapshot<'_> {
+        let mut mask = 0u64;
+        for (i, a) in self.up.iter().take(64).enumerate() {
+            mask |= (a.load(Ordering::Relaxed) as u64) << i;
+        }
+        LinkSnapshot { mask, state: self }
+    }
+
     /// Set a port up or down.
     pub fn set(&self, port: u16, up: bool) {
         if let Some(a) = self.up.get(port as usize) {
@@ -51,6 +62,26 @@ impl LinkState {
     }
 }
 
+/// Link state read once (see [`LinkState::snapshot`]): ports 0..64 from a
+/// bit mask, any others live.
+#[derive(Clone, Copy, Debug)]
+pub struct LinkSnapshot<'a> {
+    mask: u64,
+    state: &'a LinkState,
+}
+
+impl LinkSnapshot<'_> {
+    /// Was the port up when the snapshot was taken? Unknown ports are down.
+    #[inline(always)]
+    pub fn is_up(&self, port: u16) -> bool {
+        if port < 64 {
+            (self.mask >> port) & 1 != 0
+        } else {
+            self.state.is_up(port)
+        }
+    }
+}
+
 #[inline(always)]
 fn word(b: &[u8], at: usize) -> u32 {
     match b.get(at..at + 4) {
@@ -64,7 +95,14 @@ fn word(b: &[u8], at: usize) -> u32 {
 pub fn flow_hash(info: &FrameInfo, frame: &[u8]) -> u32 {
     let l3 = info.l3_offset as usize;
     let mut h: u32 = match info.l3 {
-        L3::Ipv4 => word(frame, l3 + 12) ^ word(frame, l3 + 16).rotate_left(16),
+        // One bounds check for both addresses (a parsed IPv4 header has them).
+        L3::Ipv4 => match frame.get(l3 + 12..).and_then(|a| a.first_chunk::<8>()) {
+            Some(&[s0, s1, s2, s3, d0, d1, d2, d3]) => {
+                u32::from_ne_bytes([s0, s1, s2, s3])
+                    ^ u32::from_ne_bytes([d0, d1, d2, d3]).rotate_left(16)
+            }
+            None => word(frame, l3 + 12) ^ word(frame, l3 + 16).rotate_left(16),
+        },
         L3::Ipv6 => {
             let mut x = 0u32;
             for i in 0..4 {
@@ -99,6 +137,8 @@ mod tests {
         s.set(1, false);
         assert!(!s.is_up(1));
         assert!(!s.is_up(7));
+        let snap = s.snapshot();
+        assert!(snap.is_up(0) && !snap.is_up(1) && !snap.is_up(7) && !snap.is_up(100));
     }
 
     #[test]

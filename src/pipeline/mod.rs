@@ -16,12 +16,12 @@ pub mod stats;
 
 pub use batch::{Batch, Meta, Verdict, BATCH_SIZE};
 pub use drop::DropReason;
-pub use links::{flow_hash, LinkState};
+pub use links::{flow_hash, LinkSnapshot, LinkState};
 pub use plan::{Attachment, Egress, Plan, PortId, Service, Side, TagPush};
 pub use stats::{Counters, PortCounters};
 
-use crate::qos::pcp_from_dscp;
-use crate::wire::{self, ErrorKind, L3};
+use crate::qos::{pcp_from_dscp, Marker};
+use crate::wire::{self, ErrorKind};
 use std::sync::Arc;
 
 /// One worker's pipeline: a plan, the shared link state, own counters.
@@ -87,48 +87,56 @@ impl Pipeline {
     }
 
     /// Run the batch through every stage; see the module contract.
+    ///
+    /// Each frame goes through all stages at once while its bytes and
+    /// metadata are hot: parse, classify (the last lookup is reused while
+    /// consecutive frames share a tag stack), then [`forward_one`].
     pub fn process(&mut self, batch: &mut Batch) {
         let port = batch.port;
         let n = batch.len();
         let plan = &*self.plan;
-        let Some(pc) = self.counters.ports.get_mut(port as usize) else {
+        if port as usize >= self.counters.ports.len() {
             for i in 0..n {
                 batch.get_mut(i).1.verdict = Verdict::Drop(DropReason::UnknownAttachment);
                 self.counters.drop(DropReason::UnknownAttachment);
             }
             return;
-        };
-        // Stage 1: parse and classify the whole batch.
+        }
         let mut rx_bytes = 0u64;
+        let mut rewritten = 0u64;
+        let links = self.links.snapshot();
+        // The last classification and what it resolves to, reused while
+        // consecutive frames share a tag stack (the common case).
+        let mut last_key = u64::MAX;
+        let mut last = Resolved::Drop(DropReason::UnknownAttachment);
+        let mut last_att = u32::MAX;
         for i in 0..n {
             let (buf, meta) = batch.get_mut(i);
             rx_bytes += buf.len() as u64;
-            match wire::parse_into(buf.frame(), &mut meta.info) {
+            let verdict = match wire::parse_into(buf.frame(), &mut meta.info) {
                 Ok(()) => {
                     let key = classify::key_of(port, &meta.info.tags);
-                    match plan.classify(key) {
-                        Some(a) => meta.attachment = a,
-                        None => meta.verdict = Verdict::Drop(DropReason::UnknownAttachment),
+                    if key != last_key {
+                        last_key = key;
+                        (last_att, last) = match plan.classify(key) {
+                            Some(a) => (a, resolve(plan, &links, a)),
+                            None => (u32::MAX, Resolved::Drop(DropReason::UnknownAttachment)),
+                        };
+                    }
+                    meta.attachment = last_att;
+                    match last {
+                        Resolved::L2(ref action) => forward_one(action, &mut rewritten, buf, meta),
+                        Resolved::Drop(r) => Verdict::Drop(r),
                     }
                 }
-                Err(e) => {
-                    meta.verdict = Verdict::Drop(if e.kind == ErrorKind::TooManyTags {
-                        DropReason::TooManyTags
-                    } else {
-                        DropReason::Malformed
-                    });
-                }
-            }
-        }
-        pc.rx_packets += n as u64;
-        pc.rx_bytes += rx_bytes;
-        // Stage 2: service, mark, encap, link pick.
-        for i in 0..n {
-            let (buf, meta) = batch.get_mut(i);
-            if meta.verdict == Verdict::Pending {
-                meta.verdict = forward_one(plan, &self.links, &mut self.counters, buf, meta);
-            }
-            match meta.verdict {
+                Err(e) => Verdict::Drop(if e.kind == ErrorKind::TooManyTags {
+                    DropReason::TooManyTags
+                } else {
+                    DropReason::Malformed
+                }),
+            };
+            meta.verdict = verdict;
+            match verdict {
                 Verdict::Forward(out) => {
                     if let Some(c) = self.counters.ports.get_mut(out as usize) {
                         c.tx_packets += 1;
@@ -139,98 +147,130 @@ impl Pipeline {
                 Verdict::Pending => {}
             }
         }
+        self.counters.dscp_rewritten += rewritten;
+        if let Some(pc) = self.counters.ports.get_mut(port as usize) {
+            pc.rx_packets += n as u64;
+            pc.rx_bytes += rx_bytes;
+        }
     }
 }
 
-/// Service, mark, encap and link pick for one classified frame.
-#[inline(always)]
-fn forward_one(
-    plan: &Plan,
-    links: &LinkState,
-    counters: &mut Counters,
-    buf: &mut wire::PacketBuf,
-    meta: &mut Meta,
-) -> Verdict {
-    let Some(att) = plan.attachments.get(meta.attachment as usize) else {
-        return Verdict::Drop(DropReason::UnknownAttachment);
+/// What every frame of one attachment gets in this batch: the service
+/// looked up, the marker and the link state applied once.
+enum Resolved<'p> {
+    /// Forward with this action.
+    L2(L2Action<'p>),
+    /// Drop every frame for this reason.
+    Drop(DropReason),
+}
+
+/// A layer 2 cross-connect resolved for one batch.
+struct L2Action<'p> {
+    pop: u8,
+    mtu: u16,
+    pcp_from_dscp: bool,
+    /// `None` when the marker never changes a packet.
+    marker: Option<&'p Marker>,
+    /// One egress, or two picked per flow (both links up).
+    pick: Pick<'p>,
+}
+
+enum Pick<'p> {
+    One(&'p TagPush),
+    ByFlow(&'p [TagPush; 2]),
+}
+
+/// Resolve attachment `a` against the plan and the batch's link snapshot.
+fn resolve<'p>(plan: &'p Plan, links: &LinkSnapshot<'_>, a: u32) -> Resolved<'p> {
+    let Some(att) = plan.attachments.get(a as usize) else {
+        return Resolved::Drop(DropReason::UnknownAttachment);
     };
     let Service::L2 {
         pop,
-        egress,
+        ref egress,
         marker,
         mtu,
-        pcp_from_dscp: pcp_dscp,
+        pcp_from_dscp,
     } = att.service
     else {
-        return Verdict::Drop(DropReason::L3Pending);
+        return Resolved::Drop(DropReason::L3Pending);
     };
+    let pick = match egress {
+        Egress::Access(p) => {
+            if !links.is_up(p.port) {
+                return Resolved::Drop(DropReason::PortDown);
+            }
+            Pick::One(p)
+        }
+        Egress::Trunk(pair) => match (links.is_up(pair[0].port), links.is_up(pair[1].port)) {
+            (true, true) => Pick::ByFlow(pair),
+            (true, false) => Pick::One(&pair[0]),
+            (false, true) => Pick::One(&pair[1]),
+            (false, false) => return Resolved::Drop(DropReason::NoLinkUp),
+        },
+    };
+    Resolved::L2(L2Action {
+        pop,
+        mtu,
+        pcp_from_dscp,
+        marker: plan
+            .markers
+            .get(marker as usize)
+            .filter(|m| !m.is_identity()),
+        pick,
+    })
+}
+
+/// MTU, mark, link pick and encap for one classified frame.
+#[inline(always)]
+fn forward_one(
+    action: &L2Action<'_>,
+    rewritten: &mut u64,
+    buf: &mut wire::PacketBuf,
+    meta: &mut Meta,
+) -> Verdict {
     let info = &mut meta.info;
     // MTU: the IP packet (padding excluded) or, for non-IP, the L2 payload.
-    let l3_len = match info.l3 {
-        L3::Ipv4 | L3::Ipv6 => ip_len(info, buf.frame()),
-        _ => buf.len().saturating_sub(info.l3_offset as usize),
-    };
-    if l3_len > mtu as usize {
+    if info.l3_len > action.mtu as u32 {
         return Verdict::Drop(DropReason::OverMtu);
     }
     // Mark.
     if info.is_ip() {
-        if let Some(m) = plan.markers.get(marker as usize) {
-            if let Some((before, after)) = m.apply(info, buf.frame_mut()) {
-                meta.dscp_before = before.get();
-                meta.dscp_after = after.get();
-                counters.dscp_rewritten += (before != after) as u64;
+        let before = info.dscp();
+        let mut after = before;
+        if let Some(m) = action.marker {
+            if let Some((_, a)) = m.apply(info, buf.frame_mut()) {
+                after = a;
             }
         }
+        meta.dscp_before = before.get();
+        meta.dscp_after = after.get();
+        *rewritten += (before != after) as u64;
     }
-    // Link pick.
-    let push = match egress {
-        Egress::Access(p) => {
-            if !links.is_up(p.port) {
-                return Verdict::Drop(DropReason::PortDown);
-            }
-            p
-        }
-        Egress::Trunk([primary, secondary]) => {
-            match (links.is_up(primary.port), links.is_up(secondary.port)) {
-                (true, true) => {
-                    if flow_hash(info, buf.frame()) >> 31 == 0 {
-                        primary
-                    } else {
-                        secondary
-                    }
-                }
-                (true, false) => primary,
-                (false, true) => secondary,
-                (false, false) => return Verdict::Drop(DropReason::NoLinkUp),
-            }
-        }
+    // Link pick. With both trunks up the flow hash picks one without a
+    // branch: its top bit indexes the pair (a branch on it would be
+    // mispredicted on every other flow).
+    let push = match action.pick {
+        Pick::One(p) => p,
+        Pick::ByFlow(pair) => &pair[(flow_hash(info, buf.frame()) >> 31) as usize & 1],
     };
     // Encap: pop the attachment's tags, push the egress tags with their PCP.
-    let pcp = if pcp_dscp && info.is_ip() {
+    let pcp = if action.pcp_from_dscp && info.is_ip() {
         pcp_from_dscp(info.dscp())
     } else {
         info.tags.outer().map_or(0, |t| t.pcp)
     };
-    let mut bytes = push.bytes;
-    if pcp != 0 {
-        for t in 0..push.count as usize {
-            bytes[t * 4 + 2] |= pcp << 5;
-        }
-    }
-    if !buf.rewrite_tags(pop as usize, &bytes[..push.count as usize * 4]) {
+    // Tags as words (TPID << 16 | TCI), PCP into every one (words past
+    // `count` are not written).
+    let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3] = push.bytes;
+    let pcp = (pcp as u32) << 13;
+    let words = [
+        u32::from_be_bytes([a0, a1, a2, a3]) | pcp,
+        u32::from_be_bytes([b0, b1, b2, b3]) | pcp,
+        u32::from_be_bytes([c0, c1, c2, c3]) | pcp,
+    ];
+    if !buf.rewrite_tags_words(action.pop as usize, words, push.count as usize) {
         return Verdict::Drop(DropReason::TagRewrite);
     }
     Verdict::Forward(push.port)
-}
-
-/// Length of the IP packet (header included, padding excluded).
-#[inline(always)]
-fn ip_len(info: &wire::FrameInfo, frame: &[u8]) -> usize {
-    let at = info.l3_offset as usize;
-    match (info.l3, frame.get(at..at + 6)) {
-        (L3::Ipv4, Some(h)) => u16::from_be_bytes([h[2], h[3]]) as usize,
-        (L3::Ipv6, Some(h)) => 40 + u16::from_be_bytes([h[4], h[5]]) as usize,
-        _ => 0,
-    }
 }

@@ -85,8 +85,14 @@ impl Marker {
         if after != before {
             let l3 = frame.get_mut(info.l3_offset as usize..)?;
             match info.l3 {
-                L3::Ipv4 if l3.len() >= 20 => Ipv4Packet::new_unchecked(l3).set_dscp(after),
-                L3::Ipv6 if l3.len() >= 40 => Ipv6Packet::new_unchecked(l3).set_dscp(after),
+                L3::Ipv4 => match l3.first_chunk_mut::<20>() {
+                    Some(h) => Ipv4Packet::new_unchecked(h).set_dscp(after),
+                    None => return Some((before, before)),
+                },
+                L3::Ipv6 => match l3.first_chunk_mut::<40>() {
+                    Some(h) => Ipv6Packet::new_unchecked(h).set_dscp(after),
+                    None => return Some((before, before)),
+                },
                 _ => return Some((before, before)),
             }
             info.tos = (after.get() << 2) | (info.tos & 3);

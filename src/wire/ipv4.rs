@@ -214,7 +214,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Set the DSCP, keeping ECN, and patch the checksum incrementally.
-    #[inline]
+    #[inline(always)]
     pub fn set_dscp(&mut self, dscp: Dscp) {
         let b = self.b_mut();
         let old_word = u16::from_be_bytes([b[0], b[1]]);

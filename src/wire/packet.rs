@@ -43,6 +43,30 @@ impl core::fmt::Debug for PacketBuf {
     }
 }
 
+/// Copy `src` into `dst` (same length). Frames of 16 to 128 bytes — most
+/// of them on a real link — are copied by two overlapping fixed-size moves
+/// that compile inline to a few vector loads and stores; the rest go to
+/// the general `memcpy` (a function call with a size dispatch).
+#[inline(always)]
+pub fn copy_frame(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n != dst.len() {
+        return;
+    }
+    if (64..=128).contains(&n) {
+        dst[..64].copy_from_slice(&src[..64]);
+        dst[n - 64..].copy_from_slice(&src[n - 64..]);
+    } else if (32..64).contains(&n) {
+        dst[..32].copy_from_slice(&src[..32]);
+        dst[n - 32..].copy_from_slice(&src[n - 32..]);
+    } else if (16..32).contains(&n) {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..].copy_from_slice(&src[n - 16..]);
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
 impl PacketBuf {
     /// An empty buffer (allocates once; reuse it).
     pub fn new() -> PacketBuf {
@@ -60,7 +84,7 @@ impl PacketBuf {
         self.head = HEADROOM as u16;
         match self.buf.get_mut(HEADROOM..HEADROOM + frame.len()) {
             Some(dst) => {
-                dst.copy_from_slice(frame);
+                copy_frame(dst, frame);
                 self.len = frame.len() as u16;
                 true
             }
@@ -123,31 +147,75 @@ impl PacketBuf {
     /// 4 bytes each, outermost first). Moves the 12 MAC bytes by the
     /// difference; the payload stays where it is. `false` (frame unchanged)
     /// if the frame is shorter than its MACs and `pop` tags, `push` is not
-    /// whole tags, or the headroom is exhausted.
+    /// whole tags or more than three, or the headroom is exhausted.
     #[inline]
     pub fn rewrite_tags(&mut self, pop: usize, push: &[u8]) -> bool {
+        if push.len() % 4 != 0 || push.len() > 12 {
+            return false;
+        }
+        let mut tags = [0u8; 12];
+        tags[..push.len()].copy_from_slice(push);
+        self.rewrite_tags_fixed(pop, &tags, push.len() / 4)
+    }
+
+    /// [`PacketBuf::rewrite_tags`] with the tags to push as the first
+    /// `count` (≤ 3) tags of a fixed 12-byte array.
+    #[inline(always)]
+    pub fn rewrite_tags_fixed(&mut self, pop: usize, tags: &[u8; 12], count: usize) -> bool {
+        let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3] = *tags;
+        let words = [
+            u32::from_be_bytes([a0, a1, a2, a3]),
+            u32::from_be_bytes([b0, b1, b2, b3]),
+            u32::from_be_bytes([c0, c1, c2, c3]),
+        ];
+        self.rewrite_tags_words(pop, words, count)
+    }
+
+    /// [`PacketBuf::rewrite_tags`] with the tags to push as words
+    /// (TPID << 16 | TCI, the [`crate::wire::TagStack`] layout), the first
+    /// `count` (≤ 3) of them used. Every move is of a fixed size, so it
+    /// compiles to a few register loads and stores.
+    #[inline(always)]
+    pub fn rewrite_tags_words(&mut self, pop: usize, tags: [u32; 3], count: usize) -> bool {
         let head = self.head as usize;
         let len = self.len as usize;
         let removed = pop * 4;
-        if push.len() % 4 != 0 || len < MACS_LEN + removed {
+        let added = count * 4;
+        if count > 3 || len < MACS_LEN + removed {
             return false;
         }
-        // new_head = head + removed - push.len(), which must stay ≥ 0.
-        let Some(new_head) = (head + removed).checked_sub(push.len()) else {
+        // new_head = head + removed - added, which must stay ≥ 0.
+        let Some(new_head) = (head + removed).checked_sub(added) else {
             return false;
         };
-        // Fixed-size moves (12 bytes of MACs, whole tags) compile to a few
-        // register loads and stores instead of memmove calls.
-        let mut macs = [0u8; MACS_LEN];
-        macs.copy_from_slice(&self.buf[head..head + MACS_LEN]);
-        self.buf[new_head..new_head + MACS_LEN].copy_from_slice(&macs);
-        let tags_at = new_head + MACS_LEN;
-        for (i, tag) in push.chunks_exact(4).enumerate() {
-            let at = tags_at + 4 * i;
-            self.buf[at..at + 4].copy_from_slice(tag);
+        // In bounds: head + len ≤ BUF_LEN and len ≥ 12 + removed, so the
+        // new MACs and tags end at new_head + 12 + added ≤ head + len.
+        let Some(macs) = self
+            .buf
+            .get(head..)
+            .and_then(|b| b.first_chunk::<MACS_LEN>())
+        else {
+            return false;
+        };
+        let macs = *macs;
+        let Some(dst) = self.buf.get_mut(new_head..new_head + MACS_LEN + added) else {
+            return false;
+        };
+        let (mac_dst, tag_dst) = dst.split_at_mut(MACS_LEN);
+        mac_dst.copy_from_slice(&macs);
+        let two = (((tags[0] as u64) << 32) | tags[1] as u64).to_be_bytes();
+        match tag_dst.len() {
+            4 => tag_dst.copy_from_slice(&tags[0].to_be_bytes()),
+            8 => tag_dst.copy_from_slice(&two),
+            12 => {
+                let (ab, c) = tag_dst.split_at_mut(8);
+                ab.copy_from_slice(&two);
+                c.copy_from_slice(&tags[2].to_be_bytes());
+            }
+            _ => {}
         }
         self.head = new_head as u16;
-        self.len = (len - removed + push.len()) as u16;
+        self.len = (len - removed + added) as u16;
         true
     }
 }

@@ -185,7 +185,8 @@ impl TagStack {
         }
     }
 
-    /// Append a tag from its wire TPID and TCI; `false` (unchanged) when full.
+    /// Append a tag from its wire TPID and TCI. `false` (stack unchanged)
+    /// when full.
     #[inline(always)]
     pub fn push_raw(&mut self, tpid: u16, tci: u16) -> bool {
         let i = self.len as usize;
