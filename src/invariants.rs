@@ -551,20 +551,45 @@ pub fn pipeline(case: &PipelineCase) {
     assert_eq!(c.total_rx(), inputs, "every input counted as received");
     assert_eq!(
         c.total_rx(),
-        c.total_tx() + c.total_drops(),
-        "rx = tx + drops"
+        c.total_tx() + c.total_drops() + c.local,
+        "rx = tx + drops + local"
     );
 }
 
 fn check_output(plan: &Plan, in_port: u16, input: &[u8], verdict: Verdict, att: u32, out: &[u8]) {
-    let Verdict::Forward(out_port) = verdict else {
-        assert!(matches!(verdict, Verdict::Drop(_)), "frame left pending");
+    assert_ne!(verdict, Verdict::Pending, "frame left pending");
+    let Some(out_port) = verdict.egress() else {
         return;
     };
-    let ii = wire::parse(input).expect("a forwarded frame parsed on input");
     let oi = wire::parse(out).unwrap_or_else(|e| panic!("output frame does not parse: {e}"));
     let ingress = &plan.attachments[att as usize];
     assert_eq!(ingress.port, in_port);
+    if let Service::L3 { .. } = ingress.service {
+        // Routed, answered or turned into a request: it stays in its peering.
+        let back = plan
+            .classify(classify::key_of(out_port, &oi.tags))
+            .unwrap_or_else(|| {
+                panic!(
+                    "l3 output tags {:?} on port {out_port} match no attachment",
+                    oi.tags
+                )
+            });
+        assert_eq!(
+            plan.attachments[back as usize].peering, ingress.peering,
+            "l3 frame crossed peerings"
+        );
+        if oi.l3 == L3::Ipv4 {
+            let l3 = oi.l3_offset as usize;
+            let hl = ((out[l3] & 0x0f) as usize) * 4;
+            assert_eq!(
+                checksum::checksum(&out[l3..l3 + hl]),
+                0,
+                "l3 output with a bad IPv4 checksum"
+            );
+        }
+        return;
+    }
+    let ii = wire::parse(input).expect("a forwarded frame parsed on input");
     // The output classifies, on its egress port, to the same peering's other side.
     let back = plan
         .classify(classify::key_of(out_port, &oi.tags))

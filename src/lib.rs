@@ -17,6 +17,7 @@ pub mod config;
 pub mod gen;
 pub mod invariants;
 pub mod io;
+pub mod l3;
 pub mod lpm;
 pub mod pipeline;
 pub mod qos;

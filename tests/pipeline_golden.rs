@@ -283,7 +283,7 @@ fn drops_by_reason() {
     assert_eq!(c.drops_for(DropReason::OverMtu), 1);
     assert_eq!(c.total_tx(), 1);
     assert_eq!(c.total_rx(), 7);
-    assert_eq!(c.total_rx(), c.total_tx() + c.total_drops());
+    assert_eq!(c.total_rx(), c.total_tx() + c.total_drops() + c.local);
 }
 
 /// Frames of one peering never come out tagged for the other peering.
@@ -387,26 +387,6 @@ fn pcp_from_dscp() {
     assert!(info.tags.iter().all(|t| t.pcp == 5), "{:?}", info.tags);
 }
 
-/// Peerings in `l3` mode are loaded and their frames dropped under their own reason.
-#[test]
-fn l3_peering_frames_are_counted_as_pending() {
-    let mut r = rig_text("examples/pe-qinq.toml", |t| {
-        t.replacen("mode = \"l2\"", "mode = \"l3\"", 1).replacen(
-            "access = { port = \"customer\", vlan = 10 }",
-            "access = { port = \"customer\", vlan = 10, ipv4 = \"203.0.113.1/30\", ipv6 = \"2001:db8:ff::1/126\" }",
-            1,
-        )
-    });
-    let cfg = r.cfg.clone();
-    assert_eq!(cfg.circuits[0].peerings[0].mode, config::ServiceMode::L3);
-    let c = &cfg.circuits[0];
-    r.ports[c.peerings[0].access.port].inject(&frame(&access_tags(&cfg, 0, 0, 0), false, 1, 0));
-    r.ports[c.primary.port].inject(&frame(&trunk_tags(&cfg, 0, 0, false, 0), false, 1, 0));
-    pump(&mut r.pipeline, &mut r.ports);
-    assert_eq!(r.pipeline.counters().drops_for(DropReason::L3Pending), 2);
-    assert_eq!(r.pipeline.counters().total_tx(), 0);
-}
-
 proptest::proptest! {
     /// Any bytes on any port: no panic, every frame counted once, every
     /// forwarded frame parses and carries a configured tag stack.
@@ -419,7 +399,7 @@ proptest::proptest! {
         pump(&mut r.pipeline, &mut r.ports);
         let c = r.pipeline.counters();
         proptest::prop_assert_eq!(c.total_rx(), frames.len() as u64);
-        proptest::prop_assert_eq!(c.total_rx(), c.total_tx() + c.total_drops());
+        proptest::prop_assert_eq!(c.total_rx(), c.total_tx() + c.total_drops() + c.local);
         for p in &mut r.ports {
             for f in p.take_sent() {
                 proptest::prop_assert!(xconnect::wire::parse(&f).is_ok());

@@ -108,7 +108,7 @@ pub fn summary(cfg: &Config) -> Value {
                         crate::pipeline::Egress::Trunk([x, y]) => format!("{}|{}", plan.ports[x.port as usize].name, plan.ports[y.port as usize].name),
                     },
                 ),
-                Service::L3Pending => ("l3", String::from("(routed)")),
+                Service::L3 { .. } => ("l3", String::from("(routed)")),
             };
             json!({
                 "port": plan.ports[a.port as usize].name, "vlans": a.vids, "side": side(a.side),

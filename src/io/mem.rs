@@ -8,7 +8,7 @@
 //! allocation, like a real ring would.
 
 use super::Backend;
-use crate::pipeline::{Batch, DropReason, Pipeline, PortId, Verdict};
+use crate::pipeline::{Batch, DropReason, Pipeline, PortId};
 use std::collections::VecDeque;
 use std::io;
 
@@ -84,7 +84,7 @@ pub fn pump(pipeline: &mut Pipeline, ports: &mut [MemPort]) -> usize {
             pipeline.process(&mut batch);
             total += batch.len();
             for i in 0..batch.len() {
-                if let Verdict::Forward(out) = batch.meta(i).verdict {
+                if let Some(out) = batch.meta(i).verdict.egress() {
                     if let Some(port) = ports.get_mut(out as usize) {
                         port.sent.push(batch.buf(i).frame().to_vec());
                     }
@@ -203,7 +203,7 @@ impl Backend for TxSlots {
     fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
         let mut n = 0;
         for i in 0..batch.len() {
-            if batch.meta(i).verdict == Verdict::Forward(port) {
+            if batch.meta(i).verdict.egress() == Some(port) {
                 self.put(batch.buf(i).frame());
                 n += 1;
             }

@@ -21,6 +21,23 @@ pub enum Verdict {
     Forward(PortId),
     /// Dropped for this reason.
     Drop(DropReason),
+    /// Consumed by the forwarder itself (an ARP reply or neighbour
+    /// advertisement it learned from, a packet to its own address).
+    Local,
+    /// The packet was dropped as `neighbor-unresolved` and its buffer now
+    /// holds an ARP request / neighbour solicitation to send out of this port.
+    Resolve(PortId),
+}
+
+impl Verdict {
+    /// The port the frame's buffer leaves by, if any.
+    #[inline(always)]
+    pub fn egress(self) -> Option<PortId> {
+        match self {
+            Verdict::Forward(p) | Verdict::Resolve(p) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 /// Per-frame metadata filled in by the stages.
@@ -142,10 +159,11 @@ impl Batch {
         &self.meta[i]
     }
 
-    /// The frames forwarded out of `port`, in order.
+    /// The frames to transmit out of `port` (forwarded frames and
+    /// resolution requests), in order.
     pub fn forwarded_to(&self, port: PortId) -> impl Iterator<Item = &[u8]> + '_ {
         (0..self.len)
-            .filter(move |&i| self.meta[i].verdict == Verdict::Forward(port))
+            .filter(move |&i| self.meta[i].verdict.egress() == Some(port))
             .map(move |i| self.bufs[i].frame())
     }
 

@@ -19,8 +19,16 @@ pub enum DropReason {
     NoLinkUp,
     /// The egress access port is down.
     PortDown,
-    /// The peering is in `l3` mode, whose forwarding is not available yet.
-    L3Pending,
+    /// An `l3` frame whose IP header is invalid (checksum, lengths).
+    BadIpHeader,
+    /// An `l3` frame that is neither IP nor ARP.
+    NotIp,
+    /// TTL / hop limit exhausted (an ICMP error was sent unless rate-limited).
+    TtlExpired,
+    /// No route in the peering's table (ICMP unreachable unless rate-limited).
+    NoRoute,
+    /// The next hop's MAC is not resolved yet (a request was sent, rate-limited).
+    NeighborUnresolved,
     /// The tag rewrite did not fit the buffer's headroom.
     TagRewrite,
     /// The backend's transmit ring was full.
@@ -29,7 +37,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Number of reasons (size of counter arrays).
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 13;
 
     /// All reasons in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -39,7 +47,11 @@ impl DropReason {
         DropReason::OverMtu,
         DropReason::NoLinkUp,
         DropReason::PortDown,
-        DropReason::L3Pending,
+        DropReason::BadIpHeader,
+        DropReason::NotIp,
+        DropReason::TtlExpired,
+        DropReason::NoRoute,
+        DropReason::NeighborUnresolved,
         DropReason::TagRewrite,
         DropReason::TxFull,
     ];
@@ -53,7 +65,11 @@ impl DropReason {
             DropReason::OverMtu => "over-mtu",
             DropReason::NoLinkUp => "no-link-up",
             DropReason::PortDown => "port-down",
-            DropReason::L3Pending => "l3-pending",
+            DropReason::BadIpHeader => "bad-ip-header",
+            DropReason::NotIp => "not-ip",
+            DropReason::TtlExpired => "ttl-expired",
+            DropReason::NoRoute => "no-route",
+            DropReason::NeighborUnresolved => "neighbor-unresolved",
             DropReason::TagRewrite => "tag-rewrite",
             DropReason::TxFull => "tx-full",
         }

@@ -4,8 +4,11 @@
 //!
 //! Contract: [`Pipeline::process`] sets a [`Verdict`] on every frame of the
 //! batch, rewrites forwarded frames in place, counts every frame exactly
-//! once (forwarded to one port, or dropped for one reason), never
-//! allocates, locks or makes a syscall, and never panics on any frame.
+//! once (forwarded to one port, dropped for one reason, or consumed
+//! locally by the l3 service), never allocates, locks or makes a syscall,
+//! and never panics on any frame. Frames of `l2` attachments are handled
+//! in one pass; frames of `l3` attachments are collected and routed after
+//! it, with one batched, prefetched table lookup.
 
 pub mod batch;
 pub mod classify;
@@ -20,15 +23,31 @@ pub use links::{flow_hash, LinkSnapshot, LinkState};
 pub use plan::{Attachment, Egress, Plan, PortId, Service, Side, TagPush};
 pub use stats::{Counters, PortCounters};
 
+use crate::l3::{self, IcmpLimiter};
 use crate::qos::{pcp_from_dscp, Marker};
 use crate::wire::{self, ErrorKind};
 use std::sync::Arc;
+
+/// Milliseconds since the first call in this process: the coarse clock
+/// of neighbour ageing and rate limits, read once per batch.
+pub fn clock_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    // Start at 1 so that 0 can mean "never".
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + 1
+}
 
 /// One worker's pipeline: a plan, the shared link state, own counters.
 pub struct Pipeline {
     plan: Arc<Plan>,
     links: LinkState,
     counters: Counters,
+    icmp: IcmpLimiter,
+    /// Time override for tests (ms); `None` reads the clock once per batch.
+    fixed_now_ms: Option<u64>,
 }
 
 impl Pipeline {
@@ -39,7 +58,78 @@ impl Pipeline {
             plan,
             links,
             counters,
+            icmp: IcmpLimiter::default(),
+            fixed_now_ms: None,
         }
+    }
+
+    /// Pin the pipeline's clock to `ms` (tests of ageing and rate limits);
+    /// `None` returns to the real clock.
+    pub fn set_time_ms(&mut self, ms: Option<u64>) {
+        self.fixed_now_ms = ms;
+    }
+
+    /// Route the l3 frames of a batch: one batched, prefetched IPv4 lookup
+    /// per peering run, then each frame through [`l3::route_frame`].
+    fn route_l3(&mut self, batch: &mut Batch, frames: &[u8]) {
+        let plan = &*self.plan;
+        let now_ms = self.fixed_now_ms.unwrap_or_else(clock_ms);
+        // IPv4 destinations of the frames that share the first frame's peering.
+        let mut first: Option<u16> = None;
+        let mut addrs = [0u32; BATCH_SIZE];
+        let mut slot_of = [u8::MAX; BATCH_SIZE];
+        let mut m = 0usize;
+        for (k, &i) in frames.iter().enumerate() {
+            let meta = batch.meta(i as usize);
+            let Some(Service::L3 { peering, .. }) = plan
+                .attachments
+                .get(meta.attachment as usize)
+                .map(|a| a.service)
+            else {
+                continue;
+            };
+            if meta.info.l3 == wire::L3::Ipv4 && *first.get_or_insert(peering) == peering {
+                addrs[m] = l3::dst_v4(batch.buf(i as usize), meta);
+                slot_of[k] = m as u8;
+                m += 1;
+            }
+        }
+        let mut paths = [None; BATCH_SIZE];
+        if let Some(pi) = first {
+            if let Some(p) = plan.l3.get(pi as usize) {
+                p.v4.lookup_batch(&addrs[..m], &mut paths[..m]);
+            }
+        }
+        let mut rewritten = 0u64;
+        let mut l3c = self.counters.l3;
+        for (k, &i) in frames.iter().enumerate() {
+            let (buf, meta) = batch.get_mut(i as usize);
+            let verdict = match plan
+                .attachments
+                .get(meta.attachment as usize)
+                .map(|a| a.service)
+            {
+                Some(Service::L3 { peering, side, pop }) => match plan.l3.get(peering as usize) {
+                    Some(p) => {
+                        let path = (slot_of[k] != u8::MAX).then(|| paths[slot_of[k] as usize]);
+                        let mut cx = l3::L3Context {
+                            links: &self.links,
+                            now_ms,
+                            icmp: &mut self.icmp,
+                            counters: &mut l3c,
+                            dscp_rewritten: &mut rewritten,
+                        };
+                        l3::route_frame(p, side, pop, buf, meta, path, &mut cx)
+                    }
+                    None => Verdict::Drop(DropReason::UnknownAttachment),
+                },
+                _ => Verdict::Drop(DropReason::UnknownAttachment),
+            };
+            meta.verdict = verdict;
+            self.counters.count(verdict, buf.len());
+        }
+        self.counters.l3 = l3c;
+        self.counters.dscp_rewritten += rewritten;
     }
 
     /// The plan in use.
@@ -110,6 +200,8 @@ impl Pipeline {
         let mut last_key = u64::MAX;
         let mut last = Resolved::Drop(DropReason::UnknownAttachment);
         let mut last_att = u32::MAX;
+        let mut l3_frames = [0u8; BATCH_SIZE];
+        let mut l3_count = 0usize;
         for i in 0..n {
             let (buf, meta) = batch.get_mut(i);
             rx_bytes += buf.len() as u64;
@@ -126,6 +218,7 @@ impl Pipeline {
                     meta.attachment = last_att;
                     match last {
                         Resolved::L2(ref action) => forward_one(action, &mut rewritten, buf, meta),
+                        Resolved::L3 => Verdict::Pending,
                         Resolved::Drop(r) => Verdict::Drop(r),
                     }
                 }
@@ -136,18 +229,18 @@ impl Pipeline {
                 }),
             };
             meta.verdict = verdict;
-            match verdict {
-                Verdict::Forward(out) => {
-                    if let Some(c) = self.counters.ports.get_mut(out as usize) {
-                        c.tx_packets += 1;
-                        c.tx_bytes += buf.len() as u64;
-                    }
-                }
-                Verdict::Drop(r) => self.counters.drop(r),
-                Verdict::Pending => {}
+            if verdict == Verdict::Pending {
+                // Routed below, after the batch's table lookups.
+                l3_frames[l3_count] = i as u8;
+                l3_count += 1;
+            } else {
+                self.counters.count(verdict, buf.len());
             }
         }
         self.counters.dscp_rewritten += rewritten;
+        if l3_count > 0 {
+            self.route_l3(batch, &l3_frames[..l3_count]);
+        }
         if let Some(pc) = self.counters.ports.get_mut(port as usize) {
             pc.rx_packets += n as u64;
             pc.rx_bytes += rx_bytes;
@@ -160,6 +253,8 @@ impl Pipeline {
 enum Resolved<'p> {
     /// Forward with this action.
     L2(L2Action<'p>),
+    /// Route through the attachment's l3 peering (after the batch lookups).
+    L3,
     /// Drop every frame for this reason.
     Drop(DropReason),
 }
@@ -193,7 +288,7 @@ fn resolve<'p>(plan: &'p Plan, links: &LinkSnapshot<'_>, a: u32) -> Resolved<'p>
         pcp_from_dscp,
     } = att.service
     else {
-        return Resolved::Drop(DropReason::L3Pending);
+        return Resolved::L3;
     };
     let pick = match egress {
         Egress::Access(p) => {

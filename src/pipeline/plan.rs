@@ -9,9 +9,16 @@
 //! one; nothing here is mutated after [`Plan::compile`].
 
 use super::classify::{self, ClassTable};
+use crate::config::validate::{MICROSOFT_LIMIT, PRIVATE_V4_LIMIT, PRIVATE_V6_LIMIT};
 use crate::config::{BackendKind, Circuit, Config, Encapsulation, PeeringKind, Role, ServiceMode};
+use crate::config::{LinkSubnets, Peering};
+use crate::l3::{self, Adjacency, L3Peering, LinkSide, NeighborTable, RouteTable, LOCAL_PATH};
 use crate::qos::Marker;
+use crate::wire::ethernet::Mac;
 use crate::wire::{Tpid, VlanTag};
+use ipnet::IpNet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 /// Index of a port in [`Plan::ports`].
 pub type PortId = u16;
@@ -25,6 +32,9 @@ pub struct PortPlan {
     pub interface: String,
     /// Backend that opens it.
     pub backend: BackendKind,
+    /// The MAC this forwarder uses as source on the port (routed frames,
+    /// ARP/ND): locally administered 02:78:63:00:00:<port id + 1>.
+    pub mac: Mac,
 }
 
 /// Tags to push on one egress port.
@@ -71,8 +81,15 @@ pub enum Service {
         /// Pushed tags take PCP = DSCP >> 3 (else the PCP of the popped outer tag).
         pcp_from_dscp: bool,
     },
-    /// Managed Layer 3 (forwarding not available yet: dropped as `l3-pending`).
-    L3Pending,
+    /// Managed Layer 3: routed by the peering's own table.
+    L3 {
+        /// Index into [`Plan::l3`].
+        peering: u16,
+        /// Which link of the peering this attachment is.
+        side: LinkSide,
+        /// Tags to pop (the attachment's own tags).
+        pop: u8,
+    },
 }
 
 /// Which side of the cross-connect an attachment is.
@@ -123,6 +140,11 @@ pub struct Plan {
     pub peerings: Vec<PeeringPlan>,
     /// Compiled DSCP markers, referenced by index.
     pub markers: Vec<Marker>,
+    /// The managed Layer 3 peerings (their VRFs, links and neighbours).
+    pub l3: Vec<L3Peering>,
+    /// Problems met while compiling that did not stop it (e.g. a route
+    /// table refusing the configured routes); shown by `check` and `run`.
+    pub warnings: Vec<String>,
     classes: ClassTable,
 }
 
@@ -176,12 +198,23 @@ impl Plan {
         let ports = cfg
             .ports
             .iter()
-            .map(|p| PortPlan {
+            .enumerate()
+            .map(|(i, p)| PortPlan {
                 name: p.name.clone(),
                 interface: p.interface.clone(),
                 backend: p.backend,
+                mac: [
+                    0x02,
+                    0x78,
+                    0x63,
+                    0,
+                    (i >> 8) as u8,
+                    (i as u8).wrapping_add(1),
+                ],
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut l3_peerings = Vec::new();
+        let mut warnings = Vec::new();
         let mut attachments = Vec::new();
         let mut peerings = Vec::new();
         let mut markers = Vec::new();
@@ -227,6 +260,23 @@ impl Plan {
                 let trunk_pushes = [trunk[0].2, trunk[1].2];
 
                 let l2 = p.mode == ServiceMode::L2;
+                let l3_index = l3_peerings.len() as u16;
+                if !l2 {
+                    let pushes = [access_push, trunk_pushes[0], trunk_pushes[1]];
+                    let (peering, warn) = compile_l3(
+                        cfg.role,
+                        c.premium,
+                        p,
+                        &pushes,
+                        &ports,
+                        &markers[m_trunk as usize],
+                        &markers[m_access as usize],
+                    );
+                    if let Some(w) = warn {
+                        warnings.push(format!("circuit {:?} {:?} peering: {w}", c.name, p.kind));
+                    }
+                    l3_peerings.push(peering);
+                }
                 attachments.push(Attachment {
                     port: access_port,
                     vids: access_vids.clone(),
@@ -241,7 +291,11 @@ impl Plan {
                             pcp_from_dscp: p.pcp_from_dscp,
                         }
                     } else {
-                        Service::L3Pending
+                        Service::L3 {
+                            peering: l3_index,
+                            side: LinkSide::Access,
+                            pop: access_vids.len() as u8,
+                        }
                     },
                 });
                 for (port, vids, _, side) in trunk {
@@ -258,7 +312,15 @@ impl Plan {
                                 pcp_from_dscp: p.pcp_from_dscp,
                             }
                         } else {
-                            Service::L3Pending
+                            Service::L3 {
+                                peering: l3_index,
+                                side: if side == Side::Primary {
+                                    LinkSide::Primary
+                                } else {
+                                    LinkSide::Secondary
+                                },
+                                pop: vids.len() as u8,
+                            }
                         },
                         vids,
                     });
@@ -275,8 +337,24 @@ impl Plan {
             attachments,
             peerings,
             markers,
+            l3: l3_peerings,
+            warnings,
             classes: ClassTable::build(&entries),
         }
+    }
+
+    /// The route API of an l3 peering, by circuit name and kind.
+    pub fn route_table(&self, circuit: &str, kind: PeeringKind) -> Option<Arc<Mutex<RouteTable>>> {
+        let mut k = 0;
+        for p in &self.peerings {
+            if p.mode == ServiceMode::L3 {
+                if p.circuit == circuit && p.kind == kind {
+                    return self.l3.get(k).map(|x| x.routes.clone());
+                }
+                k += 1;
+            }
+        }
+        None
     }
 
     /// Look up the attachment for a port and a received tag stack.
@@ -292,4 +370,153 @@ impl Plan {
             .position(|p| p.name == name)
             .map(|i| i as PortId)
     }
+}
+
+/// Build the L3 side of a peering: its links (own and peer addresses on
+/// each), its VRF with connected and configured routes, its neighbours.
+#[allow(clippy::too_many_arguments)]
+fn compile_l3(
+    role: Role,
+    premium: bool,
+    p: &Peering,
+    pushes: &[TagPush; 3],
+    ports: &[PortPlan],
+    to_trunk: &Marker,
+    to_access: &Marker,
+) -> (L3Peering, Option<String>) {
+    let customer_side = role == Role::ProviderEdge;
+    let own_peer4 = |net: ipnet::Ipv4Net| {
+        let (c, m) = LinkSubnets::<ipnet::Ipv4Net>::addresses(net);
+        if customer_side {
+            (c, m)
+        } else {
+            (m, c)
+        }
+    };
+    let own_peer6 = |net: ipnet::Ipv6Net| {
+        let (c, m) = LinkSubnets::<ipnet::Ipv6Net>::addresses(net);
+        if customer_side {
+            (c, m)
+        } else {
+            (m, c)
+        }
+    };
+    let v4_links = [p.ipv4.map(|s| s.primary), p.ipv4.map(|s| s.secondary)];
+    let v6_links = [p.ipv6.map(|s| s.primary), p.ipv6.map(|s| s.secondary)];
+    let mac_of = |port: PortId| {
+        ports
+            .get(port as usize)
+            .map_or([0x02, 0x78, 0x63, 0, 0, 0], |x| x.mac)
+    };
+    let mut links: [Option<Adjacency>; 3] = [None, None, None];
+    let mut peers = Vec::new();
+    let mut connected: Vec<(IpNet, l3::PathId)> = Vec::new();
+    // Access link.
+    let a = &p.access;
+    links[0] = Some(Adjacency {
+        side: LinkSide::Access,
+        port: pushes[0].port,
+        push: pushes[0],
+        mac: mac_of(pushes[0].port),
+        own_v4: a.ipv4.map(|n| n.addr()),
+        peer_v4: a.peer_v4(),
+        own_v6: a.ipv6.map(|n| n.addr()),
+        peer_v6: a.peer_v6(),
+    });
+    if let Some(n) = a.ipv4 {
+        connected.push((IpNet::V4(n.trunc()), l3::PATH_ACCESS));
+    }
+    if let Some(n) = a.ipv6 {
+        connected.push((IpNet::V6(n.trunc()), l3::PATH_ACCESS));
+    }
+    for (i, side) in [(1usize, LinkSide::Primary), (2, LinkSide::Secondary)] {
+        let (o4, p4) = v4_links[i - 1].map(own_peer4).unzip();
+        let (o6, p6) = v6_links[i - 1].map(own_peer6).unzip();
+        links[i] = Some(Adjacency {
+            side,
+            port: pushes[i].port,
+            push: pushes[i],
+            mac: mac_of(pushes[i].port),
+            own_v4: o4,
+            peer_v4: p4,
+            own_v6: o6,
+            peer_v6: p6,
+        });
+        let path = if side == LinkSide::Primary {
+            l3::PATH_PRIMARY
+        } else {
+            l3::PATH_SECONDARY
+        };
+        if let Some(n) = v4_links[i - 1] {
+            connected.push((IpNet::V4(n), path));
+        }
+        if let Some(n) = v6_links[i - 1] {
+            connected.push((IpNet::V6(n), path));
+        }
+    }
+    for l in links.iter().flatten() {
+        for (own, peer) in [
+            (l.own_v4.map(IpAddr::V4), l.peer_v4.map(IpAddr::V4)),
+            (l.own_v6.map(IpAddr::V6), l.peer_v6.map(IpAddr::V6)),
+        ] {
+            if let Some(o) = own {
+                connected.push((IpNet::from(o), LOCAL_PATH));
+            }
+            if let Some(x) = peer {
+                peers.push((x, l.side));
+            }
+        }
+    }
+    let microsoft = p.kind == PeeringKind::Microsoft;
+    let limits = if microsoft {
+        (MICROSOFT_LIMIT, MICROSOFT_LIMIT)
+    } else {
+        (
+            if premium {
+                PRIVATE_V4_LIMIT.1
+            } else {
+                PRIVATE_V4_LIMIT.0
+            },
+            PRIVATE_V6_LIMIT,
+        )
+    };
+    let mut warning = None;
+    let table = match RouteTable::new(microsoft, limits, peers.clone(), connected) {
+        Ok(mut t) => {
+            let routes: Vec<(IpNet, IpAddr)> =
+                p.routes.iter().map(|r| (r.prefix, r.next_hop)).collect();
+            if let Err(e) = t.bulk_load(&routes) {
+                warning = Some(format!("configured routes not installed: {e}"));
+            }
+            t
+        }
+        Err(e) => {
+            warning = Some(format!("connected routes not installed: {e}"));
+            // Cannot fail: no routes at all.
+            RouteTable::new(microsoft, limits, peers.clone(), Vec::new())
+                .unwrap_or_else(|_| unreachable!("an empty route table always builds"))
+        }
+    };
+    let neighbors = NeighborTable::new(6);
+    for n in &p.neighbors {
+        for l in links.iter().flatten() {
+            if Some(n.ip) == l.peer_v4.map(IpAddr::V4) {
+                neighbors.set_static(l3::slot(l.side, l3::Family::V4), &n.mac);
+            }
+            if Some(n.ip) == l.peer_v6.map(IpAddr::V6) {
+                neighbors.set_static(l3::slot(l.side, l3::Family::V6), &n.mac);
+            }
+        }
+    }
+    let peering = L3Peering {
+        links,
+        v4: table.reader_v4(),
+        v6: table.reader_v6(),
+        neighbors: Arc::new(neighbors),
+        routes: Arc::new(Mutex::new(table)),
+        marker_to_trunk: to_trunk.clone(),
+        marker_to_access: to_access.clone(),
+        mtu: p.mtu,
+    };
+    (peering, warning)
 }

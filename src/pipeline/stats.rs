@@ -26,6 +26,11 @@ pub struct Counters {
     pub drops: [u64; DropReason::COUNT],
     /// IP packets whose DSCP the marker changed.
     pub dscp_rewritten: u64,
+    /// Frames consumed by the forwarder itself (l3: ARP/ND it learned
+    /// from, packets to its own addresses it did not answer).
+    pub local: u64,
+    /// What the l3 service did.
+    pub l3: crate::l3::L3Counters,
 }
 
 impl Counters {
@@ -35,6 +40,8 @@ impl Counters {
             ports: vec![PortCounters::default(); ports],
             drops: [0; DropReason::COUNT],
             dscp_rewritten: 0,
+            local: 0,
+            l3: crate::l3::L3Counters::default(),
         }
     }
 
@@ -54,6 +61,27 @@ impl Counters {
             *a += b;
         }
         self.dscp_rewritten += other.dscp_rewritten;
+        self.local += other.local;
+        self.l3.add(&other.l3);
+    }
+
+    /// Count one frame by its verdict: forwarded frames as tx of their
+    /// port, drops (and frames turned into resolution requests) by reason,
+    /// local frames as local.
+    #[inline(always)]
+    pub fn count(&mut self, verdict: super::Verdict, len: usize) {
+        match verdict {
+            super::Verdict::Forward(out) => {
+                if let Some(c) = self.ports.get_mut(out as usize) {
+                    c.tx_packets += 1;
+                    c.tx_bytes += len as u64;
+                }
+            }
+            super::Verdict::Drop(r) => self.drop(r),
+            super::Verdict::Resolve(_) => self.drop(DropReason::NeighborUnresolved),
+            super::Verdict::Local => self.local += 1,
+            super::Verdict::Pending => {}
+        }
     }
 
     /// Count a drop.

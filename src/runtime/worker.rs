@@ -12,7 +12,7 @@
 
 use crate::io::Port;
 use crate::pipeline::Counters;
-use crate::pipeline::{Batch, DropReason, Pipeline, PortId, Verdict};
+use crate::pipeline::{Batch, DropReason, Pipeline, PortId};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -103,7 +103,7 @@ impl Worker {
     fn transmit(&mut self, batch: &Batch, egress: &mut [bool]) {
         egress.iter_mut().for_each(|e| *e = false);
         for i in 0..batch.len() {
-            if let Verdict::Forward(out) = batch.meta(i).verdict {
+            if let Some(out) = batch.meta(i).verdict.egress() {
                 if let Some(e) = egress.get_mut(out as usize) {
                     *e = true;
                 }

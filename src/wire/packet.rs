@@ -137,6 +137,19 @@ impl PacketBuf {
         self.len == 0
     }
 
+    /// Bytes available from the frame's start to the end of the buffer.
+    #[inline]
+    pub fn capacity_from_head(&self) -> usize {
+        BUF_LEN - self.head as usize
+    }
+
+    /// Set the frame length (growing exposes whatever bytes the buffer
+    /// holds there); clamped to [`PacketBuf::capacity_from_head`].
+    #[inline]
+    pub fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.capacity_from_head()) as u16;
+    }
+
     /// Free bytes in front of the frame.
     #[inline(always)]
     pub fn headroom(&self) -> usize {

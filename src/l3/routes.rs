@@ -1,0 +1,450 @@
+//! The route API of a managed Layer 3 peering: add, delete, replace and
+//! bulk-load routes in the peering's own tables (its VRF) while workers
+//! forward, with the ExpressRoute prefix limits enforced.
+//!
+//! Contract:
+//! - A route's next hop is the peer's address on one of the peering's
+//!   point-to-point links (primary, secondary, access). A prefix with next
+//!   hops on both trunk links is one ECMP path: flows are spread over both
+//!   and move to the survivor when a link goes down.
+//! - Every change is published to the lock-free tables in one atomic batch
+//!   (`lpm` `apply`): a reader sees all of a change or none of it.
+//! - Going over the prefix limit of either address family takes the
+//!   peering's routes down (all non-connected routes withdrawn, as a BGP
+//!   session drop would) and counts a limit event; they come back when the
+//!   count is under the limit again. Connected routes stay.
+//! - The table of one peering is never shared with another: private and
+//!   Microsoft peering are separate VRFs.
+
+use super::{Family, PathId, LOCAL_PATH};
+use crate::lpm::{Lpm4Reader, Lpm4Writer, Lpm6Reader, Lpm6Writer, LpmError, NextHop, Update};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// Which link a next hop is the peer on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkSide {
+    /// The access link.
+    Access,
+    /// The primary trunk link.
+    Primary,
+    /// The secondary trunk link.
+    Secondary,
+}
+
+/// Why a route change was refused (nothing changed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// The next hop is not the peer of any link of this peering.
+    #[error("next hop {0} is not the peer on a link of this peering (known peers: {1})")]
+    UnknownNextHop(IpAddr, String),
+    /// Prefix and next hop are of different address families.
+    #[error("next hop {1} is not of the address family of {0}")]
+    FamilyMismatch(IpNet, IpAddr),
+    /// A default route on Microsoft peering.
+    #[error("a default route ({0}) is accepted only on private peering")]
+    DefaultOnMicrosoft(IpNet),
+    /// The prefix has host bits set.
+    #[error("{0} has host bits set; did you mean {1}?")]
+    HostBits(IpNet, IpNet),
+    /// The lock-free table refused the batch.
+    #[error("routing table: {0}")]
+    Table(#[from] LpmError),
+}
+
+/// Counts of a peering's routing state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct RouteState {
+    /// Configured/learned IPv4 routes (desired, whether installed or not).
+    pub v4_routes: usize,
+    /// Configured/learned IPv6 routes.
+    pub v6_routes: usize,
+    /// IPv4 prefix limit.
+    pub v4_limit: usize,
+    /// IPv6 prefix limit.
+    pub v6_limit: usize,
+    /// True while the routes are withdrawn for being over the limit.
+    pub over_limit: bool,
+    /// How many times the limit took the routes down.
+    pub limit_events: u64,
+}
+
+/// The writer side of one peering's VRF.
+pub struct RouteTable {
+    microsoft: bool,
+    limits: (usize, usize),
+    w4: Lpm4Writer,
+    w6: Lpm6Writer,
+    peers: Vec<(IpAddr, LinkSide)>,
+    connected: Vec<(IpNet, PathId)>,
+    routes: BTreeMap<IpNet, BTreeSet<LinkSide>>,
+    /// Desired (IPv4, IPv6) route counts.
+    counts: (usize, usize),
+    over_limit: bool,
+    limit_events: u64,
+}
+
+impl std::fmt::Debug for RouteTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteTable")
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// The path id for a set of next-hop links.
+fn path_of(sides: &BTreeSet<LinkSide>) -> Option<PathId> {
+    use LinkSide::*;
+    let p = sides.contains(&Primary);
+    let s = sides.contains(&Secondary);
+    Some(match (p, s) {
+        (true, true) => super::PATH_ECMP,
+        (true, false) => super::PATH_PRIMARY,
+        (false, true) => super::PATH_SECONDARY,
+        (false, false) if sides.contains(&Access) => super::PATH_ACCESS,
+        _ => return None,
+    })
+}
+
+impl RouteTable {
+    /// An empty VRF for a peering. `peers` are the link peers (next-hop
+    /// candidates), `connected` the routes that are always present (link
+    /// subnets to their link, own addresses local). Table memory is only
+    /// touched as routes are installed.
+    pub fn new(
+        microsoft: bool,
+        limits: (usize, usize),
+        peers: Vec<(IpAddr, LinkSide)>,
+        connected: Vec<(IpNet, PathId)>,
+    ) -> Result<RouteTable, RouteError> {
+        let mut t = RouteTable {
+            microsoft,
+            limits,
+            w4: Lpm4Writer::new(),
+            w6: Lpm6Writer::new(),
+            peers,
+            connected,
+            routes: BTreeMap::new(),
+            counts: (0, 0),
+            over_limit: false,
+            limit_events: 0,
+        };
+        let (mut u4, mut u6) = (Vec::new(), Vec::new());
+        for (net, path) in t.connected.clone() {
+            push_update(&mut u4, &mut u6, net, Some(path));
+        }
+        t.w4.apply(&u4)?;
+        t.w6.apply(&u6)?;
+        Ok(t)
+    }
+
+    /// A reader of the IPv4 table for workers.
+    pub fn reader_v4(&self) -> Lpm4Reader {
+        self.w4.reader()
+    }
+
+    /// A reader of the IPv6 table for workers.
+    pub fn reader_v6(&self) -> Lpm6Reader {
+        self.w6.reader()
+    }
+
+    fn side_of(&self, prefix: IpNet, nh: IpAddr) -> Result<LinkSide, RouteError> {
+        if prefix.addr().is_ipv4() != nh.is_ipv4() {
+            return Err(RouteError::FamilyMismatch(prefix, nh));
+        }
+        self.peers
+            .iter()
+            .find(|(a, _)| *a == nh)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| {
+                let known: Vec<String> = self
+                    .peers
+                    .iter()
+                    .map(|(a, s)| format!("{a} ({s:?})"))
+                    .collect();
+                RouteError::UnknownNextHop(nh, known.join(", "))
+            })
+    }
+
+    fn check_prefix(&self, prefix: IpNet) -> Result<(), RouteError> {
+        if prefix.trunc() != prefix {
+            return Err(RouteError::HostBits(prefix, prefix.trunc()));
+        }
+        if self.microsoft && prefix.prefix_len() == 0 {
+            return Err(RouteError::DefaultOnMicrosoft(prefix));
+        }
+        Ok(())
+    }
+
+    /// The current counts and limit state.
+    pub fn state(&self) -> RouteState {
+        let (v4, v6) = self.counts;
+        RouteState {
+            v4_routes: v4,
+            v6_routes: v6,
+            v4_limit: self.limits.0,
+            v6_limit: self.limits.1,
+            over_limit: self.over_limit,
+            limit_events: self.limit_events,
+        }
+    }
+
+    /// Add `next_hop` to `prefix` (a second trunk next hop makes it ECMP).
+    pub fn add(&mut self, prefix: IpNet, next_hop: IpAddr) -> Result<(), RouteError> {
+        self.check_prefix(prefix)?;
+        let side = self.side_of(prefix, next_hop)?;
+        let mut set = self.routes.get(&prefix).cloned().unwrap_or_default();
+        set.insert(side);
+        self.commit(vec![(prefix, Some(set))])
+    }
+
+    /// Set `prefix` to exactly `next_hop`.
+    pub fn replace(&mut self, prefix: IpNet, next_hop: IpAddr) -> Result<(), RouteError> {
+        self.check_prefix(prefix)?;
+        let side = self.side_of(prefix, next_hop)?;
+        self.commit(vec![(prefix, Some(BTreeSet::from([side])))])
+    }
+
+    /// Remove `next_hop` from `prefix` (all next hops when `None`); `true`
+    /// if something was removed.
+    pub fn delete(&mut self, prefix: IpNet, next_hop: Option<IpAddr>) -> Result<bool, RouteError> {
+        let Some(set) = self.routes.get(&prefix) else {
+            return Ok(false);
+        };
+        let next = match next_hop {
+            None => None,
+            Some(nh) => {
+                let side = self.side_of(prefix, nh)?;
+                if !set.contains(&side) {
+                    return Ok(false);
+                }
+                let mut s = set.clone();
+                s.remove(&side);
+                (!s.is_empty()).then_some(s)
+            }
+        };
+        self.commit(vec![(prefix, next)])?;
+        Ok(true)
+    }
+
+    /// Replace every route with `routes`, published as one atomic batch.
+    pub fn bulk_load(&mut self, routes: &[(IpNet, IpAddr)]) -> Result<(), RouteError> {
+        let mut next: BTreeMap<IpNet, BTreeSet<LinkSide>> = BTreeMap::new();
+        for (p, nh) in routes {
+            self.check_prefix(*p)?;
+            next.entry(*p).or_default().insert(self.side_of(*p, *nh)?);
+        }
+        let mut changes: Vec<(IpNet, Option<BTreeSet<LinkSide>>)> = self
+            .routes
+            .keys()
+            .filter(|p| !next.contains_key(p))
+            .map(|p| (*p, None))
+            .collect();
+        changes.extend(next.into_iter().map(|(p, s)| (p, Some(s))));
+        self.commit(changes)
+    }
+
+    /// Apply `changes` (prefix → new next-hop set, `None` = removed): publish
+    /// the difference to the tables in one batch, then record it. When the
+    /// change crosses the prefix limit, every route is withdrawn or
+    /// reinstalled in that same batch.
+    fn commit(
+        &mut self,
+        changes: Vec<(IpNet, Option<BTreeSet<LinkSide>>)>,
+    ) -> Result<(), RouteError> {
+        let (mut v4, mut v6) = self.counts;
+        for (p, new) in &changes {
+            let had = self.routes.contains_key(p);
+            let has = new.is_some();
+            let delta = has as isize - had as isize;
+            if p.addr().is_ipv4() {
+                v4 = (v4 as isize + delta) as usize;
+            } else {
+                v6 = (v6 as isize + delta) as usize;
+            }
+        }
+        let over = v4 > self.limits.0 || v6 > self.limits.1;
+        let (mut u4, mut u6) = (Vec::new(), Vec::new());
+        let fallback = |connected: &[(IpNet, PathId)], p: &IpNet| {
+            connected.iter().find(|(c, _)| c == p).map(|(_, x)| *x)
+        };
+        let new_of: BTreeMap<IpNet, Option<&BTreeSet<LinkSide>>> =
+            changes.iter().map(|(p, s)| (*p, s.as_ref())).collect();
+        if over != self.over_limit {
+            // Withdraw or reinstall everything, old and new.
+            let all: BTreeSet<IpNet> = self.routes.keys().chain(new_of.keys()).copied().collect();
+            for p in all {
+                let after = if over {
+                    None
+                } else {
+                    match new_of.get(&p) {
+                        Some(s) => s.and_then(path_of),
+                        None => self.routes.get(&p).and_then(path_of),
+                    }
+                };
+                push_update(&mut u4, &mut u6, p, after.or(fallback(&self.connected, &p)));
+            }
+        } else if !over {
+            for (p, s) in &changes {
+                let before = self.routes.get(p).and_then(path_of);
+                let after = s.as_ref().and_then(path_of);
+                if before != after {
+                    push_update(&mut u4, &mut u6, *p, after.or(fallback(&self.connected, p)));
+                }
+            }
+        }
+        self.w4.apply(&u4)?;
+        self.w6.apply(&u6)?;
+        if over && !self.over_limit {
+            self.limit_events += 1;
+        }
+        self.over_limit = over;
+        self.counts = (v4, v6);
+        for (p, s) in changes {
+            match s {
+                Some(s) => {
+                    self.routes.insert(p, s);
+                }
+                None => {
+                    self.routes.remove(&p);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Answer of the writer-side table (for tests and `ctl`).
+    pub fn lookup(&self, addr: IpAddr) -> Option<NextHop> {
+        match addr {
+            IpAddr::V4(a) => self.w4.lookup(a),
+            IpAddr::V6(a) => self.w6.lookup(a),
+        }
+    }
+
+    /// Table memory in bytes (both families).
+    pub fn memory_bytes(&self) -> usize {
+        self.w4.memory_bytes() + self.w6.memory_bytes()
+    }
+
+    /// The family of an address (helper for callers).
+    pub fn family(addr: IpAddr) -> Family {
+        if addr.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+}
+
+fn push_update(
+    u4: &mut Vec<Update<Ipv4Net>>,
+    u6: &mut Vec<Update<Ipv6Net>>,
+    p: IpNet,
+    path: Option<PathId>,
+) {
+    match (p, path) {
+        (IpNet::V4(n), Some(x)) => u4.push(Update::Insert(n, x as NextHop)),
+        (IpNet::V4(n), None) => u4.push(Update::Remove(n)),
+        (IpNet::V6(n), Some(x)) => u6.push(Update::Insert(n, x as NextHop)),
+        (IpNet::V6(n), None) => u6.push(Update::Remove(n)),
+    }
+}
+
+/// Is `path` the local-delivery marker?
+pub fn is_local(path: NextHop) -> bool {
+    path == LOCAL_PATH as NextHop
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(ms: bool, limits: (usize, usize)) -> RouteTable {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        RouteTable::new(
+            ms,
+            limits,
+            vec![
+                (ip("192.0.2.2"), LinkSide::Primary),
+                (ip("192.0.2.6"), LinkSide::Secondary),
+                (ip("203.0.113.2"), LinkSide::Access),
+            ],
+            vec![
+                ("192.0.2.0/30".parse().unwrap(), super::super::PATH_PRIMARY),
+                ("192.0.2.1/32".parse().unwrap(), LOCAL_PATH),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ecmp_replace_delete_and_fallback() {
+        let mut t = table(false, (10, 10));
+        let p: IpNet = "198.51.100.0/24".parse().unwrap();
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        t.add(p, a("192.0.2.2")).unwrap();
+        assert_eq!(
+            t.lookup(a("198.51.100.7")),
+            Some(super::super::PATH_PRIMARY as u32)
+        );
+        t.add(p, a("192.0.2.6")).unwrap();
+        assert_eq!(
+            t.lookup(a("198.51.100.7")),
+            Some(super::super::PATH_ECMP as u32)
+        );
+        t.replace(p, a("203.0.113.2")).unwrap();
+        assert_eq!(
+            t.lookup(a("198.51.100.7")),
+            Some(super::super::PATH_ACCESS as u32)
+        );
+        assert!(t.delete(p, None).unwrap());
+        assert_eq!(t.lookup(a("198.51.100.7")), None);
+        assert!(t.lookup(a("192.0.2.1")).is_some_and(is_local));
+        assert!(matches!(
+            t.add(p, a("192.0.2.9")),
+            Err(RouteError::UnknownNextHop(..))
+        ));
+        assert!(matches!(
+            t.add("198.51.100.1/24".parse().unwrap(), a("192.0.2.2")),
+            Err(RouteError::HostBits(..))
+        ));
+    }
+
+    #[test]
+    fn limit_takes_routes_down_and_back() {
+        let mut t = table(true, (2, 2));
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(matches!(
+            t.add("0.0.0.0/0".parse().unwrap(), a("192.0.2.2")),
+            Err(RouteError::DefaultOnMicrosoft(_))
+        ));
+        for i in 0..3 {
+            t.add(format!("198.51.{i}.0/24").parse().unwrap(), a("192.0.2.2"))
+                .unwrap();
+        }
+        let s = t.state();
+        assert!(s.over_limit);
+        assert_eq!(s.limit_events, 1);
+        assert_eq!(
+            t.lookup(a("198.51.0.1")),
+            None,
+            "routes withdrawn over the limit"
+        );
+        assert!(t.lookup(a("192.0.2.2")).is_some(), "connected routes stay");
+        t.delete("198.51.2.0/24".parse().unwrap(), None).unwrap();
+        assert!(!t.state().over_limit);
+        assert_eq!(
+            t.lookup(a("198.51.1.1")),
+            Some(super::super::PATH_PRIMARY as u32)
+        );
+        // Bulk load replaces everything atomically.
+        t.bulk_load(&[("203.0.113.0/25".parse().unwrap(), a("192.0.2.6"))])
+            .unwrap();
+        assert_eq!(t.lookup(a("198.51.1.1")), None);
+        assert_eq!(
+            t.lookup(a("203.0.113.9")),
+            Some(super::super::PATH_SECONDARY as u32)
+        );
+    }
+}
