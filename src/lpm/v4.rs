@@ -326,7 +326,9 @@ impl Lpm4View<'_> {
     }
 }
 
-#[cfg(test)]
+// Every table here has a 2^24-entry first level: too big for Miri, which
+// runs the same engine on a small geometry in `table::tests`.
+#[cfg(all(test, not(miri)))]
 mod tests {
     use super::*;
 
@@ -405,7 +407,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "a /0 writes all 2^24 tbl24 entries")]
     fn replace_and_default_route() {
         let mut w = Lpm4Writer::with_tbl8_groups(4);
         let r = w.reader();
@@ -454,7 +455,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "short prefixes write up to 2^24 entries")]
     fn batch_matches_single_lookups() {
         let mut w = Lpm4Writer::with_tbl8_groups(64);
         for i in 0..40u32 {
@@ -475,7 +475,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "copies the 64 MiB tbl24")]
     fn apply_publishes_batch_atomically() {
         let mut w = Lpm4Writer::with_tbl8_groups(8);
         w.insert(net("10.0.0.0/8"), 1).unwrap();

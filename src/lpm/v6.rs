@@ -310,7 +310,9 @@ impl Lpm6View<'_> {
     }
 }
 
-#[cfg(test)]
+// Every table here has a 2^24-entry first level: too big for Miri, which
+// runs the same engine on a small geometry in `table::tests`.
+#[cfg(all(test, not(miri)))]
 mod tests {
     use super::*;
 
@@ -343,7 +345,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "::/0 writes all 2^24 first-level entries")]
     fn overlapping_insert_remove_and_fold() {
         let mut w = Lpm6Writer::with_groups(64);
         let r = w.reader();
@@ -371,7 +372,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "short prefixes and apply touch 2^24 entries")]
     fn batch_matches_single_lookups_and_apply() {
         let mut w = Lpm6Writer::with_groups(512);
         for i in 0..60u32 {
