@@ -79,8 +79,12 @@ impl Table {
         // Each lane's next read is prefetched as soon as its current entry
         // is known, so the lanes' misses stay in flight across levels.
         let mut shift = FIRST_GROUP_SHIFT;
-        for (i, (e, &a)) in entries.iter_mut().zip(addrs).enumerate() {
+        // First level: no branch on the loaded values, so that all lanes'
+        // misses are in flight at once (as in `v4`).
+        for (e, &a) in entries.iter_mut().zip(addrs) {
             *e = first[(a >> (128 - FIRST_BITS)) as usize].load(Ordering::Relaxed);
+        }
+        for (i, (e, &a)) in entries.iter().zip(addrs).enumerate() {
             if *e & EXT != 0 {
                 prefetch(&groups[group_slot(*e, ((a >> shift) & 0xff) as usize)]);
                 active[n] = i as u8;
