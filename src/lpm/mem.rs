@@ -196,6 +196,9 @@ pub(crate) struct RootWriter<T: Send + Sync + 'static> {
     /// writer: freeing a table (`munmap`) is too slow for the reader
     /// thread that happens to run the epoch collector.
     graveyard: Arc<SegQueue<Owned<T>>>,
+    /// Published-over values not yet dropped (popping an empty `SegQueue`
+    /// costs a fence: only look when something is pending).
+    retired: usize,
 }
 
 impl<T: Send + Sync + 'static> RootWriter<T> {
@@ -206,6 +209,7 @@ impl<T: Send + Sync + 'static> RootWriter<T> {
                 current: Atomic::new(value),
             }),
             graveyard: Arc::new(SegQueue::new()),
+            retired: 0,
         }
     }
 
@@ -245,13 +249,21 @@ impl<T: Send + Sync + 'static> RootWriter<T> {
         let old = unsafe { old.into_owned() };
         let graveyard = Arc::clone(&self.graveyard);
         guard.defer(move || graveyard.push(old));
+        self.retired += 1;
         guard.flush();
     }
 
     /// Drop the retired values whose readers have moved on.
+    #[inline]
     pub(crate) fn collect(&mut self) {
-        while let Some(old) = self.graveyard.pop() {
-            drop(old);
+        while self.retired > 0 {
+            match self.graveyard.pop() {
+                Some(old) => {
+                    drop(old);
+                    self.retired -= 1;
+                }
+                None => break,
+            }
         }
     }
 }

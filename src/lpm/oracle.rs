@@ -126,7 +126,8 @@ impl Oracle6 {
     }
 }
 
-#[cfg(test)]
+// Proptests: too slow for Miri, and they touch the filesystem.
+#[cfg(all(test, not(miri)))]
 mod tests {
     use super::super::{Lpm4Writer, Lpm6Writer, Update};
     use super::*;
@@ -210,7 +211,6 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
         #[test]
-        #[cfg_attr(miri, ignore = "thousands of table operations; run natively")]
         fn v4_matches_oracle(
             ops in ops(v4_prefix()),
             probes in proptest::collection::vec(any::<u32>(), 64),
@@ -261,7 +261,6 @@ mod tests {
         }
 
         #[test]
-        #[cfg_attr(miri, ignore = "thousands of table operations; run natively")]
         fn v6_matches_oracle(
             ops in ops(v6_prefix()),
             probes in proptest::collection::vec(any::<u128>(), 64),
