@@ -83,6 +83,8 @@ pub struct RouteTable {
     counts: (usize, usize),
     over_limit: bool,
     limit_events: u64,
+    /// Readers exist: multi-prefix changes must be published atomically.
+    published: bool,
 }
 
 impl std::fmt::Debug for RouteTable {
@@ -129,23 +131,66 @@ impl RouteTable {
             counts: (0, 0),
             over_limit: false,
             limit_events: 0,
+            published: false,
         };
         let (mut u4, mut u6) = (Vec::new(), Vec::new());
         for (net, path) in t.connected.clone() {
             push_update(&mut u4, &mut u6, net, Some(path));
         }
-        t.w4.apply(&u4)?;
-        t.w6.apply(&u6)?;
+        t.publish(&u4, &u6)?;
         Ok(t)
     }
 
-    /// A reader of the IPv4 table for workers.
-    pub fn reader_v4(&self) -> Lpm4Reader {
+    /// Write updates to the tables. A change of one prefix per family is
+    /// written in place (each entry one atomic store: every address answers
+    /// its old or its new route, never anything else); a larger change is
+    /// published atomically (`apply`: a private copy and one root swap), so
+    /// no reader sees part of it. Before the first reader exists (at
+    /// compile time) everything is written in place.
+    fn publish(&mut self, u4: &[Update<Ipv4Net>], u6: &[Update<Ipv6Net>]) -> Result<(), RouteError> {
+        let in_place = !self.published || u4.len() + u6.len() <= 1;
+        if in_place {
+            for u in u4 {
+                match *u {
+                    Update::Insert(p, nh) => {
+                        self.w4.insert(p, nh)?;
+                    }
+                    Update::Remove(p) => {
+                        self.w4.remove(p);
+                    }
+                }
+            }
+            for u in u6 {
+                match *u {
+                    Update::Insert(p, nh) => {
+                        self.w6.insert(p, nh)?;
+                    }
+                    Update::Remove(p) => {
+                        self.w6.remove(p);
+                    }
+                }
+            }
+        } else {
+            if !u4.is_empty() {
+                self.w4.apply(u4)?;
+            }
+            if !u6.is_empty() {
+                self.w6.apply(u6)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A reader of the IPv4 table for workers. From now on multi-prefix
+    /// changes are published atomically.
+    pub fn reader_v4(&mut self) -> Lpm4Reader {
+        self.published = true;
         self.w4.reader()
     }
 
     /// A reader of the IPv6 table for workers.
-    pub fn reader_v6(&self) -> Lpm6Reader {
+    pub fn reader_v6(&mut self) -> Lpm6Reader {
+        self.published = true;
         self.w6.reader()
     }
 
@@ -294,8 +339,7 @@ impl RouteTable {
                 }
             }
         }
-        self.w4.apply(&u4)?;
-        self.w6.apply(&u6)?;
+        self.publish(&u4, &u6)?;
         if over && !self.over_limit {
             self.limit_events += 1;
         }

@@ -497,6 +497,7 @@ fn compile_l3(
                 .unwrap_or_else(|_| unreachable!("an empty route table always builds"))
         }
     };
+    let mut table = table;
     let neighbors = NeighborTable::new(6);
     for n in &p.neighbors {
         for l in links.iter().flatten() {
