@@ -177,7 +177,7 @@ impl TxSlots {
     pub fn put(&mut self, frame: &[u8]) {
         let slot = &mut self.slots[self.next];
         let n = frame.len().min(slot.len());
-        crate::wire::packet::copy_frame(&mut slot[..n], &frame[..n]);
+        slot[..n].copy_from_slice(&frame[..n]);
         self.next = if self.next + 1 == self.slots.len() {
             0
         } else {

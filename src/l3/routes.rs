@@ -147,7 +147,11 @@ impl RouteTable {
     /// published atomically (`apply`: a private copy and one root swap), so
     /// no reader sees part of it. Before the first reader exists (at
     /// compile time) everything is written in place.
-    fn publish(&mut self, u4: &[Update<Ipv4Net>], u6: &[Update<Ipv6Net>]) -> Result<(), RouteError> {
+    fn publish(
+        &mut self,
+        u4: &[Update<Ipv4Net>],
+        u6: &[Update<Ipv6Net>],
+    ) -> Result<(), RouteError> {
         let in_place = !self.published || u4.len() + u6.len() <= 1;
         if in_place {
             for u in u4 {

@@ -153,6 +153,13 @@ impl Batch {
         (&mut self.bufs[i], &mut self.meta[i])
     }
 
+    /// Every frame with its metadata, both writable, in order.
+    #[inline(always)]
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&mut PacketBuf, &mut Meta)> + '_ {
+        let n = self.len.min(BATCH_SIZE);
+        self.bufs.iter_mut().zip(self.meta.iter_mut()).take(n)
+    }
+
     /// Metadata of frame `i`.
     #[inline(always)]
     pub fn meta(&self, i: usize) -> &Meta {

@@ -202,8 +202,7 @@ impl Pipeline {
         let mut last_att = u32::MAX;
         let mut l3_frames = [0u8; BATCH_SIZE];
         let mut l3_count = 0usize;
-        for i in 0..n {
-            let (buf, meta) = batch.get_mut(i);
+        for (i, (buf, meta)) in batch.iter_mut().enumerate() {
             rx_bytes += buf.len() as u64;
             let verdict = match wire::parse_into(buf.frame(), &mut meta.info) {
                 Ok(()) => {
@@ -266,13 +265,34 @@ struct L2Action<'p> {
     pcp_from_dscp: bool,
     /// `None` when the marker never changes a packet.
     marker: Option<&'p Marker>,
-    /// One egress, or two picked per flow (both links up).
-    pick: Pick<'p>,
+    /// The egress, or (`by_flow`) the two picked per flow.
+    out: [Out; 2],
+    /// Both trunk links up: the flow hash picks `out[0]` or `out[1]`.
+    by_flow: bool,
 }
 
-enum Pick<'p> {
-    One(&'p TagPush),
-    ByFlow(&'p [TagPush; 2]),
+/// An egress port with its tags as words (TPID << 16 | TCI), ready to
+/// take the frame's PCP and be written.
+#[derive(Clone, Copy)]
+struct Out {
+    words: [u32; 3],
+    count: u8,
+    port: PortId,
+}
+
+impl Out {
+    fn of(p: &TagPush) -> Out {
+        let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3] = p.bytes;
+        Out {
+            words: [
+                u32::from_be_bytes([a0, a1, a2, a3]),
+                u32::from_be_bytes([b0, b1, b2, b3]),
+                u32::from_be_bytes([c0, c1, c2, c3]),
+            ],
+            count: p.count,
+            port: p.port,
+        }
+    }
 }
 
 /// Resolve attachment `a` against the plan and the batch's link snapshot.
@@ -290,17 +310,17 @@ fn resolve<'p>(plan: &'p Plan, links: &LinkSnapshot<'_>, a: u32) -> Resolved<'p>
     else {
         return Resolved::L3;
     };
-    let pick = match egress {
+    let (out, by_flow) = match egress {
         Egress::Access(p) => {
             if !links.is_up(p.port) {
                 return Resolved::Drop(DropReason::PortDown);
             }
-            Pick::One(p)
+            ([Out::of(p); 2], false)
         }
         Egress::Trunk(pair) => match (links.is_up(pair[0].port), links.is_up(pair[1].port)) {
-            (true, true) => Pick::ByFlow(pair),
-            (true, false) => Pick::One(&pair[0]),
-            (false, true) => Pick::One(&pair[1]),
+            (true, true) => ([Out::of(&pair[0]), Out::of(&pair[1])], true),
+            (true, false) => ([Out::of(&pair[0]); 2], false),
+            (false, true) => ([Out::of(&pair[1]); 2], false),
             (false, false) => return Resolved::Drop(DropReason::NoLinkUp),
         },
     };
@@ -312,7 +332,8 @@ fn resolve<'p>(plan: &'p Plan, links: &LinkSnapshot<'_>, a: u32) -> Resolved<'p>
             .markers
             .get(marker as usize)
             .filter(|m| !m.is_identity()),
-        pick,
+        out,
+        by_flow,
     })
 }
 
@@ -329,12 +350,13 @@ fn forward_one(
     if info.l3_len > action.mtu as u32 {
         return Verdict::Drop(DropReason::OverMtu);
     }
+    let frame = buf.frame_mut();
     // Mark.
     if info.is_ip() {
         let before = info.dscp();
         let mut after = before;
         if let Some(m) = action.marker {
-            if let Some((_, a)) = m.apply(info, buf.frame_mut()) {
+            if let Some((_, a)) = m.apply(info, frame) {
                 after = a;
             }
         }
@@ -345,27 +367,23 @@ fn forward_one(
     // Link pick. With both trunks up the flow hash picks one without a
     // branch: its top bit indexes the pair (a branch on it would be
     // mispredicted on every other flow).
-    let push = match action.pick {
-        Pick::One(p) => p,
-        Pick::ByFlow(pair) => &pair[(flow_hash(info, buf.frame()) >> 31) as usize & 1],
+    let out = if action.by_flow {
+        &action.out[(flow_hash(info, frame) >> 31) as usize & 1]
+    } else {
+        &action.out[0]
     };
-    // Encap: pop the attachment's tags, push the egress tags with their PCP.
+    // Encap: pop the attachment's tags, push the egress tags with their PCP
+    // (into every word; words past `count` are not written).
     let pcp = if action.pcp_from_dscp && info.is_ip() {
         pcp_from_dscp(info.dscp())
     } else {
         info.tags.outer().map_or(0, |t| t.pcp)
     };
-    // Tags as words (TPID << 16 | TCI), PCP into every one (words past
-    // `count` are not written).
-    let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3] = push.bytes;
     let pcp = (pcp as u32) << 13;
-    let words = [
-        u32::from_be_bytes([a0, a1, a2, a3]) | pcp,
-        u32::from_be_bytes([b0, b1, b2, b3]) | pcp,
-        u32::from_be_bytes([c0, c1, c2, c3]) | pcp,
-    ];
-    if !buf.rewrite_tags_words(action.pop as usize, words, push.count as usize) {
+    let [w0, w1, w2] = out.words;
+    let words = [w0 | pcp, w1 | pcp, w2 | pcp];
+    if !buf.rewrite_tags_words(action.pop as usize, words, out.count as usize) {
         return Verdict::Drop(DropReason::TagRewrite);
     }
-    Verdict::Forward(push.port)
+    Verdict::Forward(out.port)
 }

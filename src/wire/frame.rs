@@ -144,7 +144,9 @@ pub fn parse_into(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
 /// both agree on every input).
 #[inline(always)]
 fn parse_impl<const FAST: bool>(frame: &[u8], info: &mut FrameInfo) -> Result<(), WireError> {
-    let Some(eth) = frame.first_chunk::<HEADER_LEN>() else {
+    // Walk the header by splitting fixed-size chunks off the front: each
+    // step is one length check, and what remains is the L3 slice.
+    let Some((eth, mut rest)) = frame.split_first_chunk::<HEADER_LEN>() else {
         return Err(WireError::truncated(
             Layer::Ethernet,
             0,
@@ -160,17 +162,17 @@ fn parse_impl<const FAST: bool>(frame: &[u8], info: &mut FrameInfo) -> Result<()
             return Err(WireError::new(Layer::Vlan, at, ErrorKind::TooManyTags));
         }
         // A tag needs its TCI and the next ethertype: 4 bytes past `at + 2`.
-        let Some(t) = frame.get(at..at + 6) else {
+        let Some((t, r)) = rest.split_first_chunk::<4>() else {
             return Err(WireError::truncated(Layer::Vlan, at, 6, frame.len() - at));
         };
         // Cannot fail: the length was checked against MAX_TAGS above.
-        let _ = info.tags.push_raw(et, u16::from_be_bytes([t[2], t[3]]));
-        et = u16::from_be_bytes([t[4], t[5]]);
+        let _ = info.tags.push_raw(et, u16::from_be_bytes([t[0], t[1]]));
+        et = u16::from_be_bytes([t[2], t[3]]);
+        rest = r;
         at += 4;
     }
     let l3_off = at + 2;
-    // In bounds: the loop above saw the ethertype's two bytes before `l3_off`.
-    let l3 = frame.get(l3_off..).unwrap_or_default();
+    let l3 = rest;
     info.ethertype = et;
     info.l3_offset = l3_off as u16;
     // Fast path: IPv4 without options, not a fragment, UDP or TCP with the

@@ -43,30 +43,6 @@ impl core::fmt::Debug for PacketBuf {
     }
 }
 
-/// Copy `src` into `dst` (same length). Frames of 16 to 128 bytes — most
-/// of them on a real link — are copied by two overlapping fixed-size moves
-/// that compile inline to a few vector loads and stores; the rest go to
-/// the general `memcpy` (a function call with a size dispatch).
-#[inline(always)]
-pub fn copy_frame(dst: &mut [u8], src: &[u8]) {
-    let n = src.len();
-    if n != dst.len() {
-        return;
-    }
-    if (64..=128).contains(&n) {
-        dst[..64].copy_from_slice(&src[..64]);
-        dst[n - 64..].copy_from_slice(&src[n - 64..]);
-    } else if (32..64).contains(&n) {
-        dst[..32].copy_from_slice(&src[..32]);
-        dst[n - 32..].copy_from_slice(&src[n - 32..]);
-    } else if (16..32).contains(&n) {
-        dst[..16].copy_from_slice(&src[..16]);
-        dst[n - 16..].copy_from_slice(&src[n - 16..]);
-    } else {
-        dst.copy_from_slice(src);
-    }
-}
-
 impl PacketBuf {
     /// An empty buffer (allocates once; reuse it).
     pub fn new() -> PacketBuf {
@@ -84,7 +60,7 @@ impl PacketBuf {
         self.head = HEADROOM as u16;
         match self.buf.get_mut(HEADROOM..HEADROOM + frame.len()) {
             Some(dst) => {
-                copy_frame(dst, frame);
+                dst.copy_from_slice(frame);
                 self.len = frame.len() as u16;
                 true
             }
