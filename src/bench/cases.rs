@@ -6,13 +6,16 @@
 //! both measure the same work.
 
 use crate::config::{
-    Access, BackendKind, Bfd, Circuit, Config, Encapsulation, Link, LinkSubnets, Peering,
+    Access, BackendKind, Bfd, Circuit, Config, Encapsulation, Link, LinkSubnets, Neighbor, Peering,
     PeeringKind, Port, Role, ServiceMode,
 };
+use crate::gen::Payload;
 use crate::gen::{FrameSpec, IMIX};
+use crate::lpm::gen as tables;
 use crate::pipeline::{LinkState, Pipeline, Plan, PortId};
 use crate::qos::{DscpAction, DscpPolicy};
 use crate::wire::{Tpid, VlanId, VlanTag};
+use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -189,3 +192,116 @@ pub fn pop_frames(sizes: Sizes) -> Vec<Vec<u8>> {
 pub const PUSH_PORT: PortId = port::MICROSOFT;
 /// Ingress port of the pop case.
 pub const POP_PORT: PortId = port::TRUNK_A;
+
+/// The l3 bench plan: one QinQ circuit (S-tag 100, C-tag 200), its private
+/// peering in `l3` mode with the `expressroute` DSCP policy, an untagged
+/// access link (203.0.113.1/30, 2001:db8:ff::1/126), static neighbours for
+/// both MSEEs. Ports: 0 access, 1 unused, 2 and 3 the trunks.
+pub fn l3_config() -> Config {
+    let mut cfg = config();
+    let c = &mut cfg.circuits[0];
+    c.peerings.truncate(1);
+    let p = &mut c.peerings[0];
+    p.mode = ServiceMode::L3;
+    p.dscp = DscpPolicy::plain(DscpAction::ExpressRoute);
+    p.ipv6 = Some(LinkSubnets {
+        primary: "2001:db8:0:1::/126".parse().expect("literal"),
+        secondary: "2001:db8:0:1::4/126".parse().expect("literal"),
+    });
+    p.access.ipv4 = Some("203.0.113.1/30".parse().expect("literal"));
+    p.access.ipv6 = Some("2001:db8:ff::1/126".parse().expect("literal"));
+    p.neighbors = [
+        "192.0.2.2",
+        "192.0.2.6",
+        "2001:db8:0:1::2",
+        "2001:db8:0:1::6",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, ip)| Neighbor {
+        ip: ip.parse().expect("literal"),
+        mac: [0x02, 0, 0, 0, 0, 0xa0 + i as u8],
+    })
+    .collect();
+    cfg
+}
+
+/// The l3 bench plan with `v4` IPv4 and `v6` IPv6 routes (realistic length
+/// mixes from [`crate::lpm::gen`]), every one ECMP over both trunks; the
+/// prefix limits are lifted for the table size. Returns the plan and the
+/// tables' prefixes.
+pub fn l3_plan(
+    v4: usize,
+    v6: usize,
+) -> anyhow::Result<(
+    Arc<Plan>,
+    Vec<(ipnet::Ipv4Net, u32)>,
+    Vec<(ipnet::Ipv6Net, u32)>,
+)> {
+    let plan = Arc::new(Plan::compile(&l3_config()));
+    let t4 = tables::ipv4_table(v4, 0x5eed_0004);
+    let t6 = tables::ipv6_table(v6, 0x5eed_0006);
+    let table = plan
+        .route_table("bench", PeeringKind::Private)
+        .ok_or_else(|| anyhow::anyhow!("bench plan has no l3 peering"))?;
+    let mut t = table
+        .lock()
+        .map_err(|_| anyhow::anyhow!("route table lock poisoned"))?;
+    t.set_limits(v4, v6);
+    let mut routes: Vec<(IpNet, IpAddr)> = Vec::with_capacity(2 * (v4 + v6));
+    for (net, _) in &t4 {
+        routes.push((IpNet::V4(*net), "192.0.2.2".parse()?));
+        routes.push((IpNet::V4(*net), "192.0.2.6".parse()?));
+    }
+    for (net, _) in &t6 {
+        routes.push((IpNet::V6(*net), "2001:db8:0:1::2".parse()?));
+        routes.push((IpNet::V6(*net), "2001:db8:0:1::6".parse()?));
+    }
+    t.bulk_load(&routes)?;
+    drop(t);
+    Ok((plan, t4, t6))
+}
+
+/// Access-side frames to addresses inside the tables: IPv4 64-byte frames,
+/// IPv6 66-byte frames (the smallest UDP frame IPv6 allows), `n` distinct
+/// destinations, the DSCP mix of the l2 cases.
+pub fn l3_frames(
+    t4: &[(ipnet::Ipv4Net, u32)],
+    t6: &[(ipnet::Ipv6Net, u32)],
+    n: usize,
+    v6: bool,
+) -> Vec<Vec<u8>> {
+    let dsts: Vec<IpAddr> = if v6 {
+        tables::inside_v6(t6, n, 66)
+            .into_iter()
+            .map(|a| IpAddr::V6(a.into()))
+            .collect()
+    } else {
+        tables::inside_v4(t4, n, 64)
+            .into_iter()
+            .map(|a| IpAddr::V4(a.into()))
+            .collect()
+    };
+    dsts.into_iter()
+        .enumerate()
+        .map(|(i, dst)| {
+            let src: IpAddr = if v6 {
+                "2001:db8:ff::2".parse().expect("literal")
+            } else {
+                "203.0.113.2".parse().expect("literal")
+            };
+            let mut s = FrameSpec::udp(
+                &[],
+                src,
+                dst,
+                (40000 + (i % 20000) as u16, 443),
+                DSCP_MIX[i % DSCP_MIX.len()] << 2,
+                if v6 { 66 } else { 64 },
+            );
+            if let Payload::Ip { ttl, .. } = &mut s.payload {
+                *ttl = 64;
+            }
+            s.build()
+        })
+        .collect()
+}

@@ -15,9 +15,10 @@ pub mod naive;
 
 use crate::io::mem::{FrameSource, TxSlots};
 use crate::io::Backend;
-use crate::pipeline::{Batch, Pipeline, PortId, Verdict};
+use crate::pipeline::{Batch, LinkState, Pipeline, PortId, Verdict};
 use cases::Sizes;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What a case does with each frame.
@@ -29,6 +30,9 @@ pub enum Work {
     Naive,
     /// The pipeline; frames enter on this port.
     Pipeline(PortId),
+    /// The l3 pipeline with the large tables: access frames routed to the
+    /// trunks (IPv6 when `true`).
+    L3(bool),
 }
 
 /// A benchmark case.
@@ -40,6 +44,23 @@ pub struct Case {
     pub sizes: Sizes,
     /// The work.
     pub work: Work,
+}
+
+/// The l3 cases: 64-byte IPv4 and 66-byte IPv6 frames routed by the
+/// peering's table (see [`Settings::l3_routes`]).
+pub fn l3_cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "l3-route-v4",
+            sizes: Sizes::Fixed(64),
+            work: Work::L3(false),
+        },
+        Case {
+            name: "l3-route-v6",
+            sizes: Sizes::Fixed(66),
+            work: Work::L3(true),
+        },
+    ]
 }
 
 /// The default case list: for 64-byte frames and IMIX, the two baselines
@@ -112,6 +133,8 @@ pub struct Settings {
     pub rounds: usize,
     /// Core to pin to (`None`: do not pin).
     pub core: Option<usize>,
+    /// Routes in the l3 cases' tables (IPv4, IPv6).
+    pub l3_routes: (usize, usize),
 }
 
 struct Prepared {
@@ -145,8 +168,11 @@ fn run_batches(p: &mut Prepared, batch: &mut Batch, batches: u64) -> u64 {
                     }
                 }
             }
-            Work::Pipeline(port) => {
-                batch.port = port;
+            Work::Pipeline(_) | Work::L3(_) => {
+                batch.port = match p.case.work {
+                    Work::Pipeline(port) => port,
+                    _ => cases::port::PRIVATE,
+                };
                 let _ = p.source.recv(batch);
                 p.pipeline.process(batch);
                 for i in 0..batch.len() {
@@ -161,16 +187,34 @@ fn run_batches(p: &mut Prepared, batch: &mut Batch, batches: u64) -> u64 {
     sent
 }
 
-fn prepare(case: &Case) -> Prepared {
-    let frames = match case.work {
-        Work::Copy | Work::Naive => cases::push_frames(case.sizes),
-        Work::Pipeline(p) if p == cases::POP_PORT => cases::pop_frames(case.sizes),
-        Work::Pipeline(_) => cases::push_frames(case.sizes),
+/// The l3 plan and its tables, built once per run.
+type L3Tables = (
+    Arc<crate::pipeline::Plan>,
+    Vec<(ipnet::Ipv4Net, u32)>,
+    Vec<(ipnet::Ipv6Net, u32)>,
+);
+
+/// Distinct destinations per l3 case (spread over the whole table).
+const L3_FLOWS: usize = 8192;
+
+fn prepare(case: &Case, l3: Option<&L3Tables>) -> Prepared {
+    let (frames, pipeline) = match (case.work, l3) {
+        (Work::L3(v6), Some((plan, t4, t6))) => {
+            let links = LinkState::new(plan.ports.len());
+            (
+                cases::l3_frames(t4, t6, L3_FLOWS, v6),
+                Pipeline::new(plan.clone(), links),
+            )
+        }
+        (Work::Pipeline(p), _) if p == cases::POP_PORT => {
+            (cases::pop_frames(case.sizes), cases::pipeline())
+        }
+        _ => (cases::push_frames(case.sizes), cases::pipeline()),
     };
     Prepared {
         case: case.clone(),
         source: FrameSource::new(frames),
-        pipeline: cases::pipeline(),
+        pipeline,
         sink: TxSlots::new(256),
         samples: Vec::new(),
     }
@@ -188,7 +232,12 @@ pub fn run(
         let id = ids.into_iter().find(|i| i.id == c)?;
         core_affinity::set_for_current(id).then_some(c)
     });
-    let mut prepared: Vec<Prepared> = cases.iter().map(prepare).collect();
+    let l3 = if cases.iter().any(|c| matches!(c.work, Work::L3(_))) {
+        Some(cases::l3_plan(settings.l3_routes.0, settings.l3_routes.1)?)
+    } else {
+        None
+    };
+    let mut prepared: Vec<Prepared> = cases.iter().map(|c| prepare(c, l3.as_ref())).collect();
     let mut batch = Batch::new();
     // Check every case forwards every frame before timing anything.
     for p in &mut prepared {
@@ -337,9 +386,12 @@ mod tests {
             round: Duration::from_millis(2),
             rounds: 1,
             core: None,
+            l3_routes: (2000, 500),
         };
-        let r = run(&default_cases(), &s, |_, _| {}).unwrap();
-        assert_eq!(r.cases.len(), 8);
+        let mut all = default_cases();
+        all.extend(l3_cases());
+        let r = run(&all, &s, |_, _| {}).unwrap();
+        assert_eq!(r.cases.len(), 10);
         assert!(r.cases.iter().all(|c| c.mpps > 0.0 && c.packets > 0));
         assert!(r.cases[0].vs_copy.is_some_and(|v| (v - 1.0).abs() < 1e-9));
     }

@@ -13,6 +13,9 @@ Cases (64-byte frames and IMIX, 1024 flows, batches of 32):
   naive         etherparse: parse to owned headers, new Vec per frame
   l2-qinq-push  untagged customer frame -> S-tag 100 + C-tag 300, DSCP expressroute
   l2-qinq-pop   S+C tagged trunk frame -> untagged customer frame
+  l3-route-v4   64-byte IPv4 access frame routed by a 1M-route table (ECMP over both
+                trunks): parse, header check, TTL, LPM, MAC rewrite, DSCP, QinQ push
+  l3-route-v6   the same with 66-byte IPv6 frames and 200k IPv6 routes
 
 Examples:
   xconnect bench
@@ -31,6 +34,12 @@ pub struct BenchArgs {
     /// Core to pin to (default: the last core).
     #[arg(long)]
     pub core: Option<usize>,
+    /// IPv4 routes in the l3-route-v4 case's table (realistic length mix).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub l3_routes: usize,
+    /// IPv6 routes in the l3-route-v6 case's table (/32-/64).
+    #[arg(long, default_value_t = 200_000)]
+    pub l3_routes_v6: usize,
     /// Only cases with these names (repeatable); baselines are always kept.
     #[arg(long = "case")]
     pub cases: Vec<String>,
@@ -42,6 +51,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         anyhow::bail!("--seconds must be in (0, 60] and --rounds in 1..=1000");
     }
     let mut cases = bench::default_cases();
+    cases.extend(bench::l3_cases());
     if !a.cases.is_empty() {
         let known: Vec<&str> = cases.iter().map(|c| c.name).collect();
         for c in &a.cases {
@@ -58,6 +68,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         round: Duration::from_secs_f64(a.seconds),
         rounds: a.rounds,
         core,
+        l3_routes: (a.l3_routes, a.l3_routes_v6),
     };
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new((cases.len() * a.rounds) as u64);

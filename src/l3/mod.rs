@@ -215,14 +215,24 @@ pub fn dst_v4(buf: &PacketBuf, meta: &Meta) -> u32 {
     ipv4_dst(buf.frame(), meta.info.l3_offset as usize)
 }
 
+/// IPv6 destination of a parsed frame (for batch lookups).
+#[inline(always)]
+pub fn dst_v6(buf: &PacketBuf, meta: &Meta) -> u128 {
+    let at = meta.info.l3_offset as usize + 24;
+    match buf.frame().get(at..at + 16) {
+        Some(b) => u128::from_be_bytes(b.try_into().unwrap_or([0; 16])),
+        None => 0,
+    }
+}
+
 fn addr6_at(frame: &[u8], at: usize) -> Option<Ipv6Addr> {
     let b: [u8; 16] = frame.get(at..at + 16)?.try_into().ok()?;
     Some(Ipv6Addr::from(b))
 }
 
 /// Route one frame of an l3 attachment (see the module contract).
-/// `path` is the IPv4 LPM answer already looked up for the batch (`None`
-/// for non-IPv4 frames, which are looked up here).
+/// `path` is the LPM answer already looked up for the batch (`None` when
+/// the frame was not in the batch lookup: it is looked up here).
 pub fn route_frame(
     p: &L3Peering,
     ingress: LinkSide,
@@ -277,7 +287,10 @@ pub fn route_frame(
             let Some(dst) = addr6_at(frame, l3 + 24) else {
                 return Verdict::Drop(DropReason::BadIpHeader);
             };
-            let path = p.v6.lookup(dst);
+            let path = match path {
+                Some(x) => x,
+                None => p.v6.lookup(dst),
+            };
             if path.is_some_and(routes::is_local) || dst.segments()[0] == 0xff02 {
                 return local_v6(p, ingress, inl, buf, meta, len, dst, cx);
             }

@@ -124,7 +124,8 @@ impl RouteTable {
             microsoft,
             limits,
             w4: Lpm4Writer::new(),
-            w6: Lpm6Writer::new(),
+            // Virtual reservation only (MAP_NORESERVE): room for full tables.
+            w6: Lpm6Writer::with_groups(1 << 20),
             peers,
             connected,
             routes: BTreeMap::new(),
@@ -224,6 +225,13 @@ impl RouteTable {
             return Err(RouteError::DefaultOnMicrosoft(prefix));
         }
         Ok(())
+    }
+
+    /// Change the prefix limits (the ExpressRoute limits are the default):
+    /// for labs and benchmarks that load full tables. Takes effect at the
+    /// next change.
+    pub fn set_limits(&mut self, v4: usize, v6: usize) {
+        self.limits = (v4, v6);
     }
 
     /// The current counts and limit state.

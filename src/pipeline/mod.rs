@@ -74,11 +74,13 @@ impl Pipeline {
     fn route_l3(&mut self, batch: &mut Batch, frames: &[u8]) {
         let plan = &*self.plan;
         let now_ms = self.fixed_now_ms.unwrap_or_else(clock_ms);
-        // IPv4 destinations of the frames that share the first frame's peering.
+        // Destinations of the frames that share the first l3 frame's peering,
+        // looked up as two batches (IPv4, IPv6) that prefetch every slot.
         let mut first: Option<u16> = None;
-        let mut addrs = [0u32; BATCH_SIZE];
+        let mut addrs4 = [0u32; BATCH_SIZE];
+        let mut addrs6 = [0u128; BATCH_SIZE];
         let mut slot_of = [u8::MAX; BATCH_SIZE];
-        let mut m = 0usize;
+        let (mut m4, mut m6) = (0usize, 0usize);
         for (k, &i) in frames.iter().enumerate() {
             let meta = batch.meta(i as usize);
             let Some(Service::L3 { peering, .. }) = plan
@@ -88,16 +90,32 @@ impl Pipeline {
             else {
                 continue;
             };
-            if meta.info.l3 == wire::L3::Ipv4 && *first.get_or_insert(peering) == peering {
-                addrs[m] = l3::dst_v4(batch.buf(i as usize), meta);
-                slot_of[k] = m as u8;
-                m += 1;
+            if *first.get_or_insert(peering) != peering {
+                continue;
+            }
+            match meta.info.l3 {
+                wire::L3::Ipv4 => {
+                    addrs4[m4] = l3::dst_v4(batch.buf(i as usize), meta);
+                    slot_of[k] = m4 as u8;
+                    m4 += 1;
+                }
+                wire::L3::Ipv6 => {
+                    addrs6[m6] = l3::dst_v6(batch.buf(i as usize), meta);
+                    slot_of[k] = (BATCH_SIZE + m6) as u8;
+                    m6 += 1;
+                }
+                _ => {}
             }
         }
-        let mut paths = [None; BATCH_SIZE];
-        if let Some(pi) = first {
-            if let Some(p) = plan.l3.get(pi as usize) {
-                p.v4.lookup_batch(&addrs[..m], &mut paths[..m]);
+        // paths[0..32] IPv4 answers, paths[32..64] IPv6 answers.
+        let mut paths = [None; 2 * BATCH_SIZE];
+        if let Some(p) = first.and_then(|pi| plan.l3.get(pi as usize)) {
+            let (p4, p6) = paths.split_at_mut(BATCH_SIZE);
+            if m4 > 0 {
+                p.v4.lookup_batch(&addrs4[..m4], &mut p4[..m4]);
+            }
+            if m6 > 0 {
+                p.v6.lookup_batch(&addrs6[..m6], &mut p6[..m6]);
             }
         }
         let mut rewritten = 0u64;
