@@ -226,18 +226,18 @@ pub fn l3_config() -> Config {
     cfg
 }
 
+/// The l3 bench plan and the prefixes of its IPv4 and IPv6 tables.
+pub type L3Tables = (
+    Arc<Plan>,
+    Vec<(ipnet::Ipv4Net, u32)>,
+    Vec<(ipnet::Ipv6Net, u32)>,
+);
+
 /// The l3 bench plan with `v4` IPv4 and `v6` IPv6 routes (realistic length
 /// mixes from [`crate::lpm::gen`]), every one ECMP over both trunks; the
 /// prefix limits are lifted for the table size. Returns the plan and the
 /// tables' prefixes.
-pub fn l3_plan(
-    v4: usize,
-    v6: usize,
-) -> anyhow::Result<(
-    Arc<Plan>,
-    Vec<(ipnet::Ipv4Net, u32)>,
-    Vec<(ipnet::Ipv6Net, u32)>,
-)> {
+pub fn l3_plan(v4: usize, v6: usize) -> anyhow::Result<L3Tables> {
     let plan = Arc::new(Plan::compile(&l3_config()));
     let t4 = tables::ipv4_table(v4, 0x5eed_0004);
     let t6 = tables::ipv6_table(v6, 0x5eed_0006);
