@@ -54,6 +54,11 @@ pub struct Report {
     pub drops: BTreeMap<&'static str, u64>,
     /// IP packets whose DSCP was rewritten.
     pub dscp_rewritten: u64,
+    /// Frames consumed by the forwarder (l3: ARP/ND learned from, packets
+    /// to its own addresses).
+    pub local: u64,
+    /// What the l3 service did (routed, ICMP, ARP/ND).
+    pub l3: crate::l3::L3Counters,
 }
 
 impl Report {
@@ -94,6 +99,8 @@ impl Report {
                 .map(|r| (r.name(), c.drops_for(*r)))
                 .collect(),
             dscp_rewritten: c.dscp_rewritten,
+            local: c.local,
+            l3: c.l3,
         }
     }
 
@@ -136,6 +143,19 @@ impl Report {
             }
         ));
         s.push_str(&format!(" | dscp-rewritten {}", self.dscp_rewritten));
+        let l = &self.l3;
+        if self.local + l.routed + l.icmp_errors + l.nd_answers + l.nd_requests > 0 {
+            s.push_str(&format!(
+                " | l3 routed {} icmp {} echo {} nd-answers {} nd-requests {} learned {} local {}",
+                l.routed,
+                l.icmp_errors,
+                l.echo_replies,
+                l.nd_answers,
+                l.nd_requests,
+                l.nd_learned,
+                self.local
+            ));
+        }
         s
     }
 
