@@ -2,6 +2,8 @@
 # The test command: formatting, lints, and every test.
 #
 #   scripts/test.sh          fmt --check, clippy -D warnings, cargo test (all targets)
+#   scripts/test.sh --deep   then also the loom models of the LPM publication
+#                            protocol and the LPM's unsafe parts under Miri
 #
 # Installs what it needs when missing (rustfmt and clippy components).
 # Runs from any directory; uses the repository's target dir (or
@@ -31,3 +33,20 @@ cargo test --all-targets
 
 step "cargo test --doc"
 cargo test --doc
+
+if [ "${1:-}" = "--deep" ]; then
+  # loom changes RUSTFLAGS, so it builds in a target dir of its own.
+  step "loom: LPM publication protocol (tests/lpm_loom.rs)"
+  RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
+    cargo test --release --test lpm_loom
+
+  step "miri: the LPM's unsafe parts (nightly)"
+  if ! cargo +nightly miri --version >/dev/null 2>&1; then
+    rustup component add --toolchain nightly miri
+  fi
+  # Tree Borrows: crossbeam-epoch's own list code is reported under Stacked
+  # Borrows (crossbeam-rs/crossbeam#545); crossbeam's CI uses Tree Borrows too.
+  MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks" \
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/miri" \
+    cargo +nightly miri test --lib lpm::
+fi
