@@ -165,3 +165,19 @@ dscp = "set EF"
         assert_eq!(d.map(|d| (d.rule, d.line)), Some(("syntax", 1)));
     }
 }
+
+#[cfg(test)]
+mod microsoft_dscp_tests {
+    use super::*;
+
+    #[test]
+    fn preserve_is_refused_on_microsoft_peering_only() {
+        let text = std::fs::read_to_string("examples/pe-qinq.toml").unwrap();
+        let bad = text.replace("dscp = \"expressroute\"", "dscp = \"preserve\"");
+        let d = load_str(&bad, Path::new("ms.toml")).unwrap_err();
+        assert!(d.has_rule("ms-dscp-whitelist"), "{d}");
+        assert_eq!(d.len(), 1, "{d}");
+        // The private peering keeps its "preserve".
+        assert!(load_str(&text, Path::new("ok.toml")).is_ok());
+    }
+}

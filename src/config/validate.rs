@@ -1515,6 +1515,18 @@ impl Checker<'_> {
             RawDscp::Str(s) => {
                 let t = s.trim().to_ascii_lowercase();
                 match t.as_str() {
+                    "preserve" if ms => {
+                        self.report(
+                            span,
+                            "ms-dscp-whitelist",
+                            field,
+                            "\"preserve\" would send any DSCP to Microsoft; on Microsoft peering \
+                             every value but EF, AF41, AF21, AF11 and CS0 must be rewritten to 0: \
+                             use \"expressroute\" (the default), \"reset\", or set a \
+                             whitelisted value",
+                        );
+                        return None;
+                    }
                     "preserve" => return Some(DscpAction::Preserve),
                     "expressroute" => return Some(DscpAction::ExpressRoute),
                     "reset" => return Some(DscpAction::Reset),
