@@ -14,14 +14,20 @@
 //!   nothing crosses peerings, the DSCP policy holds, IPv4 checksums stay
 //!   valid, bytes beyond the tags change only in the DSCP bits and checksum.
 //! - [`config_text`]: arbitrary text → a config or located diagnostics.
+//! - [`lpm_diff`]: inserts, removes, replaces and atomic batches of IPv4
+//!   and IPv6 prefixes on the LPM writers and on the plain oracles give
+//!   the same answers through the writer, readers, views and batches.
 
 use crate::config;
 use crate::gen::FrameSpec;
+use crate::lpm::oracle::{Oracle4, Oracle6};
+use crate::lpm::{Lpm4Writer, Lpm6Writer, LpmError, NextHop, Update, MAX_NEXT_HOP};
 use crate::pipeline::{classify, Batch, LinkState, Pipeline, Plan, Service, Verdict};
 use crate::wire::{self, checksum, FrameInfo, PacketBuf, Tpid, VlanTag, L3};
 use arbitrary::Arbitrary;
 use etherparse::{LinkExtSlice, NetSlice, SlicedPacket, TransportSlice};
-use std::net::IpAddr;
+use ipnet::{Ipv4Net, Ipv6Net};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -667,5 +673,343 @@ pub fn config_text(text: &str) {
                 assert_eq!(x.file, Path::new("fuzz.toml"));
             }
         }
+    }
+}
+
+/// An IPv4 prefix of an [`LpmOp`]: the length byte maps to 8..=32 except
+/// for the top 8 values, which give /0../7 (those rewrite up to the whole
+/// 64 MiB first level, so the fuzzer gets them, but rarely).
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct Prefix4 {
+    /// Any address; host bits are ignored.
+    pub addr: u32,
+    /// Length selector (see the type).
+    pub len: u8,
+}
+
+impl Prefix4 {
+    /// The prefix, truncated.
+    pub fn net(self) -> Ipv4Net {
+        let len = if self.len >= 248 {
+            self.len - 248
+        } else {
+            8 + self.len % 25
+        };
+        Ipv4Net::new(Ipv4Addr::from(self.addr), len)
+            .expect("len <= 32")
+            .trunc()
+    }
+}
+
+/// An IPv6 prefix of an [`LpmOp`]: lengths 8..=128, or /0../7 for the top
+/// 8 values of the length byte.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct Prefix6 {
+    /// Any address; host bits are ignored.
+    pub addr: u128,
+    /// Length selector (see the type).
+    pub len: u8,
+}
+
+impl Prefix6 {
+    /// The prefix, truncated.
+    pub fn net(self) -> Ipv6Net {
+        let len = if self.len >= 248 {
+            self.len - 248
+        } else {
+            8 + self.len % 121
+        };
+        Ipv6Net::new(Ipv6Addr::from(self.addr), len)
+            .expect("len <= 128")
+            .trunc()
+    }
+}
+
+/// One operation of [`lpm_diff`]. Next hops are small; 254 stands for
+/// [`MAX_NEXT_HOP`] and 255 for `MAX_NEXT_HOP + 1`, which must be refused.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum LpmOp {
+    /// Insert (or replace) an IPv4 prefix.
+    Insert4(Prefix4, u8),
+    /// Remove an IPv4 prefix (usually absent).
+    Remove4(Prefix4),
+    /// Give the n-th IPv4 prefix touched so far (mod their count) a new
+    /// next hop.
+    Replace4(u8, u8),
+    /// Remove the n-th IPv4 prefix touched so far.
+    RemoveTouched4(u8),
+    /// An atomic IPv4 batch: `(insert?, prefix, next hop)` (at most 16
+    /// used; at most 2 batches per input, each copies the table).
+    Batch4(Vec<(bool, Prefix4, u8)>),
+    /// Insert (or replace) an IPv6 prefix.
+    Insert6(Prefix6, u8),
+    /// Remove an IPv6 prefix.
+    Remove6(Prefix6),
+    /// Give the n-th IPv6 prefix touched so far a new next hop.
+    Replace6(u8, u8),
+    /// Remove the n-th IPv6 prefix touched so far.
+    RemoveTouched6(u8),
+    /// An atomic IPv6 batch, as [`LpmOp::Batch4`].
+    Batch6(Vec<(bool, Prefix6, u8)>),
+    /// Look up an IPv4 address now and at the end.
+    Lookup4(u32),
+    /// Look up an IPv6 address now and at the end.
+    Lookup6(u128),
+}
+
+/// Operations of one [`lpm_diff`] input that are applied.
+pub const LPM_MAX_OPS: usize = 64;
+const LPM_MAX_BATCHES: usize = 2;
+const LPM_MAX_BATCH_LEN: usize = 16;
+/// Group capacities of the fuzzed writers: small, so that exhaustion (a
+/// refused update) is reachable.
+const LPM_V4_GROUPS: u32 = 128;
+const LPM_V6_GROUPS: u32 = 1024;
+
+fn lpm_next_hop(nh: u8) -> NextHop {
+    match nh {
+        255 => MAX_NEXT_HOP + 1,
+        254 => MAX_NEXT_HOP,
+        n => NextHop::from(n),
+    }
+}
+
+/// The address family half of [`lpm_diff`]: a writer, a reader on it, the
+/// oracle, and the prefixes and addresses touched so far.
+struct LpmTwin<W, O, P, A> {
+    w: W,
+    o: O,
+    touched: Vec<P>,
+    lookups: Vec<A>,
+    batches: usize,
+}
+
+macro_rules! lpm_twin_impl {
+    ($writer:ty, $oracle:ty, $net:ty, $addr:ty, $ip:ty, $reader_lookup:ident) => {
+        impl LpmTwin<$writer, $oracle, $net, $addr> {
+            fn touch(&mut self, p: $net) {
+                if !self.touched.contains(&p) {
+                    self.touched.push(p);
+                }
+            }
+
+            /// Network, last address, and both neighbours of `p`.
+            fn boundaries(p: &$net) -> [$addr; 4] {
+                let net = <$addr>::from(p.network());
+                let last = <$addr>::from(p.broadcast());
+                [net, last, net.wrapping_sub(1), last.wrapping_add(1)]
+            }
+
+            /// The writer, a fresh reader, a pinned view and batch lookups
+            /// all answer as the oracle for `addrs`.
+            fn check(&self, addrs: &[$addr], what: &dyn std::fmt::Debug) {
+                let r = self.w.reader();
+                let view = r.pin();
+                let mut batch = vec![None; addrs.len()];
+                r.lookup_batch(addrs, &mut batch);
+                let mut vbatch = vec![None; addrs.len()];
+                view.lookup_batch(addrs, &mut vbatch);
+                for (i, &a) in addrs.iter().enumerate() {
+                    let ip = <$ip>::from(a);
+                    let want = self.o.lookup(ip);
+                    let got = [
+                        self.w.lookup(ip),
+                        r.$reader_lookup(a),
+                        view.lookup(a),
+                        batch[i],
+                        vbatch[i],
+                    ];
+                    assert!(
+                        got.iter().all(|g| *g == want),
+                        "lookup {ip} after {what:?}: writer, reader, view, batch, view batch \
+                         answer {got:?}, oracle {want:?}"
+                    );
+                }
+            }
+
+            fn check_prefixes(&self, ps: &[$net], what: &dyn std::fmt::Debug) {
+                let addrs: Vec<$addr> = ps.iter().flat_map(Self::boundaries).collect();
+                self.check(&addrs, what);
+            }
+
+            fn insert(&mut self, p: $net, nh: u8, what: &dyn std::fmt::Debug) {
+                self.touch(p);
+                let nh = lpm_next_hop(nh);
+                match self.w.insert(p, nh) {
+                    Ok(prev) => {
+                        assert!(nh <= MAX_NEXT_HOP, "next hop {nh} accepted");
+                        let want = self.o.insert(p, nh);
+                        assert_eq!(prev, want, "insert {p}: previous next hop");
+                    }
+                    Err(LpmError::NextHopTooLarge(n)) => {
+                        assert!(n == nh && nh > MAX_NEXT_HOP, "next hop {nh} refused")
+                    }
+                    Err(LpmError::GroupsExhausted { .. }) => {}
+                }
+                self.check_prefixes(&[p], what);
+            }
+
+            fn remove(&mut self, p: $net, what: &dyn std::fmt::Debug) {
+                self.touch(p);
+                let got = self.w.remove(p);
+                assert_eq!(got, self.o.remove(p), "remove {p}: removed next hop");
+                self.check_prefixes(&[p], what);
+            }
+
+            fn nth(&self, n: u8) -> Option<$net> {
+                (!self.touched.is_empty())
+                    .then(|| self.touched[usize::from(n) % self.touched.len()])
+            }
+
+            fn batch(&mut self, items: Vec<(bool, $net, u8)>, what: &dyn std::fmt::Debug) {
+                if self.batches >= LPM_MAX_BATCHES {
+                    return;
+                }
+                self.batches += 1;
+                let items = &items[..items.len().min(LPM_MAX_BATCH_LEN)];
+                let mut o = self.o.clone();
+                let mut updates = Vec::new();
+                for &(ins, p, nh) in items {
+                    self.touch(p);
+                    if ins {
+                        let nh = lpm_next_hop(nh);
+                        o.insert(p, nh);
+                        updates.push(Update::Insert(p, nh));
+                    } else {
+                        o.remove(p);
+                        updates.push(Update::Remove(p));
+                    }
+                }
+                let too_large = updates
+                    .iter()
+                    .any(|u| matches!(u, Update::Insert(_, nh) if *nh > MAX_NEXT_HOP));
+                match self.w.apply(&updates) {
+                    Ok(()) => {
+                        assert!(!too_large, "a batch with a too large next hop was applied");
+                        self.o = o;
+                    }
+                    Err(LpmError::NextHopTooLarge(_)) => {
+                        assert!(too_large, "batch refused for a next hop")
+                    }
+                    Err(LpmError::GroupsExhausted { .. }) => {}
+                }
+                let ps: Vec<$net> = items.iter().map(|i| i.1).collect();
+                self.check_prefixes(&ps, what);
+            }
+
+            /// Every touched boundary, every looked-up address, and the
+            /// rule set itself.
+            fn finish(&self) {
+                self.check_prefixes(&self.touched, &"the end");
+                self.check(&self.lookups, &"the end");
+                assert_eq!(self.w.len(), self.o.len(), "prefix count");
+                for (p, nh) in self.o.routes() {
+                    assert_eq!(self.w.get(p), Some(nh), "get {p}");
+                }
+            }
+        }
+    };
+}
+
+lpm_twin_impl!(Lpm4Writer, Oracle4, Ipv4Net, u32, Ipv4Addr, lookup_u32);
+lpm_twin_impl!(Lpm6Writer, Oracle6, Ipv6Net, u128, Ipv6Addr, lookup_u128);
+
+/// Apply `ops` (the first [`LPM_MAX_OPS`]) to [`Lpm4Writer`] /
+/// [`Lpm6Writer`] and to [`Oracle4`] / [`Oracle6`]: the writer, readers,
+/// pinned views and batch lookups must answer as the oracle for the
+/// boundary addresses (network, last address, ±1) of every touched prefix
+/// after each operation and at the end, and for every looked-up address;
+/// inserts and removes must return the oracle's previous next hop; a
+/// refused update (next hop too large, groups exhausted) changes nothing.
+pub fn lpm_diff(ops: &[LpmOp]) {
+    let ops = &ops[..ops.len().min(LPM_MAX_OPS)];
+    let v4 = ops.iter().any(|o| {
+        matches!(
+            o,
+            LpmOp::Insert4(..)
+                | LpmOp::Remove4(_)
+                | LpmOp::Replace4(..)
+                | LpmOp::RemoveTouched4(_)
+                | LpmOp::Batch4(_)
+                | LpmOp::Lookup4(_)
+        )
+    });
+    let v6 = ops.iter().any(|o| {
+        matches!(
+            o,
+            LpmOp::Insert6(..)
+                | LpmOp::Remove6(_)
+                | LpmOp::Replace6(..)
+                | LpmOp::RemoveTouched6(_)
+                | LpmOp::Batch6(_)
+                | LpmOp::Lookup6(_)
+        )
+    });
+    // Writers only for the families used: each maps a 64 MiB first level.
+    let mut t4 = v4.then(|| LpmTwin {
+        w: Lpm4Writer::with_tbl8_groups(LPM_V4_GROUPS),
+        o: Oracle4::new(),
+        touched: Vec::<Ipv4Net>::new(),
+        lookups: Vec::<u32>::new(),
+        batches: 0,
+    });
+    let mut t6 = v6.then(|| LpmTwin {
+        w: Lpm6Writer::with_groups(LPM_V6_GROUPS),
+        o: Oracle6::new(),
+        touched: Vec::<Ipv6Net>::new(),
+        lookups: Vec::<u128>::new(),
+        batches: 0,
+    });
+    for (i, op) in ops.iter().enumerate() {
+        let what = (i, op);
+        match (op, t4.as_mut(), t6.as_mut()) {
+            (LpmOp::Insert4(p, nh), Some(t), _) => t.insert(p.net(), *nh, &what),
+            (LpmOp::Remove4(p), Some(t), _) => t.remove(p.net(), &what),
+            (LpmOp::Replace4(n, nh), Some(t), _) => {
+                if let Some(p) = t.nth(*n) {
+                    t.insert(p, *nh, &what);
+                }
+            }
+            (LpmOp::RemoveTouched4(n), Some(t), _) => {
+                if let Some(p) = t.nth(*n) {
+                    t.remove(p, &what);
+                }
+            }
+            (LpmOp::Batch4(items), Some(t), _) => {
+                let items = items.iter().map(|&(b, p, nh)| (b, p.net(), nh)).collect();
+                t.batch(items, &what);
+            }
+            (LpmOp::Lookup4(a), Some(t), _) => {
+                t.lookups.push(*a);
+                t.check(&[*a], &what);
+            }
+            (LpmOp::Insert6(p, nh), _, Some(t)) => t.insert(p.net(), *nh, &what),
+            (LpmOp::Remove6(p), _, Some(t)) => t.remove(p.net(), &what),
+            (LpmOp::Replace6(n, nh), _, Some(t)) => {
+                if let Some(p) = t.nth(*n) {
+                    t.insert(p, *nh, &what);
+                }
+            }
+            (LpmOp::RemoveTouched6(n), _, Some(t)) => {
+                if let Some(p) = t.nth(*n) {
+                    t.remove(p, &what);
+                }
+            }
+            (LpmOp::Batch6(items), _, Some(t)) => {
+                let items = items.iter().map(|&(b, p, nh)| (b, p.net(), nh)).collect();
+                t.batch(items, &what);
+            }
+            (LpmOp::Lookup6(a), _, Some(t)) => {
+                t.lookups.push(*a);
+                t.check(&[*a], &what);
+            }
+            _ => unreachable!("a writer exists for every family used"),
+        }
+    }
+    if let Some(t) = &t4 {
+        t.finish();
+    }
+    if let Some(t) = &t6 {
+        t.finish();
     }
 }

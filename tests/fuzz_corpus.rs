@@ -11,10 +11,16 @@ use proptest::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use xconnect::gen::{FrameSpec, Payload, MAC_A, MAC_B};
-use xconnect::invariants::{self, PipelineCase, TagOp};
+use xconnect::invariants::{self, LpmOp, PipelineCase, TagOp};
 use xconnect::wire::{Tpid, VlanTag};
 
-const TARGETS: [&str; 4] = ["wire_parse", "tag_rewrite", "pipeline", "config"];
+const TARGETS: [&str; 5] = [
+    "wire_parse",
+    "tag_rewrite",
+    "pipeline",
+    "config",
+    "lpm_diff",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,6 +46,11 @@ fn run(target: &str, data: &[u8]) {
         "config" => {
             if let Ok(text) = std::str::from_utf8(data) {
                 invariants::config_text(text);
+            }
+        }
+        "lpm_diff" => {
+            if let Ok(ops) = <Vec<LpmOp>>::arbitrary_take_rest(Unstructured::new(data)) {
+                invariants::lpm_diff(&ops);
             }
         }
         _ => unreachable!("unknown target {target}"),
@@ -233,6 +244,9 @@ fn write_seed_corpus() {
             fs::write(dir("pipeline").join(&name), &f).unwrap();
         }
     }
+    for (name, data) in lpm_seeds() {
+        fs::write(dir("lpm_diff").join(name), data).unwrap();
+    }
     for src in ["examples", "tests/configs/broken", "tests/configs"] {
         for f in files(&root().join(src)) {
             if f.extension().is_some_and(|x| x == "toml") {
@@ -268,4 +282,43 @@ fn seed_frames_cover_the_issue_list() {
             assert!(xconnect::wire::parse(&f).is_ok(), "{n}");
         }
     }
+}
+
+/// Seeds of `lpm_diff`: deterministic random bytes of several lengths,
+/// each the first candidate that decodes to several operations (many
+/// random strings decode to an empty list: `arbitrary` reads a
+/// continuation flag before each element).
+fn lpm_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut rng = xconnect::lpm::gen::XorShift64::new(0x1fb);
+    let mut out = Vec::new();
+    for (i, len) in [32usize, 48, 64, 96, 128, 200, 300, 400, 800]
+        .into_iter()
+        .enumerate()
+    {
+        let bytes = loop {
+            let b: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+            let ops = <Vec<LpmOp>>::arbitrary_take_rest(Unstructured::new(&b));
+            if ops.is_ok_and(|o| o.len() >= 4) {
+                break b;
+            }
+        };
+        out.push((format!("random-{i}-{len}"), bytes));
+    }
+    out
+}
+
+/// The `lpm_diff` seeds decode to operations of both families, and
+/// replay cleanly.
+#[test]
+fn lpm_seeds_decode_to_operations() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for (name, data) in lpm_seeds() {
+        let ops = <Vec<LpmOp>>::arbitrary_take_rest(Unstructured::new(&data)).unwrap();
+        assert!(!ops.is_empty(), "{name}");
+        for op in &ops {
+            kinds.insert(format!("{op:?}").split('(').next().unwrap().to_string());
+        }
+        invariants::lpm_diff(&ops);
+    }
+    assert!(kinds.len() >= 6, "seeds cover only {kinds:?}");
 }

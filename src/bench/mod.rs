@@ -9,8 +9,12 @@
 //!   forwarder that touches every frame;
 //! - `naive`: an etherparse forwarder that parses into owned headers and
 //!   serialises a new `Vec` per frame ([`naive`]).
+//!
+//! `xconnect bench --lpm` runs the longest-prefix-match lookup cases of
+//! [`lpm`] instead, on the same pinned core.
 
 pub mod cases;
+pub mod lpm;
 pub mod naive;
 
 use crate::io::mem::{FrameSource, TxSlots};
@@ -220,6 +224,15 @@ fn prepare(case: &Case, l3: Option<&L3Tables>) -> Prepared {
     }
 }
 
+/// Pin the calling thread to `core`; returns the core if pinning worked.
+pub fn pin_to(core: Option<usize>) -> Option<usize> {
+    core.and_then(|c| {
+        let ids = core_affinity::get_core_ids()?;
+        let id = ids.into_iter().find(|i| i.id == c)?;
+        core_affinity::set_for_current(id).then_some(c)
+    })
+}
+
 /// Run the cases; `progress` is called after each (case, round) with
 /// (done, total).
 pub fn run(
@@ -227,11 +240,7 @@ pub fn run(
     settings: &Settings,
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<Report> {
-    let core = settings.core.and_then(|c| {
-        let ids = core_affinity::get_core_ids()?;
-        let id = ids.into_iter().find(|i| i.id == c)?;
-        core_affinity::set_for_current(id).then_some(c)
-    });
+    let core = pin_to(settings.core);
     let l3 = if cases.iter().any(|c| matches!(c.work, Work::L3(_))) {
         Some(cases::l3_plan(settings.l3_routes.0, settings.l3_routes.1)?)
     } else {

@@ -17,17 +17,27 @@ Cases (64-byte frames and IMIX, 1024 flows, batches of 32):
                 trunks): parse, header check, TTL, LPM, MAC rewrite, DSCP, QinQ push
   l3-route-v6   the same with 66-byte IPv6 frames and 200k IPv6 routes
 
+With --lpm, LPM lookup cases instead (per table: IPv4 --lpm-sizes, IPv6 200k):
+  xconnect-single   one lookup at a time on a pinned view
+  xconnect-batch32  lookup_batch of 32 on a pinned view, repin() per batch
+  prefix-trie, ip_network_table, treebitmap   the crates on the same table
+  random-read-limit 32 prefetched reads of a 64 MiB array per batch
+  each on random and inside-the-table addresses, plus one load (insert
+  rate) row per implementation
+
 Examples:
   xconnect bench
+  xconnect bench --lpm --rounds 3
+  xconnect bench --lpm --lpm-sizes 4000,100000 --json
   xconnect bench --json --rounds 5 --seconds 0.3 --core 1
   xconnect bench --case l2-qinq-push --case copy")]
 pub struct BenchArgs {
     /// Print one JSON object {\"cases\":[{name, frame_bytes, packets, mpps, ns_per_packet, …}]}.
     #[arg(long)]
     pub json: bool,
-    /// Seconds per case per round.
-    #[arg(long, default_value_t = 0.5)]
-    pub seconds: f64,
+    /// Seconds per case per round [default: 0.5; 0.3 with --lpm].
+    #[arg(long)]
+    pub seconds: Option<f64>,
     /// Rounds; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
@@ -43,12 +53,83 @@ pub struct BenchArgs {
     /// Only cases with these names (repeatable); baselines are always kept.
     #[arg(long = "case")]
     pub cases: Vec<String>,
+    /// Run the LPM lookup cases (xconnect, three crates, random-read limit)
+    /// instead of the packet cases; JSON rows then are {name, table,
+    /// prefixes, lookups, mlookups_per_s, ns_per_lookup, vs_limit,
+    /// vs_best_crate, memory_bytes}.
+    #[arg(long)]
+    pub lpm: bool,
+    /// Prefix counts of the IPv4 tables of --lpm.
+    #[arg(long, value_delimiter = ',', default_value = "4000,100000,1000000")]
+    pub lpm_sizes: Vec<usize>,
+    /// Prefix counts of the IPv6 tables of --lpm (empty: none).
+    #[arg(long, value_delimiter = ',', default_value = "200000")]
+    pub lpm_v6_sizes: Vec<usize>,
+}
+
+fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let b = indicatif::ProgressBar::new(len as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "bench {bar:30} {pos}/{len} case-rounds, {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(b)
+}
+
+fn default_core(core: Option<usize>) -> Option<usize> {
+    core.or_else(|| core_affinity::get_core_ids().and_then(|v| v.last().map(|c| c.id)))
+}
+
+/// `xconnect bench --lpm`.
+fn run_lpm(a: &BenchArgs, seconds: f64) -> anyhow::Result<i32> {
+    if !a.cases.is_empty() {
+        anyhow::bail!("--case selects packet cases; it does not apply to --lpm");
+    }
+    if a.lpm_sizes
+        .iter()
+        .chain(&a.lpm_v6_sizes)
+        .any(|&n| n == 0 || n > 4_000_000)
+    {
+        anyhow::bail!("--lpm-sizes and --lpm-v6-sizes must be in 1..=4000000");
+    }
+    let settings = bench::lpm::LpmSettings {
+        round: Duration::from_secs_f64(seconds),
+        rounds: a.rounds,
+        core: default_core(a.core),
+        v4_sizes: a.lpm_sizes.clone(),
+        v6_sizes: a.lpm_v6_sizes.clone(),
+        ..bench::lpm::LpmSettings::default()
+    };
+    let bar = progress_bar(settings.steps());
+    let report = bench::lpm::run(&settings, |done, _| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(0)
 }
 
 /// Run the benchmark.
 pub fn run(a: &BenchArgs) -> anyhow::Result<i32> {
-    if !(a.seconds > 0.0 && a.seconds <= 60.0) || a.rounds == 0 || a.rounds > 1000 {
+    let seconds = a.seconds.unwrap_or(if a.lpm { 0.3 } else { 0.5 });
+    if !(seconds > 0.0 && seconds <= 60.0) || a.rounds == 0 || a.rounds > 1000 {
         anyhow::bail!("--seconds must be in (0, 60] and --rounds in 1..=1000");
+    }
+    if a.lpm {
+        return run_lpm(a, seconds);
     }
     let mut cases = bench::default_cases();
     cases.extend(bench::l3_cases());
@@ -61,27 +142,14 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         }
         cases.retain(|c| matches!(c.name, "copy" | "naive") || a.cases.iter().any(|n| n == c.name));
     }
-    let core = a
-        .core
-        .or_else(|| core_affinity::get_core_ids().and_then(|v| v.last().map(|c| c.id)));
+    let core = default_core(a.core);
     let settings = Settings {
-        round: Duration::from_secs_f64(a.seconds),
+        round: Duration::from_secs_f64(seconds),
         rounds: a.rounds,
         core,
         l3_routes: (a.l3_routes, a.l3_routes_v6),
     };
-    let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new((cases.len() * a.rounds) as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "bench {bar:30} {pos}/{len} case-rounds, {eta} left",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(b)
-    } else {
-        None
-    };
+    let bar = progress_bar(cases.len() * a.rounds);
     let report = bench::run(&cases, &settings, |done, _| {
         if let Some(b) = &bar {
             b.set_position(done as u64);
