@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Throughput on real interfaces: gen → dut → sink network namespaces joined
-# by veth pairs, 64-byte UDP frames from trafgen, packets counted over fixed
+# by veth pairs, 64-byte UDP frames from a generator, packets counted over fixed
 # windows. The dut is xconnect (AF_PACKET, 1 and 2 workers; TAP access
 # port), the Linux kernel (IPv4 forwarding, bridge; with and without RPS),
 # Open vSwitch's userspace datapath, or nothing (the gen → sink ceiling).
 #
 #   sudo scripts/bench-netns.sh [--quick] [--json] [--window S] [--windows N]
-#                               [--modes a,b,…] [--list]
+#                               [--modes a,b,…] [--list] [--gen xconnect|trafgen]
+#                               [--nice N]
 #
 #            ${P}gen              ${P}dut                    ${P}sink
 #   trafgen → xcb-gen0 ═══ xcb-din  [dut]  xcb-dtra ═══ xcb-stra   (primary trunk / routed / bridged)
@@ -15,29 +16,38 @@
 # Offered = the generator veth's tx_packets + tx_dropped (frames the dut's
 # receive path refused are counted there); delivered = the sum of the sink
 # veths' rx_packets, over the same window. The sink drops every frame early
-# (foreign destination MAC, or an S-tag nobody terminates). Each mode runs
-# `--windows` windows of `--window` seconds after a 1 s warm-up; the table
-# shows medians, the ratio to kernel IPv4 forwarding with RPS of the same
-# run and the share of offered that arrives.
+# (foreign destination MAC, or an S-tag nobody terminates). Every mode runs
+# on a fresh topology, 1 s warm-up, then one window; `--windows` rounds
+# interleave the modes. The table shows medians, the ratio to kernel IPv4
+# forwarding with RPS of the same run and the share of offered that arrives.
+# `--quick`: one round of 2 s windows. `--nice N`: run the generator,
+# xconnect and OVS at nice N (the kernel baselines work in softirq, which
+# a busy box's other tasks do not slow down the same way).
 #
-# The generator is trafgen (netsniff-ng) with one worker (`--cpus 1`, which
-# pins it to core 0), `--no-sock-mem`, started in its own process group
-# under `timeout` and stopped by killing the group. trafgen 0.6.8 exits on
-# EAGAIN ("Flushing TX_RING failed"): a window during which it died is
-# discarded and trafgen restarted (counted in the `restarts` column).
+# The generator (core 0) is `xconnect gen` by default: 16 UDP flows, 32
+# frames per sendmmsg on a qdisc-bypassing AF_PACKET socket; a refused
+# batch is retried. `--gen trafgen` uses trafgen (netsniff-ng) instead,
+# with `--cpus 1` (its one worker pinned to core 0) and `--no-sock-mem`;
+# trafgen 0.6.8 exits on EAGAIN ("Flushing TX_RING failed"), which happens
+# here as soon as the receive work runs on the other core (RPS): such a
+# window is discarded and trafgen restarted (`rst` column). Generators run
+# in their own process group under `timeout` and are stopped by killing
+# the group.
 #
-# Installs netsniff-ng and openvswitch-switch when missing (the package's
-# own service is not started: policy-rc.d). OVS runs as a private instance
-# (own db, run directory, sockets under a temporary directory) inside the
-# dut namespace. Everything it creates (namespaces ${P}*, processes,
-# the temporary directory) is removed on exit, failure and Ctrl-C.
+# Installs netsniff-ng (with --gen trafgen) and openvswitch-switch when
+# missing, keeping the packages' services from starting (policy-rc.d). OVS
+# runs as a private instance (own db, run directory and sockets in a
+# temporary directory) inside the dut namespace, pinned to core 1, with
+# AF_PACKET ("system") ports and one OpenFlow rule per direction.
+# Everything created (namespaces ${P}*, processes, the temporary
+# directory) is removed on exit, failure and Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_MODES=(ceiling kernel-fwd kernel-fwd-rps bridge bridge-rps ovs-netdev
   xconnect-1w xconnect-2w xconnect-1w-rps xconnect-tap)
-WINDOW=5 WINDOWS=3 JSON=0 MODES="" GEN_TOOL=xconnect
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+WINDOW=5 WINDOWS=3 JSON=0 MODES="" GEN_TOOL=xconnect NICE=0
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) WINDOW=2; WINDOWS=1 ;;
@@ -46,6 +56,7 @@ while [ $# -gt 0 ]; do
     --windows) WINDOWS=${2:?}; shift ;;
     --modes) MODES=${2:?}; shift ;;
     --gen) GEN_TOOL=${2:?}; shift ;;
+    --nice) NICE=${2:?}; shift ;;
     --list) printf '%s\n' "${ALL_MODES[@]}"; exit 0 ;;
     -h|--help) usage ;;
     *) echo "bench-netns: unknown argument $1" >&2; usage ;;
@@ -53,6 +64,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [[ "$WINDOW" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench-netns: --window needs seconds" >&2; exit 2; }
+[[ "$NICE" =~ ^-?[0-9]+$ ]] || { echo "bench-netns: --nice needs an integer" >&2; exit 2; }
 [[ "$WINDOWS" =~ ^[1-9][0-9]?$ ]] || { echo "bench-netns: --windows needs 1..99" >&2; exit 2; }
 if [ -n "$MODES" ]; then IFS=, read -r -a SEL <<<"$MODES"; else SEL=("${ALL_MODES[@]}"); fi
 for m in "${SEL[@]}"; do
@@ -189,10 +201,10 @@ gen_start() {
   GEN_RUNS=$((GEN_RUNS + 1))
   # timeout bounds the run; a mode takes much less than this.
   if [ "$GEN_TOOL" = trafgen ]; then
-    bg "gen$GEN_RUNS" ip netns exec "$GEN" timeout -s INT 600 \
+    bg "gen$GEN_RUNS" ip netns exec "$GEN" nice -n "$NICE" timeout -s INT 600 \
       trafgen --dev "$GENIF" --conf "$GEN_CONF" --cpus 1 --no-sock-mem --no-cpu-stats
   else
-    bg "gen$GEN_RUNS" ip netns exec "$GEN" timeout -s INT 600 \
+    bg "gen$GEN_RUNS" ip netns exec "$GEN" nice -n "$NICE" timeout -s INT 600 \
       "$BIN" gen "$GENIF" --dst-mac "$GEN_DST" --src-mac "$GEN_MAC" --flows 16 --size 64 \
       --duration 300 --core 0
   fi
@@ -221,7 +233,7 @@ sample() { # → "time offered delivered"
 XC_PG=""
 xc_start() { # xc_start CONFIG ARGS…
   local conf=$1; shift
-  bg xconnect ip netns exec "$DUT" timeout -s INT 600 "$BIN" run "$conf" --stats-interval 0 "$@"
+  bg xconnect ip netns exec "$DUT" nice -n "$NICE" timeout -s INT 600 "$BIN" run "$conf" --stats-interval 0 "$@"
   XC_PG=$LAST_PG
   for _ in $(seq 100); do
     grep -q running "$WORK/xconnect.err" && return 0
@@ -249,7 +261,7 @@ ovs_start() {
   ovs ovs-vsctl --db="unix:$OVS_RUN/db.sock" --no-wait init
   # The whole process (the main thread polls the AF_PACKET ports) on core 1.
   bg vswitchd ip netns exec "$DUT" env OVS_RUNDIR="$OVS_RUN" OVS_DBDIR="$OVS_RUN" OVS_LOGDIR="$OVS_RUN" \
-    taskset -c 1 ovs-vswitchd "unix:$OVS_RUN/db.sock" --pidfile="$OVS_RUN/ovs-vswitchd.pid" \
+    nice -n "$NICE" taskset -c 1 ovs-vswitchd "unix:$OVS_RUN/db.sock" --pidfile="$OVS_RUN/ovs-vswitchd.pid" \
     --unixctl="$OVS_RUN/ovs-vswitchd.ctl" --log-file="$OVS_RUN/ovs-vswitchd.log"
   for _ in $(seq 100); do [ -S "$OVS_RUN/ovs-vswitchd.ctl" ] && break; sleep 0.05; done
   ovs ip netns exec "$DUT" ovs-vsctl --db="unix:$OVS_RUN/db.sock" --timeout=10 \
@@ -310,66 +322,73 @@ dut_stop() {
   ns_down
 }
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-declare -A OFF DEL WIN RESTARTS NOTE
+declare -A OFFS DELS RST NOTE OFF DEL WIN RESTARTS
+note() { [[ "${NOTE[$1]:-}" == *"$2"* ]] || NOTE[$1]="${NOTE[$1]:+${NOTE[$1]}; }$2"; }
+# run_mode MODE ROUND: one window of MODE on a fresh topology.
 run_mode() {
-  local m=$1 w retries s0 s1 offs="" dels="" wins=""
+  local m=$1 r=$2 try s0 s1="" t0 o0 d0 t1 o1 d1 off del
   GEN_RUNS=0
-  log "mode $m"
+  log "mode $m (round $r/$WINDOWS)"
   topo_up "$m"
   dut_setup "$m"
   gen_start
   sleep 1
   [ "$m" != ovs-netdev ] || sleep 1
-  for w in $(seq "$WINDOWS"); do
-    for retries in 1 2 3 4; do
-      gen_alive || { gen_stop; gen_start; sleep 0.5; }
-      s0=$(sample)
-      sleep "$WINDOW"
-      s1=$(sample)
-      if gen_alive; then break; fi
-      log "  $m: trafgen exited during window $w ($(grep -ho 'Flushing TX_RING failed[^.]*' "$WORK"/gen*.err 2>/dev/null | head -1 || true)); window discarded, restarting it"
-      s1=""
-    done
-    [ -n "$s1" ] || continue
+  for try in 1 2 3 4; do
+    gen_alive || { gen_stop; gen_start; sleep 0.5; }
+    s0=$(sample)
+    sleep "$WINDOW"
+    s1=$(sample)
+    if gen_alive; then break; fi
+    log "  $m: the generator exited during the window ($(grep -ho 'Flushing TX_RING failed[^.!]*' "$WORK"/gen*.err 2>/dev/null | head -1 || true)); window discarded, restarting it (try $try)"
+    s1=""
+  done
+  if [ -n "$s1" ]; then
     read -r t0 o0 d0 <<<"$s0"
     read -r t1 o1 d1 <<<"$s1"
-    offs+=" $(awk -v a="$o0" -v b="$o1" -v t="$t0" -v u="$t1" 'BEGIN {printf "%.4f", (b-a)/(u-t)/1e6}')"
-    dels+=" $(awk -v a="$d0" -v b="$d1" -v t="$t0" -v u="$t1" 'BEGIN {printf "%.4f", (b-a)/(u-t)/1e6}')"
-    log "  window $w: offered $(echo "$offs" | awk '{print $NF}') Mpps, delivered $(echo "$dels" | awk '{print $NF}') Mpps"
-  done
-  if [ -n "$XC_PG" ] && ! kill -0 "$XC_PG" 2>/dev/null; then NOTE[$m]="xconnect exited early"; fi
-  if grep -q 'Flushing TX_RING failed' "$WORK"/gen*.err 2>/dev/null; then
-    NOTE[$m]="${NOTE[$m]:+${NOTE[$m]}; }trafgen EAGAIN exit seen"
+    off=$(awk -v a="$o0" -v b="$o1" -v t="$t0" -v u="$t1" 'BEGIN {printf "%.4f", (b-a)/(u-t)/1e6}')
+    del=$(awk -v a="$d0" -v b="$d1" -v t="$t0" -v u="$t1" 'BEGIN {printf "%.4f", (b-a)/(u-t)/1e6}')
+    OFFS[$m]+=" $off" DELS[$m]+=" $del"
+    log "  offered $off Mpps, delivered $del Mpps"
   fi
+  if [ -n "$XC_PG" ] && ! kill -0 "$XC_PG" 2>/dev/null; then note "$m" "xconnect exited early"; fi
+  if grep -q 'Flushing TX_RING failed' "$WORK"/gen*.err 2>/dev/null; then note "$m" "trafgen EAGAIN exits"; fi
   gen_stop
   if [ -n "$XC_PG" ]; then
     stop_pg "$XC_PG"
-    grep -h . "$WORK/xconnect.out" | tail -1 | sed "s/^/bench-netns:   xconnect final: /" >&2 || true
+    grep -h . "$WORK/xconnect.out" | tail -1 | sed "s/^/bench-netns:   xconnect /" >&2 || true
   fi
   dut_stop
-  OFF[$m]=$(echo "$offs" | median)
-  DEL[$m]=$(echo "$dels" | median)
-  WIN[$m]=$(echo "$dels" | wc -w)
-  RESTARTS[$m]=$((GEN_RUNS - 1))
+  RST[$m]=$(( ${RST[$m]:-0} + GEN_RUNS - 1 ))
   rm -f "$WORK"/gen*.err "$WORK"/gen*.out
 }
 
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD0=$(uptime | sed 's/.*load average: //')
 KERNEL=$(uname -r)
-log "$DATE kernel $KERNEL, $(nproc) cores, load before: $LOAD0; windows ${WINDOWS}×${WINDOW}s"
+log "$DATE kernel $KERNEL, $(nproc) cores, load before: $LOAD0; ${WINDOWS} round(s) of ${WINDOW} s windows, modes interleaved"
 ns_down
-for m in "${SEL[@]}"; do run_mode "$m"; done
+# Rounds interleave the modes, so a burst of load from elsewhere on the box
+# hits one window of several modes rather than every window of one.
+for r in $(seq "$WINDOWS"); do
+  for m in "${SEL[@]}"; do run_mode "$m" "$r"; done
+done
+for m in "${SEL[@]}"; do
+  OFF[$m]=$(echo "${OFFS[$m]:-}" | median)
+  DEL[$m]=$(echo "${DELS[$m]:-}" | median)
+  WIN[$m]=$(echo "${DELS[$m]:-}" | wc -w)
+  RESTARTS[$m]=${RST[$m]:-0}
+done
 LOAD1=$(uptime | sed 's/.*load average: //')
 
 REF=${DEL[kernel-fwd-rps]:-nan}
 ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN {if (a=="nan" || b=="nan" || b==0) print "nan"; else printf f, a/b}'; }
 mpps() { ratio "$1" 1 %.3f; }
 if [ "$JSON" = 1 ]; then
-  printf '{"date":"%s","kernel":"%s","cores":%s,"load_before":"%s","load_after":"%s","window_s":%s,"windows":%s,"frame_bytes":64,"generator":"%s","modes":[' \
-    "$DATE" "$KERNEL" "$(nproc)" "$LOAD0" "$LOAD1" "$WINDOW" "$WINDOWS" "$GEN_TOOL"
+  printf '{"date":"%s","kernel":"%s","cores":%s,"load_before":"%s","load_after":"%s","window_s":%s,"windows":%s,"frame_bytes":64,"generator":"%s","nice":%s,"modes":[' \
+    "$DATE" "$KERNEL" "$(nproc)" "$LOAD0" "$LOAD1" "$WINDOW" "$WINDOWS" "$GEN_TOOL" "$NICE"
   sep=""
   for m in "${SEL[@]}"; do
     printf '%s{"name":"%s","offered_mpps":%s,"delivered_mpps":%s,"share":%s,"vs_kernel_fwd_rps":%s,"windows":%s,"gen_restarts":%s,"note":"%s"}' \
@@ -381,7 +400,7 @@ if [ "$JSON" = 1 ]; then
   printf ']}\n'
 else
   echo "xconnect bench-netns  $DATE  kernel $KERNEL  $(nproc) cores  64-byte UDP, 16 flows, generator $GEN_TOOL (core 0)"
-  echo "load average before: $LOAD0   after: $LOAD1   (median of ${WINDOWS} × ${WINDOW} s windows)"
+  echo "load average before: $LOAD0   after: $LOAD1   (median of ${WINDOWS} × ${WINDOW} s windows; nice $NICE)"
   printf '%-16s %9s %9s %7s %10s %4s  %s\n' mode offered delivered share vs-kfwd-rps rst note
   printf '%-16s %9s %9s %7s %10s %4s\n' "" Mpps Mpps "" "" ""
   for m in "${SEL[@]}"; do
