@@ -142,6 +142,9 @@ trap 'echo >&2; log "interrupted, cleaning up"; exit 130' INT TERM
 # fork: $! is the group id). Output to $WORK/NAME.{out,err}.
 bg() {
   local name=$1; shift
+  # Remove the last run's files first: the redirection below happens in
+  # the child, and a reader must not see the old contents meanwhile.
+  rm -f "$WORK/$name.out" "$WORK/$name.err"
   setsid "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
   LAST_PG=$!
   PGS+=("$LAST_PG")
@@ -236,7 +239,7 @@ xc_start() { # xc_start CONFIG ARGS…
   bg xconnect ip netns exec "$DUT" nice -n "$NICE" timeout -s INT 600 "$BIN" run "$conf" --stats-interval 0 "$@"
   XC_PG=$LAST_PG
   for _ in $(seq 100); do
-    grep -q running "$WORK/xconnect.err" && return 0
+    grep -qs running "$WORK/xconnect.err" && return 0
     kill -0 "$XC_PG" 2>/dev/null || break
     sleep 0.05
   done
@@ -250,6 +253,7 @@ ovs() { OVS_RUNDIR=$OVS_RUN OVS_DBDIR=$OVS_RUN OVS_LOGDIR=$OVS_RUN "$@"; }
 ovs_start() {
   local schema
   OVS_RUN=$WORK/ovs
+  rm -rf "$OVS_RUN"
   mkdir -p "$OVS_RUN"
   schema=$(ls /usr/share/openvswitch/vswitch.ovsschema)
   ovsdb-tool create "$OVS_RUN/conf.db" "$schema"
