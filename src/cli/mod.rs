@@ -1,4 +1,5 @@
-//! The command line: `xconnect run`, `xconnect check`, `xconnect bench`.
+//! The command line: `xconnect run`, `xconnect check`, `xconnect bench`,
+//! `xconnect gen`.
 //!
 //! Every command prints for people by default and one JSON document with
 //! `--json`. Exit codes: 0 success, 1 the input was rejected (bad config,
@@ -6,6 +7,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod gen;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -16,6 +18,7 @@ Examples:
   xconnect check examples/*.toml           validate configs, show what they compile to
   xconnect bench                          in-memory throughput, one pinned core
   xconnect bench --json --seconds 0.5     machine-readable, shorter rounds
+  xconnect gen IF --duration 5 --core 0   UDP test traffic on an interface (root)
 ";
 
 /// xconnect: a userspace L2/L3 forwarder modelling the ExpressRoute
@@ -41,6 +44,9 @@ pub enum Command {
     /// Run the pipeline in memory and report packets/s per core beside
     /// baselines measured in the same run (copy, naive etherparse).
     Bench(bench::BenchArgs),
+    /// Send UDP test frames on an interface as fast as it takes them
+    /// (AF_PACKET, qdisc bypass, sendmmsg) for the netns throughput bench.
+    Gen(gen::GenArgs),
 }
 
 /// Parse the command line and run it; returns the process exit code.
@@ -50,6 +56,7 @@ pub fn main() -> i32 {
         Command::Run(a) => run::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Check(a) => check::run(&a),
+        Command::Gen(a) => gen::run(&a),
     };
     match result {
         Ok(code) => code,

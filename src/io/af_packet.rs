@@ -385,6 +385,30 @@ impl AfPacketPort {
     }
 }
 
+/// A transmit-only AF_PACKET socket bound to `interface`, bypassing the
+/// qdisc, for [`send_frames`] (the traffic generator of `xconnect gen`).
+/// Protocol 0: the socket receives nothing.
+pub fn open_tx_socket(interface: &str) -> io::Result<OwnedFd> {
+    let cap = "CAP_NET_RAW";
+    let index = sys::if_index(interface)?;
+    let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)
+        .map_err(|e| sys::explain(e, interface, "opening an AF_PACKET socket", cap))?;
+    sys::setsockopt(
+        fd.as_raw_fd(),
+        libc::SOL_PACKET,
+        libc::PACKET_QDISC_BYPASS,
+        &1,
+    )
+    .map_err(|e| sys::explain(e, interface, "setting PACKET_QDISC_BYPASS", cap))?;
+    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = 0;
+    sll.sll_ifindex = index as i32;
+    bind(&fd, &sll).map_err(|e| sys::explain(e, interface, "binding", cap))?;
+    Ok(fd)
+}
+
 fn bind(fd: &OwnedFd, sll: &libc::sockaddr_ll) -> io::Result<()> {
     // SAFETY: the pointer and length describe `sll`, a live sockaddr_ll.
     let r = unsafe {

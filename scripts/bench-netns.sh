@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# Throughput on real interfaces: gen → dut → sink network namespaces joined
+# by veth pairs, 64-byte UDP frames from a generator, packets counted over fixed
+# windows. The dut is xconnect (AF_PACKET, 1 and 2 workers; TAP access
+# port), the Linux kernel (IPv4 forwarding, bridge; with and without RPS),
+# Open vSwitch's userspace datapath, or nothing (the gen → sink ceiling).
+#
+#   sudo scripts/bench-netns.sh [--quick] [--json] [--window S] [--windows N]
+#                               [--modes a,b,…] [--list] [--gen xconnect|trafgen]
+#                               [--nice N]
+#
+#            ${P}gen              ${P}dut                    ${P}sink
+#   trafgen → xcb-gen0 ═══ xcb-din  [dut]  xcb-dtra ═══ xcb-stra   (primary trunk / routed / bridged)
+#   (core 0)                       (core 1) xcb-dtrb ═══ xcb-strb   (secondary trunk: xconnect only)
+#
+# Offered = the generator veth's tx_packets + tx_dropped (frames the dut's
+# receive path refused are counted there); delivered = the sum of the sink
+# veths' rx_packets, over the same window. The sink drops every frame early
+# (foreign destination MAC, or an S-tag nobody terminates). Every mode runs
+# on a fresh topology, 1 s warm-up, then one window; `--windows` rounds
+# interleave the modes. The table shows medians, the ratio to kernel IPv4
+# forwarding with RPS of the same run and the share of offered that arrives.
+# `--quick`: one round of 2 s windows. `--nice N`: run the generator,
+# xconnect and OVS at nice N (the kernel baselines work in softirq, which
+# a busy box's other tasks do not slow down the same way).
+#
+# The generator (core 0) is `xconnect gen` by default: 16 UDP flows, 32
+# frames per sendmmsg on a qdisc-bypassing AF_PACKET socket; a refused
+# batch is retried. `--gen trafgen` uses trafgen (netsniff-ng) instead,
+# with `--cpus 1` (its one worker pinned to core 0) and `--no-sock-mem`;
+# trafgen 0.6.8 exits on EAGAIN ("Flushing TX_RING failed"), which happens
+# here as soon as the receive work runs on the other core (RPS): such a
+# window is discarded and trafgen restarted (`rst` column). Generators run
+# in their own process group under `timeout` and are stopped by killing
+# the group.
+#
+# Installs netsniff-ng (with --gen trafgen) and openvswitch-switch when
+# missing, keeping the packages' services from starting (policy-rc.d). OVS
+# runs as a private instance (own db, run directory and sockets in a
+# temporary directory) inside the dut namespace, pinned to core 1, with
+# AF_PACKET ("system") ports and one OpenFlow rule per direction.
+# Everything created (namespaces ${P}*, processes, the temporary
+# directory) is removed on exit, failure and Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ALL_MODES=(ceiling kernel-fwd kernel-fwd-rps bridge bridge-rps ovs-netdev
+  xconnect-1w xconnect-2w xconnect-1w-rps xconnect-tap)
+WINDOW=5 WINDOWS=3 JSON=0 MODES="" GEN_TOOL=xconnect NICE=0
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) WINDOW=2; WINDOWS=1 ;;
+    --json) JSON=1 ;;
+    --window) WINDOW=${2:?}; shift ;;
+    --windows) WINDOWS=${2:?}; shift ;;
+    --modes) MODES=${2:?}; shift ;;
+    --gen) GEN_TOOL=${2:?}; shift ;;
+    --nice) NICE=${2:?}; shift ;;
+    --list) printf '%s\n' "${ALL_MODES[@]}"; exit 0 ;;
+    -h|--help) usage ;;
+    *) echo "bench-netns: unknown argument $1" >&2; usage ;;
+  esac
+  shift
+done
+[[ "$WINDOW" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench-netns: --window needs seconds" >&2; exit 2; }
+[[ "$NICE" =~ ^-?[0-9]+$ ]] || { echo "bench-netns: --nice needs an integer" >&2; exit 2; }
+[[ "$WINDOWS" =~ ^[1-9][0-9]?$ ]] || { echo "bench-netns: --windows needs 1..99" >&2; exit 2; }
+if [ -n "$MODES" ]; then IFS=, read -r -a SEL <<<"$MODES"; else SEL=("${ALL_MODES[@]}"); fi
+for m in "${SEL[@]}"; do
+  [[ " ${ALL_MODES[*]} " == *" $m "* ]] || { echo "bench-netns: unknown mode $m (--list)" >&2; exit 2; }
+done
+
+[ "$(id -u)" = 0 ] || { echo "bench-netns: run as root (namespaces, raw sockets): sudo $0" >&2; exit 1; }
+log() { echo "bench-netns: $*" >&2; }
+
+need=()
+case "$GEN_TOOL" in xconnect|trafgen) ;; *) echo "bench-netns: --gen xconnect|trafgen" >&2; exit 2 ;; esac
+tools=(ip:iproute2 timeout:coreutils taskset:util-linux pgrep:procps)
+[ "$GEN_TOOL" != trafgen ] || tools+=(trafgen:netsniff-ng)
+for t in "${tools[@]}"; do
+  command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
+done
+if [[ " ${SEL[*]} " == *" ovs-netdev "* ]] && ! command -v ovs-vswitchd >/dev/null; then
+  need+=(openvswitch-switch)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Keep the packages' services from starting system-wide (exit 101:
+  # "action forbidden"), unless a policy is already in place.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  rc=0
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; } >&2 || rc=$?
+  [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  [ "$rc" = 0 ] || { log "apt-get install ${need[*]} failed"; exit 1; }
+fi
+
+log "cargo build --release"
+cargo build --release --quiet
+BIN=$(realpath "${CARGO_TARGET_DIR:-target}/release/xconnect")
+
+P=${XCB_NS:-xcb-}
+GEN=${P}gen DUT=${P}dut SINK=${P}sink
+WORK=$(mktemp -d /tmp/xcb-bench.XXXXXX)
+PGS=() # process groups we started (leader pid = pgid)
+
+stop_pg() { # stop_pg PGID: TERM the group, then KILL after 3 s
+  local pg=$1
+  kill -TERM -- "-$pg" 2>/dev/null || return 0
+  for _ in $(seq 30); do kill -0 -- "-$pg" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL -- "-$pg" 2>/dev/null || true
+}
+stop_all() {
+  local pg
+  for pg in "${PGS[@]}"; do stop_pg "$pg"; done
+  PGS=()
+}
+ns_down() {
+  local n
+  for n in "$GEN" "$DUT" "$SINK"; do
+    if ip netns list 2>/dev/null | grep -qw -- "$n"; then ip netns del "$n" 2>/dev/null || true; fi
+  done
+}
+cleanup() {
+  trap - EXIT INT TERM
+  stop_all
+  ns_down
+  rm -rf "$WORK"
+  local left
+  left=$(ip netns list 2>/dev/null | grep -c -- "^$P" || true)
+  [ "$left" = 0 ] || log "warning: $left namespace(s) ${P}* still present"
+}
+trap cleanup EXIT
+trap 'echo >&2; log "interrupted, cleaning up"; exit 130' INT TERM
+
+# bg NAME CMD…: start CMD in its own process group (setsid; the shell has
+# no job control, so the child is not a group leader and setsid does not
+# fork: $! is the group id). Output to $WORK/NAME.{out,err}.
+bg() {
+  local name=$1; shift
+  # Remove the last run's files first: the redirection below happens in
+  # the child, and a reader must not see the old contents meanwhile.
+  rm -f "$WORK/$name.out" "$WORK/$name.err"
+  setsid "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
+  LAST_PG=$!
+  PGS+=("$LAST_PG")
+}
+forget_pg() { local pg=$1 keep=() p; for p in "${PGS[@]}"; do [ "$p" = "$pg" ] || keep+=("$p"); done; PGS=("${keep[@]}"); }
+
+veth() { # veth NS_A A NS_B B [MTU]
+  ip -n "$1" link add "$2" ${5:+mtu $5} type veth peer name "$4" netns "$3" ${5:+mtu $5}
+  ip -n "$1" link set "$2" up
+  ip -n "$3" link set "$4" up
+}
+
+GEN_MAC=02:00:00:00:00:01 DIN_MAC=02:00:00:00:00:02 FAR_MAC=02:00:00:00:00:99
+GENIF=xcb-gen0 SINKIFS=(xcb-stra xcb-strb)
+
+topo_up() { # topo_up MODE
+  local n
+  for n in "$GEN" "$DUT" "$SINK"; do
+    ip netns add "$n"
+    ip -n "$n" link set lo up
+    ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+      net.ipv4.ip_forward=0
+  done
+  GENIF=xcb-gen0
+  case "$1" in
+    ceiling) veth "$GEN" xcb-gen0 "$SINK" xcb-stra; SINKIFS=(xcb-stra) ;;
+    xconnect-tap) ;; # the TAP comes from xconnect
+    *) veth "$GEN" xcb-gen0 "$DUT" xcb-din ;;
+  esac
+  if [ "$1" != ceiling ]; then
+    veth "$DUT" xcb-dtra "$SINK" xcb-stra 1508
+    veth "$DUT" xcb-dtrb "$SINK" xcb-strb 1508
+    SINKIFS=(xcb-stra xcb-strb)
+  fi
+  if [ "$1" != xconnect-tap ]; then
+    ip -n "$GEN" link set xcb-gen0 address "$GEN_MAC"
+    [ "$1" = ceiling ] || ip -n "$DUT" link set xcb-din address "$DIN_MAC"
+  fi
+}
+
+# rps NS IF: steer the receive work of IF to core 1 (RPS mask 2).
+rps() { ip netns exec "$1" sh -c "echo 2 > /sys/class/net/$2/queues/rx-0/rps_cpus"; }
+
+# trafgen configuration: 16 UDP flows (source ports 1024..1039), 64-byte
+# frames on the wire (60 + FCS), round robin over static packets (no
+# per-packet rewriting in the generator).
+gen_conf() { # gen_conf DST_MAC > file
+  local i
+  for i in $(seq 0 15); do
+    printf '{ eth(da=%s, sa=%s, type=0x0800), ipv4(saddr=192.0.2.1, daddr=198.51.100.2, ttl=64, df), udp(sport=%d, dport=9), fill(0x00, 18) }\n' \
+      "$1" "$GEN_MAC" $((1024 + i))
+  done
+}
+
+GEN_PG="" GEN_CONF="" GEN_RUNS=0
+gen_start() {
+  GEN_RUNS=$((GEN_RUNS + 1))
+  # timeout bounds the run; a mode takes much less than this.
+  if [ "$GEN_TOOL" = trafgen ]; then
+    bg "gen$GEN_RUNS" ip netns exec "$GEN" nice -n "$NICE" timeout -s INT 600 \
+      trafgen --dev "$GENIF" --conf "$GEN_CONF" --cpus 1 --no-sock-mem --no-cpu-stats
+  else
+    bg "gen$GEN_RUNS" ip netns exec "$GEN" nice -n "$NICE" timeout -s INT 600 \
+      "$BIN" gen "$GENIF" --dst-mac "$GEN_DST" --src-mac "$GEN_MAC" --flows 16 --size 64 \
+      --duration 300 --core 0
+  fi
+  GEN_PG=$LAST_PG
+}
+gen_alive() {
+  [ -n "$GEN_PG" ] && kill -0 -- "-$GEN_PG" 2>/dev/null || return 1
+  [ "$GEN_TOOL" != trafgen ] || pgrep -g "$GEN_PG" -x trafgen >/dev/null
+}
+gen_stop() { [ -n "$GEN_PG" ] && { stop_pg "$GEN_PG"; forget_pg "$GEN_PG"; GEN_PG=""; }; return 0; }
+
+stat_sum() { # stat_sum NS COUNTER IF…
+  local ns=$1 c=$2; shift 2
+  local files=() i
+  for i in "$@"; do files+=("/sys/class/net/$i/statistics/$c"); done
+  ip netns exec "$ns" cat "${files[@]}" | awk '{s+=$1} END {print s+0}'
+}
+sample() { # → "time offered delivered"
+  local t o d
+  t=$(date +%s.%N)
+  o=$(( $(stat_sum "$GEN" tx_packets "$GENIF") + $(stat_sum "$GEN" tx_dropped "$GENIF") ))
+  d=$(stat_sum "$SINK" rx_packets "${SINKIFS[@]}")
+  echo "$t $o $d"
+}
+
+XC_PG=""
+xc_start() { # xc_start CONFIG ARGS…
+  local conf=$1; shift
+  bg xconnect ip netns exec "$DUT" nice -n "$NICE" timeout -s INT 600 "$BIN" run "$conf" --stats-interval 0 "$@"
+  XC_PG=$LAST_PG
+  for _ in $(seq 100); do
+    grep -qs running "$WORK/xconnect.err" && return 0
+    kill -0 "$XC_PG" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$WORK/xconnect.err" >&2
+  log "xconnect did not start"
+  return 1
+}
+
+OVS_RUN=""
+ovs() { OVS_RUNDIR=$OVS_RUN OVS_DBDIR=$OVS_RUN OVS_LOGDIR=$OVS_RUN "$@"; }
+ovs_start() {
+  local schema
+  OVS_RUN=$WORK/ovs
+  rm -rf "$OVS_RUN"
+  mkdir -p "$OVS_RUN"
+  schema=$(ls /usr/share/openvswitch/vswitch.ovsschema)
+  ovsdb-tool create "$OVS_RUN/conf.db" "$schema"
+  bg ovsdb ip netns exec "$DUT" env OVS_RUNDIR="$OVS_RUN" OVS_DBDIR="$OVS_RUN" OVS_LOGDIR="$OVS_RUN" \
+    ovsdb-server "$OVS_RUN/conf.db" --remote="punix:$OVS_RUN/db.sock" \
+    --pidfile="$OVS_RUN/ovsdb-server.pid" --unixctl="$OVS_RUN/ovsdb-server.ctl" \
+    --log-file="$OVS_RUN/ovsdb-server.log"
+  for _ in $(seq 100); do [ -S "$OVS_RUN/db.sock" ] && break; sleep 0.05; done
+  ovs ovs-vsctl --db="unix:$OVS_RUN/db.sock" --no-wait init
+  # The whole process (the main thread polls the AF_PACKET ports) on core 1.
+  bg vswitchd ip netns exec "$DUT" env OVS_RUNDIR="$OVS_RUN" OVS_DBDIR="$OVS_RUN" OVS_LOGDIR="$OVS_RUN" \
+    nice -n "$NICE" taskset -c 1 ovs-vswitchd "unix:$OVS_RUN/db.sock" --pidfile="$OVS_RUN/ovs-vswitchd.pid" \
+    --unixctl="$OVS_RUN/ovs-vswitchd.ctl" --log-file="$OVS_RUN/ovs-vswitchd.log"
+  for _ in $(seq 100); do [ -S "$OVS_RUN/ovs-vswitchd.ctl" ] && break; sleep 0.05; done
+  ovs ip netns exec "$DUT" ovs-vsctl --db="unix:$OVS_RUN/db.sock" --timeout=10 \
+    add-br xcb-br0 -- set bridge xcb-br0 datapath_type=netdev \
+    -- add-port xcb-br0 xcb-din -- add-port xcb-br0 xcb-dtra
+  # A port-to-port cross-connect (OVS's cheapest forwarding), both ways.
+  ovs ovs-ofctl del-flows xcb-br0
+  ovs ovs-ofctl add-flow xcb-br0 "in_port=xcb-din,actions=output:xcb-dtra"
+  ovs ovs-ofctl add-flow xcb-br0 "in_port=xcb-dtra,actions=output:xcb-din"
+}
+
+dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
+  local m=$1 conf
+  gen_conf "$FAR_MAC" >"$WORK/l2.cfg"
+  gen_conf "$DIN_MAC" >"$WORK/l3.cfg"
+  GEN_CONF=$WORK/l2.cfg GEN_DST=$FAR_MAC
+  case "$m" in
+    ceiling) ;;
+    kernel-fwd|kernel-fwd-rps)
+      GEN_CONF=$WORK/l3.cfg GEN_DST=$DIN_MAC
+      ip netns exec "$DUT" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+        net.ipv4.conf.default.rp_filter=0
+      ip -n "$DUT" addr add 192.0.2.2/24 dev xcb-din
+      ip -n "$DUT" addr add 198.51.100.1/24 dev xcb-dtra
+      ip -n "$DUT" neigh replace 198.51.100.2 lladdr "$FAR_MAC" dev xcb-dtra nud permanent
+      ip -n "$DUT" neigh replace 192.0.2.1 lladdr "$GEN_MAC" dev xcb-din nud permanent
+      [ "$m" = kernel-fwd ] || rps "$DUT" xcb-din
+      ;;
+    bridge|bridge-rps)
+      ip -n "$DUT" link add xcb-br0 type bridge
+      ip -n "$DUT" link set xcb-din master xcb-br0
+      ip -n "$DUT" link set xcb-dtra master xcb-br0
+      ip -n "$DUT" link set xcb-br0 up
+      bridge -n "$DUT" fdb replace "$FAR_MAC" dev xcb-dtra master static
+      [ "$m" = bridge ] || rps "$DUT" xcb-din
+      ;;
+    ovs-netdev) ovs_start ;;
+    xconnect-1w) xc_start examples/bench-dut.toml --workers 1 --first-core 1 ;;
+    xconnect-1w-rps) rps "$DUT" xcb-din; xc_start examples/bench-dut.toml --workers 1 --first-core 1 ;;
+    xconnect-2w) xc_start examples/bench-dut.toml --workers 2 --first-core 0 ;;
+    xconnect-tap)
+      conf=$WORK/bench-dut-tap.toml
+      awk '/interface = "xcb-din"/ {print; getline; print "backend = \"tap\""; next} {print}' \
+        examples/bench-dut.toml >"$conf"
+      xc_start "$conf" --workers 1 --first-core 1
+      # Hand the TAP xconnect holds to the generator namespace.
+      ip -n "$DUT" link set xcb-din netns "$GEN"
+      ip -n "$GEN" link set xcb-din address "$GEN_MAC"
+      ip -n "$GEN" link set xcb-din up
+      GENIF=xcb-din
+      ;;
+  esac
+}
+
+dut_stop() {
+  stop_all
+  GEN_PG="" XC_PG=""
+  ns_down
+}
+
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+declare -A OFFS DELS RST NOTE OFF DEL WIN RESTARTS
+note() { [[ "${NOTE[$1]:-}" == *"$2"* ]] || NOTE[$1]="${NOTE[$1]:+${NOTE[$1]}; }$2"; }
+# run_mode MODE ROUND: one window of MODE on a fresh topology.
+run_mode() {
+  local m=$1 r=$2 try s0 s1="" t0 o0 d0 t1 o1 d1 off del
+  GEN_RUNS=0
+  log "mode $m (round $r/$WINDOWS)"
+  topo_up "$m"
+  dut_setup "$m"
+  gen_start
+  sleep 1
+  [ "$m" != ovs-netdev ] || sleep 1
+  for try in 1 2 3 4; do
+    gen_alive || { gen_stop; gen_start; sleep 0.5; }
+    s0=$(sample)
+    sleep "$WINDOW"
+    s1=$(sample)
+    if gen_alive; then break; fi
+    log "  $m: the generator exited during the window ($(grep -ho 'Flushing TX_RING failed[^.!]*' "$WORK"/gen*.err 2>/dev/null | head -1 || true)); window discarded, restarting it (try $try)"
+    s1=""
+  done
+  if [ -n "$s1" ]; then
+    read -r t0 o0 d0 <<<"$s0"
+    read -r t1 o1 d1 <<<"$s1"
+    off=$(awk -v a="$o0" -v b="$o1" -v t="$t0" -v u="$t1" 'BEGIN {printf "%.4f", (b-a)/(u-t)/1e6}')
+    del=$(awk -v a="$d0" -v b="$d1" -v t="$t0" -v u="$t1" 'BEGIN {printf "%.4f", (b-a)/(u-t)/1e6}')
+    OFFS[$m]+=" $off" DELS[$m]+=" $del"
+    log "  offered $off Mpps, delivered $del Mpps"
+  fi
+  if [ -n "$XC_PG" ] && ! kill -0 "$XC_PG" 2>/dev/null; then note "$m" "xconnect exited early"; fi
+  if grep -q 'Flushing TX_RING failed' "$WORK"/gen*.err 2>/dev/null; then note "$m" "trafgen EAGAIN exits"; fi
+  gen_stop
+  if [ -n "$XC_PG" ]; then
+    stop_pg "$XC_PG"
+    grep -h . "$WORK/xconnect.out" | tail -1 | sed "s/^/bench-netns:   xconnect /" >&2 || true
+  fi
+  dut_stop
+  RST[$m]=$(( ${RST[$m]:-0} + GEN_RUNS - 1 ))
+  rm -f "$WORK"/gen*.err "$WORK"/gen*.out
+}
+
+DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+LOAD0=$(uptime | sed 's/.*load average: //')
+KERNEL=$(uname -r)
+log "$DATE kernel $KERNEL, $(nproc) cores, load before: $LOAD0; ${WINDOWS} round(s) of ${WINDOW} s windows, modes interleaved"
+ns_down
+# Rounds interleave the modes, so a burst of load from elsewhere on the box
+# hits one window of several modes rather than every window of one.
+for r in $(seq "$WINDOWS"); do
+  for m in "${SEL[@]}"; do run_mode "$m" "$r"; done
+done
+for m in "${SEL[@]}"; do
+  OFF[$m]=$(echo "${OFFS[$m]:-}" | median)
+  DEL[$m]=$(echo "${DELS[$m]:-}" | median)
+  WIN[$m]=$(echo "${DELS[$m]:-}" | wc -w)
+  RESTARTS[$m]=${RST[$m]:-0}
+done
+LOAD1=$(uptime | sed 's/.*load average: //')
+
+REF=${DEL[kernel-fwd-rps]:-nan}
+ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN {if (a=="nan" || b=="nan" || b==0) print "nan"; else printf f, a/b}'; }
+mpps() { ratio "$1" 1 %.3f; }
+if [ "$JSON" = 1 ]; then
+  printf '{"date":"%s","kernel":"%s","cores":%s,"load_before":"%s","load_after":"%s","window_s":%s,"windows":%s,"frame_bytes":64,"generator":"%s","nice":%s,"modes":[' \
+    "$DATE" "$KERNEL" "$(nproc)" "$LOAD0" "$LOAD1" "$WINDOW" "$WINDOWS" "$GEN_TOOL" "$NICE"
+  sep=""
+  for m in "${SEL[@]}"; do
+    printf '%s{"name":"%s","offered_mpps":%s,"delivered_mpps":%s,"share":%s,"vs_kernel_fwd_rps":%s,"windows":%s,"gen_restarts":%s,"note":"%s"}' \
+      "$sep" "$m" "$(mpps "${OFF[$m]}" | sed 's/nan/null/')" "$(mpps "${DEL[$m]}" | sed 's/nan/null/')" \
+      "$(ratio "${DEL[$m]}" "${OFF[$m]}" | sed 's/nan/null/')" "$(ratio "${DEL[$m]}" "$REF" | sed 's/nan/null/')" \
+      "${WIN[$m]}" "${RESTARTS[$m]}" "${NOTE[$m]:-}"
+    sep=","
+  done
+  printf ']}\n'
+else
+  echo "xconnect bench-netns  $DATE  kernel $KERNEL  $(nproc) cores  64-byte UDP, 16 flows, generator $GEN_TOOL (core 0)"
+  echo "load average before: $LOAD0   after: $LOAD1   (median of ${WINDOWS} × ${WINDOW} s windows; nice $NICE)"
+  printf '%-16s %9s %9s %7s %10s %4s  %s\n' mode offered delivered share vs-kfwd-rps rst note
+  printf '%-16s %9s %9s %7s %10s %4s\n' "" Mpps Mpps "" "" ""
+  for m in "${SEL[@]}"; do
+    share=$(ratio "${DEL[$m]}" "${OFF[$m]}")
+    [ "$share" = nan ] || share=$(awk -v s="$share" 'BEGIN {printf "%d%%", s*100+0.5}')
+    printf '%-16s %9s %9s %7s %10s %4s  %s\n' "$m" "$(mpps "${OFF[$m]}")" "$(mpps "${DEL[$m]}")" \
+      "$share" "$(ratio "${DEL[$m]}" "$REF")" "${RESTARTS[$m]}" "${NOTE[$m]:-}"
+  done
+fi
