@@ -18,6 +18,8 @@ pub enum Layer {
     Ipv6,
     /// An IPv6 extension header.
     Ipv6Ext,
+    /// An IP authentication header (IPv4 or IPv6, RFC 4302).
+    IpAuth,
     /// ARP for Ethernet/IPv4.
     Arp,
     /// UDP header.
@@ -39,6 +41,7 @@ impl Layer {
             Layer::Ipv4 => "ipv4",
             Layer::Ipv6 => "ipv6",
             Layer::Ipv6Ext => "ipv6-ext",
+            Layer::IpAuth => "ip-auth",
             Layer::Arp => "arp",
             Layer::Udp => "udp",
             Layer::Tcp => "tcp",

@@ -227,14 +227,18 @@ fn parse_impl<const FAST: bool>(frame: &[u8], info: &mut FrameInfo) -> Result<()
             info.ttl = ip.ttl();
             info.protocol = ip.protocol();
             info.fragment = ip.is_fragment();
-            let l4_off = l3_off + ip.header_len();
+            let mut l4_off = l3_off + ip.header_len();
+            let mut payload = &l3[ip.header_len()..ip.total_len() as usize];
+            // An authentication header (RFC 4302) sits between IPv4 and the
+            // transport header; walk it as etherparse does (also in fragments).
+            if info.protocol == super::ipv6::next_header::AUTH {
+                let len = ipv6::auth_header_len(payload, l4_off)?;
+                info.protocol = payload[0];
+                payload = &payload[len..];
+                l4_off += len;
+            }
             if !info.fragment {
-                parse_l4(
-                    info,
-                    &l3[ip.header_len()..ip.total_len() as usize],
-                    l4_off,
-                    false,
-                )?;
+                parse_l4(info, payload, l4_off, false)?;
             }
         }
         ethertype::IPV6 => {

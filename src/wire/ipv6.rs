@@ -192,6 +192,29 @@ pub const fn is_extension(nh: u8) -> bool {
     matches!(nh, HOP_BY_HOP | ROUTING | FRAGMENT | AUTH | DEST_OPTS)
 }
 
+/// Length of the IP authentication header at the start of `rest` (RFC 4302
+/// §2.2: payload length in 4-octet units, minus 2). It is at least 12 bytes
+/// (next header, length, reserved, SPI, sequence number, and a non-empty
+/// ICV length field ≥ 1), as etherparse requires. `at` is the frame offset
+/// for errors.
+pub fn auth_header_len(rest: &[u8], at: usize) -> Result<usize, WireError> {
+    if rest.len() < 12 {
+        return Err(WireError::truncated(Layer::IpAuth, at, 12, rest.len()));
+    }
+    if rest[1] == 0 {
+        return Err(WireError::new(
+            Layer::IpAuth,
+            at,
+            ErrorKind::BadHeaderLen(0),
+        ));
+    }
+    let len = (rest[1] as usize + 2) * 4;
+    if rest.len() < len {
+        return Err(WireError::truncated(Layer::IpAuth, at, len, rest.len()));
+    }
+    Ok(len)
+}
+
 /// Walk the extension headers of `payload` (the bytes after the fixed header)
 /// starting with `first` as next header. `base` is the frame offset of
 /// `payload`, used only in errors.
@@ -222,8 +245,7 @@ pub fn upper_layer(first: u8, payload: &[u8], base: usize) -> Result<UpperLayer,
                 fragmented |= u16::from_be_bytes([rest[2], rest[3]]) & 0xfff9 != 0;
                 8
             }
-            // RFC 4302 §2.2: payload length in 4-octet units, minus 2.
-            next_header::AUTH => (rest[1] as usize + 2) * 4,
+            next_header::AUTH => auth_header_len(rest, base + off)?,
             _ => (rest[1] as usize + 1) * 8,
         };
         if rest.len() < len {
