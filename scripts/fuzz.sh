@@ -8,7 +8,9 @@
 #   scripts/fuzz.sh seed               rewrite the seed corpus (fuzz/corpus)
 #   scripts/fuzz.sh coverage           line coverage of src/wire from every target's corpus
 #
-# A finding is minimised and saved as fuzz/regressions/TARGET/<name>, which
+# FUZZ_SEED=N fixes libFuzzer's seed (CI sets it, so a CI run explores the
+# same inputs as a run of the same commit here). A finding is minimised and
+# saved as fuzz/regressions/TARGET/<name>, which
 # `cargo test` (tests/fuzz_corpus.rs) replays from then on; the script then
 # exits 1. Installs cargo-fuzz when missing.
 set -euo pipefail
@@ -44,6 +46,7 @@ run_target() {
   local rc=0
   (cd fuzz && cargo fuzz run --fuzz-dir . "$t" "corpus-run/$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 ${dict:+"$dict"} \
+        ${FUZZ_SEED:+"-seed=$FUZZ_SEED"} \
         -artifact_prefix="artifacts/$t/") >"fuzz/artifacts/$t.log" 2>&1 || rc=$?
   grep -E '^(#[0-9]+.*(DONE|pulse)|stat::number_of_executed_units|stat::new_units_added|Done [0-9]+ runs)' "fuzz/artifacts/$t.log" | tail -n 4 || true
   shopt -s nullglob
