@@ -111,15 +111,7 @@ fn run_lpm(a: &BenchArgs, seconds: f64) -> anyhow::Result<i32> {
             b.set_position(done as u64);
         }
     })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.table());
-    }
-    Ok(0)
+    finish(bar, a.json, &report, || report.table())
 }
 
 /// Run the benchmark.
@@ -155,13 +147,23 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<i32> {
             b.set_position(done as u64);
         }
     })?;
+    finish(bar, a.json, &report, || report.table())
+}
+
+/// Clear the progress bar and print the report: JSON or the table.
+fn finish(
+    bar: Option<indicatif::ProgressBar>,
+    json: bool,
+    report: &impl serde::Serialize,
+    table: impl FnOnce() -> String,
+) -> anyhow::Result<i32> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", report.table());
+        print!("{}", table());
     }
     Ok(0)
 }

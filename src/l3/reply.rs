@@ -23,6 +23,14 @@ pub fn set_macs(frame: &mut [u8], dst: &Mac, src: &Mac) {
     frame[6..12].copy_from_slice(src);
 }
 
+/// Address a reply back to the frame's sender: destination MAC = the
+/// received source MAC, source MAC = ours. The builders call it last; they
+/// never write the first 12 bytes before it.
+pub fn reply_to_sender(frame: &mut [u8], our_mac: &Mac) {
+    frame.copy_within(6..12, 0);
+    frame[6..12].copy_from_slice(our_mac);
+}
+
 /// Set the ethertype that follows the tags (at `l3 - 2`).
 pub fn set_ethertype(frame: &mut [u8], l3: usize, et: u16) {
     frame[l3 - 2..l3].copy_from_slice(&et.to_be_bytes());
@@ -96,8 +104,6 @@ pub fn icmp4_error(
     if frame.len() < new_len {
         return None;
     }
-    let mut dst_mac = [0u8; 6];
-    dst_mac.copy_from_slice(&frame[6..12]);
     frame.copy_within(l3..l3 + quote, l3 + 28);
     ipv4_header(&mut frame[l3..l3 + 20], 28 + quote, 1, our_ip, src);
     let icmp = &mut frame[l3 + 20..new_len];
@@ -106,7 +112,7 @@ pub fn icmp4_error(
     icmp[2..8].copy_from_slice(&[0; 6]);
     let c = checksum::checksum(icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    set_macs(frame, &dst_mac, our_mac);
+    reply_to_sender(frame, our_mac);
     Some(new_len)
 }
 
@@ -131,9 +137,7 @@ pub fn icmp4_echo_reply(frame: &mut [u8], len: usize, l3: usize, our_mac: &Mac) 
     icmp[2..4].copy_from_slice(&[0, 0]);
     let c = checksum::checksum(icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    let mut dst_mac = [0u8; 6];
-    dst_mac.copy_from_slice(&frame[6..12]);
-    set_macs(frame, &dst_mac, our_mac);
+    reply_to_sender(frame, our_mac);
     Some(l3 + total)
 }
 
@@ -184,13 +188,11 @@ pub fn icmp6_error(
     if frame.len() < new_len {
         return None;
     }
-    let mut dst_mac = [0u8; 6];
-    dst_mac.copy_from_slice(&frame[6..12]);
     frame.copy_within(l3..l3 + quote, l3 + 48);
     ipv6_header(&mut frame[l3..l3 + 40], 8 + quote, 64, &our_ip, &src);
     frame[l3 + 40..l3 + 48].copy_from_slice(&[kind, code, 0, 0, 0, 0, 0, 0]);
     finish_icmp6(frame, l3, new_len, &our_ip, &src);
-    set_macs(frame, &dst_mac, our_mac);
+    reply_to_sender(frame, our_mac);
     Some(new_len)
 }
 
@@ -210,9 +212,7 @@ pub fn icmp6_echo_reply(frame: &mut [u8], len: usize, l3: usize, our_mac: &Mac) 
     let (src, dst) = (addr6(&ip[8..24]), addr6(&ip[24..40]));
     let end = l3 + 40 + plen;
     finish_icmp6(frame, l3, end, &src, &dst);
-    let mut dst_mac = [0u8; 6];
-    dst_mac.copy_from_slice(&frame[6..12]);
-    set_macs(frame, &dst_mac, our_mac);
+    reply_to_sender(frame, our_mac);
     Some(end)
 }
 
@@ -252,8 +252,6 @@ pub fn nd_advert(frame: &mut [u8], l3: usize, our_mac: &Mac, target: Ipv6Addr) -
     } else {
         (sol_src, 0xe0u8)
     };
-    let mut dst_mac = [0u8; 6];
-    dst_mac.copy_from_slice(&frame[6..12]);
     ipv6_header(&mut frame[l3..l3 + 40], 32, 255, &target, &dst);
     let m = &mut frame[l3 + 40..new_len];
     m[0..8].copy_from_slice(&[136, 0, 0, 0, flags, 0, 0, 0]);
@@ -261,7 +259,7 @@ pub fn nd_advert(frame: &mut [u8], l3: usize, our_mac: &Mac, target: Ipv6Addr) -
     m[24..26].copy_from_slice(&[2, 1]);
     m[26..32].copy_from_slice(our_mac);
     finish_icmp6(frame, l3, new_len, &target, &dst);
-    set_macs(frame, &dst_mac, our_mac);
+    reply_to_sender(frame, our_mac);
     Some(new_len)
 }
 
