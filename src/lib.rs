@@ -22,4 +22,5 @@ pub mod lpm;
 pub mod pipeline;
 pub mod qos;
 pub mod runtime;
+pub mod trace;
 pub mod wire;

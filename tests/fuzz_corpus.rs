@@ -10,9 +10,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use proptest::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use xconnect::gen::{FrameSpec, Payload, MAC_A, MAC_B};
 use xconnect::invariants::{self, LpmOp, PipelineCase, TagOp};
-use xconnect::wire::{Tpid, VlanTag};
 
 const TARGETS: [&str; 5] = [
     "wire_parse",
@@ -100,131 +98,9 @@ proptest! {
     }
 }
 
-/// The frames of the seed corpus: every tag combination of the issue, each
-/// L3/L4 kind, and each one truncated at every header boundary.
+/// The frames of the seed corpus (shared with the trace tests).
 fn seed_frames() -> Vec<(String, Vec<u8>)> {
-    let v4 = |p: u8| Payload::Ip {
-        src: "192.0.2.1".parse().unwrap(),
-        dst: "198.51.100.1".parse().unwrap(),
-        protocol: p,
-        src_port: 50000,
-        dst_port: 3478,
-        tos: (26 << 2) | 1,
-        ttl: 64,
-    };
-    let v6 = |p: u8| Payload::Ip {
-        src: "2001:db8::1".parse().unwrap(),
-        dst: "2001:db8::2".parse().unwrap(),
-        protocol: p,
-        src_port: 50020,
-        dst_port: 443,
-        tos: 46 << 2,
-        ttl: 64,
-    };
-    let t = |tpid: u16, vid: u16| VlanTag::from_tci(Tpid(tpid), 0x6000 | vid);
-    let stacks: Vec<(&str, Vec<VlanTag>)> = vec![
-        ("untagged", vec![]),
-        ("8100", vec![t(0x8100, 10)]),
-        ("8100-8100", vec![t(0x8100, 100), t(0x8100, 200)]),
-        ("88a8-8100", vec![t(0x88a8, 100), t(0x8100, 300)]),
-        ("9100-8100", vec![t(0x9100, 100), t(0x8100, 200)]),
-        (
-            "three-tags",
-            vec![t(0x88a8, 10), t(0x8100, 100), t(0x8100, 200)],
-        ),
-    ];
-    let payloads: Vec<(&str, Payload)> = vec![
-        ("ipv4-udp", v4(17)),
-        ("ipv4-tcp", v4(6)),
-        ("ipv4-icmp", v4(1)),
-        ("ipv6-udp", v6(17)),
-        ("ipv6-tcp", v6(6)),
-        ("ipv6-icmpv6", v6(58)),
-        (
-            "arp",
-            Payload::ArpRequest {
-                sender: "192.0.2.1".parse().unwrap(),
-                target: "192.0.2.2".parse().unwrap(),
-            },
-        ),
-        ("lldp", Payload::Raw(0x88cc)),
-    ];
-    let mut out = Vec::new();
-    for (sn, tags) in &stacks {
-        for (pn, p) in &payloads {
-            let f = FrameSpec {
-                dst_mac: MAC_B,
-                src_mac: MAC_A,
-                tags: tags.clone(),
-                payload: *p,
-                wire_len: 64 + 4 * tags.len(),
-            }
-            .build();
-            out.push((format!("{sn}-{pn}"), f));
-        }
-    }
-    // IPv4 with options, and fragments (first and later).
-    let base = FrameSpec::udp(
-        &[],
-        "192.0.2.1".parse().unwrap(),
-        "198.51.100.1".parse().unwrap(),
-        (1, 2),
-        0,
-        100,
-    )
-    .build();
-    let mut opts = base[..14].to_vec();
-    let mut ip = base[14..34].to_vec();
-    ip[0] = 0x47;
-    ip.extend_from_slice(&[0x01, 0x01, 0x01, 0x00, 0x94, 0x04, 0x00, 0x00]);
-    let total = (ip.len() + base.len() - 34) as u16;
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip[10] = 0;
-    ip[11] = 0;
-    let c = xconnect::wire::checksum::checksum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    opts.extend_from_slice(&ip);
-    opts.extend_from_slice(&base[34..]);
-    out.push(("ipv4-options".into(), opts));
-    for (name, flags) in [
-        ("ipv4-first-fragment", 0x2000u16),
-        ("ipv4-later-fragment", 0x0010),
-    ] {
-        let mut f = base.clone();
-        f[20..22].copy_from_slice(&flags.to_be_bytes());
-        out.push((name.into(), f));
-    }
-    // IPv6 with hop-by-hop and fragment extension headers.
-    let b6 = FrameSpec::udp(
-        &[],
-        "2001:db8::1".parse().unwrap(),
-        "2001:db8::2".parse().unwrap(),
-        (1, 2),
-        0,
-        100,
-    )
-    .build();
-    let mut e = b6[..54].to_vec();
-    e[20] = 0; // next header: hop-by-hop
-    e.extend_from_slice(&[44, 0, 1, 4, 0, 0, 0, 0]);
-    e.extend_from_slice(&[17, 0, 0, 1, 0, 0, 0, 7]);
-    e.extend_from_slice(&b6[54..]);
-    let plen = (e.len() - 54) as u16;
-    e[18..20].copy_from_slice(&plen.to_be_bytes());
-    out.push(("ipv6-hbh-fragment".into(), e));
-    // Every frame truncated at each header boundary.
-    let mut cuts = Vec::new();
-    for (n, f) in &out {
-        for at in [
-            6usize, 13, 14, 16, 18, 20, 22, 26, 30, 34, 38, 42, 54, 58, 62,
-        ] {
-            if at < f.len() {
-                cuts.push((format!("{n}-cut{at}"), f[..at].to_vec()));
-            }
-        }
-    }
-    out.extend(cuts);
-    out
+    xconnect::gen::samples::sample_frames()
 }
 
 #[test]

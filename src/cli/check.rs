@@ -30,25 +30,15 @@ pub struct CheckArgs {
 }
 
 fn kind(k: PeeringKind) -> &'static str {
-    match k {
-        PeeringKind::Private => "private",
-        PeeringKind::Microsoft => "microsoft",
-    }
+    k.name()
 }
 
 fn mode(m: ServiceMode) -> &'static str {
-    match m {
-        ServiceMode::L2 => "l2",
-        ServiceMode::L3 => "l3",
-    }
+    m.name()
 }
 
 fn side(s: Side) -> &'static str {
-    match s {
-        Side::Access => "access",
-        Side::Primary => "primary",
-        Side::Secondary => "secondary",
-    }
+    s.name()
 }
 
 /// The summary of a valid configuration as JSON.

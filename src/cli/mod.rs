@@ -1,5 +1,5 @@
 //! The command line: `xconnect run`, `xconnect check`, `xconnect bench`,
-//! `xconnect gen`.
+//! `xconnect gen`, `xconnect trace`.
 //!
 //! Every command prints for people by default and one JSON document with
 //! `--json`. Exit codes: 0 success, 1 the input was rejected (bad config,
@@ -9,6 +9,7 @@ pub mod bench;
 pub mod check;
 pub mod gen;
 pub mod run;
+pub mod trace;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,7 @@ Examples:
   xconnect bench                          in-memory throughput, one pinned core
   xconnect bench --json --seconds 0.5     machine-readable, shorter rounds
   xconnect gen IF --duration 5 --core 0   UDP test traffic on an interface (root)
+  xconnect trace CFG --pcap F --port P    what the pipeline does with each captured frame
 ";
 
 /// xconnect: a userspace L2/L3 forwarder modelling the ExpressRoute
@@ -44,6 +46,9 @@ pub enum Command {
     /// Run the pipeline in memory and report packets/s per core beside
     /// baselines measured in the same run (copy, naive etherparse).
     Bench(bench::BenchArgs),
+    /// Replay a capture (pcap/pcapng) through a config's pipeline and show,
+    /// per frame, the headers, classification, stages and verdict.
+    Trace(trace::TraceArgs),
     /// Send UDP test frames on an interface as fast as it takes them
     /// (AF_PACKET, qdisc bypass, sendmmsg) for the netns throughput bench.
     Gen(gen::GenArgs),
@@ -57,6 +62,7 @@ pub fn main() -> i32 {
         Command::Bench(a) => bench::run(&a),
         Command::Check(a) => check::run(&a),
         Command::Gen(a) => gen::run(&a),
+        Command::Trace(a) => trace::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -100,6 +100,16 @@ pub enum PeeringKind {
     Microsoft,
 }
 
+impl PeeringKind {
+    /// Lower-case name as in configs, reports and JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PeeringKind::Private => "private",
+            PeeringKind::Microsoft => "microsoft",
+        }
+    }
+}
+
 /// How the forwarder serves a peering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServiceMode {
@@ -107,6 +117,16 @@ pub enum ServiceMode {
     L2,
     /// Managed Layer 3: the forwarder routes for the peering.
     L3,
+}
+
+impl ServiceMode {
+    /// Lower-case name as in configs, reports and JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ServiceMode::L2 => "l2",
+            ServiceMode::L3 => "l3",
+        }
+    }
 }
 
 /// The non-trunk side of a peering's cross-connect: a port and its tags

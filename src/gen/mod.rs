@@ -10,6 +10,8 @@
 use crate::wire::checksum;
 use crate::wire::ethernet::Mac;
 use crate::wire::VlanTag;
+
+pub mod samples;
 use std::net::IpAddr;
 
 /// FCS bytes counted in a wire frame size but not present in the buffer.

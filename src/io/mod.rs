@@ -18,6 +18,7 @@
 
 pub mod af_packet;
 pub mod mem;
+pub mod pcap;
 pub mod pnet;
 pub mod sys;
 pub mod tap;

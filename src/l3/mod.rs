@@ -263,6 +263,7 @@ pub fn route_frame(
                 Some(x) => x,
                 None => p.v4.lookup_u32(dst),
             };
+            meta.route = path.map_or(Meta::NO_ROUTE, |x| x as u8);
             if path.is_some_and(routes::is_local) {
                 return local_v4(inl, buf, meta, len, cx);
             }
@@ -291,6 +292,7 @@ pub fn route_frame(
                 Some(x) => x,
                 None => p.v6.lookup(dst),
             };
+            meta.route = path.map_or(Meta::NO_ROUTE, |x| x as u8);
             if path.is_some_and(routes::is_local) || dst.segments()[0] == 0xff02 {
                 return local_v6(p, ingress, inl, buf, meta, len, dst, cx);
             }

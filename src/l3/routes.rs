@@ -378,6 +378,18 @@ impl RouteTable {
         }
     }
 
+    /// The installed prefix that `addr` matches longest (a configured route,
+    /// or a connected one; configured routes are skipped while the peering
+    /// is over its prefix limit), for `trace`. Up to 33 / 129 map probes.
+    pub fn matching_prefix(&self, addr: IpAddr) -> Option<IpNet> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (0..=max).rev().find_map(|len| {
+            let net = IpNet::new(addr, len).ok()?.trunc();
+            let configured = !self.over_limit && self.routes.contains_key(&net);
+            (configured || self.connected.iter().any(|(c, _)| *c == net)).then_some(net)
+        })
+    }
+
     /// Table memory in bytes (both families).
     pub fn memory_bytes(&self) -> usize {
         self.w4.memory_bytes() + self.w6.memory_bytes()

@@ -51,8 +51,17 @@ pub struct Meta {
     pub dscp_before: u8,
     /// DSCP after marking (IP only).
     pub dscp_after: u8,
+    /// The longest-prefix-match answer for a routed (`l3`) IP packet: the
+    /// path id ([`crate::l3::PathId`]), [`Meta::NO_ROUTE`] when the table
+    /// had no match or the frame was not looked up. Read by `trace`.
+    pub route: u8,
     /// The decision.
     pub verdict: Verdict,
+}
+
+impl Meta {
+    /// [`Meta::route`] when there is no route (or no lookup).
+    pub const NO_ROUTE: u8 = u8::MAX;
 }
 
 /// A batch of frames received on one port.
@@ -123,6 +132,7 @@ impl Batch {
             m.verdict = Verdict::Pending;
             m.dscp_before = 0;
             m.dscp_after = 0;
+            m.route = Meta::NO_ROUTE;
             self.len += 1;
         }
     }

@@ -103,6 +103,17 @@ pub enum Side {
     Secondary,
 }
 
+impl Side {
+    /// Lower-case name as in reports and JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Side::Access => "access",
+            Side::Primary => "primary",
+            Side::Secondary => "secondary",
+        }
+    }
+}
+
 /// One sub-interface: a port plus an exact VID stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attachment {

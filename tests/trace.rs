@@ -1,0 +1,475 @@
+//! `xconnect trace`: golden output (text and JSON) for every example
+//! configuration, every port of it (so both directions), corrupt and
+//! truncated captures, pcapng input, `--summary`, `--out` and `--limit`.
+//!
+//! `UPDATE_GOLDEN=1 cargo test --test trace` rewrites the golden files
+//! under `tests/golden/trace/`; review the diff before committing it.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+use xconnect::config;
+use xconnect::gen::{FrameSpec, Payload, MAC_A};
+use xconnect::io::pcap::pcap_bytes;
+use xconnect::pipeline::{Egress, Plan, Service, TagPush};
+use xconnect::wire::{Tpid, VlanTag};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xconnect-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn xconnect(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xconnect"))
+        .args(args)
+        .output()
+        .expect("run xconnect")
+}
+
+fn tags_of(p: &TagPush) -> Vec<VlanTag> {
+    p.bytes()
+        .chunks(4)
+        .map(|c| {
+            VlanTag::from_tci(
+                Tpid(u16::from_be_bytes([c[0], c[1]])),
+                u16::from_be_bytes([c[2], c[3]]),
+            )
+        })
+        .collect()
+}
+
+/// Every tag stack (bytes, TPIDs included) the plan sends out of each port:
+/// exactly what arrives on that port from the other side.
+fn stacks(plan: &Plan) -> Vec<BTreeSet<Vec<u8>>> {
+    let mut v = vec![BTreeSet::new(); plan.ports.len()];
+    let mut add = |p: &TagPush| {
+        v[p.port as usize].insert(p.bytes().to_vec());
+    };
+    for a in &plan.attachments {
+        if let Service::L2 { egress, .. } = a.service {
+            match egress {
+                Egress::Access(p) => add(&p),
+                Egress::Trunk([p, q]) => {
+                    add(&p);
+                    add(&q);
+                }
+            }
+        }
+    }
+    for l in &plan.l3 {
+        for adj in l.links.iter().flatten() {
+            add(&adj.push);
+        }
+    }
+    v
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// The frames sent to port `port` of `plan`: for each tag stack arriving
+/// there, IPv4/IPv6 UDP and TCP towards the example routes with several
+/// DSCPs, TTL 1, and ARP for each l3 address; then an unknown VLAN and a
+/// truncated frame.
+fn frames_for(plan: &Plan, port: usize) -> Vec<Vec<u8>> {
+    let mac = plan.ports[port].mac;
+    let mut out = Vec::new();
+    let flows: [(&str, &str, u8, u8, u8); 6] = [
+        ("192.0.2.77", "198.51.100.200", 17, (26 << 2) | 1, 64),
+        ("192.0.2.77", "203.0.113.200", 6, 46 << 2, 64),
+        ("192.0.2.77", "198.51.100.70", 17, 8 << 2, 64),
+        ("192.0.2.77", "198.51.100.200", 17, 0, 1),
+        ("2001:db8:1::7", "2001:db8:100::9", 17, 26 << 2, 64),
+        ("2001:db8:1::7", "2001:db8:200::9", 6, (46 << 2) | 2, 64),
+    ];
+    for stack in &stacks(plan)[port] {
+        let push = TagPush {
+            port: port as u16,
+            bytes: {
+                let mut b = [0u8; 12];
+                b[..stack.len()].copy_from_slice(stack);
+                b
+            },
+            count: (stack.len() / 4) as u8,
+        };
+        let tags = tags_of(&push);
+        for (i, (s, d, proto, tos, ttl)) in flows.iter().enumerate() {
+            let spec = FrameSpec {
+                dst_mac: mac,
+                src_mac: MAC_A,
+                tags: tags.clone(),
+                payload: Payload::Ip {
+                    src: ip(s),
+                    dst: ip(d),
+                    protocol: *proto,
+                    src_port: 40000 + i as u16,
+                    dst_port: 443,
+                    tos: *tos,
+                    ttl: *ttl,
+                },
+                wire_len: 96 + 4 * tags.len(),
+            };
+            out.push(spec.build());
+        }
+        // ARP for this forwarder's address on the links that use this stack.
+        for l in &plan.l3 {
+            for adj in l.links.iter().flatten() {
+                if adj.push.port as usize == port && adj.push.bytes() == stack.as_slice() {
+                    if let (Some(own), Some(peer)) = (adj.own_v4, adj.peer_v4) {
+                        out.push(
+                            FrameSpec {
+                                dst_mac: [0xff; 6],
+                                src_mac: MAC_A,
+                                tags: tags.clone(),
+                                payload: Payload::ArpRequest {
+                                    sender: peer,
+                                    target: own,
+                                },
+                                wire_len: 64 + 4 * tags.len(),
+                            }
+                            .build(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let unknown = vec![VlanTag::from_tci(Tpid::DOT1Q, 4000)];
+    out.push(FrameSpec::udp(&unknown, ip("192.0.2.1"), ip("198.51.100.1"), (1, 2), 0, 68).build());
+    let mut cut = out[0].clone();
+    cut.truncate(30);
+    out.push(cut);
+    out
+}
+
+fn capture(frames: &[Vec<u8>]) -> Vec<u8> {
+    pcap_bytes(frames.iter().enumerate().map(|(i, f)| {
+        (
+            Duration::from_secs(1_700_000_000) + Duration::from_millis(i as u64),
+            f.as_slice(),
+        )
+    }))
+}
+
+fn check_golden(path: &Path, got: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (UPDATE_GOLDEN=1 cargo test --test trace writes it)",
+            path.display()
+        )
+    });
+    if want != got {
+        let line = want
+            .lines()
+            .zip(got.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(got.lines().count()));
+        panic!(
+            "{}: trace output differs from line {}:\n want: {:?}\n  got: {:?}",
+            path.display(),
+            line + 1,
+            want.lines().nth(line),
+            got.lines().nth(line)
+        );
+    }
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 6);
+    v
+}
+
+#[test]
+fn golden_traces_of_every_example_and_port() {
+    for ex in examples() {
+        let cfg = config::load(&ex).unwrap_or_else(|d| panic!("{}: {d}", ex.display()));
+        let plan = Arc::new(Plan::compile(&cfg));
+        let stem = ex.file_stem().unwrap().to_string_lossy().to_string();
+        for (port, pp) in plan.ports.iter().enumerate() {
+            let frames = frames_for(&plan, port);
+            let file = tmp(&format!("{stem}-{}.pcap", pp.name));
+            std::fs::write(&file, capture(&frames)).unwrap();
+            let rel = |p: &Path| {
+                p.strip_prefix(root())
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string()
+            };
+            let exs = rel(&ex);
+            let f = file.to_str().unwrap();
+            for json in [false, true] {
+                let mut args = vec!["trace", &exs, "--pcap", f, "--port", &pp.name];
+                if json {
+                    args.push("--json");
+                }
+                let o = Command::new(env!("CARGO_BIN_EXE_xconnect"))
+                    .args(&args)
+                    .current_dir(root())
+                    .output()
+                    .unwrap();
+                let stdout = String::from_utf8(o.stdout).unwrap();
+                assert!(
+                    o.status.success(),
+                    "{args:?}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                let n = if json {
+                    stdout.lines().count()
+                } else {
+                    stdout.matches("\nframe ").count() + 1
+                };
+                assert_eq!(n, frames.len(), "{args:?}: one trace per frame");
+                let ext = if json { "jsonl" } else { "txt" };
+                check_golden(
+                    &root().join(format!("tests/golden/trace/{stem}/{}.{ext}", pp.name)),
+                    &stdout,
+                );
+            }
+        }
+    }
+}
+
+fn sample_capture() -> (PathBuf, Vec<Vec<u8>>) {
+    let cfg = config::load(&root().join("examples/pe-qinq.toml")).unwrap();
+    let plan = Plan::compile(&cfg);
+    let frames = frames_for(&plan, 0);
+    let file = tmp("pe-qinq-customer.pcap");
+    std::fs::write(&file, capture(&frames)).unwrap();
+    (file, frames)
+}
+
+#[test]
+fn corrupt_capture_names_file_frame_and_offset_and_keeps_earlier_frames() {
+    let (file, frames) = sample_capture();
+    let bytes = std::fs::read(&file).unwrap();
+    // Cut inside the record of frame 4.
+    let offset: usize = 24 + frames[..3].iter().map(|f| 16 + f.len()).sum::<usize>();
+    let cut = tmp("cut.pcap");
+    std::fs::write(&cut, &bytes[..offset + 20]).unwrap();
+    let c = cut.to_str().unwrap();
+    let ex = root().join("examples/pe-qinq.toml");
+    let ex = ex.to_str().unwrap();
+    let o = xconnect(&["trace", ex, "--pcap", c, "--port", "customer", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let want = format!("{c}: frame 4 at byte offset {offset}: truncated record");
+    assert!(err.contains(&want), "stderr {err:?} lacks {want:?}");
+    // Garbage and a missing file: clear errors, no panic.
+    let junk = tmp("junk.pcap");
+    std::fs::write(&junk, b"not a capture at all").unwrap();
+    let o = xconnect(&[
+        "trace",
+        ex,
+        "--pcap",
+        junk.to_str().unwrap(),
+        "--port",
+        "customer",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a pcap or pcapng file"));
+    let o = xconnect(&[
+        "trace",
+        ex,
+        "--pcap",
+        "/nonexistent.pcap",
+        "--port",
+        "customer",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("/nonexistent.pcap: byte offset 0: cannot read"));
+    let o = xconnect(&["trace", ex, "--pcap", c, "--port", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such port"));
+}
+
+#[test]
+fn summary_out_and_limit_agree_with_the_detailed_trace() {
+    let (file, frames) = sample_capture();
+    let f = file.to_str().unwrap();
+    let ex = root().join("examples/pe-qinq.toml");
+    let ex = ex.to_str().unwrap();
+    let sent = tmp("sent.pcap");
+    let o = xconnect(&[
+        "trace",
+        ex,
+        "--pcap",
+        f,
+        "--port",
+        "customer",
+        "--json",
+        "--out",
+        sent.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let forwarded: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["verdict"]["action"] == "forward")
+        .collect();
+    assert!(!forwarded.is_empty());
+    // --out holds exactly the transmitted frames, with their lengths.
+    let mut src = xconnect::io::pcap::PcapSource::open(&sent).unwrap();
+    let mut n = 0;
+    while let Some(fr) = src.next_frame() {
+        assert_eq!(
+            Some(fr.data.len() as u64),
+            forwarded[n]["verdict"]["bytes"].as_u64()
+        );
+        n += 1;
+    }
+    assert_eq!(n, forwarded.len());
+    // --summary counts the same verdicts.
+    let o = xconnect(&[
+        "trace",
+        ex,
+        "--pcap",
+        f,
+        "--port",
+        "customer",
+        "--summary",
+        "--json",
+    ]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["frames"].as_u64(), Some(frames.len() as u64));
+    let fwd: u64 = s["forwarded"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(fwd as usize, forwarded.len());
+    let drops: u64 = s["dropped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        drops as usize,
+        lines
+            .iter()
+            .filter(|v| v["verdict"]["action"] == "drop")
+            .count()
+    );
+    // --limit.
+    let o = xconnect(&[
+        "trace", ex, "--pcap", f, "--port", "customer", "--json", "--limit", "5",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 5);
+    // --down moves flows to the other trunk.
+    let o = xconnect(&[
+        "trace",
+        ex,
+        "--pcap",
+        f,
+        "--port",
+        "customer",
+        "--summary",
+        "--json",
+        "--down",
+        "trunk-a",
+    ]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(s["forwarded"].get("trunk-a").is_none(), "{s}");
+    assert_eq!(s["forwarded"]["trunk-b"].as_u64(), Some(fwd));
+}
+
+#[test]
+fn pcapng_input_traces_like_pcap() {
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+    use pcap_file::pcapng::PcapNgWriter;
+    use pcap_file::DataLink;
+    let (file, frames) = sample_capture();
+    let mut w = PcapNgWriter::new(Vec::new()).unwrap();
+    // Interface 0 is not Ethernet: its packet is skipped (and numbered).
+    w.write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::RAW, 0))
+        .unwrap();
+    w.write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::ETHERNET, 0))
+        .unwrap();
+    w.write_pcapng_block(EnhancedPacketBlock {
+        interface_id: 0,
+        timestamp: Duration::ZERO,
+        original_len: 4,
+        data: std::borrow::Cow::Borrowed(&[0x45, 0, 0, 4]),
+        options: vec![],
+    })
+    .unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write_pcapng_block(EnhancedPacketBlock {
+            interface_id: 1,
+            timestamp: Duration::from_secs(1_700_000_000) + Duration::from_millis(i as u64),
+            original_len: f.len() as u32,
+            data: std::borrow::Cow::Borrowed(f),
+            options: vec![],
+        })
+        .unwrap();
+    }
+    let ng = tmp("sample.pcapng");
+    std::fs::write(&ng, w.into_inner()).unwrap();
+    let ex = root().join("examples/pe-qinq.toml");
+    let ex = ex.to_str().unwrap();
+    let run = |p: &Path| {
+        let o = xconnect(&[
+            "trace",
+            ex,
+            "--pcap",
+            p.to_str().unwrap(),
+            "--port",
+            "customer",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
+    };
+    let (a, _) = run(&file);
+    let (b, err) = run(&ng);
+    assert!(err.contains("1 frames skipped"), "{err}");
+    // Same traces, frame numbers shifted by the skipped packet.
+    let a: Vec<serde_json::Value> = a
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let b: Vec<serde_json::Value> = b
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(a.len(), b.len());
+    for (x, mut y) in a.into_iter().zip(b) {
+        assert_eq!(
+            y["frame"].as_u64().unwrap(),
+            x["frame"].as_u64().unwrap() + 1
+        );
+        y["frame"] = x["frame"].clone();
+        assert_eq!(x, y);
+    }
+}
