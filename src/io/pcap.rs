@@ -158,7 +158,7 @@ impl PcapSource {
                 ))
             })?;
             let link = parser.header().datalink;
-            if link != DataLink::ETHERNET {
+            if !is_ethernet(link) {
                 return Err(header_error(format!(
                     "link type {link:?}: xconnect reads Ethernet captures only"
                 )));
@@ -234,16 +234,19 @@ impl PcapSource {
                 what,
             };
             match &mut self.format {
-                Format::Pcap(parser) => match parser.next_packet(slice) {
-                    Ok((
-                        rest,
-                        PcapPacket {
-                            timestamp,
-                            orig_len,
-                            data,
-                        },
-                    )) => {
-                        let len = data.len();
+                // Raw records: pcap-file's checked packets refuse an
+                // original length over the snap length, which is what a
+                // snap-length-limited capture holds; libpcap and Wireshark
+                // accept it, and so does xconnect.
+                Format::Pcap(parser) => match parser.next_raw_packet(slice) {
+                    Ok((rest, raw)) => {
+                        let nanos_per_frac = match parser.header().ts_resolution {
+                            pcap_file::TsResolution::MicroSecond => 1_000,
+                            pcap_file::TsResolution::NanoSecond => 1,
+                        };
+                        let frac = (raw.ts_frac as u64 * nanos_per_frac).min(999_999_999);
+                        let timestamp = Duration::new(raw.ts_sec as u64, frac as u32);
+                        let len = raw.data.len();
                         self.pos = self.data.len() - rest.len();
                         self.number += 1;
                         // The packet's bytes sit just before `rest`.
@@ -251,7 +254,7 @@ impl PcapSource {
                         return Some(CapturedFrame {
                             number: self.number,
                             timestamp,
-                            original_len: orig_len,
+                            original_len: raw.orig_len,
                             data: &self.data[end - len..end],
                         });
                     }
@@ -313,7 +316,7 @@ impl PcapSource {
                     };
                     self.pos = next;
                     self.number += 1;
-                    if link != DataLink::ETHERNET {
+                    if !is_ethernet(link) {
                         self.skipped += 1;
                         continue;
                     }
@@ -326,6 +329,17 @@ impl PcapSource {
                 }
             }
         }
+    }
+}
+
+/// Ethernet: the link type is the low 16 bits of the pcap field (the
+/// upper bits carry the FCS length and reserved flags), as libpcap and
+/// Wireshark read it.
+fn is_ethernet(link: DataLink) -> bool {
+    match link {
+        DataLink::ETHERNET => true,
+        DataLink::Unknown(v) => v & 0xffff == 1,
+        _ => false,
     }
 }
 
@@ -399,6 +413,7 @@ impl PcapSink {
         let header = PcapHeader {
             datalink: DataLink::ETHERNET,
             snaplen: 65535,
+            endianness: pcap_file::Endianness::Little,
             ..PcapHeader::default()
         };
         let writer = PcapWriter::with_header(BufWriter::new(f), header)
@@ -442,6 +457,7 @@ pub fn pcap_bytes<'a>(frames: impl IntoIterator<Item = (Duration, &'a [u8])>) ->
     let header = PcapHeader {
         datalink: DataLink::ETHERNET,
         snaplen: 65535,
+        endianness: pcap_file::Endianness::Little,
         ..PcapHeader::default()
     };
     let mut w = PcapWriter::with_header(Vec::new(), header).expect("writing to a Vec cannot fail");
@@ -536,6 +552,19 @@ mod tests {
                 while s.next_frame().is_some() {}
             }
         }
+    }
+
+    #[test]
+    fn snap_length_cut_frames_are_read() {
+        // A record of 60 captured bytes from a 1,500-byte frame, in a file
+        // whose snap length is 60 (as `tcpdump -s 60` writes it).
+        let mut b = capture()[..24 + 16 + 60].to_vec();
+        b[16..20].copy_from_slice(&60u32.to_le_bytes());
+        b[24 + 12..24 + 16].copy_from_slice(&1500u32.to_le_bytes());
+        let mut s = PcapSource::from_bytes("snap.pcap", b).unwrap();
+        let f = s.next_frame().unwrap();
+        assert_eq!((f.data.len(), f.original_len), (60, 1500));
+        assert!(s.next_frame().is_none() && s.error().is_none());
     }
 
     #[test]

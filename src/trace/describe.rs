@@ -164,6 +164,9 @@ pub struct FrameTrace {
     pub dst_port: Option<u16>,
     /// Where decoding stopped, if it did.
     pub decode_error: Option<DecodeError>,
+    /// Why the pipeline did not see the frame, if it did not (too long
+    /// for a buffer).
+    pub note: Option<String>,
     /// Classification (`None`: no attachment matched).
     pub attachment: Option<AttachmentTrace>,
     /// What the stages did.
@@ -237,12 +240,21 @@ impl FrameTrace {
             src_port: None,
             dst_port: None,
             decode_error: None,
+            note: r.meta.is_none().then(|| {
+                format!(
+                    "{} bytes: too long for a buffer (at most {})",
+                    r.captured_len,
+                    wire::packet::MAX_FRAME
+                )
+            }),
             attachment: None,
             stages: StagesTrace::default(),
             verdict: verdict_trace(plan, r.verdict(), r.output),
         };
         let input = r.input;
-        if let (Some(dst), Some(src)) = (input.get(0..6), input.get(6..12)) {
+        // MACs only from a whole Ethernet header (as tshark shows them).
+        if let (Some(dst), Some(src), true) = (input.get(0..6), input.get(6..12), input.len() >= 14)
+        {
             let mac = |b: &[u8]| b.try_into().map(|m: [u8; 6]| mac_to_string(&m)).ok();
             t.eth_dst = mac(dst);
             t.eth_src = mac(src);
@@ -306,9 +318,6 @@ impl FrameTrace {
                     offset: e.offset,
                     message: e.to_string(),
                 });
-                if r.meta.is_none() {
-                    t.decode_error = None;
-                }
                 None
             }
         };
@@ -373,6 +382,9 @@ impl FrameTrace {
         }
         if let Some(e) = &self.decode_error {
             write!(s, "\n  decode    stopped: {}", e.message)?;
+        }
+        if let Some(n) = &self.note {
+            write!(s, "\n  note      {n}")?;
         }
         match &self.attachment {
             Some(a) => write!(

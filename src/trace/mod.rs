@@ -114,13 +114,19 @@ impl Tracer {
             self.batch.clear();
             self.batch.port = self.port;
             // A frame too long for a buffer, reported after the batch
-            // before it: (number, timestamp, original, captured length).
+            // before it: (number, timestamp, original and captured
+            // length, its bytes when inputs are kept).
             let mut too_long = None;
             while !self.batch.is_full() && done + (self.batch.len() as u64) < limit {
                 let Some(f) = source.next_frame() else { break };
                 let k = self.batch.len();
                 if !self.batch.push(f.data) {
-                    too_long = Some((f.number, f.timestamp, f.original_len, f.data.len()));
+                    let input = if self.keep_input {
+                        f.data.to_vec()
+                    } else {
+                        Vec::new()
+                    };
+                    too_long = Some((f.number, f.timestamp, f.original_len, f.data.len(), input));
                     break;
                 }
                 self.numbers[k] = f.number;
@@ -158,7 +164,7 @@ impl Tracer {
                 }
                 done += n as u64;
             }
-            if let Some((number, timestamp, original_len, captured_len)) = too_long {
+            if let Some((number, timestamp, original_len, captured_len, input)) = too_long {
                 self.pipeline
                     .count_rx_drop(self.port, captured_len, DropReason::Malformed);
                 let plan = self.pipeline.plan().clone();
@@ -167,7 +173,7 @@ impl Tracer {
                     timestamp,
                     original_len,
                     captured_len,
-                    input: &[],
+                    input: &input,
                     output: None,
                     meta: None,
                     plan: &plan,

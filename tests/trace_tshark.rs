@@ -1,0 +1,495 @@
+//! Differential test: `xconnect trace --json` against tshark, frame by
+//! frame, on captures xconnect did not produce (the tcpdump test captures
+//! of `tests/data/foreign/`) and on the sample frames of `gen::samples`
+//! (every tag combination of 0-3 tags and TPIDs, PCP/DEI set, IPv4 options
+//! and fragments, IPv6 extension headers, TCP/UDP/ICMP/ARP, bad checksums,
+//! each cut at every header boundary).
+//!
+//! Every field xconnect reports must equal tshark's: MACs, each tag (PCP,
+//! DEI, VID, TPID), the ethertype, IP source and destination, DSCP, ECN,
+//! TTL / hop limit, protocol (after IPv6 extension headers), ports. A frame
+//! xconnect cannot fully decode must state the layer and offset; what it
+//! did decode (Ethernet, tags) is still compared. The TPID of a tag is
+//! tshark's `eth.type` or the preceding `vlan.etype`; after an 802.1ad tag
+//! tshark shows no ethertype field, so there the test checks that tshark
+//! put the tag at the same offset (and reads the TPID from those bytes).
+//!
+//! tshark comes from `scripts/test.sh` (it installs it when missing);
+//! without it the test fails under CI and is skipped with a message
+//! elsewhere.
+
+use serde_json::Value;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use xconnect::io::pcap::{pcap_bytes, PcapSource};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xconnect-tshark-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn have_tshark() -> bool {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").is_err(),
+            "tshark is missing under CI: scripts/test.sh installs it"
+        );
+        eprintln!("SKIP: tshark not installed (scripts/test.sh installs it)");
+    }
+    ok
+}
+
+/// One dissected layer of tshark's PDML: name, offset, fields (name, show).
+#[derive(Debug)]
+struct Proto {
+    name: String,
+    pos: usize,
+    fields: Vec<(String, String)>,
+}
+
+impl Proto {
+    fn get(&self, f: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == f)
+            .map(|(_, s)| s.as_str())
+    }
+}
+
+fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!(" {name}=\"");
+    let at = line.find(&key)? + key.len();
+    let end = line[at..].find('"')?;
+    Some(&line[at..at + end])
+}
+
+/// tshark's layers per frame, in file order.
+fn tshark_pdml(file: &Path) -> Vec<Vec<Proto>> {
+    let o = Command::new("tshark")
+        .args([
+            "-n",
+            "-o",
+            "ip.defragment:FALSE",
+            "-o",
+            "ipv6.defragment:FALSE",
+        ])
+        .args(["-o", "tcp.desegment_tcp_streams:FALSE", "-T", "pdml", "-r"])
+        .arg(file)
+        .output()
+        .expect("run tshark");
+    let text = String::from_utf8_lossy(&o.stdout);
+    let mut packets = Vec::new();
+    let mut cur: Option<Vec<Proto>> = None;
+    for line in text.lines() {
+        let l = line.trim_start();
+        if l.starts_with("<packet>") {
+            cur = Some(Vec::new());
+        } else if l.starts_with("</packet>") {
+            packets.extend(cur.take());
+        } else if let Some(p) = cur.as_mut() {
+            if l.starts_with("<proto ") {
+                p.push(Proto {
+                    name: attr(l, "name").unwrap_or("").to_string(),
+                    pos: attr(l, "pos").and_then(|x| x.parse().ok()).unwrap_or(0),
+                    fields: Vec::new(),
+                });
+            } else if l.starts_with("<field ") {
+                if let (Some(last), Some(n), Some(s)) =
+                    (p.last_mut(), attr(l, "name"), attr(l, "show"))
+                {
+                    last.fields.push((n.to_string(), s.to_string()));
+                }
+            }
+        }
+    }
+    packets
+}
+
+fn num(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn hex16(s: &str) -> String {
+    format!("0x{:04x}", num(s).unwrap_or(u64::MAX))
+}
+
+/// Compare one frame; returns the disagreements.
+fn compare(frame: &[u8], ours: &Value, theirs: &[Proto]) -> Vec<String> {
+    let mut bad = Vec::new();
+    let check = |bad: &mut Vec<String>, what: &str, a: Option<String>, b: Option<String>| {
+        if a != b {
+            bad.push(format!("{what}: xconnect {a:?}, tshark {b:?}"));
+        }
+    };
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    // tshark reads some frames as another outer encapsulation (Cisco ISL
+    // by its destination MAC): not comparable, counted by the caller.
+    if ours["eth_src"].is_null() {
+        // Not even an Ethernet header: nothing decoded to compare (the
+        // caller checks the decode error is stated).
+        return Vec::new();
+    }
+    let outer = theirs
+        .iter()
+        .find(|p| p.name != "geninfo" && p.name != "frame");
+    if outer.is_some_and(|p| p.name != "eth") {
+        return vec![format!(
+            "not-ethernet: tshark reads {}",
+            outer.unwrap().name
+        )];
+    }
+    let Some(eth) = theirs.iter().position(|p| p.name == "eth") else {
+        if !ours["eth_src"].is_null() {
+            bad.push("tshark has no ethernet layer".into());
+        }
+        return bad;
+    };
+    let e = &theirs[eth];
+    if !ours["eth_src"].is_null() {
+        check(
+            &mut bad,
+            "eth.src",
+            s(&ours["eth_src"]),
+            e.get("eth.src").map(str::to_string),
+        );
+        check(
+            &mut bad,
+            "eth.dst",
+            s(&ours["eth_dst"]),
+            e.get("eth.dst").map(str::to_string),
+        );
+    }
+    // The tag layers right after Ethernet.
+    let tags: Vec<&Proto> = theirs[eth + 1..]
+        .iter()
+        .take_while(|p| p.name == "vlan" || p.name == "ieee8021ad")
+        .collect();
+    let our_tags = ours["tags"].as_array().cloned().unwrap_or_default();
+    let complete = ours["decode_error"].is_null();
+    // A fully decoded frame has exactly tshark's tags; a partial one a
+    // prefix of them (xconnect stops at a tag without room for the
+    // ethertype after it).
+    let n = if complete {
+        tags.len().max(our_tags.len())
+    } else {
+        our_tags.len()
+    };
+    for k in 0..n {
+        let (Some(o), Some(t)) = (our_tags.get(k), tags.get(k)) else {
+            bad.push(format!(
+                "tag count: xconnect {}, tshark {}",
+                our_tags.len(),
+                tags.len()
+            ));
+            break;
+        };
+        let f = |x: &str| t.get(&format!("{}.{x}", t.name)).and_then(num);
+        check(
+            &mut bad,
+            &format!("tag{k}.vid"),
+            o["vid"].as_u64().map(|v| v.to_string()),
+            f("id").map(|v| v.to_string()),
+        );
+        check(
+            &mut bad,
+            &format!("tag{k}.pcp"),
+            o["pcp"].as_u64().map(|v| v.to_string()),
+            f("priority").map(|v| v.to_string()),
+        );
+        check(
+            &mut bad,
+            &format!("tag{k}.dei"),
+            o["dei"].as_bool().map(|v| (v as u8).to_string()),
+            f("dei").map(|v| v.to_string()),
+        );
+        let tpid = if k == 0 {
+            e.get("eth.type").map(hex16)
+        } else if tags[k - 1].name == "vlan" {
+            tags[k - 1].get("vlan.etype").map(hex16)
+        } else {
+            check(
+                &mut bad,
+                &format!("tag{k}.offset"),
+                Some((14 + 4 * k).to_string()),
+                Some(t.pos.to_string()),
+            );
+            frame
+                .get(t.pos - 2..t.pos)
+                .map(|b| format!("0x{:02x}{:02x}", b[0], b[1]))
+        };
+        check(&mut bad, &format!("tag{k}.tpid"), s(&o["tpid"]), tpid);
+    }
+    if !complete {
+        return bad;
+    }
+    // The ethertype after the tags, where tshark shows it.
+    let et = match tags.last() {
+        None => e.get("eth.type").map(hex16),
+        Some(t) if t.name == "vlan" => t.get("vlan.etype").map(hex16),
+        Some(_) => s(&ours["ethertype"]),
+    };
+    if et.is_some() {
+        check(&mut bad, "ethertype", s(&ours["ethertype"]), et);
+    }
+    // The outermost IP layer, right after the tags.
+    let after = eth + 1 + tags.len();
+    let ip = &ours["ip"];
+    let l3 = theirs.get(after);
+    if ip.is_null() {
+        if let Some(p) = l3 {
+            if (p.name == "ip" || p.name == "ipv6") && ours["l3"] != "other" {
+                bad.push(format!("tshark decodes {} that xconnect does not", p.name));
+            }
+        }
+        return bad;
+    }
+    let Some(p) = l3.filter(|p| p.name == "ip" || p.name == "ipv6") else {
+        bad.push(format!(
+            "xconnect decodes IP, tshark shows {:?}",
+            l3.map(|p| &p.name)
+        ));
+        return bad;
+    };
+    let v4 = p.name == "ip";
+    let g = |f4: &str, f6: &str| p.get(if v4 { f4 } else { f6 }).map(str::to_string);
+    let addr = |x: Option<String>| {
+        x.and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|a| a.to_string())
+    };
+    check(
+        &mut bad,
+        "ip.src",
+        s(&ip["src"]),
+        addr(g("ip.src", "ipv6.src")),
+    );
+    check(
+        &mut bad,
+        "ip.dst",
+        s(&ip["dst"]),
+        addr(g("ip.dst", "ipv6.dst")),
+    );
+    let n = |x: Option<String>| x.as_deref().and_then(num).map(|v| v.to_string());
+    let our = |f: &str| ip[f].as_u64().map(|v| v.to_string());
+    check(
+        &mut bad,
+        "dscp",
+        our("dscp"),
+        n(g("ip.dsfield.dscp", "ipv6.tclass.dscp")),
+    );
+    check(
+        &mut bad,
+        "ecn",
+        our("ecn"),
+        n(g("ip.dsfield.ecn", "ipv6.tclass.ecn")),
+    );
+    check(&mut bad, "ttl", our("ttl"), n(g("ip.ttl", "ipv6.hlim")));
+    // The protocol after IPv6 extension headers (tshark: the last `nxt`
+    // of the chain of `ipv6.*` layers); an IPv4 AH is walked the same way.
+    let mut proto = n(g("ip.proto", "ipv6.nxt"));
+    let mut next = after + 1;
+    while let Some(x) = theirs.get(next) {
+        let nxt = x
+            .fields
+            .iter()
+            .find(|(f, _)| f.ends_with(".nxt") || f == "ah.next_header")
+            .map(|(_, v)| v.clone());
+        if (x.name.starts_with("ipv6.") || x.name == "ah") && nxt.is_some() {
+            proto = n(nxt);
+            next += 1;
+        } else {
+            break;
+        }
+    }
+    check(&mut bad, "protocol", our("protocol"), proto);
+    if let Some(sp) = ours["src_port"].as_u64() {
+        let l4 = theirs
+            .get(next)
+            .filter(|x| x.name == "udp" || x.name == "tcp");
+        let port = |f: &str| {
+            l4.and_then(|x| x.get(&format!("{}.{f}", x.name)))
+                .map(str::to_string)
+        };
+        check(&mut bad, "src_port", Some(sp.to_string()), port("srcport"));
+        check(
+            &mut bad,
+            "dst_port",
+            ours["dst_port"].as_u64().map(|v| v.to_string()),
+            port("dstport"),
+        );
+    }
+    bad
+}
+
+/// Trace `file` (as the customer port of an example) and return the JSON
+/// lines, the exit code and stderr.
+fn trace(file: &Path) -> (Vec<Value>, Option<i32>, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_xconnect"))
+        .arg("trace")
+        .arg(root().join("examples/pe-qinq.toml"))
+        .arg("--pcap")
+        .arg(file)
+        .args(["--port", "customer", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    let lines = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: bad JSON {l}: {e}", file.display()))
+        })
+        .collect();
+    (lines, o.status.code(), stderr)
+}
+
+/// Trace every frame of `frames` and compare with tshark; returns
+/// (frames compared, fully decoded, failures).
+fn differential(name: &str, frames: &[Vec<u8>]) -> (usize, usize, Vec<String>) {
+    let file = tmp(&format!("{name}.pcap"));
+    std::fs::write(
+        &file,
+        pcap_bytes(frames.iter().map(|f| (Duration::ZERO, f.as_slice()))),
+    )
+    .unwrap();
+    let (ours, code, err) = trace(&file);
+    assert_eq!(code, Some(0), "{name}: {err}");
+    let theirs = tshark_pdml(&file);
+    assert_eq!(ours.len(), frames.len(), "{name}: one trace per frame");
+    assert_eq!(theirs.len(), frames.len(), "{name}: tshark packets");
+    let mut failures = Vec::new();
+    let mut complete = 0;
+    let mut other_encapsulation = 0;
+    for (i, o) in ours.iter().enumerate() {
+        if o["decode_error"].is_null() {
+            complete += 1;
+        } else {
+            let e = &o["decode_error"];
+            assert!(
+                e["layer"].is_string() && e["offset"].is_u64(),
+                "{name} frame {}: {e}",
+                i + 1
+            );
+        }
+        for d in compare(&frames[i], o, &theirs[i]) {
+            if d.starts_with("not-ethernet") {
+                other_encapsulation += 1;
+                continue;
+            }
+            failures.push(format!("{name} frame {}: {d}", i + 1));
+        }
+    }
+    eprintln!(
+        "{name}: {other_encapsulation} frames tshark reads as another encapsulation (not compared)"
+    );
+    assert!(
+        other_encapsulation * 50 < frames.len(),
+        "{name}: too many frames not compared"
+    );
+    (frames.len(), complete, failures)
+}
+
+#[test]
+fn sample_frames_agree_with_tshark() {
+    if !have_tshark() {
+        return;
+    }
+    let frames: Vec<Vec<u8>> = xconnect::gen::samples::sample_frames()
+        .into_iter()
+        .map(|(_, f)| f)
+        .collect();
+    let (n, complete, failures) = differential("samples", &frames);
+    assert!(n > 500 && complete > 80, "{n} frames, {complete} decoded");
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn foreign_captures_never_panic_and_agree_with_tshark() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = root().join("tests/data/foreign");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 400, "{} captures", files.len());
+    let mut all = Vec::new();
+    let mut corrupt = 0;
+    let mut unreadable = Vec::new();
+    for f in &files {
+        // Every file: no panic; a corrupt one named with frame and offset.
+        let (lines, code, err) = trace(f);
+        match code {
+            Some(0) => {}
+            Some(1) => {
+                corrupt += 1;
+                let name = f.to_string_lossy();
+                assert!(
+                    err.contains(&*name) && (err.contains("byte offset")),
+                    "{}: exit 1 without a located error: {err}",
+                    f.display()
+                );
+            }
+            other => panic!("{}: exit {other:?} (a panic aborts): {err}", f.display()),
+        }
+        // The frames xconnect read, for one combined tshark run.
+        let mut src = match PcapSource::open(f) {
+            Ok(s) => s,
+            Err(e) => {
+                unreadable.push(e.to_string());
+                continue;
+            }
+        };
+        let mut n = 0;
+        while let Some(fr) = src.next_frame() {
+            all.push(fr.data.to_vec());
+            n += 1;
+        }
+        assert_eq!(n, lines.len(), "{}: one trace per frame read", f.display());
+    }
+    // pcap-file refuses a pcapng section header whose options lack the
+    // end-of-options marker (two files here; Wireshark reads them): they
+    // are reported as unreadable with the file and offset, never traced wrong.
+    assert!(
+        unreadable.len() <= 2,
+        "unreadable:\n{}",
+        unreadable.join("\n")
+    );
+    for u in &unreadable {
+        assert!(u.contains("byte offset 0:"), "{u}");
+    }
+    let (n, complete, failures) = differential("foreign", &all);
+    eprintln!(
+        "{} captures ({corrupt} corrupt), {n} frames, {complete} fully decoded, {} disagreements",
+        files.len(),
+        failures.len()
+    );
+    assert!(n > 2000, "{n} frames");
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
