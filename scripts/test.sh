@@ -5,7 +5,8 @@
 #   scripts/test.sh --deep   then also the loom models of the LPM publication
 #                            protocol and the LPM's unsafe parts under Miri
 #
-# Installs what it needs when missing (rustfmt and clippy components).
+# Installs what it needs when missing (rustfmt and clippy components;
+# tshark for the trace differential test, through apt-get when root).
 # Runs from any directory; uses the repository's target dir (or
 # CARGO_TARGET_DIR) so CI builds everything once.
 set -euo pipefail
@@ -21,6 +22,20 @@ need_component() {
 }
 need_component fmt rustfmt
 need_component clippy clippy
+
+# tests/trace_tshark.rs compares `xconnect trace` with tshark.
+if ! command -v tshark >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing tshark (trace differential test)"
+    export DEBIAN_FRONTEND=noninteractive
+    # wireshark-common asks whether non-root users may capture: no.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt-get install -y -qq --no-install-recommends tshark >/dev/null ||
+      { apt-get update -qq && apt-get install -y -qq --no-install-recommends tshark >/dev/null; }
+  else
+    echo "note: tshark missing and not root: tests/trace_tshark.rs will be skipped (sudo apt-get install tshark)" >&2
+  fi
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

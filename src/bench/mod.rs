@@ -18,8 +18,10 @@ pub mod lpm;
 pub mod naive;
 
 use crate::io::mem::{FrameSource, TxSlots};
+use crate::io::pcap::{pcap_bytes, PcapSource};
 use crate::io::Backend;
 use crate::pipeline::{Batch, LinkState, Pipeline, PortId, Verdict};
+use crate::trace::{Summary, Tracer};
 use cases::Sizes;
 use serde::Serialize;
 use std::sync::Arc;
@@ -37,12 +39,19 @@ pub enum Work {
     /// The l3 pipeline with the large tables: access frames routed to the
     /// trunks (IPv6 when `true`).
     L3(bool),
+    /// `xconnect trace --summary` over a capture of
+    /// [`TRACE_CAPTURE_FRAMES`] push-direction frames held in memory: pcap
+    /// records read, pipeline, verdicts counted (nothing transmitted).
+    TraceSummary,
 }
+
+/// Frames in the `trace-summary` case's capture.
+pub const TRACE_CAPTURE_FRAMES: usize = 1_000_000;
 
 /// A benchmark case.
 #[derive(Clone, Debug)]
 pub struct Case {
-    /// Case name (`copy`, `naive`, `l2-qinq-push`, `l2-qinq-pop`).
+    /// Case name (`copy`, `naive`, `trace-summary`, `l2-qinq-push`, `l2-qinq-pop`).
     pub name: &'static str,
     /// Frame sizes.
     pub sizes: Sizes,
@@ -82,6 +91,13 @@ pub fn default_cases() -> Vec<Case> {
             sizes,
             work: Work::Naive,
         });
+        if sizes == Sizes::Fixed(64) {
+            v.push(Case {
+                name: "trace-summary",
+                sizes,
+                work: Work::TraceSummary,
+            });
+        }
         v.push(Case {
             name: "l2-qinq-push",
             sizes,
@@ -147,6 +163,14 @@ struct Prepared {
     pipeline: Pipeline,
     sink: TxSlots,
     samples: Vec<(u64, Duration)>,
+    trace: Option<TraceRun>,
+}
+
+/// The `trace-summary` case: a capture in memory, replayed.
+struct TraceRun {
+    capture: PcapSource,
+    tracer: Tracer,
+    summary: Summary,
 }
 
 /// Run `batches` batches of one case; returns frames sent out.
@@ -162,6 +186,21 @@ fn run_batches(p: &mut Prepared, batch: &mut Batch, batches: u64) -> u64 {
                     p.sink.put(batch.buf(i).frame());
                 }
                 sent += batch.len() as u64;
+            }
+            Work::TraceSummary => {
+                let Some(t) = p.trace.as_mut() else { break };
+                // Frames the summary counts as forwarded (the bench's
+                // check that the case works end to end).
+                let mut forwarded = 0u64;
+                let mut count = |r: &crate::trace::Record<'_>| {
+                    t.summary.count(r);
+                    forwarded += u64::from(r.verdict().egress().is_some());
+                };
+                if t.tracer.run(&mut t.capture, Some(32), &mut count) == 0 {
+                    t.capture.rewind();
+                    t.tracer.run(&mut t.capture, Some(32), &mut count);
+                }
+                sent += forwarded;
             }
             Work::Naive => {
                 let _ = p.source.recv(batch);
@@ -215,12 +254,31 @@ fn prepare(case: &Case, l3: Option<&L3Tables>) -> Prepared {
         }
         _ => (cases::push_frames(case.sizes), cases::pipeline()),
     };
+    let trace = (case.work == Work::TraceSummary).then(|| {
+        let capture = pcap_bytes(
+            frames
+                .iter()
+                .cycle()
+                .take(TRACE_CAPTURE_FRAMES)
+                .enumerate()
+                .map(|(i, f)| (Duration::from_micros(i as u64), f.as_slice())),
+        );
+        let plan = pipeline.plan().clone();
+        let links = LinkState::new(plan.ports.len());
+        TraceRun {
+            capture: PcapSource::from_bytes("bench.pcap", capture)
+                .expect("the bench capture is well formed"),
+            tracer: Tracer::new(plan, links, cases::PUSH_PORT, false),
+            summary: Summary::default(),
+        }
+    });
     Prepared {
         case: case.clone(),
         source: FrameSource::new(frames),
         pipeline,
         sink: TxSlots::new(256),
         samples: Vec::new(),
+        trace,
     }
 }
 
