@@ -458,7 +458,8 @@ mod tests {
         let mut all = default_cases();
         all.extend(l3_cases());
         let r = run(&all, &s, |_, _| {}).unwrap();
-        assert_eq!(r.cases.len(), 10);
+        assert_eq!(r.cases.len(), 11);
+        assert!(r.cases.iter().any(|c| c.name == "trace-summary"));
         assert!(r.cases.iter().all(|c| c.mpps > 0.0 && c.packets > 0));
         assert!(r.cases[0].vs_copy.is_some_and(|v| (v - 1.0).abs() < 1e-9));
     }
