@@ -17,6 +17,10 @@
 //! - [`lpm_diff`]: inserts, removes, replaces and atomic batches of IPv4
 //!   and IPv6 prefixes on the LPM writers and on the plain oracles give
 //!   the same answers through the writer, readers, views and batches.
+//! - [`trace_capture`]: arbitrary bytes as a capture file through
+//!   `io::pcap` and the tracer: frames numbered in order, every frame
+//!   described (text and JSON) and counted once, a corrupt file located
+//!   inside the input.
 
 use crate::config;
 use crate::gen::FrameSpec;
@@ -1011,5 +1015,57 @@ pub fn lpm_diff(ops: &[LpmOp]) {
     }
     if let Some(t) = &t6 {
         t.finish();
+    }
+}
+
+/// Arbitrary bytes as a capture file, traced on each port of the bench
+/// configuration (see the module header).
+pub fn trace_capture(data: &[u8]) {
+    use crate::io::pcap::PcapSource;
+    use crate::trace::{FrameTrace, Summary, Tracer};
+    static PLAN: std::sync::OnceLock<Arc<Plan>> = std::sync::OnceLock::new();
+    let plan = PLAN.get_or_init(|| Arc::new(Plan::compile(&crate::bench::cases::config())));
+    let Ok(mut source) = PcapSource::from_bytes("fuzz.pcap", data.to_vec()) else {
+        return;
+    };
+    for port in 0..plan.ports.len() as u16 {
+        source.rewind();
+        let links = LinkState::new(plan.ports.len());
+        let mut tracer = Tracer::new(plan.clone(), links, port, true);
+        let mut summary = Summary::default();
+        let mut last = 0u64;
+        let visited = tracer.run(&mut source, Some(256), |r| {
+            assert!(
+                r.number > last,
+                "frame numbers not increasing: {} after {last}",
+                r.number
+            );
+            last = r.number;
+            assert_eq!(
+                r.input.len(),
+                r.captured_len,
+                "record input vs captured length"
+            );
+            let t = FrameTrace::of(r);
+            assert_eq!(t.frame, r.number);
+            assert!(t.text().starts_with(&format!("frame {} on ", r.number)));
+            serde_json::to_string(&t).expect("a frame trace serialises");
+            summary.count(r);
+        });
+        assert_eq!(summary.frames, visited, "frames visited vs counted");
+        let c = tracer.pipeline().counters();
+        assert_eq!(
+            c.total_rx(),
+            visited,
+            "every traced frame received once by the pipeline"
+        );
+        if let Some(e) = source.error() {
+            assert!(e.offset <= data.len(), "error offset past the input: {e}");
+            assert!(
+                e.frame > last,
+                "error frame {} not after the last frame {last}",
+                e.frame
+            );
+        }
     }
 }

@@ -12,12 +12,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use xconnect::invariants::{self, LpmOp, PipelineCase, TagOp};
 
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 6] = [
     "wire_parse",
     "tag_rewrite",
     "pipeline",
     "config",
     "lpm_diff",
+    "pcap_trace",
 ];
 
 fn root() -> PathBuf {
@@ -51,6 +52,7 @@ fn run(target: &str, data: &[u8]) {
                 invariants::lpm_diff(&ops);
             }
         }
+        "pcap_trace" => invariants::trace_capture(data),
         _ => unreachable!("unknown target {target}"),
     }
 }
@@ -118,6 +120,13 @@ fn write_seed_corpus() {
         if !name.contains("-cut") {
             fs::write(dir("tag_rewrite").join(&name), &f).unwrap();
             fs::write(dir("pipeline").join(&name), &f).unwrap();
+        }
+    }
+    // Capture files: the small ones of tcpdump's suite (tests/data/foreign).
+    for f in files(&root().join("tests/data/foreign")) {
+        let small = fs::metadata(&f).is_ok_and(|m| m.len() <= 200);
+        if small && f.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+            fs::copy(&f, dir("pcap_trace").join(f.file_name().unwrap())).unwrap();
         }
     }
     for (name, data) in lpm_seeds() {
