@@ -381,6 +381,13 @@ impl Plan {
             .position(|p| p.name == name)
             .map(|i| i as PortId)
     }
+
+    /// The name of port `id` (its number if the plan has no such port).
+    pub fn port_name(&self, id: PortId) -> String {
+        self.ports
+            .get(id as usize)
+            .map_or_else(|| id.to_string(), |p| p.name.clone())
+    }
 }
 
 /// Build the L3 side of a peering: its links (own and peer addresses on

@@ -224,10 +224,7 @@ impl FrameTrace {
         let mut t = FrameTrace {
             frame: r.number,
             time: r.timestamp.as_secs_f64(),
-            port: plan
-                .ports
-                .get(r.port as usize)
-                .map_or_else(|| r.port.to_string(), |p| p.name.clone()),
+            port: plan.port_name(r.port),
             captured_len: r.captured_len,
             original_len: r.original_len,
             eth_src: None,
@@ -458,13 +455,7 @@ fn tag_text(t: &TagTrace) -> String {
 }
 
 fn verdict_trace(plan: &Plan, v: Verdict, output: Option<&[u8]>) -> VerdictTrace {
-    let port = |p: u16| {
-        Some(
-            plan.ports
-                .get(p as usize)
-                .map_or_else(|| p.to_string(), |x| x.name.clone()),
-        )
-    };
+    let port = |p: u16| Some(plan.port_name(p));
     match v {
         Verdict::Forward(p) => VerdictTrace {
             action: "forward",
@@ -664,11 +655,7 @@ impl Summary {
 
     /// Fill the named maps from the counts (call once at the end).
     pub fn finish(&mut self, plan: &Plan) {
-        let name = |p: usize| {
-            plan.ports
-                .get(p)
-                .map_or_else(|| p.to_string(), |x| x.name.clone())
-        };
+        let name = |p: usize| plan.port_name(p as u16);
         self.forwarded = self
             .by_port
             .iter()
