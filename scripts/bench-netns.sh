@@ -435,12 +435,12 @@ if [ "$JSON" = 1 ]; then
 else
   echo "xconnect bench-netns  $DATE  kernel $KERNEL  $(nproc) cores  64-byte UDP, 16 flows, generator $GEN_TOOL (core 0)"
   echo "load average before: $LOAD0   after: $LOAD1   (median of ${WINDOWS} × ${WINDOW} s windows; nice $NICE)"
-  printf '%-16s %9s %9s %7s %10s %4s  %s\n' mode offered delivered share vs-kfwd-rps rst note
-  printf '%-16s %9s %9s %7s %10s %4s\n' "" Mpps Mpps "" "" ""
+  printf '%-20s %9s %9s %7s %10s %4s  %s\n' mode offered delivered share vs-kfwd-rps rst note
+  printf '%-20s %9s %9s %7s %10s %4s\n' "" Mpps Mpps "" "" ""
   for m in "${SEL[@]}"; do
     share=$(ratio "${DEL[$m]}" "${OFF[$m]}")
     [ "$share" = nan ] || share=$(awk -v s="$share" 'BEGIN {printf "%d%%", s*100+0.5}')
-    printf '%-16s %9s %9s %7s %10s %4s  %s\n' "$m" "$(mpps "${OFF[$m]}")" "$(mpps "${DEL[$m]}")" \
+    printf '%-20s %9s %9s %7s %10s %4s  %s\n' "$m" "$(mpps "${OFF[$m]}")" "$(mpps "${DEL[$m]}")" \
       "$share" "$(ratio "${DEL[$m]}" "$REF")" "${RESTARTS[$m]}" "${NOTE[$m]:-}"
   done
 fi
