@@ -12,6 +12,10 @@
 //!   channel (pnet needs `--workers 1`).
 //! - The link monitor ([`link`]) follows the kernel's link state every
 //!   100 ms; a trunk going down moves its flows to the other link.
+//! - With [`RunOptions::capture`] the capture ([`crate::capture`]) starts
+//!   after every port opened and before the workers (its directory error
+//!   comes after any port error); each worker takes a tap, and the writer
+//!   is stopped after the workers, once it wrote what they queued.
 //! - [`Runtime::run`] returns after the stop flag is set (SIGINT/SIGTERM in
 //!   the CLI) or the duration elapsed, once every worker has published its
 //!   final counters; the caller prints the final [`Report`].
