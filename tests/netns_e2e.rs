@@ -779,11 +779,16 @@ fn capture_from_a_running_forwarder() {
     );
     // tshark (when installed) sees the interfaces and the drop comments.
     if run("command -v tshark").status.success() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         let mut seen = 0;
         for f in &files {
             let o = run(&format!(
                 "timeout 60 tshark -r {} -Y 'frame.comment contains \"drop:\"' -T fields \
-                 -e frame.interface_name -e frame.comment",
+                 -e frame.interface_name -e frame.comment -e frame.time_epoch \
+                 -e frame.packet_flags_direction",
                 f.display()
             ));
             assert!(
@@ -793,7 +798,13 @@ fn capture_from_a_running_forwarder() {
                 text(&o)
             );
             for l in String::from_utf8_lossy(&o.stdout).lines() {
-                assert_eq!(l, "trunk-a\tdrop: unknown-attachment", "tshark line");
+                let v: Vec<&str> = l.split('\t').collect();
+                assert_eq!(v[..2], ["trunk-a", "drop: unknown-attachment"], "{l}");
+                // Nanosecond timestamps (if_tsresol 9) read as this run's time.
+                let t: f64 = v[2].parse().unwrap_or(0.0);
+                assert!((now - t).abs() < 600.0, "timestamp {t} vs now {now}: {l}");
+                // epb_flags direction: inbound.
+                assert!(v[3] == "1" || v[3] == "0x00000001", "direction: {l}");
                 seen += 1;
             }
         }

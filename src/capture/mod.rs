@@ -20,7 +20,8 @@
 //!   pcapng section ([`writer`]), rotated before a packet would take it
 //!   past `max_bytes`; with `max_files > 0` only that many newest files are
 //!   kept. Buffered blocks reach the file every 500 ms when traffic pauses
-//!   and at stop.
+//!   and at stop. Records keep each worker's order; chunks of different
+//!   workers interleave (timestamps not sorted across workers).
 //! - Errors: a directory that cannot be created or written fails
 //!   [`Capture::start`] with the path; a write error later (disk full)
 //!   stops the capture with one logged message and the error in the

@@ -120,6 +120,10 @@ impl Runtime {
         let log = Arc::new(Mutex::new(log));
         let workers = opts.workers.clamp(1, 64);
         let plan = Arc::new(Plan::compile(cfg));
+        if let Some(spec) = &opts.capture {
+            // A filter naming no such port is refused before any port opens.
+            spec.filter.compile(&plan).map_err(anyhow::Error::msg)?;
+        }
         let mtus = required_mtus(cfg);
         if workers > 1 && cfg.ports.iter().any(|p| p.backend == BackendKind::Pnet) {
             bail!(
@@ -363,9 +367,21 @@ mod tests {
             Path::new("m.toml"),
         )
         .unwrap();
-        let e = Runtime::start(&cfg, &RunOptions::default(), stop, |_| {})
+        let e = Runtime::start(&cfg, &RunOptions::default(), stop.clone(), |_| {})
             .err()
             .unwrap();
         assert!(e.to_string().contains("xc-absent9"), "{e:#}");
+        // A capture filter naming no such port fails first, listing the ports.
+        let mut spec = CaptureSpec::new(std::env::temp_dir().join("xconnect-never-created"));
+        spec.filter = crate::capture::Filter::parse(&["trunk-z".into()], &[], &[]).unwrap();
+        let opts = RunOptions {
+            capture: Some(spec),
+            ..RunOptions::default()
+        };
+        let e = Runtime::start(&cfg, &opts, stop, |_| {}).err().unwrap();
+        assert!(
+            e.to_string().contains("trunk-z") && e.to_string().contains("trunk-a"),
+            "{e:#}"
+        );
     }
 }
