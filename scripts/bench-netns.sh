@@ -30,6 +30,7 @@
 # whole runs. Its writer thread is pinned to core 1, beside the worker
 # (XCB_CAPTURE_CORE=N|none to change): core 0 already carries the
 # generator and the receive softirq that bound the offered rate.
+# XCB_CAPTURE_ARGS adds `xconnect run` arguments to that mode.
 #
 # The generator (core 0) is `xconnect gen` by default: 16 UDP flows, 32
 # frames per sendmmsg on a qdisc-bypassing AF_PACKET socket; a refused
@@ -119,6 +120,8 @@ CAPDIR=$(mktemp -d /dev/shm/xcb-capture.XXXXXX)
 # Where the capture writer thread runs: a core number, or "none" (the
 # scheduler's choice).
 CAPTURE_CORE=${XCB_CAPTURE_CORE:-1}
+# Extra `xconnect run` arguments for that mode (e.g. "--capture-buffer 128K").
+CAPTURE_ARGS=${XCB_CAPTURE_ARGS:-}
 PGS=() # process groups we started (leader pid = pgid)
 
 stop_pg() { # stop_pg PGID: TERM the group, then KILL after 3 s
@@ -322,7 +325,7 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
     xconnect-1w-capture)
       rm -rf "${CAPDIR:?}"/*
       xc_start examples/bench-dut.toml --workers 1 --first-core 1 --capture "$CAPDIR" \
-        --capture-max-bytes 64M --capture-files 8 --capture-core "$CAPTURE_CORE"
+        --capture-max-bytes 64M --capture-files 8 --capture-core "$CAPTURE_CORE" $CAPTURE_ARGS
       ;;
     xconnect-tap)
       conf=$WORK/bench-dut-tap.toml
@@ -412,7 +415,7 @@ for m in "${SEL[@]}"; do
   WIN[$m]=$(echo "${DELS[$m]:-}" | wc -w)
   RESTARTS[$m]=${RST[$m]:-0}
   if [ -n "${CAPW[$m]:-}" ]; then
-    note "$m" "capture written ${CAPW[$m]} dropped ${CAPD[$m]} ($(awk -v w="${CAPW[$m]}" -v d="${CAPD[$m]}" 'BEGIN {printf "%.1f", (w+d) ? 100*d/(w+d) : 0}') % lost), writer core $CAPTURE_CORE"
+    note "$m" "capture written ${CAPW[$m]} dropped ${CAPD[$m]} ($(awk -v w="${CAPW[$m]}" -v d="${CAPD[$m]}" 'BEGIN {printf "%.1f", (w+d) ? 100*d/(w+d) : 0}') % lost), writer core $CAPTURE_CORE${CAPTURE_ARGS:+ $CAPTURE_ARGS}"
   fi
 done
 LOAD1=$(uptime | sed 's/.*load average: //')
