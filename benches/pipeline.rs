@@ -1,7 +1,7 @@
 //! Criterion benches of the same cases as `xconnect bench`: the copy
 //! baseline, the naive etherparse forwarder, and the L2 QinQ push and pop
 //! through the pipeline, 64-byte frames and IMIX, one batch of 32 per
-//! iteration.
+//! iteration; and the worker's cost of a capture tap on that path.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
@@ -62,5 +62,116 @@ fn l2(c: &mut Criterion) {
     black_box(TxSlots::new(1).witness());
 }
 
-criterion_group!(benches, l2);
+/// The worker's cost of `--capture` on every port: the QinQ push case
+/// with and without a tap copying each frame as received and as sent (two
+/// records per frame). The bench thread hands the full chunks straight
+/// back to the free queue after each batch, standing in for the writer
+/// (so the tap never runs dry and the copy is measured, not the loss
+/// path; the cache traffic of a writer on another core is not).
+fn capture(c: &mut Criterion) {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use xconnect::capture::tap::{CaptureTap, Pool};
+    use xconnect::capture::Compiled;
+    let mut g = c.benchmark_group("capture");
+    g.throughput(Throughput::Elements(BATCH_SIZE as u64));
+    let mut batch = Batch::new();
+    let mut sink = TxSlots::new(256);
+    let pool = Pool::new(128);
+    let mut tap = CaptureTap::new(
+        Compiled {
+            port_dirs: vec![7; 8],
+            reasons: u32::MAX,
+        },
+        pool.clone(),
+        Arc::new(AtomicBool::new(false)),
+        2048,
+    );
+    for with_tap in [false, true] {
+        let mut src = FrameSource::new(cases::push_frames(cases::Sizes::Fixed(64)));
+        let mut pl = cases::pipeline();
+        let name = if with_tap {
+            "l2-qinq-push+capture"
+        } else {
+            "l2-qinq-push"
+        };
+        g.bench_function(BenchmarkId::new(name, "64"), |b| {
+            b.iter(|| {
+                batch.clear();
+                batch.port = cases::PUSH_PORT;
+                let _ = src.recv(&mut batch);
+                if with_tap {
+                    tap.received(&batch);
+                }
+                pl.process(&mut batch);
+                for out in 0..4 {
+                    let n = batch.forwarded_to(out).count();
+                    for f in batch.forwarded_to(out) {
+                        sink.put(f);
+                    }
+                    if with_tap && n > 0 {
+                        tap.transmitted(&batch, out, n);
+                    }
+                }
+                while let Some(mut c) = pool.full.pop() {
+                    c.clear();
+                    let _ = pool.free.push(c);
+                }
+            })
+        });
+    }
+    // The writer's encoding of those records (pcapng packet blocks into
+    // its buffer and out to a sink: no file system).
+    {
+        use xconnect::capture::tap::records;
+        use xconnect::capture::writer::{Files, Interface};
+        let dir = std::env::temp_dir().join(format!("xconnect-bench-{}", std::process::id()));
+        let ifaces: Vec<Interface> = (0..4)
+            .map(|i| Interface {
+                name: format!("p{i}"),
+                description: String::new(),
+            })
+            .collect();
+        let mut files = Files::create(
+            &dir,
+            "bench",
+            &ifaces,
+            2048,
+            u64::MAX,
+            0,
+            Box::new(|_: &std::path::Path| Ok(Box::new(std::io::sink()) as _)),
+        )
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut src = FrameSource::new(cases::push_frames(cases::Sizes::Fixed(64)));
+        batch.clear();
+        batch.port = cases::PUSH_PORT;
+        let _ = src.recv(&mut batch);
+        let mut chunk = pool.free.pop().unwrap();
+        tap.flush();
+        tap.received(&batch);
+        tap.flush();
+        while let Some(c) = pool.full.pop() {
+            chunk = c;
+        }
+        let n = records(&chunk).count() as u64;
+        g.throughput(Throughput::Elements(n));
+        g.bench_function(BenchmarkId::new("writer-encode", "64"), |b| {
+            b.iter(|| {
+                for r in records(&chunk) {
+                    files.write(&r).unwrap();
+                }
+            })
+        });
+    }
+    g.finish();
+    tap.flush();
+    println!(
+        "capture bench: {} records lost for want of a free chunk",
+        tap.dropped()
+    );
+    black_box(TxSlots::new(1).witness());
+}
+
+criterion_group!(benches, l2, capture);
 criterion_main!(benches);

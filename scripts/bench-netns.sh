@@ -24,6 +24,14 @@
 # xconnect and OVS at nice N (the kernel baselines work in softirq, which
 # a busy box's other tasks do not slow down the same way).
 #
+# `xconnect-1w-capture` is xconnect-1w with `--capture` on every port
+# (rx, tx, drop; pcapng on tmpfs under /dev/shm, 8 × 64 MiB kept); the
+# note column gives the capture's own written/dropped frames over the
+# whole runs. Its writer thread is pinned to core 1, beside the worker
+# (XCB_CAPTURE_CORE=N|none to change): core 0 already carries the
+# generator and the receive softirq that bound the offered rate.
+# XCB_CAPTURE_ARGS adds `xconnect run` arguments to that mode.
+#
 # The generator (core 0) is `xconnect gen` by default: 16 UDP flows, 32
 # frames per sendmmsg on a qdisc-bypassing AF_PACKET socket; a refused
 # batch is retried. `--gen trafgen` uses trafgen (netsniff-ng) instead,
@@ -45,7 +53,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_MODES=(ceiling kernel-fwd kernel-fwd-rps bridge bridge-rps ovs-netdev
-  xconnect-1w xconnect-2w xconnect-1w-rps xconnect-tap)
+  xconnect-1w xconnect-2w xconnect-1w-rps xconnect-tap xconnect-1w-capture)
 WINDOW=5 WINDOWS=3 JSON=0 MODES="" GEN_TOOL=xconnect NICE=0
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -106,6 +114,14 @@ BIN=$(realpath "${CARGO_TARGET_DIR:-target}/release/xconnect")
 P=${XCB_NS:-xcb-}
 GEN=${P}gen DUT=${P}dut SINK=${P}sink
 WORK=$(mktemp -d /tmp/xcb-bench.XXXXXX)
+# xconnect-1w-capture writes its pcapng files to tmpfs (the disk is not
+# what is measured), at most 8 × 64 MiB (--capture-files 8).
+CAPDIR=$(mktemp -d /dev/shm/xcb-capture.XXXXXX)
+# Where the capture writer thread runs: a core number, or "none" (the
+# scheduler's choice).
+CAPTURE_CORE=${XCB_CAPTURE_CORE:-1}
+# Extra `xconnect run` arguments for that mode (e.g. "--capture-buffer 128K").
+CAPTURE_ARGS=${XCB_CAPTURE_ARGS:-}
 PGS=() # process groups we started (leader pid = pgid)
 
 stop_pg() { # stop_pg PGID: TERM the group, then KILL after 3 s
@@ -129,7 +145,7 @@ cleanup() {
   trap - EXIT INT TERM
   stop_all
   ns_down
-  rm -rf "$WORK"
+  rm -rf "$WORK" "$CAPDIR"
   local left
   left=$(ip netns list 2>/dev/null | grep -c -- "^$P" || true)
   [ "$left" = 0 ] || log "warning: $left namespace(s) ${P}* still present"
@@ -306,6 +322,11 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
     xconnect-1w) xc_start examples/bench-dut.toml --workers 1 --first-core 1 ;;
     xconnect-1w-rps) rps "$DUT" xcb-din; xc_start examples/bench-dut.toml --workers 1 --first-core 1 ;;
     xconnect-2w) xc_start examples/bench-dut.toml --workers 2 --first-core 0 ;;
+    xconnect-1w-capture)
+      rm -rf "${CAPDIR:?}"/*
+      xc_start examples/bench-dut.toml --workers 1 --first-core 1 --capture "$CAPDIR" \
+        --capture-max-bytes 64M --capture-files 8 --capture-core "$CAPTURE_CORE" $CAPTURE_ARGS
+      ;;
     xconnect-tap)
       conf=$WORK/bench-dut-tap.toml
       awk '/interface = "xcb-din"/ {print; getline; print "backend = \"tap\""; next} {print}' \
@@ -328,7 +349,7 @@ dut_stop() {
 
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-declare -A OFFS DELS RST NOTE OFF DEL WIN RESTARTS
+declare -A OFFS DELS RST NOTE OFF DEL WIN RESTARTS CAPW CAPD
 note() { [[ "${NOTE[$1]:-}" == *"$2"* ]] || NOTE[$1]="${NOTE[$1]:+${NOTE[$1]}; }$2"; }
 # run_mode MODE ROUND: one window of MODE on a fresh topology.
 run_mode() {
@@ -363,6 +384,15 @@ run_mode() {
   if [ -n "$XC_PG" ]; then
     stop_pg "$XC_PG"
     grep -h . "$WORK/xconnect.out" | tail -1 | sed "s/^/bench-netns:   xconnect /" >&2 || true
+    # The capture's own counters, from the final stats line, summed over
+    # the mode's windows (warm-up and window both: the whole run).
+    local cw cd
+    read -r cw cd < <(tail -1 "$WORK/xconnect.out" | sed -n 's/.*capture written \([0-9]*\) dropped \([0-9]*\).*/\1 \2/p') || true
+    if [ -n "${cw:-}" ]; then
+      CAPW[$m]=$(( ${CAPW[$m]:-0} + cw )) CAPD[$m]=$(( ${CAPD[$m]:-0} + cd ))
+      ! grep -q "STOPPED" "$WORK/xconnect.out" || note "$m" "capture stopped on an error"
+    fi
+    rm -rf "${CAPDIR:?}"/*
   fi
   dut_stop
   RST[$m]=$(( ${RST[$m]:-0} + GEN_RUNS - 1 ))
@@ -384,6 +414,9 @@ for m in "${SEL[@]}"; do
   DEL[$m]=$(echo "${DELS[$m]:-}" | median)
   WIN[$m]=$(echo "${DELS[$m]:-}" | wc -w)
   RESTARTS[$m]=${RST[$m]:-0}
+  if [ -n "${CAPW[$m]:-}" ]; then
+    note "$m" "capture written ${CAPW[$m]} dropped ${CAPD[$m]} ($(awk -v w="${CAPW[$m]}" -v d="${CAPD[$m]}" 'BEGIN {printf "%.1f", (w+d) ? 100*d/(w+d) : 0}') % lost), writer core $CAPTURE_CORE${CAPTURE_ARGS:+ $CAPTURE_ARGS}"
+  fi
 done
 LOAD1=$(uptime | sed 's/.*load average: //')
 
@@ -395,22 +428,22 @@ if [ "$JSON" = 1 ]; then
     "$DATE" "$KERNEL" "$(nproc)" "$LOAD0" "$LOAD1" "$WINDOW" "$WINDOWS" "$GEN_TOOL" "$NICE"
   sep=""
   for m in "${SEL[@]}"; do
-    printf '%s{"name":"%s","offered_mpps":%s,"delivered_mpps":%s,"share":%s,"vs_kernel_fwd_rps":%s,"windows":%s,"gen_restarts":%s,"note":"%s"}' \
+    printf '%s{"name":"%s","offered_mpps":%s,"delivered_mpps":%s,"share":%s,"vs_kernel_fwd_rps":%s,"windows":%s,"gen_restarts":%s,"capture_written":%s,"capture_dropped":%s,"note":"%s"}' \
       "$sep" "$m" "$(mpps "${OFF[$m]}" | sed 's/nan/null/')" "$(mpps "${DEL[$m]}" | sed 's/nan/null/')" \
       "$(ratio "${DEL[$m]}" "${OFF[$m]}" | sed 's/nan/null/')" "$(ratio "${DEL[$m]}" "$REF" | sed 's/nan/null/')" \
-      "${WIN[$m]}" "${RESTARTS[$m]}" "${NOTE[$m]:-}"
+      "${WIN[$m]}" "${RESTARTS[$m]}" "${CAPW[$m]:-null}" "${CAPD[$m]:-null}" "${NOTE[$m]:-}"
     sep=","
   done
   printf ']}\n'
 else
   echo "xconnect bench-netns  $DATE  kernel $KERNEL  $(nproc) cores  64-byte UDP, 16 flows, generator $GEN_TOOL (core 0)"
   echo "load average before: $LOAD0   after: $LOAD1   (median of ${WINDOWS} × ${WINDOW} s windows; nice $NICE)"
-  printf '%-16s %9s %9s %7s %10s %4s  %s\n' mode offered delivered share vs-kfwd-rps rst note
-  printf '%-16s %9s %9s %7s %10s %4s\n' "" Mpps Mpps "" "" ""
+  printf '%-20s %9s %9s %7s %10s %4s  %s\n' mode offered delivered share vs-kfwd-rps rst note
+  printf '%-20s %9s %9s %7s %10s %4s\n' "" Mpps Mpps "" "" ""
   for m in "${SEL[@]}"; do
     share=$(ratio "${DEL[$m]}" "${OFF[$m]}")
     [ "$share" = nan ] || share=$(awk -v s="$share" 'BEGIN {printf "%d%%", s*100+0.5}')
-    printf '%-16s %9s %9s %7s %10s %4s  %s\n' "$m" "$(mpps "${OFF[$m]}")" "$(mpps "${DEL[$m]}")" \
+    printf '%-20s %9s %9s %7s %10s %4s  %s\n' "$m" "$(mpps "${OFF[$m]}")" "$(mpps "${DEL[$m]}")" \
       "$share" "$(ratio "${DEL[$m]}" "$REF")" "${RESTARTS[$m]}" "${NOTE[$m]:-}"
   done
 fi

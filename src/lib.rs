@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod gen;

@@ -4,7 +4,9 @@
 //! `xconnect run` processes, and real tools (ping, iperf3, tcpdump) check
 //! what a person would: reachability per peering, throughput, the tags on
 //! the trunk wire, DSCP on arrival, peering isolation and link failover —
-//! with AF_PACKET ports, with TAP access ports, and a pnet smoke test.
+//! with AF_PACKET ports, with TAP access ports, and a pnet smoke test —
+//! and a capture from the running provider edge (`--capture`), read back
+//! with pcap-file, tcpdump and (when installed) tshark.
 //!
 //! Needs root and `ip netns`; without them every test prints why it is
 //! skipped and passes. With them, iperf3, tcpdump, ping and ethtool must be
@@ -108,10 +110,23 @@ struct Lab {
     dir: PathBuf,
     forwarders: Vec<(String, Child)>,
     helpers: Vec<Child>,
+    /// Extra arguments of the provider edge's `xconnect run`.
+    pe_args: Vec<String>,
 }
 
 impl Lab {
     fn up(name: &str, access: Access, tpid: &str) -> Lab {
+        Lab::up_with(name, access, tpid, |_| Vec::new())
+    }
+
+    /// [`Lab::up`] with extra arguments for the provider edge's
+    /// `xconnect run`, made from the lab's scratch directory.
+    fn up_with(
+        name: &str,
+        access: Access,
+        tpid: &str,
+        pe_args: impl FnOnce(&Path) -> Vec<String>,
+    ) -> Lab {
         let prefix = format!("xt{}{}-", std::process::id() % 10_000, &name[..2]);
         let dir = std::env::temp_dir().join(format!("xconnect-e2e-{prefix}"));
         let _ = fs::remove_dir_all(&dir);
@@ -121,7 +136,9 @@ impl Lab {
             dir,
             forwarders: Vec::new(),
             helpers: Vec::new(),
+            pe_args: Vec::new(),
         };
+        lab.pe_args = pe_args(&lab.dir);
         let tap = if access == Access::Tap { " --tap" } else { "" };
         let o = lab.script(&format!("up{tap}"));
         assert!(o.status.success(), "topology up: {}", text(&o));
@@ -188,6 +205,7 @@ impl Lab {
             .arg(self.dir.join(config))
             .args(["--json", "--stats-interval", "0", "--duration", "300"])
             .args(["--first-core", &core.to_string()])
+            .args(if role == "pe" { &self.pe_args[..] } else { &[] })
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -551,5 +569,250 @@ fn pnet_access_ports_smoke() {
     assert!(
         pe["ports"][0]["rx_packets"].as_u64().unwrap_or(0) >= 3,
         "{pe}"
+    );
+}
+
+/// One packet block of a capture file.
+struct Captured {
+    port: String,
+    flags: u32,
+    comment: Option<String>,
+    data: Vec<u8>,
+}
+
+/// Every packet of every `.pcapng` file in `dir`, in file order, read
+/// with pcap-file's reader (the files must parse completely).
+fn read_capture(dir: &Path) -> (Vec<PathBuf>, Vec<Captured>) {
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcapng"))
+        .collect();
+    files.sort();
+    let mut all = Vec::new();
+    for f in &files {
+        let mut r = PcapNgReader::new(fs::File::open(f).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let mut names: Vec<String> = Vec::new();
+        while let Some(b) = r.next_block() {
+            let b = b.unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let p = match b {
+                Block::SectionHeader(_) => {
+                    names.clear();
+                    continue;
+                }
+                Block::InterfaceDescription(i) => {
+                    names.push(
+                        i.options
+                            .iter()
+                            .find_map(|o| match o {
+                                InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
+                                _ => None,
+                            })
+                            .unwrap_or_default(),
+                    );
+                    continue;
+                }
+                Block::EnhancedPacket(p) => p,
+                _ => continue,
+            };
+            let port = names
+                .get(p.interface_id as usize)
+                .cloned()
+                .unwrap_or_default();
+            let mut c = Captured {
+                port,
+                flags: 0,
+                comment: None,
+                data: p.data.to_vec(),
+            };
+            for o in &p.options {
+                match o {
+                    EnhancedPacketOption::Flags(f) => c.flags = *f,
+                    EnhancedPacketOption::Comment(s) => c.comment = Some(s.to_string()),
+                    _ => {}
+                }
+            }
+            all.push(c);
+        }
+    }
+    (files, all)
+}
+
+/// An ICMP echo request (IPv4, untagged or behind `tags` VLAN tags) to `dst`.
+fn is_echo_to(frame: &[u8], tags: usize, dst: [u8; 4]) -> bool {
+    let ip = 14 + 4 * tags;
+    frame.len() > ip + 20
+        && frame[ip - 2..ip] == [0x08, 0x00]
+        && frame[ip + 9] == 1
+        && frame[ip + 16..ip + 20] == dst
+        && frame[ip + 20] == 8
+}
+
+#[test]
+fn capture_from_a_running_forwarder() {
+    let Some(_g) = serial("capture_from_a_running_forwarder") else {
+        return;
+    };
+    let mut lab = Lab::up_with("cp", Access::AfPacket, "0x8100", |dir| {
+        vec![
+            "--capture".into(),
+            dir.join("cap").display().to_string(),
+            // Small files, so the run rotates.
+            "--capture-max-bytes".into(),
+            "4K".into(),
+        ]
+    });
+    let cap_dir = lab.dir.join("cap");
+    ping_ok(&lab, "192.0.2.2");
+    ping_ok(&lab, "198.51.100.2");
+    ping_ok(&lab, "2001:db8:0:1::2");
+    // Untagged frames sent into the provider edge's trunk: no attachment
+    // takes them there (dropped as unknown-attachment).
+    let o = lab.exec(
+        "ms",
+        &format!(
+            "{XCONNECT} gen xc-ms-tra --count 5 --duration 2 --core none \
+             --src-mac 02:00:00:00:0d:01 --dst-mac 02:00:00:00:0d:02"
+        ),
+    );
+    assert!(o.status.success(), "gen: {}", text(&o));
+    std::thread::sleep(Duration::from_millis(300));
+    let finals = lab.stop();
+    let pe = &finals[0].1;
+    let c = &pe["capture"];
+    let written = c["written"].as_u64().unwrap_or(0);
+    assert!(written >= 20, "capture counters: {pe}");
+    assert_eq!(c["dropped"], 0, "{pe}");
+    assert!(c["error"].is_null(), "{pe}");
+    assert!(
+        pe["drops"]["unknown-attachment"].as_u64().unwrap_or(0) >= 5,
+        "{pe}"
+    );
+    assert!(
+        finals[1].1["capture"].is_null(),
+        "the MSEE does not capture"
+    );
+
+    let (files, pkts) = read_capture(&cap_dir);
+    assert!(files.len() >= 2, "4K files must rotate: {files:?}");
+    assert_eq!(c["files"].as_u64(), Some(files.len() as u64), "{pe}");
+    assert_eq!(
+        pkts.len() as u64,
+        written,
+        "every written frame is in a file"
+    );
+    let first = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        first.starts_with("xconnect-") && first.ends_with("-0001.pcapng"),
+        "{first}"
+    );
+
+    // Received on the customer port as sent: untagged, inbound.
+    let rx = pkts
+        .iter()
+        .filter(|p| p.port == "cust-private" && p.flags == 1 && p.comment.is_none())
+        .filter(|p| is_echo_to(&p.data, 0, [192, 0, 2, 2]))
+        .count();
+    // Transmitted on a trunk: S-tag 100 then C-tag 200, outbound.
+    let tx = pkts
+        .iter()
+        .filter(|p| p.port.starts_with("trunk-") && p.flags == 2)
+        .filter(|p| {
+            p.data[12..14] == [0x81, 0x00]
+                && u16::from_be_bytes([p.data[14], p.data[15]]) & 0xfff == 100
+                && p.data[16..18] == [0x81, 0x00]
+                && u16::from_be_bytes([p.data[18], p.data[19]]) & 0xfff == 200
+                && is_echo_to(&p.data, 2, [192, 0, 2, 2])
+        })
+        .count();
+    // Microsoft peering: C-tag 300.
+    let tx_ms = pkts
+        .iter()
+        .filter(|p| p.port.starts_with("trunk-") && p.flags == 2)
+        .filter(|p| {
+            p.data.len() > 20 && u16::from_be_bytes([p.data[18], p.data[19]]) & 0xfff == 300
+        })
+        .count();
+    let dropped: Vec<&Captured> = pkts
+        .iter()
+        .filter(|p| p.comment.as_deref() == Some("drop: unknown-attachment"))
+        .collect();
+    assert!(
+        rx >= 3 && tx >= 3 && tx_ms >= 3,
+        "rx {rx} tx {tx} tx-ms {tx_ms}"
+    );
+    assert!(
+        dropped.len() >= 5 && dropped.iter().all(|p| p.port == "trunk-a" && p.flags == 1),
+        "{} drops: {:?}",
+        dropped.len(),
+        dropped
+            .iter()
+            .map(|p| (&p.port, p.flags))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        dropped
+            .iter()
+            .any(|p| p.data[6..12] == [2, 0, 0, 0, 0x0d, 1]),
+        "the generator's frames are among the drops"
+    );
+
+    // tcpdump reads every file and shows the tags.
+    let mut dump = String::new();
+    for f in &files {
+        let o = run(&format!("timeout 30 tcpdump -nn -e -r {}", f.display()));
+        assert!(
+            o.status.success(),
+            "tcpdump -r {}: {}",
+            f.display(),
+            text(&o)
+        );
+        dump.push_str(&String::from_utf8_lossy(&o.stdout));
+    }
+    assert!(
+        dump.contains("vlan 100,") && dump.contains("vlan 200,") && dump.contains("vlan 300,"),
+        "{dump}"
+    );
+    // tshark (when installed) sees the interfaces and the drop comments.
+    if run("command -v tshark").status.success() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let mut seen = 0;
+        for f in &files {
+            let o = run(&format!(
+                "timeout 60 tshark -r {} -Y 'frame.comment contains \"drop:\"' -T fields \
+                 -e frame.interface_name -e frame.comment -e frame.time_epoch \
+                 -e frame.packet_flags_direction",
+                f.display()
+            ));
+            assert!(
+                o.status.success(),
+                "tshark -r {}: {}",
+                f.display(),
+                text(&o)
+            );
+            for l in String::from_utf8_lossy(&o.stdout).lines() {
+                let v: Vec<&str> = l.split('\t').collect();
+                assert_eq!(v[..2], ["trunk-a", "drop: unknown-attachment"], "{l}");
+                // Nanosecond timestamps (if_tsresol 9) read as this run's time.
+                let t: f64 = v[2].parse().unwrap_or(0.0);
+                assert!((now - t).abs() < 600.0, "timestamp {t} vs now {now}: {l}");
+                // epb_flags direction: inbound.
+                assert!(v[3] == "1" || v[3] == "0x00000001", "direction: {l}");
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, dropped.len(), "tshark shows every drop comment");
+    }
+    println!(
+        "capture: {written} frames in {} files; rx {rx}, tx {tx}+{tx_ms}, drops {}",
+        files.len(),
+        dropped.len()
     );
 }

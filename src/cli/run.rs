@@ -1,5 +1,6 @@
 //! `xconnect run`: forward between real interfaces ([`crate::runtime`]).
 
+use crate::capture::{CaptureSpec, Filter};
 use crate::config;
 use crate::runtime::{RunOptions, Runtime};
 use clap::Args;
@@ -21,7 +22,15 @@ Run it inside the network namespace that holds the interfaces
 Examples:
   xconnect run examples/pe-qinq.toml
   xconnect run examples/msee-qinq.toml --stats-interval 1 --json
-  xconnect run examples/lab-pe-qinq.toml --workers 2 --duration 30")]
+  xconnect run examples/lab-pe-qinq.toml --workers 2 --duration 30
+  xconnect run examples/pe-qinq.toml --capture /var/tmp/xc --capture-direction drop
+
+Capture (--capture DIR): received, transmitted and dropped frames go to
+DIR/xconnect-<start>-<pid>-<seq>.pcapng (tcpdump -r, tshark -r, Wireshark),
+one interface per port, the direction in the packet flags, the drop reason
+as a packet comment \"drop: <reason>\". Workers hand frames to a writer
+thread and never wait for it: what it cannot keep up with is counted as
+capture \"dropped\" in the stats, forwarding is not slowed down.")]
 pub struct RunArgs {
     /// Configuration file (TOML).
     pub config: PathBuf,
@@ -41,6 +50,96 @@ pub struct RunArgs {
     /// Stop after this many seconds.
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Capture frames into pcapng files in this directory (created if
+    /// missing).
+    #[arg(long, value_name = "DIR")]
+    pub capture: Option<PathBuf>,
+    /// Capture only these ports (configuration names, comma-separated or
+    /// repeated); default every port.
+    #[arg(long, value_name = "NAME,…", requires = "capture")]
+    pub capture_port: Vec<String>,
+    /// Capture only these directions: rx, tx, drop (comma-separated or
+    /// repeated); default all three.
+    #[arg(long, value_name = "rx,tx,drop", requires = "capture")]
+    pub capture_direction: Vec<String>,
+    /// Capture only drops of these reasons (as in the stats: no-link-up,
+    /// unknown-attachment, …); default every reason.
+    #[arg(long, value_name = "REASON,…", requires = "capture")]
+    pub capture_reason: Vec<String>,
+    /// Start a new file before one would exceed this size (bytes, or with
+    /// a K, M or G suffix: KiB, MiB, GiB; at least 4K).
+    #[arg(long, value_name = "SIZE", default_value = "64M", requires = "capture")]
+    pub capture_max_bytes: String,
+    /// Keep only the N newest files (0: keep every file).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "capture")]
+    pub capture_files: usize,
+    /// Bytes kept of each frame (1..=65535).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::capture::DEFAULT_SNAPLEN as u16,
+          value_parser = clap::value_parser!(u16).range(1..), requires = "capture")]
+    pub capture_snaplen: u16,
+    /// Capture buffer per worker (SIZE as for --capture-max-bytes): how
+    /// far the writer may fall behind before frames are lost.
+    #[arg(long, value_name = "SIZE", default_value = "8M", requires = "capture")]
+    pub capture_buffer: String,
+    /// Core to pin the capture writer thread to; "none" leaves it to the
+    /// scheduler.
+    #[arg(
+        long,
+        value_name = "C|none",
+        default_value = "none",
+        requires = "capture"
+    )]
+    pub capture_core: String,
+}
+
+/// Parse a size: bytes, or a number with a K, M or G suffix (binary).
+pub fn parse_size(s: &str, what: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| {
+            anyhow::anyhow!("{what}: {s:?} is not a size (bytes, or a number with K, M or G)")
+        })
+}
+
+fn core_arg(v: &str, what: &str) -> anyhow::Result<Option<usize>> {
+    match v {
+        "none" => Ok(None),
+        n => Ok(Some(n.parse::<usize>().map_err(|_| {
+            anyhow::anyhow!("{what} must be a core number or \"none\", got {n:?}")
+        })?)),
+    }
+}
+
+fn capture_spec(a: &RunArgs) -> anyhow::Result<Option<CaptureSpec>> {
+    let Some(dir) = &a.capture else {
+        return Ok(None);
+    };
+    let max_bytes = parse_size(&a.capture_max_bytes, "--capture-max-bytes")?;
+    if max_bytes < 4096 {
+        anyhow::bail!("--capture-max-bytes must be at least 4K, got {max_bytes}");
+    }
+    let buffer = parse_size(&a.capture_buffer, "--capture-buffer")?;
+    if !(128 << 10..=1 << 30).contains(&buffer) {
+        anyhow::bail!("--capture-buffer must be between 128K and 1G, got {buffer}");
+    }
+    Ok(Some(CaptureSpec {
+        dir: dir.clone(),
+        filter: Filter::parse(&a.capture_port, &a.capture_direction, &a.capture_reason)
+            .map_err(anyhow::Error::msg)?,
+        max_bytes,
+        max_files: a.capture_files,
+        snaplen: a.capture_snaplen as usize,
+        buffer_bytes: buffer as usize,
+        core: core_arg(&a.capture_core, "--capture-core")?,
+    }))
 }
 
 fn seconds(v: f64, what: &str) -> anyhow::Result<Duration> {
@@ -62,18 +161,14 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             return Ok(1);
         }
     };
-    let first_core = match a.first_core.as_str() {
-        "none" => None,
-        n => Some(n.parse::<usize>().map_err(|_| {
-            anyhow::anyhow!("--first-core must be a core number or \"none\", got {n:?}")
-        })?),
-    };
+    let first_core = core_arg(&a.first_core, "--first-core")?;
     let interval = seconds(a.stats_interval, "--stats-interval")?;
     let opts = RunOptions {
         workers: a.workers as usize,
         first_core,
         stats_interval: (!interval.is_zero()).then_some(interval),
         duration: a.duration.map(|d| seconds(d, "--duration")).transpose()?,
+        capture: capture_spec(a)?,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -92,6 +187,19 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         opts.workers,
         ports.join(" ")
     );
+    if let (Some(file), Some(spec)) = (rt.capture_file(), &opts.capture) {
+        eprintln!(
+            "xconnect: capturing {} to {} (rotating at {} bytes{})",
+            spec.filter.describe(),
+            file.display(),
+            spec.max_bytes,
+            if spec.max_files > 0 {
+                format!(", keeping the newest {}", spec.max_files)
+            } else {
+                String::new()
+            }
+        );
+    }
     let json = a.json;
     let print = |r: &crate::runtime::Report| {
         println!("{}", if json { r.json() } else { r.line() });

@@ -12,6 +12,10 @@
 //!   channel (pnet needs `--workers 1`).
 //! - The link monitor ([`link`]) follows the kernel's link state every
 //!   100 ms; a trunk going down moves its flows to the other link.
+//! - With [`RunOptions::capture`] the capture ([`crate::capture`]) starts
+//!   after every port opened and before the workers (its directory error
+//!   comes after any port error); each worker takes a tap, and the writer
+//!   is stopped after the workers, once it wrote what they queued.
 //! - [`Runtime::run`] returns after the stop flag is set (SIGINT/SIGTERM in
 //!   the CLI) or the duration elapsed, once every worker has published its
 //!   final counters; the caller prints the final [`Report`].
@@ -22,6 +26,7 @@ pub mod worker;
 
 pub use report::Report;
 
+use crate::capture::{Capture, CaptureSpec};
 use crate::config::{BackendKind, Config, Encapsulation};
 use crate::io::af_packet::{AfPacketOptions, AfPacketPort};
 use crate::io::pnet::PnetPort;
@@ -46,6 +51,8 @@ pub struct RunOptions {
     pub stats_interval: Option<Duration>,
     /// Stop after this long.
     pub duration: Option<Duration>,
+    /// Capture frames to pcapng files (`--capture DIR`).
+    pub capture: Option<CaptureSpec>,
 }
 
 impl Default for RunOptions {
@@ -55,6 +62,7 @@ impl Default for RunOptions {
             first_core: Some(0),
             stats_interval: Some(Duration::from_secs(10)),
             duration: None,
+            capture: None,
         }
     }
 }
@@ -91,6 +99,7 @@ pub struct Runtime {
     stop: Arc<AtomicBool>,
     snapshots: Vec<Arc<Mutex<Snapshot>>>,
     threads: Vec<std::thread::JoinHandle<std::io::Result<()>>>,
+    capture: Option<Capture>,
     started: Instant,
 }
 
@@ -108,8 +117,13 @@ impl Runtime {
         stop: Arc<AtomicBool>,
         log: impl FnMut(&str) + Send + 'static,
     ) -> anyhow::Result<Runtime> {
+        let log = Arc::new(Mutex::new(log));
         let workers = opts.workers.clamp(1, 64);
         let plan = Arc::new(Plan::compile(cfg));
+        if let Some(spec) = &opts.capture {
+            // A filter naming no such port is refused before any port opens.
+            spec.filter.compile(&plan).map_err(anyhow::Error::msg)?;
+        }
         let mtus = required_mtus(cfg);
         if workers > 1 && cfg.ports.iter().any(|p| p.backend == BackendKind::Pnet) {
             bail!(
@@ -154,6 +168,20 @@ impl Runtime {
                 q.push(port);
             }
         }
+        // The capture starts after every port opened (so a port error comes
+        // first) and before the workers (each takes its tap).
+        let (capture, mut taps) = match &opts.capture {
+            Some(spec) => {
+                let log = log.clone();
+                let (c, taps) = Capture::start(spec, &plan, workers, move |m| {
+                    if let Ok(mut l) = log.lock() {
+                        l(m)
+                    }
+                })?;
+                (Some(c), taps.into_iter().map(Some).collect())
+            }
+            None => (None, Vec::new()),
+        };
         let links = LinkState::new(plan.ports.len());
         link::refresh(&plan, &links, std::path::Path::new("/sys"));
         let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -173,6 +201,7 @@ impl Runtime {
                 ports,
                 snapshot,
                 stop: stop.clone(),
+                capture: taps.get_mut(w).and_then(Option::take),
             };
             threads.push(
                 std::thread::Builder::new()
@@ -185,7 +214,13 @@ impl Runtime {
             let (plan, links, stop) = (plan.clone(), links.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("xc-links".into())
-                .spawn(move || link::monitor(plan, links, stop, log))
+                .spawn(move || {
+                    link::monitor(plan, links, stop, move |m| {
+                        if let Ok(mut l) = log.lock() {
+                            l(m)
+                        }
+                    })
+                })
                 .context("starting the link monitor")?;
         }
         Ok(Runtime {
@@ -194,6 +229,7 @@ impl Runtime {
             stop,
             snapshots,
             threads,
+            capture,
             started: Instant::now(),
         })
     }
@@ -217,14 +253,21 @@ impl Runtime {
                 }
             }
         }
-        Report::new(
+        let mut r = Report::new(
             &self.plan,
             &self.links,
             &sum.counters,
             &sum.kernel_drops,
             self.started.elapsed(),
             final_,
-        )
+        );
+        r.capture = self.capture.as_ref().map(Capture::report);
+        r
+    }
+
+    /// The first capture file, when capturing.
+    pub fn capture_file(&self) -> Option<&std::path::Path> {
+        self.capture.as_ref().map(Capture::first_file)
     }
 
     /// Wait until the stop flag is set or `opts.duration` elapsed, calling
@@ -259,6 +302,11 @@ impl Runtime {
                 Ok(Err(e)) => failure = Some(anyhow::anyhow!("worker {w}: {e}")),
                 Err(_) => failure = Some(anyhow::anyhow!("worker {w} panicked")),
             }
+        }
+        // Every worker flushed its tap on the way out: let the writer
+        // write what is queued, then report.
+        if let Some(c) = self.capture.as_mut() {
+            c.finish();
         }
         let report = self.report(true);
         match failure {
@@ -319,9 +367,21 @@ mod tests {
             Path::new("m.toml"),
         )
         .unwrap();
-        let e = Runtime::start(&cfg, &RunOptions::default(), stop, |_| {})
+        let e = Runtime::start(&cfg, &RunOptions::default(), stop.clone(), |_| {})
             .err()
             .unwrap();
         assert!(e.to_string().contains("xc-absent9"), "{e:#}");
+        // A capture filter naming no such port fails first, listing the ports.
+        let mut spec = CaptureSpec::new(std::env::temp_dir().join("xconnect-never-created"));
+        spec.filter = crate::capture::Filter::parse(&["trunk-z".into()], &[], &[]).unwrap();
+        let opts = RunOptions {
+            capture: Some(spec),
+            ..RunOptions::default()
+        };
+        let e = Runtime::start(&cfg, &opts, stop, |_| {}).err().unwrap();
+        assert!(
+            e.to_string().contains("trunk-z") && e.to_string().contains("trunk-a"),
+            "{e:#}"
+        );
     }
 }

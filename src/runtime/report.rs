@@ -59,6 +59,8 @@ pub struct Report {
     pub local: u64,
     /// What the l3 service did (routed, ICMP, ARP/ND).
     pub l3: crate::l3::L3Counters,
+    /// The capture's counters (`null` without `--capture`).
+    pub capture: Option<crate::capture::CaptureReport>,
 }
 
 impl Report {
@@ -101,6 +103,7 @@ impl Report {
             dscp_rewritten: c.dscp_rewritten,
             local: c.local,
             l3: c.l3,
+            capture: None,
         }
     }
 
@@ -155,6 +158,15 @@ impl Report {
                 l.nd_learned,
                 self.local
             ));
+        }
+        if let Some(c) = &self.capture {
+            s.push_str(&format!(
+                " | capture written {} dropped {} files {}",
+                c.written, c.dropped, c.files
+            ));
+            if let Some(e) = &c.error {
+                s.push_str(&format!(" STOPPED ({e})"));
+            }
         }
         s
     }

@@ -9,7 +9,11 @@
 //! the worker sleeps in `epoll` (mio) on all its ports, at most
 //! [`IDLE_WAIT`], so an idle forwarder uses no CPU. Counters are published
 //! to the shared [`Snapshot`] every [`PUBLISH_INTERVAL`] and at exit.
+//! With a [`CaptureTap`] the loop hands it each batch before the pipeline
+//! (received frames), after it (drops) and after each send (transmitted
+//! and refused frames), and flushes it when idle and at every publish.
 
+use crate::capture::CaptureTap;
 use crate::io::Port;
 use crate::pipeline::Counters;
 use crate::pipeline::{Batch, DropReason, Pipeline, PortId};
@@ -45,6 +49,8 @@ pub struct Worker {
     pub snapshot: Arc<Mutex<Snapshot>>,
     /// Set to stop.
     pub stop: Arc<AtomicBool>,
+    /// This worker's capture tap, when `--capture` is on.
+    pub capture: Option<CaptureTap>,
 }
 
 impl Worker {
@@ -72,7 +78,13 @@ impl Worker {
                     continue;
                 }
                 got += n;
+                if let Some(tap) = self.capture.as_mut() {
+                    tap.received(&batch);
+                }
                 self.pipeline.process(&mut batch);
+                if let Some(tap) = self.capture.as_mut() {
+                    tap.processed(&batch);
+                }
                 self.transmit(&batch, &mut egress);
             }
             if last_publish.elapsed() >= PUBLISH_INTERVAL {
@@ -80,6 +92,9 @@ impl Worker {
                 last_publish = Instant::now();
             }
             if got == 0 {
+                if let Some(tap) = self.capture.as_mut() {
+                    tap.flush();
+                }
                 match poll.poll(&mut events, Some(IDLE_WAIT)) {
                     Ok(()) => {
                         for ev in events.iter() {
@@ -113,6 +128,9 @@ impl Worker {
             let out = out as PortId;
             let forwarded = batch.forwarded_to(out).count();
             let sent = self.ports[out as usize].send(batch, out).unwrap_or(0);
+            if let Some(tap) = self.capture.as_mut() {
+                tap.transmitted(batch, out, sent);
+            }
             if sent < forwarded {
                 for f in batch.forwarded_to(out).skip(sent) {
                     self.pipeline.count_tx_failure(out, f.len());
@@ -122,6 +140,9 @@ impl Worker {
     }
 
     fn publish(&mut self, kernel_drops: &mut [u64]) {
+        if let Some(tap) = self.capture.as_mut() {
+            tap.flush();
+        }
         for (i, p) in self.ports.iter_mut().enumerate() {
             let s = p.take_stats();
             kernel_drops[i] += s.kernel_drops;
