@@ -13,8 +13,11 @@
 //!   re-inserted after the MAC addresses as the frame is copied into
 //!   [`PacketBuf::receive_area`](crate::wire::PacketBuf::receive_area), so
 //!   the pipeline sees the frame as it was on the wire.
-//! - **Transmit** is one `sendmmsg` per batch and egress port; the frames
-//!   accepted are a prefix of the frames forwarded to the port, in order.
+//! - **Transmit** is one `sendmmsg` per batch and egress port, on a second,
+//!   transmit-only socket that no epoll watches (a watched socket pays a
+//!   locked wake-up of its waiters for every sent frame the kernel frees);
+//!   the frames accepted are a prefix of the frames forwarded to the port,
+//!   in order.
 //! - The socket ignores its own outgoing frames (`PACKET_IGNORE_OUTGOING`),
 //!   bypasses the qdisc (`PACKET_QDISC_BYPASS`), puts the interface in
 //!   promiscuous mode (`PACKET_ADD_MEMBERSHIP`, `PACKET_MR_PROMISC`), and
@@ -267,7 +270,10 @@ struct Cursor {
 
 /// An AF_PACKET port: TPACKET_V3 RX ring, `sendmmsg` TX.
 pub struct AfPacketPort {
+    /// The receive socket (ring owner, registered with the worker's epoll).
     fd: OwnedFd,
+    /// The transmit socket: see [`open_tx_socket`] for why it is separate.
+    tx: OwnedFd,
     ring: RxRing,
     cursor: Cursor,
     interface: String,
@@ -356,8 +362,14 @@ impl AfPacketPort {
             let arg = group as libc::c_int | ((libc::PACKET_FANOUT_HASH as libc::c_int) << 16);
             opt(libc::PACKET_FANOUT, &arg, "joining the fanout group")?;
         }
+        // Transmit on a second socket that no epoll watches: every skb a
+        // socket sent wakes that socket's waiters when it is freed
+        // (`sock_wfree` → `sock_def_write_space`), and the receive socket
+        // always has one, the worker's epoll — a locked wake-up per frame.
+        let tx = open_tx_socket(interface)?;
         let mut port = AfPacketPort {
             fd,
+            tx,
             ring,
             cursor: Cursor::default(),
             interface: interface.to_string(),
@@ -386,8 +398,10 @@ impl AfPacketPort {
 }
 
 /// A transmit-only AF_PACKET socket bound to `interface`, bypassing the
-/// qdisc, for [`send_frames`] (the traffic generator of `xconnect gen`).
-/// Protocol 0: the socket receives nothing.
+/// qdisc, for [`send_frames`] (a port's transmit side, and the traffic
+/// generator of `xconnect gen`). Protocol 0: the socket receives nothing.
+/// Keep it out of any epoll set: a socket with waiters pays a locked
+/// wake-up each time the kernel frees one of its sent frames.
 pub fn open_tx_socket(interface: &str) -> io::Result<OwnedFd> {
     let cap = "CAP_NET_RAW";
     let index = sys::if_index(interface)?;
@@ -524,7 +538,7 @@ impl super::Backend for AfPacketPort {
     }
 
     fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
-        Ok(send_frames(&self.fd, batch.forwarded_to(port)))
+        Ok(send_frames(&self.tx, batch.forwarded_to(port)))
     }
 }
 
@@ -547,6 +561,7 @@ impl Port for AfPacketPort {
 
     fn clear_error(&mut self) {
         let _ = sys::take_socket_error(self.fd.as_raw_fd());
+        let _ = sys::take_socket_error(self.tx.as_raw_fd());
     }
 }
 
@@ -733,7 +748,7 @@ mod tests {
         f.extend_from_slice(&[0x45; 20]);
         f.extend_from_slice(&marker);
         f.resize(80, 0);
-        assert_eq!(send_frames(&port.fd, std::iter::once(&f[..])), 1);
+        assert_eq!(send_frames(&port.tx, std::iter::once(&f[..])), 1);
         let mut batch = Batch::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         let mut got = None;
