@@ -13,20 +13,32 @@
 //!   re-inserted after the MAC addresses as the frame is copied into
 //!   [`PacketBuf::receive_area`](crate::wire::PacketBuf::receive_area), so
 //!   the pipeline sees the frame as it was on the wire.
-//! - **Transmit** is one `sendmmsg` per batch and egress port, on a second,
+//! - **Transmit** goes through a TPACKET_V2 `PACKET_TX_RING` on a second,
 //!   transmit-only socket that no epoll watches (a watched socket pays a
-//!   locked wake-up of its waiters for every sent frame the kernel frees);
-//!   the frames accepted are a prefix of the frames forwarded to the port,
-//!   in order.
-//! - The socket ignores its own outgoing frames (`PACKET_IGNORE_OUTGOING`),
-//!   bypasses the qdisc (`PACKET_QDISC_BYPASS`), puts the interface in
+//!   locked wake-up of its waiters for every sent frame the kernel frees):
+//!   frames are copied into ring slots in order and one zero-length `send`
+//!   per batch and egress port hands them to the kernel. The frames
+//!   accepted are a prefix of the frames forwarded to the port, in order:
+//!   the first frame that finds no free slot (ring full) or is longer than
+//!   the interface MTU allows stops the batch, and the worker counts the
+//!   rest as `tx-full`. A frame the device refuses at the kick (busy)
+//!   stays in its slot and goes out at the next kick, which the worker
+//!   also makes before it sleeps ([`Port::flush`]).
+//! - Each slot carries a `virtio_net_hdr` (`PACKET_VNET_HDR`) that asks for
+//!   no offload and whose `hdr_len` spans the frame: the kernel then
+//!   copies the whole frame into the skb. Without it the kernel attaches
+//!   the ring pages as fragments, and a veth copies those again into
+//!   fresh pages before its peer sees the frame.
+//! - The receive socket ignores outgoing frames (`PACKET_IGNORE_OUTGOING`),
+//!   both sockets bypass the qdisc (`PACKET_QDISC_BYPASS`); the receive
+//!   socket puts the interface in
 //!   promiscuous mode (`PACKET_ADD_MEMBERSHIP`, `PACKET_MR_PROMISC`), and
 //!   may join a hash fanout group so that several workers share a port.
 //! - Kernel drops (ring full) are read from `PACKET_STATISTICS`; frames
 //!   longer than a buffer or truncated by the ring are counted as oversize.
 //!
-//! Unsafe code is limited to [`RxRing`] (the shared ring memory) and the
-//! two system calls below; the block and frame parsing is safe code over
+//! Unsafe code is limited to [`RxRing`] and [`TxRing`] (the shared ring
+//! memory) and the two system calls below; the block and frame parsing is safe code over
 //! byte slices, unit-tested with synthetic blocks.
 
 use super::sys::{self, Mmap};
@@ -79,6 +91,9 @@ pub struct AfPacketOptions {
     /// The smallest interface MTU the configuration needs (IP MTU plus the
     /// tag bytes beyond the one tag the kernel allows over the MTU).
     pub required_mtu: u32,
+    /// Slots of the transmit ring (2 KiB each; rounded up to a multiple
+    /// of 32).
+    pub tx_slots: usize,
 }
 
 impl Default for AfPacketOptions {
@@ -89,6 +104,7 @@ impl Default for AfPacketOptions {
             retire_ms: 1,
             fanout_group: None,
             required_mtu: 0,
+            tx_slots: 512,
         }
     }
 }
@@ -259,6 +275,138 @@ impl RxRing {
     }
 }
 
+/// `TP_STATUS_SEND_REQUEST`: a transmit slot user space filled.
+const TP_STATUS_SEND_REQUEST: u32 = 1;
+/// `TP_STATUS_SENDING`: the kernel is sending the slot's frame.
+const TP_STATUS_SENDING: u32 = 2;
+
+/// Byte offsets in a TPACKET_V2 transmit slot (`struct tpacket2_hdr`).
+mod tx_field {
+    pub const STATUS: usize = 0;
+    pub const LEN: usize = 4;
+    pub const SNAPLEN: usize = 8;
+    /// Where the kernel reads the frame without `PACKET_TX_HAS_OFF`:
+    /// `TPACKET2_HDRLEN - sizeof(struct sockaddr_ll)`. With
+    /// `PACKET_VNET_HDR` a `struct virtio_net_hdr` comes first.
+    pub const DATA: usize = 32;
+    /// `sizeof(struct virtio_net_hdr)`.
+    pub const VNET_HDR: usize = 10;
+    /// Its `hdr_len` (little-endian: `vio_le()` on every host we build for).
+    pub const VNET_HDR_LEN: usize = 2;
+    /// The frame, after the virtio header.
+    pub const FRAME: usize = DATA + VNET_HDR;
+}
+
+/// A TPACKET_V2 transmit ring mapped from the socket: fixed-size slots,
+/// filled in order by [`TxRing::push`], sent by the kernel in the same
+/// order when the socket is kicked ([`sys::kick_tx_ring`]).
+pub struct TxRing {
+    map: Mmap,
+    slot_size: usize,
+    slots: usize,
+    next: usize,
+}
+
+impl TxRing {
+    /// The ring over `map`: `slots` slots of `slot_size` bytes, back to
+    /// back. `None` if they do not fit in the mapping, or a slot is not
+    /// 16-byte aligned or has no room after its header.
+    pub fn new(map: Mmap, slot_size: usize, slots: usize) -> Option<TxRing> {
+        if slots == 0
+            || slot_size <= tx_field::FRAME
+            || slot_size % 16 != 0
+            || slot_size.checked_mul(slots)? > map.len()
+            || (map.as_ptr() as usize) % 16 != 0
+        {
+            return None;
+        }
+        Some(TxRing {
+            map,
+            slot_size,
+            slots,
+            next: 0,
+        })
+    }
+
+    /// The longest frame a slot holds.
+    pub fn max_frame(&self) -> usize {
+        self.slot_size - tx_field::FRAME
+    }
+
+    fn status(&self, slot: usize) -> &AtomicU32 {
+        let at = (slot % self.slots) * self.slot_size + tx_field::STATUS;
+        // SAFETY: `at + 4 <= slots * slot_size <= map.len()` (checked in
+        // `new`) and `at` is 16-byte aligned. The kernel reads and writes
+        // this word concurrently, so it is only accessed as an atomic.
+        unsafe { &*(self.map.as_ptr().add(at) as *const AtomicU32) }
+    }
+
+    /// True if the next slot is user space's to fill: neither queued
+    /// (`SEND_REQUEST`) nor in flight (`SENDING`; the kernel sets
+    /// `AVAILABLE` once the frame's buffer is freed).
+    pub fn has_room(&self) -> bool {
+        self.status(self.next).load(Ordering::Acquire)
+            & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING)
+            == 0
+    }
+
+    /// True if the last frame pushed still waits for the kernel (which
+    /// sends in ring order, so nothing pushed is waiting otherwise).
+    pub fn queued(&self) -> bool {
+        let last = (self.next + self.slots - 1) % self.slots;
+        self.status(last).load(Ordering::Acquire) & TP_STATUS_SEND_REQUEST != 0
+    }
+
+    /// A copy of slot `slot` with its status word (tests: what the kernel
+    /// would read).
+    #[cfg(test)]
+    fn slot_copy(&self, slot: usize) -> (u32, Vec<u8>) {
+        let status = self.status(slot).load(Ordering::Acquire);
+        let at = (slot % self.slots) * self.slot_size + 4;
+        // SAFETY (test): inside the mapping, after the status word, and no
+        // mutable reference exists while `&self` is held.
+        let rest =
+            unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(at), self.slot_size - 4) };
+        (status, rest.to_vec())
+    }
+
+    /// Queue `frame` in the next slot; `false` (nothing written) if the
+    /// slot is not free or the frame is longer than [`TxRing::max_frame`].
+    pub fn push(&mut self, frame: &[u8]) -> bool {
+        if frame.len() > self.max_frame() || !self.has_room() {
+            return false;
+        }
+        let at = self.next * self.slot_size;
+        // SAFETY: the slot lies inside the mapping (checked in `new`); the
+        // slice starts after the status word (only ever accessed as an
+        // atomic, above) and ends at the slot's end. The slot is user
+        // space's: its status, read with Acquire in `has_room`, says the
+        // kernel is done with it, and the kernel does not touch it again
+        // until the Release store below hands it over. `&mut self` keeps
+        // any other reference to the slot from existing meanwhile.
+        let slot = unsafe {
+            std::slice::from_raw_parts_mut(self.map.as_ptr().add(at + 4), self.slot_size - 4)
+        };
+        // The virtio header asks for no offload, and its `hdr_len` (bytes
+        // the kernel copies into the skb's linear part) covers the whole
+        // frame: without it the kernel would attach the frame as page
+        // fragments of the ring, which a veth then copies again into fresh
+        // pages (`skb_copy_ubufs`) before handing it to its peer.
+        let len = ((tx_field::VNET_HDR + frame.len()) as u32).to_ne_bytes();
+        slot[tx_field::LEN - 4..tx_field::LEN].copy_from_slice(&len);
+        slot[tx_field::SNAPLEN - 4..tx_field::SNAPLEN].copy_from_slice(&len);
+        let vnet = &mut slot[tx_field::DATA - 4..tx_field::FRAME - 4];
+        vnet.fill(0);
+        vnet[tx_field::VNET_HDR_LEN..tx_field::VNET_HDR_LEN + 2]
+            .copy_from_slice(&(frame.len() as u16).to_le_bytes());
+        slot[tx_field::FRAME - 4..tx_field::FRAME - 4 + frame.len()].copy_from_slice(frame);
+        self.status(self.next)
+            .store(TP_STATUS_SEND_REQUEST, Ordering::Release);
+        self.next = (self.next + 1) % self.slots;
+        true
+    }
+}
+
 /// Where the reader is inside the current block.
 #[derive(Clone, Copy, Debug, Default)]
 struct Cursor {
@@ -268,12 +416,19 @@ struct Cursor {
     at: usize,
 }
 
-/// An AF_PACKET port: TPACKET_V3 RX ring, `sendmmsg` TX.
+/// An AF_PACKET port: TPACKET_V3 RX ring, TPACKET_V2 TX ring.
 pub struct AfPacketPort {
     /// The receive socket (ring owner, registered with the worker's epoll).
     fd: OwnedFd,
     /// The transmit socket: see [`open_tx_socket`] for why it is separate.
     tx: OwnedFd,
+    /// Its transmit ring.
+    tx_ring: TxRing,
+    /// Frames longer than this are refused (the kernel's limit for the
+    /// interface MTU: MTU + Ethernet header + one tag).
+    tx_max: usize,
+    /// The last kick failed (device busy): frames wait in the ring.
+    tx_pending: bool,
     ring: RxRing,
     cursor: Cursor,
     interface: String,
@@ -367,9 +522,15 @@ impl AfPacketPort {
         // (`sock_wfree` → `sock_def_write_space`), and the receive socket
         // always has one, the worker's epoll — a locked wake-up per frame.
         let tx = open_tx_socket(interface)?;
+        let tx_ring = setup_tx_ring(&tx, opts.tx_slots)
+            .map_err(|e| sys::explain(e, interface, "setting up the TPACKET_V2 TX ring", cap))?;
+        let tx_max = (mtu as usize + 18).min(tx_ring.max_frame());
         let mut port = AfPacketPort {
             fd,
             tx,
+            tx_ring,
+            tx_max,
+            tx_pending: false,
             ring,
             cursor: Cursor::default(),
             interface: interface.to_string(),
@@ -383,6 +544,15 @@ impl AfPacketPort {
     /// The interface name.
     pub fn interface(&self) -> &str {
         &self.interface
+    }
+
+    /// Have the kernel send what the TX ring holds. A frame the device
+    /// refused (busy) or the socket had no buffer for stays queued in its
+    /// slot, and the kernel starts from it at the next kick: remember to
+    /// kick again.
+    fn kick(&mut self) {
+        let _ = sys::kick_tx_ring(self.tx.as_raw_fd());
+        self.tx_pending = self.tx_ring.queued();
     }
 
     /// Frames the kernel dropped (ring full) since the last call.
@@ -423,6 +593,35 @@ pub fn open_tx_socket(interface: &str) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Give the transmit socket `fd` a TPACKET_V2 `PACKET_TX_RING` of at
+/// least `slots` 2 KiB slots and map it. `PACKET_LOSS` makes the kernel
+/// skip a frame it cannot send as built (too long for the MTU) instead of
+/// stopping the ring at it; [`AfPacketPort`] never queues such frames.
+pub fn setup_tx_ring(fd: &OwnedFd, slots: usize) -> io::Result<TxRing> {
+    let raw = fd.as_raw_fd();
+    sys::setsockopt(
+        raw,
+        libc::SOL_PACKET,
+        libc::PACKET_VERSION,
+        &(libc::tpacket_versions::TPACKET_V2 as libc::c_int),
+    )?;
+    sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_LOSS, &1)?;
+    sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &1)?;
+    let slot_size = 2048usize;
+    let per_block = 32usize; // 64 KiB blocks
+    let blocks = slots.max(1).div_ceil(per_block);
+    let req = libc::tpacket_req {
+        tp_block_size: (slot_size * per_block) as u32,
+        tp_block_nr: blocks as u32,
+        tp_frame_size: slot_size as u32,
+        tp_frame_nr: (blocks * per_block) as u32,
+    };
+    sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_TX_RING, &req)?;
+    let map = Mmap::shared(fd, slot_size * per_block * blocks)?;
+    TxRing::new(map, slot_size, blocks * per_block)
+        .ok_or_else(|| io::Error::other("TX ring layout rejected"))
+}
+
 fn bind(fd: &OwnedFd, sll: &libc::sockaddr_ll) -> io::Result<()> {
     // SAFETY: the pointer and length describe `sll`, a live sockaddr_ll.
     let r = unsafe {
@@ -441,7 +640,8 @@ fn bind(fd: &OwnedFd, sll: &libc::sockaddr_ll) -> io::Result<()> {
 
 /// Send `frames` on the bound socket with as few `sendmmsg` calls as the
 /// kernel allows; returns how many were accepted (a prefix). Stops at the
-/// first error other than `EINTR`.
+/// first error other than `EINTR`. Not for a socket with a TX ring: such a
+/// socket sends only what its ring holds.
 pub fn send_frames<'a>(fd: &OwnedFd, frames: impl Iterator<Item = &'a [u8]>) -> usize {
     const N: usize = crate::pipeline::BATCH_SIZE;
     // SAFETY: iovec and mmsghdr are plain data; all-zero is valid (null
@@ -538,7 +738,17 @@ impl super::Backend for AfPacketPort {
     }
 
     fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
-        Ok(send_frames(&self.tx, batch.forwarded_to(port)))
+        let mut n = 0;
+        for f in batch.forwarded_to(port) {
+            if f.len() > self.tx_max || !self.tx_ring.push(f) {
+                break;
+            }
+            n += 1;
+        }
+        if n > 0 || self.tx_pending {
+            self.kick();
+        }
+        Ok(n)
     }
 }
 
@@ -562,6 +772,12 @@ impl Port for AfPacketPort {
     fn clear_error(&mut self) {
         let _ = sys::take_socket_error(self.fd.as_raw_fd());
         let _ = sys::take_socket_error(self.tx.as_raw_fd());
+    }
+
+    fn flush(&mut self) {
+        if self.tx_pending {
+            self.kick();
+        }
     }
 }
 
@@ -695,6 +911,90 @@ mod tests {
         assert_eq!(restore_tag(&mut small, &a[..10], Some((0x8100, 1))), None);
     }
 
+    fn tx_ring(slots: usize) -> TxRing {
+        // SAFETY (test): memfd_create with a valid C string.
+        let fd = unsafe { libc::memfd_create(c"xc-tx-ring".as_ptr(), 0) };
+        assert!(fd >= 0);
+        // SAFETY (test): `fd` is fresh and owned here.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let len = 2048 * slots;
+        // SAFETY (test): resize the memfd we own.
+        assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), len as i64) }, 0);
+        TxRing::new(Mmap::shared(&fd, len).unwrap(), 2048, slots).unwrap()
+    }
+
+    #[test]
+    fn tx_slot_layout_matches_the_kernel_headers() {
+        use libc::tpacket2_hdr;
+        assert_eq!(offset_of!(tpacket2_hdr, tp_status), tx_field::STATUS);
+        assert_eq!(offset_of!(tpacket2_hdr, tp_len), tx_field::LEN);
+        assert_eq!(offset_of!(tpacket2_hdr, tp_snaplen), tx_field::SNAPLEN);
+        assert_eq!(
+            libc::TPACKET2_HDRLEN - std::mem::size_of::<libc::sockaddr_ll>(),
+            tx_field::DATA
+        );
+        assert_eq!(libc::TP_STATUS_SEND_REQUEST, TP_STATUS_SEND_REQUEST);
+        assert_eq!(libc::TP_STATUS_SENDING, TP_STATUS_SENDING);
+    }
+
+    #[test]
+    fn tx_ring_queues_in_order_and_stops_when_full() {
+        let mut ring = tx_ring(2);
+        assert_eq!(ring.max_frame(), 2048 - 42);
+        assert!(!ring.queued());
+        let a = frame(0xaa, 60);
+        let b = frame(0xbb, 1522);
+        assert!(ring.push(&a));
+        assert!(ring.queued());
+        assert!(ring.push(&b));
+        // Both slots are the kernel's now: the third frame is refused.
+        assert!(!ring.has_room());
+        assert!(!ring.push(&a));
+        let (st, s0) = ring.slot_copy(0);
+        assert_eq!(st, TP_STATUS_SEND_REQUEST);
+        let len = |s: &[u8], at: usize| u32::from_ne_bytes(s[at - 4..at].try_into().unwrap());
+        assert_eq!(len(&s0, tx_field::LEN), 70);
+        assert_eq!(len(&s0, tx_field::SNAPLEN), 70);
+        let vnet = &s0[tx_field::DATA - 4..tx_field::FRAME - 4];
+        assert_eq!(
+            vnet,
+            &[0, 0, 60, 0, 0, 0, 0, 0, 0, 0],
+            "no offload, hdr_len = frame"
+        );
+        assert_eq!(&s0[tx_field::FRAME - 4..][..60], &a[..]);
+        let (_, s1) = ring.slot_copy(1);
+        assert_eq!(len(&s1, tx_field::LEN), 1532);
+        assert_eq!(&s1[tx_field::FRAME - 4..][..1522], &b[..]);
+        // The kernel took slot 0 (SENDING, not free yet), then freed it.
+        ring.status(0).store(TP_STATUS_SENDING, Ordering::Release);
+        assert!(!ring.push(&a));
+        ring.status(0).store(0, Ordering::Release);
+        assert!(ring.push(&b), "slot 0 reused once the kernel freed it");
+        // A slot the kernel rejected (PACKET_LOSS off) is user space's too.
+        ring.status(1)
+            .store(libc::TP_STATUS_WRONG_FORMAT, Ordering::Release);
+        assert!(ring.has_room());
+        // Too long for a slot: refused without touching it.
+        assert!(!ring.push(&vec![0u8; 2048 - 41]));
+        assert_eq!(ring.slot_copy(1).0, libc::TP_STATUS_WRONG_FORMAT);
+    }
+
+    #[test]
+    fn tx_ring_layouts_are_checked() {
+        // SAFETY (test): as in `tx_ring`.
+        let fd = unsafe { libc::memfd_create(c"xc-tx-bad".as_ptr(), 0) };
+        // SAFETY (test): fresh fd owned here.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        // SAFETY (test): resize the memfd we own.
+        assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), 4096) }, 0);
+        let map = || Mmap::shared(&fd, 4096).unwrap();
+        assert!(TxRing::new(map(), 2048, 3).is_none(), "does not fit");
+        assert!(TxRing::new(map(), 2040, 2).is_none(), "unaligned slots");
+        assert!(TxRing::new(map(), 32, 2).is_none(), "no room for a frame");
+        assert!(TxRing::new(map(), 2048, 0).is_none());
+        assert!(TxRing::new(map(), 2048, 2).is_some());
+    }
+
     fn is_root() -> bool {
         // SAFETY: geteuid has no preconditions.
         unsafe { libc::geteuid() == 0 }
@@ -748,23 +1048,35 @@ mod tests {
         f.extend_from_slice(&[0x45; 20]);
         f.extend_from_slice(&marker);
         f.resize(80, 0);
-        assert_eq!(send_frames(&port.tx, std::iter::once(&f[..])), 1);
+        // Once through a plain socket (a socket with a TX ring sends
+        // only what its ring holds)…
+        let plain = open_tx_socket("lo").unwrap();
+        assert_eq!(send_frames(&plain, std::iter::once(&f[..])), 1);
+        // … and once through the port's TX ring.
+        let mut out = Batch::new();
+        assert!(out.push(&f));
+        out.set_verdict(0, crate::pipeline::Verdict::Forward(0));
+        assert_eq!(port.send(&out, 0).unwrap(), 1);
+        assert!(!port.tx_pending);
         let mut batch = Batch::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        let mut got = None;
-        while got.is_none() && std::time::Instant::now() < deadline {
+        // Both copies (sendmmsg, then the TX ring) come back byte for byte.
+        let mut got = Vec::new();
+        while got.len() < 2 && std::time::Instant::now() < deadline {
             batch.clear();
             port.recv(&mut batch).unwrap();
             for i in 0..batch.len() {
                 let fr = batch.buf(i).frame();
                 if fr.windows(8).any(|w| w == marker) {
-                    got = Some(fr.to_vec());
+                    got.push(fr.to_vec());
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        let got = got.expect("frame came back on lo");
-        assert_eq!(got, f, "outer 0x88a8 tag restored, inner tag kept");
+        assert_eq!(got.len(), 2, "both frames came back on lo");
+        for g in got {
+            assert_eq!(g, f, "outer 0x88a8 tag restored, inner tag kept");
+        }
         let s = port.take_stats();
         assert_eq!(s.rx_oversize, 0);
         port.clear_error();

@@ -6,7 +6,7 @@
 //!
 //! | backend | receive | transmit | outer VLAN tag on receive |
 //! |---|---|---|---|
-//! | [`af_packet`] | TPACKET_V3 ring, no syscall per frame | `sendmmsg`, one per batch | restored from the ring's `tp_vlan_tci`/`tp_vlan_tpid` |
+//! | [`af_packet`] | TPACKET_V3 ring, no syscall per frame | TPACKET_V2 ring, one `send` per batch and port | restored from the ring's `tp_vlan_tci`/`tp_vlan_tpid` |
 //! | [`tap`] | `read` per frame | `write` per frame | in the bytes (TAP never strips it) |
 //! | [`pnet`] | `poll`+`recvfrom` per frame | `poll`+`sendto` per frame | **lost** (no auxdata): access ports only |
 //!
@@ -61,4 +61,9 @@ pub trait Port: Backend + Send {
     /// Clear a pending socket error (e.g. `ENETDOWN` after the interface
     /// went down) that would otherwise keep the poll awake.
     fn clear_error(&mut self) {}
+
+    /// Push out frames the port accepted but could not hand to the kernel
+    /// yet (a transmit ring whose last kick met a busy device). Called by
+    /// the worker before it sleeps.
+    fn flush(&mut self) {}
 }

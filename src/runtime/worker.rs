@@ -92,6 +92,9 @@ impl Worker {
                 last_publish = Instant::now();
             }
             if got == 0 {
+                for p in self.ports.iter_mut() {
+                    p.flush();
+                }
                 if let Some(tap) = self.capture.as_mut() {
                     tap.flush();
                 }
