@@ -33,8 +33,9 @@
 # XCB_CAPTURE_ARGS adds `xconnect run` arguments to that mode.
 #
 # The generator (core 0) is `xconnect gen` by default: 16 UDP flows, 32
-# frames per sendmmsg on a qdisc-bypassing AF_PACKET socket; a refused
-# batch is retried. `--gen trafgen` uses trafgen (netsniff-ng) instead,
+# frames per kick of a TX ring (with the af_packet port's virtio-header
+# trick, so the frames are linear skbs) on a qdisc-bypassing AF_PACKET
+# socket; a batch that finds the ring full is retried. `--gen trafgen` uses trafgen (netsniff-ng) instead,
 # with `--cpus 1` (its one worker pinned to core 0) and `--no-sock-mem`;
 # trafgen 0.6.8 exits on EAGAIN ("Flushing TX_RING failed"), which happens
 # here as soon as the receive work runs on the other core (RPS): such a

@@ -50,7 +50,7 @@ pub enum Command {
     /// per frame, the headers, classification, stages and verdict.
     Trace(trace::TraceArgs),
     /// Send UDP test frames on an interface as fast as it takes them
-    /// (AF_PACKET, qdisc bypass, sendmmsg) for the netns throughput bench.
+    /// (AF_PACKET, qdisc bypass, TX ring) for the netns throughput bench.
     Gen(gen::GenArgs),
 }
 
