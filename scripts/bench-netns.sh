@@ -32,11 +32,31 @@
 # generator and the receive softirq that bound the offered rate.
 # XCB_CAPTURE_ARGS adds `xconnect run` arguments to that mode.
 #
+# Where the work runs (2 cores). A veth runs its peer's receive in the
+# softirq of the core that transmits: without RPS the dut's ingress
+# receive (routing, bridging, or the copy into an AF_PACKET ring) runs on
+# core 0, in the generator's send calls, and slows the generator; the
+# dut's transmit and the sink's receive run on core 1, where the dut is.
+#   kernel-fwd, bridge     all dut work on core 0 with the generator
+#   kernel-fwd-rps,        ingress receive steered to core 1 (rps_cpus =
+#   bridge-rps             2): every bit of dut work on core 1
+#   xconnect-1w,           worker (or the whole ovs-vswitchd) pinned to
+#   ovs-netdev             core 1; the ingress receive into its socket on
+#                          core 0, in the generator's send calls
+#   xconnect-1w-rps        as xconnect-1w, ingress receive on core 1 too:
+#                          the same one-core budget as kernel-fwd-rps
+#   xconnect-1w-capture    as xconnect-1w, its capture writer on core 1
+# So xconnect-1w has more than one core's worth of dut work done for it
+# but a generator slowed by that work (offered is lower); xconnect-1w-rps
+# has exactly kernel-fwd-rps's budget. The table shows both; a share
+# under 100% means the dut, not the generator, set the rate.
+#
 # The generator (core 0) is `xconnect gen` by default: 16 UDP flows, 32
 # frames per kick of a TX ring (with the af_packet port's virtio-header
 # trick, so the frames are linear skbs) on a qdisc-bypassing AF_PACKET
-# socket; a batch that finds the ring full is retried. `--gen trafgen` uses trafgen (netsniff-ng) instead,
-# with `--cpus 1` (its one worker pinned to core 0) and `--no-sock-mem`;
+# socket; a batch that finds the ring full is retried. `--gen trafgen`
+# uses trafgen (netsniff-ng) instead, with `--cpus 1` (its one worker
+# pinned to core 0) and `--no-sock-mem`;
 # trafgen 0.6.8 exits on EAGAIN ("Flushing TX_RING failed"), which happens
 # here as soon as the receive work runs on the other core (RPS): such a
 # window is discarded and trafgen restarted (`rst` column). Generators run
