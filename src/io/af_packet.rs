@@ -23,7 +23,10 @@
 //!   the interface MTU allows stops the batch, and the worker counts the
 //!   rest as `tx-full`. A frame the device refuses at the kick (busy)
 //!   stays in its slot and goes out at the next kick, which the worker
-//!   also makes before it sleeps ([`Port::flush`]).
+//!   also makes before it sleeps ([`Port::flush`]). So do frames queued
+//!   while the interface goes down, before the link monitor marks the
+//!   port down (the pipeline then stops forwarding to it): they leave
+//!   when it is back up, at most one ring's worth.
 //! - Each slot carries a `virtio_net_hdr` (`PACKET_VNET_HDR`) that asks for
 //!   no offload and whose `hdr_len` spans the frame: the kernel then
 //!   copies the whole frame into the skb. Without it the kernel attaches
