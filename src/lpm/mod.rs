@@ -19,9 +19,10 @@
 //!   [`oracle`] (checked by property tests in that module).
 //!
 //! [`gen`] builds deterministic, realistic route tables for benches and the
-//! CLI.
+//! CLI; [`limit`] is the random-read limit the benches compare lookups with.
 
 pub mod gen;
+pub mod limit;
 pub mod oracle;
 pub mod v4;
 pub mod v6;

@@ -87,7 +87,9 @@ pub(crate) struct Table {
 impl Table {
     fn new(first_bits: u32, group_capacity: u32) -> Self {
         Self {
-            first: EntryArray::zeroed(1 << first_bits),
+            // Committed up front in huge pages: every lookup reads it at a
+            // random place. The pool stays lazy (committed as used).
+            first: EntryArray::zeroed_resident(1 << first_bits),
             groups: EntryArray::zeroed(group_capacity as usize * GROUP),
         }
     }
@@ -619,6 +621,13 @@ impl Engine {
     /// handed out so far.
     pub(crate) fn table_bytes(&self) -> usize {
         (self.state.first_len() + self.state.alloc.high as usize * GROUP) * 4
+    }
+
+    /// Bytes of the published first level backed by transparent huge
+    /// pages, and its size.
+    pub(crate) fn first_level_huge_pages(&self) -> (usize, usize) {
+        let first = &self.table().first;
+        (first.huge_page_bytes(), first.len() * 4)
     }
 
     /// Groups in use now.

@@ -51,17 +51,30 @@ fn key(prefix: &Ipv4Net) -> (u128, u32) {
 impl Table {
     #[inline(always)]
     fn lookup_v4(&self, addr: u32) -> Option<NextHop> {
-        let tbl24: &[AtomicU32; TBL24_LEN] =
-            self.first[..].try_into().expect("tbl24 has 2^24 entries");
-        let mut e = tbl24[(addr >> 8) as usize].load(Ordering::Acquire);
+        let mut e = self.tbl24()[(addr >> 8) as usize].load(Ordering::Acquire);
         if e & EXT != 0 {
             e = self.groups[group_slot(e, (addr & 0xff) as usize)].load(Ordering::Acquire);
         }
         decode(e)
     }
 
-    /// Exactly [`BATCH`] addresses: prefetch every tbl24 slot, read them
-    /// all, then prefetch and read the tbl8 slots needed.
+    /// tbl24 as a fixed-size array: indexing it with `addr >> 8` needs no
+    /// bounds check.
+    #[inline(always)]
+    fn tbl24(&self) -> &[AtomicU32; TBL24_LEN] {
+        self.first[..].try_into().expect("tbl24 has 2^24 entries")
+    }
+
+    /// Prefetch the tbl24 slots of a batch.
+    #[inline(always)]
+    fn prefetch_v4_32(tbl24: &[AtomicU32; TBL24_LEN], addrs: &[u32; BATCH]) {
+        for &a in addrs {
+            prefetch(&tbl24[(a >> 8) as usize]);
+        }
+    }
+
+    /// Exactly [`BATCH`] addresses whose tbl24 slots were prefetched: read
+    /// them all, then prefetch and read the tbl8 slots needed.
     ///
     /// The tbl24 read loop has no branch on the loaded values and a fixed
     /// trip count, so the CPU keeps all 32 misses in flight (with a branch
@@ -70,12 +83,12 @@ impl Table {
     /// Those reads are `Relaxed`; one `Acquire` fence before following an
     /// `EXT` entry gives them acquire semantics (fence synchronisation).
     #[inline(always)]
-    fn lookup_v4_32(&self, addrs: &[u32; BATCH], out: &mut [Option<NextHop>; BATCH]) {
-        let tbl24: &[AtomicU32; TBL24_LEN] =
-            self.first[..].try_into().expect("tbl24 has 2^24 entries");
-        for &a in addrs {
-            prefetch(&tbl24[(a >> 8) as usize]);
-        }
+    fn read_v4_32(
+        &self,
+        tbl24: &[AtomicU32; TBL24_LEN],
+        addrs: &[u32; BATCH],
+        out: &mut [Option<NextHop>; BATCH],
+    ) {
         let mut entries = [0u32; BATCH];
         for (e, &a) in entries.iter_mut().zip(addrs) {
             *e = tbl24[(a >> 8) as usize].load(Ordering::Relaxed);
@@ -106,25 +119,43 @@ impl Table {
         }
     }
 
+    /// Batches of [`BATCH`], software-pipelined: the tbl24 slots of batch
+    /// k+1 are prefetched before batch k is read, so the memory system
+    /// never drains between batches (a caller's own work between two
+    /// calls cannot overlap like this: long slices are faster).
     fn lookup_v4_batch(&self, addrs: &[u32], out: &mut [Option<NextHop>]) {
         assert_eq!(
             addrs.len(),
             out.len(),
             "lookup_batch: addrs and out differ in length"
         );
-        let mut a = addrs.chunks_exact(BATCH);
-        let mut o = out.chunks_exact_mut(BATCH);
-        for (a, o) in (&mut a).zip(&mut o) {
-            let a = a.try_into().expect("chunk of BATCH");
-            let o = o.try_into().expect("chunk of BATCH");
-            self.lookup_v4_32(a, o);
+        let tbl24 = self.tbl24();
+        let mut chunks = addrs.chunks_exact(BATCH);
+        let mut out_chunks = out.chunks_exact_mut(BATCH);
+        fn batch(c: &[u32]) -> &[u32; BATCH] {
+            c.try_into().expect("chunk of BATCH")
         }
-        let (rest, rest_out) = (a.remainder(), o.into_remainder());
+        let mut next = chunks.next().map(batch);
+        if let Some(first) = next {
+            Self::prefetch_v4_32(tbl24, first);
+        }
+        while let Some(a) = next {
+            next = chunks.next().map(batch);
+            if let Some(n) = next {
+                Self::prefetch_v4_32(tbl24, n);
+            }
+            let o = out_chunks
+                .next()
+                .expect("as many out chunks as address chunks");
+            self.read_v4_32(tbl24, a, o.try_into().expect("chunk of BATCH"));
+        }
+        let (rest, rest_out) = (chunks.remainder(), out_chunks.into_remainder());
         if !rest.is_empty() {
             let mut padded = [0u32; BATCH];
             padded[..rest.len()].copy_from_slice(rest);
             let mut answers = [None; BATCH];
-            self.lookup_v4_32(&padded, &mut answers);
+            Self::prefetch_v4_32(tbl24, &padded);
+            self.read_v4_32(tbl24, &padded, &mut answers);
             rest_out.copy_from_slice(&answers[..rest.len()]);
         }
     }
@@ -260,6 +291,13 @@ impl Lpm4Writer {
     /// and depth bookkeeping.
     pub fn memory_bytes(&self) -> usize {
         self.engine.memory_bytes()
+    }
+
+    /// Bytes of the tbl24 (64 MiB) backed by transparent huge pages now
+    /// (from `/proc/self/smaps`; 0 where unknown). Below the full size,
+    /// random lookups also pay TLB misses.
+    pub fn huge_page_bytes(&self) -> usize {
+        self.engine.first_level_huge_pages().0
     }
 
     /// Bytes of the lookup structure readers see (tbl24 and the tbl8

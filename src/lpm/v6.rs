@@ -48,10 +48,7 @@ fn key(prefix: &Ipv6Net) -> (u128, u32) {
 impl Table {
     #[inline(always)]
     fn lookup_v6(&self, addr: u128) -> Option<NextHop> {
-        let first: &[AtomicU32; FIRST_LEN] = self.first[..]
-            .try_into()
-            .expect("first level has 2^24 entries");
-        let mut e = first[(addr >> (128 - FIRST_BITS)) as usize].load(Ordering::Acquire);
+        let mut e = self.first_v6()[(addr >> (128 - FIRST_BITS)) as usize].load(Ordering::Acquire);
         let mut shift = FIRST_GROUP_SHIFT;
         while e & EXT != 0 {
             e = self.groups[group_slot(e, ((addr >> shift) & 0xff) as usize)]
@@ -62,20 +59,33 @@ impl Table {
         decode(e)
     }
 
-    /// Up to [`BATCH`] addresses, level-synchronous with prefetch: at each
-    /// level only the lanes still descending are visited.
+    /// The first level as a fixed-size array: indexing it with the top 24
+    /// bits needs no bounds check.
+    #[inline(always)]
+    fn first_v6(&self) -> &[AtomicU32; FIRST_LEN] {
+        self.first[..]
+            .try_into()
+            .expect("first level has 2^24 entries")
+    }
+
+    /// Prefetch the first-level slots of up to [`BATCH`] addresses.
+    #[inline(always)]
+    fn prefetch_v6_chunk(first: &[AtomicU32; FIRST_LEN], addrs: &[u128]) {
+        for &a in addrs {
+            prefetch(&first[(a >> (128 - FIRST_BITS)) as usize]);
+        }
+    }
+
+    /// Up to [`BATCH`] addresses whose first-level slots were prefetched,
+    /// level-synchronous with prefetch: at each level only the lanes still
+    /// descending are visited.
     #[inline(always)]
     fn lookup_v6_chunk(&self, addrs: &[u128], out: &mut [Option<NextHop>]) {
-        let first: &[AtomicU32; FIRST_LEN] = self.first[..]
-            .try_into()
-            .expect("first level has 2^24 entries");
+        let first = self.first_v6();
         let groups = &*self.groups;
         let mut entries = [0u32; BATCH];
         let mut active = [0u8; BATCH];
         let mut n = 0;
-        for &a in addrs {
-            prefetch(&first[(a >> (128 - FIRST_BITS)) as usize]);
-        }
         // Each lane's next read is prefetched as soon as its current entry
         // is known, so the lanes' misses stay in flight across levels.
         let mut shift = FIRST_GROUP_SHIFT;
@@ -123,7 +133,20 @@ impl Table {
             out.len(),
             "lookup_batch: addrs and out differ in length"
         );
-        for (a, o) in addrs.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+        // Software-pipelined as in `v4`: the first-level slots of chunk
+        // k+1 are prefetched before chunk k is walked.
+        let first = self.first_v6();
+        let mut chunks = addrs.chunks(BATCH);
+        let mut next = chunks.next();
+        if let Some(c) = next {
+            Self::prefetch_v6_chunk(first, c);
+        }
+        for o in out.chunks_mut(BATCH) {
+            let Some(a) = next else { break };
+            next = chunks.next();
+            if let Some(c) = next {
+                Self::prefetch_v6_chunk(first, c);
+            }
             self.lookup_v6_chunk(a, o);
         }
     }
@@ -229,6 +252,13 @@ impl Lpm6Writer {
     /// and depth bookkeeping.
     pub fn memory_bytes(&self) -> usize {
         self.engine.memory_bytes()
+    }
+
+    /// Bytes of the first level (64 MiB) backed by transparent huge pages now
+    /// (from `/proc/self/smaps`; 0 where unknown). Below the full size,
+    /// random lookups also pay TLB misses.
+    pub fn huge_page_bytes(&self) -> usize {
+        self.engine.first_level_huge_pages().0
     }
 
     /// Bytes of the lookup structure readers see (first level and the
