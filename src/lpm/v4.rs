@@ -181,7 +181,7 @@ impl Lpm4Writer {
     /// An empty table with room for `groups` tbl8 groups (at most 2^24).
     pub fn with_tbl8_groups(groups: u32) -> Self {
         Self {
-            engine: Engine::new(FIRST_BITS, 32, groups),
+            engine: Engine::new(FIRST_BITS, 32, groups, false),
         }
     }
 
