@@ -646,7 +646,7 @@ impl Engine {
     /// handed out) and the writer's bookkeeping.
     pub(crate) fn memory_bytes(&self) -> usize {
         let s = &self.state;
-        let table = (s.first_len() + s.alloc.high as usize * GROUP) * 4;
+        let table = self.table_bytes();
         let depths = s.depth_first.capacity() + s.depth_groups.capacity();
         let rules: usize = s
             .rules
@@ -656,10 +656,11 @@ impl Engine {
         table + depths + rules + s.alloc.live.capacity() + s.alloc.free.capacity() * 4
     }
 
-    /// Bytes of the table readers see: the first level and the groups
-    /// handed out so far.
+    /// Bytes of the table readers see: the first level, its summary and
+    /// the groups handed out so far.
     pub(crate) fn table_bytes(&self) -> usize {
-        (self.state.first_len() + self.state.alloc.high as usize * GROUP) * 4
+        let summary = self.table().summary.len();
+        (self.state.first_len() + summary + self.state.alloc.high as usize * GROUP) * 4
     }
 
     /// Bytes of the published first level backed by transparent huge

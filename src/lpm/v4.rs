@@ -21,7 +21,12 @@
 //! - Answers are exact for any sequence of overlapping inserts, replaces and
 //!   removes (removing a prefix uncovers the longest remaining one), checked
 //!   against [`super::oracle::Oracle4`].
-//! - Memory: 64 MiB for `tbl24` (huge pages when available) plus 1 KiB per
+//! - [`Lpm4Reader::lookup_batch`] prefetches the tbl24 slots of a chunk of
+//!   32 addresses, then reads them; on a longer slice it prefetches chunk
+//!   k+1 before reading chunk k (software pipelining), which a caller
+//!   making separate calls of 32 cannot get.
+//! - Memory: 64 MiB for `tbl24` (committed up front, in huge pages when
+//!   available: [`Lpm4Writer::huge_page_bytes`]) plus 1 KiB per
 //!   group in use; the group pool is reserved, not committed, up front.
 
 use super::mem::{prefetch, Root};

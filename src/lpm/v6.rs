@@ -1,25 +1,34 @@
 //! IPv6 longest-prefix match: a multibit trie with a direct 2^24-entry
-//! first level (`tbl24`) and 8-bit strides below it (as DPDK `rte_lpm6`).
+//! first level (`tbl24`) and 8-bit strides below it (as DPDK `rte_lpm6`),
+//! plus a summary bitmap of the first level.
 //!
 //! # Contract
-//! - A lookup reads the first level and then one 256-entry group per
-//!   further byte of the longest matching prefix: a /32 route takes 2
-//!   reads, a /48 route 4. Addresses under no prefix longer than their /24
-//!   (most random addresses) take one read, as in IPv4.
-//! - [`Lpm6Reader::lookup_batch`] walks a batch of 32 addresses level by
-//!   level: at each level it prefetches the next entry of every address
-//!   still descending, then reads them, so the memory latencies of the
-//!   batch overlap instead of adding up.
+//! - A lookup reads the summary bit of its /24 (a 2 MiB bitmap, one bit
+//!   per first-level entry): a clear bit means "no route" and ends the
+//!   lookup — most random addresses stop there, in a structure small
+//!   enough to stay in cache. Otherwise it reads the first level and then
+//!   one 256-entry group per further byte of the longest matching prefix:
+//!   a /32 route takes 2 more reads, a /48 route 4.
+//! - [`Lpm6Reader::lookup_batch`] is software-pipelined over chunks of 32
+//!   addresses: each step reads the summary bits of one chunk (prefetched
+//!   a step earlier) and queues the lanes that go on, after prefetching
+//!   their next slot; a queued lane is read three steps later, one level
+//!   per visit. The few deep walks thus overlap with the following chunks
+//!   instead of stalling their own; a batch of one chunk walks level by
+//!   level.
 //! - Same writer/reader model and concurrency scheme as [`super::v4`]: in
 //!   place single updates (each address answers its old or its new route),
 //!   group reuse after an epoch grace period, atomic batches through
-//!   [`Lpm6Writer::apply`].
+//!   [`Lpm6Writer::apply`]. The summary bit of an entry is set after the
+//!   entry becomes non-zero and cleared after it becomes zero, so a reader
+//!   stopped by a clear bit answers the entry's old or new value.
 //! - Answers are exact, checked against [`super::oracle::Oracle6`].
-//! - Memory: 64 MiB first level (huge pages when available) plus 1 KiB
-//!   per group; the pool of groups is reserved, not committed, up front.
-//!   A 2^16 first level (256 KiB) was tried first: random addresses then
-//!   take two reads instead of one and the measured batch throughput was
-//!   half; addresses inside a 200k table were no faster.
+//! - Memory: 64 MiB first level and 2 MiB summary (committed up front, in
+//!   huge pages when available) plus 1 KiB per group; the pool of groups is
+//!   reserved, not committed, up front. A 2^16 first level (256 KiB) was
+//!   tried first: random addresses then take two reads instead of one and
+//!   the measured batch throughput was half; addresses inside a 200k table
+//!   were no faster.
 
 use super::mem::{prefetch, Root};
 use super::table::{decode, group_slot, Engine, Table, EXT};
@@ -354,8 +363,8 @@ impl Lpm6Writer {
         self.engine.first_level_huge_pages().0
     }
 
-    /// Bytes of the lookup structure readers see (first level and the
-    /// groups handed out), without the writer's bookkeeping.
+    /// Bytes of the lookup structure readers see (first level, its
+    /// summary and the groups handed out), without the writer's bookkeeping.
     pub fn table_bytes(&self) -> usize {
         self.engine.table_bytes()
     }
@@ -545,7 +554,10 @@ mod tests {
             .zip(&random)
             .flat_map(|(a, b)| [*a, *b, *a ^ 0xff])
             .collect();
-        let hits = addrs.iter().filter(|&&a| r.lookup_u128(a).is_some()).count();
+        let hits = addrs
+            .iter()
+            .filter(|&&a| r.lookup_u128(a).is_some())
+            .count();
         assert!(hits >= 3000, "inside addresses must hit ({hits})");
         for len in [1, 31, 32, 33, 100, 1000, addrs.len()] {
             let mut out = vec![Some(u32::MAX); len];
