@@ -143,6 +143,7 @@ impl Table {
     /// k+1 are prefetched before batch k is read, so the memory system
     /// never drains between batches (a caller's own work between two
     /// calls cannot overlap like this: long slices are faster).
+    #[inline(never)]
     fn lookup_v4_batch(&self, addrs: &[u32], out: &mut [Option<NextHop>]) {
         assert_eq!(
             addrs.len(),
@@ -399,7 +400,7 @@ impl Lpm4View<'_> {
     ///
     /// # Panics
     /// If `addrs` and `out` differ in length.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_batch(&self, addrs: &[u32], out: &mut [Option<NextHop>]) {
         self.root.load(&self.guard).lookup_v4_slice(addrs, out);
     }
