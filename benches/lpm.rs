@@ -1,7 +1,9 @@
 //! LPM lookups and loads: xconnect's tables beside `prefix-trie`,
 //! `ip_network_table` and `treebitmap` on the same generated tables, and a
-//! "random-read limit": independent reads of a 64 MiB array with the same
-//! batch-of-32 prefetch (what a DIR-24-8 lookup cannot beat).
+//! "random-read limit" ([`RandomReadLimit`], allocated as the tables' first
+//! level is): independent reads of a 64 MiB array with the same batch-of-32
+//! prefetch (what a DIR-24-8 lookup cannot beat), and pipelined over 1024
+//! addresses as `lookup_batch` of a long slice is (the `_long` groups).
 //!
 //! Every lookup benchmark reports elements = lookups (32 per iteration).
 //! Time is the benchmark thread's CPU time ([`ThreadCpuTime`]): on a box
@@ -10,7 +12,7 @@
 //! Addresses come from a ring much larger than the caches (see [`RING`]).
 //!
 //! Quick run: `cargo bench --bench lpm -- --warm-up-time 1
-//! --measurement-time 3 'v4_lookup/1M|limit'`.
+//! --measurement-time 3 'v4_lookup(_long)?/1M|limit'`.
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -20,6 +22,7 @@ use std::cell::OnceCell;
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
+use xconnect::lpm::limit::RandomReadLimit;
 use xconnect::lpm::{gen, Lpm4Writer, Lpm6Writer, NextHop, BATCH};
 
 /// Addresses per input ring: 4 Mi IPv4 (16 MiB) and 1 Mi IPv6 (16 MiB),
@@ -28,6 +31,10 @@ use xconnect::lpm::{gen, Lpm4Writer, Lpm6Writer, NextHop, BATCH};
 /// in L3).
 const RING: usize = 1 << 22;
 const RING6: usize = 1 << 20;
+
+/// Addresses per call of the `_long` groups: `lookup_batch` pipelines its
+/// chunks of 32 over a longer slice.
+const LONG: usize = 1024;
 
 /// Criterion measurement: CPU time of the calling thread (user + system),
 /// in nanoseconds.
@@ -104,11 +111,13 @@ impl Fixture4 {
                 w.insert(p, nh).unwrap();
             }
             eprintln!(
-                "xconnect v4 {} prefixes: table {:.1} MiB, total {:.1} MiB, {} tbl8 groups",
+                "xconnect v4 {} prefixes: table {:.1} MiB, total {:.1} MiB, {} tbl8 groups, \
+                 tbl24 {} MiB in huge pages",
                 self.routes.len(),
                 w.table_bytes() as f64 / (1 << 20) as f64,
                 w.memory_bytes() as f64 / (1 << 20) as f64,
-                w.tbl8_groups_in_use()
+                w.tbl8_groups_in_use(),
+                w.huge_page_bytes() >> 20
             );
             w
         })
@@ -156,6 +165,21 @@ fn ring_iter<A: Copy>(
     b.iter(|| {
         f(&addrs[at..at + BATCH]);
         at = (at + BATCH) % addrs.len();
+    });
+}
+
+/// Run `f` on the next `n` addresses of the ring per iteration (`n`
+/// divides the ring length).
+fn ring_iter_n<A: Copy>(
+    b: &mut criterion::Bencher<'_, ThreadCpuTime>,
+    addrs: &[A],
+    n: usize,
+    mut f: impl FnMut(&[A]),
+) {
+    let mut at = 0;
+    b.iter(|| {
+        f(&addrs[at..at + n]);
+        at = (at + n) % addrs.len();
     });
 }
 
@@ -229,81 +253,50 @@ fn v4_lookups(c: &mut Crit) {
             });
         }
         g.finish();
-    }
-}
-
-/// A 64 MiB array of `u32`; with `huge`, the part used is 2 MiB aligned and
-/// advised for transparent huge pages, as the tbl24 of [`Lpm4Writer`] is.
-struct ReadLimitArray {
-    storage: Vec<u32>,
-    offset: usize,
-}
-
-impl ReadLimitArray {
-    fn new(huge: bool) -> Self {
-        const LEN: usize = 1 << 24;
-        const PAD: usize = (2 << 20) / 4;
-        let mut storage = vec![0u32; LEN + PAD];
-        let base = storage.as_ptr() as usize;
-        let offset = if huge {
-            let aligned = (base + (2 << 20) - 1) & !((2 << 20) - 1);
-            let offset = (aligned - base) / 4;
-            // SAFETY: the advised range lies inside `storage`'s allocation;
-            // madvise(MADV_HUGEPAGE) only changes how the kernel backs it.
-            unsafe {
-                libc::madvise(aligned as *mut libc::c_void, LEN * 4, libc::MADV_HUGEPAGE);
-            }
-            offset
-        } else {
-            0
-        };
-        for (i, x) in storage[offset..offset + LEN].iter_mut().enumerate() {
-            *x = i as u32;
+        let mut g = c.benchmark_group(format!("v4_lookup_long/{name}"));
+        g.throughput(Throughput::Elements(LONG as u64));
+        for (kind, addrs) in [("random", &random), ("inside", &inside)] {
+            g.bench_function(
+                BenchmarkId::new("xconnect_batch1024_view_repin", kind),
+                |b| {
+                    let r = fx.ours().reader();
+                    let mut view = r.pin();
+                    let mut out = vec![None; LONG];
+                    ring_iter_n(b, addrs, LONG, |a| {
+                        view.repin();
+                        view.lookup_batch(a, &mut out);
+                        black_box(&out);
+                    });
+                },
+            );
         }
-        Self { storage, offset }
+        g.finish();
     }
-
-    fn slice(&self) -> &[u32] {
-        &self.storage[self.offset..self.offset + (1 << 24)]
-    }
-}
-
-#[inline(always)]
-fn prefetch(r: &u32) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-            (r as *const u32).cast(),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
 }
 
 fn v4_limit(c: &mut Crit) {
+    let addrs = gen::random_v4(RING, 7);
+    let limit = RandomReadLimit::new();
+    eprintln!(
+        "random-read limit array: {} of {} MiB in huge pages",
+        limit.huge_page_bytes() >> 20,
+        limit.bytes() >> 20
+    );
     let mut g = c.benchmark_group("v4_limit");
     g.throughput(Throughput::Elements(BATCH as u64));
-    let addrs = gen::random_v4(RING, 7);
-    for (name, huge) in [
-        ("random_read_64MiB_batch32_hugepages", true),
-        ("random_read_64MiB_batch32_4k_pages", false),
-    ] {
-        g.bench_function(name, |b| {
-            let arr = ReadLimitArray::new(huge);
-            let t = arr.slice();
-            ring_iter(b, &addrs, |a| {
-                for &x in a {
-                    prefetch(&t[(x >> 8) as usize]);
-                }
-                let mut out = [0u32; BATCH];
-                for (o, &x) in out.iter_mut().zip(a) {
-                    *o = t[(x >> 8) as usize];
-                }
-                black_box(&out);
-            });
+    g.bench_function("random_read_64MiB_batch32", |b| {
+        ring_iter(b, &addrs, |a| {
+            black_box(limit.read_batch(a.try_into().unwrap()));
         });
-    }
+    });
+    g.finish();
+    let mut g = c.benchmark_group("v4_limit_long");
+    g.throughput(Throughput::Elements(LONG as u64));
+    g.bench_function("random_read_64MiB_pipelined_1024", |b| {
+        ring_iter_n(b, &addrs, LONG, |a| {
+            black_box(limit.read_slice(a));
+        });
+    });
     g.finish();
 }
 
@@ -338,11 +331,13 @@ fn v6_lookups(c: &mut Crit) {
                 w.insert(p, nh).unwrap();
             }
             eprintln!(
-                "xconnect v6 {} prefixes: table {:.1} MiB, total {:.1} MiB, {} groups",
+                "xconnect v6 {} prefixes: table {:.1} MiB, total {:.1} MiB, {} groups, \
+                 first level {} MiB in huge pages",
                 routes.len(),
                 w.table_bytes() as f64 / (1 << 20) as f64,
                 w.memory_bytes() as f64 / (1 << 20) as f64,
-                w.groups_in_use()
+                w.groups_in_use(),
+                w.huge_page_bytes() >> 20
             );
             w
         })
@@ -437,6 +432,24 @@ fn v6_lookups(c: &mut Crit) {
                 }
             });
         });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("v6_lookup_long/200k");
+    g.throughput(Throughput::Elements(LONG as u64));
+    for (kind, addrs) in [("random", &random), ("inside", &inside)] {
+        g.bench_function(
+            BenchmarkId::new("xconnect_batch1024_view_repin", kind),
+            |b| {
+                let r = ours().reader();
+                let mut view = r.pin();
+                let mut out = vec![None; LONG];
+                ring_iter_n(b, addrs, LONG, |a| {
+                    view.repin();
+                    view.lookup_batch(a, &mut out);
+                    black_box(&out);
+                });
+            },
+        );
     }
     g.finish();
 }

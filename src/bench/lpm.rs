@@ -15,12 +15,21 @@
 //!   the rows always compare the same table.
 //! - Lookup cases per table: `xconnect-single` (one lookup at a time on a
 //!   pinned view), `xconnect-batch32` (`lookup_batch` of 32 on a pinned
-//!   view with `repin()` per batch, as a worker does), `prefix-trie`,
-//!   `ip_network_table`, `treebitmap` (one lookup at a time), and
-//!   `random-read-limit`: independent reads of a 64 MiB array (2 MiB aligned,
-//!   advised for huge pages, like xconnect's first level) indexed by the top
-//!   24 bits of random addresses, 32 per batch with prefetch. A DIR-24-8
-//!   lookup cannot beat it.
+//!   view with `repin()` per batch, as a worker does), `xconnect-batch1024`
+//!   (`lookup_batch` of [`LONG_BATCH`] addresses per call, `repin()` per
+//!   call: the table software-pipelines its 32-address batches, which one
+//!   call of 32 cannot), `prefix-trie`, `ip_network_table`, `treebitmap`
+//!   (one lookup at a time), and `random-read-limit`: independent reads of
+//!   a 64 MiB array ([`RandomReadLimit`], allocated as xconnect's first
+//!   level is) indexed by the top 24 bits of random addresses, 32 per batch
+//!   with prefetch. A DIR-24-8 lookup in batches of 32 cannot beat it.
+//!   `random-read-limit-1024` reads the same array pipelined over 1024
+//!   addresses exactly as `xconnect-batch1024` is: the limit of that mode.
+//!   `vs_limit` is always over `random-read-limit`.
+//! - Huge pages: the report says how much of the limit array and of each
+//!   xconnect first level the kernel backed with transparent huge pages
+//!   (`AnonHugePages`), measured after the timed rounds; a comparison in
+//!   which only one side has them is not fair.
 //! - The cases of a table run interleaved in rounds of about
 //!   [`LpmSettings::round`] each; a row reports the median round. Time is
 //!   the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), so time spent
@@ -37,6 +46,7 @@
 //!   process's resident set while loading (approximate); for the limit, its
 //!   array.
 
+use crate::lpm::limit::RandomReadLimit;
 use crate::lpm::{gen, Lpm4Writer, Lpm6Writer, NextHop, BATCH};
 use ipnet::{Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
@@ -58,9 +68,11 @@ pub struct LpmSettings {
     pub v4_sizes: Vec<usize>,
     /// Prefix counts of the IPv6 tables.
     pub v6_sizes: Vec<usize>,
-    /// Addresses per IPv4 ring (a multiple of 32).
+    /// Addresses per IPv4 ring (a multiple of 32; of 1024 for whole
+    /// `-1024` calls).
     pub ring_v4: usize,
-    /// Addresses per IPv6 ring (a multiple of 32).
+    /// Addresses per IPv6 ring (a multiple of 32; of 1024 for whole
+    /// `-1024` calls).
     pub ring_v6: usize,
 }
 
@@ -88,9 +100,12 @@ impl LpmSettings {
     }
 }
 
-/// Timed lookup cases per table: the limit, plus five implementations on
-/// two address rings.
-const LOOKUP_CASES: usize = 1 + 2 * 5;
+/// Timed lookup cases per table: the two limits, plus six implementations
+/// on two address rings.
+const LOOKUP_CASES: usize = 2 + 2 * 6;
+
+/// Addresses per `lookup_batch` call of the `-1024` rows.
+pub const LONG_BATCH: usize = 1024;
 
 /// The three crates compared, by row name.
 pub const CRATES: [&str; 3] = ["prefix-trie", "ip_network_table", "treebitmap"];
@@ -124,11 +139,24 @@ pub struct LpmCaseResult {
     pub memory_bytes: usize,
 }
 
+/// How much of a 64 MiB array the kernel backed with huge pages.
+#[derive(Clone, Debug, Serialize)]
+pub struct HugePages {
+    /// `random-read-limit` or a table label (its first level).
+    pub array: String,
+    /// Bytes of the array.
+    pub bytes: usize,
+    /// Bytes backed by transparent huge pages after the timed rounds.
+    pub huge_bytes: usize,
+}
+
 /// A whole LPM run.
 #[derive(Clone, Debug, Serialize)]
 pub struct LpmReport {
     /// Rows, table by table.
     pub cases: Vec<LpmCaseResult>,
+    /// Huge-page backing of the limit array and of each first level.
+    pub huge_pages: Vec<HugePages>,
     /// Core the run was pinned to, if pinning worked.
     pub core: Option<usize>,
     /// Rounds per case.
@@ -175,81 +203,6 @@ fn measure_load<T>(f: impl FnOnce() -> T) -> (T, Duration, usize) {
     (v, el, rss_bytes().saturating_sub(rss))
 }
 
-/// A 64 MiB array of `u32` whose used part is 2 MiB aligned and advised for
-/// transparent huge pages, as xconnect's first level is: the target of the
-/// random-read limit.
-pub struct ReadLimitArray {
-    storage: Vec<u32>,
-    offset: usize,
-}
-
-impl Default for ReadLimitArray {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ReadLimitArray {
-    /// Entries of the array (2^24, 64 MiB).
-    pub const LEN: usize = 1 << 24;
-
-    /// Allocate and fill the array.
-    pub fn new() -> Self {
-        const PAD: usize = (2 << 20) / 4;
-        let mut storage = vec![0u32; Self::LEN + PAD];
-        let base = storage.as_ptr() as usize;
-        let aligned = (base + (2 << 20) - 1) & !((2 << 20) - 1);
-        let offset = (aligned - base) / 4;
-        #[cfg(target_os = "linux")]
-        // SAFETY: the advised range lies inside `storage`'s allocation;
-        // madvise(MADV_HUGEPAGE) only changes how the kernel backs it.
-        unsafe {
-            libc::madvise(
-                aligned as *mut libc::c_void,
-                Self::LEN * 4,
-                libc::MADV_HUGEPAGE,
-            );
-        }
-        for (i, x) in storage[offset..offset + Self::LEN].iter_mut().enumerate() {
-            *x = i as u32;
-        }
-        Self { storage, offset }
-    }
-
-    /// The aligned 2^24 entries.
-    pub fn slice(&self) -> &[u32] {
-        &self.storage[self.offset..self.offset + Self::LEN]
-    }
-
-    /// Read the entries indexed by the top 24 bits of 32 addresses:
-    /// prefetch all, then read all. Returns the xor of the values read.
-    #[inline(always)]
-    pub fn read_batch(&self, addrs: &[u32; BATCH]) -> u32 {
-        let t = self.slice();
-        for &x in addrs {
-            prefetch(&t[(x >> 8) as usize]);
-        }
-        let mut out = [0u32; BATCH];
-        for (o, &x) in out.iter_mut().zip(addrs) {
-            *o = t[(x >> 8) as usize];
-        }
-        out.iter().fold(0, |a, b| a ^ b)
-    }
-}
-
-#[inline(always)]
-fn prefetch(r: &u32) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-            (r as *const u32).cast(),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
-}
-
 /// Label of a table: `v4-4k`, `v4-1M`, `v6-200k`, `v4-1500`.
 pub fn table_label(v6: bool, n: usize) -> String {
     let n = if n >= 1_000_000 && n % 1_000_000 == 0 {
@@ -285,6 +238,18 @@ impl<'a, A> Ring<'a, A> {
             "ring length must be a positive multiple of {BATCH}"
         );
         Self { addrs, at: 0 }
+    }
+
+    /// The next `max` addresses or fewer (never wrapping round the end).
+    #[inline(always)]
+    fn take(&mut self, max: usize) -> &'a [A] {
+        let len = max.min(self.addrs.len() - self.at);
+        let s = &self.addrs[self.at..self.at + len];
+        self.at += len;
+        if self.at == self.addrs.len() {
+            self.at = 0;
+        }
+        s
     }
 
     #[inline(always)]
@@ -372,16 +337,36 @@ fn load_row(name: &str, table: &str, n: usize, el: Duration, memory: usize) -> L
 /// Addresses of each ring compared across implementations before timing.
 const DIFF_SAMPLE: usize = 4096;
 
-fn limit_case<'a>(limit: &'a ReadLimitArray, ring: &'a [u32]) -> Timed<'a> {
+fn limit_case<'a>(limit: &'a RandomReadLimit, ring: &'a [u32]) -> Timed<'a> {
     let mut r = Ring::new(ring);
     Timed {
         name: "random-read-limit",
         addrs: "random",
-        memory: ReadLimitArray::LEN * 4,
+        memory: limit.bytes(),
         run: Box::new(move |n| {
             let mut x = 0u32;
             for _ in 0..n {
                 x ^= limit.read_batch(r.next());
+            }
+            u64::from(x)
+        }),
+        samples: Vec::new(),
+    }
+}
+
+fn limit_long_case<'a>(limit: &'a RandomReadLimit, ring: &'a [u32]) -> Timed<'a> {
+    let mut r = Ring::new(ring);
+    Timed {
+        name: "random-read-limit-1024",
+        addrs: "random",
+        memory: limit.bytes(),
+        run: Box::new(move |n| {
+            let mut x = 0u32;
+            let mut left = n as usize * BATCH;
+            while left > 0 {
+                let a = r.take(left.min(LONG_BATCH));
+                left -= a.len();
+                x ^= limit.read_slice(a);
             }
             u64::from(x)
         }),
@@ -398,10 +383,10 @@ fn fold(out: &[Option<NextHop>]) -> u64 {
 fn run_v4(
     n: usize,
     s: &LpmSettings,
-    limit: &ReadLimitArray,
+    limit: &RandomReadLimit,
     limit_ring: &[u32],
     progress: &mut dyn FnMut(),
-) -> anyhow::Result<Vec<LpmCaseResult>> {
+) -> anyhow::Result<(Vec<LpmCaseResult>, HugePages)> {
     let table = table_label(false, n);
     let routes = gen::ipv4_table(n, 42);
     let random = gen::random_v4(s.ring_v4, 7);
@@ -468,7 +453,10 @@ fn run_v4(
     }
 
     let mem_ours = ours.memory_bytes();
-    let mut cases = vec![limit_case(limit, limit_ring)];
+    let mut cases = vec![
+        limit_case(limit, limit_ring),
+        limit_long_case(limit, limit_ring),
+    ];
     for (kind, ring) in [("random", &random[..]), ("inside", &inside[..])] {
         let (r1, r2) = (&reader, &reader);
         let mut ring1 = Ring::new(ring);
@@ -502,6 +490,28 @@ fn run_v4(
                     view.repin();
                     view.lookup_batch(ring2.next(), &mut out);
                     x = x.wrapping_add(fold(&out));
+                }
+                x
+            }),
+            samples: Vec::new(),
+        });
+        let r3 = &reader;
+        let mut ring_long = Ring::new(ring);
+        cases.push(Timed {
+            name: "xconnect-batch1024",
+            addrs: kind,
+            memory: mem_ours,
+            run: Box::new(move |n| {
+                let mut view = r3.pin();
+                let mut out = vec![None; LONG_BATCH];
+                let mut x = 0u64;
+                let mut left = n as usize * BATCH;
+                while left > 0 {
+                    let a = ring_long.take(left.min(LONG_BATCH));
+                    left -= a.len();
+                    view.repin();
+                    view.lookup_batch(a, &mut out[..a.len()]);
+                    x = x.wrapping_add(fold(&out[..a.len()]));
                 }
                 x
             }),
@@ -563,17 +573,22 @@ fn run_v4(
     debug_assert_eq!(cases.len(), LOOKUP_CASES);
     let mut timed = time_cases(&mut cases, &table, n, s, progress);
     timed.append(&mut rows);
-    Ok(timed)
+    let huge = HugePages {
+        array: format!("{table} first level"),
+        bytes: RandomReadLimit::LEN * 4,
+        huge_bytes: ours.huge_page_bytes(),
+    };
+    Ok((timed, huge))
 }
 
 /// Run one IPv6 table: returns its rows.
 fn run_v6(
     n: usize,
     s: &LpmSettings,
-    limit: &ReadLimitArray,
+    limit: &RandomReadLimit,
     limit_ring: &[u32],
     progress: &mut dyn FnMut(),
-) -> anyhow::Result<Vec<LpmCaseResult>> {
+) -> anyhow::Result<(Vec<LpmCaseResult>, HugePages)> {
     let table = table_label(true, n);
     let routes = gen::ipv6_table(n, 43);
     let random = gen::random_v6(s.ring_v6, 9);
@@ -640,7 +655,10 @@ fn run_v6(
     }
 
     let mem_ours = ours.memory_bytes();
-    let mut cases = vec![limit_case(limit, limit_ring)];
+    let mut cases = vec![
+        limit_case(limit, limit_ring),
+        limit_long_case(limit, limit_ring),
+    ];
     for (kind, ring) in [("random", &random[..]), ("inside", &inside[..])] {
         let (r1, r2) = (&reader, &reader);
         let mut ring1 = Ring::new(ring);
@@ -674,6 +692,28 @@ fn run_v6(
                     view.repin();
                     view.lookup_batch(ring2.next(), &mut out);
                     x = x.wrapping_add(fold(&out));
+                }
+                x
+            }),
+            samples: Vec::new(),
+        });
+        let r3 = &reader;
+        let mut ring_long = Ring::new(ring);
+        cases.push(Timed {
+            name: "xconnect-batch1024",
+            addrs: kind,
+            memory: mem_ours,
+            run: Box::new(move |n| {
+                let mut view = r3.pin();
+                let mut out = vec![None; LONG_BATCH];
+                let mut x = 0u64;
+                let mut left = n as usize * BATCH;
+                while left > 0 {
+                    let a = ring_long.take(left.min(LONG_BATCH));
+                    left -= a.len();
+                    view.repin();
+                    view.lookup_batch(a, &mut out[..a.len()]);
+                    x = x.wrapping_add(fold(&out[..a.len()]));
                 }
                 x
             }),
@@ -735,7 +775,12 @@ fn run_v6(
     debug_assert_eq!(cases.len(), LOOKUP_CASES);
     let mut timed = time_cases(&mut cases, &table, n, s, progress);
     timed.append(&mut rows);
-    Ok(timed)
+    let huge = HugePages {
+        array: format!("{table} first level"),
+        bytes: RandomReadLimit::LEN * 4,
+        huge_bytes: ours.huge_page_bytes(),
+    };
+    Ok((timed, huge))
 }
 
 /// Fill `vs_limit` and `vs_best_crate`.
@@ -787,18 +832,32 @@ pub fn run(s: &LpmSettings, mut progress: impl FnMut(usize, usize)) -> anyhow::R
         done += 1;
         progress(done, total);
     };
-    let limit = ReadLimitArray::new();
+    let limit = RandomReadLimit::new();
     let limit_ring = gen::random_v4(s.ring_v4, 7);
     let mut rows = Vec::new();
+    let mut huge_pages = Vec::new();
     for &n in &s.v4_sizes {
-        rows.extend(run_v4(n, s, &limit, &limit_ring, &mut step)?);
+        let (r, h) = run_v4(n, s, &limit, &limit_ring, &mut step)?;
+        rows.extend(r);
+        huge_pages.push(h);
     }
     for &n in &s.v6_sizes {
-        rows.extend(run_v6(n, s, &limit, &limit_ring, &mut step)?);
+        let (r, h) = run_v6(n, s, &limit, &limit_ring, &mut step)?;
+        rows.extend(r);
+        huge_pages.push(h);
     }
+    huge_pages.insert(
+        0,
+        HugePages {
+            array: "random-read-limit".to_string(),
+            bytes: limit.bytes(),
+            huge_bytes: limit.huge_page_bytes(),
+        },
+    );
     add_ratios(&mut rows);
     Ok(LpmReport {
         cases: rows,
+        huge_pages,
         core,
         rounds: s.rounds,
     })
@@ -844,6 +903,20 @@ impl LpmReport {
                 None => "not pinned".to_string(),
             }
         );
+        let mib = |b: usize| b as f64 / (1 << 20) as f64;
+        let huge: Vec<String> = self
+            .huge_pages
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} {:.0}/{:.0} MiB",
+                    h.array,
+                    mib(h.huge_bytes),
+                    mib(h.bytes)
+                )
+            })
+            .collect();
+        s += &format!("huge pages (AnonHugePages): {}\n", huge.join(", "));
         s
     }
 }
@@ -878,6 +951,7 @@ mod tests {
         let impls = [
             "xconnect-single",
             "xconnect-batch32",
+            "xconnect-batch1024",
             "prefix-trie",
             "ip_network_table",
             "treebitmap",
@@ -891,6 +965,7 @@ mod tests {
             };
             let limit = row("random-read-limit", "random");
             assert!((limit.vs_limit.unwrap() - 1.0).abs() < 1e-9);
+            assert!(row("random-read-limit-1024", "random").vs_limit.unwrap() > 0.0);
             for addrs in ["random", "inside"] {
                 for name in impls {
                     let c = row(name, addrs);

@@ -22,8 +22,10 @@ Cases (64-byte frames and IMIX, 1024 flows, batches of 32):
 With --lpm, LPM lookup cases instead (per table: IPv4 --lpm-sizes, IPv6 200k):
   xconnect-single   one lookup at a time on a pinned view
   xconnect-batch32  lookup_batch of 32 on a pinned view, repin() per batch
+  xconnect-batch1024  lookup_batch of 1024 per call (pipelined batches of 32)
   prefix-trie, ip_network_table, treebitmap   the crates on the same table
   random-read-limit 32 prefetched reads of a 64 MiB array per batch
+  random-read-limit-1024  the same, pipelined over 1024 as batch1024 is
   each on random and inside-the-table addresses, plus one load (insert
   rate) row per implementation
 

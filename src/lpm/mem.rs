@@ -33,8 +33,9 @@ unsafe impl Sync for EntryArray {}
 const HUGE_PAGE: usize = 2 << 20;
 
 impl EntryArray {
-    /// A zeroed array of `len` entries. Aborts the process if the memory
-    /// cannot be reserved (as `Vec` does).
+    /// A zeroed array of `len` entries whose pages are committed on first
+    /// touch (a large pool costs only what is used). Aborts the process if
+    /// the memory cannot be reserved (as `Vec` does).
     pub(crate) fn zeroed(len: usize) -> Self {
         if len == 0 {
             return Self {
@@ -44,6 +45,66 @@ impl EntryArray {
         }
         let ptr = Self::alloc(len);
         Self { ptr, len }
+    }
+
+    /// A zeroed array of `len` entries committed now, in huge pages when
+    /// the kernel has them: for a first level that every lookup reads at a
+    /// random place, where a 4 KiB page costs a TLB miss per lookup.
+    /// Whether huge pages were obtained: [`Self::huge_page_bytes`].
+    pub(crate) fn zeroed_resident(len: usize) -> Self {
+        let a = Self::zeroed(len);
+        a.make_resident();
+        a
+    }
+
+    /// Fault the whole array in after `alloc` advised it for huge pages
+    /// (so each 2 MiB fault takes a huge page rather than 512 small ones),
+    /// then ask the kernel to collapse any part it still backs with small
+    /// pages. Every step is a hint: on failure the array stays valid and
+    /// zero, only slower.
+    #[cfg(not(miri))]
+    fn make_resident(&self) {
+        // Linux ≥ 5.14 / ≥ 6.1; the libc crate may not name them.
+        const MADV_POPULATE_WRITE: libc::c_int = 23;
+        const MADV_COLLAPSE: libc::c_int = 25;
+        let bytes = self.len * std::mem::size_of::<AtomicU32>();
+        if bytes < HUGE_PAGE {
+            return;
+        }
+        let addr = self.ptr.as_ptr().cast::<libc::c_void>();
+        // SAFETY: `[addr, addr+bytes)` is our own private anonymous mapping
+        // (see `alloc`). POPULATE_WRITE only faults its pages in (they stay
+        // zero) and COLLAPSE only changes the backing, keeping contents.
+        let populated = unsafe { libc::madvise(addr, bytes, MADV_POPULATE_WRITE) } == 0;
+        if !populated {
+            // Older kernel: touch one entry per page; storing the zero it
+            // already holds commits the page (a huge one where possible).
+            for e in self.iter().step_by(4096 / std::mem::size_of::<AtomicU32>()) {
+                e.store(0, Ordering::Relaxed);
+            }
+        }
+        if self.huge_page_bytes() < bytes & !(HUGE_PAGE - 1) {
+            // SAFETY: as above.
+            unsafe { libc::madvise(addr, bytes, MADV_COLLAPSE) };
+        }
+    }
+
+    #[cfg(miri)]
+    fn make_resident(&self) {}
+
+    /// Bytes of this array backed by transparent huge pages now, from
+    /// `AnonHugePages` of `/proc/self/smaps` (0 where unknown).
+    pub(crate) fn huge_page_bytes(&self) -> usize {
+        #[cfg(not(miri))]
+        {
+            let start = self.ptr.as_ptr() as usize;
+            let end = start + self.len * std::mem::size_of::<AtomicU32>();
+            std::fs::read_to_string("/proc/self/smaps")
+                .map(|s| smaps_huge_bytes(&s, start, end))
+                .unwrap_or(0)
+        }
+        #[cfg(miri)]
+        0
     }
 
     fn layout(len: usize) -> std::alloc::Layout {
@@ -121,6 +182,31 @@ impl EntryArray {
             libc::munmap(self.ptr.as_ptr().cast(), Self::mapped_bytes(self.len));
         }
     }
+}
+
+/// `AnonHugePages` of the mappings of `smaps` that lie in `[start, end)`,
+/// capped per mapping at its overlap with the range (a mapping merged with
+/// a neighbour is only partly ours).
+#[cfg(not(miri))]
+fn smaps_huge_bytes(smaps: &str, start: usize, end: usize) -> usize {
+    let mut total = 0;
+    let mut overlap = 0;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else { continue };
+        if let Some((lo, hi)) = first.split_once('-') {
+            if let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
+                overlap = hi.min(end).saturating_sub(lo.max(start));
+                continue;
+            }
+        }
+        if first == "AnonHugePages:" && overlap > 0 {
+            let kib: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+            total += (kib * 1024).min(overlap);
+        }
+    }
+    total
 }
 
 impl Deref for EntryArray {
@@ -281,6 +367,38 @@ mod tests {
         assert_eq!(a[999].load(Ordering::Relaxed), 7);
         let empty = EntryArray::zeroed(0);
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn resident_array_is_zeroed_and_writable() {
+        let n = if cfg!(miri) { 1000 } else { 3 << 19 };
+        let a = EntryArray::zeroed_resident(n);
+        assert!(a.iter().all(|e| e.load(Ordering::Relaxed) == 0));
+        a[n - 1].store(5, Ordering::Relaxed);
+        assert_eq!(a[n - 1].load(Ordering::Relaxed), 5);
+        assert!(a.huge_page_bytes() <= a.len() * 4);
+    }
+
+    #[cfg(not(miri))]
+    #[test]
+    fn smaps_huge_bytes_counts_overlap_only() {
+        let smaps = "\
+7f0000000000-7f0000400000 rw-p 00000000 00:00 0
+Size:               4096 kB
+AnonHugePages:      4096 kB
+7f0000400000-7f0000600000 rw-p 00000000 00:00 0
+AnonHugePages:      2048 kB
+";
+        let base = 0x7f00_0000_0000usize;
+        assert_eq!(smaps_huge_bytes(smaps, base, base + (6 << 20)), 6 << 20);
+        assert_eq!(
+            smaps_huge_bytes(smaps, base + (2 << 20), base + (4 << 20)),
+            2 << 20
+        );
+        assert_eq!(
+            smaps_huge_bytes(smaps, base + (8 << 20), base + (9 << 20)),
+            0
+        );
     }
 
     #[test]

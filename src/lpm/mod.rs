@@ -5,7 +5,11 @@
 //! - [`v4`] is a DIR-24-8 table (as DPDK `rte_lpm`): a lookup is one read in
 //!   a 2^24-entry first level, plus one read in a 256-entry group for
 //!   addresses under a prefix longer than /24. [`v6`] is a multibit trie with
-//!   a direct 2^24-entry first level then 8-bit strides (as `rte_lpm6`).
+//!   a direct 2^24-entry first level then 8-bit strides (as `rte_lpm6`), and
+//!   a one-bit-per-entry summary of the first level that answers misses.
+//! - Batch lookups (`lookup_batch`) take any number of addresses and are
+//!   software-pipelined over chunks of [`BATCH`]: long slices keep the
+//!   memory system busy across chunks, which separate calls of 32 cannot.
 //! - A next hop is an index `0..=`[`MAX_NEXT_HOP`] (24 bits) into the caller's
 //!   adjacency table; a lookup answers `Some(next_hop)` of the longest prefix
 //!   that contains the address, or `None`.
@@ -19,9 +23,10 @@
 //!   [`oracle`] (checked by property tests in that module).
 //!
 //! [`gen`] builds deterministic, realistic route tables for benches and the
-//! CLI.
+//! CLI; [`limit`] is the random-read limit the benches compare lookups with.
 
 pub mod gen;
+pub mod limit;
 pub mod oracle;
 pub mod v4;
 pub mod v6;

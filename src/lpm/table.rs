@@ -82,13 +82,45 @@ pub(crate) struct Table {
     pub(crate) first: EntryArray,
     /// Group pool: group `g` is `groups[g*256 .. g*256+256]`.
     pub(crate) groups: EntryArray,
+    /// Optional summary of the first level, one bit per entry (bit `i % 32`
+    /// of word `i / 32`): clear means the entry is zero, i.e. "no route".
+    /// 1/32 of the first level (2 MiB for 2^24 entries, mostly cache
+    /// resident), so that addresses under no prefix (most random IPv6
+    /// addresses) are answered without reading the first level. Empty when
+    /// the table has none. The writer sets a bit after storing a non-zero
+    /// entry and clears it after storing zero, so a reader that sees a clear
+    /// bit answers the entry's value before or after the current update.
+    pub(crate) summary: EntryArray,
 }
 
 impl Table {
-    fn new(first_bits: u32, group_capacity: u32) -> Self {
+    fn new(first_bits: u32, group_capacity: u32, summary: bool) -> Self {
         Self {
-            first: EntryArray::zeroed(1 << first_bits),
+            // Committed up front in huge pages: every lookup reads it at a
+            // random place. The pool stays lazy (committed as used).
+            first: EntryArray::zeroed_resident(1 << first_bits),
             groups: EntryArray::zeroed(group_capacity as usize * GROUP),
+            summary: EntryArray::zeroed_resident(if summary {
+                (1usize << first_bits).div_ceil(32)
+            } else {
+                0
+            }),
+        }
+    }
+
+    /// Writer's store of `value` into flat location `loc` (`Release`: a
+    /// reader that sees it sees what was written before), keeping the
+    /// summary bit of a first-level entry in step.
+    #[inline]
+    fn set(&self, loc: usize, value: u32) {
+        self.at(loc).store(value, Ordering::Release);
+        if loc < self.first.len() && !self.summary.is_empty() {
+            let (word, bit) = (&self.summary[loc / 32], 1u32 << (loc % 32));
+            if value != 0 {
+                word.fetch_or(bit, Ordering::Release);
+            } else {
+                word.fetch_and(!bit, Ordering::Release);
+            }
         }
     }
 
@@ -361,7 +393,7 @@ impl State {
                 self.cover(t, j, len, value);
             }
         } else if self.depth(loc) <= len {
-            t.at(loc).store(value, Ordering::Release);
+            t.set(loc, value);
             self.set_depth(loc, len);
         }
     }
@@ -377,7 +409,7 @@ impl State {
         }
         self.depth_groups[start..start + GROUP].fill(d);
         // Release: a reader that sees EXT|g sees the filled group.
-        t.at(loc).store(EXT | g, Ordering::Release);
+        t.set(loc, EXT | g);
         g
     }
 
@@ -419,7 +451,7 @@ impl State {
             let (start, bits) = self.span(parent_level);
             match self.uniform(t, g) {
                 Some((value, d)) if u32::from(d) <= start + bits => {
-                    t.at(loc).store(value, Ordering::Release);
+                    t.set(loc, value);
                     self.set_depth(loc, d);
                     self.alloc.retire(g);
                 }
@@ -439,7 +471,7 @@ impl State {
                 self.uncover(t, j, len, value, depth);
             }
         } else if self.depth(loc) == len {
-            t.at(loc).store(value, Ordering::Release);
+            t.set(loc, value);
             self.set_depth(loc, depth);
         }
     }
@@ -477,11 +509,13 @@ impl Engine {
     /// An empty table over `width`-bit addresses (keys left-aligned in a
     /// `u128`) with a direct first level of `first_bits` and room for
     /// `group_capacity` groups.
-    pub(crate) fn new(first_bits: u32, width: u32, group_capacity: u32) -> Self {
+    /// With `summary`, the table keeps a bit per first-level entry (see
+    /// [`Table::summary`]).
+    pub(crate) fn new(first_bits: u32, width: u32, group_capacity: u32, summary: bool) -> Self {
         assert!(first_bits <= width && (width - first_bits) % 8 == 0);
         let group_capacity = group_capacity.min(MAX_GROUPS);
         Self {
-            root: RootWriter::new(Table::new(first_bits, group_capacity)),
+            root: RootWriter::new(Table::new(first_bits, group_capacity, summary)),
             state: State {
                 first_bits,
                 width,
@@ -574,8 +608,15 @@ impl Engine {
             });
         }
         let current = self.root.current();
-        let copy = Table::new(self.state.first_bits, alloc.capacity);
+        let copy = Table::new(
+            self.state.first_bits,
+            alloc.capacity,
+            !current.summary.is_empty(),
+        );
         for (dst, src) in copy.first.iter().zip(current.first.iter()) {
+            dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        for (dst, src) in copy.summary.iter().zip(current.summary.iter()) {
             dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         let used = alloc.high as usize * GROUP;
@@ -605,7 +646,7 @@ impl Engine {
     /// handed out) and the writer's bookkeeping.
     pub(crate) fn memory_bytes(&self) -> usize {
         let s = &self.state;
-        let table = (s.first_len() + s.alloc.high as usize * GROUP) * 4;
+        let table = self.table_bytes();
         let depths = s.depth_first.capacity() + s.depth_groups.capacity();
         let rules: usize = s
             .rules
@@ -615,10 +656,18 @@ impl Engine {
         table + depths + rules + s.alloc.live.capacity() + s.alloc.free.capacity() * 4
     }
 
-    /// Bytes of the table readers see: the first level and the groups
-    /// handed out so far.
+    /// Bytes of the table readers see: the first level, its summary and
+    /// the groups handed out so far.
     pub(crate) fn table_bytes(&self) -> usize {
-        (self.state.first_len() + self.state.alloc.high as usize * GROUP) * 4
+        let summary = self.table().summary.len();
+        (self.state.first_len() + summary + self.state.alloc.high as usize * GROUP) * 4
+    }
+
+    /// Bytes of the published first level backed by transparent huge
+    /// pages, and its size.
+    pub(crate) fn first_level_huge_pages(&self) -> (usize, usize) {
+        let first = &self.table().first;
+        (first.huge_page_bytes(), first.len() * 4)
     }
 
     /// Groups in use now.
@@ -636,8 +685,13 @@ mod tests {
 
     const FIRST: u32 = 8;
 
+    /// As the v6 reader: the summary bit first, then the entries.
     fn lookup(t: &Table, key: u128) -> Option<NextHop> {
-        let mut e = t.first[(key >> (128 - FIRST)) as usize].load(Ordering::Acquire);
+        let i = (key >> (128 - FIRST)) as usize;
+        if t.summary[i / 32].load(Ordering::Acquire) & (1 << (i % 32)) == 0 {
+            return None;
+        }
+        let mut e = t.first[i].load(Ordering::Acquire);
         let mut shift = 128 - FIRST - 8;
         while e & EXT != 0 {
             e = t.groups[group_slot(e, ((key >> shift) & 0xff) as usize)].load(Ordering::Acquire);
@@ -646,13 +700,21 @@ mod tests {
         decode(e)
     }
 
+    /// Every summary bit says whether its first-level entry is non-zero.
+    fn assert_summary(t: &Table) {
+        for (i, e) in t.first.iter().enumerate() {
+            let bit = t.summary[i / 32].load(Ordering::Relaxed) >> (i % 32) & 1;
+            assert_eq!(bit == 1, e.load(Ordering::Relaxed) != 0, "entry {i}");
+        }
+    }
+
     fn key(hi: u8, lo: u8) -> u128 {
         (u128::from(hi) << 120) | (u128::from(lo) << 112)
     }
 
     #[test]
     fn small_engine_overlaps_fold_and_apply() {
-        let mut e = Engine::new(FIRST, 16, 4);
+        let mut e = Engine::new(FIRST, 16, 4, true);
         e.insert(key(10, 0), 8, 1).unwrap();
         e.insert(key(10, 128), 9, 2).unwrap();
         e.insert(key(10, 130), 16, 3).unwrap();
@@ -662,8 +724,10 @@ mod tests {
         assert_eq!(e.groups_in_use(), 1);
         assert_eq!(e.remove(key(10, 128), 9), Some(2));
         assert_eq!(lookup(e.table(), key(10, 131)), Some(1));
+        assert_summary(e.table());
         assert_eq!(e.remove(key(10, 130), 16), Some(3));
         assert_eq!(e.groups_in_use(), 0);
+        assert_summary(e.table());
         e.apply(
             [
                 (key(11, 0), 8, Some(5)),
@@ -677,11 +741,12 @@ mod tests {
         assert_eq!(lookup(e.table(), key(11, 7)), Some(6));
         assert_eq!(lookup(e.table(), key(11, 8)), Some(5));
         assert_eq!(e.len(), 2);
+        assert_summary(e.table());
     }
 
     #[test]
     fn small_engine_concurrent_reader() {
-        let mut e = Engine::new(FIRST, 16, 3);
+        let mut e = Engine::new(FIRST, 16, 3, true);
         e.insert(key(10, 0), 8, 1).unwrap();
         e.insert(key(10, 200), 16, 2).unwrap();
         let root = e.shared();

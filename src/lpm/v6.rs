@@ -1,25 +1,34 @@
 //! IPv6 longest-prefix match: a multibit trie with a direct 2^24-entry
-//! first level (`tbl24`) and 8-bit strides below it (as DPDK `rte_lpm6`).
+//! first level (`tbl24`) and 8-bit strides below it (as DPDK `rte_lpm6`),
+//! plus a summary bitmap of the first level.
 //!
 //! # Contract
-//! - A lookup reads the first level and then one 256-entry group per
-//!   further byte of the longest matching prefix: a /32 route takes 2
-//!   reads, a /48 route 4. Addresses under no prefix longer than their /24
-//!   (most random addresses) take one read, as in IPv4.
-//! - [`Lpm6Reader::lookup_batch`] walks a batch of 32 addresses level by
-//!   level: at each level it prefetches the next entry of every address
-//!   still descending, then reads them, so the memory latencies of the
-//!   batch overlap instead of adding up.
+//! - A lookup reads the summary bit of its /24 (a 2 MiB bitmap, one bit
+//!   per first-level entry): a clear bit means "no route" and ends the
+//!   lookup — most random addresses stop there, in a structure small
+//!   enough to stay in cache. Otherwise it reads the first level and then
+//!   one 256-entry group per further byte of the longest matching prefix:
+//!   a /32 route takes 2 more reads, a /48 route 4.
+//! - [`Lpm6Reader::lookup_batch`] is software-pipelined over chunks of 32
+//!   addresses: each step reads the summary bits of one chunk (prefetched
+//!   a step earlier) and queues the lanes that go on, after prefetching
+//!   their next slot; a queued lane is read three steps later, one level
+//!   per visit. The few deep walks thus overlap with the following chunks
+//!   instead of stalling their own; a batch of one chunk walks level by
+//!   level.
 //! - Same writer/reader model and concurrency scheme as [`super::v4`]: in
 //!   place single updates (each address answers its old or its new route),
 //!   group reuse after an epoch grace period, atomic batches through
-//!   [`Lpm6Writer::apply`].
+//!   [`Lpm6Writer::apply`]. The summary bit of an entry is set after the
+//!   entry becomes non-zero and cleared after it becomes zero, so a reader
+//!   stopped by a clear bit answers the entry's old or new value.
 //! - Answers are exact, checked against [`super::oracle::Oracle6`].
-//! - Memory: 64 MiB first level (huge pages when available) plus 1 KiB
-//!   per group; the pool of groups is reserved, not committed, up front.
-//!   A 2^16 first level (256 KiB) was tried first: random addresses then
-//!   take two reads instead of one and the measured batch throughput was
-//!   half; addresses inside a 200k table were no faster.
+//! - Memory: 64 MiB first level and 2 MiB summary (committed up front, in
+//!   huge pages when available) plus 1 KiB per group; the pool of groups is
+//!   reserved, not committed, up front. A 2^16 first level (256 KiB) was
+//!   tried first: random addresses then take two reads instead of one and
+//!   the measured batch throughput was half; addresses inside a 200k table
+//!   were no faster.
 
 use super::mem::{prefetch, Root};
 use super::table::{decode, group_slot, Engine, Table, EXT};
@@ -38,8 +47,17 @@ pub const DEFAULT_GROUPS: u32 = 1 << 18;
 
 const FIRST_BITS: u32 = 24;
 const FIRST_LEN: usize = 1 << FIRST_BITS;
+/// Words of the first level's summary bitmap (one bit per entry).
+const SUMMARY_LEN: usize = FIRST_LEN / 32;
 /// Shift of the byte indexing the first group level.
 const FIRST_GROUP_SHIFT: u32 = 128 - FIRST_BITS - 8;
+
+/// Summary bit of first-level entry `i`: clear means the entry is zero
+/// ("no route", see `Table::summary`).
+#[inline(always)]
+fn summary_bit(summary: &[AtomicU32; SUMMARY_LEN], i: usize) -> bool {
+    summary[(i >> 5) & (SUMMARY_LEN - 1)].load(Ordering::Relaxed) & (1 << (i & 31)) != 0
+}
 
 fn key(prefix: &Ipv6Net) -> (u128, u32) {
     (u128::from(prefix.network()), u32::from(prefix.prefix_len()))
@@ -48,10 +66,11 @@ fn key(prefix: &Ipv6Net) -> (u128, u32) {
 impl Table {
     #[inline(always)]
     fn lookup_v6(&self, addr: u128) -> Option<NextHop> {
-        let first: &[AtomicU32; FIRST_LEN] = self.first[..]
-            .try_into()
-            .expect("first level has 2^24 entries");
-        let mut e = first[(addr >> (128 - FIRST_BITS)) as usize].load(Ordering::Acquire);
+        let i = (addr >> (128 - FIRST_BITS)) as usize;
+        if !summary_bit(self.summary_v6(), i) {
+            return None;
+        }
+        let mut e = self.first_v6()[i].load(Ordering::Acquire);
         let mut shift = FIRST_GROUP_SHIFT;
         while e & EXT != 0 {
             e = self.groups[group_slot(e, ((addr >> shift) & 0xff) as usize)]
@@ -62,72 +81,178 @@ impl Table {
         decode(e)
     }
 
-    /// Up to [`BATCH`] addresses, level-synchronous with prefetch: at each
-    /// level only the lanes still descending are visited.
+    /// The first level as a fixed-size array: indexing it with the top 24
+    /// bits needs no bounds check.
     #[inline(always)]
-    fn lookup_v6_chunk(&self, addrs: &[u128], out: &mut [Option<NextHop>]) {
-        let first: &[AtomicU32; FIRST_LEN] = self.first[..]
+    fn first_v6(&self) -> &[AtomicU32; FIRST_LEN] {
+        self.first[..]
             .try_into()
-            .expect("first level has 2^24 entries");
-        let groups = &*self.groups;
-        let mut entries = [0u32; BATCH];
-        let mut active = [0u8; BATCH];
-        let mut n = 0;
+            .expect("first level has 2^24 entries")
+    }
+
+    /// The first level's summary bitmap as a fixed-size array.
+    #[inline(always)]
+    fn summary_v6(&self) -> &[AtomicU32; SUMMARY_LEN] {
+        self.summary[..]
+            .try_into()
+            .expect("an IPv6 table has a summary of 2^19 words")
+    }
+
+    /// Prefetch the summary words of up to [`BATCH`] addresses.
+    #[inline(always)]
+    fn prefetch_v6_chunk(summary: &[AtomicU32; SUMMARY_LEN], addrs: &[u128]) {
         for &a in addrs {
-            prefetch(&first[(a >> (128 - FIRST_BITS)) as usize]);
-        }
-        // Each lane's next read is prefetched as soon as its current entry
-        // is known, so the lanes' misses stay in flight across levels.
-        let mut shift = FIRST_GROUP_SHIFT;
-        // First level: no branch on the loaded values, so that all lanes'
-        // misses are in flight at once (as in `v4`).
-        for (e, &a) in entries.iter_mut().zip(addrs) {
-            *e = first[(a >> (128 - FIRST_BITS)) as usize].load(Ordering::Relaxed);
-        }
-        for (i, (e, &a)) in entries.iter().zip(addrs).enumerate() {
-            if *e & EXT != 0 {
-                prefetch(&groups[group_slot(*e, ((a >> shift) & 0xff) as usize)]);
-                active[n] = i as u8;
-                n += 1;
-            }
-        }
-        if n > 0 {
-            // Acquire for all the Relaxed first-level loads above.
-            fence(Ordering::Acquire);
-        }
-        while n > 0 {
-            let mut still = 0;
-            for k in 0..n {
-                let i = usize::from(active[k]);
-                let e = groups[group_slot(entries[i], ((addrs[i] >> shift) & 0xff) as usize)]
-                    .load(Ordering::Acquire);
-                entries[i] = e;
-                if e & EXT != 0 {
-                    let next = ((addrs[i] >> shift.saturating_sub(8)) & 0xff) as usize;
-                    prefetch(&groups[group_slot(e, next)]);
-                    active[still] = i as u8;
-                    still += 1;
-                }
-            }
-            n = still;
-            shift = shift.saturating_sub(8);
-        }
-        for (o, &e) in out.iter_mut().zip(&entries) {
-            *o = decode(e);
+            prefetch(&summary[(a >> (128 - FIRST_BITS + 5)) as usize]);
         }
     }
 
+    /// Every address of `addrs`, software-pipelined over chunks of
+    /// [`BATCH`]: step k takes chunk k's summary bits (prefetched in step
+    /// k−1; a clear bit answers "no route" at once, branch-free), prefetches
+    /// the first-level slot of each lane whose bit is set and queues the
+    /// lane; and it reads one level for every lane queued in an earlier
+    /// step (its slot was prefetched then), answering it or prefetching its
+    /// next group slot and keeping it queued. The deep walks of a few lanes
+    /// (a random address inside an allocated /24 takes 2–5 dependent
+    /// reads) thus overlap with the following chunks instead of stalling
+    /// their own chunk for each level; after the last chunk the queue
+    /// drains level by level.
     fn lookup_v6_batch(&self, addrs: &[u128], out: &mut [Option<NextHop>]) {
         assert_eq!(
             addrs.len(),
             out.len(),
             "lookup_batch: addrs and out differ in length"
         );
-        for (a, o) in addrs.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            self.lookup_v6_chunk(a, o);
+        if addrs.len() <= BATCH {
+            // One chunk: at most BATCH lanes ever queued, one bucket.
+            self.walk_v6::<1, BATCH>(addrs, out);
+        } else {
+            // Lanes index their slice with a u32.
+            for (a, o) in addrs.chunks(1 << 30).zip(out.chunks_mut(1 << 30)) {
+                self.walk_v6::<WALK_DISTANCE, { BATCH * MAX_READS }>(a, o);
+            }
+        }
+    }
+
+    /// The pipelined walk of [`Self::lookup_v6_batch`] with `D` buckets of
+    /// `CAP` lanes: a lane queued or advanced in step k is read again in
+    /// step k+D, so its prefetch has D steps to land.
+    ///
+    /// Bucket `k % D` holds the lanes of chunks k, k−D, …; a lane leaves it
+    /// after at most [`MAX_READS`] reads, one per D steps, and each D steps
+    /// queue at most [`BATCH`] lanes in it: `CAP = BATCH * MAX_READS`
+    /// always suffices (`BATCH` for a single chunk).
+    #[inline(always)]
+    fn walk_v6<const D: usize, const CAP: usize>(
+        &self,
+        addrs: &[u128],
+        out: &mut [Option<NextHop>],
+    ) {
+        let first = self.first_v6();
+        let summary = self.summary_v6();
+        let groups = &*self.groups;
+        let mut queues = [[Lane::default(); CAP]; D];
+        let mut queued = [0usize; D];
+        let chunk = |start: usize| &addrs[start..(start + BATCH).min(addrs.len())];
+        let mut next = 0;
+        if !addrs.is_empty() {
+            Self::prefetch_v6_chunk(summary, chunk(0));
+        }
+        for step in 0.. {
+            let b = step % D;
+            let (queue, n) = (&mut queues[b], queued[b]);
+            // This bucket's lanes: one level each (slots prefetched D steps
+            // ago).
+            if n > 0 {
+                // Acquire for the Relaxed loads of the EXT entries read in
+                // earlier steps, before following them into their groups.
+                fence(Ordering::Acquire);
+            }
+            let mut still = 0;
+            for k in 0..n {
+                let lane = queue[k];
+                let i = lane.i as usize;
+                let a = addrs[i];
+                let e = if lane.shift == IN_FIRST {
+                    first[(a >> (128 - FIRST_BITS)) as usize].load(Ordering::Relaxed)
+                } else {
+                    groups[group_slot(lane.e, ((a >> lane.shift) & 0xff) as usize)]
+                        .load(Ordering::Relaxed)
+                };
+                if e & EXT != 0 {
+                    // The last level (shift 0) never holds EXT entries.
+                    let shift = if lane.shift == IN_FIRST {
+                        FIRST_GROUP_SHIFT
+                    } else {
+                        lane.shift - 8
+                    };
+                    prefetch(&groups[group_slot(e, ((a >> shift) & 0xff) as usize)]);
+                    queue[still] = Lane {
+                        i: lane.i,
+                        e,
+                        shift,
+                    };
+                    still += 1;
+                } else {
+                    out[i] = decode(e);
+                }
+            }
+            queued[b] = still;
+            if next >= addrs.len() {
+                if queued.iter().all(|&q| q == 0) {
+                    break;
+                }
+                continue;
+            }
+            let base = next;
+            let a = chunk(base);
+            next += a.len();
+            if next < addrs.len() {
+                Self::prefetch_v6_chunk(summary, chunk(next));
+                // And the addresses of the chunk after (4 per cache line).
+                for a in addrs.iter().skip(next + BATCH).take(BATCH).step_by(4) {
+                    prefetch(a);
+                }
+            }
+            // This chunk: lanes with a set summary bit are queued without a
+            // branch (written always, kept when the bit is 1); only their
+            // prefetch sits behind a (well predicted) branch.
+            let mut n = still;
+            for (j, (&x, o)) in a.iter().zip(&mut out[base..next]).enumerate() {
+                *o = None;
+                let idx = (x >> (128 - FIRST_BITS)) as usize;
+                queue[n] = Lane {
+                    i: (base + j) as u32,
+                    e: 0,
+                    shift: IN_FIRST,
+                };
+                let hit = summary_bit(summary, idx);
+                if hit {
+                    prefetch(&first[idx]);
+                }
+                n += usize::from(hit);
+            }
+            queued[b] = n;
         }
     }
 }
+
+/// A lane of [`Table::walk_v6`]: its index in the addresses and the slot
+/// to read next (`shift == IN_FIRST`: the first level, else the group of
+/// entry `e` at byte `addr >> shift`).
+#[derive(Clone, Copy, Default)]
+struct Lane {
+    i: u32,
+    e: u32,
+    shift: u32,
+}
+
+/// `Lane::shift` of a lane whose next read is in the first level.
+const IN_FIRST: u32 = 128;
+/// Most reads of one lookup: the first level and one per group level.
+const MAX_READS: usize = 1 + (128 - FIRST_BITS as usize) / 8;
+/// Steps between a lane's prefetch and its read in long batches.
+const WALK_DISTANCE: usize = 3;
 
 /// The single writer of an IPv6 table. Not `Clone`: there is one writer.
 pub struct Lpm6Writer {
@@ -151,7 +276,7 @@ impl Lpm6Writer {
     /// its own.
     pub fn with_groups(groups: u32) -> Self {
         Self {
-            engine: Engine::new(FIRST_BITS, 128, groups),
+            engine: Engine::new(FIRST_BITS, 128, groups, true),
         }
     }
 
@@ -231,8 +356,15 @@ impl Lpm6Writer {
         self.engine.memory_bytes()
     }
 
-    /// Bytes of the lookup structure readers see (first level and the
-    /// groups handed out), without the writer's bookkeeping.
+    /// Bytes of the first level (64 MiB) backed by transparent huge pages now
+    /// (from `/proc/self/smaps`; 0 where unknown). Below the full size,
+    /// random lookups also pay TLB misses.
+    pub fn huge_page_bytes(&self) -> usize {
+        self.engine.first_level_huge_pages().0
+    }
+
+    /// Bytes of the lookup structure readers see (first level, its
+    /// summary and the groups handed out), without the writer's bookkeeping.
     pub fn table_bytes(&self) -> usize {
         self.engine.table_bytes()
     }
@@ -402,5 +534,37 @@ mod tests {
             assert_eq!(*o, view.lookup(*a));
         }
         assert_eq!(r.lookup(ip("2001:db8::1")), Some(7));
+    }
+
+    /// Long batches (the pipelined walk with several buckets) on a
+    /// realistic table: deep walks of inside addresses interleaved with
+    /// summary misses, chunk lengths that do not divide the slice.
+    #[test]
+    fn long_batches_match_single_lookups() {
+        let routes = crate::lpm::gen::ipv6_table(3000, 5);
+        let mut w = Lpm6Writer::with_groups(1 << 14);
+        for &(p, nh) in &routes {
+            w.insert(p, nh).unwrap();
+        }
+        let r = w.reader();
+        let inside = crate::lpm::gen::inside_v6(&routes, 3000, 6);
+        let random = crate::lpm::gen::random_v6(3000, 7);
+        let addrs: Vec<u128> = inside
+            .iter()
+            .zip(&random)
+            .flat_map(|(a, b)| [*a, *b, *a ^ 0xff])
+            .collect();
+        let hits = addrs
+            .iter()
+            .filter(|&&a| r.lookup_u128(a).is_some())
+            .count();
+        assert!(hits >= 3000, "inside addresses must hit ({hits})");
+        for len in [1, 31, 32, 33, 100, 1000, addrs.len()] {
+            let mut out = vec![Some(u32::MAX); len];
+            r.lookup_batch(&addrs[..len], &mut out);
+            for (a, o) in addrs.iter().zip(&out) {
+                assert_eq!(*o, r.lookup_u128(*a), "{} (len {len})", Ipv6Addr::from(*a));
+            }
+        }
     }
 }
