@@ -54,6 +54,23 @@ pub enum Command {
     Gen(gen::GenArgs),
 }
 
+/// Load a configuration for a command that needs a valid one; on errors,
+/// print every diagnostic (file:line:column) to stderr and return `None`
+/// (the command then exits with 1).
+pub fn load_config(path: &std::path::Path) -> Option<crate::config::Config> {
+    match crate::config::load(path) {
+        Ok(c) => Some(c),
+        Err(d) => {
+            let text = d.to_string();
+            eprint!("{text}");
+            if !text.ends_with('\n') {
+                eprintln!();
+            }
+            None
+        }
+    }
+}
+
 /// Parse the command line and run it; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();

@@ -1,7 +1,6 @@
 //! `xconnect run`: forward between real interfaces ([`crate::runtime`]).
 
 use crate::capture::{CaptureSpec, Filter};
-use crate::config;
 use crate::runtime::{RunOptions, Runtime};
 use clap::Args;
 use std::path::PathBuf;
@@ -151,15 +150,8 @@ fn seconds(v: f64, what: &str) -> anyhow::Result<Duration> {
 
 /// Run the forwarder; exit code 0 after a clean stop.
 pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
-    let cfg = match config::load(&a.config) {
-        Ok(c) => c,
-        Err(d) => {
-            eprint!("{d}");
-            if !d.to_string().ends_with('\n') {
-                eprintln!();
-            }
-            return Ok(1);
-        }
+    let Some(cfg) = super::load_config(&a.config) else {
+        return Ok(1);
     };
     let first_core = core_arg(&a.first_core, "--first-core")?;
     let interval = seconds(a.stats_interval, "--stats-interval")?;

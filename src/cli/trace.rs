@@ -1,7 +1,6 @@
 //! `xconnect trace`: replay a capture through the pipeline of a
 //! configuration and print what was decided for each frame.
 
-use crate::config;
 use crate::io::pcap::{PcapSink, PcapSource};
 use crate::pipeline::{LinkState, Plan};
 use crate::trace::{FrameTrace, Summary, Tracer};
@@ -47,15 +46,8 @@ pub struct TraceArgs {
 /// Run the trace; exit code 0, or 1 if the config or capture was rejected
 /// (frames before a corrupt record are still traced and printed).
 pub fn run(a: &TraceArgs) -> anyhow::Result<i32> {
-    let cfg = match config::load(&a.config) {
-        Ok(c) => c,
-        Err(d) => {
-            eprint!("{d}");
-            if !d.to_string().ends_with('\n') {
-                eprintln!();
-            }
-            return Ok(1);
-        }
+    let Some(cfg) = super::load_config(&a.config) else {
+        return Ok(1);
     };
     let plan = Arc::new(Plan::compile(&cfg));
     let names = || {
