@@ -63,12 +63,33 @@ pub struct BenchArgs {
     /// vs_best_crate, memory_bytes}.
     #[arg(long)]
     pub lpm: bool,
-    /// Prefix counts of the IPv4 tables of --lpm.
-    #[arg(long, value_delimiter = ',', default_value = "4000,100000,1000000")]
-    pub lpm_sizes: Vec<usize>,
-    /// Prefix counts of the IPv6 tables of --lpm (empty: none).
-    #[arg(long, value_delimiter = ',', default_value = "200000")]
-    pub lpm_v6_sizes: Vec<usize>,
+    /// Prefix counts of the IPv4 tables of --lpm (comma-separated; `none`
+    /// or empty: no IPv4 table).
+    #[arg(long, value_parser = size_list, default_value = "4000,100000,1000000")]
+    pub lpm_sizes: SizeList,
+    /// Prefix counts of the IPv6 tables of --lpm (comma-separated; `none`
+    /// or empty: no IPv6 table).
+    #[arg(long, value_parser = size_list, default_value = "200000")]
+    pub lpm_v6_sizes: SizeList,
+}
+
+/// A comma-separated list of table sizes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SizeList(pub Vec<usize>);
+
+fn size_list(s: &str) -> Result<SizeList, String> {
+    let s = s.trim();
+    if s.is_empty() || s == "none" {
+        return Ok(SizeList(Vec::new()));
+    }
+    s.split(',')
+        .map(|x| {
+            x.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{x:?} is not a prefix count (e.g. 4000,100000 or none)"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(SizeList)
 }
 
 fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
@@ -95,8 +116,9 @@ fn run_lpm(a: &BenchArgs, seconds: f64) -> anyhow::Result<i32> {
         anyhow::bail!("--case selects packet cases; it does not apply to --lpm");
     }
     if a.lpm_sizes
+        .0
         .iter()
-        .chain(&a.lpm_v6_sizes)
+        .chain(&a.lpm_v6_sizes.0)
         .any(|&n| n == 0 || n > 4_000_000)
     {
         anyhow::bail!("--lpm-sizes and --lpm-v6-sizes must be in 1..=4000000");
@@ -105,8 +127,8 @@ fn run_lpm(a: &BenchArgs, seconds: f64) -> anyhow::Result<i32> {
         round: Duration::from_secs_f64(seconds),
         rounds: a.rounds,
         core: default_core(a.core),
-        v4_sizes: a.lpm_sizes.clone(),
-        v6_sizes: a.lpm_v6_sizes.clone(),
+        v4_sizes: a.lpm_sizes.0.clone(),
+        v6_sizes: a.lpm_v6_sizes.0.clone(),
         ..bench::lpm::LpmSettings::default()
     };
     let bar = progress_bar(settings.steps());
