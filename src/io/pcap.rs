@@ -14,7 +14,7 @@
 //! - Never panics on any file content.
 
 use super::{Backend, IoStats};
-use crate::pipeline::{Batch, PortId, BATCH_SIZE};
+use crate::pipeline::{Batch, PortId};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
 use pcap_file::pcapng::{Block, PcapNgParser};
 use pcap_file::DataLink;
@@ -93,8 +93,6 @@ pub struct PcapSource {
     error: Option<CaptureError>,
     skipped: u64,
     stats: IoStats,
-    /// Timestamps of the frames of the last batch [`Backend::recv`] filled.
-    batch_timestamps: [Duration; BATCH_SIZE],
 }
 
 impl fmt::Debug for PcapSource {
@@ -175,7 +173,6 @@ impl PcapSource {
             error: None,
             skipped: 0,
             stats: IoStats::default(),
-            batch_timestamps: [Duration::ZERO; BATCH_SIZE],
         })
     }
 
@@ -200,9 +197,10 @@ impl PcapSource {
         self.error.as_ref()
     }
 
-    /// Timestamps of the frames of the last batch filled by [`Backend::recv`].
-    pub fn batch_timestamps(&self) -> &[Duration; BATCH_SIZE] {
-        &self.batch_timestamps
+    /// Counters since the last call (frames too long for a buffer, met by
+    /// [`Backend::recv`]).
+    pub fn take_stats(&mut self) -> IoStats {
+        std::mem::take(&mut self.stats)
     }
 
     /// Start again from the first frame (the bench replays a capture).
@@ -358,18 +356,12 @@ impl Backend for PcapSource {
         let mut n = 0;
         while !batch.is_full() {
             let Some(f) = self.next_frame() else { break };
-            let (ts, len) = (f.timestamp, f.data.len());
-            // `next_frame` borrows self; copy what is needed first.
-            let loaded = {
-                let data = f.data;
-                batch.push(data)
-            };
-            if loaded {
-                self.batch_timestamps[n] = ts;
+            let len = f.data.len() as u64;
+            if batch.push(f.data) {
                 n += 1;
             } else {
                 self.stats.rx_oversize += 1;
-                self.stats.rx_oversize_bytes += len as u64;
+                self.stats.rx_oversize_bytes += len;
             }
         }
         Ok(n)
@@ -378,13 +370,6 @@ impl Backend for PcapSource {
     /// A capture file has no transmit side.
     fn send(&mut self, _batch: &Batch, _port: PortId) -> io::Result<usize> {
         Ok(0)
-    }
-}
-
-impl PcapSource {
-    /// Counters since the last call (frames too long for a buffer).
-    pub fn take_stats(&mut self) -> IoStats {
-        std::mem::take(&mut self.stats)
     }
 }
 
