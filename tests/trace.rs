@@ -34,6 +34,21 @@ fn xconnect(args: &[&str]) -> Output {
         .expect("run xconnect")
 }
 
+/// `xconnect trace examples/pe-qinq.toml --pcap PCAP --port customer EXTRA…`.
+fn trace_customer(pcap: &str, extra: &[&str]) -> Output {
+    let ex = root().join("examples/pe-qinq.toml");
+    let mut args = vec![
+        "trace",
+        ex.to_str().unwrap(),
+        "--pcap",
+        pcap,
+        "--port",
+        "customer",
+    ];
+    args.extend_from_slice(extra);
+    xconnect(&args)
+}
+
 fn tags_of(p: &TagPush) -> Vec<VlanTag> {
     p.bytes()
         .chunks(4)
@@ -269,7 +284,7 @@ fn corrupt_capture_names_file_frame_and_offset_and_keeps_earlier_frames() {
     let c = cut.to_str().unwrap();
     let ex = root().join("examples/pe-qinq.toml");
     let ex = ex.to_str().unwrap();
-    let o = xconnect(&["trace", ex, "--pcap", c, "--port", "customer", "--json"]);
+    let o = trace_customer(c, &["--json"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -278,24 +293,10 @@ fn corrupt_capture_names_file_frame_and_offset_and_keeps_earlier_frames() {
     // Garbage and a missing file: clear errors, no panic.
     let junk = tmp("junk.pcap");
     std::fs::write(&junk, b"not a capture at all").unwrap();
-    let o = xconnect(&[
-        "trace",
-        ex,
-        "--pcap",
-        junk.to_str().unwrap(),
-        "--port",
-        "customer",
-    ]);
+    let o = trace_customer(junk.to_str().unwrap(), &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a pcap or pcapng file"));
-    let o = xconnect(&[
-        "trace",
-        ex,
-        "--pcap",
-        "/nonexistent.pcap",
-        "--port",
-        "customer",
-    ]);
+    let o = trace_customer("/nonexistent.pcap", &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("/nonexistent.pcap: byte offset 0: cannot read"));
@@ -308,20 +309,8 @@ fn corrupt_capture_names_file_frame_and_offset_and_keeps_earlier_frames() {
 fn summary_out_and_limit_agree_with_the_detailed_trace() {
     let (file, frames) = sample_capture();
     let f = file.to_str().unwrap();
-    let ex = root().join("examples/pe-qinq.toml");
-    let ex = ex.to_str().unwrap();
     let sent = tmp("sent.pcap");
-    let o = xconnect(&[
-        "trace",
-        ex,
-        "--pcap",
-        f,
-        "--port",
-        "customer",
-        "--json",
-        "--out",
-        sent.to_str().unwrap(),
-    ]);
+    let o = trace_customer(f, &["--json", "--out", sent.to_str().unwrap()]);
     assert!(o.status.success());
     let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
         .unwrap()
@@ -345,16 +334,7 @@ fn summary_out_and_limit_agree_with_the_detailed_trace() {
     }
     assert_eq!(n, forwarded.len());
     // --summary counts the same verdicts.
-    let o = xconnect(&[
-        "trace",
-        ex,
-        "--pcap",
-        f,
-        "--port",
-        "customer",
-        "--summary",
-        "--json",
-    ]);
+    let o = trace_customer(f, &["--summary", "--json"]);
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s["frames"].as_u64(), Some(frames.len() as u64));
     let fwd: u64 = s["forwarded"]
@@ -378,23 +358,10 @@ fn summary_out_and_limit_agree_with_the_detailed_trace() {
             .count()
     );
     // --limit.
-    let o = xconnect(&[
-        "trace", ex, "--pcap", f, "--port", "customer", "--json", "--limit", "5",
-    ]);
+    let o = trace_customer(f, &["--json", "--limit", "5"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 5);
     // --down moves flows to the other trunk.
-    let o = xconnect(&[
-        "trace",
-        ex,
-        "--pcap",
-        f,
-        "--port",
-        "customer",
-        "--summary",
-        "--json",
-        "--down",
-        "trunk-a",
-    ]);
+    let o = trace_customer(f, &["--summary", "--json", "--down", "trunk-a"]);
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(s["forwarded"].get("trunk-a").is_none(), "{s}");
     assert_eq!(s["forwarded"]["trunk-b"].as_u64(), Some(fwd));
@@ -433,18 +400,8 @@ fn pcapng_input_traces_like_pcap() {
     }
     let ng = tmp("sample.pcapng");
     std::fs::write(&ng, w.into_inner()).unwrap();
-    let ex = root().join("examples/pe-qinq.toml");
-    let ex = ex.to_str().unwrap();
     let run = |p: &Path| {
-        let o = xconnect(&[
-            "trace",
-            ex,
-            "--pcap",
-            p.to_str().unwrap(),
-            "--port",
-            "customer",
-            "--json",
-        ]);
+        let o = trace_customer(p.to_str().unwrap(), &["--json"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         (
             String::from_utf8(o.stdout).unwrap(),
