@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 use xconnect::lpm::limit::RandomReadLimit;
-use xconnect::lpm::{gen, Lpm4Writer, Lpm6Writer, NextHop, BATCH};
+use xconnect::lpm::{gen, Lpm4Writer, Lpm6Writer, NextHop, Route, BATCH};
 
 /// Addresses per input ring: 4 Mi IPv4 (16 MiB) and 1 Mi IPv6 (16 MiB),
 /// read sequentially, so that the table lines they hit are not all
@@ -193,7 +193,7 @@ fn v4_lookups(c: &mut Crit) {
         for (kind, addrs) in [("random", &random), ("inside", &inside)] {
             g.bench_function(BenchmarkId::new("xconnect_batch32", kind), |b| {
                 let r = fx.ours().reader();
-                let mut out = [None; BATCH];
+                let mut out = [Route::NONE; BATCH];
                 ring_iter(b, addrs, |a| {
                     r.lookup_batch(a, &mut out);
                     black_box(&out);
@@ -202,7 +202,7 @@ fn v4_lookups(c: &mut Crit) {
             g.bench_function(BenchmarkId::new("xconnect_batch32_view_repin", kind), |b| {
                 let r = fx.ours().reader();
                 let mut view = r.pin();
-                let mut out = [None; BATCH];
+                let mut out = [Route::NONE; BATCH];
                 ring_iter(b, addrs, |a| {
                     view.repin();
                     view.lookup_batch(a, &mut out);
@@ -261,7 +261,7 @@ fn v4_lookups(c: &mut Crit) {
                 |b| {
                     let r = fx.ours().reader();
                     let mut view = r.pin();
-                    let mut out = vec![None; LONG];
+                    let mut out = vec![Route::NONE; LONG];
                     ring_iter_n(b, addrs, LONG, |a| {
                         view.repin();
                         view.lookup_batch(a, &mut out);
@@ -382,7 +382,7 @@ fn v6_lookups(c: &mut Crit) {
     for (kind, addrs) in [("random", &random), ("inside", &inside)] {
         g.bench_function(BenchmarkId::new("xconnect_batch32", kind), |b| {
             let r = ours().reader();
-            let mut out = [None; BATCH];
+            let mut out = [Route::NONE; BATCH];
             ring_iter(b, addrs, |a| {
                 r.lookup_batch(a, &mut out);
                 black_box(&out);
@@ -391,7 +391,7 @@ fn v6_lookups(c: &mut Crit) {
         g.bench_function(BenchmarkId::new("xconnect_batch32_view_repin", kind), |b| {
             let r = ours().reader();
             let mut view = r.pin();
-            let mut out = [None; BATCH];
+            let mut out = [Route::NONE; BATCH];
             ring_iter(b, addrs, |a| {
                 view.repin();
                 view.lookup_batch(a, &mut out);
@@ -442,7 +442,7 @@ fn v6_lookups(c: &mut Crit) {
             |b| {
                 let r = ours().reader();
                 let mut view = r.pin();
-                let mut out = vec![None; LONG];
+                let mut out = vec![Route::NONE; LONG];
                 ring_iter_n(b, addrs, LONG, |a| {
                     view.repin();
                     view.lookup_batch(a, &mut out);

@@ -809,9 +809,9 @@ macro_rules! lpm_twin_impl {
             fn check(&self, addrs: &[$addr], what: &dyn std::fmt::Debug) {
                 let r = self.w.reader();
                 let view = r.pin();
-                let mut batch = vec![None; addrs.len()];
+                let mut batch = vec![crate::lpm::Route::NONE; addrs.len()];
                 r.lookup_batch(addrs, &mut batch);
-                let mut vbatch = vec![None; addrs.len()];
+                let mut vbatch = vec![crate::lpm::Route::NONE; addrs.len()];
                 view.lookup_batch(addrs, &mut vbatch);
                 for (i, &a) in addrs.iter().enumerate() {
                     let ip = <$ip>::from(a);
@@ -820,8 +820,8 @@ macro_rules! lpm_twin_impl {
                         self.w.lookup(ip),
                         r.$reader_lookup(a),
                         view.lookup(a),
-                        batch[i],
-                        vbatch[i],
+                        batch[i].next_hop(),
+                        vbatch[i].next_hop(),
                     ];
                     assert!(
                         got.iter().all(|g| *g == want),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use xconnect::lpm::gen::XorShift64;
-use xconnect::lpm::{Lpm4Writer, Lpm6Writer, NextHop, Update};
+use xconnect::lpm::{Lpm4Writer, Lpm6Writer, NextHop, Route, Update};
 
 const READERS: usize = 3;
 /// Next hops of churn routes are below this; probe routes above.
@@ -118,13 +118,13 @@ fn v4_readers_see_exact_answers_under_100k_updates() {
     let lookups = Arc::new(AtomicU64::new(0));
     let (addrs, expected) = (probes.addrs.clone(), probes.expected.clone());
     let handles = run_readers(&stop, &lookups, move |rng| {
-        let mut both = [None; 2];
+        let mut both = [Route::NONE; 2];
         reader.lookup_batch(&pair_addrs, &mut both);
         assert!(
-            both[0].is_some() && both[0] == both[1],
+            both[0].next_hop().is_some() && both[0] == both[1],
             "batch seen half applied: {both:?}"
         );
-        let mut out = vec![None; addrs.len()];
+        let mut out = vec![Route::NONE; addrs.len()];
         reader.lookup_batch(&addrs, &mut out);
         assert_eq!(out, expected, "batch answers for probes");
         let view = reader.pin();
@@ -133,11 +133,11 @@ fn v4_readers_see_exact_answers_under_100k_updates() {
         }
         drop(view);
         let random: Vec<u32> = (0..32).map(|_| rng.next_u32()).collect();
-        let mut out = [None; 32];
+        let mut out = [Route::NONE; 32];
         reader.lookup_batch(&random, &mut out);
         for (a, nh) in random.iter().zip(out) {
             assert!(
-                nh.is_none_or(|nh| nh < CHURN_NH + 200),
+                nh.next_hop().is_none_or(|nh| nh < CHURN_NH + 200),
                 "garbage for {a:#x}: {nh:?}"
             );
         }
@@ -238,7 +238,7 @@ fn v6_readers_see_exact_answers_under_30k_updates() {
     let lookups = Arc::new(AtomicU64::new(0));
     let (probe_addrs, probe_expected) = (addrs.clone(), expected.clone());
     let handles = run_readers(&stop, &lookups, move |_| {
-        let mut out = vec![None; probe_addrs.len()];
+        let mut out = vec![Route::NONE; probe_addrs.len()];
         reader.lookup_batch(&probe_addrs, &mut out);
         assert_eq!(out, probe_expected, "batch answers for probes");
         for (a, e) in probe_addrs.iter().zip(&probe_expected) {

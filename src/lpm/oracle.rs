@@ -244,7 +244,7 @@ mod tests {
                 let (Update::Insert(p, _) | Update::Remove(p)) = u;
                 addrs.extend(boundaries_v4(p));
             }
-            let mut out = vec![None; addrs.len()];
+            let mut out = vec![crate::lpm::Route::NONE; addrs.len()];
             reader.lookup_batch(&addrs, &mut out);
             for (a, got) in addrs.iter().zip(&out) {
                 let want = oracle.lookup(Ipv4Addr::from(*a));
@@ -294,7 +294,7 @@ mod tests {
                 let (Update::Insert(p, _) | Update::Remove(p)) = u;
                 addrs.extend(boundaries_v6(p));
             }
-            let mut out = vec![None; addrs.len()];
+            let mut out = vec![crate::lpm::Route::NONE; addrs.len()];
             reader.lookup_batch(&addrs, &mut out);
             for (a, got) in addrs.iter().zip(&out) {
                 let want = oracle.lookup(Ipv6Addr::from(*a));

@@ -31,7 +31,7 @@
 
 use super::mem::{prefetch, Root};
 use super::table::{decode, group_slot, Engine, Table, EXT};
-use super::{LpmError, NextHop, Update, BATCH};
+use super::{LpmError, NextHop, Route, Update, BATCH};
 use crossbeam::epoch::{self, Guard};
 use ipnet::Ipv4Net;
 use std::net::Ipv4Addr;
@@ -88,53 +88,67 @@ impl Table {
     /// Those reads are `Relaxed`; one `Acquire` fence before following an
     /// `EXT` entry gives them acquire semantics (fence synchronisation).
     #[inline(always)]
+    ///
+    /// The answers are written undecoded ([`Route`]): decoding them here
+    /// would put 32 more dependent instructions between this batch's
+    /// misses and the caller's next batch.
     fn read_v4_32(
         &self,
         tbl24: &[AtomicU32; TBL24_LEN],
         addrs: &[u32; BATCH],
-        out: &mut [Option<NextHop>; BATCH],
+        out: &mut [Route; BATCH],
     ) {
-        let mut entries = [0u32; BATCH];
-        for (e, &a) in entries.iter_mut().zip(addrs) {
-            *e = tbl24[(a >> 8) as usize].load(Ordering::Relaxed);
+        let mut any = 0;
+        for (o, &a) in out.iter_mut().zip(addrs) {
+            let e = tbl24[(a >> 8) as usize].load(Ordering::Relaxed);
+            any |= e;
+            o.0 = e;
         }
-        if entries.iter().fold(0, |acc, e| acc | e) & EXT != 0 {
-            self.resolve_tbl8(addrs, &mut entries);
-        }
-        for (o, &e) in out.iter_mut().zip(&entries) {
-            *o = decode(e);
+        if any & EXT != 0 {
+            self.resolve_tbl8(addrs, out);
         }
     }
 
     /// Any number of addresses: exactly one batch (a worker's rx batch)
-    /// takes the straight path inlined into the caller, measured 8 % faster
-    /// than going through the pipelined loop of [`Self::lookup_v4_batch`].
+    /// takes the straight path, measured faster than going through the
+    /// pipelined loop of [`Self::lookup_v4_batch`].
     #[inline(always)]
-    fn lookup_v4_slice(&self, addrs: &[u32], out: &mut [Option<NextHop>]) {
+    fn lookup_v4_slice(&self, addrs: &[u32], out: &mut [Route]) {
         match (addrs.try_into(), <&mut [_; BATCH]>::try_from(&mut *out)) {
-            (Ok(a), Ok(o)) => {
-                let tbl24 = self.tbl24();
-                Self::prefetch_v4_32(tbl24, a);
-                self.read_v4_32(tbl24, a, o);
-            }
+            (Ok(a), Ok(o)) => self.lookup_v4_32(a, o),
             _ => self.lookup_v4_batch(addrs, out),
         }
+    }
+
+    /// Exactly one batch: prefetch the 32 tbl24 slots, then read them.
+    ///
+    /// Out of line on purpose: inlined, the compiler kept all 32 loaded
+    /// entries live for the caller's use of `out` and spilled each one
+    /// beside its store to `out`, and those extra stores, waiting on the
+    /// misses, stalled the next batch (`xconnect-batch32`: 0.79 → 0.87 of
+    /// the random-read limit out of line, same run). Without the prefetch
+    /// loop it fell to 0.79 too.
+    #[inline(never)]
+    fn lookup_v4_32(&self, addrs: &[u32; BATCH], out: &mut [Route; BATCH]) {
+        let tbl24 = self.tbl24();
+        Self::prefetch_v4_32(tbl24, addrs);
+        self.read_v4_32(tbl24, addrs, out);
     }
 
     /// Second step for the lanes whose tbl24 entry points to a group.
     #[cold]
     #[inline(never)]
-    fn resolve_tbl8(&self, addrs: &[u32; BATCH], entries: &mut [u32; BATCH]) {
+    fn resolve_tbl8(&self, addrs: &[u32; BATCH], entries: &mut [Route; BATCH]) {
         let tbl8 = &*self.groups;
         fence(Ordering::Acquire);
         for (e, &a) in entries.iter().zip(addrs) {
-            if *e & EXT != 0 {
-                prefetch(&tbl8[group_slot(*e, (a & 0xff) as usize)]);
+            if e.0 & EXT != 0 {
+                prefetch(&tbl8[group_slot(e.0, (a & 0xff) as usize)]);
             }
         }
         for (e, &a) in entries.iter_mut().zip(addrs) {
-            if *e & EXT != 0 {
-                *e = tbl8[group_slot(*e, (a & 0xff) as usize)].load(Ordering::Acquire);
+            if e.0 & EXT != 0 {
+                e.0 = tbl8[group_slot(e.0, (a & 0xff) as usize)].load(Ordering::Acquire);
             }
         }
     }
@@ -144,7 +158,7 @@ impl Table {
     /// never drains between batches (a caller's own work between two
     /// calls cannot overlap like this: long slices are faster).
     #[inline(never)]
-    fn lookup_v4_batch(&self, addrs: &[u32], out: &mut [Option<NextHop>]) {
+    fn lookup_v4_batch(&self, addrs: &[u32], out: &mut [Route]) {
         assert_eq!(
             addrs.len(),
             out.len(),
@@ -174,7 +188,7 @@ impl Table {
         if !rest.is_empty() {
             let mut padded = [0u32; BATCH];
             padded[..rest.len()].copy_from_slice(rest);
-            let mut answers = [None; BATCH];
+            let mut answers = [Route::NONE; BATCH];
             Self::prefetch_v4_32(tbl24, &padded);
             self.read_v4_32(tbl24, &padded, &mut answers);
             rest_out.copy_from_slice(&answers[..rest.len()]);
@@ -355,12 +369,13 @@ impl Lpm4Reader {
     }
 
     /// Look up every address of `addrs` (host order) into `out`, 32 at a
-    /// time with prefetch, under one epoch guard.
+    /// time with prefetch, under one epoch guard. `out[i].next_hop()` is
+    /// what [`Self::lookup_u32`] of `addrs[i]` answers.
     ///
     /// # Panics
     /// If `addrs` and `out` differ in length.
     #[inline]
-    pub fn lookup_batch(&self, addrs: &[u32], out: &mut [Option<NextHop>]) {
+    pub fn lookup_batch(&self, addrs: &[u32], out: &mut [Route]) {
         let guard = epoch::pin();
         self.root.load(&guard).lookup_v4_slice(addrs, out);
     }
@@ -401,7 +416,7 @@ impl Lpm4View<'_> {
     /// # Panics
     /// If `addrs` and `out` differ in length.
     #[inline(always)]
-    pub fn lookup_batch(&self, addrs: &[u32], out: &mut [Option<NextHop>]) {
+    pub fn lookup_batch(&self, addrs: &[u32], out: &mut [Route]) {
         self.root.load(&self.guard).lookup_v4_slice(addrs, out);
     }
 }
@@ -462,11 +477,15 @@ mod tests {
         let rounds = if cfg!(miri) { 20 } else { 2000 };
         let reader = std::thread::spawn(move || {
             let probes = [0x0a01_02c8u32, 0x0a01_0201, 0x0a01_0280];
-            let mut out = [None; 3];
+            let mut out = [Route::NONE; 3];
             for _ in 0..rounds {
                 r.lookup_batch(&probes, &mut out);
                 assert_eq!(out[0], Some(2));
-                assert!(matches!(out[1], Some(1) | Some(3)), "{:?}", out[1]);
+                assert!(
+                    matches!(out[1].next_hop(), Some(1) | Some(3)),
+                    "{:?}",
+                    out[1]
+                );
                 assert_eq!(out[2], Some(1));
                 assert_eq!(r.lookup_u32(probes[0]), Some(2));
             }
@@ -545,7 +564,7 @@ mod tests {
         }
         let r = w.reader();
         let addrs: Vec<u32> = (0..100u32).map(|i| i.wrapping_mul(0x9E37_79B1)).collect();
-        let mut out = vec![None; addrs.len()];
+        let mut out = vec![Route::NONE; addrs.len()];
         r.lookup_batch(&addrs, &mut out);
         let view = r.pin();
         for (a, o) in addrs.iter().zip(&out) {

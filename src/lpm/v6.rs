@@ -32,7 +32,7 @@
 
 use super::mem::{prefetch, Root};
 use super::table::{decode, group_slot, Engine, Table, EXT};
-use super::{LpmError, NextHop, Update, BATCH};
+use super::{LpmError, NextHop, Route, Update, BATCH};
 use crossbeam::epoch::{self, Guard};
 use ipnet::Ipv6Net;
 use std::net::Ipv6Addr;
@@ -117,7 +117,7 @@ impl Table {
     /// reads) thus overlap with the following chunks instead of stalling
     /// their own chunk for each level; after the last chunk the queue
     /// drains level by level.
-    fn lookup_v6_batch(&self, addrs: &[u128], out: &mut [Option<NextHop>]) {
+    fn lookup_v6_batch(&self, addrs: &[u128], out: &mut [Route]) {
         assert_eq!(
             addrs.len(),
             out.len(),
@@ -143,11 +143,7 @@ impl Table {
     /// queue at most [`BATCH`] lanes in it: `CAP = BATCH * MAX_READS`
     /// always suffices (`BATCH` for a single chunk).
     #[inline(always)]
-    fn walk_v6<const D: usize, const CAP: usize>(
-        &self,
-        addrs: &[u128],
-        out: &mut [Option<NextHop>],
-    ) {
+    fn walk_v6<const D: usize, const CAP: usize>(&self, addrs: &[u128], out: &mut [Route]) {
         let first = self.first_v6();
         let summary = self.summary_v6();
         let groups = &*self.groups;
@@ -194,7 +190,7 @@ impl Table {
                     };
                     still += 1;
                 } else {
-                    out[i] = decode(e);
+                    out[i] = Route(e);
                 }
             }
             queued[b] = still;
@@ -219,7 +215,7 @@ impl Table {
             // prefetch sits behind a (well predicted) branch.
             let mut n = still;
             for (j, (&x, o)) in a.iter().zip(&mut out[base..next]).enumerate() {
-                *o = None;
+                *o = Route::NONE;
                 let idx = (x >> (128 - FIRST_BITS)) as usize;
                 queue[n] = Lane {
                     i: (base + j) as u32,
@@ -401,7 +397,7 @@ impl Lpm6Reader {
     /// # Panics
     /// If `addrs` and `out` differ in length.
     #[inline]
-    pub fn lookup_batch(&self, addrs: &[u128], out: &mut [Option<NextHop>]) {
+    pub fn lookup_batch(&self, addrs: &[u128], out: &mut [Route]) {
         let guard = epoch::pin();
         self.root.load(&guard).lookup_v6_batch(addrs, out);
     }
@@ -441,7 +437,7 @@ impl Lpm6View<'_> {
     /// # Panics
     /// If `addrs` and `out` differ in length.
     #[inline]
-    pub fn lookup_batch(&self, addrs: &[u128], out: &mut [Option<NextHop>]) {
+    pub fn lookup_batch(&self, addrs: &[u128], out: &mut [Route]) {
         self.root.load(&self.guard).lookup_v6_batch(addrs, out);
     }
 }
@@ -472,7 +468,7 @@ mod tests {
             u128::from(ip("2001:db8:1:2::1")),
             u128::from(ip("2001:db8:1:2::2")),
         ];
-        let mut out = [None; 2];
+        let mut out = [Route::NONE; 2];
         r.lookup_batch(&addrs, &mut out);
         assert_eq!(out, [Some(2), Some(1)]);
         assert_eq!(w.remove(net("2001:db8:1:2::1/128")), Some(2));
@@ -526,7 +522,7 @@ mod tests {
         let addrs: Vec<u128> = (0..100u32)
             .map(|i| u128::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C831))
             .collect();
-        let mut out = vec![None; addrs.len()];
+        let mut out = vec![Route::NONE; addrs.len()];
         r.lookup_batch(&addrs, &mut out);
         let view = r.pin();
         for (a, o) in addrs.iter().zip(&out) {
@@ -560,7 +556,7 @@ mod tests {
             .count();
         assert!(hits >= 3000, "inside addresses must hit ({hits})");
         for len in [1, 31, 32, 33, 100, 1000, addrs.len()] {
-            let mut out = vec![Some(u32::MAX); len];
+            let mut out = vec![Route::new(Some(crate::lpm::MAX_NEXT_HOP)); len];
             r.lookup_batch(&addrs[..len], &mut out);
             for (a, o) in addrs.iter().zip(&out) {
                 assert_eq!(*o, r.lookup_u128(*a), "{} (len {len})", Ipv6Addr::from(*a));

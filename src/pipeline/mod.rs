@@ -24,6 +24,7 @@ pub use plan::{Attachment, Egress, Plan, PortId, Service, Side, TagPush};
 pub use stats::{Counters, PortCounters};
 
 use crate::l3::{self, IcmpLimiter};
+use crate::lpm::Route;
 use crate::qos::{pcp_from_dscp, Marker};
 use crate::wire::{self, ErrorKind};
 use std::sync::Arc;
@@ -108,7 +109,7 @@ impl Pipeline {
             }
         }
         // paths[0..32] IPv4 answers, paths[32..64] IPv6 answers.
-        let mut paths = [None; 2 * BATCH_SIZE];
+        let mut paths = [Route::NONE; 2 * BATCH_SIZE];
         if let Some(p) = first.and_then(|pi| plan.l3.get(pi as usize)) {
             let (p4, p6) = paths.split_at_mut(BATCH_SIZE);
             if m4 > 0 {
@@ -129,7 +130,8 @@ impl Pipeline {
             {
                 Some(Service::L3 { peering, side, pop }) => match plan.l3.get(peering as usize) {
                     Some(p) => {
-                        let path = (slot_of[k] != u8::MAX).then(|| paths[slot_of[k] as usize]);
+                        let path =
+                            (slot_of[k] != u8::MAX).then(|| paths[slot_of[k] as usize].next_hop());
                         let mut cx = l3::L3Context {
                             links: &self.links,
                             now_ms,
