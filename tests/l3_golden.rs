@@ -74,6 +74,12 @@ fn ip_frame(
     s.build()
 }
 
+/// `frame` with its destination MAC set to `mac`.
+fn addressed(mut frame: Vec<u8>, mac: [u8; 6]) -> Vec<u8> {
+    frame[..6].copy_from_slice(&mac);
+    frame
+}
+
 fn arp(tags: &[VlanTag], mac: [u8; 6], op: u16, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     let mut f = FrameSpec {
         dst_mac: [0xff; 6],
@@ -212,6 +218,7 @@ fn nd_advert_for_our_address_and_learning() {
         120,
     );
     s.src_mac = CE;
+    s.dst_mac = r.plan.ports[CUSTOMER].mac;
     r.ports[CUSTOMER].inject(&s.build());
     pump(&mut r.pipeline, &mut r.ports);
     let out = r.ports[TRUNK_A].take_sent();
@@ -284,7 +291,7 @@ fn routes_to_the_right_next_hop_with_ecmp_and_failover() {
     let s = sent_all(&mut r);
     assert_eq!((s[1].len(), s[2].len()), (0, 32));
     // From the trunks to the customer's prefix via the static neighbour.
-    r.ports[TRUNK_B].inject(&ip_frame(
+    let from_msee = ip_frame(
         &trunk_tags(200),
         MSEE_B,
         "198.51.100.200",
@@ -292,7 +299,8 @@ fn routes_to_the_right_next_hop_with_ecmp_and_failover() {
         30,
         0,
         1,
-    ));
+    );
+    r.ports[TRUNK_B].inject(&addressed(from_msee, r.plan.ports[TRUNK_B].mac));
     pump(&mut r.pipeline, &mut r.ports);
     let s = sent_all(&mut r);
     assert_eq!(s[0].len(), 1);
@@ -380,6 +388,7 @@ fn ttl_expiry_and_no_route_send_icmp() {
     if let Payload::Ip { ttl, .. } = &mut s.payload {
         *ttl = 1;
     }
+    s.dst_mac = r.plan.ports[CUSTOMER].mac;
     r.ports[CUSTOMER].inject(&s.build());
     pump(&mut r.pipeline, &mut r.ports);
     let out = r.ports[CUSTOMER].take_sent();
@@ -529,6 +538,7 @@ fn echo_to_our_address() {
         *protocol = 1;
     }
     s.src_mac = MAC_A;
+    s.dst_mac = r.plan.ports[CUSTOMER].mac;
     r.ports[CUSTOMER].inject(&s.build());
     pump(&mut r.pipeline, &mut r.ports);
     let out = r.ports[CUSTOMER].take_sent();
@@ -620,4 +630,47 @@ fn route_updates_during_traffic() {
     table.lock().unwrap().bulk_load(&many[100..]).unwrap();
     assert!(!table.lock().unwrap().state().over_limit);
     assert_eq!(send(&mut r, 4), (0, 4, 0));
+}
+
+/// Promiscuous ports see frames for other stations too: an l3 attachment
+/// routes only unicast frames addressed to its own MAC (broadcast ARP and
+/// multicast ND are still answered), and counts the others.
+#[test]
+fn unicast_to_another_mac_is_not_routed() {
+    let mut r = rig();
+    let ours = ip_frame(&[t(10)], CE, "203.0.113.2", "198.51.100.200", 64, 0, 7);
+    assert_eq!(
+        &ours[..6],
+        &r.plan.ports[CUSTOMER].mac,
+        "the rig addresses us"
+    );
+    let foreign = addressed(ours.clone(), [0x02, 0, 0, 0, 0, 0x99]);
+    // On the trunk, the customer port's MAC is another station's too.
+    let wrong_port = addressed(
+        ip_frame(
+            &trunk_tags(200),
+            MSEE_B,
+            "198.51.100.200",
+            "203.0.113.200",
+            30,
+            0,
+            1,
+        ),
+        r.plan.ports[CUSTOMER].mac,
+    );
+    r.ports[CUSTOMER].inject(&foreign);
+    r.ports[TRUNK_B].inject(&wrong_port);
+    pump(&mut r.pipeline, &mut r.ports);
+    let s = sent_all(&mut r);
+    assert!(s.iter().all(|p| p.is_empty()), "nothing leaves: {s:?}");
+    let c = r.pipeline.counters();
+    assert_eq!(c.drops_for(DropReason::NotOurMac), 2);
+    assert_eq!(c.l3.icmp_errors, 0, "no ICMP for frames not sent to us");
+    // The same frame to our MAC is routed (towards an unresolved next hop:
+    // the ARP request leaves a trunk).
+    r.ports[CUSTOMER].inject(&ours);
+    pump(&mut r.pipeline, &mut r.ports);
+    let s = sent_all(&mut r);
+    assert!(s[TRUNK_A].len() + s[TRUNK_B].len() >= 1, "{s:?}");
+    assert_eq!(r.pipeline.counters().drops_for(DropReason::NotOurMac), 2);
 }

@@ -226,6 +226,15 @@ pub fn l3_config() -> Config {
     cfg
 }
 
+/// Our MAC on the l3 bench peering's access link: where its access-side
+/// frames are addressed (an l3 attachment drops other unicast MACs).
+pub fn l3_access_mac(plan: &Plan) -> crate::wire::ethernet::Mac {
+    plan.l3
+        .first()
+        .and_then(|p| p.links[crate::l3::LinkSide::Access as usize].as_ref())
+        .map_or([0xff; 6], |a| a.mac)
+}
+
 /// The l3 bench plan and the prefixes of its IPv4 and IPv6 tables.
 pub type L3Tables = (
     Arc<Plan>,
@@ -270,6 +279,7 @@ pub fn l3_frames(
     t6: &[(ipnet::Ipv6Net, u32)],
     n: usize,
     v6: bool,
+    dst_mac: crate::wire::ethernet::Mac,
 ) -> Vec<Vec<u8>> {
     let dsts: Vec<IpAddr> = if v6 {
         tables::inside_v6(t6, n, 66)
@@ -301,6 +311,7 @@ pub fn l3_frames(
             if let Payload::Ip { ttl, .. } = &mut s.payload {
                 *ttl = 64;
             }
+            s.dst_mac = dst_mac;
             s.build()
         })
         .collect()

@@ -245,7 +245,7 @@ fn prepare(case: &Case, l3: Option<&L3Tables>) -> Prepared {
         (Work::L3(v6), Some((plan, t4, t6))) => {
             let links = LinkState::new(plan.ports.len());
             (
-                cases::l3_frames(t4, t6, L3_FLOWS, v6),
+                cases::l3_frames(t4, t6, L3_FLOWS, v6, cases::l3_access_mac(plan)),
                 Pipeline::new(plan.clone(), links),
             )
         }

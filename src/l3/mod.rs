@@ -245,6 +245,10 @@ pub fn route_frame(
     let Some(inl) = p.links[ingress as usize].as_ref() else {
         return Verdict::Drop(DropReason::UnknownAttachment);
     };
+    let dst_mac = &buf.frame()[..6];
+    if dst_mac[0] & 1 == 0 && dst_mac != inl.mac {
+        return Verdict::Drop(DropReason::NotOurMac);
+    }
     let l3 = meta.info.l3_offset as usize;
     let len = buf.len();
     match meta.info.l3 {

@@ -33,11 +33,15 @@ pub enum DropReason {
     TagRewrite,
     /// The backend's transmit ring was full.
     TxFull,
+    /// An `l3` frame sent to another station's unicast MAC (not ours, not
+    /// broadcast or multicast): a router does not route what is not
+    /// addressed to it, even when its port is promiscuous.
+    NotOurMac,
 }
 
 impl DropReason {
     /// Number of reasons (size of counter arrays).
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
 
     /// All reasons in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -54,6 +58,7 @@ impl DropReason {
         DropReason::NeighborUnresolved,
         DropReason::TagRewrite,
         DropReason::TxFull,
+        DropReason::NotOurMac,
     ];
 
     /// Stable kebab-case name used in stats output and JSON.
@@ -72,6 +77,7 @@ impl DropReason {
             DropReason::NeighborUnresolved => "neighbor-unresolved",
             DropReason::TagRewrite => "tag-rewrite",
             DropReason::TxFull => "tx-full",
+            DropReason::NotOurMac => "not-our-mac",
         }
     }
 
