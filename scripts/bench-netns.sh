@@ -18,7 +18,8 @@
 # veths' rx_packets, over the same window. The sink drops every frame early
 # (foreign destination MAC, or an S-tag nobody terminates). Every mode runs
 # on a fresh topology, 1 s warm-up, then one window; `--windows` rounds
-# interleave the modes. The table shows medians, the ratio to kernel IPv4
+# interleave the modes. The table shows medians, the delivered range over
+# the windows (min-max), the ratio to kernel IPv4
 # forwarding with RPS of the same run and the share of offered that arrives.
 # `--quick`: one round of 2 s windows. `--nice N`: run the generator,
 # xconnect and OVS at nice N (the kernel baselines work in softirq, which
@@ -369,8 +370,12 @@ dut_stop() {
 }
 
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# "min-max" of the windows (Mpps, 3 decimals), or "-" without windows.
+span() { tr ' ' '\n' | awk 'NF' | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {if (NR==0) print "-"; else printf "%.3f-%.3f\n", lo, hi}'; }
+# The windows as a JSON array.
+json_list() { tr ' ' '\n' | awk 'NF' | awk 'BEGIN {printf "["} {printf "%s%s", (NR>1 ? "," : ""), $1} END {printf "]"}'; }
 
-declare -A OFFS DELS RST NOTE OFF DEL WIN RESTARTS CAPW CAPD
+declare -A OFFS DELS RST NOTE OFF DEL WIN SPAN RESTARTS CAPW CAPD
 note() { [[ "${NOTE[$1]:-}" == *"$2"* ]] || NOTE[$1]="${NOTE[$1]:+${NOTE[$1]}; }$2"; }
 # run_mode MODE ROUND: one window of MODE on a fresh topology.
 run_mode() {
@@ -434,6 +439,7 @@ for m in "${SEL[@]}"; do
   OFF[$m]=$(echo "${OFFS[$m]:-}" | median)
   DEL[$m]=$(echo "${DELS[$m]:-}" | median)
   WIN[$m]=$(echo "${DELS[$m]:-}" | wc -w)
+  SPAN[$m]=$(echo "${DELS[$m]:-}" | span)
   RESTARTS[$m]=${RST[$m]:-0}
   if [ -n "${CAPW[$m]:-}" ]; then
     note "$m" "capture written ${CAPW[$m]} dropped ${CAPD[$m]} ($(awk -v w="${CAPW[$m]}" -v d="${CAPD[$m]}" 'BEGIN {printf "%.1f", (w+d) ? 100*d/(w+d) : 0}') % lost), writer core $CAPTURE_CORE${CAPTURE_ARGS:+ $CAPTURE_ARGS}"
@@ -449,22 +455,22 @@ if [ "$JSON" = 1 ]; then
     "$DATE" "$KERNEL" "$(nproc)" "$LOAD0" "$LOAD1" "$WINDOW" "$WINDOWS" "$GEN_TOOL" "$NICE"
   sep=""
   for m in "${SEL[@]}"; do
-    printf '%s{"name":"%s","offered_mpps":%s,"delivered_mpps":%s,"share":%s,"vs_kernel_fwd_rps":%s,"windows":%s,"gen_restarts":%s,"capture_written":%s,"capture_dropped":%s,"note":"%s"}' \
+    printf '%s{"name":"%s","offered_mpps":%s,"delivered_mpps":%s,"share":%s,"vs_kernel_fwd_rps":%s,"windows":%s,"delivered_windows_mpps":%s,"gen_restarts":%s,"capture_written":%s,"capture_dropped":%s,"note":"%s"}' \
       "$sep" "$m" "$(mpps "${OFF[$m]}" | sed 's/nan/null/')" "$(mpps "${DEL[$m]}" | sed 's/nan/null/')" \
       "$(ratio "${DEL[$m]}" "${OFF[$m]}" | sed 's/nan/null/')" "$(ratio "${DEL[$m]}" "$REF" | sed 's/nan/null/')" \
-      "${WIN[$m]}" "${RESTARTS[$m]}" "${CAPW[$m]:-null}" "${CAPD[$m]:-null}" "${NOTE[$m]:-}"
+      "${WIN[$m]}" "$(echo "${DELS[$m]:-}" | json_list)" "${RESTARTS[$m]}" "${CAPW[$m]:-null}" "${CAPD[$m]:-null}" "${NOTE[$m]:-}"
     sep=","
   done
   printf ']}\n'
 else
   echo "xconnect bench-netns  $DATE  kernel $KERNEL  $(nproc) cores  64-byte UDP, 16 flows, generator $GEN_TOOL (core 0)"
   echo "load average before: $LOAD0   after: $LOAD1   (median of ${WINDOWS} × ${WINDOW} s windows; nice $NICE)"
-  printf '%-20s %9s %9s %7s %10s %4s  %s\n' mode offered delivered share vs-kfwd-rps rst note
-  printf '%-20s %9s %9s %7s %10s %4s\n' "" Mpps Mpps "" "" ""
+  printf '%-20s %9s %9s %13s %7s %10s %4s  %s\n' mode offered delivered windows share vs-kfwd-rps rst note
+  printf '%-20s %9s %9s %13s %7s %10s %4s\n' "" Mpps Mpps "min-max" "" "" ""
   for m in "${SEL[@]}"; do
     share=$(ratio "${DEL[$m]}" "${OFF[$m]}")
     [ "$share" = nan ] || share=$(awk -v s="$share" 'BEGIN {printf "%d%%", s*100+0.5}')
-    printf '%-20s %9s %9s %7s %10s %4s  %s\n' "$m" "$(mpps "${OFF[$m]}")" "$(mpps "${DEL[$m]}")" \
-      "$share" "$(ratio "${DEL[$m]}" "$REF")" "${RESTARTS[$m]}" "${NOTE[$m]:-}"
+    printf '%-20s %9s %9s %13s %7s %10s %4s  %s\n' "$m" "$(mpps "${OFF[$m]}")" "$(mpps "${DEL[$m]}")" \
+      "${SPAN[$m]}" "$share" "$(ratio "${DEL[$m]}" "$REF")" "${RESTARTS[$m]}" "${NOTE[$m]:-}"
   done
 fi
