@@ -379,6 +379,10 @@ pub enum CaseFrame {
         len: u16,
         /// Truncate to this many bytes.
         truncate: Option<u16>,
+        /// Keep the generator's destination MAC (another station's)
+        /// instead of addressing the ingress port: `l3` drops it as
+        /// `not-our-mac`, `l2` forwards it as any frame.
+        foreign_mac: bool,
     },
 }
 
@@ -493,6 +497,7 @@ pub fn pipeline(case: &PipelineCase) {
                 src_port,
                 len,
                 truncate,
+                foreign_mac,
             } => {
                 let a = &plan.attachments[*attachment as usize % plan.attachments.len()];
                 let tags: Vec<VlanTag> = a
@@ -520,6 +525,13 @@ pub fn pipeline(case: &PipelineCase) {
                     64 + (*len as usize % 1600),
                 )
                 .build();
+                if !*foreign_mac {
+                    // Addressed to the port, as a peer that resolved us
+                    // sends (what an l3 attachment routes).
+                    if let Some(mac) = plan.ports.get(a.port as usize) {
+                        f[..6].copy_from_slice(&mac.mac);
+                    }
+                }
                 if let Some(t) = truncate {
                     f.truncate(*t as usize);
                 }
@@ -568,6 +580,14 @@ pub fn pipeline(case: &PipelineCase) {
 
 fn check_output(plan: &Plan, in_port: u16, input: &[u8], verdict: Verdict, att: u32, out: &[u8]) {
     assert_ne!(verdict, Verdict::Pending, "frame left pending");
+    if verdict == Verdict::Drop(crate::pipeline::DropReason::NotOurMac) {
+        let ours = plan.ports.get(in_port as usize).map(|p| p.mac);
+        assert_ne!(
+            input.get(..6),
+            ours.as_ref().map(|m| &m[..]),
+            "a frame to the ingress port's own MAC dropped as not-our-mac"
+        );
+    }
     let Some(out_port) = verdict.egress() else {
         return;
     };

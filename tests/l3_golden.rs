@@ -634,7 +634,8 @@ fn route_updates_during_traffic() {
 
 /// Promiscuous ports see frames for other stations too: an l3 attachment
 /// routes only unicast frames addressed to its own MAC (broadcast ARP and
-/// multicast ND are still answered), and counts the others.
+/// multicast ND are still answered, by the ARP and ND tests above), and
+/// counts the others, IP sent to group MACs included.
 #[test]
 fn unicast_to_another_mac_is_not_routed() {
     let mut r = rig();
@@ -658,13 +659,29 @@ fn unicast_to_another_mac_is_not_routed() {
         ),
         r.plan.ports[CUSTOMER].mac,
     );
+    // IP sent to a group MAC is not routed either (RFC 1812 §5.3.4):
+    // IPv4 to the broadcast MAC, IPv6 with a unicast destination to a
+    // 33:33 multicast MAC.
+    let broadcast = addressed(ours.clone(), [0xff; 6]);
+    let mut v6 = FrameSpec::udp(
+        &[t(10)],
+        "2001:db8:ff::2".parse().unwrap(),
+        "2001:db8:100::9".parse().unwrap(),
+        (1, 2),
+        0,
+        120,
+    );
+    v6.src_mac = CE;
+    v6.dst_mac = [0x33, 0x33, 0, 0, 0, 1];
     r.ports[CUSTOMER].inject(&foreign);
     r.ports[TRUNK_B].inject(&wrong_port);
+    r.ports[CUSTOMER].inject(&broadcast);
+    r.ports[CUSTOMER].inject(&v6.build());
     pump(&mut r.pipeline, &mut r.ports);
     let s = sent_all(&mut r);
     assert!(s.iter().all(|p| p.is_empty()), "nothing leaves: {s:?}");
     let c = r.pipeline.counters();
-    assert_eq!(c.drops_for(DropReason::NotOurMac), 2);
+    assert_eq!(c.drops_for(DropReason::NotOurMac), 4);
     assert_eq!(c.l3.icmp_errors, 0, "no ICMP for frames not sent to us");
     // The same frame to our MAC is routed (towards an unresolved next hop:
     // the ARP request leaves a trunk).
@@ -672,5 +689,5 @@ fn unicast_to_another_mac_is_not_routed() {
     pump(&mut r.pipeline, &mut r.ports);
     let s = sent_all(&mut r);
     assert!(s[TRUNK_A].len() + s[TRUNK_B].len() >= 1, "{s:?}");
-    assert_eq!(r.pipeline.counters().drops_for(DropReason::NotOurMac), 2);
+    assert_eq!(r.pipeline.counters().drops_for(DropReason::NotOurMac), 4);
 }

@@ -163,6 +163,11 @@ fn frames_for(plan: &Plan, port: usize) -> Vec<Vec<u8>> {
     let mut cut = out[0].clone();
     cut.truncate(30);
     out.push(cut);
+    // The first frame again, to another station's MAC: l2 forwards it as
+    // any frame, l3 drops it as not-our-mac (and shows no route stage).
+    let mut foreign = out[0].clone();
+    foreign[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+    out.push(foreign);
     out
 }
 

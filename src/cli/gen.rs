@@ -26,6 +26,9 @@ Sends UDP/IPv4 frames 192.0.2.1 → 198.51.100.2, source ports 1024.. (one
 per flow), destination port 9, as fast as the interface takes them, until
 --duration, --count or SIGINT/SIGTERM. Prints the frames sent and the
 batches that found the transmit ring full (retried). Needs CAP_NET_RAW.
+Towards an l3 attachment, --dst-mac must be xconnect's MAC on that port
+(it drops other unicast as not-our-mac): 02:78:63:00:00:01 for the first
+[[port]] of its config, 02:78:63:00:00:02 for the second, and so on.
 
 Example:
   ip netns exec xcb-gen xconnect gen xcb-gen0 --dst-mac 02:00:00:00:00:99 --duration 10 --core 0")]

@@ -3,6 +3,11 @@
 //! neighbours on those links, and what happens to a frame routed through it.
 //!
 //! Contract of [`route_frame`], per frame classified to an `l3` attachment:
+//! - Only frames for this router are handled: unicast to our MAC on the
+//!   link, or group-addressed ARP and IPv6 to a link-local scope multicast
+//!   group (ND). Anything else (another station's unicast on a shared
+//!   segment, IP sent to a broadcast or multicast MAC) is dropped as
+//!   `not-our-mac`, with no ICMP.
 //! - ARP and IPv6 neighbour discovery for this forwarder's addresses are
 //!   answered in place (the reply leaves by the attachment the request came
 //!   in on); the peers' MACs are learned from their ARP/ND.
@@ -230,6 +235,26 @@ fn addr6_at(frame: &[u8], at: usize) -> Option<Ipv6Addr> {
     Some(Ipv6Addr::from(b))
 }
 
+/// Whether a router on this link takes the frame: unicast to its own MAC,
+/// or group-addressed and for the link itself (ARP; IPv6 to a link-local
+/// scope multicast group, where neighbour discovery lives). Ports are
+/// promiscuous, so without this every unicast frame on a shared segment
+/// would be routed a second time; and an IP packet sent to a broadcast or
+/// multicast MAC is not to be forwarded (RFC 1812 §5.3.4).
+fn addressed_to_us(frame: &[u8], l3: usize, kind: L3, ours: &Mac) -> bool {
+    let Some(dst_mac) = frame.get(..6) else {
+        return false;
+    };
+    if dst_mac[0] & 1 == 0 {
+        return dst_mac == ours;
+    }
+    match kind {
+        L3::Arp => true,
+        L3::Ipv6 => frame.get(l3 + 24..l3 + 26) == Some(&[0xff, 0x02][..]),
+        _ => false,
+    }
+}
+
 /// Route one frame of an l3 attachment (see the module contract).
 /// `path` is the LPM answer already looked up for the batch (`None` when
 /// the frame was not in the batch lookup: it is looked up here).
@@ -245,11 +270,10 @@ pub fn route_frame(
     let Some(inl) = p.links[ingress as usize].as_ref() else {
         return Verdict::Drop(DropReason::UnknownAttachment);
     };
-    let dst_mac = &buf.frame()[..6];
-    if dst_mac[0] & 1 == 0 && dst_mac != inl.mac {
+    let l3 = meta.info.l3_offset as usize;
+    if !addressed_to_us(buf.frame(), l3, meta.info.l3, &inl.mac) {
         return Verdict::Drop(DropReason::NotOurMac);
     }
-    let l3 = meta.info.l3_offset as usize;
     let len = buf.len();
     match meta.info.l3 {
         L3::Arp => arp(p, ingress, inl, buf, l3, cx),

@@ -527,6 +527,14 @@ fn stages(t: &mut FrameTrace, r: &Record<'_>, meta: &Meta, info: Option<&wire::F
                 t.stages.dscp_after = None;
             }
         }
+        // Dropped before the table was consulted: no route stage (it
+        // would read as "no route" although nothing was looked up).
+        if matches!(
+            meta.verdict,
+            Verdict::Drop(DropReason::NotOurMac | DropReason::BadIpHeader)
+        ) {
+            return;
+        }
         let Some(dst) = ip_dst(r.input, info) else {
             return;
         };
