@@ -87,7 +87,7 @@ impl std::hash::Hash for Route {
 }
 
 impl Route {
-    /// No route (what a batch's output starts as).
+    /// The no-route answer.
     pub const NONE: Route = Route(0);
 
     /// The next hop, or `None` when no prefix contains the address.
@@ -105,6 +105,13 @@ impl Route {
             Some(nh) => Route(table::VALID | (nh & table::NH_MASK)),
             None => Route::NONE,
         }
+    }
+}
+
+/// `Some(nh) == route`: the same comparison the other way round.
+impl PartialEq<Route> for Option<NextHop> {
+    fn eq(&self, other: &Route) -> bool {
+        *self == other.next_hop()
     }
 }
 
@@ -174,5 +181,7 @@ mod tests {
         assert_eq!(Route::default(), Route::NONE);
         assert_ne!(Route::new(Some(0)), Route::NONE);
         assert_eq!(format!("{:?}", Route::new(Some(7))), "Some(7)");
+        assert!(Route::new(Some(7)) == Some(7) && Some(7) == Route::new(Some(7)));
+        assert!(Route::NONE != Some(0) && None::<NextHop> == Route::NONE);
     }
 }

@@ -87,11 +87,11 @@ impl Table {
     /// random-read limit instead of ~80 %, measured on a 1M table).
     /// Those reads are `Relaxed`; one `Acquire` fence before following an
     /// `EXT` entry gives them acquire semantics (fence synchronisation).
-    #[inline(always)]
     ///
     /// The answers are written undecoded ([`Route`]): decoding them here
     /// would put 32 more dependent instructions between this batch's
     /// misses and the caller's next batch.
+    #[inline(always)]
     fn read_v4_32(
         &self,
         tbl24: &[AtomicU32; TBL24_LEN],

@@ -391,8 +391,11 @@ impl Lpm6Reader {
         self.root.load(&guard).lookup_v6(addr)
     }
 
-    /// Look up every address of `addrs` into `out`, 32 at a time,
-    /// level-synchronous with prefetch, under one epoch guard.
+    /// Look up every address of `addrs` into `out` under one epoch guard:
+    /// chunks of 32, each lane's next read prefetched and taken up again
+    /// some chunks later (software-pipelined, see the module contract).
+    /// `out[i].next_hop()` is what [`Self::lookup_u128`] of `addrs[i]`
+    /// answers.
     ///
     /// # Panics
     /// If `addrs` and `out` differ in length.
