@@ -47,7 +47,7 @@
 //!   array.
 
 use crate::lpm::limit::RandomReadLimit;
-use crate::lpm::{gen, Lpm4Writer, Lpm6Writer, NextHop, Route, BATCH};
+use crate::lpm::{gen, Lpm4View, Lpm4Writer, Lpm6View, Lpm6Writer, NextHop, Route, BATCH};
 use ipnet::{Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use serde::Serialize;
@@ -381,6 +381,137 @@ fn fold(out: &[Route]) -> u64 {
     u64::from(out.iter().fold(0u32, |a, o| a ^ o.next_hop().unwrap_or(0)))
 }
 
+/// A pinned reader of either family, as the xconnect cases use it.
+trait PinnedLpm<A> {
+    fn repin(&mut self);
+    fn lookup(&self, addr: A) -> Option<NextHop>;
+    fn lookup_batch(&self, addrs: &[A], out: &mut [Route]);
+}
+
+impl PinnedLpm<u32> for Lpm4View<'_> {
+    fn repin(&mut self) {
+        Lpm4View::repin(self)
+    }
+    #[inline(always)]
+    fn lookup(&self, addr: u32) -> Option<NextHop> {
+        Lpm4View::lookup(self, addr)
+    }
+    #[inline(always)]
+    fn lookup_batch(&self, addrs: &[u32], out: &mut [Route]) {
+        Lpm4View::lookup_batch(self, addrs, out)
+    }
+}
+
+impl PinnedLpm<u128> for Lpm6View<'_> {
+    fn repin(&mut self) {
+        Lpm6View::repin(self)
+    }
+    #[inline(always)]
+    fn lookup(&self, addr: u128) -> Option<NextHop> {
+        Lpm6View::lookup(self, addr)
+    }
+    #[inline(always)]
+    fn lookup_batch(&self, addrs: &[u128], out: &mut [Route]) {
+        Lpm6View::lookup_batch(self, addrs, out)
+    }
+}
+
+/// `xconnect-single`, `xconnect-batch32` and `xconnect-batch1024` on the
+/// addresses of `ring`, each on a view from `pin`, repinned per batch as a
+/// worker does.
+fn xconnect_cases<'a, A: Copy + 'a, V: PinnedLpm<A>>(
+    pin: impl Fn() -> V + Copy + 'a,
+    kind: &'static str,
+    memory: usize,
+    ring: &'a [A],
+) -> [Timed<'a>; 3] {
+    let mut single = Ring::new(ring);
+    let mut batch = Ring::new(ring);
+    let mut long = Ring::new(ring);
+    [
+        Timed {
+            name: "xconnect-single",
+            addrs: kind,
+            memory,
+            run: Box::new(move |n| {
+                let mut view = pin();
+                let mut x = 0u64;
+                for _ in 0..n {
+                    view.repin();
+                    for &a in single.next() {
+                        x = x.wrapping_add(u64::from(view.lookup(a).unwrap_or(0)));
+                    }
+                }
+                x
+            }),
+            samples: Vec::new(),
+        },
+        Timed {
+            name: "xconnect-batch32",
+            addrs: kind,
+            memory,
+            run: Box::new(move |n| {
+                let mut view = pin();
+                let mut out = [Route::NONE; BATCH];
+                let mut x = 0u64;
+                for _ in 0..n {
+                    view.repin();
+                    view.lookup_batch(batch.next(), &mut out);
+                    x = x.wrapping_add(fold(&out));
+                }
+                x
+            }),
+            samples: Vec::new(),
+        },
+        Timed {
+            name: "xconnect-batch1024",
+            addrs: kind,
+            memory,
+            run: Box::new(move |n| {
+                let mut view = pin();
+                let mut out = vec![Route::NONE; LONG_BATCH];
+                let mut x = 0u64;
+                let mut left = n as usize * BATCH;
+                while left > 0 {
+                    let a = long.take(left.min(LONG_BATCH));
+                    left -= a.len();
+                    view.repin();
+                    view.lookup_batch(a, &mut out[..a.len()]);
+                    x = x.wrapping_add(fold(&out[..a.len()]));
+                }
+                x
+            }),
+            samples: Vec::new(),
+        },
+    ]
+}
+
+/// A crate's case: `lookup` of every address of `ring`, one at a time.
+fn crate_case<'a, A: Copy + 'a>(
+    name: &'static str,
+    kind: &'static str,
+    memory: usize,
+    ring: &'a [A],
+    lookup: impl Fn(A) -> Option<NextHop> + 'a,
+) -> Timed<'a> {
+    let mut r = Ring::new(ring);
+    Timed {
+        name,
+        addrs: kind,
+        memory,
+        run: Box::new(move |n| {
+            let mut x = 0u64;
+            for _ in 0..n {
+                for &a in r.next() {
+                    x = x.wrapping_add(u64::from(lookup(a).unwrap_or(0)));
+                }
+            }
+            x
+        }),
+        samples: Vec::new(),
+    }
+}
+
 /// Run one IPv4 table: returns its rows.
 fn run_v4(
     n: usize,
@@ -460,117 +591,20 @@ fn run_v4(
         limit_long_case(limit, limit_ring),
     ];
     for (kind, ring) in [("random", &random[..]), ("inside", &inside[..])] {
-        let (r1, r2) = (&reader, &reader);
-        let mut ring1 = Ring::new(ring);
-        cases.push(Timed {
-            name: "xconnect-single",
-            addrs: kind,
-            memory: mem_ours,
-            run: Box::new(move |n| {
-                let mut view = r1.pin();
-                let mut x = 0u64;
-                for _ in 0..n {
-                    view.repin();
-                    for &a in ring1.next() {
-                        x = x.wrapping_add(u64::from(view.lookup(a).unwrap_or(0)));
-                    }
-                }
-                x
-            }),
-            samples: Vec::new(),
-        });
-        let mut ring2 = Ring::new(ring);
-        cases.push(Timed {
-            name: "xconnect-batch32",
-            addrs: kind,
-            memory: mem_ours,
-            run: Box::new(move |n| {
-                let mut view = r2.pin();
-                let mut out = [Route::NONE; BATCH];
-                let mut x = 0u64;
-                for _ in 0..n {
-                    view.repin();
-                    view.lookup_batch(ring2.next(), &mut out);
-                    x = x.wrapping_add(fold(&out));
-                }
-                x
-            }),
-            samples: Vec::new(),
-        });
-        let r3 = &reader;
-        let mut ring_long = Ring::new(ring);
-        cases.push(Timed {
-            name: "xconnect-batch1024",
-            addrs: kind,
-            memory: mem_ours,
-            run: Box::new(move |n| {
-                let mut view = r3.pin();
-                let mut out = vec![Route::NONE; LONG_BATCH];
-                let mut x = 0u64;
-                let mut left = n as usize * BATCH;
-                while left > 0 {
-                    let a = ring_long.take(left.min(LONG_BATCH));
-                    left -= a.len();
-                    view.repin();
-                    view.lookup_batch(a, &mut out[..a.len()]);
-                    x = x.wrapping_add(fold(&out[..a.len()]));
-                }
-                x
-            }),
-            samples: Vec::new(),
-        });
+        cases.extend(xconnect_cases(|| reader.pin(), kind, mem_ours, ring));
         let (pt, int, tbm) = (&pt, &int, &tbm);
-        let mut ring3 = Ring::new(ring);
-        cases.push(Timed {
-            name: CRATES[0],
-            addrs: kind,
-            memory: pt_mem,
-            run: Box::new(move |n| {
-                let mut x = 0u64;
-                for _ in 0..n {
-                    for &a in ring3.next() {
-                        let q = Ipv4Net::new(Ipv4Addr::from(a), 32).expect("/32");
-                        x = x.wrapping_add(u64::from(pt.get_lpm(&q).map_or(0, |(_, nh)| *nh)));
-                    }
-                }
-                x
+        cases.extend([
+            crate_case(CRATES[0], kind, pt_mem, ring, move |a: u32| {
+                let q = Ipv4Net::new(Ipv4Addr::from(a), 32).expect("/32");
+                pt.get_lpm(&q).map(|(_, nh)| *nh)
             }),
-            samples: Vec::new(),
-        });
-        let mut ring4 = Ring::new(ring);
-        cases.push(Timed {
-            name: CRATES[1],
-            addrs: kind,
-            memory: int_mem,
-            run: Box::new(move |n| {
-                let mut x = 0u64;
-                for _ in 0..n {
-                    for &a in ring4.next() {
-                        let nh = int.longest_match_ipv4(Ipv4Addr::from(a));
-                        x = x.wrapping_add(u64::from(nh.map_or(0, |(_, nh)| *nh)));
-                    }
-                }
-                x
+            crate_case(CRATES[1], kind, int_mem, ring, move |a: u32| {
+                int.longest_match_ipv4(Ipv4Addr::from(a)).map(|(_, nh)| *nh)
             }),
-            samples: Vec::new(),
-        });
-        let mut ring5 = Ring::new(ring);
-        cases.push(Timed {
-            name: CRATES[2],
-            addrs: kind,
-            memory: tbm_mem,
-            run: Box::new(move |n| {
-                let mut x = 0u64;
-                for _ in 0..n {
-                    for &a in ring5.next() {
-                        let nh = tbm.longest_match(Ipv4Addr::from(a));
-                        x = x.wrapping_add(u64::from(nh.map_or(0, |(_, _, nh)| *nh)));
-                    }
-                }
-                x
+            crate_case(CRATES[2], kind, tbm_mem, ring, move |a: u32| {
+                tbm.longest_match(Ipv4Addr::from(a)).map(|(_, _, nh)| *nh)
             }),
-            samples: Vec::new(),
-        });
+        ]);
     }
     debug_assert_eq!(cases.len(), LOOKUP_CASES);
     let mut timed = time_cases(&mut cases, &table, n, s, progress);
@@ -662,117 +696,20 @@ fn run_v6(
         limit_long_case(limit, limit_ring),
     ];
     for (kind, ring) in [("random", &random[..]), ("inside", &inside[..])] {
-        let (r1, r2) = (&reader, &reader);
-        let mut ring1 = Ring::new(ring);
-        cases.push(Timed {
-            name: "xconnect-single",
-            addrs: kind,
-            memory: mem_ours,
-            run: Box::new(move |n| {
-                let mut view = r1.pin();
-                let mut x = 0u64;
-                for _ in 0..n {
-                    view.repin();
-                    for &a in ring1.next() {
-                        x = x.wrapping_add(u64::from(view.lookup(a).unwrap_or(0)));
-                    }
-                }
-                x
-            }),
-            samples: Vec::new(),
-        });
-        let mut ring2 = Ring::new(ring);
-        cases.push(Timed {
-            name: "xconnect-batch32",
-            addrs: kind,
-            memory: mem_ours,
-            run: Box::new(move |n| {
-                let mut view = r2.pin();
-                let mut out = [Route::NONE; BATCH];
-                let mut x = 0u64;
-                for _ in 0..n {
-                    view.repin();
-                    view.lookup_batch(ring2.next(), &mut out);
-                    x = x.wrapping_add(fold(&out));
-                }
-                x
-            }),
-            samples: Vec::new(),
-        });
-        let r3 = &reader;
-        let mut ring_long = Ring::new(ring);
-        cases.push(Timed {
-            name: "xconnect-batch1024",
-            addrs: kind,
-            memory: mem_ours,
-            run: Box::new(move |n| {
-                let mut view = r3.pin();
-                let mut out = vec![Route::NONE; LONG_BATCH];
-                let mut x = 0u64;
-                let mut left = n as usize * BATCH;
-                while left > 0 {
-                    let a = ring_long.take(left.min(LONG_BATCH));
-                    left -= a.len();
-                    view.repin();
-                    view.lookup_batch(a, &mut out[..a.len()]);
-                    x = x.wrapping_add(fold(&out[..a.len()]));
-                }
-                x
-            }),
-            samples: Vec::new(),
-        });
+        cases.extend(xconnect_cases(|| reader.pin(), kind, mem_ours, ring));
         let (pt, int, tbm) = (&pt, &int, &tbm);
-        let mut ring3 = Ring::new(ring);
-        cases.push(Timed {
-            name: CRATES[0],
-            addrs: kind,
-            memory: pt_mem,
-            run: Box::new(move |n| {
-                let mut x = 0u64;
-                for _ in 0..n {
-                    for &a in ring3.next() {
-                        let q = Ipv6Net::new(Ipv6Addr::from(a), 128).expect("/128");
-                        x = x.wrapping_add(u64::from(pt.get_lpm(&q).map_or(0, |(_, nh)| *nh)));
-                    }
-                }
-                x
+        cases.extend([
+            crate_case(CRATES[0], kind, pt_mem, ring, move |a: u128| {
+                let q = Ipv6Net::new(Ipv6Addr::from(a), 128).expect("/128");
+                pt.get_lpm(&q).map(|(_, nh)| *nh)
             }),
-            samples: Vec::new(),
-        });
-        let mut ring4 = Ring::new(ring);
-        cases.push(Timed {
-            name: CRATES[1],
-            addrs: kind,
-            memory: int_mem,
-            run: Box::new(move |n| {
-                let mut x = 0u64;
-                for _ in 0..n {
-                    for &a in ring4.next() {
-                        let nh = int.longest_match_ipv6(Ipv6Addr::from(a));
-                        x = x.wrapping_add(u64::from(nh.map_or(0, |(_, nh)| *nh)));
-                    }
-                }
-                x
+            crate_case(CRATES[1], kind, int_mem, ring, move |a: u128| {
+                int.longest_match_ipv6(Ipv6Addr::from(a)).map(|(_, nh)| *nh)
             }),
-            samples: Vec::new(),
-        });
-        let mut ring5 = Ring::new(ring);
-        cases.push(Timed {
-            name: CRATES[2],
-            addrs: kind,
-            memory: tbm_mem,
-            run: Box::new(move |n| {
-                let mut x = 0u64;
-                for _ in 0..n {
-                    for &a in ring5.next() {
-                        let nh = tbm.longest_match(Ipv6Addr::from(a));
-                        x = x.wrapping_add(u64::from(nh.map_or(0, |(_, _, nh)| *nh)));
-                    }
-                }
-                x
+            crate_case(CRATES[2], kind, tbm_mem, ring, move |a: u128| {
+                tbm.longest_match(Ipv6Addr::from(a)).map(|(_, _, nh)| *nh)
             }),
-            samples: Vec::new(),
-        });
+        ]);
     }
     debug_assert_eq!(cases.len(), LOOKUP_CASES);
     let mut timed = time_cases(&mut cases, &table, n, s, progress);
