@@ -4,7 +4,12 @@
 //!
 //! Contract:
 //! - The file format is read and written by the `pcap-file` crate; this
-//!   module adds frame numbering, byte offsets and Ethernet checks.
+//!   module adds frame numbering, byte offsets and Ethernet checks, and
+//!   reads two things of pcapng as libpcap and Wireshark do where
+//!   pcap-file 2 does not: an option list that runs to the end of its block
+//!   without the end-of-options marker, and packet timestamps in the
+//!   interface's `if_tsresol` units (default microseconds) plus its
+//!   `if_tsoffset`.
 //! - Frames are numbered from 1 in file order, as Wireshark numbers them
 //!   (every packet record counts, including ones skipped for their link
 //!   type).
@@ -16,8 +21,9 @@
 use super::{Backend, IoStats};
 use crate::pipeline::{Batch, PortId};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
-use pcap_file::DataLink;
+use pcap_file::{DataLink, Endianness};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -141,13 +147,13 @@ impl PcapSource {
             what,
         };
         let (format, start) = if data.starts_with(&PCAPNG_MAGIC) {
-            let (rest, parser) = PcapNgParser::new(&data).map_err(|e| {
+            let (start, parser) = open_section(&data).map_err(|e| {
                 header_error(format!(
                     "not a valid pcapng section header: {}",
                     describe(&e)
                 ))
             })?;
-            (Format::PcapNg(parser), data.len() - rest.len())
+            (Format::PcapNg(parser), start)
         } else {
             let (rest, parser) = PcapParser::new(&data).map_err(|e| {
                 header_error(format!(
@@ -210,7 +216,7 @@ impl PcapSource {
         self.error = None;
         if let Format::PcapNg(p) = &mut self.format {
             // Re-read the section header so interface numbering restarts.
-            if let Ok((_, fresh)) = PcapNgParser::new(&self.data) {
+            if let Ok((_, fresh)) = open_section(&self.data) {
                 *p = fresh;
             }
         }
@@ -262,28 +268,40 @@ impl PcapSource {
                     }
                 },
                 Format::PcapNg(parser) => {
-                    let (rest, block) = match parser.next_block(slice) {
-                        Ok(x) => x,
+                    // A block pcap-file refuses only for a missing
+                    // end-of-options marker is parsed from a copy that has
+                    // one (`patched`); its length in the file is 4 less.
+                    let patched: Vec<u8>;
+                    let (block_len, block, base) = match parser.next_block(slice) {
+                        Ok((rest, block)) => (slice.len() - rest.len(), block, slice.as_ptr()),
                         Err(e) => {
-                            self.error = Some(fail(describe(&e), self.number));
-                            return None;
+                            let order = parser.section().endianness;
+                            patched = with_end_of_options(slice, order).unwrap_or_default();
+                            match parser.next_block(&patched) {
+                                Ok((_, block)) if !patched.is_empty() => {
+                                    (patched.len() - 4, block, patched.as_ptr())
+                                }
+                                _ => {
+                                    self.error = Some(fail(describe(&e), self.number));
+                                    return None;
+                                }
+                            }
                         }
                     };
-                    let next = self.data.len() - rest.len();
-                    let (timestamp, original_len, data, interface) = match &block {
+                    let next = at + block_len;
+                    // Timestamps in ticks of the interface's resolution
+                    // (pcap-file hands them over as nanoseconds unscaled).
+                    let (ticks, original_len, data, interface) = match &block {
                         Block::EnhancedPacket(p) => (
-                            p.timestamp,
+                            Some(p.timestamp.as_nanos() as u64),
                             p.original_len,
                             borrowed(&p.data),
                             p.interface_id,
                         ),
-                        Block::SimplePacket(p) => {
-                            (Duration::ZERO, p.original_len, borrowed(&p.data), 0u32)
-                        }
-                        // The obsolete packet block: microseconds (the
-                        // default resolution).
+                        Block::SimplePacket(p) => (None, p.original_len, borrowed(&p.data), 0u32),
+                        // The obsolete packet block.
                         Block::Packet(p) => (
-                            Duration::from_micros(p.timestamp),
+                            Some(p.timestamp),
                             p.original_len,
                             borrowed(&p.data),
                             p.interface_id as u32,
@@ -293,17 +311,22 @@ impl PcapSource {
                             continue;
                         }
                     };
-                    let Some(link) = parser
-                        .interfaces()
-                        .get(interface as usize)
-                        .map(|i| i.linktype)
-                    else {
+                    let Some(iface) = parser.interfaces().get(interface as usize) else {
                         self.error = Some(fail(
                             format!("packet of undeclared interface {interface}"),
                             self.number,
                         ));
                         return None;
                     };
+                    let link = iface.linktype;
+                    let timestamp =
+                        ticks.map_or(Duration::ZERO, |t| interface_time(&iface.options, t));
+                    // Where the packet bytes sit in the file (the same
+                    // place in a patched copy as in the original block).
+                    let data = data.map(|d| {
+                        let off = at + (d.as_ptr() as usize - base as usize);
+                        off..off + d.len()
+                    });
                     let Some(data) = data else {
                         // pcap-file 2 borrows packet data from the input.
                         self.error = Some(fail(
@@ -322,11 +345,165 @@ impl PcapSource {
                         number: self.number,
                         timestamp,
                         original_len,
-                        data,
+                        data: &self.data[data],
                     });
                 }
             }
         }
+    }
+}
+
+/// The first section of a pcapng file: the offset of the block after its
+/// section header, and the parser.
+fn open_section(data: &[u8]) -> Result<(usize, PcapNgParser), pcap_file::PcapError> {
+    match PcapNgParser::new(data) {
+        Ok((rest, parser)) => Ok((data.len() - rest.len(), parser)),
+        Err(e) => {
+            // The section header's own byte order (pcap-file's parser has
+            // none yet); the magic decides it.
+            let order = match data.get(8..12) {
+                Some([0x4d, 0x3c, 0x2b, 0x1a]) => Endianness::Little,
+                _ => Endianness::Big,
+            };
+            let Some(patched) = with_end_of_options(data, order) else {
+                return Err(e);
+            };
+            let (_, parser) = PcapNgParser::new(&patched).map_err(|_| e)?;
+            Ok((patched.len() - 4, parser))
+        }
+    }
+}
+
+/// pcapng block types whose body is a fixed part followed by options.
+const SHB: u32 = 0x0a0d_0d0a;
+const IDB: u32 = 1;
+const PB: u32 = 2;
+const NRB: u32 = 4;
+const ISB: u32 = 5;
+const EPB: u32 = 6;
+
+/// `n` rounded up to a multiple of 4 (pcapng pads fields to 32 bits).
+fn pad4(n: usize) -> usize {
+    n.div_ceil(4) * 4
+}
+
+/// Where the options of a block of type `kind` start in its `body` (the
+/// bytes between the length fields); `None` for a block without options
+/// or one too short to say.
+fn options_start(kind: u32, body: &[u8], order: Endianness) -> Option<usize> {
+    let u16_at = |i| read_u16(body, i, order).map(usize::from);
+    match kind {
+        SHB => Some(16),
+        IDB => Some(8),
+        ISB => Some(12),
+        // interface, drops (PB) or interface (EPB), timestamp, captured
+        // length, original length, then the padded packet bytes.
+        EPB | PB => Some(20 + pad4(read_u32(body, 12, order)? as usize)),
+        NRB => {
+            // Records up to and including the nrb_record_end (type 0).
+            let mut at = 0;
+            loop {
+                let (kind, len) = (u16_at(at)?, u16_at(at + 2)?);
+                at += 4 + pad4(len);
+                if kind == 0 {
+                    return Some(at);
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A copy of the block at the start of `src` with an end-of-options marker
+/// added, when its option list runs to the end of the block without one.
+/// libpcap and Wireshark read such blocks; pcap-file 2 refuses them.
+/// `None` when the block is anything else (the caller's error stands).
+fn with_end_of_options(src: &[u8], order: Endianness) -> Option<Vec<u8>> {
+    let kind = read_u32(src, 0, order)?;
+    let total = read_u32(src, 4, order)? as usize;
+    if total < 12
+        || total % 4 != 0
+        || total > src.len()
+        || read_u32(src, total - 4, order)? as usize != total
+    {
+        return None;
+    }
+    let body = &src[8..total - 4];
+    let start = options_start(kind, body, order)?;
+    if start >= body.len() {
+        return None; // no options at all: not the case handled here
+    }
+    let mut at = start;
+    while at < body.len() {
+        if read_u16(body, at, order)? == 0 {
+            return None; // terminated: something else is wrong
+        }
+        at += 4 + pad4(usize::from(read_u16(body, at + 2, order)?));
+    }
+    if at != body.len() {
+        return None; // the last option overruns the block
+    }
+    let grown = u32::try_from(total + 4).ok()?;
+    let len_bytes = match order {
+        Endianness::Big => grown.to_be_bytes(),
+        Endianness::Little => grown.to_le_bytes(),
+    };
+    let mut out = Vec::with_capacity(total + 4);
+    out.extend_from_slice(&src[..4]);
+    out.extend_from_slice(&len_bytes);
+    out.extend_from_slice(body);
+    out.extend_from_slice(&[0; 4]); // opt_endofopt, length 0
+    out.extend_from_slice(&len_bytes);
+    Some(out)
+}
+
+/// The 16-bit field at `at` of `b` in byte order `order`, if `b` holds it.
+fn read_u16(b: &[u8], at: usize, order: Endianness) -> Option<u16> {
+    let v: [u8; 2] = b.get(at..at.checked_add(2)?)?.try_into().ok()?;
+    Some(match order {
+        Endianness::Big => u16::from_be_bytes(v),
+        Endianness::Little => u16::from_le_bytes(v),
+    })
+}
+
+/// The 32-bit field at `at` of `b` in byte order `order`, if `b` holds it.
+fn read_u32(b: &[u8], at: usize, order: Endianness) -> Option<u32> {
+    let v: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(match order {
+        Endianness::Big => u32::from_be_bytes(v),
+        Endianness::Little => u32::from_le_bytes(v),
+    })
+}
+
+/// A packet timestamp of `ticks` in the units of the interface whose
+/// description carries `options`: `if_tsresol` (bit 7 clear: 10^-v s, set:
+/// 2^-v s; microseconds when absent) and `if_tsoffset` (seconds added,
+/// signed). Saturates at zero and at `Duration::MAX`.
+fn interface_time(options: &[InterfaceDescriptionOption<'_>], ticks: u64) -> Duration {
+    let mut resol = 6u8;
+    let mut offset = 0i64;
+    for o in options {
+        match o {
+            InterfaceDescriptionOption::IfTsResol(v) => resol = *v,
+            InterfaceDescriptionOption::IfTsOffset(v) => offset = *v as i64,
+            _ => {}
+        }
+    }
+    let per_second = if resol & 0x80 == 0 {
+        10u128.checked_pow(u32::from(resol))
+    } else {
+        2u128.checked_pow(u32::from(resol & 0x7f))
+    };
+    let Some(per_second) = per_second else {
+        return Duration::ZERO; // finer than u128 can count: below 1 ns
+    };
+    let ticks = u128::from(ticks);
+    let nanos = (ticks % per_second) * 1_000_000_000 / per_second;
+    let secs = i128::try_from(ticks / per_second).unwrap_or(i128::MAX) + i128::from(offset);
+    match u64::try_from(secs) {
+        Ok(s) => Duration::new(s, nanos as u32),
+        Err(_) if secs < 0 => Duration::ZERO,
+        Err(_) => Duration::MAX,
     }
 }
 
@@ -596,5 +773,158 @@ mod tests {
         }
         assert_eq!(n, 5);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// One little-endian pcapng block of type `kind` around `body`.
+    fn ng_block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let total = (12 + body.len()) as u32;
+        let mut b = kind.to_le_bytes().to_vec();
+        b.extend_from_slice(&total.to_le_bytes());
+        b.extend_from_slice(body);
+        b.extend_from_slice(&total.to_le_bytes());
+        b
+    }
+
+    /// An option (code, value) padded to 32 bits.
+    fn ng_opt(code: u16, value: &[u8]) -> Vec<u8> {
+        let mut o = code.to_le_bytes().to_vec();
+        o.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        o.extend_from_slice(value);
+        o.resize(4 + pad4(value.len()), 0);
+        o
+    }
+
+    const END: [u8; 4] = [0; 4];
+
+    fn ng_shb(opts: &[u8]) -> Vec<u8> {
+        let mut body = vec![0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0];
+        body.extend_from_slice(&(-1i64).to_le_bytes());
+        body.extend_from_slice(opts);
+        ng_block(SHB, &body)
+    }
+
+    fn ng_idb(opts: &[u8]) -> Vec<u8> {
+        let mut body = vec![1, 0, 0, 0]; // Ethernet, reserved
+        body.extend_from_slice(&65535u32.to_le_bytes());
+        body.extend_from_slice(opts);
+        ng_block(IDB, &body)
+    }
+
+    fn ng_epb(ticks: u64, frame: &[u8], opts: &[u8]) -> Vec<u8> {
+        let mut body = 0u32.to_le_bytes().to_vec();
+        body.extend_from_slice(&((ticks >> 32) as u32).to_le_bytes());
+        body.extend_from_slice(&(ticks as u32).to_le_bytes());
+        body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        body.extend_from_slice(frame);
+        body.resize(20 + pad4(frame.len()), 0);
+        body.extend_from_slice(opts);
+        ng_block(EPB, &body)
+    }
+
+    #[test]
+    fn pcapng_options_without_end_marker_are_read() {
+        let fs = frames();
+        let comment = ng_opt(1, b"written without opt_endofopt");
+        let mut file = ng_shb(&ng_opt(3, b"some os"));
+        file.extend(ng_idb(&ng_opt(9, &[6])));
+        file.extend(ng_epb(1_000_001, &fs[1], &comment));
+        file.extend(ng_epb(2_000_000, &fs[2], &[]));
+        let corrupt_at = file.len();
+        file.extend(ng_epb(
+            3_000_000,
+            &fs[3],
+            &[comment.as_slice(), &END].concat(),
+        ));
+        // The last block ends inside its option list.
+        file.truncate(file.len() - 8);
+        let mut s = PcapSource::from_bytes("t.pcapng", file).unwrap();
+        let f = s.next_frame().unwrap();
+        assert_eq!((f.number, f.data), (1, fs[1].as_slice()));
+        assert_eq!(f.timestamp, Duration::new(1, 1_000));
+        let f = s.next_frame().unwrap();
+        assert_eq!((f.number, f.data), (2, fs[2].as_slice()));
+        assert!(s.next_frame().is_none());
+        let e = s.error().expect("the cut block is an error");
+        assert_eq!((e.frame, e.offset), (3, corrupt_at), "{e}");
+        s.rewind();
+        assert_eq!(s.next_frame().unwrap().data, fs[1].as_slice());
+    }
+
+    #[test]
+    fn pcapng_terminated_options_read_as_before() {
+        let fs = frames();
+        let mut file = ng_shb(&[ng_opt(3, b"os").as_slice(), &END].concat());
+        file.extend(ng_idb(&[ng_opt(9, &[9]).as_slice(), &END].concat()));
+        file.extend(ng_epb(5_000_000_007, &fs[0], &[]));
+        let mut s = PcapSource::from_bytes("t.pcapng", file).unwrap();
+        let f = s.next_frame().unwrap();
+        assert_eq!(f.timestamp, Duration::new(5, 7));
+        assert!(s.next_frame().is_none() && s.error().is_none());
+    }
+
+    #[test]
+    fn pcapng_timestamps_follow_the_interface_resolution() {
+        let fs = frames();
+        let stamp = |idb_opts: Vec<u8>, ticks: u64| {
+            let mut file = ng_shb(&[]);
+            file.extend(ng_idb(&idb_opts));
+            file.extend(ng_epb(ticks, &fs[0], &[]));
+            let mut s = PcapSource::from_bytes("t.pcapng", file).unwrap();
+            let t = s.next_frame().map(|f| f.timestamp);
+            assert!(s.error().is_none(), "{:?}", s.error());
+            t.unwrap()
+        };
+        let opts = |o: &[&[u8]]| [o.concat().as_slice(), &END].concat();
+        // No if_tsresol: microseconds.
+        assert_eq!(stamp(vec![], 2_500_000), Duration::new(2, 500_000_000));
+        assert_eq!(
+            stamp(opts(&[&ng_opt(9, &[3])]), 1_234),
+            Duration::new(1, 234_000_000)
+        );
+        assert_eq!(
+            stamp(opts(&[&ng_opt(9, &[9])]), 1_000_000_001),
+            Duration::new(1, 1)
+        );
+        // 2^-10 s ticks.
+        assert_eq!(
+            stamp(opts(&[&ng_opt(9, &[0x80 | 10])]), 1024 + 512),
+            Duration::new(1, 500_000_000)
+        );
+        // if_tsoffset (seconds, signed) is added; below the epoch is zero.
+        let offset = |s: i64| ng_opt(14, &s.to_le_bytes());
+        assert_eq!(
+            stamp(opts(&[&offset(100)]), 1_000_000),
+            Duration::new(101, 0)
+        );
+        assert_eq!(stamp(opts(&[&offset(-5)]), 1_000_000), Duration::ZERO);
+        // A resolution finer than can be counted does not panic.
+        assert_eq!(stamp(opts(&[&ng_opt(9, &[120])]), u64::MAX), Duration::ZERO);
+        assert_eq!(
+            interface_time(&[], u64::MAX),
+            Duration::new(u64::MAX / 1_000_000, 551_615_000)
+        );
+    }
+
+    #[test]
+    fn pcapng_option_fix_never_panics_on_corrupt_bytes() {
+        let fs = frames();
+        let mut file = ng_shb(&ng_opt(3, b"some os"));
+        file.extend(ng_idb(&ng_opt(9, &[6])));
+        file.extend(ng_epb(1, &fs[1], &ng_opt(1, b"c")));
+        for i in 0..file.len() {
+            for v in [0u8, 0xff, 0x04, 0x80] {
+                let mut f = file.clone();
+                f[i] = v;
+                if let Ok(mut s) = PcapSource::from_bytes("t.pcapng", f.clone()) {
+                    while s.next_frame().is_some() {}
+                }
+                for cut in [i, i.saturating_sub(3)] {
+                    if let Ok(mut s) = PcapSource::from_bytes("t.pcapng", f[..cut].to_vec()) {
+                        while s.next_frame().is_some() {}
+                    }
+                }
+            }
+        }
     }
 }
