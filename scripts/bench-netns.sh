@@ -47,6 +47,17 @@
 #   xconnect-1w-rps        as xconnect-1w, ingress receive on core 1 too:
 #                          the same one-core budget as kernel-fwd-rps
 #   xconnect-1w-capture    as xconnect-1w, its capture writer on core 1
+#   kernel-fwd-napi,       the ingress veth received through threaded NAPI
+#   xconnect-1w-napi       (GRO on, its thread pinned to core 1; the
+#                          generator's veth without TSO/GSO so its frames
+#                          take that path): the generator only queues each
+#                          frame, the receive runs batched on core 1 beside
+#                          the dut. xconnect runs SCHED_FIFO there (chrt -f
+#                          10) so the NAPI thread gets core 1 only when the
+#                          worker waits; without it CFS splits the core
+#                          and fewer frames arrive.
+#   ovs-afxdp              ovs-netdev with AF_XDP ports (native XDP on the
+#                          veths, copy mode) and one PMD thread on core 1
 # So xconnect-1w has more than one core's worth of dut work done for it
 # but a generator slowed by that work (offered is lower); xconnect-1w-rps
 # has exactly kernel-fwd-rps's budget. The table shows both; a share
@@ -64,18 +75,20 @@
 # in their own process group under `timeout` and are stopped by killing
 # the group.
 #
-# Installs netsniff-ng (with --gen trafgen) and openvswitch-switch when
-# missing, keeping the packages' services from starting (policy-rc.d). OVS
+# Installs netsniff-ng (with --gen trafgen), ethtool (the -napi modes) and
+# openvswitch-switch when missing, keeping the packages' services from
+# starting (policy-rc.d). OVS
 # runs as a private instance (own db, run directory and sockets in a
 # temporary directory) inside the dut namespace, pinned to core 1, with
-# AF_PACKET ("system") ports and one OpenFlow rule per direction.
+# AF_PACKET ("system") ports, or AF_XDP ports (ovs-afxdp), and one
+# OpenFlow rule per direction.
 # Everything created (namespaces ${P}*, processes, the temporary
 # directory) is removed on exit, failure and Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_MODES=(ceiling kernel-fwd kernel-fwd-rps bridge bridge-rps ovs-netdev
-  xconnect-1w xconnect-2w xconnect-1w-rps xconnect-tap xconnect-1w-capture)
+ALL_MODES=(ceiling kernel-fwd kernel-fwd-rps bridge bridge-rps ovs-netdev ovs-afxdp
+  xconnect-1w xconnect-2w xconnect-1w-rps xconnect-1w-napi kernel-fwd-napi xconnect-tap xconnect-1w-capture)
 WINDOW=5 WINDOWS=3 JSON=0 MODES="" GEN_TOOL=xconnect NICE=0
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -106,12 +119,13 @@ log() { echo "bench-netns: $*" >&2; }
 
 need=()
 case "$GEN_TOOL" in xconnect|trafgen) ;; *) echo "bench-netns: --gen xconnect|trafgen" >&2; exit 2 ;; esac
-tools=(ip:iproute2 timeout:coreutils taskset:util-linux pgrep:procps)
+tools=(ip:iproute2 timeout:coreutils taskset:util-linux pgrep:procps chrt:util-linux)
+[[ " ${SEL[*]} " != *"-napi "* ]] || tools+=(ethtool:ethtool)
 [ "$GEN_TOOL" != trafgen ] || tools+=(trafgen:netsniff-ng)
 for t in "${tools[@]}"; do
   command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
 done
-if [[ " ${SEL[*]} " == *" ovs-netdev "* ]] && ! command -v ovs-vswitchd >/dev/null; then
+if [[ " ${SEL[*]} " == *" ovs-"* ]] && ! command -v ovs-vswitchd >/dev/null; then
   need+=(openvswitch-switch)
 fi
 if [ ${#need[@]} -gt 0 ]; then
@@ -223,6 +237,21 @@ topo_up() { # topo_up MODE
   fi
 }
 
+# napi NS IF: receive IF through a NAPI thread pinned to core 1 (veth GRO
+# on, threaded NAPI; the generator's veth without TSO so its frames are
+# eligible): the sender only queues the frame, the receive runs batched on
+# core 1.
+napi() {
+  local pid n=0
+  ip netns exec "$GEN" ethtool -K "$GENIF" tso off gso off >/dev/null
+  ip netns exec "$1" ethtool -K "$2" gro on >/dev/null
+  ip netns exec "$1" sh -c "echo 1 > /sys/class/net/$2/threaded"
+  for pid in $(ps -eo pid=,comm= | awk -v n="napi/$2-" 'index($2, n) == 1 {print $1}'); do
+    taskset -pc 1 "$pid" >/dev/null
+    n=$((n + 1))
+  done
+  [ "$n" -gt 0 ] || { log "no NAPI thread for $2 (threaded NAPI unsupported?)"; return 1; }
+}
 # rps NS IF: steer the receive work of IF to core 1 (RPS mask 2).
 rps() { ip netns exec "$1" sh -c "echo 2 > /sys/class/net/$2/queues/rx-0/rps_cpus"; }
 
@@ -274,7 +303,7 @@ sample() { # → "time offered delivered"
 XC_PG=""
 xc_start() { # xc_start CONFIG ARGS…
   local conf=$1; shift
-  bg xconnect ip netns exec "$DUT" nice -n "$NICE" timeout -s INT 600 "$BIN" run "$conf" --stats-interval 0 "$@"
+  bg xconnect ip netns exec "$DUT" ${XC_SCHED:-} nice -n "$NICE" timeout -s INT 600 "$BIN" run "$conf" --stats-interval 0 "$@"
   XC_PG=$LAST_PG
   for _ in $(seq 100); do
     grep -qs running "$WORK/xconnect.err" && return 0
@@ -288,8 +317,8 @@ xc_start() { # xc_start CONFIG ARGS…
 
 OVS_RUN=""
 ovs() { OVS_RUNDIR=$OVS_RUN OVS_DBDIR=$OVS_RUN OVS_LOGDIR=$OVS_RUN "$@"; }
-ovs_start() {
-  local schema
+ovs_start() { # ovs_start [PORT_TYPE]: system (AF_PACKET) or afxdp
+  local schema ptype=${1:-system}
   OVS_RUN=$WORK/ovs
   rm -rf "$OVS_RUN"
   mkdir -p "$OVS_RUN"
@@ -309,6 +338,12 @@ ovs_start() {
   ovs ip netns exec "$DUT" ovs-vsctl --db="unix:$OVS_RUN/db.sock" --timeout=10 \
     add-br xcb-br0 -- set bridge xcb-br0 datapath_type=netdev \
     -- add-port xcb-br0 xcb-din -- add-port xcb-br0 xcb-dtra
+  if [ "$ptype" = afxdp ]; then
+    # AF_XDP ports are polled by a PMD thread: one, on core 1.
+    ovs ovs-vsctl --db="unix:$OVS_RUN/db.sock" --timeout=10 set Open_vSwitch . other_config:pmd-cpu-mask=0x2 \
+      -- set interface xcb-din type=afxdp options:xdp-mode=native \
+      -- set interface xcb-dtra type=afxdp options:xdp-mode=native
+  fi
   # A port-to-port cross-connect (OVS's cheapest forwarding), both ways.
   ovs ovs-ofctl del-flows xcb-br0
   ovs ovs-ofctl add-flow xcb-br0 "in_port=xcb-din,actions=output:xcb-dtra"
@@ -322,7 +357,7 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
   GEN_CONF=$WORK/l2.cfg GEN_DST=$FAR_MAC
   case "$m" in
     ceiling) ;;
-    kernel-fwd|kernel-fwd-rps)
+    kernel-fwd|kernel-fwd-rps|kernel-fwd-napi)
       GEN_CONF=$WORK/l3.cfg GEN_DST=$DIN_MAC
       ip netns exec "$DUT" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
         net.ipv4.conf.default.rp_filter=0
@@ -330,7 +365,7 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
       ip -n "$DUT" addr add 198.51.100.1/24 dev xcb-dtra
       ip -n "$DUT" neigh replace 198.51.100.2 lladdr "$FAR_MAC" dev xcb-dtra nud permanent
       ip -n "$DUT" neigh replace 192.0.2.1 lladdr "$GEN_MAC" dev xcb-din nud permanent
-      [ "$m" = kernel-fwd ] || rps "$DUT" xcb-din
+      case "$m" in kernel-fwd-rps) rps "$DUT" xcb-din ;; kernel-fwd-napi) napi "$DUT" xcb-din ;; esac
       ;;
     bridge|bridge-rps)
       ip -n "$DUT" link add xcb-br0 type bridge
@@ -341,8 +376,13 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
       [ "$m" = bridge ] || rps "$DUT" xcb-din
       ;;
     ovs-netdev) ovs_start ;;
+    ovs-afxdp) ovs_start afxdp ;;
     xconnect-1w) xc_start examples/bench-dut.toml --workers 1 --first-core 1 ;;
     xconnect-1w-rps) rps "$DUT" xcb-din; xc_start examples/bench-dut.toml --workers 1 --first-core 1 ;;
+    xconnect-1w-napi)
+      napi "$DUT" xcb-din
+      XC_SCHED="chrt -f 10" xc_start examples/bench-dut.toml --workers 1 --first-core 1
+      ;;
     xconnect-2w) xc_start examples/bench-dut.toml --workers 2 --first-core 0 ;;
     xconnect-1w-capture)
       rm -rf "${CAPDIR:?}"/*
@@ -386,7 +426,7 @@ run_mode() {
   dut_setup "$m"
   gen_start
   sleep 1
-  [ "$m" != ovs-netdev ] || sleep 1
+  [[ "$m" != ovs-* ]] || sleep 1
   for try in 1 2 3 4; do
     gen_alive || { gen_stop; gen_start; sleep 0.5; }
     s0=$(sample)
