@@ -421,11 +421,8 @@ fn sample_frames_agree_with_tshark() {
     );
 }
 
-#[test]
-fn foreign_captures_never_panic_and_agree_with_tshark() {
-    if !have_tshark() {
-        return;
-    }
+/// The pcap and pcapng files of `tests/data/foreign`, sorted.
+fn foreign_captures() -> Vec<PathBuf> {
     let dir = root().join("tests/data/foreign");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -433,6 +430,15 @@ fn foreign_captures_never_panic_and_agree_with_tshark() {
         .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
         .collect();
     files.sort();
+    files
+}
+
+#[test]
+fn foreign_captures_never_panic_and_agree_with_tshark() {
+    if !have_tshark() {
+        return;
+    }
+    let files = foreign_captures();
     assert!(files.len() >= 400, "{} captures", files.len());
     let mut all = Vec::new();
     let mut corrupt = 0;
@@ -499,13 +505,7 @@ fn capture_timestamps_agree_with_tshark() {
     // nanosecond resolutions): the times `xconnect trace` reports are
     // the ones tshark reads (`frame.time_epoch`), to within the f64 the
     // JSON carries.
-    let dir = root().join("tests/data/foreign");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .collect();
-    files.sort();
+    let files = foreign_captures();
     let (mut compared, mut ng) = (0, 0);
     for f in files.iter().step_by(8) {
         let (lines, code, _) = trace(f);
