@@ -5,11 +5,13 @@
 //! Contract:
 //! - The file format is read and written by the `pcap-file` crate; this
 //!   module adds frame numbering, byte offsets and Ethernet checks, and
-//!   reads two things of pcapng as libpcap and Wireshark do where
-//!   pcap-file 2 does not: an option list that runs to the end of its block
-//!   without the end-of-options marker, and packet timestamps in the
+//!   reads pcapng as libpcap and Wireshark do where pcap-file 2 does not:
+//!   an option list that runs to the end of its block without the
+//!   end-of-options marker is accepted; packet times are in the
 //!   interface's `if_tsresol` units (default microseconds) plus its
-//!   `if_tsoffset`.
+//!   `if_tsoffset`; the obsolete packet block's timestamp is high word
+//!   first in either byte order; a simple packet block's frame ends at its
+//!   original length and the interface's snap length, not its padding.
 //! - Frames are numbered from 1 in file order, as Wireshark numbers them
 //!   (every packet record counts, including ones skipped for their link
 //!   type).
@@ -275,7 +277,7 @@ impl PcapSource {
                     let (block_len, block, base) = match parser.next_block(slice) {
                         Ok((rest, block)) => (slice.len() - rest.len(), block, slice.as_ptr()),
                         Err(e) => {
-                            let order = parser.section().endianness;
+                            let order = section_order(slice).unwrap_or(parser.section().endianness);
                             patched = with_end_of_options(slice, order).unwrap_or_default();
                             match parser.next_block(&patched) {
                                 Ok((_, block)) if !patched.is_empty() => {
@@ -298,10 +300,23 @@ impl PcapSource {
                             borrowed(&p.data),
                             p.interface_id,
                         ),
-                        Block::SimplePacket(p) => (None, p.original_len, borrowed(&p.data), 0u32),
-                        // The obsolete packet block.
+                        // No captured length: the frame is the body up to
+                        // the original length (and the snap length, below),
+                        // not its padding.
+                        Block::SimplePacket(p) => {
+                            let data = borrowed(&p.data)
+                                .map(|d| &d[..d.len().min(p.original_len as usize)]);
+                            (None, p.original_len, data, 0u32)
+                        }
+                        // The obsolete packet block: its timestamp is two
+                        // 32-bit words, high first, which pcap-file reads as
+                        // one 64-bit number (words swapped in a
+                        // little-endian section).
                         Block::Packet(p) => (
-                            Some(p.timestamp),
+                            Some(match parser.section().endianness {
+                                Endianness::Big => p.timestamp,
+                                Endianness::Little => p.timestamp.rotate_left(32),
+                            }),
                             p.original_len,
                             borrowed(&p.data),
                             p.interface_id as u32,
@@ -319,6 +334,13 @@ impl PcapSource {
                         return None;
                     };
                     let link = iface.linktype;
+                    let data = match (&block, data) {
+                        // Snap length 0: no limit.
+                        (Block::SimplePacket(_), Some(d)) if iface.snaplen != 0 => {
+                            Some(&d[..d.len().min(iface.snaplen as usize)])
+                        }
+                        (_, d) => d,
+                    };
                     let timestamp =
                         ticks.map_or(Duration::ZERO, |t| interface_time(&iface.options, t));
                     // Where the packet bytes sit in the file (the same
@@ -359,18 +381,26 @@ fn open_section(data: &[u8]) -> Result<(usize, PcapNgParser), pcap_file::PcapErr
     match PcapNgParser::new(data) {
         Ok((rest, parser)) => Ok((data.len() - rest.len(), parser)),
         Err(e) => {
-            // The section header's own byte order (pcap-file's parser has
-            // none yet); the magic decides it.
-            let order = match data.get(8..12) {
-                Some([0x4d, 0x3c, 0x2b, 0x1a]) => Endianness::Little,
-                _ => Endianness::Big,
-            };
+            let order = section_order(data).unwrap_or(Endianness::Big);
             let Some(patched) = with_end_of_options(data, order) else {
                 return Err(e);
             };
             let (_, parser) = PcapNgParser::new(&patched).map_err(|_| e)?;
             Ok((patched.len() - 4, parser))
         }
+    }
+}
+
+/// The byte order of the section header block at the start of `src`, from
+/// its byte-order magic (a section header carries its own, whatever the
+/// section before it used); `None` when `src` starts with another block.
+fn section_order(src: &[u8]) -> Option<Endianness> {
+    if !src.starts_with(&PCAPNG_MAGIC) {
+        return None;
+    }
+    match src.get(8..12)? {
+        [0x4d, 0x3c, 0x2b, 0x1a] => Some(Endianness::Little),
+        _ => Some(Endianness::Big),
     }
 }
 
@@ -494,12 +524,18 @@ fn interface_time(options: &[InterfaceDescriptionOption<'_>], ticks: u64) -> Dur
     } else {
         2u128.checked_pow(u32::from(resol & 0x7f))
     };
-    let Some(per_second) = per_second else {
-        return Duration::ZERO; // finer than u128 can count: below 1 ns
+    // A resolution finer than u128 can count puts every tick below 1 ns.
+    let (whole, nanos) = match per_second {
+        Some(per_second) => {
+            let ticks = u128::from(ticks);
+            (
+                ticks / per_second,
+                (ticks % per_second) * 1_000_000_000 / per_second,
+            )
+        }
+        None => (0, 0),
     };
-    let ticks = u128::from(ticks);
-    let nanos = (ticks % per_second) * 1_000_000_000 / per_second;
-    let secs = i128::try_from(ticks / per_second).unwrap_or(i128::MAX) + i128::from(offset);
+    let secs = i128::try_from(whole).unwrap_or(i128::MAX) + i128::from(offset);
     match u64::try_from(secs) {
         Ok(s) => Duration::new(s, nanos as u32),
         Err(_) if secs < 0 => Duration::ZERO,
@@ -775,88 +811,192 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// One little-endian pcapng block of type `kind` around `body`.
-    fn ng_block(kind: u32, body: &[u8]) -> Vec<u8> {
-        let total = (12 + body.len()) as u32;
-        let mut b = kind.to_le_bytes().to_vec();
-        b.extend_from_slice(&total.to_le_bytes());
-        b.extend_from_slice(body);
-        b.extend_from_slice(&total.to_le_bytes());
-        b
+    /// Writes pcapng blocks in one byte order.
+    #[derive(Clone, Copy)]
+    struct Ng(Endianness);
+
+    impl Ng {
+        fn u16(self, v: u16) -> [u8; 2] {
+            match self.0 {
+                Endianness::Big => v.to_be_bytes(),
+                Endianness::Little => v.to_le_bytes(),
+            }
+        }
+
+        fn u32(self, v: u32) -> [u8; 4] {
+            match self.0 {
+                Endianness::Big => v.to_be_bytes(),
+                Endianness::Little => v.to_le_bytes(),
+            }
+        }
+
+        /// A block of type `kind` around `body`.
+        fn block(self, kind: u32, body: &[u8]) -> Vec<u8> {
+            let total = (12 + body.len()) as u32;
+            [
+                &self.u32(kind)[..],
+                &self.u32(total),
+                body,
+                &self.u32(total),
+            ]
+            .concat()
+        }
+
+        /// An option (code, value) padded to 32 bits.
+        fn opt(self, code: u16, value: &[u8]) -> Vec<u8> {
+            let mut o = [self.u16(code), self.u16(value.len() as u16)].concat();
+            o.extend_from_slice(value);
+            o.resize(4 + pad4(value.len()), 0);
+            o
+        }
+
+        fn shb(self, opts: &[u8]) -> Vec<u8> {
+            let mut body = self.u32(0x1a2b_3c4d).to_vec();
+            body.extend_from_slice(&self.u16(1));
+            body.extend_from_slice(&self.u16(0));
+            body.extend_from_slice(&[0xff; 8]); // section length: unknown
+            body.extend_from_slice(opts);
+            self.block(SHB, &body)
+        }
+
+        fn idb(self, snaplen: u32, opts: &[u8]) -> Vec<u8> {
+            let mut body = [self.u16(1), self.u16(0)].concat(); // Ethernet
+            body.extend_from_slice(&self.u32(snaplen));
+            body.extend_from_slice(opts);
+            self.block(IDB, &body)
+        }
+
+        /// An enhanced packet block (or, `obsolete`, a packet block) of
+        /// `frame`, which was `original_len` bytes on the wire.
+        fn packet(
+            self,
+            obsolete: bool,
+            ticks: u64,
+            frame: &[u8],
+            original_len: u32,
+            opts: &[u8],
+        ) -> Vec<u8> {
+            let mut body = self.u32(0).to_vec(); // interface (and drops)
+            body.extend_from_slice(&self.u32((ticks >> 32) as u32));
+            body.extend_from_slice(&self.u32(ticks as u32));
+            body.extend_from_slice(&self.u32(frame.len() as u32));
+            body.extend_from_slice(&self.u32(original_len));
+            body.extend_from_slice(frame);
+            body.resize(20 + pad4(frame.len()), 0);
+            body.extend_from_slice(opts);
+            self.block(if obsolete { PB } else { EPB }, &body)
+        }
+
+        fn epb(self, ticks: u64, frame: &[u8], opts: &[u8]) -> Vec<u8> {
+            self.packet(false, ticks, frame, frame.len() as u32, opts)
+        }
+
+        fn spb(self, frame: &[u8]) -> Vec<u8> {
+            let mut body = self.u32(frame.len() as u32).to_vec();
+            body.extend_from_slice(frame);
+            body.resize(4 + pad4(frame.len()), 0);
+            self.block(3, &body)
+        }
     }
 
-    /// An option (code, value) padded to 32 bits.
-    fn ng_opt(code: u16, value: &[u8]) -> Vec<u8> {
-        let mut o = code.to_le_bytes().to_vec();
-        o.extend_from_slice(&(value.len() as u16).to_le_bytes());
-        o.extend_from_slice(value);
-        o.resize(4 + pad4(value.len()), 0);
-        o
-    }
-
+    const LE: Ng = Ng(Endianness::Little);
+    const BE: Ng = Ng(Endianness::Big);
     const END: [u8; 4] = [0; 4];
-
-    fn ng_shb(opts: &[u8]) -> Vec<u8> {
-        let mut body = vec![0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0];
-        body.extend_from_slice(&(-1i64).to_le_bytes());
-        body.extend_from_slice(opts);
-        ng_block(SHB, &body)
-    }
-
-    fn ng_idb(opts: &[u8]) -> Vec<u8> {
-        let mut body = vec![1, 0, 0, 0]; // Ethernet, reserved
-        body.extend_from_slice(&65535u32.to_le_bytes());
-        body.extend_from_slice(opts);
-        ng_block(IDB, &body)
-    }
-
-    fn ng_epb(ticks: u64, frame: &[u8], opts: &[u8]) -> Vec<u8> {
-        let mut body = 0u32.to_le_bytes().to_vec();
-        body.extend_from_slice(&((ticks >> 32) as u32).to_le_bytes());
-        body.extend_from_slice(&(ticks as u32).to_le_bytes());
-        body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        body.extend_from_slice(frame);
-        body.resize(20 + pad4(frame.len()), 0);
-        body.extend_from_slice(opts);
-        ng_block(EPB, &body)
-    }
 
     #[test]
     fn pcapng_options_without_end_marker_are_read() {
         let fs = frames();
-        let comment = ng_opt(1, b"written without opt_endofopt");
-        let mut file = ng_shb(&ng_opt(3, b"some os"));
-        file.extend(ng_idb(&ng_opt(9, &[6])));
-        file.extend(ng_epb(1_000_001, &fs[1], &comment));
-        file.extend(ng_epb(2_000_000, &fs[2], &[]));
-        let corrupt_at = file.len();
-        file.extend(ng_epb(
-            3_000_000,
-            &fs[3],
-            &[comment.as_slice(), &END].concat(),
-        ));
-        // The last block ends inside its option list.
-        file.truncate(file.len() - 8);
+        for ng in [LE, BE] {
+            let comment = ng.opt(1, b"written without opt_endofopt");
+            let mut file = ng.shb(&ng.opt(3, b"some os"));
+            file.extend(ng.idb(0, &ng.opt(9, &[6])));
+            file.extend(ng.epb(1_000_001, &fs[1], &comment));
+            // Cut by a snap length: captured 40 of 61 bytes.
+            file.extend(ng.packet(false, 2_000_000, &fs[1][..40], 61, &comment));
+            file.extend(ng.epb(3_000_000, &fs[2], &[]));
+            let corrupt_at = file.len();
+            file.extend(ng.epb(4_000_000, &fs[3], &[comment.as_slice(), &END].concat()));
+            // The last block ends inside its option list.
+            file.truncate(file.len() - 8);
+            let mut s = PcapSource::from_bytes("t.pcapng", file).unwrap();
+            let f = s.next_frame().unwrap();
+            assert_eq!((f.number, f.data), (1, fs[1].as_slice()));
+            assert_eq!(f.timestamp, Duration::new(1, 1_000));
+            let f = s.next_frame().unwrap();
+            assert_eq!((f.number, f.data, f.original_len), (2, &fs[1][..40], 61));
+            let f = s.next_frame().unwrap();
+            assert_eq!((f.number, f.data), (3, fs[2].as_slice()));
+            assert!(s.next_frame().is_none());
+            let e = s.error().expect("the cut block is an error");
+            assert_eq!((e.frame, e.offset), (4, corrupt_at), "{e}");
+            s.rewind();
+            assert_eq!(s.next_frame().unwrap().data, fs[1].as_slice());
+        }
+    }
+
+    #[test]
+    fn pcapng_second_section_in_the_other_byte_order() {
+        let fs = frames();
+        for (a, b) in [(LE, BE), (BE, LE)] {
+            let mut file = a.shb(&[]);
+            file.extend(a.idb(0, &[]));
+            file.extend(a.epb(1_000_000, &fs[0], &[]));
+            file.extend(b.shb(&b.opt(3, b"unmarked")));
+            file.extend(b.idb(0, &b.opt(9, &[9])));
+            file.extend(b.epb(2_000_000_000, &fs[1], &[]));
+            let mut s = PcapSource::from_bytes("t.pcapng", file).unwrap();
+            let got: Vec<_> =
+                std::iter::from_fn(|| s.next_frame().map(|f| (f.timestamp, f.data.to_vec())))
+                    .collect();
+            assert!(s.error().is_none(), "{:?}", s.error());
+            assert_eq!(
+                got,
+                [
+                    (Duration::from_secs(1), fs[0].clone()),
+                    (Duration::from_secs(2), fs[1].clone())
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn pcapng_obsolete_and_simple_packet_blocks() {
+        let fs = frames();
+        for ng in [LE, BE] {
+            let mut file = ng.shb(&[]);
+            file.extend(ng.idb(0, &[]));
+            // 1,700,000,000.000001 s in microseconds: both 32-bit words used.
+            file.extend(ng.packet(true, 1_700_000_000_000_001, &fs[1], 61, &[]));
+            // 61 bytes padded to 64 in the block: the frame is 61 bytes.
+            file.extend(ng.spb(&fs[1]));
+            let mut s = PcapSource::from_bytes("t.pcapng", file).unwrap();
+            let f = s.next_frame().unwrap();
+            assert_eq!(
+                (f.timestamp, f.data),
+                (Duration::new(1_700_000_000, 1_000), fs[1].as_slice())
+            );
+            let f = s.next_frame().unwrap();
+            assert_eq!((f.timestamp, f.data), (Duration::ZERO, fs[1].as_slice()));
+            assert!(
+                s.next_frame().is_none() && s.error().is_none(),
+                "{:?}",
+                s.error()
+            );
+        }
+        // A simple packet block is cut to the interface's snap length.
+        let mut file = LE.shb(&[]);
+        file.extend(LE.idb(50, &[]));
+        file.extend(LE.spb(&fs[1]));
         let mut s = PcapSource::from_bytes("t.pcapng", file).unwrap();
-        let f = s.next_frame().unwrap();
-        assert_eq!((f.number, f.data), (1, fs[1].as_slice()));
-        assert_eq!(f.timestamp, Duration::new(1, 1_000));
-        let f = s.next_frame().unwrap();
-        assert_eq!((f.number, f.data), (2, fs[2].as_slice()));
-        assert!(s.next_frame().is_none());
-        let e = s.error().expect("the cut block is an error");
-        assert_eq!((e.frame, e.offset), (3, corrupt_at), "{e}");
-        s.rewind();
-        assert_eq!(s.next_frame().unwrap().data, fs[1].as_slice());
+        assert_eq!(s.next_frame().unwrap().data, &fs[1][..50]);
     }
 
     #[test]
     fn pcapng_terminated_options_read_as_before() {
         let fs = frames();
-        let mut file = ng_shb(&[ng_opt(3, b"os").as_slice(), &END].concat());
-        file.extend(ng_idb(&[ng_opt(9, &[9]).as_slice(), &END].concat()));
-        file.extend(ng_epb(5_000_000_007, &fs[0], &[]));
+        let mut file = LE.shb(&[LE.opt(3, b"os").as_slice(), &END].concat());
+        file.extend(LE.idb(0, &[LE.opt(9, &[9]).as_slice(), &END].concat()));
+        file.extend(LE.epb(5_000_000_007, &fs[0], &[]));
         let mut s = PcapSource::from_bytes("t.pcapng", file).unwrap();
         let f = s.next_frame().unwrap();
         assert_eq!(f.timestamp, Duration::new(5, 7));
@@ -867,39 +1007,45 @@ mod tests {
     fn pcapng_timestamps_follow_the_interface_resolution() {
         let fs = frames();
         let stamp = |idb_opts: Vec<u8>, ticks: u64| {
-            let mut file = ng_shb(&[]);
-            file.extend(ng_idb(&idb_opts));
-            file.extend(ng_epb(ticks, &fs[0], &[]));
+            let mut file = LE.shb(&[]);
+            file.extend(LE.idb(0, &idb_opts));
+            file.extend(LE.epb(ticks, &fs[0], &[]));
             let mut s = PcapSource::from_bytes("t.pcapng", file).unwrap();
             let t = s.next_frame().map(|f| f.timestamp);
             assert!(s.error().is_none(), "{:?}", s.error());
             t.unwrap()
         };
         let opts = |o: &[&[u8]]| [o.concat().as_slice(), &END].concat();
+        let resol = |v: u8| LE.opt(9, &[v]);
         // No if_tsresol: microseconds.
         assert_eq!(stamp(vec![], 2_500_000), Duration::new(2, 500_000_000));
         assert_eq!(
-            stamp(opts(&[&ng_opt(9, &[3])]), 1_234),
+            stamp(opts(&[&resol(3)]), 1_234),
             Duration::new(1, 234_000_000)
         );
         assert_eq!(
-            stamp(opts(&[&ng_opt(9, &[9])]), 1_000_000_001),
+            stamp(opts(&[&resol(9)]), 1_000_000_001),
             Duration::new(1, 1)
         );
         // 2^-10 s ticks.
         assert_eq!(
-            stamp(opts(&[&ng_opt(9, &[0x80 | 10])]), 1024 + 512),
+            stamp(opts(&[&resol(0x80 | 10)]), 1024 + 512),
             Duration::new(1, 500_000_000)
         );
         // if_tsoffset (seconds, signed) is added; below the epoch is zero.
-        let offset = |s: i64| ng_opt(14, &s.to_le_bytes());
+        let offset = |s: i64| LE.opt(14, &s.to_le_bytes());
         assert_eq!(
             stamp(opts(&[&offset(100)]), 1_000_000),
             Duration::new(101, 0)
         );
         assert_eq!(stamp(opts(&[&offset(-5)]), 1_000_000), Duration::ZERO);
-        // A resolution finer than can be counted does not panic.
-        assert_eq!(stamp(opts(&[&ng_opt(9, &[120])]), u64::MAX), Duration::ZERO);
+        // A resolution finer than can be counted: ticks count for nothing,
+        // the offset still does; no panic.
+        assert_eq!(stamp(opts(&[&resol(120)]), u64::MAX), Duration::ZERO);
+        assert_eq!(
+            stamp(opts(&[&resol(60), &offset(100)]), u64::MAX),
+            Duration::new(100, 0)
+        );
         assert_eq!(
             interface_time(&[], u64::MAX),
             Duration::new(u64::MAX / 1_000_000, 551_615_000)
@@ -909,9 +1055,11 @@ mod tests {
     #[test]
     fn pcapng_option_fix_never_panics_on_corrupt_bytes() {
         let fs = frames();
-        let mut file = ng_shb(&ng_opt(3, b"some os"));
-        file.extend(ng_idb(&ng_opt(9, &[6])));
-        file.extend(ng_epb(1, &fs[1], &ng_opt(1, b"c")));
+        let mut file = LE.shb(&LE.opt(3, b"some os"));
+        file.extend(LE.idb(0, &LE.opt(9, &[6])));
+        file.extend(LE.epb(1, &fs[1], &LE.opt(1, b"c")));
+        file.extend(LE.packet(true, 1, &fs[1], 61, &LE.opt(1, b"c")));
+        file.extend(LE.spb(&fs[1]));
         for i in 0..file.len() {
             for v in [0u8, 0xff, 0x04, 0x80] {
                 let mut f = file.clone();
