@@ -114,6 +114,19 @@ for m in "${SEL[@]}"; do
   [[ " ${ALL_MODES[*]} " == *" $m "* ]] || { echo "bench-netns: unknown mode $m (--list)" >&2; exit 2; }
 done
 
+# Threaded NAPI (Linux 5.12+): without it the -napi modes cannot be set up.
+if [ ! -e /sys/class/net/lo/threaded ]; then
+  keep=()
+  for m in "${SEL[@]}"; do
+    if [[ "$m" == *-napi ]]; then
+      echo "bench-netns: skipping $m: this kernel has no threaded NAPI (/sys/class/net/*/threaded)" >&2
+    else
+      keep+=("$m")
+    fi
+  done
+  SEL=("${keep[@]}")
+fi
+
 [ "$(id -u)" = 0 ] || { echo "bench-netns: run as root (namespaces, raw sockets): sudo $0" >&2; exit 1; }
 log() { echo "bench-netns: $*" >&2; }
 
@@ -376,7 +389,16 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
       [ "$m" = bridge ] || rps "$DUT" xcb-din
       ;;
     ovs-netdev) ovs_start ;;
-    ovs-afxdp) ovs_start afxdp ;;
+    ovs-afxdp)
+      ovs_start afxdp
+      # An OVS built without AF_XDP, or a kernel that refuses the XDP
+      # program, leaves the port in the database with an error.
+      local port err
+      for port in xcb-din xcb-dtra; do
+        err=$(ovs ovs-vsctl --db="unix:$OVS_RUN/db.sock" --timeout=5 get interface "$port" error 2>/dev/null || true)
+        [ -z "$err" ] || [ "$err" = "[]" ] || note "$m" "$port: $err"
+      done
+      ;;
     xconnect-1w) xc_start examples/bench-dut.toml --workers 1 --first-core 1 ;;
     xconnect-1w-rps) rps "$DUT" xcb-din; xc_start examples/bench-dut.toml --workers 1 --first-core 1 ;;
     xconnect-1w-napi)
