@@ -52,10 +52,10 @@
 #                          generator's veth without TSO/GSO so its frames
 #                          take that path): the generator only queues each
 #                          frame, the receive runs batched on core 1 beside
-#                          the dut. xconnect runs SCHED_FIFO there (chrt -f
-#                          10) so the NAPI thread gets core 1 only when the
-#                          worker waits; without it CFS splits the core
-#                          and fewer frames arrive.
+#                          the dut. xconnect's worker runs SCHED_FIFO there
+#                          (--worker-priority 10) so the NAPI thread gets
+#                          core 1 only when the worker waits; without it
+#                          CFS splits the core and fewer frames arrive.
 #   ovs-afxdp              ovs-netdev with AF_XDP ports (native XDP on the
 #                          veths, copy mode) and one PMD thread on core 1
 # So xconnect-1w has more than one core's worth of dut work done for it
@@ -132,7 +132,7 @@ log() { echo "bench-netns: $*" >&2; }
 
 need=()
 case "$GEN_TOOL" in xconnect|trafgen) ;; *) echo "bench-netns: --gen xconnect|trafgen" >&2; exit 2 ;; esac
-tools=(ip:iproute2 timeout:coreutils taskset:util-linux pgrep:procps chrt:util-linux)
+tools=(ip:iproute2 timeout:coreutils taskset:util-linux pgrep:procps)
 [[ " ${SEL[*]} " != *"-napi "* ]] || tools+=(ethtool:ethtool)
 [ "$GEN_TOOL" != trafgen ] || tools+=(trafgen:netsniff-ng)
 for t in "${tools[@]}"; do
@@ -316,7 +316,7 @@ sample() { # → "time offered delivered"
 XC_PG=""
 xc_start() { # xc_start CONFIG ARGS…
   local conf=$1; shift
-  bg xconnect ip netns exec "$DUT" ${XC_SCHED:-} nice -n "$NICE" timeout -s INT 600 "$BIN" run "$conf" --stats-interval 0 "$@"
+  bg xconnect ip netns exec "$DUT" nice -n "$NICE" timeout -s INT 600 "$BIN" run "$conf" --stats-interval 0 "$@"
   XC_PG=$LAST_PG
   for _ in $(seq 100); do
     grep -qs running "$WORK/xconnect.err" && return 0
@@ -403,7 +403,7 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
     xconnect-1w-rps) rps "$DUT" xcb-din; xc_start examples/bench-dut.toml --workers 1 --first-core 1 ;;
     xconnect-1w-napi)
       napi "$DUT" xcb-din
-      XC_SCHED="chrt -f 10" xc_start examples/bench-dut.toml --workers 1 --first-core 1
+      xc_start examples/bench-dut.toml --workers 1 --first-core 1 --worker-priority 10
       ;;
     xconnect-2w) xc_start examples/bench-dut.toml --workers 2 --first-core 0 ;;
     xconnect-1w-capture)

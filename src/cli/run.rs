@@ -40,6 +40,12 @@ pub struct RunArgs {
     /// Core of worker 0 (worker w runs on core first+w); "none" disables pinning.
     #[arg(long, default_value = "0")]
     pub first_core: String,
+    /// Run the workers SCHED_FIFO at this priority (1-99; needs
+    /// CAP_SYS_NICE): a worker then runs whenever it has work, ahead of
+    /// other threads on its core, e.g. a kernel thread doing a port's
+    /// receive there (threaded NAPI). Workers still sleep when idle.
+    #[arg(long, value_name = "1-99", value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub worker_priority: Option<u8>,
     /// Seconds between stats lines; 0 prints only the final one.
     #[arg(long, default_value_t = 10.0)]
     pub stats_interval: f64,
@@ -161,6 +167,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         stats_interval: (!interval.is_zero()).then_some(interval),
         duration: a.duration.map(|d| seconds(d, "--duration")).transpose()?,
         capture: capture_spec(a)?,
+        worker_priority: a.worker_priority,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -53,6 +53,9 @@ pub struct RunOptions {
     pub duration: Option<Duration>,
     /// Capture frames to pcapng files (`--capture DIR`).
     pub capture: Option<CaptureSpec>,
+    /// Run the workers `SCHED_FIFO` at this priority (1-99); `None`: the
+    /// normal scheduler.
+    pub worker_priority: Option<u8>,
 }
 
 impl Default for RunOptions {
@@ -63,6 +66,7 @@ impl Default for RunOptions {
             stats_interval: Some(Duration::from_secs(10)),
             duration: None,
             capture: None,
+            worker_priority: None,
         }
     }
 }
@@ -197,6 +201,7 @@ impl Runtime {
             let worker = Worker {
                 index: w,
                 core,
+                priority: opts.worker_priority,
                 pipeline: Pipeline::new(plan.clone(), links.clone()),
                 ports,
                 snapshot,
