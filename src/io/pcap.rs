@@ -349,8 +349,9 @@ impl PcapSource {
                         let off = at + (d.as_ptr() as usize - base as usize);
                         off..off + d.len()
                     });
-                    let Some(data) = data else {
-                        // pcap-file 2 borrows packet data from the input.
+                    let Some(data) = data.and_then(|r| self.data.get(r)) else {
+                        // pcap-file 2 borrows packet data from the input,
+                        // inside the block it parsed.
                         self.error = Some(fail(
                             "packet data not borrowed from the file".into(),
                             self.number,
@@ -367,7 +368,7 @@ impl PcapSource {
                         number: self.number,
                         timestamp,
                         original_len,
-                        data: &self.data[data],
+                        data,
                     });
                 }
             }
