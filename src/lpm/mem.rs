@@ -48,8 +48,9 @@ impl EntryArray {
     }
 
     /// A zeroed array of `len` entries committed now, in huge pages when
-    /// the kernel has them: for a first level that every lookup reads at a
-    /// random place, where a 4 KiB page costs a TLB miss per lookup.
+    /// the kernel has them: for the random-read limit, which every lookup
+    /// reads at a random place and which nothing writes (a table's arrays
+    /// are committed as they are written, see `table::Table::new`).
     /// Whether huge pages were obtained: [`Self::huge_page_bytes`].
     pub(crate) fn zeroed_resident(len: usize) -> Self {
         let a = Self::zeroed(len);
@@ -95,16 +96,30 @@ impl EntryArray {
     /// Bytes of this array backed by transparent huge pages now, from
     /// `AnonHugePages` of `/proc/self/smaps` (0 where unknown).
     pub(crate) fn huge_page_bytes(&self) -> usize {
+        self.smaps_bytes("AnonHugePages:")
+    }
+
+    /// Bytes of this array committed in memory now, from `Rss` of
+    /// `/proc/self/smaps` (0 where unknown). Parts never written map the
+    /// kernel's zero page, which `Rss` does not count.
+    pub(crate) fn resident_bytes(&self) -> usize {
+        self.smaps_bytes("Rss:")
+    }
+
+    fn smaps_bytes(&self, field: &str) -> usize {
         #[cfg(not(miri))]
         {
             let start = self.ptr.as_ptr() as usize;
             let end = start + self.len * std::mem::size_of::<AtomicU32>();
             std::fs::read_to_string("/proc/self/smaps")
-                .map(|s| smaps_huge_bytes(&s, start, end))
+                .map(|s| smaps_field_bytes(&s, field, start, end))
                 .unwrap_or(0)
         }
         #[cfg(miri)]
-        0
+        {
+            let _ = field;
+            0
+        }
     }
 
     fn layout(len: usize) -> std::alloc::Layout {
@@ -184,11 +199,11 @@ impl EntryArray {
     }
 }
 
-/// `AnonHugePages` of the mappings of `smaps` that lie in `[start, end)`,
-/// capped per mapping at its overlap with the range (a mapping merged with
-/// a neighbour is only partly ours).
+/// The `field` (e.g. `AnonHugePages:`, in kB) of the mappings of `smaps`
+/// that lie in `[start, end)`, in bytes, capped per mapping at its overlap
+/// with the range (a mapping merged with a neighbour is only partly ours).
 #[cfg(not(miri))]
-fn smaps_huge_bytes(smaps: &str, start: usize, end: usize) -> usize {
+fn smaps_field_bytes(smaps: &str, field: &str, start: usize, end: usize) -> usize {
     let mut total = 0;
     let mut overlap = 0;
     for line in smaps.lines() {
@@ -201,7 +216,7 @@ fn smaps_huge_bytes(smaps: &str, start: usize, end: usize) -> usize {
                 continue;
             }
         }
-        if first == "AnonHugePages:" && overlap > 0 {
+        if first == field && overlap > 0 {
             let kib: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
             total += (kib * 1024).min(overlap);
         }
@@ -381,7 +396,7 @@ mod tests {
 
     #[cfg(not(miri))]
     #[test]
-    fn smaps_huge_bytes_counts_overlap_only() {
+    fn smaps_field_bytes_counts_overlap_only() {
         let smaps = "\
 7f0000000000-7f0000400000 rw-p 00000000 00:00 0
 Size:               4096 kB
@@ -390,13 +405,16 @@ AnonHugePages:      4096 kB
 AnonHugePages:      2048 kB
 ";
         let base = 0x7f00_0000_0000usize;
-        assert_eq!(smaps_huge_bytes(smaps, base, base + (6 << 20)), 6 << 20);
         assert_eq!(
-            smaps_huge_bytes(smaps, base + (2 << 20), base + (4 << 20)),
+            smaps_field_bytes(smaps, "AnonHugePages:", base, base + (6 << 20)),
+            6 << 20
+        );
+        assert_eq!(
+            smaps_field_bytes(smaps, "AnonHugePages:", base + (2 << 20), base + (4 << 20)),
             2 << 20
         );
         assert_eq!(
-            smaps_huge_bytes(smaps, base + (8 << 20), base + (9 << 20)),
+            smaps_field_bytes(smaps, "AnonHugePages:", base + (8 << 20), base + (9 << 20)),
             0
         );
     }

@@ -95,12 +95,15 @@ pub(crate) struct Table {
 
 impl Table {
     fn new(first_bits: u32, group_capacity: u32, summary: bool) -> Self {
+        // Every array is committed as it is written, in huge pages where
+        // the kernel has them (the mappings are advised for them): a table
+        // of a few routes takes a few MiB, not its 64 MiB first level.
+        // Parts never written read as the kernel's (huge) zero page, so a
+        // lookup there costs no more than in a committed page.
         Self {
-            // Committed up front in huge pages: every lookup reads it at a
-            // random place. The pool stays lazy (committed as used).
-            first: EntryArray::zeroed_resident(1 << first_bits),
+            first: EntryArray::zeroed(1 << first_bits),
             groups: EntryArray::zeroed(group_capacity as usize * GROUP),
-            summary: EntryArray::zeroed_resident(if summary {
+            summary: EntryArray::zeroed(if summary {
                 (1usize << first_bits).div_ceil(32)
             } else {
                 0
@@ -613,15 +616,20 @@ impl Engine {
             alloc.capacity,
             !current.summary.is_empty(),
         );
-        for (dst, src) in copy.first.iter().zip(current.first.iter()) {
-            dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-        for (dst, src) in copy.summary.iter().zip(current.summary.iter()) {
-            dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
+        // The copy starts zeroed: only non-zero entries are written, so
+        // it commits no more pages than the current version holds.
         let used = alloc.high as usize * GROUP;
-        for (dst, src) in copy.groups[..used].iter().zip(&current.groups[..used]) {
-            dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
+        for (dst, src) in [
+            (&copy.first[..], &current.first[..]),
+            (&copy.summary[..], &current.summary[..]),
+            (&copy.groups[..used], &current.groups[..used]),
+        ] {
+            for (d, s) in dst.iter().zip(src) {
+                let v = s.load(Ordering::Relaxed);
+                if v != 0 {
+                    d.store(v, Ordering::Relaxed);
+                }
+            }
         }
         alloc.free = (0..alloc.high)
             .filter(|&g| !alloc.live[g as usize])
@@ -668,6 +676,13 @@ impl Engine {
     pub(crate) fn first_level_huge_pages(&self) -> (usize, usize) {
         let first = &self.table().first;
         (first.huge_page_bytes(), first.len() * 4)
+    }
+
+    /// Bytes of the published table committed in memory now (first level,
+    /// summary and groups).
+    pub(crate) fn resident_bytes(&self) -> usize {
+        let t = self.table();
+        t.first.resident_bytes() + t.summary.resident_bytes() + t.groups.resident_bytes()
     }
 
     /// Groups in use now.

@@ -25,9 +25,10 @@
 //!   32 addresses, then reads them; on a longer slice it prefetches chunk
 //!   k+1 before reading chunk k (software pipelining), which a caller
 //!   making separate calls of 32 cannot get.
-//! - Memory: 64 MiB for `tbl24` (committed up front, in huge pages when
-//!   available: [`Lpm4Writer::huge_page_bytes`]) plus 1 KiB per
-//!   group in use; the group pool is reserved, not committed, up front.
+//! - Memory: 64 MiB for `tbl24` plus 1 KiB per group in use, reserved up
+//!   front and committed as written, in huge pages when available
+//!   ([`Lpm4Writer::huge_page_bytes`]): a table of a few routes commits a
+//!   few MiB; what was never written reads as the kernel's zero page.
 
 use super::mem::{prefetch, Root};
 use super::table::{decode, group_slot, Engine, Table, EXT};
@@ -329,10 +330,18 @@ impl Lpm4Writer {
     }
 
     /// Bytes of the tbl24 (64 MiB) backed by transparent huge pages now
-    /// (from `/proc/self/smaps`; 0 where unknown). Below the full size,
-    /// random lookups also pay TLB misses.
+    /// (from `/proc/self/smaps`; 0 where unknown). Only written parts are
+    /// committed; the rest reads the kernel's (huge) zero page.
     pub fn huge_page_bytes(&self) -> usize {
         self.engine.first_level_huge_pages().0
+    }
+
+    /// Bytes of the published table committed in memory now (`Rss` of its
+    /// arrays in `/proc/self/smaps`; 0 where unknown): what routes have
+    /// written, a few MiB for a few routes. Never-written parts read as
+    /// the kernel's zero page and cost nothing.
+    pub fn resident_bytes(&self) -> usize {
+        self.engine.resident_bytes()
     }
 
     /// Bytes of the lookup structure readers see (tbl24 and the tbl8
@@ -433,6 +442,35 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_table_of_a_few_routes_commits_a_few_mib() {
+        let mut w = Lpm4Writer::new();
+        w.insert(net("192.0.2.0/24"), 1).unwrap();
+        // A /25: a tbl8 group.
+        w.insert(net("198.51.100.0/25"), 2).unwrap();
+        // A batch goes through a private copy of the whole table.
+        w.apply(&[
+            Update::Insert(net("203.0.113.0/24"), 3),
+            Update::Insert(net("10.0.0.0/8"), 4),
+        ])
+        .unwrap();
+        // Lookups all over the space read the never-written parts.
+        let r = w.reader();
+        let (mut x, mut hits) = (1u32, 0);
+        for _ in 0..100_000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            hits += u32::from(r.lookup(Ipv4Addr::from(x)).is_some());
+        }
+        assert!(hits > 0 && r.lookup(ip("198.51.100.1")) == Some(2));
+        // At most one 2 MiB huge page per route and one for the groups;
+        // the whole tbl24 would be 64 MiB.
+        let resident = w.resident_bytes();
+        assert!(
+            resident > 0 && resident <= 10 << 20,
+            "{resident} bytes committed"
+        );
     }
 
     #[test]

@@ -200,7 +200,8 @@ impl Pipeline {
     ///
     /// Each frame goes through all stages at once while its bytes and
     /// metadata are hot: parse, classify (the last lookup is reused while
-    /// consecutive frames share a tag stack), then [`forward_one`].
+    /// consecutive frames share a tag stack), then forward it (MTU check,
+    /// DSCP mark, link pick and tag rewrite).
     pub fn process(&mut self, batch: &mut Batch) {
         let port = batch.port;
         let n = batch.len();
