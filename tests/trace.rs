@@ -375,7 +375,9 @@ fn summary_out_and_limit_agree_with_the_detailed_trace() {
 #[test]
 fn pcapng_input_traces_like_pcap() {
     use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
-    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+    use pcap_file::pcapng::blocks::interface_description::{
+        InterfaceDescriptionBlock, InterfaceDescriptionOption,
+    };
     use pcap_file::pcapng::PcapNgWriter;
     use pcap_file::DataLink;
     let (file, frames) = sample_capture();
@@ -383,8 +385,14 @@ fn pcapng_input_traces_like_pcap() {
     // Interface 0 is not Ethernet: its packet is skipped (and numbered).
     w.write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::RAW, 0))
         .unwrap();
-    w.write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::ETHERNET, 0))
-        .unwrap();
+    // pcap-file writes EPB times as nanoseconds: say so (if_tsresol 9),
+    // as readers take microseconds otherwise.
+    w.write_pcapng_block(InterfaceDescriptionBlock {
+        linktype: DataLink::ETHERNET,
+        snaplen: 0,
+        options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+    })
+    .unwrap();
     w.write_pcapng_block(EnhancedPacketBlock {
         interface_id: 0,
         timestamp: Duration::ZERO,
