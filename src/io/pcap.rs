@@ -300,14 +300,8 @@ impl PcapSource {
                             borrowed(&p.data),
                             p.interface_id,
                         ),
-                        // No captured length: the frame is the body up to
-                        // the original length (and the snap length, below),
-                        // not its padding.
-                        Block::SimplePacket(p) => {
-                            let data = borrowed(&p.data)
-                                .map(|d| &d[..d.len().min(p.original_len as usize)]);
-                            (None, p.original_len, data, 0u32)
-                        }
+                        // Cut below: no captured length in the block.
+                        Block::SimplePacket(p) => (None, p.original_len, borrowed(&p.data), 0u32),
                         // The obsolete packet block: its timestamp is two
                         // 32-bit words, high first, which pcap-file reads as
                         // one 64-bit number (words swapped in a
@@ -334,10 +328,17 @@ impl PcapSource {
                         return None;
                     };
                     let link = iface.linktype;
+                    // A simple packet block's frame is its body up to the
+                    // original length and the snap length (0: no limit),
+                    // not the body's padding.
                     let data = match (&block, data) {
-                        // Snap length 0: no limit.
-                        (Block::SimplePacket(_), Some(d)) if iface.snaplen != 0 => {
-                            Some(&d[..d.len().min(iface.snaplen as usize)])
+                        (Block::SimplePacket(_), Some(d)) => {
+                            let snap = if iface.snaplen == 0 {
+                                u32::MAX
+                            } else {
+                                iface.snaplen
+                            };
+                            Some(&d[..d.len().min(original_len.min(snap) as usize)])
                         }
                         (_, d) => d,
                     };

@@ -96,30 +96,7 @@ impl EntryArray {
     /// Bytes of this array backed by transparent huge pages now, from
     /// `AnonHugePages` of `/proc/self/smaps` (0 where unknown).
     pub(crate) fn huge_page_bytes(&self) -> usize {
-        self.smaps_bytes("AnonHugePages:")
-    }
-
-    /// Bytes of this array committed in memory now, from `Rss` of
-    /// `/proc/self/smaps` (0 where unknown). Parts never written map the
-    /// kernel's zero page, which `Rss` does not count.
-    pub(crate) fn resident_bytes(&self) -> usize {
-        self.smaps_bytes("Rss:")
-    }
-
-    fn smaps_bytes(&self, field: &str) -> usize {
-        #[cfg(not(miri))]
-        {
-            let start = self.ptr.as_ptr() as usize;
-            let end = start + self.len * std::mem::size_of::<AtomicU32>();
-            std::fs::read_to_string("/proc/self/smaps")
-                .map(|s| smaps_field_bytes(&s, field, start, end))
-                .unwrap_or(0)
-        }
-        #[cfg(miri)]
-        {
-            let _ = field;
-            0
-        }
+        smaps_bytes("AnonHugePages:", &[self])
     }
 
     fn layout(len: usize) -> std::alloc::Layout {
@@ -196,6 +173,32 @@ impl EntryArray {
         unsafe {
             libc::munmap(self.ptr.as_ptr().cast(), Self::mapped_bytes(self.len));
         }
+    }
+}
+
+/// The `field` of `/proc/self/smaps` (`AnonHugePages:`; `Rss:`, which
+/// leaves out never-written parts mapping the kernel's zero page) summed
+/// over the ranges of `arrays`, from one read of the file (0 where
+/// unknown).
+pub(crate) fn smaps_bytes(field: &str, arrays: &[&EntryArray]) -> usize {
+    #[cfg(not(miri))]
+    {
+        let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+            return 0;
+        };
+        arrays
+            .iter()
+            .map(|a| {
+                let start = a.ptr.as_ptr() as usize;
+                let end = start + a.len * std::mem::size_of::<AtomicU32>();
+                smaps_field_bytes(&smaps, field, start, end)
+            })
+            .sum()
+    }
+    #[cfg(miri)]
+    {
+        let _ = (field, arrays);
+        0
     }
 }
 

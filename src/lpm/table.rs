@@ -682,7 +682,7 @@ impl Engine {
     /// summary and groups).
     pub(crate) fn resident_bytes(&self) -> usize {
         let t = self.table();
-        t.first.resident_bytes() + t.summary.resident_bytes() + t.groups.resident_bytes()
+        super::mem::smaps_bytes("Rss:", &[&t.first, &t.summary, &t.groups])
     }
 
     /// Groups in use now.
