@@ -6,9 +6,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use xconnect::bench::{cases, naive};
+use xconnect::frame::{Batch, BATCH_SIZE};
 use xconnect::io::mem::{FrameSource, TxSlots};
 use xconnect::io::Backend;
-use xconnect::pipeline::{Batch, BATCH_SIZE};
 
 fn l2(c: &mut Criterion) {
     let mut g = c.benchmark_group("l2");

@@ -23,10 +23,13 @@
 //!   inside the input.
 
 use crate::config;
+use crate::driver::{Driver, Observer, Ports};
+use crate::frame::{Batch, DropReason, PortId, Verdict, BATCH_SIZE};
 use crate::gen::FrameSpec;
 use crate::lpm::oracle::{Oracle4, Oracle6};
 use crate::lpm::{Lpm4Writer, Lpm6Writer, LpmError, NextHop, Update, MAX_NEXT_HOP};
-use crate::pipeline::{classify, Batch, LinkState, Pipeline, Plan, Service, Verdict};
+use crate::pipeline::{LinkState, Pipeline};
+use crate::plan::{classify, Plan, Service, Side};
 use crate::wire::{self, checksum, FrameInfo, PacketBuf, Tpid, VlanTag, L3};
 use arbitrary::Arbitrary;
 use etherparse::{LinkExtSlice, NetSlice, SlicedPacket, TransportSlice};
@@ -465,24 +468,108 @@ impl PipelineCase {
     }
 }
 
+/// The frames of a case in arrival order, served to the driver one run of
+/// the same ingress port at a time (as a port's queue would).
+struct Arrivals {
+    frames: Vec<(PortId, Vec<u8>)>,
+    next: usize,
+}
+
+impl Ports for Arrivals {
+    fn recv(&mut self, port: PortId, batch: &mut Batch) -> std::io::Result<usize> {
+        while let Some((p, f)) = self.frames.get(self.next) {
+            if *p != port || batch.is_full() {
+                break;
+            }
+            if !batch.push(f) {
+                batch.count_oversize(f.len());
+            }
+            self.next += 1;
+        }
+        Ok(batch.len())
+    }
+
+    fn send(&mut self, port: PortId, batch: &Batch) -> std::io::Result<usize> {
+        Ok((0..batch.len())
+            .filter(|&i| batch.meta(i).verdict.egress() == Some(port))
+            .count())
+    }
+}
+
+/// Checks every frame of each batch: the input as received, the output
+/// and verdict as processed.
+struct Checker<'a> {
+    plan: &'a Plan,
+    inputs: Vec<Vec<u8>>,
+}
+
+impl Observer for Checker<'_> {
+    fn received(&mut self, batch: &Batch) {
+        self.inputs.clear();
+        self.inputs
+            .extend((0..batch.len()).map(|i| batch.buf(i).frame().to_vec()));
+    }
+
+    fn processed(&mut self, batch: &Batch) {
+        for (k, input) in self.inputs.iter().enumerate() {
+            check_output(
+                self.plan,
+                batch.port,
+                input,
+                batch.meta(k).verdict,
+                batch.meta(k).attachment,
+                batch.buf(k).frame(),
+            );
+        }
+    }
+}
+
+/// The plan of a case's configuration text, compiled once per process and
+/// text, its learned neighbours forgotten before each use (so a case runs
+/// the same whether or not it is the first with its text). Compiling a
+/// plan reserves its route tables' memory, which dominated the cost of an
+/// input.
+fn cached_plan(text: &str) -> Result<Arc<Plan>, config::Diagnostics> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static PLANS: RefCell<HashMap<String, Arc<Plan>>> = RefCell::new(HashMap::new());
+    }
+    if let Some(plan) = PLANS.with(|p| p.borrow().get(text).cloned()) {
+        for l3 in &plan.l3 {
+            l3.neighbors.forget_learned();
+        }
+        return Ok(plan);
+    }
+    let cfg = config::load_str(text, Path::new("fuzz.toml"))?;
+    let plan = Arc::new(config::compile(&cfg));
+    PLANS.with(|p| {
+        let mut p = p.borrow_mut();
+        // Bounded: the grammar has few distinct texts that load, but the
+        // fuzzer may find many.
+        if p.len() >= 256 {
+            p.clear();
+        }
+        p.insert(text.to_string(), plan.clone());
+    });
+    Ok(plan)
+}
+
 /// Run a [`PipelineCase`] and check every invariant of the module header.
 pub fn pipeline(case: &PipelineCase) {
     let text = case.config_text();
-    let cfg = match config::load_str(&text, Path::new("fuzz.toml")) {
-        Ok(c) => c,
+    let plan = match cached_plan(&text) {
+        Ok(p) => p,
         Err(d) => {
             assert!(!d.is_empty());
             return;
         }
     };
-    let plan = Arc::new(Plan::compile(&cfg));
     let links = LinkState::new(plan.ports.len());
     for p in 0..plan.ports.len() {
         links.set(p as u16, case.down & (1 << p) == 0);
     }
     let mut pl = Pipeline::new(plan.clone(), links);
-    let mut inputs = 0u64;
-    let mut batch = Batch::new();
     // Frames in arrival order, batched per ingress port.
     let frames: Vec<(u16, Vec<u8>)> = case
         .frames
@@ -539,35 +626,16 @@ pub fn pipeline(case: &PipelineCase) {
             }
         })
         .collect();
-    let mut i = 0;
-    while i < frames.len() {
-        batch.clear();
-        batch.port = frames[i].0;
-        let mut originals = Vec::new();
-        while i < frames.len() && frames[i].0 == batch.port && !batch.is_full() {
-            if batch.push(&frames[i].1) {
-                originals.push(frames[i].1.clone());
-            } else {
-                pl.count_rx_drop(
-                    batch.port,
-                    frames[i].1.len(),
-                    crate::pipeline::DropReason::Malformed,
-                );
-            }
-            inputs += 1;
-            i += 1;
-        }
-        pl.process(&mut batch);
-        for (k, input) in originals.iter().enumerate() {
-            check_output(
-                &plan,
-                batch.port,
-                input,
-                batch.meta(k).verdict,
-                batch.meta(k).attachment,
-                batch.buf(k).frame(),
-            );
-        }
+    let inputs = frames.len() as u64;
+    let mut arrivals = Arrivals { frames, next: 0 };
+    let mut checker = Checker {
+        plan: &plan,
+        inputs: Vec::with_capacity(BATCH_SIZE),
+    };
+    let mut driver = Driver::new();
+    while let Some((port, _)) = arrivals.frames.get(arrivals.next) {
+        let port = *port;
+        driver.step(&mut pl, &mut arrivals, port, &mut checker);
     }
     let c = pl.counters();
     assert_eq!(c.total_rx(), inputs, "every input counted as received");
@@ -580,7 +648,7 @@ pub fn pipeline(case: &PipelineCase) {
 
 fn check_output(plan: &Plan, in_port: u16, input: &[u8], verdict: Verdict, att: u32, out: &[u8]) {
     assert_ne!(verdict, Verdict::Pending, "frame left pending");
-    if verdict == Verdict::Drop(crate::pipeline::DropReason::NotOurMac) {
+    if verdict == Verdict::Drop(DropReason::NotOurMac) {
         let ours = plan.ports.get(in_port as usize).map(|p| p.mac);
         assert_ne!(
             input.get(..6),
@@ -635,8 +703,8 @@ fn check_output(plan: &Plan, in_port: u16, input: &[u8], verdict: Verdict, att: 
         "frame crossed from one peering to another"
     );
     assert_ne!(
-        egress.side == crate::pipeline::Side::Access,
-        ingress.side == crate::pipeline::Side::Access,
+        egress.side == Side::Access,
+        ingress.side == Side::Access,
         "l2 frame did not cross the cross-connect"
     );
     // Beyond the tags, only the DSCP bits (and the IPv4 checksum) change.
@@ -678,7 +746,7 @@ fn check_output(plan: &Plan, in_port: u16, input: &[u8], verdict: Verdict, att: 
 pub fn config_text(text: &str) {
     match config::load_str(text, Path::new("fuzz.toml")) {
         Ok(cfg) => {
-            let _ = Plan::compile(&cfg);
+            let _ = config::compile(&cfg);
         }
         Err(d) => {
             assert!(!d.is_empty(), "an error without a diagnostic");
@@ -1044,7 +1112,7 @@ pub fn trace_capture(data: &[u8]) {
     use crate::io::pcap::PcapSource;
     use crate::trace::{FrameTrace, Summary, Tracer};
     static PLAN: std::sync::OnceLock<Arc<Plan>> = std::sync::OnceLock::new();
-    let plan = PLAN.get_or_init(|| Arc::new(Plan::compile(&crate::bench::cases::config())));
+    let plan = PLAN.get_or_init(|| Arc::new(config::compile(&crate::bench::cases::config())));
     let Ok(mut source) = PcapSource::from_bytes("fuzz.pcap", data.to_vec()) else {
         return;
     };

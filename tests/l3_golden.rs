@@ -7,9 +7,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
 use xconnect::config::{self, PeeringKind};
+use xconnect::driver::pump;
+use xconnect::frame::DropReason;
 use xconnect::gen::{FrameSpec, Payload, MAC_A};
-use xconnect::io::mem::{pump, MemPort};
-use xconnect::pipeline::{DropReason, LinkState, Pipeline, Plan};
+use xconnect::io::mem::MemPort;
+use xconnect::pipeline::{LinkState, Pipeline};
+use xconnect::plan::Plan;
 use xconnect::wire::{self, checksum, Tpid, VlanTag, L3};
 
 const CUSTOMER: usize = 0;
@@ -28,7 +31,7 @@ struct Rig {
 
 fn rig() -> Rig {
     let cfg = config::load(Path::new("examples/pe-l3.toml")).unwrap_or_else(|d| panic!("{d}"));
-    let plan = Arc::new(Plan::compile(&cfg));
+    let plan = Arc::new(xconnect::config::compile(&cfg));
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     let links = LinkState::new(plan.ports.len());
     let mut pipeline = Pipeline::new(plan.clone(), links.clone());
@@ -189,7 +192,7 @@ fn nd_advert_for_our_address_and_learning() {
     // An NS from the MSEE for our primary-link address, built by our own solicitation builder.
     let mut f = vec![0u8; 200];
     let l3 = 22;
-    let n = xconnect::l3::reply::nd_solicit(&mut f, l3, &MSEE_A, peer, ours).unwrap();
+    let n = xconnect::pipeline::l3::reply::nd_solicit(&mut f, l3, &MSEE_A, peer, ours).unwrap();
     f.truncate(n);
     f[12..20].copy_from_slice(&[0x81, 0, 0, 100, 0x81, 0, 0, 200]);
     r.ports[TRUNK_A].inject(&f);
@@ -203,7 +206,7 @@ fn nd_advert_for_our_address_and_learning() {
     let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&na[l3 + 24..l3 + 40]).unwrap());
     assert_eq!((src, dst), (ours, peer));
     assert_eq!(
-        xconnect::l3::reply::icmp6_checksum(&src, &dst, &na[l3 + 40..]),
+        xconnect::pipeline::l3::reply::icmp6_checksum(&src, &dst, &na[l3 + 40..]),
         0
     );
     assert_eq!(&na[0..6], &MSEE_A);
@@ -398,7 +401,10 @@ fn ttl_expiry_and_no_route_send_icmp() {
     let src = Ipv6Addr::from(<[u8; 16]>::try_from(&f[26..42]).unwrap());
     let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&f[42..58]).unwrap());
     assert_eq!(src, "2001:db8:ff::1".parse::<Ipv6Addr>().unwrap());
-    assert_eq!(xconnect::l3::reply::icmp6_checksum(&src, &dst, &f[58..]), 0);
+    assert_eq!(
+        xconnect::pipeline::l3::reply::icmp6_checksum(&src, &dst, &f[58..]),
+        0
+    );
 }
 
 #[test]

@@ -7,9 +7,11 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use xconnect::config::{self, Config, Encapsulation, PeeringKind, Role};
+use xconnect::driver::pump;
+use xconnect::frame::DropReason;
 use xconnect::gen::FrameSpec;
-use xconnect::io::mem::{pump, MemPort};
-use xconnect::pipeline::{DropReason, LinkState, Pipeline, Plan};
+use xconnect::io::mem::MemPort;
+use xconnect::pipeline::{LinkState, Pipeline};
 use xconnect::wire::{Tpid, VlanTag};
 
 const EXAMPLES: [&str; 3] = [
@@ -26,7 +28,7 @@ struct Rig {
 }
 
 fn rig_from(cfg: Config) -> Rig {
-    let plan = Arc::new(Plan::compile(&cfg));
+    let plan = Arc::new(xconnect::config::compile(&cfg));
     let links = LinkState::new(plan.ports.len());
     let ports = vec![MemPort::new(); plan.ports.len()];
     Rig {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use xconnect::config;
 use xconnect::gen::{FrameSpec, Payload, MAC_A};
 use xconnect::io::pcap::pcap_bytes;
-use xconnect::pipeline::{Egress, Plan, Service, TagPush};
+use xconnect::plan::{Egress, Plan, Service, TagPush};
 use xconnect::wire::{Tpid, VlanTag};
 
 fn root() -> PathBuf {
@@ -223,7 +223,7 @@ fn examples() -> Vec<PathBuf> {
 fn golden_traces_of_every_example_and_port() {
     for ex in examples() {
         let cfg = config::load(&ex).unwrap_or_else(|d| panic!("{}: {d}", ex.display()));
-        let plan = Arc::new(Plan::compile(&cfg));
+        let plan = Arc::new(xconnect::config::compile(&cfg));
         let stem = ex.file_stem().unwrap().to_string_lossy().to_string();
         for (port, pp) in plan.ports.iter().enumerate() {
             let frames = frames_for(&plan, port);
@@ -271,7 +271,7 @@ fn golden_traces_of_every_example_and_port() {
 
 fn sample_capture() -> (PathBuf, Vec<Vec<u8>>) {
     let cfg = config::load(&root().join("examples/pe-qinq.toml")).unwrap();
-    let plan = Plan::compile(&cfg);
+    let plan = xconnect::config::compile(&cfg);
     let frames = frames_for(&plan, 0);
     let file = tmp("pe-qinq-customer.pcap");
     std::fs::write(&file, capture(&frames)).unwrap();

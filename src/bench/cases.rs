@@ -9,10 +9,12 @@ use crate::config::{
     Access, BackendKind, Bfd, Circuit, Config, Encapsulation, Link, LinkSubnets, Neighbor, Peering,
     PeeringKind, Port, Role, ServiceMode,
 };
+use crate::frame::PortId;
 use crate::gen::Payload;
 use crate::gen::{FrameSpec, IMIX};
 use crate::lpm::gen as tables;
-use crate::pipeline::{LinkState, Pipeline, Plan, PortId};
+use crate::pipeline::{LinkState, Pipeline};
+use crate::plan::{Plan, Side};
 use crate::qos::{DscpAction, DscpPolicy};
 use crate::wire::{Tpid, VlanId, VlanTag};
 use ipnet::IpNet;
@@ -113,7 +115,7 @@ pub fn config() -> Config {
 
 /// A pipeline over the bench plan with every port up.
 pub fn pipeline() -> Pipeline {
-    let plan = Arc::new(Plan::compile(&config()));
+    let plan = Arc::new(crate::config::compile(&config()));
     let links = LinkState::new(plan.ports.len());
     Pipeline::new(plan, links)
 }
@@ -231,7 +233,7 @@ pub fn l3_config() -> Config {
 pub fn l3_access_mac(plan: &Plan) -> crate::wire::ethernet::Mac {
     plan.l3
         .first()
-        .and_then(|p| p.links[crate::l3::LinkSide::Access as usize].as_ref())
+        .and_then(|p| p.link(Side::Access))
         .map_or([0xff; 6], |a| a.mac)
 }
 
@@ -247,7 +249,7 @@ pub type L3Tables = (
 /// prefix limits are lifted for the table size. Returns the plan and the
 /// tables' prefixes.
 pub fn l3_plan(v4: usize, v6: usize) -> anyhow::Result<L3Tables> {
-    let plan = Arc::new(Plan::compile(&l3_config()));
+    let plan = Arc::new(crate::config::compile(&l3_config()));
     let t4 = tables::ipv4_table(v4, 0x5eed_0004);
     let t6 = tables::ipv6_table(v6, 0x5eed_0006);
     let table = plan

@@ -17,10 +17,12 @@ pub mod cases;
 pub mod lpm;
 pub mod naive;
 
+use crate::driver::{Driver, Ports};
+use crate::frame::{Batch, PortId};
 use crate::io::mem::{FrameSource, TxSlots};
 use crate::io::pcap::{pcap_bytes, PcapSource};
 use crate::io::Backend;
-use crate::pipeline::{Batch, LinkState, Pipeline, PortId, Verdict};
+use crate::pipeline::{LinkState, Pipeline};
 use crate::trace::{Summary, Tracer};
 use cases::Sizes;
 use serde::Serialize;
@@ -160,6 +162,7 @@ pub struct Settings {
 struct Prepared {
     case: Case,
     source: FrameSource,
+    driver: Driver,
     pipeline: Pipeline,
     sink: TxSlots,
     samples: Vec<(u64, Duration)>,
@@ -171,6 +174,31 @@ struct TraceRun {
     capture: PcapSource,
     tracer: Tracer,
     summary: Summary,
+}
+
+/// The ports of a pipeline case: frames of `port` come from the source,
+/// whatever is sent goes into the sink (one copy per frame each way, as a
+/// ring would).
+struct BenchPorts<'a> {
+    port: PortId,
+    source: &'a mut FrameSource,
+    sink: &'a mut TxSlots,
+}
+
+impl Ports for BenchPorts<'_> {
+    #[inline]
+    fn recv(&mut self, port: PortId, batch: &mut Batch) -> std::io::Result<usize> {
+        if port == self.port {
+            self.source.recv(batch)
+        } else {
+            Ok(0)
+        }
+    }
+
+    #[inline]
+    fn send(&mut self, port: PortId, batch: &Batch) -> std::io::Result<usize> {
+        self.sink.send(batch, port)
+    }
 }
 
 /// Run `batches` batches of one case; returns frames sent out.
@@ -212,18 +240,18 @@ fn run_batches(p: &mut Prepared, batch: &mut Batch, batches: u64) -> u64 {
                 }
             }
             Work::Pipeline(_) | Work::L3(_) => {
-                batch.port = match p.case.work {
+                let port = match p.case.work {
                     Work::Pipeline(port) => port,
                     _ => cases::port::PRIVATE,
                 };
-                let _ = p.source.recv(batch);
-                p.pipeline.process(batch);
-                for i in 0..batch.len() {
-                    if let Verdict::Forward(_) = batch.meta(i).verdict {
-                        p.sink.put(batch.buf(i).frame());
-                        sent += 1;
-                    }
-                }
+                let before = p.sink.packets;
+                let mut ports = BenchPorts {
+                    port,
+                    source: &mut p.source,
+                    sink: &mut p.sink,
+                };
+                p.driver.step(&mut p.pipeline, &mut ports, port, &mut ());
+                sent += p.sink.packets - before;
             }
         }
     }
@@ -232,7 +260,7 @@ fn run_batches(p: &mut Prepared, batch: &mut Batch, batches: u64) -> u64 {
 
 /// The l3 plan and its tables, built once per run.
 type L3Tables = (
-    Arc<crate::pipeline::Plan>,
+    Arc<crate::plan::Plan>,
     Vec<(ipnet::Ipv4Net, u32)>,
     Vec<(ipnet::Ipv6Net, u32)>,
 );
@@ -275,6 +303,7 @@ fn prepare(case: &Case, l3: Option<&L3Tables>) -> Prepared {
     Prepared {
         case: case.clone(),
         source: FrameSource::new(frames),
+        driver: Driver::new(),
         pipeline,
         sink: TxSlots::new(256),
         samples: Vec::new(),
@@ -434,7 +463,7 @@ mod tests {
             for f in &frames[..64] {
                 ports[cases::PUSH_PORT as usize].inject(f);
             }
-            crate::io::mem::pump(&mut pl, &mut ports);
+            crate::driver::pump(&mut pl, &mut ports);
             let mut out: Vec<Vec<u8>> = ports[2].take_sent();
             out.extend(ports[3].take_sent());
             out.sort();

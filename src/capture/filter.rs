@@ -7,7 +7,7 @@
 //! or dropped frame is its ingress port, of a transmitted frame its egress
 //! port (and of a `tx-full` drop, the port that refused it).
 
-use crate::pipeline::{DropReason, Plan};
+use crate::frame::DropReason;
 use std::fmt;
 
 /// Which way a captured frame went.
@@ -156,23 +156,24 @@ impl Filter {
         Ok(f)
     }
 
-    /// Resolve port names against `plan`; an unknown name is an error that
-    /// lists the ports there are.
-    pub fn compile(&self, plan: &Plan) -> Result<Compiled, String> {
+    /// Resolve port names against the configuration's ports (`names` in
+    /// port-id order); an unknown name is an error that lists the ports
+    /// there are.
+    pub fn compile<S: AsRef<str>>(&self, names: &[S]) -> Result<Compiled, String> {
         let dirs = if self.directions.is_empty() {
             Direction::ALL.iter().fold(0, |m, d| m | d.bit())
         } else {
             self.directions.iter().fold(0, |m, d| m | d.bit())
         };
-        let mut port_dirs = vec![0u8; plan.ports.len()];
+        let mut port_dirs = vec![0u8; names.len()];
         if self.ports.is_empty() {
             port_dirs.iter_mut().for_each(|m| *m = dirs);
         }
         for name in &self.ports {
-            match plan.ports.iter().position(|p| &p.name == name) {
+            match names.iter().position(|p| p.as_ref() == name) {
                 Some(i) => port_dirs[i] = dirs,
                 None => {
-                    let names: Vec<&str> = plan.ports.iter().map(|p| p.name.as_str()).collect();
+                    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
                     return Err(format!(
                         "--capture-port {name:?}: no such port in the configuration (ports: {})",
                         names.join(", ")
@@ -217,9 +218,10 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn plan() -> Plan {
+    fn plan() -> Vec<String> {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pe-qinq.toml");
-        Plan::compile(&crate::config::load(&p).unwrap())
+        let cfg = crate::config::load(&p).unwrap();
+        cfg.ports.iter().map(|p| p.name.clone()).collect()
     }
 
     fn s(v: &[&str]) -> Vec<String> {

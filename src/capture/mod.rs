@@ -34,7 +34,8 @@ pub mod writer;
 pub use filter::{Compiled, Direction, Filter};
 pub use tap::CaptureTap;
 
-use crate::pipeline::{DropReason, Plan};
+use crate::config::PortSpec;
+use crate::frame::DropReason;
 use anyhow::Context;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -138,25 +139,22 @@ pub fn utc_stamp(unix_secs: u64) -> String {
 
 impl Capture {
     /// Open the first file (an error names the path), start the writer
-    /// thread and return one tap per worker. `log` receives the writer's
-    /// messages (a stop after a write error).
+    /// thread and return one tap per worker. `ports` are the forwarder's
+    /// ports in port-id order (each becomes a pcapng interface). `log`
+    /// receives the writer's messages (a stop after a write error).
     pub fn start(
         spec: &CaptureSpec,
-        plan: &Plan,
+        ports: &[PortSpec],
         workers: usize,
         log: impl FnMut(&str) + Send + 'static,
     ) -> anyhow::Result<(Capture, Vec<CaptureTap>)> {
-        let compiled = spec.filter.compile(plan).map_err(anyhow::Error::msg)?;
-        let interfaces: Vec<Interface> = plan
-            .ports
+        let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+        let compiled = spec.filter.compile(&names).map_err(anyhow::Error::msg)?;
+        let interfaces: Vec<Interface> = ports
             .iter()
             .map(|p| Interface {
                 name: p.name.clone(),
-                description: format!(
-                    "{} ({})",
-                    p.interface,
-                    crate::runtime::report::backend_name(p.backend)
-                ),
+                description: format!("{} ({})", p.interface, p.backend.name()),
             })
             .collect();
         let snaplen = spec.snaplen.clamp(1, tap::MAX_SNAPLEN);

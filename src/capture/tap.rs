@@ -12,7 +12,8 @@
 //! per frame; one clock read (vDSO) per batch.
 
 use super::filter::{Compiled, Direction};
-use crate::pipeline::{Batch, DropReason, PortId, Verdict};
+use crate::driver::Observer;
+use crate::frame::{Batch, DropReason, PortId, Verdict};
 use crossbeam::queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -286,6 +287,21 @@ impl CaptureTap {
     }
 }
 
+impl Observer for CaptureTap {
+    #[inline]
+    fn received(&mut self, batch: &Batch) {
+        CaptureTap::received(self, batch);
+    }
+    #[inline]
+    fn processed(&mut self, batch: &Batch) {
+        CaptureTap::processed(self, batch);
+    }
+    #[inline]
+    fn transmitted(&mut self, batch: &Batch, port: PortId, sent: usize) {
+        CaptureTap::transmitted(self, batch, port, sent);
+    }
+}
+
 impl Drop for CaptureTap {
     fn drop(&mut self) {
         self.flush();
@@ -295,7 +311,7 @@ impl Drop for CaptureTap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::Batch;
+    use crate::frame::Batch;
 
     fn all(ports: usize) -> Compiled {
         Compiled {

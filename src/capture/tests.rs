@@ -1,7 +1,7 @@
 use super::tap::{records, Record};
 use super::writer::{Files, Interface, Opener};
 use super::*;
-use crate::pipeline::{Batch, Verdict};
+use crate::frame::{Batch, Verdict};
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
@@ -15,9 +15,9 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-fn plan() -> Plan {
+fn ports() -> Vec<PortSpec> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pe-qinq.toml");
-    Plan::compile(&crate::config::load(&p).unwrap())
+    crate::config::port_specs(&crate::config::load(&p).unwrap())
 }
 
 fn ifaces() -> Vec<Interface> {
@@ -220,7 +220,7 @@ fn an_unusable_directory_is_an_error_naming_it() {
     let file = base.join("plain-file");
     std::fs::write(&file, b"x").unwrap();
     let spec = CaptureSpec::new(file.join("sub"));
-    let e = Capture::start(&spec, &plan(), 1, |_| {}).err().unwrap();
+    let e = Capture::start(&spec, &ports(), 1, |_| {}).err().unwrap();
     let msg = format!("{e:#}");
     assert!(msg.contains("plain-file/sub"), "{msg}");
     let _ = std::fs::remove_dir_all(&base);
@@ -329,7 +329,7 @@ fn capture_start_to_finish_through_the_taps() {
     let dir = scratch("e2e");
     let mut spec = CaptureSpec::new(&dir);
     spec.filter = Filter::parse(&["trunk-a".into()], &[], &[]).unwrap();
-    let (mut cap, mut taps) = Capture::start(&spec, &plan(), 2, |_| {}).unwrap();
+    let (mut cap, mut taps) = Capture::start(&spec, &ports(), 2, |_| {}).unwrap();
     assert_eq!(taps.len(), 2);
     let name = cap
         .first_file()

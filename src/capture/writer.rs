@@ -143,7 +143,7 @@ impl Files {
             in_file: 0,
             packets_in_file: 0,
             header: header(interfaces, snaplen)?,
-            comments: crate::pipeline::DropReason::ALL
+            comments: crate::frame::DropReason::ALL
                 .iter()
                 .map(|r| format!("drop: {}", r.name()).into_bytes())
                 .collect(),
@@ -217,7 +217,7 @@ impl Files {
         }
         let out = &mut self.buf;
         let flags = match (r.dir, r.reason) {
-            (Direction::Tx, _) | (_, Some(crate::pipeline::DropReason::TxFull)) => OUTBOUND,
+            (Direction::Tx, _) | (_, Some(crate::frame::DropReason::TxFull)) => OUTBOUND,
             _ => INBOUND,
         };
         let mut h = [0u8; 28];

@@ -5,7 +5,7 @@
 use crate::config::{
     self, prefix_class, Config, Encapsulation, LinkSubnets, PeeringKind, Role, ServiceMode,
 };
-use crate::pipeline::{Plan, Service, Side};
+use crate::plan::{Egress, Service, Side};
 use clap::Args;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -43,7 +43,7 @@ fn side(s: Side) -> &'static str {
 
 /// The summary of a valid configuration as JSON.
 pub fn summary(cfg: &Config) -> Value {
-    let plan = Plan::compile(cfg);
+    let plan = crate::config::compile(cfg);
     let own_is_customer = cfg.role == Role::ProviderEdge;
     let circuits: Vec<Value> = cfg
         .circuits
@@ -94,8 +94,8 @@ pub fn summary(cfg: &Config) -> Value {
                 Service::L2 { egress, .. } => (
                     "l2",
                     match egress {
-                        crate::pipeline::Egress::Access(t) => plan.ports[t.port as usize].name.clone(),
-                        crate::pipeline::Egress::Trunk([x, y]) => format!("{}|{}", plan.ports[x.port as usize].name, plan.ports[y.port as usize].name),
+                        Egress::Access(t) => plan.ports[t.port as usize].name.clone(),
+                        Egress::Trunk([x, y]) => format!("{}|{}", plan.ports[x.port as usize].name, plan.ports[y.port as usize].name),
                     },
                 ),
                 Service::L3 { .. } => ("l3", String::from("(routed)")),

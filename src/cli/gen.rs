@@ -119,7 +119,7 @@ pub fn run(a: &GenArgs) -> anyhow::Result<i32> {
         if sent % 4096 < 32 && Instant::now() >= deadline {
             break;
         }
-        let want = (limit - sent).min(crate::pipeline::BATCH_SIZE as u64) as usize;
+        let want = (limit - sent).min(crate::frame::BATCH_SIZE as u64) as usize;
         let n = (0..want)
             .take_while(|k| ring.push(&frames[(next + k) % frames.len()]))
             .count();

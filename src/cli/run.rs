@@ -173,10 +173,16 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
-    let rt = Runtime::start(&cfg, &opts, stop, |msg| eprintln!("xconnect: {msg}"))?;
+    let plan = std::sync::Arc::new(crate::config::compile(&cfg));
+    for w in &plan.warnings {
+        eprintln!("xconnect: warning: {w}");
+    }
+    let port_list = crate::config::port_specs(&cfg);
+    let rt = Runtime::start(plan, &port_list, &opts, stop, |msg| {
+        eprintln!("xconnect: {msg}")
+    })?;
     let ports: Vec<String> = rt
-        .plan()
-        .ports
+        .ports()
         .iter()
         .map(|p| format!("{}={}", p.name, p.interface))
         .collect();

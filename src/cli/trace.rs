@@ -2,7 +2,7 @@
 //! configuration and print what was decided for each frame.
 
 use crate::io::pcap::{PcapSink, PcapSource};
-use crate::pipeline::{LinkState, Plan};
+use crate::pipeline::LinkState;
 use crate::trace::{FrameTrace, Summary, Tracer};
 use clap::Args;
 use std::io::{BufWriter, Write};
@@ -49,7 +49,7 @@ pub fn run(a: &TraceArgs) -> anyhow::Result<i32> {
     let Some(cfg) = super::load_config(&a.config) else {
         return Ok(1);
     };
-    let plan = Arc::new(Plan::compile(&cfg));
+    let plan = Arc::new(crate::config::compile(&cfg));
     let names = || {
         plan.ports
             .iter()

@@ -9,16 +9,20 @@
 //!
 //! Layers: [`raw`] mirrors the file (serde, spans on every checked value),
 //! [`validate`] applies the rules and builds the [`model`], [`diag`] formats
-//! the reports, [`address`] classifies addresses (public, private, …).
+//! the reports, [`address`] classifies addresses (public, private, …), and
+//! [`compile()`] turns a valid model into the [`crate::plan::Plan`] the hot
+//! path reads ([`port_specs`]: the port list the runtime opens).
 //! `examples/pe-qinq.toml` is the annotated reference of the format.
 
 pub mod address;
+pub mod compile;
 pub mod diag;
 pub mod model;
 pub mod raw;
 pub mod validate;
 
 pub use address::{address_class, prefix_class, AddressClass};
+pub use compile::{compile, port_specs, PortSpec};
 pub use diag::{line_column, Diagnostic, Diagnostics};
 pub use model::*;
 pub use validate::RULES;

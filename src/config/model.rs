@@ -1,9 +1,10 @@
 //! The validated configuration model: what a loaded, rule-checked TOML file
 //! says, in domain terms. Produced by [`super::load`]; consumed by
-//! [`crate::pipeline::Plan::compile`]. Every value here has already passed
+//! [`super::compile()`]. Every value here has already passed
 //! the ExpressRoute rules of `shared/expressroute.md`, so compilation cannot
 //! fail on a model that came from the loader.
 
+pub use crate::plan::{PeeringKind, ServiceMode};
 use crate::qos::DscpPolicy;
 use crate::wire::{Tpid, VlanId};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -33,6 +34,18 @@ pub enum BackendKind {
     Pnet,
     /// In-memory port for tests, benches and fuzzing.
     Mem,
+}
+
+impl BackendKind {
+    /// The name used in configuration files and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            BackendKind::AfPacket => "af_packet",
+            BackendKind::Tap => "tap",
+            BackendKind::Pnet => "pnet",
+            BackendKind::Mem => "mem",
+        }
+    }
 }
 
 /// Index of a port in [`Config::ports`].
@@ -89,44 +102,6 @@ pub struct Circuit {
     pub premium: bool,
     /// The peerings carried by this circuit.
     pub peerings: Vec<Peering>,
-}
-
-/// Private peering (virtual networks) or Microsoft peering (public services).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PeeringKind {
-    /// Private peering.
-    Private,
-    /// Microsoft peering.
-    Microsoft,
-}
-
-impl PeeringKind {
-    /// Lower-case name as in configs, reports and JSON.
-    pub const fn name(self) -> &'static str {
-        match self {
-            PeeringKind::Private => "private",
-            PeeringKind::Microsoft => "microsoft",
-        }
-    }
-}
-
-/// How the forwarder serves a peering.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServiceMode {
-    /// Point-to-point Ethernet Layer 2: tags rewritten, frames otherwise untouched.
-    L2,
-    /// Managed Layer 3: the forwarder routes for the peering.
-    L3,
-}
-
-impl ServiceMode {
-    /// Lower-case name as in configs, reports and JSON.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ServiceMode::L2 => "l2",
-            ServiceMode::L3 => "l3",
-        }
-    }
 }
 
 /// The non-trunk side of a peering's cross-connect: a port and its tags

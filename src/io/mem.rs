@@ -1,5 +1,6 @@
-//! In-memory ports, so the whole pipeline runs in tests, benches and fuzz
-//! targets without a kernel.
+//! In-memory ports, so the whole data path runs in tests, benches and fuzz
+//! targets without a kernel (the driver, `crate::driver`, moves their
+//! frames through the pipeline exactly as it moves a kernel port's).
 //!
 //! [`MemPort`] is a queue pair (inject frames, collect what was sent).
 //! [`FrameSource`] cycles a fixed set of template frames and [`TxSlots`]
@@ -8,7 +9,7 @@
 //! allocation, like a real ring would.
 
 use super::Backend;
-use crate::pipeline::{Batch, DropReason, Pipeline, PortId};
+use crate::frame::{Batch, PortId};
 use std::collections::VecDeque;
 use std::io;
 
@@ -48,6 +49,8 @@ impl Backend for MemPort {
             let Some(f) = self.rx.pop_front() else { break };
             if batch.push(&f) {
                 n += 1;
+            } else {
+                batch.count_oversize(f.len());
             }
         }
         Ok(n)
@@ -59,40 +62,6 @@ impl Backend for MemPort {
             .extend(batch.forwarded_to(port).map(|f| f.to_vec()));
         Ok(self.sent.len() - before)
     }
-}
-
-/// Run every injected frame of every port through `pipeline`, delivering
-/// forwarded frames to the `sent` list of their egress port. Ports are
-/// indexed by port id. Returns the number of frames processed. Frames too
-/// long for a buffer are counted as `malformed` drops.
-pub fn pump(pipeline: &mut Pipeline, ports: &mut [MemPort]) -> usize {
-    let mut batch = Batch::new();
-    let mut total = 0;
-    for p in 0..ports.len() {
-        while ports[p].pending() > 0 {
-            batch.clear();
-            batch.port = p as PortId;
-            while !batch.is_full() {
-                let Some(f) = ports[p].rx.pop_front() else {
-                    break;
-                };
-                if !batch.push(&f) {
-                    pipeline.count_rx_drop(p as PortId, f.len(), DropReason::Malformed);
-                    total += 1;
-                }
-            }
-            pipeline.process(&mut batch);
-            total += batch.len();
-            for i in 0..batch.len() {
-                if let Some(out) = batch.meta(i).verdict.egress() {
-                    if let Some(port) = ports.get_mut(out as usize) {
-                        port.sent.push(batch.buf(i).frame().to_vec());
-                    }
-                }
-            }
-        }
-    }
-    total
 }
 
 /// Cycles a fixed set of template frames into batches (bench receive side).

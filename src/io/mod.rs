@@ -1,7 +1,9 @@
-//! I/O backends: how batches of frames get in and out of the pipeline.
+//! I/O backends: how batches of frames get in and out of a port.
 //!
 //! A [`Backend`] receives a batch from one port and transmits the frames a
-//! batch forwards to that port. `mem` runs everything in memory (tests,
+//! batch sends to that port; the driver (`crate::driver`) runs the batch
+//! through the pipeline in between. Backends know the frame types
+//! ([`crate::frame`]) only: no pipeline, no plan, no configuration. `mem` runs everything in memory (tests,
 //! benches, fuzzing); the kernel backends implement [`Port`] on top:
 //!
 //! | backend | receive | transmit | outer VLAN tag on receive |
@@ -12,9 +14,9 @@
 //!
 //! Contract of every kernel port: non-blocking (the worker sleeps in one
 //! `epoll` over all its ports, through [`Port::register`]), the frames
-//! `send` accepts are a prefix of the frames forwarded to the port, and
-//! frames that could not be handed to the pipeline are counted in
-//! [`IoStats`], never silently lost.
+//! `send` accepts are a prefix of the frames forwarded to the port, frames
+//! too long for a buffer are recorded in the batch (counted `malformed` by
+//! the pipeline) and kernel drops in [`IoStats`]: never silently lost.
 
 pub mod af_packet;
 pub mod mem;
@@ -23,13 +25,14 @@ pub mod pnet;
 pub mod sys;
 pub mod tap;
 
-use crate::pipeline::{Batch, PortId};
+use crate::frame::{Batch, PortId};
 use std::io;
 
 /// A port's receive and transmit sides.
 pub trait Backend {
     /// Fill `batch` (already cleared, `batch.port` set by the caller) with up
-    /// to [`crate::pipeline::BATCH_SIZE`] frames; returns how many.
+    /// to [`crate::frame::BATCH_SIZE`] frames; returns how many. A frame
+    /// too long for a buffer is recorded with [`Batch::count_oversize`].
     fn recv(&mut self, batch: &mut Batch) -> io::Result<usize>;
 
     /// Transmit every frame of `batch` whose verdict is `Forward(port)`;
@@ -37,16 +40,23 @@ pub trait Backend {
     fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize>;
 }
 
+impl<B: Backend + ?Sized> Backend for Box<B> {
+    #[inline]
+    fn recv(&mut self, batch: &mut Batch) -> io::Result<usize> {
+        (**self).recv(batch)
+    }
+
+    #[inline]
+    fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
+        (**self).send(batch, port)
+    }
+}
+
 /// What a kernel port counted since the last [`Port::take_stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IoStats {
     /// Frames the kernel dropped before we saw them (ring or queue full).
     pub kernel_drops: u64,
-    /// Frames received but too long for a buffer (or truncated): they are
-    /// the worker's `malformed` drops.
-    pub rx_oversize: u64,
-    /// Bytes of those frames.
-    pub rx_oversize_bytes: u64,
 }
 
 /// A kernel-backed port a worker polls: a [`Backend`] with a pollable file

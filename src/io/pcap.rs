@@ -20,8 +20,8 @@
 //!   the byte offset of its record; every frame before it was delivered.
 //! - Never panics on any file content.
 
-use super::{Backend, IoStats};
-use crate::pipeline::{Batch, PortId};
+use super::Backend;
+use crate::frame::{Batch, PortId};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
@@ -100,7 +100,6 @@ pub struct PcapSource {
     number: u64,
     error: Option<CaptureError>,
     skipped: u64,
-    stats: IoStats,
 }
 
 impl fmt::Debug for PcapSource {
@@ -180,7 +179,6 @@ impl PcapSource {
             number: 0,
             error: None,
             skipped: 0,
-            stats: IoStats::default(),
         })
     }
 
@@ -203,12 +201,6 @@ impl PcapSource {
     /// returned `None`).
     pub fn error(&self) -> Option<&CaptureError> {
         self.error.as_ref()
-    }
-
-    /// Counters since the last call (frames too long for a buffer, met by
-    /// [`Backend::recv`]).
-    pub fn take_stats(&mut self) -> IoStats {
-        std::mem::take(&mut self.stats)
     }
 
     /// Start again from the first frame (the bench replays a capture).
@@ -566,7 +558,7 @@ fn borrowed<'a>(c: &std::borrow::Cow<'a, [u8]>) -> Option<&'a [u8]> {
 
 impl Backend for PcapSource {
     /// The next frames of the file; frames too long for a buffer are
-    /// counted in [`IoStats::rx_oversize`] (see [`PcapSource::take_stats`]).
+    /// recorded in the batch ([`Batch::count_oversize`]).
     fn recv(&mut self, batch: &mut Batch) -> io::Result<usize> {
         let mut n = 0;
         while !batch.is_full() {
@@ -575,8 +567,7 @@ impl Backend for PcapSource {
             if batch.push(f.data) {
                 n += 1;
             } else {
-                self.stats.rx_oversize += 1;
-                self.stats.rx_oversize_bytes += len;
+                batch.count_oversize(len as usize);
             }
         }
         Ok(n)
@@ -789,7 +780,7 @@ mod tests {
         let mut s = PcapSource::from_bytes("big.pcap", bytes).unwrap();
         let mut b = Batch::new();
         assert_eq!(s.recv(&mut b).unwrap(), 5);
-        assert_eq!(s.take_stats().rx_oversize, 1);
+        assert_eq!(b.oversize(), 1);
     }
 
     #[test]

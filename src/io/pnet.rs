@@ -19,7 +19,7 @@
 
 use super::sys;
 use super::{IoStats, Port};
-use crate::pipeline::{Batch, PortId};
+use crate::frame::{Batch, PortId};
 use pnet_datalink::{self as dl, Channel, DataLinkReceiver, DataLinkSender};
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
@@ -116,8 +116,7 @@ impl super::Backend for PnetPort {
                     if batch.push(frame) {
                         n += 1;
                     } else {
-                        self.stats.rx_oversize += 1;
-                        self.stats.rx_oversize_bytes += frame.len() as u64;
+                        batch.count_oversize(frame.len());
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -13,7 +13,7 @@
 
 use super::sys::{self, IfReq};
 use super::{IoStats, Port};
-use crate::pipeline::{Batch, PortId};
+use crate::frame::{Batch, PortId};
 use crate::wire::packet::MAX_FRAME;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -97,10 +97,7 @@ impl super::Backend for TapPort {
             let area = buf.receive_area();
             match self.file.read(area) {
                 Ok(0) => break,
-                Ok(len) if len > MAX_FRAME => {
-                    self.stats.rx_oversize += 1;
-                    self.stats.rx_oversize_bytes += len as u64;
-                }
+                Ok(len) if len > MAX_FRAME => batch.count_oversize(len),
                 Ok(len) => {
                     buf.set_received(len);
                     batch.commit();
@@ -180,7 +177,7 @@ mod tests {
         let mut batch = Batch::new();
         assert_eq!(tap.recv(&mut batch).unwrap(), 0);
         assert!(batch.push(&[0u8; 60]));
-        batch.set_verdict(0, crate::pipeline::Verdict::Forward(0));
+        batch.set_verdict(0, crate::frame::Verdict::Forward(0));
         assert_eq!(tap.send(&batch, 0).unwrap(), 0, "interface down: EIO");
         assert_eq!(tap.take_stats(), IoStats::default());
         drop(tap);

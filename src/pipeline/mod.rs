@@ -1,32 +1,34 @@
-//! The forwarding pipeline: batches of up to 32 frames through parse →
-//! classify → service → mark → encap → link pick, every drop counted by
-//! [`DropReason`].
+//! The forwarding pipeline: a batch of up to 32 frames through parse →
+//! classify → service (`l2` cross-connect, or the `l3` stage) → the one
+//! egress tail (mark → link pick → encap → MAC rewrite), every drop
+//! counted by [`DropReason`].
 //!
 //! Contract: [`Pipeline::process`] sets a [`Verdict`] on every frame of the
 //! batch, rewrites forwarded frames in place, counts every frame exactly
 //! once (forwarded to one port, dropped for one reason, or consumed
 //! locally by the l3 service), never allocates, locks or makes a syscall,
-//! and never panics on any frame. Frames of `l2` attachments are handled
-//! in one pass; frames of `l3` attachments are collected and routed after
-//! it, with one batched, prefetched table lookup.
+//! and never panics on any frame. The batch sees one link state (a
+//! [`LinkSnapshot`] taken at its start) and one clock reading. Frames of
+//! `l2` attachments are handled in one pass; frames of `l3` attachments
+//! are collected and routed after it ([`l3`]), with one batched, prefetched
+//! table lookup. Both services leave through [`egress`].
+//!
+//! The pipeline knows the [`Plan`] and the frame types; it knows no
+//! backend, no configuration file and no thread.
 
-pub mod batch;
-pub mod classify;
-pub mod drop;
+pub mod egress;
+pub mod l3;
 pub mod links;
-pub mod plan;
 pub mod stats;
 
-pub use batch::{Batch, Meta, Verdict, BATCH_SIZE};
-pub use drop::DropReason;
 pub use links::{flow_hash, LinkSnapshot, LinkState};
-pub use plan::{Attachment, Egress, Plan, PortId, Service, Side, TagPush};
-pub use stats::{Counters, PortCounters};
+pub use stats::{Counters, L3Counters, PortCounters};
 
-use crate::l3::{self, IcmpLimiter};
-use crate::lpm::Route;
-use crate::qos::{pcp_from_dscp, Marker};
+use crate::frame::{Batch, DropReason, PortId, Verdict, BATCH_SIZE};
+use crate::plan::{classify, Egress, Plan, Service};
 use crate::wire::{self, ErrorKind};
+use egress::{Bridged, Out, Step, Tail};
+use l3::IcmpLimiter;
 use std::sync::Arc;
 
 /// Milliseconds since the first call in this process: the coarse clock
@@ -65,91 +67,10 @@ impl Pipeline {
     }
 
     /// Pin the pipeline's clock to `ms` (tests of ageing and rate limits);
-    /// `None` returns to the real clock.
+    /// `None` returns to the real clock. A batch that carries its own
+    /// time ([`Batch::time_ms`]) runs at that time.
     pub fn set_time_ms(&mut self, ms: Option<u64>) {
         self.fixed_now_ms = ms;
-    }
-
-    /// Route the l3 frames of a batch: one batched, prefetched IPv4 lookup
-    /// per peering run, then each frame through [`l3::route_frame`].
-    fn route_l3(&mut self, batch: &mut Batch, frames: &[u8]) {
-        let plan = &*self.plan;
-        let now_ms = self.fixed_now_ms.unwrap_or_else(clock_ms);
-        // Destinations of the frames that share the first l3 frame's peering,
-        // looked up as two batches (IPv4, IPv6) that prefetch every slot.
-        let mut first: Option<u16> = None;
-        let mut addrs4 = [0u32; BATCH_SIZE];
-        let mut addrs6 = [0u128; BATCH_SIZE];
-        let mut slot_of = [u8::MAX; BATCH_SIZE];
-        let (mut m4, mut m6) = (0usize, 0usize);
-        for (k, &i) in frames.iter().enumerate() {
-            let meta = batch.meta(i as usize);
-            let Some(Service::L3 { peering, .. }) = plan
-                .attachments
-                .get(meta.attachment as usize)
-                .map(|a| a.service)
-            else {
-                continue;
-            };
-            if *first.get_or_insert(peering) != peering {
-                continue;
-            }
-            match meta.info.l3 {
-                wire::L3::Ipv4 => {
-                    addrs4[m4] = l3::dst_v4(batch.buf(i as usize), meta);
-                    slot_of[k] = m4 as u8;
-                    m4 += 1;
-                }
-                wire::L3::Ipv6 => {
-                    addrs6[m6] = l3::dst_v6(batch.buf(i as usize), meta);
-                    slot_of[k] = (BATCH_SIZE + m6) as u8;
-                    m6 += 1;
-                }
-                _ => {}
-            }
-        }
-        // paths[0..32] IPv4 answers, paths[32..64] IPv6 answers.
-        let mut paths = [Route::NONE; 2 * BATCH_SIZE];
-        if let Some(p) = first.and_then(|pi| plan.l3.get(pi as usize)) {
-            let (p4, p6) = paths.split_at_mut(BATCH_SIZE);
-            if m4 > 0 {
-                p.v4.lookup_batch(&addrs4[..m4], &mut p4[..m4]);
-            }
-            if m6 > 0 {
-                p.v6.lookup_batch(&addrs6[..m6], &mut p6[..m6]);
-            }
-        }
-        let mut rewritten = 0u64;
-        let mut l3c = self.counters.l3;
-        for (k, &i) in frames.iter().enumerate() {
-            let (buf, meta) = batch.get_mut(i as usize);
-            let verdict = match plan
-                .attachments
-                .get(meta.attachment as usize)
-                .map(|a| a.service)
-            {
-                Some(Service::L3 { peering, side, pop }) => match plan.l3.get(peering as usize) {
-                    Some(p) => {
-                        let path =
-                            (slot_of[k] != u8::MAX).then(|| paths[slot_of[k] as usize].next_hop());
-                        let mut cx = l3::L3Context {
-                            links: &self.links,
-                            now_ms,
-                            icmp: &mut self.icmp,
-                            counters: &mut l3c,
-                            dscp_rewritten: &mut rewritten,
-                        };
-                        l3::route_frame(p, side, pop, buf, meta, path, &mut cx)
-                    }
-                    None => Verdict::Drop(DropReason::UnknownAttachment),
-                },
-                _ => Verdict::Drop(DropReason::UnknownAttachment),
-            };
-            meta.verdict = verdict;
-            self.counters.count(verdict, buf.len());
-        }
-        self.counters.l3 = l3c;
-        self.counters.dscp_rewritten += rewritten;
     }
 
     /// The plan in use.
@@ -157,7 +78,8 @@ impl Pipeline {
         &self.plan
     }
 
-    /// Replace the plan (reload). Counters are kept; ports are matched by index.
+    /// Replace the plan (reload) between batches. Counters are kept; ports
+    /// are matched by index.
     pub fn set_plan(&mut self, plan: Arc<Plan>) {
         if self.counters.ports.len() < plan.ports.len() {
             self.counters
@@ -198,14 +120,18 @@ impl Pipeline {
 
     /// Run the batch through every stage; see the module contract.
     ///
-    /// Each frame goes through all stages at once while its bytes and
-    /// metadata are hot: parse, classify (the last lookup is reused while
-    /// consecutive frames share a tag stack), then forward it (MTU check,
-    /// DSCP mark, link pick and tag rewrite).
+    /// Each frame goes through parse and classify while its bytes and
+    /// metadata are hot (the last classification is reused while
+    /// consecutive frames share a tag stack); an `l2` frame goes on through
+    /// the egress tail at once, an `l3` frame is routed after the loop.
     pub fn process(&mut self, batch: &mut Batch) {
         let port = batch.port;
         let n = batch.len();
         let plan = &*self.plan;
+        let now_ms = batch.time_ms.or(self.fixed_now_ms).unwrap_or_else(clock_ms);
+        // Frames the backend could not hand over (too long) are counted
+        // here, as received and malformed.
+        let (oversize, oversize_bytes) = batch.take_oversize();
         if port as usize >= self.counters.ports.len() {
             for i in 0..n {
                 batch.get_mut(i).1.verdict = Verdict::Drop(DropReason::UnknownAttachment);
@@ -213,7 +139,7 @@ impl Pipeline {
             }
             return;
         }
-        let mut rx_bytes = 0u64;
+        let mut rx_bytes = oversize_bytes;
         let mut rewritten = 0u64;
         let links = self.links.snapshot();
         // The last classification and what it resolves to, reused while
@@ -237,7 +163,13 @@ impl Pipeline {
                     }
                     meta.attachment = last_att;
                     match last {
-                        Resolved::L2(ref action) => forward_one(action, &mut rewritten, buf, meta),
+                        Resolved::L2(ref tail, pop) => {
+                            match tail.run(pop, &mut rewritten, buf, meta, &Bridged) {
+                                Step::Done(v) => v,
+                                // A cross-connect always knows its MACs.
+                                Step::Unresolved(_) => Verdict::Drop(DropReason::TagRewrite),
+                            }
+                        }
                         Resolved::L3 => Verdict::Pending,
                         Resolved::Drop(r) => Verdict::Drop(r),
                     }
@@ -258,11 +190,20 @@ impl Pipeline {
             }
         }
         self.counters.dscp_rewritten += rewritten;
+        for _ in 0..oversize {
+            self.counters.drop(DropReason::Malformed);
+        }
         if l3_count > 0 {
-            self.route_l3(batch, &l3_frames[..l3_count]);
+            let mut cx = l3::Context {
+                links: &links,
+                now_ms,
+                icmp: &mut self.icmp,
+                counters: &mut self.counters,
+            };
+            l3::route_batch(plan, batch, &l3_frames[..l3_count], &mut cx);
         }
         if let Some(pc) = self.counters.ports.get_mut(port as usize) {
-            pc.rx_packets += n as u64;
+            pc.rx_packets += (n + oversize) as u64;
             pc.rx_bytes += rx_bytes;
         }
     }
@@ -271,49 +212,12 @@ impl Pipeline {
 /// What every frame of one attachment gets in this batch: the service
 /// looked up, the marker and the link state applied once.
 enum Resolved<'p> {
-    /// Forward with this action.
-    L2(L2Action<'p>),
+    /// Cross-connect through this tail, popping this many tags.
+    L2(Tail<'p>, u8),
     /// Route through the attachment's l3 peering (after the batch lookups).
     L3,
     /// Drop every frame for this reason.
     Drop(DropReason),
-}
-
-/// A layer 2 cross-connect resolved for one batch.
-struct L2Action<'p> {
-    pop: u8,
-    mtu: u16,
-    pcp_from_dscp: bool,
-    /// `None` when the marker never changes a packet.
-    marker: Option<&'p Marker>,
-    /// The egress, or (`by_flow`) the two picked per flow.
-    out: [Out; 2],
-    /// Both trunk links up: the flow hash picks `out[0]` or `out[1]`.
-    by_flow: bool,
-}
-
-/// An egress port with its tags as words (TPID << 16 | TCI), ready to
-/// take the frame's PCP and be written.
-#[derive(Clone, Copy)]
-struct Out {
-    words: [u32; 3],
-    count: u8,
-    port: PortId,
-}
-
-impl Out {
-    fn of(p: &TagPush) -> Out {
-        let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3] = p.bytes;
-        Out {
-            words: [
-                u32::from_be_bytes([a0, a1, a2, a3]),
-                u32::from_be_bytes([b0, b1, b2, b3]),
-                u32::from_be_bytes([c0, c1, c2, c3]),
-            ],
-            count: p.count,
-            port: p.port,
-        }
-    }
 }
 
 /// Resolve attachment `a` against the plan and the batch's link snapshot.
@@ -331,80 +235,13 @@ fn resolve<'p>(plan: &'p Plan, links: &LinkSnapshot<'_>, a: u32) -> Resolved<'p>
     else {
         return Resolved::L3;
     };
-    let (out, by_flow) = match egress {
-        Egress::Access(p) => {
-            if !links.is_up(p.port) {
-                return Resolved::Drop(DropReason::PortDown);
-            }
-            ([Out::of(p); 2], false)
-        }
-        Egress::Trunk(pair) => match (links.is_up(pair[0].port), links.is_up(pair[1].port)) {
-            (true, true) => ([Out::of(&pair[0]), Out::of(&pair[1])], true),
-            (true, false) => ([Out::of(&pair[0]); 2], false),
-            (false, true) => ([Out::of(&pair[1]); 2], false),
-            (false, false) => return Resolved::Drop(DropReason::NoLinkUp),
-        },
+    let (pair, down) = match egress {
+        Egress::Access(p) => ([Out::bridged(p); 2], DropReason::PortDown),
+        Egress::Trunk([a, b]) => ([Out::bridged(a), Out::bridged(b)], DropReason::NoLinkUp),
     };
-    Resolved::L2(L2Action {
-        pop,
-        mtu,
-        pcp_from_dscp,
-        marker: plan
-            .markers
-            .get(marker as usize)
-            .filter(|m| !m.is_identity()),
-        out,
-        by_flow,
-    })
-}
-
-/// MTU, mark, link pick and encap for one classified frame.
-#[inline(always)]
-fn forward_one(
-    action: &L2Action<'_>,
-    rewritten: &mut u64,
-    buf: &mut wire::PacketBuf,
-    meta: &mut Meta,
-) -> Verdict {
-    let info = &mut meta.info;
-    // MTU: the IP packet (padding excluded) or, for non-IP, the L2 payload.
-    if info.l3_len > action.mtu as u32 {
-        return Verdict::Drop(DropReason::OverMtu);
+    let marker = plan.markers.get(marker as usize);
+    match Tail::over(links, pair, mtu, pcp_from_dscp, marker) {
+        Some(t) => Resolved::L2(t, pop),
+        None => Resolved::Drop(down),
     }
-    let frame = buf.frame_mut();
-    // Mark.
-    if info.is_ip() {
-        let before = info.dscp();
-        let mut after = before;
-        if let Some(m) = action.marker {
-            if let Some((_, a)) = m.apply(info, frame) {
-                after = a;
-            }
-        }
-        meta.dscp_before = before.get();
-        meta.dscp_after = after.get();
-        *rewritten += (before != after) as u64;
-    }
-    // Link pick. With both trunks up the flow hash picks one without a
-    // branch: its top bit indexes the pair (a branch on it would be
-    // mispredicted on every other flow).
-    let out = if action.by_flow {
-        &action.out[(flow_hash(info, frame) >> 31) as usize & 1]
-    } else {
-        &action.out[0]
-    };
-    // Encap: pop the attachment's tags, push the egress tags with their PCP
-    // (into every word; words past `count` are not written).
-    let pcp = if action.pcp_from_dscp && info.is_ip() {
-        pcp_from_dscp(info.dscp())
-    } else {
-        info.tags.outer().map_or(0, |t| t.pcp)
-    };
-    let pcp = (pcp as u32) << 13;
-    let [w0, w1, w2] = out.words;
-    let words = [w0 | pcp, w1 | pcp, w2 | pcp];
-    if !buf.rewrite_tags_words(action.pop as usize, words, out.count as usize) {
-        return Verdict::Drop(DropReason::TagRewrite);
-    }
-    Verdict::Forward(out.port)
 }

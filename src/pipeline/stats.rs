@@ -1,7 +1,7 @@
 //! Counters. Each worker owns one [`Counters`] (plain integers, no atomics
 //! on the hot path); readers sum them with [`Counters::add`].
 
-use super::drop::DropReason;
+use crate::frame::{DropReason, Verdict};
 use serde::Serialize;
 
 /// Per-port packet and byte counts.
@@ -17,6 +17,36 @@ pub struct PortCounters {
     pub tx_bytes: u64,
 }
 
+/// Informational L3 counters (frames are counted once by their verdict;
+/// these say what the L3 service did on the way).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct L3Counters {
+    /// Packets routed to a neighbour.
+    pub routed: u64,
+    /// ICMP/ICMPv6 errors sent (time exceeded, unreachable).
+    pub icmp_errors: u64,
+    /// Echo replies sent.
+    pub echo_replies: u64,
+    /// ARP replies and neighbour advertisements sent.
+    pub nd_answers: u64,
+    /// ARP requests and neighbour solicitations sent.
+    pub nd_requests: u64,
+    /// Neighbour MACs learned or confirmed.
+    pub nd_learned: u64,
+}
+
+impl L3Counters {
+    /// Add another worker's counters.
+    pub fn add(&mut self, o: &L3Counters) {
+        self.routed += o.routed;
+        self.icmp_errors += o.icmp_errors;
+        self.echo_replies += o.echo_replies;
+        self.nd_answers += o.nd_answers;
+        self.nd_requests += o.nd_requests;
+        self.nd_learned += o.nd_learned;
+    }
+}
+
 /// The counters of one worker (or the sum of several).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -30,7 +60,7 @@ pub struct Counters {
     /// from, packets to its own addresses it did not answer).
     pub local: u64,
     /// What the l3 service did.
-    pub l3: crate::l3::L3Counters,
+    pub l3: L3Counters,
 }
 
 impl Counters {
@@ -41,7 +71,7 @@ impl Counters {
             drops: [0; DropReason::COUNT],
             dscp_rewritten: 0,
             local: 0,
-            l3: crate::l3::L3Counters::default(),
+            l3: L3Counters::default(),
         }
     }
 
@@ -69,18 +99,18 @@ impl Counters {
     /// port, drops (and frames turned into resolution requests) by reason,
     /// local frames as local.
     #[inline(always)]
-    pub fn count(&mut self, verdict: super::Verdict, len: usize) {
+    pub fn count(&mut self, verdict: Verdict, len: usize) {
         match verdict {
-            super::Verdict::Forward(out) => {
+            Verdict::Forward(out) => {
                 if let Some(c) = self.ports.get_mut(out as usize) {
                     c.tx_packets += 1;
                     c.tx_bytes += len as u64;
                 }
             }
-            super::Verdict::Drop(r) => self.drop(r),
-            super::Verdict::Resolve(_) => self.drop(DropReason::NeighborUnresolved),
-            super::Verdict::Local => self.local += 1,
-            super::Verdict::Pending => {}
+            Verdict::Drop(r) => self.drop(r),
+            Verdict::Resolve(_) => self.drop(DropReason::NeighborUnresolved),
+            Verdict::Local => self.local += 1,
+            Verdict::Pending => {}
         }
     }
 

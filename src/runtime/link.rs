@@ -9,8 +9,8 @@
 //! as down, except a TAP: xconnect holds its queue, and the device may have
 //! been moved into another namespace to serve a host there.
 
-use crate::config::BackendKind;
-use crate::pipeline::{LinkState, Plan};
+use crate::config::{BackendKind, PortSpec};
+use crate::pipeline::LinkState;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -61,9 +61,9 @@ pub fn is_up(k: Kernel, backend: BackendKind) -> bool {
 
 /// Read every port once and store the result; returns the ports whose
 /// state changed as (port id, up).
-pub fn refresh(plan: &Plan, links: &LinkState, sysfs: &Path) -> Vec<(u16, bool)> {
+pub fn refresh(ports: &[PortSpec], links: &LinkState, sysfs: &Path) -> Vec<(u16, bool)> {
     let mut changed = Vec::new();
-    for (i, p) in plan.ports.iter().enumerate() {
+    for (i, p) in ports.iter().enumerate() {
         let up = is_up(read(sysfs, &p.interface), p.backend);
         if links.is_up(i as u16) != up {
             links.set(i as u16, up);
@@ -75,15 +75,15 @@ pub fn refresh(plan: &Plan, links: &LinkState, sysfs: &Path) -> Vec<(u16, bool)>
 
 /// Follow link state until `stop` is set; `report` gets every change.
 pub fn monitor(
-    plan: Arc<Plan>,
+    ports: Vec<PortSpec>,
     links: LinkState,
     stop: Arc<AtomicBool>,
     mut report: impl FnMut(&str),
 ) {
     let sysfs = Path::new("/sys");
     while !stop.load(Ordering::Relaxed) {
-        for (port, up) in refresh(&plan, &links, sysfs) {
-            if let Some(p) = plan.ports.get(port as usize) {
+        for (port, up) in refresh(&ports, &links, sysfs) {
+            if let Some(p) = ports.get(port as usize) {
                 report(&format!(
                     "link {} ({}) {}",
                     p.name,
@@ -127,17 +127,17 @@ mod tests {
             Path::new("x.toml"),
         )
         .unwrap();
-        let plan = Plan::compile(&cfg);
-        let links = LinkState::new(plan.ports.len());
-        let id = plan.port_id("trunk-a").unwrap();
+        let ports = crate::config::port_specs(&cfg);
+        let links = LinkState::new(ports.len());
+        let id = ports.iter().position(|p| p.name == "trunk-a").unwrap() as u16;
         // Everything else is missing (down for af_packet); trunk-a is down.
-        let changed = refresh(&plan, &links, &dir);
-        assert_eq!(changed.len(), plan.ports.len());
+        let changed = refresh(&ports, &links, &dir);
+        assert_eq!(changed.len(), ports.len());
         assert!(!links.is_up(id));
         std::fs::write(net.join("operstate"), "up\n").unwrap();
         std::fs::write(net.join("carrier"), "1\n").unwrap();
-        assert_eq!(refresh(&plan, &links, &dir), vec![(id, true)]);
-        assert!(refresh(&plan, &links, &dir).is_empty());
+        assert_eq!(refresh(&ports, &links, &dir), vec![(id, true)]);
+        assert!(refresh(&ports, &links, &dir).is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

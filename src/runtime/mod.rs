@@ -1,8 +1,16 @@
-//! The runtime behind `xconnect run`: opens every port of a configuration
-//! with its backend, starts the workers and the link monitor, prints
-//! statistics, and stops cleanly.
+//! The runtime behind `xconnect run`: opens every port of the port list
+//! with its backend, starts the workers and the link monitor over a
+//! compiled [`Plan`], prints statistics, and stops cleanly.
 //!
 //! Contract:
+//! - [`Runtime::start`] takes a compiled plan (`config::compile`) and the
+//!   port list (`config::port_specs`): the plan is what the workers
+//!   forward by, the port list how the ports are opened. The plan is
+//!   published in a [`PlanHandle`]: [`Runtime::swap_plan`] replaces it
+//!   while the workers run (each takes the new one before its next batch),
+//!   and [`Runtime::route_table`] gives the route API of an `l3` peering,
+//!   whose writes the workers see at once (the seams of hot reload and of
+//!   a routing daemon).
 //! - Every port is opened before any worker starts; the first failure
 //!   aborts with an error naming the port, its interface and what to do
 //!   (privilege, missing or down interface, MTU too small for the tags).
@@ -27,12 +35,13 @@ pub mod worker;
 pub use report::Report;
 
 use crate::capture::{Capture, CaptureSpec};
-use crate::config::{BackendKind, Config, Encapsulation};
+use crate::config::{BackendKind, PortSpec};
 use crate::io::af_packet::{AfPacketOptions, AfPacketPort};
 use crate::io::pnet::PnetPort;
 use crate::io::tap::TapPort;
 use crate::io::Port;
-use crate::pipeline::{LinkState, Pipeline, Plan};
+use crate::pipeline::{LinkState, Pipeline};
+use crate::plan::{PeeringKind, Plan, PlanHandle, RouteTable};
 use anyhow::{bail, Context};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -71,34 +80,10 @@ impl Default for RunOptions {
     }
 }
 
-/// The interface MTU each port needs: the largest peering IP MTU plus the
-/// bytes of its tags on that port, less the one 4-byte tag the kernel
-/// accepts beyond the MTU (so an untagged or Dot1Q port needs the IP MTU,
-/// a QinQ trunk 4 bytes more).
-pub fn required_mtus(cfg: &Config) -> Vec<u32> {
-    let mut need = vec![0u32; cfg.ports.len()];
-    let mut raise = |port: usize, mtu: u16, tags: usize| {
-        if let Some(n) = need.get_mut(port) {
-            *n = (*n).max(mtu as u32 + 4 * tags.saturating_sub(1) as u32);
-        }
-    };
-    for c in &cfg.circuits {
-        for p in &c.peerings {
-            raise(p.access.port, p.mtu, p.access.vlans.len());
-            for l in [&c.primary, &c.secondary] {
-                let tags = 1
-                    + usize::from(c.encapsulation == Encapsulation::QinQ)
-                    + usize::from(l.outer_tag.is_some());
-                raise(l.port, p.mtu, tags);
-            }
-        }
-    }
-    need
-}
-
 /// A started forwarder.
 pub struct Runtime {
-    plan: Arc<Plan>,
+    plan: Arc<PlanHandle>,
+    ports: Vec<PortSpec>,
     links: LinkState,
     stop: Arc<AtomicBool>,
     snapshots: Vec<Arc<Mutex<Snapshot>>>,
@@ -113,29 +98,37 @@ fn fanout_group(port: usize) -> u16 {
 }
 
 impl Runtime {
-    /// Open every port and start the workers and the link monitor.
-    /// `log` receives the link-change messages (from the monitor thread).
+    /// Open every port of `ports` (in port-id order, as `plan` numbers
+    /// them) and start the workers over `plan` and the link monitor. `log`
+    /// receives the link-change messages (from the monitor thread).
     pub fn start(
-        cfg: &Config,
+        plan: Arc<Plan>,
+        ports: &[PortSpec],
         opts: &RunOptions,
         stop: Arc<AtomicBool>,
         log: impl FnMut(&str) + Send + 'static,
     ) -> anyhow::Result<Runtime> {
         let log = Arc::new(Mutex::new(log));
         let workers = opts.workers.clamp(1, 64);
-        let plan = Arc::new(Plan::compile(cfg));
+        if plan.ports.len() != ports.len() {
+            bail!(
+                "the plan has {} ports but the port list {}: compile both from one configuration",
+                plan.ports.len(),
+                ports.len()
+            );
+        }
         if let Some(spec) = &opts.capture {
             // A filter naming no such port is refused before any port opens.
-            spec.filter.compile(&plan).map_err(anyhow::Error::msg)?;
+            let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+            spec.filter.compile(&names).map_err(anyhow::Error::msg)?;
         }
-        let mtus = required_mtus(cfg);
-        if workers > 1 && cfg.ports.iter().any(|p| p.backend == BackendKind::Pnet) {
+        if workers > 1 && ports.iter().any(|p| p.backend == BackendKind::Pnet) {
             bail!(
                 "pnet ports cannot be shared by several workers (no fanout): run with --workers 1"
             );
         }
         let mut queues: Vec<Vec<Box<dyn Port>>> = (0..workers).map(|_| Vec::new()).collect();
-        for (i, p) in cfg.ports.iter().enumerate() {
+        for (i, p) in ports.iter().enumerate() {
             if p.backend == BackendKind::Mem {
                 bail!(
                     "port {}: backend \"mem\" is in-memory (tests, benches); \
@@ -149,7 +142,7 @@ impl Runtime {
                         &p.interface,
                         &AfPacketOptions {
                             fanout_group: (workers > 1).then(|| fanout_group(i)),
-                            required_mtu: mtus[i],
+                            required_mtu: p.required_mtu,
                             ..AfPacketOptions::default()
                         },
                     )
@@ -162,12 +155,7 @@ impl Runtime {
                     }
                 };
                 let port = opened.with_context(|| {
-                    format!(
-                        "port {} ({} on {})",
-                        p.name,
-                        report::backend_name(p.backend),
-                        p.interface
-                    )
+                    format!("port {} ({} on {})", p.name, p.backend.name(), p.interface)
                 })?;
                 q.push(port);
             }
@@ -177,7 +165,7 @@ impl Runtime {
         let (capture, mut taps) = match &opts.capture {
             Some(spec) => {
                 let log = log.clone();
-                let (c, taps) = Capture::start(spec, &plan, workers, move |m| {
+                let (c, taps) = Capture::start(spec, ports, workers, move |m| {
                     if let Ok(mut l) = log.lock() {
                         l(m)
                     }
@@ -186,8 +174,9 @@ impl Runtime {
             }
             None => (None, Vec::new()),
         };
-        let links = LinkState::new(plan.ports.len());
-        link::refresh(&plan, &links, std::path::Path::new("/sys"));
+        let links = LinkState::new(ports.len());
+        link::refresh(ports, &links, std::path::Path::new("/sys"));
+        let handle = Arc::new(PlanHandle::new(plan.clone()));
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut snapshots = Vec::new();
         let mut threads = Vec::new();
@@ -203,6 +192,7 @@ impl Runtime {
                 core,
                 priority: opts.worker_priority,
                 pipeline: Pipeline::new(plan.clone(), links.clone()),
+                plan: handle.clone(),
                 ports,
                 snapshot,
                 stop: stop.clone(),
@@ -216,11 +206,11 @@ impl Runtime {
             );
         }
         {
-            let (plan, links, stop) = (plan.clone(), links.clone(), stop.clone());
+            let (ports, links, stop) = (ports.to_vec(), links.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("xc-links".into())
                 .spawn(move || {
-                    link::monitor(plan, links, stop, move |m| {
+                    link::monitor(ports, links, stop, move |m| {
                         if let Ok(mut l) = log.lock() {
                             l(m)
                         }
@@ -229,7 +219,8 @@ impl Runtime {
                 .context("starting the link monitor")?;
         }
         Ok(Runtime {
-            plan,
+            plan: handle,
+            ports: ports.to_vec(),
             links,
             stop,
             snapshots,
@@ -239,9 +230,34 @@ impl Runtime {
         })
     }
 
-    /// The plan in use.
-    pub fn plan(&self) -> &Arc<Plan> {
-        &self.plan
+    /// The plan in use (the last one published).
+    pub fn plan(&self) -> Arc<Plan> {
+        self.plan.current()
+    }
+
+    /// The ports, as opened.
+    pub fn ports(&self) -> &[PortSpec] {
+        &self.ports
+    }
+
+    /// Make `plan` the plan every worker forwards by, from its next batch
+    /// on (a reload). It must number the same ports. Returns the plan's
+    /// generation.
+    pub fn swap_plan(&self, plan: Arc<Plan>) -> anyhow::Result<u64> {
+        if plan.ports.len() != self.ports.len() {
+            bail!(
+                "the new plan has {} ports, the running forwarder {}: ports cannot change                  without a restart",
+                plan.ports.len(),
+                self.ports.len()
+            );
+        }
+        Ok(self.plan.publish(plan))
+    }
+
+    /// The route API of an `l3` peering of the current plan (by circuit
+    /// name and kind): routes written there are forwarded by at once.
+    pub fn route_table(&self, circuit: &str, kind: PeeringKind) -> Option<Arc<Mutex<RouteTable>>> {
+        self.plan.current().route_table(circuit, kind)
     }
 
     /// The counters of every worker summed, now.
@@ -259,7 +275,7 @@ impl Runtime {
             }
         }
         let mut r = Report::new(
-            &self.plan,
+            &self.ports,
             &self.links,
             &sum.counters,
             &sum.kernel_drops,
@@ -333,6 +349,7 @@ impl Drop for Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use std::path::Path;
 
     fn example(name: &str) -> Config {
@@ -342,13 +359,23 @@ mod tests {
         crate::config::load(&p).unwrap_or_else(|d| panic!("{d}"))
     }
 
+    fn start(cfg: &Config, opts: &RunOptions) -> anyhow::Result<Runtime> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let plan = Arc::new(crate::config::compile(cfg));
+        Runtime::start(plan, &crate::config::port_specs(cfg), opts, stop, |_| {})
+    }
+
     #[test]
     fn mtu_needs_count_the_tags_beyond_one() {
-        let cfg = example("pe-qinq.toml");
+        let mtus = |cfg: &Config| -> Vec<u32> {
+            crate::config::port_specs(cfg)
+                .iter()
+                .map(|p| p.required_mtu)
+                .collect()
+        };
         // customer: dot1q access (1 tag) → 1500; trunks: QinQ → 1504.
-        assert_eq!(required_mtus(&cfg), vec![1500, 1504, 1504]);
-        let cfg = example("pe-dot1q.toml");
-        assert_eq!(required_mtus(&cfg), vec![1500, 1500, 1500]);
+        assert_eq!(mtus(&example("pe-qinq.toml")), vec![1500, 1504, 1504]);
+        assert_eq!(mtus(&example("pe-dot1q.toml")), vec![1500, 1500, 1500]);
     }
 
     #[test]
@@ -362,19 +389,14 @@ mod tests {
             Path::new("m.toml"),
         )
         .unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let e = Runtime::start(&cfg, &RunOptions::default(), stop.clone(), |_| {})
-            .err()
-            .unwrap();
+        let e = start(&cfg, &RunOptions::default()).err().unwrap();
         assert!(e.to_string().contains("mem"), "{e}");
         let cfg = crate::config::load_str(
             &text.replace("xc-pe-cust", "xc-absent9"),
             Path::new("m.toml"),
         )
         .unwrap();
-        let e = Runtime::start(&cfg, &RunOptions::default(), stop.clone(), |_| {})
-            .err()
-            .unwrap();
+        let e = start(&cfg, &RunOptions::default()).err().unwrap();
         assert!(e.to_string().contains("xc-absent9"), "{e:#}");
         // A capture filter naming no such port fails first, listing the ports.
         let mut spec = CaptureSpec::new(std::env::temp_dir().join("xconnect-never-created"));
@@ -383,10 +405,23 @@ mod tests {
             capture: Some(spec),
             ..RunOptions::default()
         };
-        let e = Runtime::start(&cfg, &opts, stop, |_| {}).err().unwrap();
+        let e = start(&cfg, &opts).err().unwrap();
         assert!(
             e.to_string().contains("trunk-z") && e.to_string().contains("trunk-a"),
             "{e:#}"
         );
+    }
+
+    #[test]
+    fn a_plan_of_other_ports_is_refused() {
+        let cfg = example("pe-qinq.toml");
+        let stop = Arc::new(AtomicBool::new(false));
+        let plan = Arc::new(crate::config::compile(&example("pe-l3.toml")));
+        let mut ports = crate::config::port_specs(&cfg);
+        ports.pop();
+        let e = Runtime::start(plan, &ports, &RunOptions::default(), stop, |_| {})
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("port list"), "{e}");
     }
 }

@@ -1,21 +1,12 @@
 //! The statistics line of `xconnect run`: per-port rx/tx, link state and
 //! kernel drops, drops by reason — as one line of text or one JSON object.
 
-use crate::config::BackendKind;
-use crate::pipeline::{Counters, DropReason, LinkState, Plan};
+use crate::config::PortSpec;
+use crate::frame::DropReason;
+use crate::pipeline::{Counters, L3Counters, LinkState};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// The configuration name of a backend.
-pub fn backend_name(b: BackendKind) -> &'static str {
-    match b {
-        BackendKind::AfPacket => "af_packet",
-        BackendKind::Tap => "tap",
-        BackendKind::Pnet => "pnet",
-        BackendKind::Mem => "mem",
-    }
-}
 
 /// One port's line in a report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -58,7 +49,7 @@ pub struct Report {
     /// to its own addresses).
     pub local: u64,
     /// What the l3 service did (routed, ICMP, ARP/ND).
-    pub l3: crate::l3::L3Counters,
+    pub l3: L3Counters,
     /// The capture's counters (`null` without `--capture`).
     pub capture: Option<crate::capture::CaptureReport>,
 }
@@ -66,15 +57,14 @@ pub struct Report {
 impl Report {
     /// Build from summed counters.
     pub fn new(
-        plan: &Plan,
+        ports: &[PortSpec],
         links: &LinkState,
         c: &Counters,
         kernel_drops: &[u64],
         elapsed: Duration,
         final_: bool,
     ) -> Report {
-        let ports = plan
-            .ports
+        let ports = ports
             .iter()
             .enumerate()
             .map(|(i, p)| {
@@ -82,7 +72,7 @@ impl Report {
                 PortReport {
                     name: p.name.clone(),
                     interface: p.interface.clone(),
-                    backend: backend_name(p.backend),
+                    backend: p.backend.name(),
                     up: links.is_up(i as u16),
                     rx_packets: pc.rx_packets,
                     rx_bytes: pc.rx_bytes,
@@ -186,15 +176,15 @@ mod tests {
     fn line_and_json_carry_every_port_and_reason() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pe-qinq.toml");
         let cfg = crate::config::load(&p).unwrap();
-        let plan = Plan::compile(&cfg);
-        let links = LinkState::new(plan.ports.len());
+        let ports = crate::config::port_specs(&cfg);
+        let links = LinkState::new(ports.len());
         links.set(2, false);
-        let mut c = Counters::new(plan.ports.len());
+        let mut c = Counters::new(ports.len());
         c.ports[0].rx_packets = 7;
         c.ports[1].tx_packets = 7;
         c.drop(DropReason::NoLinkUp);
         let r = Report::new(
-            &plan,
+            &ports,
             &links,
             &c,
             &[0, 3, 0],

@@ -1,11 +1,12 @@
 //! One worker: a pinned thread with its own pipeline and its own queue of
 //! every port, running the batch loop.
 //!
-//! Contract: the loop receives a batch from each port in turn, runs it
-//! through the pipeline, and sends the forwarded frames per egress port;
-//! frames a port did not accept are counted as `tx-full` through
-//! [`Pipeline::count_tx_failure`], frames a port could not hand over (too
-//! long) as `malformed`. When a whole round over the ports brought nothing
+//! Contract: the loop steps the [`Driver`] on each port in turn (receive a
+//! batch, run it through the pipeline, send the forwarded frames per egress
+//! port, count what a port did not accept as `tx-full`). Before each round
+//! it checks the [`PlanHandle`]'s generation (one atomic load) and takes a
+//! newly published plan, so a reload lands between batches. When a whole
+//! round over the ports brought nothing
 //! the worker sleeps in `epoll` (mio) on all its ports, at most
 //! [`IDLE_WAIT`], so an idle forwarder uses no CPU. Counters are published
 //! to the shared [`Snapshot`] every [`PUBLISH_INTERVAL`] and at exit.
@@ -17,9 +18,10 @@
 //! names the privilege.
 
 use crate::capture::CaptureTap;
+use crate::driver::Driver;
 use crate::io::Port;
-use crate::pipeline::Counters;
-use crate::pipeline::{Batch, DropReason, Pipeline, PortId};
+use crate::pipeline::{Counters, Pipeline};
+use crate::plan::PlanHandle;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -71,6 +73,8 @@ pub struct Worker {
     pub priority: Option<u8>,
     /// This worker's pipeline.
     pub pipeline: Pipeline,
+    /// Where the current plan is published.
+    pub plan: Arc<PlanHandle>,
     /// This worker's queue of every port, by port id.
     pub ports: Vec<Box<dyn Port>>,
     /// Where counters are published.
@@ -102,28 +106,24 @@ impl Worker {
             p.register(poll.registry(), mio::Token(i))?;
         }
         let mut events = mio::Events::with_capacity(64);
-        let mut batch = Batch::new();
+        let mut driver = Driver::new();
         let mut kernel_drops = vec![0u64; self.ports.len()];
-        let mut egress = vec![false; self.ports.len()];
         let mut last_publish = Instant::now();
+        let mut generation = self.plan.generation();
         while !self.stop.load(Ordering::Relaxed) {
+            let g = self.plan.generation();
+            if g != generation {
+                generation = g;
+                self.pipeline.set_plan(self.plan.current());
+            }
             let mut got = 0;
             for port in 0..self.ports.len() {
-                batch.clear();
-                batch.port = port as PortId;
-                let n = self.ports[port].recv(&mut batch).unwrap_or(0);
-                if n == 0 {
-                    continue;
-                }
-                got += n;
-                if let Some(tap) = self.capture.as_mut() {
-                    tap.received(&batch);
-                }
-                self.pipeline.process(&mut batch);
-                if let Some(tap) = self.capture.as_mut() {
-                    tap.processed(&batch);
-                }
-                self.transmit(&batch, &mut egress);
+                got += driver.step(
+                    &mut self.pipeline,
+                    &mut self.ports[..],
+                    port as u16,
+                    &mut self.capture,
+                );
             }
             if last_publish.elapsed() >= PUBLISH_INTERVAL {
                 self.publish(&mut kernel_drops);
@@ -155,47 +155,12 @@ impl Worker {
         Ok(())
     }
 
-    /// Send the batch's forwarded frames, one `send` per egress port.
-    fn transmit(&mut self, batch: &Batch, egress: &mut [bool]) {
-        egress.iter_mut().for_each(|e| *e = false);
-        for i in 0..batch.len() {
-            if let Some(out) = batch.meta(i).verdict.egress() {
-                if let Some(e) = egress.get_mut(out as usize) {
-                    *e = true;
-                }
-            }
-        }
-        for (out, _) in egress.iter().enumerate().filter(|(_, e)| **e) {
-            let out = out as PortId;
-            let forwarded = batch.forwarded_to(out).count();
-            let sent = self.ports[out as usize].send(batch, out).unwrap_or(0);
-            if let Some(tap) = self.capture.as_mut() {
-                tap.transmitted(batch, out, sent);
-            }
-            if sent < forwarded {
-                for f in batch.forwarded_to(out).skip(sent) {
-                    self.pipeline.count_tx_failure(out, f.len());
-                }
-            }
-        }
-    }
-
     fn publish(&mut self, kernel_drops: &mut [u64]) {
         if let Some(tap) = self.capture.as_mut() {
             tap.flush();
         }
         for (i, p) in self.ports.iter_mut().enumerate() {
-            let s = p.take_stats();
-            kernel_drops[i] += s.kernel_drops;
-            for k in 0..s.rx_oversize {
-                let bytes = if k == 0 {
-                    s.rx_oversize_bytes as usize
-                } else {
-                    0
-                };
-                self.pipeline
-                    .count_rx_drop(i as PortId, bytes, DropReason::Malformed);
-            }
+            kernel_drops[i] += p.take_stats().kernel_drops;
         }
         if let Ok(mut snap) = self.snapshot.lock() {
             snap.counters = self.pipeline.counters().clone();

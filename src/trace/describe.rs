@@ -7,8 +7,8 @@
 //! the serde names below; the README lists them.
 
 use super::Record;
-use crate::l3::{self, LinkSide};
-use crate::pipeline::{DropReason, Meta, Plan, Service, Verdict};
+use crate::frame::{DropReason, Meta, Verdict};
+use crate::plan::{self, Plan, Service, Side};
 use crate::wire::{self, ethernet::mac_to_string, TagStack, L3};
 use serde::Serialize;
 use std::fmt::{self, Write as _};
@@ -188,11 +188,11 @@ fn tag_traces(tags: &TagStack) -> Vec<TagTrace> {
 
 fn path_name(path: u8) -> Option<&'static str> {
     Some(match path {
-        l3::PATH_ACCESS => "access",
-        l3::PATH_PRIMARY => "primary",
-        l3::PATH_SECONDARY => "secondary",
-        l3::PATH_ECMP => "ecmp",
-        l3::LOCAL_PATH => "local",
+        plan::PATH_ACCESS => "access",
+        plan::PATH_PRIMARY => "primary",
+        plan::PATH_SECONDARY => "secondary",
+        plan::PATH_ECMP => "ecmp",
+        plan::LOCAL_PATH => "local",
         _ => return None,
     })
 }
@@ -607,12 +607,12 @@ fn reply_of(input: &[u8], info: &wire::FrameInfo, out: &[u8]) -> Option<String> 
 }
 
 /// Does a link of side `side` serve path `path`?
-fn matches_side(side: LinkSide, path: u8) -> bool {
+fn matches_side(side: Side, path: u8) -> bool {
     match path {
-        l3::PATH_ACCESS => side == LinkSide::Access,
-        l3::PATH_PRIMARY => side == LinkSide::Primary,
-        l3::PATH_SECONDARY => side == LinkSide::Secondary,
-        l3::PATH_ECMP => side != LinkSide::Access,
+        plan::PATH_ACCESS => side == Side::Access,
+        plan::PATH_PRIMARY => side == Side::Primary,
+        plan::PATH_SECONDARY => side == Side::Secondary,
+        plan::PATH_ECMP => side != Side::Access,
         _ => false,
     }
 }

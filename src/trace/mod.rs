@@ -2,8 +2,8 @@
 //! pipeline, one port's receive side, with what was decided for each.
 //!
 //! Contract:
-//! - Frames go through [`Pipeline::process`] in batches of up to
-//!   [`BATCH_SIZE`], exactly as `xconnect run` sends them; the trace only
+//! - Frames go through the driver ([`Driver::step`]) in batches of up to
+//!   [`BATCH_SIZE`], exactly as `xconnect run` moves them; the trace only
 //!   reads the results (the input bytes, the metadata the stages left, the
 //!   bytes out). The pipeline's clock is the capture's: each batch runs at
 //!   its first frame's timestamp, so rate limits and neighbour ageing
@@ -20,8 +20,12 @@ mod describe;
 
 pub use describe::{FrameTrace, Summary};
 
+use crate::driver::{Driver, Ports};
+use crate::frame::{Batch, DropReason, Meta, PortId, Verdict, BATCH_SIZE};
 use crate::io::pcap::PcapSource;
-use crate::pipeline::{Batch, DropReason, LinkState, Meta, Pipeline, Plan, PortId, BATCH_SIZE};
+use crate::pipeline::{LinkState, Pipeline};
+use crate::plan::Plan;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,11 +54,70 @@ pub struct Record<'a> {
 
 impl Record<'_> {
     /// The verdict (too-long frames are `malformed` drops).
-    pub fn verdict(&self) -> crate::pipeline::Verdict {
+    pub fn verdict(&self) -> Verdict {
         self.meta
-            .map_or(crate::pipeline::Verdict::Drop(DropReason::Malformed), |m| {
-                m.verdict
-            })
+            .map_or(Verdict::Drop(DropReason::Malformed), |m| m.verdict)
+    }
+}
+
+/// What the tracer keeps of each frame of the batch in flight.
+struct Inputs {
+    keep: bool,
+    bytes: Vec<Vec<u8>>,
+    numbers: [u64; BATCH_SIZE],
+    stamps: [Duration; BATCH_SIZE],
+    lens: [(u32, usize); BATCH_SIZE],
+    /// A frame too long for a buffer, met after the batch before it:
+    /// (number, timestamp, original and captured length, its bytes when
+    /// inputs are kept).
+    too_long: Option<(u64, Duration, u32, usize, Vec<u8>)>,
+}
+
+/// The capture as the driver's only port: frames of `port` come from the
+/// file (up to `left` of them); whatever the pipeline sends is accepted
+/// (the tracer reads it from the batch).
+struct Capture<'a> {
+    source: &'a mut PcapSource,
+    port: PortId,
+    left: u64,
+    inputs: &'a mut Inputs,
+}
+
+impl Ports for Capture<'_> {
+    fn recv(&mut self, port: PortId, batch: &mut Batch) -> io::Result<usize> {
+        if port != self.port {
+            return Ok(0);
+        }
+        let i = &mut *self.inputs;
+        while !batch.is_full() && (batch.len() as u64) < self.left {
+            let Some(f) = self.source.next_frame() else {
+                break;
+            };
+            let k = batch.len();
+            if !batch.push(f.data) {
+                let input = if i.keep { f.data.to_vec() } else { Vec::new() };
+                i.too_long = Some((f.number, f.timestamp, f.original_len, f.data.len(), input));
+                break;
+            }
+            i.numbers[k] = f.number;
+            i.stamps[k] = f.timestamp;
+            i.lens[k] = (f.original_len, f.data.len());
+            if i.keep {
+                i.bytes[k].clear();
+                i.bytes[k].extend_from_slice(f.data);
+            }
+        }
+        if !batch.is_empty() {
+            // The batch runs at its first frame's time (0 means "never").
+            batch.time_ms = Some(i.stamps[0].as_millis() as u64 + 1);
+        }
+        Ok(batch.len())
+    }
+
+    fn send(&mut self, port: PortId, batch: &Batch) -> io::Result<usize> {
+        Ok((0..batch.len())
+            .filter(|&k| batch.meta(k).verdict.egress() == Some(port))
+            .count())
     }
 }
 
@@ -62,12 +125,8 @@ impl Record<'_> {
 pub struct Tracer {
     pipeline: Pipeline,
     port: PortId,
-    batch: Batch,
-    keep_input: bool,
-    inputs: Vec<Vec<u8>>,
-    numbers: [u64; BATCH_SIZE],
-    stamps: [Duration; BATCH_SIZE],
-    lens: [(u32, usize); BATCH_SIZE],
+    driver: Driver,
+    inputs: Inputs,
 }
 
 impl std::fmt::Debug for Tracer {
@@ -84,12 +143,15 @@ impl Tracer {
         Tracer {
             pipeline: Pipeline::new(plan, links),
             port,
-            batch: Batch::new(),
-            keep_input,
-            inputs: vec![Vec::new(); BATCH_SIZE],
-            numbers: [0; BATCH_SIZE],
-            stamps: [Duration::ZERO; BATCH_SIZE],
-            lens: [(0, 0); BATCH_SIZE],
+            driver: Driver::new(),
+            inputs: Inputs {
+                keep: keep_input,
+                bytes: vec![Vec::new(); BATCH_SIZE],
+                numbers: [0; BATCH_SIZE],
+                stamps: [Duration::ZERO; BATCH_SIZE],
+                lens: [(0, 0); BATCH_SIZE],
+                too_long: None,
+            },
         }
     }
 
@@ -98,10 +160,10 @@ impl Tracer {
         &self.pipeline
     }
 
-    /// Run frames of `source` (at most `limit`) through the pipeline and
-    /// hand each to `visit`, in order. Returns the frames visited. Stops at
-    /// the end of the file or at its first corrupt record
-    /// ([`PcapSource::error`]).
+    /// Run frames of `source` (at most `limit`) through the pipeline, one
+    /// [`Driver::step`] per batch, and hand each to `visit`, in order.
+    /// Returns the frames visited. Stops at the end of the file or at its
+    /// first corrupt record ([`PcapSource::error`]).
     pub fn run(
         &mut self,
         source: &mut PcapSource,
@@ -111,63 +173,38 @@ impl Tracer {
         let mut done = 0u64;
         let limit = limit.unwrap_or(u64::MAX);
         loop {
-            self.batch.clear();
-            self.batch.port = self.port;
-            // A frame too long for a buffer, reported after the batch
-            // before it: (number, timestamp, original and captured
-            // length, its bytes when inputs are kept).
-            let mut too_long = None;
-            while !self.batch.is_full() && done + (self.batch.len() as u64) < limit {
-                let Some(f) = source.next_frame() else { break };
-                let k = self.batch.len();
-                if !self.batch.push(f.data) {
-                    let input = if self.keep_input {
-                        f.data.to_vec()
-                    } else {
-                        Vec::new()
-                    };
-                    too_long = Some((f.number, f.timestamp, f.original_len, f.data.len(), input));
-                    break;
-                }
-                self.numbers[k] = f.number;
-                self.stamps[k] = f.timestamp;
-                self.lens[k] = (f.original_len, f.data.len());
-                if self.keep_input {
-                    self.inputs[k].clear();
-                    self.inputs[k].extend_from_slice(f.data);
-                }
+            let mut capture = Capture {
+                source: &mut *source,
+                port: self.port,
+                left: limit.saturating_sub(done),
+                inputs: &mut self.inputs,
+            };
+            let n = self
+                .driver
+                .step(&mut self.pipeline, &mut capture, self.port, &mut ());
+            let plan = self.pipeline.plan().clone();
+            let batch = self.driver.batch();
+            let i = &self.inputs;
+            for k in 0..n {
+                let meta = batch.meta(k);
+                visit(&Record {
+                    number: i.numbers[k],
+                    timestamp: i.stamps[k],
+                    original_len: i.lens[k].0,
+                    captured_len: i.lens[k].1,
+                    input: if i.keep { &i.bytes[k] } else { &[] },
+                    output: meta.verdict.egress().map(|_| batch.buf(k).frame()),
+                    meta: Some(meta),
+                    plan: &plan,
+                    port: self.port,
+                });
             }
-            let n = self.batch.len();
-            if n > 0 {
-                let now_ms = self.stamps[0].as_millis() as u64 + 1;
-                self.pipeline.set_time_ms(Some(now_ms));
-                self.pipeline.process(&mut self.batch);
-                let plan = self.pipeline.plan().clone();
-                for i in 0..n {
-                    let meta = self.batch.meta(i);
-                    let r = Record {
-                        number: self.numbers[i],
-                        timestamp: self.stamps[i],
-                        original_len: self.lens[i].0,
-                        captured_len: self.lens[i].1,
-                        input: if self.keep_input {
-                            &self.inputs[i]
-                        } else {
-                            &[]
-                        },
-                        output: meta.verdict.egress().map(|_| self.batch.buf(i).frame()),
-                        meta: Some(meta),
-                        plan: &plan,
-                        port: self.port,
-                    };
-                    visit(&r);
-                }
-                done += n as u64;
-            }
-            if let Some((number, timestamp, original_len, captured_len, input)) = too_long {
+            done += n as u64;
+            if let Some((number, timestamp, original_len, captured_len, input)) =
+                self.inputs.too_long.take()
+            {
                 self.pipeline
                     .count_rx_drop(self.port, captured_len, DropReason::Malformed);
-                let plan = self.pipeline.plan().clone();
                 visit(&Record {
                     number,
                     timestamp,

@@ -132,6 +132,21 @@ impl PacketBuf {
         self.head as usize
     }
 
+    /// Set the destination and source MACs. `false` (frame unchanged) if
+    /// the frame is shorter than its two MACs.
+    #[inline(always)]
+    pub fn set_macs(&mut self, dst: &[u8; 6], src: &[u8; 6]) -> bool {
+        match self.frame_mut().first_chunk_mut::<MACS_LEN>() {
+            Some(m) => {
+                let (d, s) = m.split_at_mut(6);
+                d.copy_from_slice(dst);
+                s.copy_from_slice(src);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Replace the first `pop` tags after the MACs with `push` (whole tags,
     /// 4 bytes each, outermost first). Moves the 12 MAC bytes by the
     /// difference; the payload stays where it is. `false` (frame unchanged)

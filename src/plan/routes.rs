@@ -16,22 +16,12 @@
 //! - The table of one peering is never shared with another: private and
 //!   Microsoft peering are separate VRFs.
 
-use super::{Family, PathId, LOCAL_PATH};
+use super::l3::{Family, PathId, LOCAL_PATH, PATH_ACCESS, PATH_ECMP, PATH_PRIMARY, PATH_SECONDARY};
+use super::Side;
 use crate::lpm::{Lpm4Reader, Lpm4Writer, Lpm6Reader, Lpm6Writer, LpmError, NextHop, Update};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-
-/// Which link a next hop is the peer on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LinkSide {
-    /// The access link.
-    Access,
-    /// The primary trunk link.
-    Primary,
-    /// The secondary trunk link.
-    Secondary,
-}
 
 /// Why a route change was refused (nothing changed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,9 +66,9 @@ pub struct RouteTable {
     limits: (usize, usize),
     w4: Lpm4Writer,
     w6: Lpm6Writer,
-    peers: Vec<(IpAddr, LinkSide)>,
+    peers: Vec<(IpAddr, Side)>,
     connected: Vec<(IpNet, PathId)>,
-    routes: BTreeMap<IpNet, BTreeSet<LinkSide>>,
+    routes: BTreeMap<IpNet, BTreeSet<Side>>,
     /// Desired (IPv4, IPv6) route counts.
     counts: (usize, usize),
     over_limit: bool,
@@ -96,15 +86,15 @@ impl std::fmt::Debug for RouteTable {
 }
 
 /// The path id for a set of next-hop links.
-fn path_of(sides: &BTreeSet<LinkSide>) -> Option<PathId> {
-    use LinkSide::*;
+fn path_of(sides: &BTreeSet<Side>) -> Option<PathId> {
+    use Side::*;
     let p = sides.contains(&Primary);
     let s = sides.contains(&Secondary);
     Some(match (p, s) {
-        (true, true) => super::PATH_ECMP,
-        (true, false) => super::PATH_PRIMARY,
-        (false, true) => super::PATH_SECONDARY,
-        (false, false) if sides.contains(&Access) => super::PATH_ACCESS,
+        (true, true) => PATH_ECMP,
+        (true, false) => PATH_PRIMARY,
+        (false, true) => PATH_SECONDARY,
+        (false, false) if sides.contains(&Access) => PATH_ACCESS,
         _ => return None,
     })
 }
@@ -117,7 +107,7 @@ impl RouteTable {
     pub fn new(
         microsoft: bool,
         limits: (usize, usize),
-        peers: Vec<(IpAddr, LinkSide)>,
+        peers: Vec<(IpAddr, Side)>,
         connected: Vec<(IpNet, PathId)>,
     ) -> Result<RouteTable, RouteError> {
         let mut t = RouteTable {
@@ -199,7 +189,7 @@ impl RouteTable {
         self.w6.reader()
     }
 
-    fn side_of(&self, prefix: IpNet, nh: IpAddr) -> Result<LinkSide, RouteError> {
+    fn side_of(&self, prefix: IpNet, nh: IpAddr) -> Result<Side, RouteError> {
         if prefix.addr().is_ipv4() != nh.is_ipv4() {
             return Err(RouteError::FamilyMismatch(prefix, nh));
         }
@@ -287,12 +277,12 @@ impl RouteTable {
 
     /// Replace every route with `routes`, published as one atomic batch.
     pub fn bulk_load(&mut self, routes: &[(IpNet, IpAddr)]) -> Result<(), RouteError> {
-        let mut next: BTreeMap<IpNet, BTreeSet<LinkSide>> = BTreeMap::new();
+        let mut next: BTreeMap<IpNet, BTreeSet<Side>> = BTreeMap::new();
         for (p, nh) in routes {
             self.check_prefix(*p)?;
             next.entry(*p).or_default().insert(self.side_of(*p, *nh)?);
         }
-        let mut changes: Vec<(IpNet, Option<BTreeSet<LinkSide>>)> = self
+        let mut changes: Vec<(IpNet, Option<BTreeSet<Side>>)> = self
             .routes
             .keys()
             .filter(|p| !next.contains_key(p))
@@ -306,10 +296,7 @@ impl RouteTable {
     /// the difference to the tables in one batch, then record it. When the
     /// change crosses the prefix limit, every route is withdrawn or
     /// reinstalled in that same batch.
-    fn commit(
-        &mut self,
-        changes: Vec<(IpNet, Option<BTreeSet<LinkSide>>)>,
-    ) -> Result<(), RouteError> {
+    fn commit(&mut self, changes: Vec<(IpNet, Option<BTreeSet<Side>>)>) -> Result<(), RouteError> {
         let (mut v4, mut v6) = self.counts;
         for (p, new) in &changes {
             let had = self.routes.contains_key(p);
@@ -326,7 +313,7 @@ impl RouteTable {
         let fallback = |connected: &[(IpNet, PathId)], p: &IpNet| {
             connected.iter().find(|(c, _)| c == p).map(|(_, x)| *x)
         };
-        let new_of: BTreeMap<IpNet, Option<&BTreeSet<LinkSide>>> =
+        let new_of: BTreeMap<IpNet, Option<&BTreeSet<Side>>> =
             changes.iter().map(|(p, s)| (*p, s.as_ref())).collect();
         if over != self.over_limit {
             // Withdraw or reinstall everything, old and new.
@@ -397,11 +384,7 @@ impl RouteTable {
 
     /// The family of an address (helper for callers).
     pub fn family(addr: IpAddr) -> Family {
-        if addr.is_ipv4() {
-            Family::V4
-        } else {
-            Family::V6
-        }
+        Family::of(addr)
     }
 }
 
@@ -434,12 +417,12 @@ mod tests {
             ms,
             limits,
             vec![
-                (ip("192.0.2.2"), LinkSide::Primary),
-                (ip("192.0.2.6"), LinkSide::Secondary),
-                (ip("203.0.113.2"), LinkSide::Access),
+                (ip("192.0.2.2"), Side::Primary),
+                (ip("192.0.2.6"), Side::Secondary),
+                (ip("203.0.113.2"), Side::Access),
             ],
             vec![
-                ("192.0.2.0/30".parse().unwrap(), super::super::PATH_PRIMARY),
+                ("192.0.2.0/30".parse().unwrap(), super::PATH_PRIMARY),
                 ("192.0.2.1/32".parse().unwrap(), LOCAL_PATH),
             ],
         )
@@ -454,18 +437,12 @@ mod tests {
         t.add(p, a("192.0.2.2")).unwrap();
         assert_eq!(
             t.lookup(a("198.51.100.7")),
-            Some(super::super::PATH_PRIMARY as u32)
+            Some(super::PATH_PRIMARY as u32)
         );
         t.add(p, a("192.0.2.6")).unwrap();
-        assert_eq!(
-            t.lookup(a("198.51.100.7")),
-            Some(super::super::PATH_ECMP as u32)
-        );
+        assert_eq!(t.lookup(a("198.51.100.7")), Some(super::PATH_ECMP as u32));
         t.replace(p, a("203.0.113.2")).unwrap();
-        assert_eq!(
-            t.lookup(a("198.51.100.7")),
-            Some(super::super::PATH_ACCESS as u32)
-        );
+        assert_eq!(t.lookup(a("198.51.100.7")), Some(super::PATH_ACCESS as u32));
         assert!(t.delete(p, None).unwrap());
         assert_eq!(t.lookup(a("198.51.100.7")), None);
         assert!(t.lookup(a("192.0.2.1")).is_some_and(is_local));
@@ -502,17 +479,14 @@ mod tests {
         assert!(t.lookup(a("192.0.2.2")).is_some(), "connected routes stay");
         t.delete("198.51.2.0/24".parse().unwrap(), None).unwrap();
         assert!(!t.state().over_limit);
-        assert_eq!(
-            t.lookup(a("198.51.1.1")),
-            Some(super::super::PATH_PRIMARY as u32)
-        );
+        assert_eq!(t.lookup(a("198.51.1.1")), Some(super::PATH_PRIMARY as u32));
         // Bulk load replaces everything atomically.
         t.bulk_load(&[("203.0.113.0/25".parse().unwrap(), a("192.0.2.6"))])
             .unwrap();
         assert_eq!(t.lookup(a("198.51.1.1")), None);
         assert_eq!(
             t.lookup(a("203.0.113.9")),
-            Some(super::super::PATH_SECONDARY as u32)
+            Some(super::PATH_SECONDARY as u32)
         );
     }
 }

@@ -107,6 +107,19 @@ impl NeighborTable {
             .is_ok()
     }
 
+    /// Forget every learned neighbour and every request time; static
+    /// neighbours stay. (A cached plan reused by the fuzz targets starts
+    /// each input as a fresh one would.)
+    pub fn forget_learned(&self) {
+        for s in self.slots.iter() {
+            if s.mac.load(Ordering::Relaxed) & STATIC == 0 {
+                s.mac.store(0, Ordering::Relaxed);
+            }
+            s.confirmed_ms.store(0, Ordering::Relaxed);
+            s.requested_ms.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// (MAC, static) of every resolved slot, for reports.
     pub fn entries(&self, now_ms: u64) -> Vec<Option<(Mac, bool)>> {
         (0..self.slots.len())
@@ -139,5 +152,9 @@ mod tests {
         assert_eq!(t.lookup(9, 0), None);
         assert!(!t.claim_request(9, 0));
         assert_eq!(t.entries(2000)[0], Some((m, false)));
+        t.forget_learned();
+        assert_eq!(t.lookup(0, 2000), None, "learned entry forgotten");
+        assert_eq!(t.lookup(1, 2000), Some(m), "static entry kept");
+        assert!(t.claim_request(2, 101), "request times forgotten");
     }
 }

@@ -5,7 +5,7 @@
 //! every receive: the hot path never allocates.
 
 use super::drop::DropReason;
-use super::plan::PortId;
+use super::PortId;
 use crate::wire::{FrameInfo, PacketBuf};
 
 /// Frames per batch.
@@ -52,7 +52,7 @@ pub struct Meta {
     /// DSCP after marking (IP only).
     pub dscp_after: u8,
     /// The longest-prefix-match answer for a routed (`l3`) IP packet: the
-    /// path id ([`crate::l3::PathId`]), [`Meta::NO_ROUTE`] when the table
+    /// path id ([`crate::plan::PathId`]), [`Meta::NO_ROUTE`] when the table
     /// had no match or the frame was not looked up. Read by `trace`.
     pub route: u8,
     /// The decision.
@@ -68,7 +68,16 @@ impl Meta {
 pub struct Batch {
     /// The ingress port of every frame in the batch.
     pub port: PortId,
+    /// The time the batch was received by the source's own clock, in ms,
+    /// when it has one (a capture file: the first frame's timestamp); the
+    /// pipeline then runs the batch at that time. `None`: the pipeline's
+    /// clock.
+    pub time_ms: Option<u64>,
     len: usize,
+    /// Frames the backend received but could not hand over (too long for
+    /// a buffer), and their bytes: counted by the pipeline as received and
+    /// `malformed`.
+    oversize: (usize, u64),
     bufs: Vec<PacketBuf>,
     meta: Vec<Meta>,
 }
@@ -84,16 +93,41 @@ impl Batch {
     pub fn new() -> Batch {
         Batch {
             port: 0,
+            time_ms: None,
             len: 0,
+            oversize: (0, 0),
             bufs: (0..BATCH_SIZE).map(|_| PacketBuf::new()).collect(),
             meta: vec![Meta::default(); BATCH_SIZE],
         }
     }
 
-    /// Forget the frames (buffers are kept).
+    /// Forget the frames (buffers are kept), the time and the oversize count.
     #[inline]
     pub fn clear(&mut self) {
         self.len = 0;
+        self.time_ms = None;
+        self.oversize = (0, 0);
+    }
+
+    /// Record a frame of `bytes` the backend received but could not hand
+    /// over (too long for a buffer).
+    #[inline]
+    pub fn count_oversize(&mut self, bytes: usize) {
+        self.oversize.0 += 1;
+        self.oversize.1 += bytes as u64;
+    }
+
+    /// Frames (and their bytes) recorded by [`Batch::count_oversize`],
+    /// reset to zero.
+    #[inline]
+    pub fn take_oversize(&mut self) -> (usize, u64) {
+        std::mem::take(&mut self.oversize)
+    }
+
+    /// Frames recorded by [`Batch::count_oversize`] and not yet taken.
+    #[inline]
+    pub fn oversize(&self) -> usize {
+        self.oversize.0
     }
 
     /// Number of frames.

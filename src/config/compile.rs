@@ -1,0 +1,378 @@
+//! Compiling a validated [`Config`] into the [`Plan`] the hot path reads
+//! ([`compile`]) and the port list the runtime opens ([`port_specs`]).
+//!
+//! Every attachment (a port plus an exact VID stack) gets an entry in the
+//! classification table and a precomputed action: how many tags to pop,
+//! the tag bytes to push on each possible egress (outer TPID from the
+//! circuit, inner tags 0x8100, PCP filled in per frame), the DSCP marker for
+//! its direction, and the MTU. Each `l3` peering gets its VRF: links with
+//! this forwarder's and the peer's addresses, connected and configured
+//! routes, static neighbours.
+//!
+//! Contract: compiling cannot fail on a model that came from the loader
+//! (every ExpressRoute rule was checked there); a route table that refuses
+//! the configured routes is reported in [`Plan::warnings`]. What ports are
+//! opened with (backend, interface, MTU needed) goes to [`PortSpec`], never
+//! into the plan.
+
+use super::validate::{MICROSOFT_LIMIT, PRIVATE_V4_LIMIT, PRIVATE_V6_LIMIT};
+use super::{BackendKind, Circuit, Config, Encapsulation, LinkSubnets, Peering, Role};
+use crate::frame::PortId;
+use crate::plan::l3::NEIGHBOR_SLOTS;
+use crate::plan::{neighbor_slot, Family};
+use crate::plan::{
+    Adjacency, Attachment, Egress, L3Peering, NeighborTable, PathId, PeeringKind, PeeringPlan,
+    Plan, PortPlan, RouteTable, Service, ServiceMode, Side, TagPush, LOCAL_PATH, PATH_ACCESS,
+    PATH_PRIMARY, PATH_SECONDARY,
+};
+use crate::qos::Marker;
+use crate::wire::{Tpid, VlanTag};
+use ipnet::IpNet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+/// A port as the runtime opens it: the configuration's name, the Linux
+/// interface, the backend, and the interface MTU its tags need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortSpec {
+    /// Name from the configuration.
+    pub name: String,
+    /// Linux interface.
+    pub interface: String,
+    /// Backend that opens it.
+    pub backend: BackendKind,
+    /// The interface MTU the port needs: the largest peering IP MTU plus
+    /// the bytes of its tags on that port, less the one 4-byte tag the
+    /// kernel accepts beyond the MTU (an untagged or Dot1Q port needs the
+    /// IP MTU, a QinQ trunk 4 bytes more).
+    pub required_mtu: u32,
+}
+
+/// The ports of `cfg` in port-id order, as the runtime opens them.
+pub fn port_specs(cfg: &Config) -> Vec<PortSpec> {
+    let mut need = vec![0u32; cfg.ports.len()];
+    let mut raise = |port: usize, mtu: u16, tags: usize| {
+        if let Some(n) = need.get_mut(port) {
+            *n = (*n).max(mtu as u32 + 4 * tags.saturating_sub(1) as u32);
+        }
+    };
+    for c in &cfg.circuits {
+        for p in &c.peerings {
+            raise(p.access.port, p.mtu, p.access.vlans.len());
+            for l in [&c.primary, &c.secondary] {
+                let tags = 1
+                    + usize::from(c.encapsulation == Encapsulation::QinQ)
+                    + usize::from(l.outer_tag.is_some());
+                raise(l.port, p.mtu, tags);
+            }
+        }
+    }
+    cfg.ports
+        .iter()
+        .zip(need)
+        .map(|(p, required_mtu)| PortSpec {
+            name: p.name.clone(),
+            interface: p.interface.clone(),
+            backend: p.backend,
+            required_mtu,
+        })
+        .collect()
+}
+
+fn tag_bytes(tpid: Tpid, vid: u16) -> [u8; 4] {
+    VlanTag {
+        tpid,
+        pcp: 0,
+        dei: false,
+        vid,
+    }
+    .to_bytes()
+}
+
+/// The trunk VID stack of a peering on one link, outermost first, and the
+/// tag bytes to push for it.
+fn trunk_tags(c: &Circuit, link_outer: Option<u16>, peering_tag: u16) -> (Vec<u16>, Vec<[u8; 4]>) {
+    let mut vids = Vec::with_capacity(3);
+    let mut bytes = Vec::with_capacity(3);
+    // The outermost tag written carries the circuit's outer TPID.
+    let mut tpid = c.outer_tpid;
+    if let Some(o) = link_outer {
+        vids.push(o);
+        bytes.push(tag_bytes(tpid, o));
+        tpid = Tpid::DOT1Q;
+    }
+    if let (Encapsulation::QinQ, Some(s)) = (c.encapsulation, c.s_tag) {
+        vids.push(s.get());
+        bytes.push(tag_bytes(tpid, s.get()));
+        tpid = Tpid::DOT1Q;
+    }
+    vids.push(peering_tag);
+    bytes.push(tag_bytes(tpid, peering_tag));
+    (vids, bytes)
+}
+
+/// Compile a validated configuration into its plan.
+pub fn compile(cfg: &Config) -> Plan {
+    let ports = cfg
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PortPlan {
+            name: p.name.clone(),
+            mac: PortPlan::mac_of(i),
+        })
+        .collect::<Vec<_>>();
+    let mut l3_peerings = Vec::new();
+    let mut warnings = Vec::new();
+    let mut attachments = Vec::new();
+    let mut peerings = Vec::new();
+    let mut markers = Vec::new();
+    for c in &cfg.circuits {
+        for p in &c.peerings {
+            let pid = peerings.len() as u16;
+            peerings.push(PeeringPlan {
+                circuit: c.name.clone(),
+                kind: p.kind,
+                mode: p.mode,
+            });
+            // Towards Microsoft is access → trunk on a provider edge and
+            // trunk → access on the MSEE side.
+            let (to_trunk_policy, to_access_policy) = match cfg.role {
+                Role::ProviderEdge => (&p.dscp, &p.dscp_return),
+                Role::Msee => (&p.dscp_return, &p.dscp),
+            };
+            let m_trunk = markers.len() as u16;
+            markers.push(Marker::new(to_trunk_policy));
+            let m_access = markers.len() as u16;
+            markers.push(Marker::new(to_access_policy));
+
+            let access_vids: Vec<u16> = p.access.vlans.iter().map(|v| v.get()).collect();
+            let access_port = p.access.port as PortId;
+            // Access tags: outer one with the circuit's TPID? No: the access
+            // side is the customer's own VLAN, always 0x8100.
+            let access_bytes: Vec<[u8; 4]> = access_vids
+                .iter()
+                .map(|&v| tag_bytes(Tpid::DOT1Q, v))
+                .collect();
+            let access_push = TagPush::new(access_port, &access_bytes);
+
+            let links = [(&c.primary, Side::Primary), (&c.secondary, Side::Secondary)];
+            let trunk: Vec<(PortId, Vec<u16>, TagPush, Side)> = links
+                .iter()
+                .map(|(l, side)| {
+                    let (vids, bytes) = trunk_tags(c, l.outer_tag.map(|v| v.get()), p.tag.get());
+                    let port = l.port as PortId;
+                    (port, vids, TagPush::new(port, &bytes), *side)
+                })
+                .collect();
+            let trunk_pushes = [trunk[0].2, trunk[1].2];
+
+            let l2 = p.mode == ServiceMode::L2;
+            let l3_index = l3_peerings.len() as u16;
+            if !l2 {
+                let pushes = [access_push, trunk_pushes[0], trunk_pushes[1]];
+                let (peering, warn) =
+                    compile_l3(cfg.role, c.premium, p, &pushes, &ports, (m_trunk, m_access));
+                if let Some(w) = warn {
+                    warnings.push(format!("circuit {:?} {:?} peering: {w}", c.name, p.kind));
+                }
+                l3_peerings.push(peering);
+            }
+            attachments.push(Attachment {
+                port: access_port,
+                vids: access_vids.clone(),
+                peering: pid,
+                side: Side::Access,
+                service: if l2 {
+                    Service::L2 {
+                        pop: access_vids.len() as u8,
+                        egress: Egress::Trunk(trunk_pushes),
+                        marker: m_trunk,
+                        mtu: p.mtu,
+                        pcp_from_dscp: p.pcp_from_dscp,
+                    }
+                } else {
+                    Service::L3 {
+                        peering: l3_index,
+                        side: Side::Access,
+                        pop: access_vids.len() as u8,
+                    }
+                },
+            });
+            for (port, vids, _, side) in trunk {
+                attachments.push(Attachment {
+                    port,
+                    peering: pid,
+                    side,
+                    service: if l2 {
+                        Service::L2 {
+                            pop: vids.len() as u8,
+                            egress: Egress::Access(access_push),
+                            marker: m_access,
+                            mtu: p.mtu,
+                            pcp_from_dscp: p.pcp_from_dscp,
+                        }
+                    } else {
+                        Service::L3 {
+                            peering: l3_index,
+                            side,
+                            pop: vids.len() as u8,
+                        }
+                    },
+                    vids,
+                });
+            }
+        }
+    }
+    Plan::new(ports, attachments, peerings, markers, l3_peerings, warnings)
+}
+
+/// Build the L3 side of a peering: its links (own and peer addresses on
+/// each), its VRF with connected and configured routes, its neighbours.
+#[allow(clippy::too_many_arguments)]
+fn compile_l3(
+    role: Role,
+    premium: bool,
+    p: &Peering,
+    pushes: &[TagPush; 3],
+    ports: &[PortPlan],
+    (marker_to_trunk, marker_to_access): (u16, u16),
+) -> (L3Peering, Option<String>) {
+    let customer_side = role == Role::ProviderEdge;
+    let own_peer4 = |net: ipnet::Ipv4Net| {
+        let (c, m) = LinkSubnets::<ipnet::Ipv4Net>::addresses(net);
+        if customer_side {
+            (c, m)
+        } else {
+            (m, c)
+        }
+    };
+    let own_peer6 = |net: ipnet::Ipv6Net| {
+        let (c, m) = LinkSubnets::<ipnet::Ipv6Net>::addresses(net);
+        if customer_side {
+            (c, m)
+        } else {
+            (m, c)
+        }
+    };
+    let v4_links = [p.ipv4.map(|s| s.primary), p.ipv4.map(|s| s.secondary)];
+    let v6_links = [p.ipv6.map(|s| s.primary), p.ipv6.map(|s| s.secondary)];
+    let mac_of = |port: PortId| {
+        ports
+            .get(port as usize)
+            .map_or_else(|| PortPlan::mac_of(port as usize), |x| x.mac)
+    };
+    let mut links: [Option<Adjacency>; 3] = [None, None, None];
+    let mut peers = Vec::new();
+    let mut connected: Vec<(IpNet, PathId)> = Vec::new();
+    // Access link.
+    let a = &p.access;
+    links[0] = Some(Adjacency {
+        side: Side::Access,
+        port: pushes[0].port,
+        push: pushes[0],
+        mac: mac_of(pushes[0].port),
+        own_v4: a.ipv4.map(|n| n.addr()),
+        peer_v4: a.peer_v4(),
+        own_v6: a.ipv6.map(|n| n.addr()),
+        peer_v6: a.peer_v6(),
+    });
+    if let Some(n) = a.ipv4 {
+        connected.push((IpNet::V4(n.trunc()), PATH_ACCESS));
+    }
+    if let Some(n) = a.ipv6 {
+        connected.push((IpNet::V6(n.trunc()), PATH_ACCESS));
+    }
+    for (i, side) in [(1usize, Side::Primary), (2, Side::Secondary)] {
+        let (o4, p4) = v4_links[i - 1].map(own_peer4).unzip();
+        let (o6, p6) = v6_links[i - 1].map(own_peer6).unzip();
+        links[i] = Some(Adjacency {
+            side,
+            port: pushes[i].port,
+            push: pushes[i],
+            mac: mac_of(pushes[i].port),
+            own_v4: o4,
+            peer_v4: p4,
+            own_v6: o6,
+            peer_v6: p6,
+        });
+        let path = if side == Side::Primary {
+            PATH_PRIMARY
+        } else {
+            PATH_SECONDARY
+        };
+        if let Some(n) = v4_links[i - 1] {
+            connected.push((IpNet::V4(n), path));
+        }
+        if let Some(n) = v6_links[i - 1] {
+            connected.push((IpNet::V6(n), path));
+        }
+    }
+    for l in links.iter().flatten() {
+        for (own, peer) in [
+            (l.own_v4.map(IpAddr::V4), l.peer_v4.map(IpAddr::V4)),
+            (l.own_v6.map(IpAddr::V6), l.peer_v6.map(IpAddr::V6)),
+        ] {
+            if let Some(o) = own {
+                connected.push((IpNet::from(o), LOCAL_PATH));
+            }
+            if let Some(x) = peer {
+                peers.push((x, l.side));
+            }
+        }
+    }
+    let microsoft = p.kind == PeeringKind::Microsoft;
+    let limits = if microsoft {
+        (MICROSOFT_LIMIT, MICROSOFT_LIMIT)
+    } else {
+        (
+            if premium {
+                PRIVATE_V4_LIMIT.1
+            } else {
+                PRIVATE_V4_LIMIT.0
+            },
+            PRIVATE_V6_LIMIT,
+        )
+    };
+    let mut warning = None;
+    let table = match RouteTable::new(microsoft, limits, peers.clone(), connected) {
+        Ok(mut t) => {
+            let routes: Vec<(IpNet, IpAddr)> =
+                p.routes.iter().map(|r| (r.prefix, r.next_hop)).collect();
+            if let Err(e) = t.bulk_load(&routes) {
+                warning = Some(format!("configured routes not installed: {e}"));
+            }
+            t
+        }
+        Err(e) => {
+            warning = Some(format!("connected routes not installed: {e}"));
+            // Cannot fail: no routes at all.
+            RouteTable::new(microsoft, limits, peers.clone(), Vec::new())
+                .unwrap_or_else(|_| unreachable!("an empty route table always builds"))
+        }
+    };
+    let mut table = table;
+    let neighbors = NeighborTable::new(NEIGHBOR_SLOTS);
+    for n in &p.neighbors {
+        for l in links.iter().flatten() {
+            if Some(n.ip) == l.peer_v4.map(IpAddr::V4) {
+                neighbors.set_static(neighbor_slot(l.side, Family::V4), &n.mac);
+            }
+            if Some(n.ip) == l.peer_v6.map(IpAddr::V6) {
+                neighbors.set_static(neighbor_slot(l.side, Family::V6), &n.mac);
+            }
+        }
+    }
+    let peering = L3Peering {
+        links,
+        v4: table.reader_v4(),
+        v6: table.reader_v6(),
+        neighbors: Arc::new(neighbors),
+        routes: Arc::new(Mutex::new(table)),
+        marker_to_trunk,
+        marker_to_access,
+        mtu: p.mtu,
+        pcp_from_dscp: p.pcp_from_dscp,
+    };
+    (peering, warning)
+}

@@ -1,0 +1,207 @@
+//! The one data-path loop body: receive a batch from a port → run it
+//! through the [`Pipeline`] → transmit the forwarded frames, one send per
+//! egress port → count what a port did not take. The runtime's workers,
+//! `xconnect trace`, the benchmarks, the fuzz targets and the in-memory
+//! ports ([`pump`]) all move frames through [`Driver::step`], so what is
+//! measured, traced and fuzzed is what runs.
+//!
+//! Contract:
+//! - [`Ports`] is how the driver reaches the ports: any slice of
+//!   [`Backend`]s indexed by port id, or a type of the caller's (a bench
+//!   source and sink, a capture file).
+//! - Every frame received is counted once by the pipeline; a forwarded
+//!   frame that its port did not accept is counted again as a `tx-full`
+//!   drop in place of its transmit ([`Pipeline::count_tx_failure`]).
+//!   Frames a backend could not hand over (too long) reach the pipeline as
+//!   the batch's oversize count, also when no other frame came.
+//! - An [`Observer`] sees each batch as received, after processing, and
+//!   after each send (the capture taps); `()` observes nothing.
+//! - No allocation after [`Driver::new`], no lock; the system calls are
+//!   the backends' (at most one receive and one send per port per batch
+//!   for the ring backends).
+
+use crate::frame::{Batch, PortId, Verdict, BATCH_SIZE};
+use crate::io::mem::MemPort;
+use crate::io::Backend;
+use crate::pipeline::Pipeline;
+use std::io;
+
+/// The ports a driver moves frames between, by port id.
+pub trait Ports {
+    /// Fill `batch` (cleared, its port set) with frames received on `port`;
+    /// returns how many.
+    fn recv(&mut self, port: PortId, batch: &mut Batch) -> io::Result<usize>;
+
+    /// Transmit the frames of `batch` whose verdict sends them out of
+    /// `port`, in order; returns how many were accepted (a prefix).
+    fn send(&mut self, port: PortId, batch: &Batch) -> io::Result<usize>;
+}
+
+impl<B: Backend> Ports for [B] {
+    #[inline]
+    fn recv(&mut self, port: PortId, batch: &mut Batch) -> io::Result<usize> {
+        match self.get_mut(port as usize) {
+            Some(b) => b.recv(batch),
+            None => Ok(0),
+        }
+    }
+
+    #[inline]
+    fn send(&mut self, port: PortId, batch: &Batch) -> io::Result<usize> {
+        match self.get_mut(port as usize) {
+            Some(b) => b.send(batch, port),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Sees each batch on its way through [`Driver::step`].
+pub trait Observer {
+    /// The batch as received, before the pipeline rewrote it.
+    fn received(&mut self, _batch: &Batch) {}
+    /// The batch after the pipeline: verdicts set, frames rewritten.
+    fn processed(&mut self, _batch: &Batch) {}
+    /// `sent` of the frames the batch sends out of `port` were accepted.
+    fn transmitted(&mut self, _batch: &Batch, _port: PortId, _sent: usize) {}
+}
+
+impl Observer for () {}
+
+impl<O: Observer> Observer for Option<O> {
+    #[inline]
+    fn received(&mut self, batch: &Batch) {
+        if let Some(o) = self {
+            o.received(batch);
+        }
+    }
+    #[inline]
+    fn processed(&mut self, batch: &Batch) {
+        if let Some(o) = self {
+            o.processed(batch);
+        }
+    }
+    #[inline]
+    fn transmitted(&mut self, batch: &Batch, port: PortId, sent: usize) {
+        if let Some(o) = self {
+            o.transmitted(batch, port, sent);
+        }
+    }
+}
+
+/// The driver's own state: the batch it receives into (allocated once).
+pub struct Driver {
+    batch: Batch,
+}
+
+impl Default for Driver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("batch_len", &self.batch.len())
+            .finish()
+    }
+}
+
+impl Driver {
+    /// A driver with its batch buffers allocated.
+    pub fn new() -> Driver {
+        Driver {
+            batch: Batch::new(),
+        }
+    }
+
+    /// The last batch stepped (its frames as sent and their metadata).
+    pub fn batch(&self) -> &Batch {
+        &self.batch
+    }
+
+    /// One step on `port`: receive a batch, process it, transmit it per
+    /// egress port, count refusals. Returns the frames taken from the port,
+    /// too-long ones included (0: the port had nothing and nothing was
+    /// processed).
+    #[inline]
+    pub fn step<P: Ports + ?Sized, O: Observer>(
+        &mut self,
+        pipeline: &mut Pipeline,
+        ports: &mut P,
+        port: PortId,
+        observer: &mut O,
+    ) -> usize {
+        let batch = &mut self.batch;
+        batch.clear();
+        batch.port = port;
+        let n = ports.recv(port, batch).unwrap_or(0) + batch.oversize();
+        if n == 0 {
+            return 0;
+        }
+        observer.received(batch);
+        pipeline.process(batch);
+        observer.processed(batch);
+        transmit(pipeline, ports, batch, observer);
+        n
+    }
+}
+
+/// Send a processed batch: one send per egress port, in the order the
+/// ports first appear; frames a port refused become `tx-full` drops.
+#[inline]
+pub fn transmit<P: Ports + ?Sized, O: Observer>(
+    pipeline: &mut Pipeline,
+    ports: &mut P,
+    batch: &Batch,
+    observer: &mut O,
+) {
+    // Distinct egress ports and how many frames each takes.
+    let mut outs = [(0 as PortId, 0u8); BATCH_SIZE];
+    let mut k = 0usize;
+    for i in 0..batch.len() {
+        if let Some(p) = batch.meta(i).verdict.egress() {
+            match outs[..k].iter_mut().find(|(q, _)| *q == p) {
+                Some((_, n)) => *n += 1,
+                None => {
+                    if let Some(slot) = outs.get_mut(k) {
+                        *slot = (p, 1);
+                        k += 1;
+                    }
+                }
+            }
+        }
+    }
+    for &(out, forwarded) in &outs[..k] {
+        let sent = ports.send(out, batch).unwrap_or(0);
+        observer.transmitted(batch, out, sent);
+        if sent < forwarded as usize {
+            // The refused frames are the tail of the ones for this port.
+            let refused = (0..batch.len())
+                .filter(|&i| batch.meta(i).verdict.egress() == Some(out))
+                .skip(sent);
+            for i in refused {
+                if let Verdict::Forward(_) = batch.meta(i).verdict {
+                    pipeline.count_tx_failure(out, batch.buf(i).len());
+                }
+            }
+        }
+    }
+}
+
+/// Run every frame queued on the in-memory `ports` (indexed by port id)
+/// through `pipeline`, port by port, delivering what is sent to the `sent`
+/// list of its egress port. Returns the frames received (frames too long
+/// for a buffer included: they are counted as `malformed`).
+pub fn pump(pipeline: &mut Pipeline, ports: &mut [MemPort]) -> usize {
+    let mut driver = Driver::new();
+    let mut total = 0;
+    for p in 0..ports.len() {
+        while ports[p].pending() > 0 {
+            let before = ports[p].pending();
+            driver.step(pipeline, ports, p as PortId, &mut ());
+            total += before - ports[p].pending();
+        }
+    }
+    total
+}
