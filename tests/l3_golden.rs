@@ -30,7 +30,14 @@ struct Rig {
 }
 
 fn rig() -> Rig {
-    let cfg = config::load(Path::new("examples/pe-l3.toml")).unwrap_or_else(|d| panic!("{d}"));
+    rig_with(|text| text)
+}
+
+/// The rig over `examples/pe-l3.toml` as changed by `edit`.
+fn rig_with(edit: impl FnOnce(String) -> String) -> Rig {
+    let path = Path::new("examples/pe-l3.toml");
+    let text = edit(std::fs::read_to_string(path).unwrap());
+    let cfg = config::load_str(&text, path).unwrap_or_else(|d| panic!("{d}"));
     let plan = Arc::new(xconnect::config::compile(&cfg));
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     let links = LinkState::new(plan.ports.len());
@@ -339,6 +346,49 @@ fn microsoft_peering_marks_dscp_after_routing() {
         let i = wire::parse(f).unwrap();
         assert_eq!(i.tags.vid(1), 300);
         assert_eq!(i.tos, want, "AF31 → CS0 (ECN kept), EF kept");
+        assert!(ipv4_valid(f));
+    }
+}
+
+/// The pushed tags' PCP on a routed packet: DSCP >> 3 with
+/// `pcp_from_dscp`, else the PCP of the tag it arrived with — as on an
+/// `l2` peering (l3 used to push PCP 0 and ignore `pcp_from_dscp`).
+#[test]
+fn routed_packets_carry_pcp_like_bridged_ones() {
+    for (from_dscp, in_pcp, want) in [(true, 0u8, 46 >> 3), (false, 3, 3), (false, 0, 0)] {
+        let mut r = rig_with(|t| {
+            t.replacen(
+                "dscp = \"preserve\"",
+                &format!("dscp = \"preserve\"\npcp_from_dscp = {from_dscp}"),
+                1,
+            )
+        });
+        learn_msees(&mut r, 200, "192.0.2.2", "192.0.2.6");
+        let tag = VlanTag {
+            pcp: in_pcp,
+            ..t(10)
+        };
+        r.ports[CUSTOMER].inject(&ip_frame(
+            &[tag],
+            CE,
+            "203.0.113.2",
+            "198.51.100.130",
+            64,
+            46 << 2,
+            7,
+        ));
+        pump(&mut r.pipeline, &mut r.ports);
+        let s = sent_all(&mut r);
+        let f = s[1].iter().chain(&s[2]).next().expect("routed to a trunk");
+        let i = wire::parse(f).unwrap();
+        assert_eq!(i.tags.len(), 2);
+        for k in 0..2 {
+            assert_eq!(
+                i.tags.get(k).map(|t| t.pcp),
+                Some(want),
+                "tag {k}, pcp_from_dscp {from_dscp}, received PCP {in_pcp}"
+            );
+        }
         assert!(ipv4_valid(f));
     }
 }
