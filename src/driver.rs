@@ -16,6 +16,9 @@
 //!   the batch's oversize count, also when no other frame came.
 //! - An [`Observer`] sees each batch as received, after processing, and
 //!   after each send (the capture taps); `()` observes nothing.
+//! - Packets the pipeline holds for a neighbour being resolved leave
+//!   through [`Driver::release`] (after every step), in a batch of their
+//!   own.
 //! - No allocation after [`Driver::new`], no lock; the system calls are
 //!   the backends' (at most one receive and one send per port per batch
 //!   for the ring backends).
@@ -88,9 +91,11 @@ impl<O: Observer> Observer for Option<O> {
     }
 }
 
-/// The driver's own state: the batch it receives into (allocated once).
+/// The driver's own state: the batch it receives into and the batch held
+/// packets leave in (allocated once).
 pub struct Driver {
     batch: Batch,
+    released: Batch,
 }
 
 impl Default for Driver {
@@ -112,6 +117,7 @@ impl Driver {
     pub fn new() -> Driver {
         Driver {
             batch: Batch::new(),
+            released: Batch::new(),
         }
     }
 
@@ -143,7 +149,37 @@ impl Driver {
         pipeline.process(batch);
         observer.processed(batch);
         transmit(pipeline, ports, batch, observer);
+        if pipeline.held() > 0 {
+            self.release(pipeline, ports, observer);
+        }
         n
+    }
+
+    /// Send what the pipeline's hold queue lets go (packets whose next hop
+    /// answered, renewed requests; packets held too long are dropped), as
+    /// a batch of its own: the observer sees it processed, then sent.
+    /// Returns the frames in it. The driver calls it after every step; a
+    /// worker calls it while idle, for neighbours another worker resolved.
+    pub fn release<P: Ports + ?Sized, O: Observer>(
+        &mut self,
+        pipeline: &mut Pipeline,
+        ports: &mut P,
+        observer: &mut O,
+    ) -> usize {
+        let mut total = 0;
+        // A full batch means more may be ready: bounded by the queue size.
+        loop {
+            let n = pipeline.release(&mut self.released);
+            if n == 0 {
+                return total;
+            }
+            total += n;
+            observer.processed(&self.released);
+            transmit(pipeline, ports, &self.released, observer);
+            if n < BATCH_SIZE {
+                return total;
+            }
+        }
     }
 }
 

@@ -639,10 +639,11 @@ pub fn pipeline(case: &PipelineCase) {
     }
     let c = pl.counters();
     assert_eq!(c.total_rx(), inputs, "every input counted as received");
+    assert_eq!(c.held, pl.held() as u64, "held gauge vs the hold queue");
     assert_eq!(
         c.total_rx(),
-        c.total_tx() + c.total_drops() + c.local,
-        "rx = tx + drops + local"
+        c.total_tx() + c.total_drops() + c.local + c.held,
+        "rx = tx + drops + local + held"
     );
 }
 

@@ -24,9 +24,15 @@ pub enum Verdict {
     /// Consumed by the forwarder itself (an ARP reply or neighbour
     /// advertisement it learned from, a packet to its own address).
     Local,
-    /// The packet was dropped as `neighbor-unresolved` and its buffer now
-    /// holds an ARP request / neighbour solicitation to send out of this port.
+    /// The packet's buffer now holds an ARP request / neighbour
+    /// solicitation to send out of this port. In a received batch the
+    /// packet itself was dropped as `neighbor-unresolved` (no room to hold
+    /// it); in a batch of released packets it is a renewed request for the
+    /// neighbour they wait for.
     Resolve(PortId),
+    /// The packet waits for its next hop's MAC (held by the `l3` stage; it
+    /// is counted when it leaves the queue, sent or dropped).
+    Held,
 }
 
 impl Verdict {

@@ -27,7 +27,7 @@ use crate::wire::{FrameInfo, PacketBuf};
 /// One egress link: the tags to push (as words, PCP zero) on a port, and
 /// for a routed frame this forwarder's MAC there and the neighbour slot of
 /// the next hop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Out {
     /// Tags as words (TPID << 16 | TCI), outermost first, PCP bits zero.
     pub words: [u32; 3],

@@ -28,7 +28,7 @@ use crate::frame::{Batch, DropReason, PortId, Verdict, BATCH_SIZE};
 use crate::plan::{classify, Egress, Plan, Service};
 use crate::wire::{self, ErrorKind};
 use egress::{Bridged, Out, Step, Tail};
-use l3::IcmpLimiter;
+use l3::{HoldQueue, IcmpLimiter};
 use std::sync::Arc;
 
 /// Milliseconds since the first call in this process: the coarse clock
@@ -49,8 +49,11 @@ pub struct Pipeline {
     links: LinkState,
     counters: Counters,
     icmp: IcmpLimiter,
+    hold: HoldQueue,
     /// Time override for tests (ms); `None` reads the clock once per batch.
     fixed_now_ms: Option<u64>,
+    /// The time of the last batch that carried its own (a capture's).
+    batch_now_ms: Option<u64>,
 }
 
 impl Pipeline {
@@ -62,7 +65,9 @@ impl Pipeline {
             links,
             counters,
             icmp: IcmpLimiter::default(),
+            hold: HoldQueue::new(),
             fixed_now_ms: None,
+            batch_now_ms: None,
         }
     }
 
@@ -79,14 +84,39 @@ impl Pipeline {
     }
 
     /// Replace the plan (reload) between batches. Counters are kept; ports
-    /// are matched by index.
+    /// are matched by index; packets held for a neighbour of the old plan
+    /// are dropped (`neighbor-unresolved`).
     pub fn set_plan(&mut self, plan: Arc<Plan>) {
+        self.hold.drop_all(&mut self.counters);
         if self.counters.ports.len() < plan.ports.len() {
             self.counters
                 .ports
                 .resize(plan.ports.len(), PortCounters::default());
         }
         self.plan = plan;
+    }
+
+    /// Packets waiting for a neighbour now.
+    #[inline(always)]
+    pub fn held(&self) -> usize {
+        self.hold.len()
+    }
+
+    /// Move held packets that can leave into `batch` (cleared first):
+    /// those whose neighbour answered, with their verdict `Forward`, those
+    /// held too long (`Drop`), and renewed requests (`Resolve`); each
+    /// counted. The caller transmits the batch. Returns its length.
+    pub fn release(&mut self, batch: &mut Batch) -> usize {
+        batch.clear();
+        if self.hold.is_empty() {
+            return 0;
+        }
+        let now_ms = self
+            .fixed_now_ms
+            .or(self.batch_now_ms)
+            .unwrap_or_else(clock_ms);
+        self.hold
+            .release(&self.plan, now_ms, batch, &mut self.counters)
     }
 
     /// This worker's counters.
@@ -128,6 +158,9 @@ impl Pipeline {
         let port = batch.port;
         let n = batch.len();
         let plan = &*self.plan;
+        if batch.time_ms.is_some() {
+            self.batch_now_ms = batch.time_ms;
+        }
         let now_ms = batch.time_ms.or(self.fixed_now_ms).unwrap_or_else(clock_ms);
         // Frames the backend could not hand over (too long) are counted
         // here, as received and malformed.
@@ -199,6 +232,7 @@ impl Pipeline {
                 now_ms,
                 icmp: &mut self.icmp,
                 counters: &mut self.counters,
+                hold: &mut self.hold,
             };
             l3::route_batch(plan, batch, &l3_frames[..l3_count], &mut cx);
         }

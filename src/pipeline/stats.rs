@@ -61,6 +61,9 @@ pub struct Counters {
     pub local: u64,
     /// What the l3 service did.
     pub l3: L3Counters,
+    /// Packets waiting for a neighbour now (held by the l3 stage; each is
+    /// counted as sent or dropped when it leaves the queue).
+    pub held: u64,
 }
 
 impl Counters {
@@ -72,6 +75,7 @@ impl Counters {
             dscp_rewritten: 0,
             local: 0,
             l3: L3Counters::default(),
+            held: 0,
         }
     }
 
@@ -93,11 +97,12 @@ impl Counters {
         self.dscp_rewritten += other.dscp_rewritten;
         self.local += other.local;
         self.l3.add(&other.l3);
+        self.held += other.held;
     }
 
     /// Count one frame by its verdict: forwarded frames as tx of their
     /// port, drops (and frames turned into resolution requests) by reason,
-    /// local frames as local.
+    /// local frames as local, held packets as held (until they leave).
     #[inline(always)]
     pub fn count(&mut self, verdict: Verdict, len: usize) {
         match verdict {
@@ -110,6 +115,7 @@ impl Counters {
             Verdict::Drop(r) => self.drop(r),
             Verdict::Resolve(_) => self.drop(DropReason::NeighborUnresolved),
             Verdict::Local => self.local += 1,
+            Verdict::Held => self.held += 1,
             Verdict::Pending => {}
         }
     }

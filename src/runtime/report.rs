@@ -50,6 +50,8 @@ pub struct Report {
     pub local: u64,
     /// What the l3 service did (routed, ICMP, ARP/ND).
     pub l3: L3Counters,
+    /// Packets waiting for a neighbour's MAC now (l3).
+    pub held: u64,
     /// The capture's counters (`null` without `--capture`).
     pub capture: Option<crate::capture::CaptureReport>,
 }
@@ -93,6 +95,7 @@ impl Report {
             dscp_rewritten: c.dscp_rewritten,
             local: c.local,
             l3: c.l3,
+            held: c.held,
             capture: None,
         }
     }
@@ -148,6 +151,9 @@ impl Report {
                 l.nd_learned,
                 self.local
             ));
+            if self.held > 0 {
+                s.push_str(&format!(" held {}", self.held));
+            }
         }
         if let Some(c) = &self.capture {
             s.push_str(&format!(

@@ -7,8 +7,10 @@
 //! it checks the [`PlanHandle`]'s generation (one atomic load) and takes a
 //! newly published plan, so a reload lands between batches. When a whole
 //! round over the ports brought nothing
-//! the worker sleeps in `epoll` (mio) on all its ports, at most
-//! [`IDLE_WAIT`], so an idle forwarder uses no CPU. Counters are published
+//! the worker releases packets held for a neighbour that another worker
+//! resolved, then sleeps in `epoll` (mio) on all its ports, at most
+//! [`IDLE_WAIT`] ([`HELD_WAIT`] while it holds packets), so an idle
+//! forwarder uses no CPU. Counters are published
 //! to the shared [`Snapshot`] every [`PUBLISH_INTERVAL`] and at exit.
 //! With a [`CaptureTap`] the loop hands it each batch before the pipeline
 //! (received frames), after it (drops) and after each send (transmitted
@@ -51,6 +53,9 @@ pub fn set_fifo_priority(priority: u8) -> std::io::Result<()> {
 
 /// Longest sleep when idle (bounds the reaction to a stop request).
 pub const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// Longest sleep when idle with packets held for a neighbour: another
+/// worker may have learned it (bounds the extra delay of those packets).
+pub const HELD_WAIT: Duration = Duration::from_millis(2);
 /// How often a worker publishes its counters.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -130,13 +135,20 @@ impl Worker {
                 last_publish = Instant::now();
             }
             if got == 0 {
+                // Packets held for a neighbour another worker resolved.
+                driver.release(&mut self.pipeline, &mut self.ports[..], &mut self.capture);
                 for p in self.ports.iter_mut() {
                     p.flush();
                 }
                 if let Some(tap) = self.capture.as_mut() {
                     tap.flush();
                 }
-                match poll.poll(&mut events, Some(IDLE_WAIT)) {
+                let wait = if self.pipeline.held() > 0 {
+                    HELD_WAIT
+                } else {
+                    IDLE_WAIT
+                };
+                match poll.poll(&mut events, Some(wait)) {
                     Ok(()) => {
                         for ev in events.iter() {
                             if ev.is_error() || ev.is_read_closed() {

@@ -119,9 +119,9 @@ pub struct ArpTrace {
 /// The decision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VerdictTrace {
-    /// `forward`, `drop`, `local` or `resolve` (dropped while the next hop
-    /// is resolved; the buffer left as an ARP request / neighbour
-    /// solicitation).
+    /// `forward`, `drop`, `local`, `held` (waiting while its next hop is
+    /// resolved) or `resolve` (dropped with no room to wait; the buffer
+    /// left as an ARP request / neighbour solicitation).
     pub action: &'static str,
     /// Egress port (`forward`, `resolve`).
     pub port: Option<String>,
@@ -441,6 +441,7 @@ impl FrameTrace {
                 v.bytes.unwrap_or(0)
             )?,
             "drop" => write!(s, "drop ({})", v.reason.unwrap_or("?"))?,
+            "held" => s.push_str("held until the next hop answers (an ARP / ND request is out)"),
             other => s.push_str(other),
         }
         Ok(())
@@ -474,6 +475,12 @@ fn verdict_trace(plan: &Plan, v: Verdict, output: Option<&[u8]>) -> VerdictTrace
             port: None,
             bytes: None,
             reason: Some(r.name()),
+        },
+        Verdict::Held => VerdictTrace {
+            action: "held",
+            port: None,
+            bytes: None,
+            reason: None,
         },
         Verdict::Local | Verdict::Pending => VerdictTrace {
             action: "local",
@@ -629,6 +636,9 @@ pub struct Summary {
     pub dropped: std::collections::BTreeMap<&'static str, u64>,
     /// Frames consumed by the forwarder.
     pub local: u64,
+    /// Packets held for a neighbour being resolved (when it answers within
+    /// the capture they are sent after the frame that answered).
+    pub held: u64,
     /// Resolution requests sent, per port name.
     pub resolution_requests: std::collections::BTreeMap<String, u64>,
     #[serde(skip)]
@@ -657,6 +667,7 @@ impl Summary {
                 self.by_reason[DropReason::NeighborUnresolved.index()] += 1;
             }
             Verdict::Drop(reason) => self.by_reason[reason.index()] += 1,
+            Verdict::Held => self.held += 1,
             Verdict::Local | Verdict::Pending => self.local += 1,
         }
     }
@@ -706,6 +717,13 @@ impl Summary {
         }
         if self.local > 0 {
             let _ = write!(s, "\n  local      {:>10}", self.local);
+        }
+        if self.held > 0 {
+            let _ = write!(
+                s,
+                "\n  held       {:>10}  waiting for a neighbour",
+                self.held
+            );
         }
         s
     }

@@ -25,17 +25,21 @@
 //!   link, and the frame leaves through the shared egress tail
 //!   ([`super::egress`]): MTU, DSCP mark by the policy of the direction,
 //!   link pick, next-hop MAC, tags with PCP, MACs.
-//! - An unresolved next hop turns the frame into an ARP request / neighbour
-//!   solicitation for it (one per neighbour per 500 ms) and the packet is
-//!   counted as `neighbor-unresolved`.
+//! - A packet whose next hop is unresolved is held ([`hold`]) while an ARP
+//!   request / neighbour solicitation is out (one per neighbour per
+//!   500 ms), and sent in order when the neighbour answers; with no room to
+//!   hold it, it becomes that request and counts as `neighbor-unresolved`.
 //!
 //! The stage reads only the plan, the frame and the batch's link snapshot;
 //! it calls nothing above the pipeline.
 
+pub mod hold;
 pub mod local;
 pub mod reply;
 
-use super::egress::{encap, Neighbors, Out, Step, Tail};
+pub use hold::HoldQueue;
+
+use super::egress::{encap, Dest, NextHopMac, Out, Step, Tail};
 use super::links::LinkSnapshot;
 use super::stats::Counters;
 use crate::frame::{Batch, DropReason, Meta, Verdict, BATCH_SIZE};
@@ -100,6 +104,8 @@ pub struct Context<'a, 'l> {
     pub icmp: &'a mut IcmpLimiter,
     /// This worker's counters.
     pub counters: &'a mut Counters,
+    /// This worker's packets waiting for a neighbour.
+    pub hold: &'a mut HoldQueue,
 }
 
 #[inline(always)]
@@ -359,8 +365,10 @@ fn route_frame<'p>(
         }
     }
     meta.info.ttl = ttl;
-    let next_hop = Neighbors {
-        table: &p.neighbors,
+    let next_hop = Routed {
+        p,
+        peering: ingress.peering,
+        hold: cx.hold,
         now_ms: cx.now_ms,
     };
     let mut rewritten = 0;
@@ -373,12 +381,49 @@ fn route_frame<'p>(
             }
             v
         }
-        Step::Unresolved(out) => resolve(p, ingress.pop, buf, fam, &out, cx),
+        Step::Unresolved(out) => {
+            let held = cx.hold.hold(
+                ingress.peering,
+                out,
+                ingress.pop,
+                p.pcp_from_dscp,
+                buf,
+                &meta.info,
+                cx.now_ms,
+            );
+            if held {
+                Verdict::Held
+            } else {
+                resolve(p, ingress.pop, buf, fam, &out, cx)
+            }
+        }
     }
 }
 
-/// The neighbour is unresolved: the frame becomes an ARP request / NS for
-/// it (rate-limited per neighbour) and the packet counts as unresolved.
+/// The next hop of a routed frame: the neighbour on the picked link, from
+/// the peering's table at the batch's time — unless packets of this worker
+/// already wait for that neighbour: then this one waits behind them.
+struct Routed<'a> {
+    p: &'a L3Peering,
+    peering: u16,
+    hold: &'a HoldQueue,
+    now_ms: u64,
+}
+
+impl NextHopMac for Routed<'_> {
+    #[inline(always)]
+    fn mac(&self, out: &Out) -> Dest {
+        match self.p.neighbors.lookup(out.slot as usize, self.now_ms) {
+            Some(_) if self.hold.waiting(self.peering, out.slot) => Dest::Unresolved,
+            Some(mac) => Dest::To(mac),
+            None => Dest::Unresolved,
+        }
+    }
+}
+
+/// The neighbour is unresolved and the packet could not be held: the frame
+/// becomes an ARP request / NS for it (rate-limited per neighbour) and the
+/// packet counts as unresolved.
 fn resolve(
     p: &L3Peering,
     pop: u8,
