@@ -124,6 +124,154 @@ fn examples_load() {
 }
 
 #[test]
+fn every_valid_file_loads() {
+    let files = toml_files(&manifest_dir().join("tests/configs/valid"));
+    assert!(!files.is_empty());
+    for path in files {
+        if let Err(d) = config::load(&path) {
+            panic!("{} does not load:\n{d}", path.display());
+        }
+    }
+}
+
+/// ECMP over both links is two route entries for one prefix: the limits
+/// count distinct prefixes.
+#[test]
+fn ecmp_routes_count_one_prefix() {
+    let path = manifest_dir().join("tests/configs/valid/ecmp-prefixes-msee.toml");
+    let cfg = config::load(&path).unwrap_or_else(|d| panic!("{d}"));
+    let c = &cfg.circuits[0];
+    assert_eq!(c.peerings[0].routes.len(), 120, "60 IPv6 prefixes x 2");
+    assert_eq!(c.peerings[1].routes.len(), 300, "150 IPv4 prefixes x 2");
+}
+
+/// On the provider edge, routes toward the MSEEs are received from
+/// Microsoft, not advertised to it: they do not count.
+#[test]
+fn routes_received_from_microsoft_do_not_count() {
+    let path = manifest_dir().join("tests/configs/valid/received-routes-pe.toml");
+    let cfg = config::load(&path).unwrap_or_else(|d| panic!("{d}"));
+    let c = &cfg.circuits[0];
+    assert_eq!(c.peerings[0].routes.len(), 340);
+    assert_eq!(c.peerings[1].routes.len(), 650);
+}
+
+/// A config of one circuit: private peering (l3, v4 192.0.2.0/29, v6
+/// 2001:db8::/125, access 203.0.113.1/30 and 2001:db8:ff::1/126) and
+/// Microsoft peering (l3, v4 198.51.100.0/29, access 203.0.113.5/30), each
+/// with `routes` given as (prefix, next hop).
+fn two_l3_peerings(role: &str, private: &[(String, &str)], microsoft: &[(String, &str)]) -> String {
+    let routes = |rs: &[(String, &str)]| {
+        let items: Vec<String> = rs
+            .iter()
+            .map(|(p, nh)| format!("  {{ prefix = \"{p}\", next_hop = \"{nh}\" }},\n"))
+            .collect();
+        format!("routes = [\n{}]\n", items.concat())
+    };
+    format!(
+        "role = \"{role}\"\n[[port]]\nname = \"customer\"\n[[port]]\nname = \"trunk-a\"\n\
+         [[port]]\nname = \"trunk-b\"\n[[circuit]]\nname = \"contoso\"\nencapsulation = \"qinq\"\n\
+         s_tag = 100\nprimary = {{ port = \"trunk-a\" }}\nsecondary = {{ port = \"trunk-b\" }}\n\
+         [[circuit.peering]]\nkind = \"private\"\ntag = 200\nmode = \"l3\"\n\
+         access = {{ port = \"customer\", vlan = 10, ipv4 = \"203.0.113.1/30\", ipv6 = \"2001:db8:ff::1/126\" }}\n\
+         ipv4 = \"192.0.2.0/29\"\nipv6 = \"2001:db8::/125\"\n{}\
+         [[circuit.peering]]\nkind = \"microsoft\"\ntag = 300\nmode = \"l3\"\n\
+         access = {{ port = \"customer\", vlan = 20, ipv4 = \"203.0.113.5/30\" }}\n\
+         ipv4 = \"198.51.100.0/29\"\n{}",
+        routes(private),
+        routes(microsoft)
+    )
+}
+
+/// `n` distinct IPv4 prefixes inside 203.0.113.128/25 (/32s, then /31s, …).
+fn v4_prefixes(n: usize) -> Vec<String> {
+    let all: Vec<String> = (25..=32u32)
+        .rev()
+        .flat_map(|len| {
+            (128..256u32)
+                .step_by(1 << (32 - len))
+                .map(move |off| format!("203.0.113.{off}/{len}"))
+        })
+        .collect();
+    assert!(n <= all.len());
+    all[..n].to_vec()
+}
+
+fn v6_prefixes(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("2001:db8:{:x}::/48", 0x1000 + i))
+        .collect()
+}
+
+fn limit_error(text: &str) -> xconnect::config::Diagnostic {
+    let diags = match config::load_str(text, Path::new("limit.toml")) {
+        Ok(_) => panic!("loaded over the limit"),
+        Err(d) => d,
+    };
+    assert_eq!(diags.len(), 1, "{diags}");
+    let d = diags.as_slice()[0].clone();
+    assert_eq!(d.rule, "prefix-limit", "{d}");
+    d
+}
+
+#[test]
+fn advertised_prefixes_over_the_limit_are_refused() {
+    // Provider edge: routes toward the customer (access side) are advertised.
+    let ms: Vec<(String, &str)> = v4_prefixes(201)
+        .into_iter()
+        .map(|p| (p, "203.0.113.6"))
+        .collect();
+    let d = limit_error(&two_l3_peerings("provider-edge", &[], &ms));
+    assert!(
+        d.message
+            .contains("201 distinct IPv4 prefixes advertised toward Microsoft"),
+        "{d}"
+    );
+    assert!(d.message.contains("the limit is 200"), "{d}");
+    assert_eq!(d.field, "circuit[0].peering[1].routes");
+    // One more received route changes nothing; one fewer advertised fits.
+    let mut fits = ms[..200].to_vec();
+    fits.push(("198.51.100.128/25".to_string(), "198.51.100.2"));
+    assert!(config::load_str(
+        &two_l3_peerings("provider-edge", &[], &fits),
+        Path::new("x")
+    )
+    .is_ok());
+
+    // MSEE: routes toward the customer's routers (trunk side) are what the
+    // customer advertised; ECMP over both links counts once.
+    let ecmp: Vec<(String, &str)> = v4_prefixes(201)
+        .into_iter()
+        .flat_map(|p| [(p.clone(), "198.51.100.1"), (p, "198.51.100.5")])
+        .collect();
+    let d = limit_error(&two_l3_peerings("msee", &[], &ecmp));
+    assert!(
+        d.message
+            .contains("201 distinct IPv4 prefixes advertised toward Microsoft"),
+        "{d}"
+    );
+    // On the MSEE, routes toward its own networks (access side) do not count.
+    let own: Vec<(String, &str)> = v4_prefixes(201)
+        .into_iter()
+        .map(|p| (p, "203.0.113.6"))
+        .collect();
+    assert!(config::load_str(&two_l3_peerings("msee", &[], &own), Path::new("x")).is_ok());
+
+    // Private peering IPv6, limit 100.
+    let v6: Vec<(String, &str)> = v6_prefixes(101)
+        .into_iter()
+        .map(|p| (p, "2001:db8:ff::2"))
+        .collect();
+    let d = limit_error(&two_l3_peerings("provider-edge", &v6, &[]));
+    assert!(
+        d.message
+            .contains("101 distinct IPv6 prefixes advertised toward Microsoft"),
+        "{d}"
+    );
+    assert!(d.message.contains("the limit is 100"), "{d}");
+}
+
+#[test]
 fn pe_qinq_example_model() {
     use xconnect::config::{Encapsulation, PeeringKind, Role, ServiceMode};
     use xconnect::qos::DscpAction;

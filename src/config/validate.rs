@@ -126,7 +126,8 @@ pub const RULES: &[(&str, &str)] = &[
     ),
     (
         "prefix-limit",
-        "routes per address family within the peering's prefix limit",
+        "distinct prefixes advertised toward Microsoft, per address family, within the \
+         peering's prefix limit",
     ),
     (
         "route-prefix",
@@ -1026,7 +1027,7 @@ impl Checker<'_> {
                 for (k, r) in rs.get_ref().iter().enumerate() {
                     routes.push(self.route(r, ms, &links, &format!("{path}.routes[{k}]")));
                 }
-                self.prefix_limit(ctx, kind, rs, &routes);
+                self.prefix_limit(ctx, kind, rs, &routes, &links);
             }
         }
         if let Some(ns) = &rp.neighbors {
@@ -1876,24 +1877,34 @@ impl Checker<'_> {
         Some(Route { prefix, next_hop })
     }
 
+    /// The ExpressRoute prefix limits count, per address family per
+    /// peering, the **distinct prefixes advertised toward Microsoft**: ECMP
+    /// over both links is one prefix, and routes received from Microsoft do
+    /// not count (see [`LinkView::advertised`]).
     fn prefix_limit(
         &mut self,
         ctx: &PeeringCtx<'_>,
         kind: Option<PeeringKind>,
         rs: &Spanned<Vec<RawRoute>>,
         routes: &[Option<Route>],
+        links: &LinkView,
     ) {
         let Some(kind) = kind else { return };
-        let v4 = routes
+        let advertised: HashSet<IpNet> = routes
             .iter()
             .flatten()
-            .filter(|r| r.prefix.addr().is_ipv4())
-            .count();
-        let v6 = routes
-            .iter()
-            .flatten()
-            .filter(|r| r.prefix.addr().is_ipv6())
-            .count();
+            .filter(|r| links.advertised(r.next_hop))
+            .map(|r| r.prefix)
+            .collect();
+        let v4 = advertised.iter().filter(|p| p.addr().is_ipv4()).count();
+        let v6 = advertised.len() - v4;
+        let counted = if links.own_is_customer {
+            "routes toward the access side (the customer's networks) are advertised; routes \
+             via the MSEEs are received from Microsoft and not counted"
+        } else {
+            "routes via the customer's routers on the links are what the customer advertised; \
+             routes toward the access side (Microsoft's networks) are not counted"
+        };
         let checks = match kind {
             PeeringKind::Private => {
                 let (base, premium) = PRIVATE_V4_LIMIT;
@@ -1925,8 +1936,9 @@ impl Checker<'_> {
                     "prefix-limit",
                     format!("{}.routes", ctx.path),
                     format!(
-                        "{} peering of circuit {:?} has {count} {fam} prefixes; the limit is \
-                         {note}: over the limit ExpressRoute drops the BGP session",
+                        "{} peering of circuit {:?} has {count} distinct {fam} prefixes \
+                         advertised toward Microsoft ({counted}); the limit is {note}: over the \
+                         limit ExpressRoute drops the BGP session",
                         kind_name(kind),
                         ctx.circuit
                     ),
@@ -2254,6 +2266,28 @@ impl LinkView {
             .map(|(which, net)| format!("{} ({which})", self.own_peer(*net).1))
             .collect();
         format!("the {side} side: {}", peers.join(", "))
+    }
+
+    /// True if a route via `next_hop` is advertised toward Microsoft and so
+    /// counts against the prefix limits. Provider edge: the peer on the
+    /// access link is the customer, the peers on the trunk links are the
+    /// MSEEs (routes via them are received from Microsoft). MSEE: the peers
+    /// on the trunk links are the customer's routers (what they advertised),
+    /// the access side is Microsoft's own networks.
+    fn advertised(&self, next_hop: IpAddr) -> bool {
+        let on_access = [self.access_v4.map(IpNet::V4), self.access_v6.map(IpNet::V6)]
+            .into_iter()
+            .flatten()
+            .any(|net| access_peer(net) == next_hop && net.addr() != next_hop);
+        let on_trunk = self
+            .links()
+            .into_iter()
+            .any(|(_, net)| self.own_peer(net).1 == next_hop);
+        if self.own_is_customer {
+            on_access
+        } else {
+            on_trunk
+        }
     }
 
     /// Ok if `ip` is the peer's address on one of the link subnets or on
