@@ -271,6 +271,141 @@ fn advertised_prefixes_over_the_limit_are_refused() {
     assert!(d.message.contains("the limit is 100"), "{d}");
 }
 
+fn errors(text: &str) -> Diagnostics {
+    match config::load_str(text, Path::new("t.toml")) {
+        Ok(_) => panic!("loaded:\n{text}"),
+        Err(d) => d,
+    }
+}
+
+/// Two circuits on one trunk pair; `a` and `b` are the peering tables of
+/// the first and the second circuit.
+fn two_circuits(a: &str, b: &str) -> String {
+    format!(
+        "[[port]]\nname = \"customer\"\n[[port]]\nname = \"trunk-a\"\n[[port]]\nname = \"trunk-b\"\n\
+         [[circuit]]\nname = \"contoso\"\nencapsulation = \"qinq\"\ns_tag = 100\n\
+         primary = {{ port = \"trunk-a\" }}\nsecondary = {{ port = \"trunk-b\" }}\n{a}\n\
+         [[circuit]]\nname = \"fabrikam\"\nencapsulation = \"qinq\"\ns_tag = 101\n\
+         primary = {{ port = \"trunk-a\" }}\nsecondary = {{ port = \"trunk-b\" }}\n{b}\n"
+    )
+}
+
+fn peering(kind: &str, tag: u16, vlan: u16, extra: &str) -> String {
+    format!(
+        "[[circuit.peering]]\nkind = \"{kind}\"\ntag = {tag}\n\
+         access = {{ port = \"customer\", vlan = {vlan} }}\n{extra}\n"
+    )
+}
+
+#[test]
+fn microsoft_peering_subnets_are_unique_across_circuits() {
+    // The same /29 on the Microsoft peering of two circuits.
+    let text = two_circuits(
+        &peering("microsoft", 300, 20, "ipv4 = \"198.51.100.0/29\""),
+        &peering("microsoft", 300, 21, "ipv4 = \"198.51.100.0/29\""),
+    );
+    let d = errors(&text);
+    assert_eq!(d.len(), 1, "{d}");
+    let e = &d.as_slice()[0];
+    assert_eq!(e.rule, "ms-subnet-unique", "{e}");
+    assert_eq!(e.field, "circuit[1].peering[0].ipv4");
+    let lines: Vec<&str> = text.lines().collect();
+    let second = lines
+        .iter()
+        .rposition(|l| l.contains("198.51.100.0/29"))
+        .map(|i| i + 1);
+    assert_eq!(Some(e.line), second, "the second /29: {e}");
+    assert!(e.message.contains("\"contoso\""), "{e}");
+    assert!(e.message.contains("198.51.100.0/29"), "{e}");
+    // IPv6 too, and a private peering of another circuit on the Microsoft
+    // peering's public addresses.
+    let text = two_circuits(
+        &peering("microsoft", 300, 20, "ipv6 = \"2001:db8:0:2::/125\""),
+        &peering(
+            "private",
+            200,
+            21,
+            "ipv6 = [\"2001:db8:0:1::/126\", \"2001:db8:0:2::4/126\"]",
+        ),
+    );
+    let d = errors(&text);
+    assert_eq!(d.len(), 1, "{d}");
+    assert_eq!(d.as_slice()[0].rule, "ms-subnet-unique", "{d}");
+    assert!(
+        d.as_slice()[0].message.contains("2001:db8:0:2::4/126"),
+        "{d}"
+    );
+    // Private peerings may reuse their subnets on another circuit.
+    let text = two_circuits(
+        &peering("private", 200, 20, "ipv4 = \"192.0.2.0/29\""),
+        &peering("private", 200, 21, "ipv4 = \"192.0.2.0/29\""),
+    );
+    assert!(config::load_str(&text, Path::new("t.toml")).is_ok());
+}
+
+#[test]
+fn microsoft_routes_cannot_cover_another_peerings_link_subnet() {
+    let ms = |routes: &str| {
+        format!(
+            "[[circuit.peering]]\nkind = \"microsoft\"\ntag = 300\nmode = \"l3\"\n\
+             access = {{ port = \"customer\", vlan = 20, ipv4 = \"203.0.113.5/30\" }}\n\
+             ipv4 = \"198.51.100.0/29\"\nroutes = [{routes}]\n"
+        )
+    };
+    let private = peering("private", 200, 10, "ipv4 = \"192.0.2.0/29\"");
+    // Covers the private peering of the same circuit.
+    let text = two_circuits(
+        &format!(
+            "{private}{}",
+            ms("{ prefix = \"192.0.2.0/28\", next_hop = \"203.0.113.6\" }")
+        ),
+        "",
+    );
+    let d = errors(&text);
+    assert_eq!(d.len(), 1, "{d}");
+    let e = &d.as_slice()[0];
+    assert_eq!(e.rule, "route-covers-link-subnet", "{e}");
+    assert_eq!(e.field, "circuit[0].peering[1].routes[0].prefix");
+    assert!(e.message.contains("192.0.2.0/29"), "{e}");
+    assert!(
+        e.message.contains("private peering of circuit \"contoso\""),
+        "{e}"
+    );
+    // Covers the Microsoft peering of another circuit (a received route).
+    let other = peering("microsoft", 300, 21, "ipv4 = \"198.51.100.8/29\"");
+    let text = two_circuits(
+        &ms("{ prefix = \"198.51.100.8/30\", next_hop = \"198.51.100.2\" }"),
+        &other,
+    );
+    let d = errors(&text);
+    assert_eq!(d.len(), 1, "{d}");
+    assert_eq!(d.as_slice()[0].rule, "route-covers-link-subnet", "{d}");
+    assert!(d.as_slice()[0].message.contains("\"fabrikam\""), "{d}");
+    // Its own link subnet may be inside an aggregate it advertises.
+    let text = two_circuits(
+        &ms("{ prefix = \"198.51.100.0/24\", next_hop = \"203.0.113.6\" }"),
+        "",
+    );
+    assert!(config::load_str(&text, Path::new("t.toml")).is_ok());
+    // Private peering routes may cover anything (a default route is valid
+    // there): not this rule.
+    let private_l3 = "[[circuit.peering]]\nkind = \"private\"\ntag = 200\nmode = \"l3\"\n\
+         access = { port = \"customer\", vlan = 10, ipv4 = \"203.0.113.1/30\" }\n\
+         ipv4 = \"192.0.2.0/29\"\nroutes = [\n\
+         { prefix = \"0.0.0.0/0\", next_hop = \"192.0.2.2\" },\n\
+         { prefix = \"198.51.100.0/24\", next_hop = \"203.0.113.2\" },\n]\n";
+    let text = two_circuits(
+        &format!(
+            "{private_l3}{}",
+            peering("microsoft", 300, 20, "ipv4 = \"198.51.100.0/29\"")
+        ),
+        "",
+    );
+    if let Err(d) = config::load_str(&text, Path::new("t.toml")) {
+        panic!("{d}");
+    }
+}
+
 #[test]
 fn pe_qinq_example_model() {
     use xconnect::config::{Encapsulation, PeeringKind, Role, ServiceMode};

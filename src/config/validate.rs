@@ -102,6 +102,14 @@ pub const RULES: &[(&str, &str)] = &[
         "subnet-overlap",
         "link subnets of a circuit's peerings do not overlap",
     ),
+    (
+        "ms-subnet-unique",
+        "a Microsoft peering link subnet is used by no peering of another circuit",
+    ),
+    (
+        "route-covers-link-subnet",
+        "a Microsoft peering route covers no link subnet of another peering",
+    ),
     ("l3-address", "an l3 peering needs ipv4 or ipv6"),
     (
         "l3-only",
@@ -224,6 +232,7 @@ pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diag
     }
     ck.trunk_pairs(&facts);
     ck.access_attachments(&facts);
+    ck.microsoft_public_space(&facts);
 
     let circuits: Option<Vec<Circuit>> = circuits.into_iter().collect();
     match circuits {
@@ -265,8 +274,12 @@ struct PeeringFacts {
     kind: Option<(PeeringKind, Range<usize>)>,
     tag: Option<(VlanId, Range<usize>)>,
     access: Option<(PortIndex, Vec<VlanId>, Range<usize>)>,
-    /// Link subnets with the span and field they came from.
-    subnets: Vec<(IpNet, Range<usize>, String)>,
+    /// Link subnets (each /30 or /126) with the span and field they came
+    /// from and the value as written there (the /29 rather than its half).
+    subnets: Vec<(IpNet, Range<usize>, String, String)>,
+    /// Microsoft peering only: its valid route prefixes (public, not the
+    /// default route) with their span and field.
+    ms_routes: Vec<(IpNet, Range<usize>, String)>,
 }
 
 /// Context a peering is checked in.
@@ -340,6 +353,15 @@ fn describe_links(primary: IpNet, secondary: IpNet) -> String {
         "primary {primary}: customer {pc}, Microsoft {pm}; secondary {secondary}: customer {sc}, \
          Microsoft {sm}"
     )
+}
+
+/// A link subnet's value as written: the /29 (/125) it was given as, or
+/// the /30 (/126) itself when given in a list.
+fn written(v: &Spanned<OneOrList>, net: IpNet) -> String {
+    match v.get_ref() {
+        OneOrList::One(s) => s.trim().to_string(),
+        OneOrList::List(_) => net.to_string(),
+    }
 }
 
 fn overlaps(a: &IpNet, b: &IpNet) -> bool {
@@ -800,15 +822,15 @@ impl Checker<'_> {
         for (j, p) in peerings.iter().enumerate() {
             // One report per field (a /29 gives two /30s that may both clash).
             let mut reported: HashSet<&str> = HashSet::new();
-            for (net, span, field) in &p.subnets {
+            for (net, span, field, _) in &p.subnets {
                 if reported.contains(field.as_str()) {
                     continue;
                 }
                 let clash = peerings[..j].iter().enumerate().find_map(|(k, q)| {
                     q.subnets
                         .iter()
-                        .find(|(other, _, _)| overlaps(net, other))
-                        .map(|(other, _, _)| (k, *other))
+                        .find(|(other, ..)| overlaps(net, other))
+                        .map(|(other, ..)| (k, *other))
                 });
                 if let Some((k, other)) = clash {
                     reported.insert(field.as_str());
@@ -873,8 +895,9 @@ impl Checker<'_> {
         let ipv4 = rp.ipv4.as_ref().and_then(|v| {
             let field = format!("{path}.ipv4");
             let pair = self.link_subnets(v, Family::V4, &field, ms)?;
-            subnets.push((pair.0, v.span(), field.clone()));
-            subnets.push((pair.1, v.span(), field));
+            for net in [pair.0, pair.1] {
+                subnets.push((net, v.span(), field.clone(), written(v, net)));
+            }
             match pair {
                 (IpNet::V4(primary), IpNet::V4(secondary)) => {
                     Some(LinkSubnets { primary, secondary })
@@ -885,8 +908,9 @@ impl Checker<'_> {
         let ipv6 = rp.ipv6.as_ref().and_then(|v| {
             let field = format!("{path}.ipv6");
             let pair = self.link_subnets(v, Family::V6, &field, ms)?;
-            subnets.push((pair.0, v.span(), field.clone()));
-            subnets.push((pair.1, v.span(), field));
+            for net in [pair.0, pair.1] {
+                subnets.push((net, v.span(), field.clone(), written(v, net)));
+            }
             match pair {
                 (IpNet::V6(primary), IpNet::V6(secondary)) => {
                     Some(LinkSubnets { primary, secondary })
@@ -1005,6 +1029,7 @@ impl Checker<'_> {
         };
 
         let mut routes = Vec::new();
+        let mut ms_routes = Vec::new();
         let mut neighbors = Vec::new();
         let l2 = mode == Some(ServiceMode::L2);
         if let Some(rs) = &rp.routes {
@@ -1028,6 +1053,21 @@ impl Checker<'_> {
                     routes.push(self.route(r, ms, &links, &format!("{path}.routes[{k}]")));
                 }
                 self.prefix_limit(ctx, kind, rs, &routes, &links);
+                if ms {
+                    // Only prefixes that passed the Microsoft rules: a
+                    // default or non-public route is reported already.
+                    for (k, (r, raw)) in routes.iter().zip(rs.get_ref()).enumerate() {
+                        if let Some(r) = r {
+                            if r.prefix.prefix_len() > 0 && prefix_class(r.prefix).is_public() {
+                                ms_routes.push((
+                                    r.prefix,
+                                    raw.prefix.span(),
+                                    format!("{path}.routes[{k}].prefix"),
+                                ));
+                            }
+                        }
+                    }
+                }
             }
         }
         if let Some(ns) = &rp.neighbors {
@@ -1060,6 +1100,7 @@ impl Checker<'_> {
                 .as_ref()
                 .map(|a| (a.port, a.vlans.clone(), rp.access.port.span())),
             subnets,
+            ms_routes,
         };
         if self.diags.len() != before {
             return (None, facts);
@@ -1899,11 +1940,11 @@ impl Checker<'_> {
         let v4 = advertised.iter().filter(|p| p.addr().is_ipv4()).count();
         let v6 = advertised.len() - v4;
         let counted = if links.own_is_customer {
-            "routes toward the access side (the customer's networks) are advertised; routes \
-             via the MSEEs are received from Microsoft and not counted"
+            "on the provider edge, routes via the access peer, the customer, are advertised; \
+             routes via the MSEEs are received from Microsoft and not counted"
         } else {
-            "routes via the customer's routers on the links are what the customer advertised; \
-             routes toward the access side (Microsoft's networks) are not counted"
+            "on the MSEE, routes via the customer's routers on the links are advertised; routes \
+             toward the access side, Microsoft's own networks, are not counted"
         };
         let checks = match kind {
             PeeringKind::Private => {
@@ -2183,6 +2224,112 @@ impl Checker<'_> {
                     );
                 } else {
                     seen.insert(key, (i, j));
+                }
+            }
+        }
+    }
+
+    /// Microsoft peering runs on public addresses registered to one
+    /// customer (traffic is SNATed to them), and "its subnets are unique
+    /// per peering per circuit" (expressroute.md).
+    ///
+    /// `ms-subnet-unique`: a Microsoft peering link subnet is used by no
+    /// peering of another circuit (within a circuit `subnet-overlap`
+    /// already holds). Private peerings may reuse their own (private)
+    /// subnets across circuits: only pairs with a Microsoft peering count.
+    ///
+    /// `route-covers-link-subnet`: a Microsoft peering route must not
+    /// cover (or lie inside) the link subnet of another peering, of this
+    /// circuit or another: private and Microsoft peering are separate
+    /// routing domains, and a public prefix of the Microsoft domain that
+    /// reaches another peering's link addresses steers that domain's
+    /// traffic to them (or claims addresses registered to that peering).
+    /// The rule is for **Microsoft peering only**: private peering accepts
+    /// any prefix, a default route included ("a default route is accepted
+    /// only on private peering"), and a default route covers every link
+    /// subnet, so the rule cannot hold there. A Microsoft peering's own
+    /// link subnet may lie inside an aggregate it carries (same domain).
+    fn microsoft_public_space(&mut self, facts: &[CircuitFacts]) {
+        let is_ms = |p: &PeeringFacts| matches!(p.kind, Some((PeeringKind::Microsoft, _)));
+        let kind_of = |p: &PeeringFacts| p.kind.as_ref().map_or("?", |(k, _)| kind_name(*k));
+        for (i, c) in facts.iter().enumerate() {
+            for p in &c.peerings {
+                // One report per field (a /29 gives two /30s).
+                let mut reported: HashSet<&str> = HashSet::new();
+                for (net, span, field, _) in &p.subnets {
+                    if reported.contains(field.as_str()) {
+                        continue;
+                    }
+                    let clash = facts[..i].iter().find_map(|other| {
+                        other
+                            .peerings
+                            .iter()
+                            .filter(|q| is_ms(p) || is_ms(q))
+                            .find_map(|q| {
+                                q.subnets
+                                    .iter()
+                                    .find(|s| overlaps(net, &s.0))
+                                    .map(|s| (other, q, s))
+                            })
+                    });
+                    let Some((other, q, (_, _, ofield, owritten))) = clash else {
+                        continue;
+                    };
+                    reported.insert(field.as_str());
+                    self.report(
+                        span.clone(),
+                        "ms-subnet-unique",
+                        field.clone(),
+                        format!(
+                            "link subnet {net} overlaps {owritten} ({ofield}), a link subnet of \
+                             the {} peering of circuit {:?}; Microsoft peering runs on public \
+                             addresses registered to you, each subnet on one peering of one \
+                             circuit: give this {} peering another public subnet",
+                            kind_of(q),
+                            other.name,
+                            kind_of(p),
+                        ),
+                    );
+                }
+            }
+        }
+        for (i, c) in facts.iter().enumerate() {
+            for (j, p) in c.peerings.iter().enumerate() {
+                for (prefix, span, field) in &p.ms_routes {
+                    let clash = facts.iter().enumerate().find_map(|(k, other)| {
+                        other
+                            .peerings
+                            .iter()
+                            .enumerate()
+                            .filter(|(l, _)| (k, *l) != (i, j))
+                            .find_map(|(_, q)| {
+                                q.subnets
+                                    .iter()
+                                    .find(|s| overlaps(prefix, &s.0))
+                                    .map(|s| (other, q, s))
+                            })
+                    });
+                    let Some((other, q, (onet, _, ofield, owritten))) = clash else {
+                        continue;
+                    };
+                    let how = if prefix.prefix_len() <= onet.prefix_len() {
+                        "covers"
+                    } else {
+                        "lies inside"
+                    };
+                    self.report(
+                        span.clone(),
+                        "route-covers-link-subnet",
+                        field.clone(),
+                        format!(
+                            "Microsoft peering route {prefix} {how} link subnet {owritten} \
+                             ({ofield}) of the {} peering of circuit {:?}; the peerings are \
+                             separate routing domains and those addresses belong to that \
+                             peering's links: use prefixes that leave {owritten} out",
+                            kind_of(q),
+                            other.name,
+                        ),
+                    );
                 }
             }
         }
