@@ -406,6 +406,46 @@ fn microsoft_routes_cannot_cover_another_peerings_link_subnet() {
     }
 }
 
+/// pnet cannot see the outer VLAN tag (stripped by the kernel, no
+/// auxdata): it serves untagged access ports only.
+#[test]
+fn pnet_ports_are_untagged_access_ports_only() {
+    let text = fs::read_to_string(manifest_dir().join("examples/pe-qinq.toml")).unwrap();
+    let with = |port: &str| {
+        text.replace(
+            &format!("interface = \"{port}\"\nbackend = \"af_packet\""),
+            &format!("interface = \"{port}\"\nbackend = \"pnet\""),
+        )
+    };
+    // The customer port carries VLANs 10 and 20: tagged access.
+    let tagged = with("xc-pe-cust");
+    assert_ne!(tagged, text);
+    let d = errors(&tagged);
+    assert_eq!(d.len(), 1, "{d}");
+    let e = &d.as_slice()[0];
+    assert_eq!(e.rule, "pnet-untagged", "{e}");
+    assert_eq!(e.field, "port[0].backend");
+    for want in ["\"customer\"", "af_packet", "tap", "VLAN 10"] {
+        assert!(e.message.contains(want), "{want}: {e}");
+    }
+    // A trunk, reported once however many circuits use it.
+    let d = errors(&with("xc-pe-trb"));
+    assert_eq!(d.len(), 1, "{d}");
+    assert_eq!(d.as_slice()[0].rule, "pnet-untagged", "{d}");
+    assert!(d.as_slice()[0].message.contains("\"trunk-b\""), "{d}");
+    assert!(d.as_slice()[0].message.contains("secondary"), "{d}");
+    // Untagged access ports on pnet stay valid (the lab's pnet mode).
+    let lab = fs::read_to_string(manifest_dir().join("examples/lab-pe-qinq.toml")).unwrap();
+    let lab = lab.replace(
+        "interface = \"xc-pe-priv\"\nbackend = \"af_packet\"",
+        "interface = \"xc-pe-priv\"\nbackend = \"pnet\"",
+    );
+    assert!(lab.contains("backend = \"pnet\""));
+    if let Err(d) = config::load_str(&lab, Path::new("lab.toml")) {
+        panic!("{d}");
+    }
+}
+
 #[test]
 fn pe_qinq_example_model() {
     use xconnect::config::{Encapsulation, PeeringKind, Role, ServiceMode};

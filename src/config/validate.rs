@@ -79,6 +79,10 @@ pub const RULES: &[(&str, &str)] = &[
         "a trunk port cannot also be an access port",
     ),
     (
+        "pnet-untagged",
+        "a pnet port is an untagged access port only (pnet cannot see the outer VLAN tag)",
+    ),
+    (
         "access-unique",
         "two peerings cannot share an access attachment",
     ),
@@ -233,6 +237,7 @@ pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diag
     ck.trunk_pairs(&facts);
     ck.access_attachments(&facts);
     ck.microsoft_public_space(&facts);
+    ck.pnet_ports(raw, &facts);
 
     let circuits: Option<Vec<Circuit>> = circuits.into_iter().collect();
     match circuits {
@@ -2332,6 +2337,63 @@ impl Checker<'_> {
                     );
                 }
             }
+        }
+    }
+
+    /// pnet's channel cannot see the outer VLAN tag: the kernel strips it
+    /// on receive and pnet exposes no `PACKET_AUXDATA` to put it back. A
+    /// pnet port may only be an untagged access port; one report per port,
+    /// at its `backend`, naming its first tagged use.
+    fn pnet_ports(&mut self, raw: &RawConfig, facts: &[CircuitFacts]) {
+        for (i, rp) in raw.port.iter().enumerate() {
+            let Some(backend) = &rp.backend else { continue };
+            if self.ports.get(i).map(|p| p.backend) != Some(BackendKind::Pnet) {
+                continue;
+            }
+            let trunk = facts.iter().find_map(|c| {
+                [("primary", &c.primary), ("secondary", &c.secondary)]
+                    .into_iter()
+                    .find(|(_, l)| l.as_ref().is_some_and(|(p, _)| *p == i))
+                    .map(|(which, _)| {
+                        format!(
+                            "is the {which} trunk of circuit {:?}, whose frames carry the \
+                             circuit's tags",
+                            c.name
+                        )
+                    })
+            });
+            let tagged = || {
+                facts.iter().find_map(|c| {
+                    c.peerings.iter().find_map(|p| {
+                        let (port, vlans, _) = p.access.as_ref()?;
+                        (*port == i && !vlans.is_empty()).then(|| {
+                            let tags: Vec<String> = vlans.iter().map(|v| v.to_string()).collect();
+                            format!(
+                                "is the access port of the {} peering of circuit {:?} with \
+                                 VLAN {}",
+                                p.kind.as_ref().map_or("?", |(k, _)| kind_name(*k)),
+                                c.name,
+                                tags.join("/")
+                            )
+                        })
+                    })
+                })
+            };
+            let Some(why) = trunk.or_else(tagged) else {
+                continue;
+            };
+            let name = self.port_name(i).to_string();
+            self.report(
+                backend.span(),
+                "pnet-untagged",
+                format!("port[{i}].backend"),
+                format!(
+                    "port {name:?} uses backend \"pnet\" but {why}; pnet cannot see the outer \
+                     VLAN tag (the kernel strips it on receive and pnet exposes no auxdata), so \
+                     it only serves untagged access ports: use backend = \"af_packet\" (the \
+                     default, which restores the tag) or \"tap\""
+                ),
+            );
         }
     }
 
