@@ -446,6 +446,167 @@ fn pnet_ports_are_untagged_access_ports_only() {
     }
 }
 
+/// Circuits on one trunk pair (trunk-a, trunk-b) whose ports declare
+/// `direct_gbps` as given; one circuit per `bandwidth_mbps` (None: key
+/// left out), each with one private peering.
+fn on_port_pair(
+    primary: Option<u32>,
+    secondary: Option<u32>,
+    bandwidths: &[Option<u32>],
+) -> String {
+    let direct = |g: Option<u32>| g.map_or(String::new(), |g| format!("direct_gbps = {g}\n"));
+    let mut t = format!(
+        "[[port]]\nname = \"customer\"\n[[port]]\nname = \"trunk-a\"\n{}[[port]]\nname = \"trunk-b\"\n{}",
+        direct(primary),
+        direct(secondary)
+    );
+    for (i, bw) in bandwidths.iter().enumerate() {
+        t += &format!(
+            "[[circuit]]\nname = \"c{i}\"\nencapsulation = \"qinq\"\ns_tag = {}\n{}\
+             primary = {{ port = \"trunk-a\" }}\nsecondary = {{ port = \"trunk-b\" }}\n\
+             [[circuit.peering]]\nkind = \"private\"\ntag = 200\n\
+             access = {{ port = \"customer\", vlan = {} }}\n",
+            100 + i,
+            bw.map_or(String::new(), |b| format!("bandwidth_mbps = {b}\n")),
+            10 + i
+        );
+    }
+    t
+}
+
+fn one_error(text: &str, rule: &str) -> xconnect::config::Diagnostic {
+    let d = errors(text);
+    assert_eq!(d.len(), 1, "{d}");
+    let e = d.as_slice()[0].clone();
+    assert_eq!(e.rule, rule, "{e}");
+    e
+}
+
+fn loads(text: &str) {
+    if let Err(d) = config::load_str(text, Path::new("t.toml")) {
+        panic!("{d}\n{text}");
+    }
+}
+
+#[test]
+fn provider_port_pairs_keep_provider_sizes() {
+    for bw in [50, 100, 200, 500, 1000, 2000, 5000, 10000] {
+        loads(&on_port_pair(None, None, &[Some(bw)]));
+    }
+    let e = one_error(&on_port_pair(None, None, &[Some(100_000)]), "bandwidth");
+    assert_eq!(e.field, "circuit[0].bandwidth_mbps");
+    for want in [
+        "50, 100, 200, 500, 1000, 2000, 5000 and 10000",
+        "ExpressRoute Direct",
+        "direct_gbps = 100",
+    ] {
+        assert!(e.message.contains(want), "{want}: {e}");
+    }
+    one_error(&on_port_pair(None, None, &[Some(40_000)]), "bandwidth");
+}
+
+#[test]
+fn direct_port_pairs_take_direct_sizes() {
+    // The example: 40 and 100 Gbps on a 100-Gbps Direct pair.
+    let cfg = config::load(&manifest_dir().join("examples/pe-direct.toml"))
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(cfg.ports[1].direct_gbps, Some(100));
+    assert_eq!(cfg.ports[0].direct_gbps, None);
+    assert_eq!(cfg.circuits[0].bandwidth_mbps, 40_000);
+    assert_eq!(cfg.circuits[1].bandwidth_mbps, 100_000);
+    for bw in [5000, 10000, 40000, 100_000] {
+        loads(&on_port_pair(Some(100), Some(100), &[Some(bw)]));
+    }
+    for bw in [1000, 2000, 5000, 10000] {
+        loads(&on_port_pair(Some(10), Some(10), &[Some(bw)]));
+    }
+    let e = one_error(
+        &on_port_pair(Some(10), Some(10), &[Some(40_000)]),
+        "bandwidth",
+    );
+    assert!(e.message.contains("1000, 2000, 5000 and 10000"), "{e}");
+    assert!(e.message.contains("10-Gbps"), "{e}");
+    let e = one_error(
+        &on_port_pair(Some(100), Some(100), &[Some(2000)]),
+        "bandwidth",
+    );
+    assert!(e.message.contains("5000, 10000, 40000 and 100000"), "{e}");
+    one_error(&on_port_pair(Some(10), Some(10), &[Some(50)]), "bandwidth");
+    // The default 1000 Mbit/s is no 100-Gbps Direct size: say so.
+    let e = one_error(&on_port_pair(Some(100), Some(100), &[None]), "bandwidth");
+    assert!(e.message.contains("defaults to 1000"), "{e}");
+    loads(&on_port_pair(Some(10), Some(10), &[None]));
+}
+
+#[test]
+fn both_links_are_direct_ports_of_one_speed() {
+    let e = one_error(
+        &on_port_pair(Some(100), None, &[Some(10000)]),
+        "direct-port",
+    );
+    assert_eq!(e.field, "circuit[0].secondary.port");
+    assert!(e.message.contains("\"trunk-a\""), "{e}");
+    one_error(&on_port_pair(None, Some(10), &[Some(10000)]), "direct-port");
+    let e = one_error(
+        &on_port_pair(Some(100), Some(10), &[Some(10000)]),
+        "direct-port",
+    );
+    assert!(e.message.contains("100-Gbps"), "{e}");
+    // Each bad speed is reported at its port (and the pair goes unchecked).
+    let d = errors(&on_port_pair(Some(25), Some(25), &[Some(10000)]));
+    assert_eq!(d.len(), 2, "{d}");
+    for e in &d {
+        assert_eq!(e.rule, "direct-port", "{e}");
+        assert!(e.message.contains("10 or 100"), "{e}");
+    }
+    // A Direct port faces the MSEEs: not an access port.
+    let text = on_port_pair(None, None, &[Some(1000)]).replace(
+        "name = \"customer\"\n",
+        "name = \"customer\"\ndirect_gbps = 10\n",
+    );
+    one_error(&text, "direct-port");
+}
+
+#[test]
+fn direct_pairs_carry_at_most_twice_the_port_speed() {
+    loads(&on_port_pair(
+        Some(100),
+        Some(100),
+        &[Some(100_000), Some(100_000)],
+    ));
+    loads(&on_port_pair(
+        Some(10),
+        Some(10),
+        &[Some(10000), Some(10000)],
+    ));
+    let e = one_error(
+        &on_port_pair(Some(10), Some(10), &[Some(10000), Some(10000), Some(1000)]),
+        "direct-subscription",
+    );
+    assert_eq!(e.field, "circuit[2].bandwidth_mbps");
+    for want in ["21000", "20000", "c0 10000", "c2 1000"] {
+        assert!(e.message.contains(want), "{want}: {e}");
+    }
+}
+
+#[test]
+fn check_summary_shows_direct_ports() {
+    let cfg = config::load(&manifest_dir().join("examples/pe-direct.toml"))
+        .unwrap_or_else(|d| panic!("{d}"));
+    let s = xconnect::cli::check::summary(&cfg);
+    assert_eq!(s["ports"][1]["direct_gbps"], 100, "{s}");
+    assert!(s["ports"][0]["direct_gbps"].is_null(), "{s}");
+    let c = &s["circuits"][0];
+    assert_eq!(c["bandwidth_mbps"], 40000, "{c}");
+    assert_eq!(c["direct_gbps"], 100, "{c}");
+    assert_eq!(c["pair_subscribed_mbps"], 140_000, "{c}");
+    assert_eq!(c["pair_capacity_mbps"], 200_000, "{c}");
+    let p = xconnect::cli::check::summary(
+        &config::load(&manifest_dir().join("examples/pe-qinq.toml")).unwrap(),
+    );
+    assert!(p["circuits"][0]["direct_gbps"].is_null(), "{p}");
+}
+
 #[test]
 fn pe_qinq_example_model() {
     use xconnect::config::{Encapsulation, PeeringKind, Role, ServiceMode};

@@ -50,7 +50,17 @@ pub const RULES: &[(&str, &str)] = &[
     ("tpid", "outer_tpid is 0x8100, 0x88a8 or 0x9100"),
     (
         "bandwidth",
-        "bandwidth_mbps is an ExpressRoute circuit size",
+        "bandwidth_mbps is a circuit size of its port pair: 50 Mbps..10 Gbps through a provider, \
+         1/2/5/10 Gbps on 10-Gbps ExpressRoute Direct, 5/10/40/100 Gbps on 100-Gbps Direct",
+    ),
+    (
+        "direct-port",
+        "direct_gbps is 10 or 100 on trunk ports; both links of a circuit are Direct ports of \
+         one speed, or neither is",
+    ),
+    (
+        "direct-subscription",
+        "circuits on one ExpressRoute Direct port pair add up to at most twice the port speed",
     ),
     (
         "link-ports-differ",
@@ -181,8 +191,36 @@ pub const RULES: &[(&str, &str)] = &[
     ),
 ];
 
-/// ExpressRoute circuit sizes in Mbit/s (100000 only with ExpressRoute Direct).
-pub const BANDWIDTHS_MBPS: &[u32] = &[50, 100, 200, 500, 1000, 2000, 5000, 10000, 100_000];
+/// Circuit sizes through a provider, in Mbit/s: 50 Mbps to 10 Gbps.
+pub const PROVIDER_BANDWIDTHS_MBPS: &[u32] = &[50, 100, 200, 500, 1000, 2000, 5000, 10000];
+/// Circuit sizes on a 10-Gbps ExpressRoute Direct port pair, in Mbit/s.
+pub const DIRECT_10G_BANDWIDTHS_MBPS: &[u32] = &[1000, 2000, 5000, 10000];
+/// Circuit sizes on a 100-Gbps ExpressRoute Direct port pair, in Mbit/s.
+pub const DIRECT_100G_BANDWIDTHS_MBPS: &[u32] = &[5000, 10000, 40000, 100_000];
+/// ExpressRoute Direct port speeds in Gbit/s (`direct_gbps` of a port).
+pub const DIRECT_PORT_GBPS: &[u32] = &[10, 100];
+/// The circuits on one ExpressRoute Direct port pair may add up to this
+/// many times the port speed (200 Gbps on 100-Gbps ports, 20 on 10-Gbps).
+pub const DIRECT_SUBSCRIPTION_FACTOR: u32 = 2;
+/// Bandwidth of a circuit whose `bandwidth_mbps` is left out.
+pub const DEFAULT_BANDWIDTH_MBPS: u32 = 1000;
+
+/// The circuit sizes (Mbit/s) a trunk port pair allows: through a provider
+/// (`None`) or on an ExpressRoute Direct pair of `Some(10)` or `Some(100)`
+/// Gbit/s ports. Any other speed allows none.
+pub fn bandwidths_mbps(direct_gbps: Option<u32>) -> &'static [u32] {
+    match direct_gbps {
+        None => PROVIDER_BANDWIDTHS_MBPS,
+        Some(10) => DIRECT_10G_BANDWIDTHS_MBPS,
+        Some(100) => DIRECT_100G_BANDWIDTHS_MBPS,
+        Some(_) => &[],
+    }
+}
+
+/// What the circuits of a Direct port pair may add up to, in Mbit/s.
+pub fn direct_capacity_mbps(direct_gbps: u32) -> u64 {
+    u64::from(direct_gbps) * 1000 * u64::from(DIRECT_SUBSCRIPTION_FACTOR)
+}
 
 /// Private peering IPv4 prefix limit (without / with Premium).
 pub const PRIVATE_V4_LIMIT: (usize, usize) = (4000, 10_000);
@@ -200,6 +238,7 @@ pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diag
         role: Role::ProviderEdge,
         ports: Vec::new(),
         port_names: HashMap::new(),
+        bad_direct: HashSet::new(),
     };
     ck.role(raw);
     ck.ports(raw);
@@ -238,6 +277,8 @@ pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diag
     ck.access_attachments(&facts);
     ck.microsoft_public_space(&facts);
     ck.pnet_ports(raw, &facts);
+    ck.direct_ports(raw, &facts);
+    ck.direct_subscription(&facts);
 
     let circuits: Option<Vec<Circuit>> = circuits.into_iter().collect();
     match circuits {
@@ -271,6 +312,11 @@ struct CircuitFacts {
     s_tag: Option<(VlanId, Range<usize>)>,
     primary: Option<(PortIndex, Range<usize>)>,
     secondary: Option<(PortIndex, Range<usize>)>,
+    /// A valid bandwidth and where it is written (the circuit's name when
+    /// it is the default).
+    bandwidth: Option<(u32, Range<usize>)>,
+    /// The port speed when both links are ExpressRoute Direct ports of it.
+    direct: Option<u32>,
     peerings: Vec<PeeringFacts>,
 }
 
@@ -396,6 +442,21 @@ struct Checker<'a> {
     role: Role,
     ports: Vec<Port>,
     port_names: HashMap<String, PortIndex>,
+    /// Ports whose `direct_gbps` is invalid (reported): their pairs are not
+    /// checked further.
+    bad_direct: HashSet<PortIndex>,
+}
+
+/// "50, 100 and 200".
+fn sizes_text(sizes: &[u32]) -> String {
+    match sizes {
+        [] => "none".to_string(),
+        [one] => one.to_string(),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(|n| n.to_string()).collect();
+            format!("{} and {last}", init.join(", "))
+        }
+    }
 }
 
 impl Checker<'_> {
@@ -561,10 +622,31 @@ impl Checker<'_> {
                     .unwrap_or(BackendKind::AfPacket),
                 None => BackendKind::AfPacket,
             };
+            let direct_gbps = rp.direct_gbps.as_ref().and_then(|v| {
+                let n = *v.get_ref();
+                let g = u32::try_from(n)
+                    .ok()
+                    .filter(|g| DIRECT_PORT_GBPS.contains(g));
+                if g.is_none() {
+                    self.bad_direct.insert(i);
+                    self.report(
+                        v.span(),
+                        "direct-port",
+                        format!("{path}.direct_gbps"),
+                        format!(
+                            "{n} is not an ExpressRoute Direct port speed; Direct ports are 10 or \
+                             100 Gbit/s (direct_gbps = 10 or 100); leave direct_gbps out for a \
+                             port through a provider"
+                        ),
+                    );
+                }
+                g
+            });
             self.ports.push(Port {
                 name,
                 interface,
                 backend,
+                direct_gbps,
             });
         }
     }
@@ -614,28 +696,6 @@ impl Checker<'_> {
             Some(v) => self.tpid(v, &format!("{path}.outer_tpid")),
             None => Some(Tpid::DOT1Q),
         };
-        let bandwidth_mbps = match &rc.bandwidth_mbps {
-            Some(v) => {
-                let n = *v.get_ref();
-                let ok = u32::try_from(n)
-                    .ok()
-                    .filter(|b| BANDWIDTHS_MBPS.contains(b));
-                if ok.is_none() {
-                    self.report(
-                        v.span(),
-                        "bandwidth",
-                        format!("{path}.bandwidth_mbps"),
-                        format!(
-                            "{n} Mbit/s is not an ExpressRoute circuit size; valid sizes are 50, \
-                             100, 200, 500, 1000, 2000, 5000 and 10000 (and 100000 with \
-                             ExpressRoute Direct)"
-                        ),
-                    );
-                }
-                ok
-            }
-            None => Some(1000),
-        };
         let premium = rc.premium.unwrap_or(false);
         let primary = self.link(&rc.primary, &format!("{path}.primary"), encap, &rc.s_tag);
         let secondary = self.link(
@@ -658,6 +718,8 @@ impl Checker<'_> {
                 );
             }
         }
+        let pair = self.direct_pair(&path, rc, &primary, &secondary);
+        let bandwidth_mbps = self.bandwidth(&path, rc, pair);
 
         let mut peerings = Vec::new();
         let mut pfacts = Vec::new();
@@ -681,6 +743,14 @@ impl Checker<'_> {
             secondary: secondary
                 .as_ref()
                 .map(|l| (l.port, rc.secondary.port.span())),
+            bandwidth: bandwidth_mbps.map(|b| {
+                let span = rc
+                    .bandwidth_mbps
+                    .as_ref()
+                    .map_or(rc.name.span(), Spanned::span);
+                (b, span)
+            }),
+            direct: pair.flatten(),
             peerings: pfacts,
         };
         if self.diags.len() != before {
@@ -701,6 +771,115 @@ impl Checker<'_> {
             })
         })();
         (circuit, facts)
+    }
+
+    /// The kind of a circuit's trunk port pair: `Some(None)` through a
+    /// provider, `Some(Some(gbps))` an ExpressRoute Direct pair, `None`
+    /// unknown (a link failed, or the links disagree: `direct-port`).
+    fn direct_pair(
+        &mut self,
+        path: &str,
+        rc: &RawCircuit,
+        primary: &Option<Link>,
+        secondary: &Option<Link>,
+    ) -> Option<Option<u32>> {
+        let (p, s) = (primary.as_ref()?.port, secondary.as_ref()?.port);
+        if p == s || self.bad_direct.contains(&p) || self.bad_direct.contains(&s) {
+            return None;
+        }
+        let speed = |i: PortIndex| self.ports.get(i).and_then(|x| x.direct_gbps);
+        let (a, b) = (speed(p), speed(s));
+        if a == b {
+            return Some(a);
+        }
+        let describe = |name: &str, g: Option<u32>| match g {
+            Some(g) => format!("port {name:?} is a {g}-Gbps ExpressRoute Direct port"),
+            None => format!("port {name:?} is a port through a provider (no direct_gbps)"),
+        };
+        self.report(
+            rc.secondary.port.span(),
+            "direct-port",
+            format!("{path}.secondary.port"),
+            format!(
+                "the secondary link's {}, but the primary link's {}; both links of a circuit are \
+                 ExpressRoute Direct ports of the same speed (the customer's port pair: \
+                 direct_gbps = 10 or 100 on both) or both ports through a provider",
+                describe(rc.secondary.port.get_ref(), b),
+                describe(rc.primary.port.get_ref(), a),
+            ),
+        );
+        None
+    }
+
+    /// `bandwidth_mbps` (default 1000) against the sizes of the circuit's
+    /// port pair (`pair` as from [`Checker::direct_pair`]).
+    fn bandwidth(&mut self, path: &str, rc: &RawCircuit, pair: Option<Option<u32>>) -> Option<u32> {
+        let (n, span) = match &rc.bandwidth_mbps {
+            Some(v) => (*v.get_ref(), v.span()),
+            None => (i64::from(DEFAULT_BANDWIDTH_MBPS), rc.name.span()),
+        };
+        let all = [
+            PROVIDER_BANDWIDTHS_MBPS,
+            DIRECT_10G_BANDWIDTHS_MBPS,
+            DIRECT_100G_BANDWIDTHS_MBPS,
+        ];
+        let b = u32::try_from(n).ok();
+        let ok = match pair {
+            Some(direct) => b.filter(|b| bandwidths_mbps(direct).contains(b)),
+            // Unknown pair (reported elsewhere): any circuit size passes.
+            None => b.filter(|b| all.iter().any(|l| l.contains(b))),
+        };
+        if ok.is_some() {
+            return ok;
+        }
+        let ports = format!(
+            "({:?}, {:?})",
+            rc.primary.port.get_ref(),
+            rc.secondary.port.get_ref()
+        );
+        let (on, valid) = match pair {
+            Some(None) => (
+                format!("the port pair {ports} through a provider"),
+                PROVIDER_BANDWIDTHS_MBPS,
+            ),
+            Some(Some(g)) => (
+                format!("the {g}-Gbps ExpressRoute Direct port pair {ports}"),
+                bandwidths_mbps(Some(g)),
+            ),
+            None => (String::new(), PROVIDER_BANDWIDTHS_MBPS),
+        };
+        let hint = match (pair, b) {
+            (_, Some(b)) if DIRECT_100G_BANDWIDTHS_MBPS.contains(&b) && pair != Some(Some(100)) => {
+                format!(
+                    "; {b} Mbit/s needs a 100-Gbps ExpressRoute Direct port pair (direct_gbps = \
+                     100 on both ports)"
+                )
+            }
+            (Some(Some(_)), Some(b)) if PROVIDER_BANDWIDTHS_MBPS.contains(&b) => {
+                format!("; {b} Mbit/s is a size through a provider, not on ExpressRoute Direct")
+            }
+            _ => String::new(),
+        };
+        let message = match (pair, &rc.bandwidth_mbps) {
+            (None, _) => format!(
+                "{n} Mbit/s is not an ExpressRoute circuit size; through a provider circuits are \
+                 {} Mbit/s, on 10-Gbps ExpressRoute Direct {}, on 100-Gbps Direct {}",
+                sizes_text(PROVIDER_BANDWIDTHS_MBPS),
+                sizes_text(DIRECT_10G_BANDWIDTHS_MBPS),
+                sizes_text(DIRECT_100G_BANDWIDTHS_MBPS),
+            ),
+            (Some(_), Some(_)) => format!(
+                "{n} Mbit/s is not a circuit size on {on}; valid sizes there are {} Mbit/s{hint}",
+                sizes_text(valid)
+            ),
+            (Some(_), None) => format!(
+                "bandwidth_mbps defaults to {n} Mbit/s, which is not a circuit size on {on}; set \
+                 bandwidth_mbps to one of {} Mbit/s",
+                sizes_text(valid)
+            ),
+        };
+        self.report(span, "bandwidth", format!("{path}.bandwidth_mbps"), message);
+        None
     }
 
     fn tpid(&mut self, v: &Spanned<Scalar>, field: &str) -> Option<Tpid> {
@@ -2393,6 +2572,113 @@ impl Checker<'_> {
                      it only serves untagged access ports: use backend = \"af_packet\" (the \
                      default, which restores the tag) or \"tap\""
                 ),
+            );
+        }
+    }
+
+    /// An ExpressRoute Direct port is one of the customer's pair on the
+    /// Microsoft edge: a trunk, never an access port.
+    fn direct_ports(&mut self, raw: &RawConfig, facts: &[CircuitFacts]) {
+        for (i, rp) in raw.port.iter().enumerate() {
+            let Some(v) = &rp.direct_gbps else { continue };
+            if self.bad_direct.contains(&i) {
+                continue;
+            }
+            let trunk = facts
+                .iter()
+                .flat_map(|c| [&c.primary, &c.secondary])
+                .flatten()
+                .any(|(p, _)| *p == i);
+            if trunk {
+                continue;
+            }
+            let access = facts.iter().find_map(|c| {
+                c.peerings.iter().find_map(|p| {
+                    let (port, _, _) = p.access.as_ref()?;
+                    (*port == i).then(|| {
+                        (
+                            c.name.clone(),
+                            p.kind.as_ref().map_or("?", |(k, _)| kind_name(*k)),
+                        )
+                    })
+                })
+            });
+            let Some((circuit, kind)) = access else {
+                continue;
+            };
+            let name = self.port_name(i).to_string();
+            self.report(
+                v.span(),
+                "direct-port",
+                format!("port[{i}].direct_gbps"),
+                format!(
+                    "port {name:?} is declared an ExpressRoute Direct port (direct_gbps = {}) but \
+                     is the access port of the {kind} peering of circuit {circuit:?}; a Direct \
+                     port is one of the pair facing the MSEEs, a circuit's primary or secondary \
+                     link: remove direct_gbps here",
+                    v.get_ref()
+                ),
+            );
+        }
+    }
+
+    /// The circuits on one ExpressRoute Direct port pair may add up to
+    /// twice the port speed; one report per pair, at the circuit whose
+    /// bandwidth crosses it (in file order).
+    fn direct_subscription(&mut self, facts: &[CircuitFacts]) {
+        let mut groups: Vec<((PortIndex, PortIndex), u32, Vec<usize>)> = Vec::new();
+        for (i, c) in facts.iter().enumerate() {
+            let (Some(g), Some((p, _)), Some((s, _)), Some(_)) =
+                (c.direct, &c.primary, &c.secondary, &c.bandwidth)
+            else {
+                continue;
+            };
+            let key = ((*p).min(*s), (*p).max(*s));
+            match groups.iter_mut().find(|(k, gg, _)| *k == key && *gg == g) {
+                Some((_, _, members)) => members.push(i),
+                None => groups.push((key, g, vec![i])),
+            }
+        }
+        for (pair, g, members) in groups {
+            let bw = |i: usize| {
+                facts
+                    .get(i)
+                    .and_then(|c| c.bandwidth.as_ref())
+                    .map_or(0, |(b, _)| u64::from(*b))
+            };
+            let cap = direct_capacity_mbps(g);
+            let total: u64 = members.iter().map(|&i| bw(i)).sum();
+            if total <= cap {
+                continue;
+            }
+            let mut running = 0;
+            let Some(&over) = members.iter().find(|&&i| {
+                running += bw(i);
+                running > cap
+            }) else {
+                continue;
+            };
+            let Some((_, span)) = facts.get(over).and_then(|c| c.bandwidth.clone()) else {
+                continue;
+            };
+            let list: Vec<String> = members
+                .iter()
+                .map(|&i| format!("{} {}", facts.get(i).map_or("", |c| c.name.as_str()), bw(i)))
+                .collect();
+            let message = format!(
+                "circuits on the {g}-Gbps ExpressRoute Direct port pair ({:?}, {:?}) add up to \
+                 {total} Mbit/s ({}); the circuits of one Direct port pair may add up to twice \
+                 the port speed, {cap} Mbit/s: make a circuit smaller or move it to another \
+                 Direct port pair",
+                self.port_name(pair.0),
+                self.port_name(pair.1),
+                list.join(", "),
+            );
+            self.report(
+                span,
+                "direct-subscription",
+                format!("circuit[{over}].bandwidth_mbps"),
+                message,
             );
         }
     }
