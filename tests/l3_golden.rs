@@ -713,12 +713,14 @@ fn route_updates_during_traffic() {
         .delete("198.51.100.0/28".parse().unwrap(), None)
         .unwrap();
     assert_eq!(send(&mut r, 8), (0, 8, 0));
-    // Over the private IPv6 limit (100): the peering's routes go down, connected stay.
+    // Over the private IPv6 limit (100 distinct prefixes advertised toward
+    // Microsoft: via the customer on the access link): the peering's routes
+    // go down, connected stay.
     let many: Vec<(ipnet::IpNet, IpAddr)> = (0..101u16)
         .map(|i| {
             (
                 format!("2001:db8:{:x}::/48", 0x1000 + i).parse().unwrap(),
-                "2001:db8:0:1::2".parse().unwrap(),
+                "2001:db8:ff::2".parse().unwrap(),
             )
         })
         .chain([(p, "192.0.2.2".parse().unwrap())])

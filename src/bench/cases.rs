@@ -49,6 +49,7 @@ pub fn config() -> Config {
         name: name.to_string(),
         interface: name.to_string(),
         backend: BackendKind::Mem,
+        direct_gbps: None,
     };
     let peering = |kind, tag, port: usize, dscp| Peering {
         kind,

@@ -19,7 +19,8 @@ Cases (64-byte frames and IMIX, 1024 flows, batches of 32):
                 trunks): parse, header check, TTL, LPM, MAC rewrite, DSCP, QinQ push
   l3-route-v6   the same with 66-byte IPv6 frames and 200k IPv6 routes
 
-With --lpm, LPM lookup cases instead (per table: IPv4 --lpm-sizes, IPv6 200k):
+With --lpm, LPM lookup cases instead (per table: IPv4 --lpm-sizes, IPv6 --lpm-v6-sizes;
+`none` or an empty list turns a family off):
   xconnect-single   one lookup at a time on a pinned view
   xconnect-batch32  lookup_batch of 32 on a pinned view, repin() per batch
   xconnect-batch1024  lookup_batch of 1024 per call (pipelined batches of 32)
@@ -33,6 +34,7 @@ Examples:
   xconnect bench
   xconnect bench --lpm --rounds 3
   xconnect bench --lpm --lpm-sizes 4000,100000 --json
+  xconnect bench --lpm --lpm-v4-sizes 1000000 --lpm-v6-sizes \"\"
   xconnect bench --json --rounds 5 --seconds 0.3 --core 1
   xconnect bench --case l2-qinq-push --case copy")]
 pub struct BenchArgs {
@@ -64,8 +66,14 @@ pub struct BenchArgs {
     #[arg(long)]
     pub lpm: bool,
     /// Prefix counts of the IPv4 tables of --lpm (comma-separated; `none`
-    /// or empty: no IPv4 table).
-    #[arg(long, value_parser = size_list, default_value = "4000,100000,1000000")]
+    /// or empty: no IPv4 table). Also spelled --lpm-v4-sizes, beside
+    /// --lpm-v6-sizes.
+    #[arg(
+        long,
+        visible_alias = "lpm-v4-sizes",
+        value_parser = size_list,
+        default_value = "4000,100000,1000000"
+    )]
     pub lpm_sizes: SizeList,
     /// Prefix counts of the IPv6 tables of --lpm (comma-separated; `none`
     /// or empty: no IPv6 table).
@@ -192,4 +200,57 @@ fn finish(
         print!("{}", table());
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn bench_args(args: &[&str]) -> Result<super::BenchArgs, clap::Error> {
+        let argv = ["xconnect", "bench"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Bench(a) => Ok(a),
+            other => panic!("parsed as another command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_size_lists_mean_no_table() {
+        // `--lpm-v4-sizes` is the IPv4 sibling of `--lpm-v6-sizes`.
+        for opt in ["--lpm-sizes", "--lpm-v4-sizes", "--lpm-v6-sizes"] {
+            let v6 = opt == "--lpm-v6-sizes";
+            let list = |a: &super::BenchArgs| {
+                if v6 {
+                    a.lpm_v6_sizes.clone()
+                } else {
+                    a.lpm_sizes.clone()
+                }
+            };
+            for value in ["", "none", " "] {
+                let a = bench_args(&["--lpm", opt, value])
+                    .unwrap_or_else(|e| panic!("{opt} {value:?}: {e}"));
+                assert!(list(&a).0.is_empty(), "{opt} {value:?}: {:?}", list(&a));
+            }
+            // The `=` form too.
+            let a = bench_args(&["--lpm", &format!("{opt}=")])
+                .unwrap_or_else(|e| panic!("{opt}=: {e}"));
+            assert!(list(&a).0.is_empty(), "{opt}=: {:?}", list(&a));
+            let a = bench_args(&[opt, "2000"]).unwrap_or_else(|e| panic!("{opt} 2000: {e}"));
+            assert_eq!(list(&a).0, vec![2000], "{opt} 2000");
+        }
+    }
+
+    #[test]
+    fn size_lists_parse_and_reject_garbage() {
+        let a = bench_args(&["--lpm-sizes", "4000, 100000", "--lpm-v6-sizes", "500"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.lpm_sizes.0, vec![4000, 100_000]);
+        assert_eq!(a.lpm_v6_sizes.0, vec![500]);
+        let a = bench_args(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.lpm_sizes.0, vec![4000, 100_000, 1_000_000]);
+        assert_eq!(a.lpm_v6_sizes.0, vec![200_000]);
+        assert!(bench_args(&["--lpm-sizes", "4000,x"]).is_err());
+        assert!(bench_args(&["--lpm-v6-sizes", "-1"]).is_err());
+    }
 }

@@ -2,8 +2,9 @@
 //! compile to (circuits, peerings, attachments, address classes), or every
 //! error with file:line:column, the rule and what would be valid.
 
+use crate::config::validate::direct_capacity_mbps;
 use crate::config::{
-    self, prefix_class, Config, Encapsulation, LinkSubnets, PeeringKind, Role, ServiceMode,
+    self, prefix_class, Circuit, Config, Encapsulation, LinkSubnets, PeeringKind, Role, ServiceMode,
 };
 use crate::plan::{Egress, Service, Side};
 use clap::Args;
@@ -41,7 +42,30 @@ fn side(s: Side) -> &'static str {
     s.name()
 }
 
-/// The summary of a valid configuration as JSON.
+/// The ExpressRoute Direct port speed of a circuit's port pair (`None`:
+/// through a provider).
+fn direct_gbps(cfg: &Config, c: &Circuit) -> Option<u32> {
+    let speed = |i: usize| cfg.ports.get(i).and_then(|p| p.direct_gbps);
+    speed(c.primary.port).filter(|g| speed(c.secondary.port) == Some(*g))
+}
+
+/// Mbit/s subscribed on a circuit's port pair: the sum over its circuits.
+fn pair_subscribed_mbps(cfg: &Config, c: &Circuit) -> u64 {
+    let pair = |x: &Circuit| {
+        let (a, b) = (x.primary.port, x.secondary.port);
+        (a.min(b), a.max(b))
+    };
+    cfg.circuits
+        .iter()
+        .filter(|x| pair(x) == pair(c))
+        .map(|x| u64::from(x.bandwidth_mbps))
+        .sum()
+}
+
+/// The summary of a valid configuration as JSON. A circuit on an
+/// ExpressRoute Direct port pair has `direct_gbps` (the port speed),
+/// `pair_subscribed_mbps` (the bandwidths of the pair's circuits added up)
+/// and `pair_capacity_mbps` (twice the port speed); otherwise they are null.
 pub fn summary(cfg: &Config) -> Value {
     let plan = crate::config::compile(cfg);
     let own_is_customer = cfg.role == Role::ProviderEdge;
@@ -73,8 +97,12 @@ pub fn summary(cfg: &Config) -> Value {
                     })
                 })
                 .collect();
+            let direct = direct_gbps(cfg, c);
             json!({
                 "name": c.name,
+                "direct_gbps": direct,
+                "pair_subscribed_mbps": direct.map(|_| pair_subscribed_mbps(cfg, c)),
+                "pair_capacity_mbps": direct.map(direct_capacity_mbps),
                 "encapsulation": match c.encapsulation { Encapsulation::QinQ => "qinq", Encapsulation::Dot1Q => "dot1q" },
                 "s_tag": c.s_tag.map(|s| s.get()),
                 "outer_tpid": format!("0x{:04x}", c.outer_tpid.0),
@@ -110,7 +138,7 @@ pub fn summary(cfg: &Config) -> Value {
         Role::ProviderEdge => "provider-edge",
         Role::Msee => "msee",
     };
-    json!({"role": role, "ports": cfg.ports.iter().map(|p| json!({"name": p.name, "interface": p.interface, "backend": format!("{:?}", p.backend).to_lowercase()})).collect::<Vec<_>>(),
+    json!({"role": role, "ports": cfg.ports.iter().map(|p| json!({"name": p.name, "interface": p.interface, "backend": format!("{:?}", p.backend).to_lowercase(), "direct_gbps": p.direct_gbps})).collect::<Vec<_>>(),
            "circuits": circuits, "attachments": attachments})
 }
 
@@ -127,10 +155,32 @@ fn vlans_text(v: &Value) -> String {
 
 fn print_summary(file: &str, s: &Value) {
     println!("{file}: ok (role {})", s["role"].as_str().unwrap_or("?"));
+    let direct: Vec<String> = s["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let g = p["direct_gbps"].as_u64()?;
+            Some(format!("{} ({g} Gbit/s)", p["name"].as_str().unwrap_or("")))
+        })
+        .collect();
+    if !direct.is_empty() {
+        println!("  ExpressRoute Direct ports: {}", direct.join(", "));
+    }
     println!("  circuits:");
     for c in s["circuits"].as_array().into_iter().flatten() {
+        let subscribed = match (
+            c["direct_gbps"].as_u64(),
+            c["pair_subscribed_mbps"].as_u64(),
+            c["pair_capacity_mbps"].as_u64(),
+        ) {
+            (Some(g), Some(sub), Some(cap)) => {
+                format!(" on {g}G Direct ports, pair {sub}/{cap} Mbit/s subscribed")
+            }
+            _ => String::new(),
+        };
         println!(
-            "    {:<14} {:<6} s-tag {:<5} tpid {} links {} / {}  {} Mbit/s{}",
+            "    {:<14} {:<6} s-tag {:<5} tpid {} links {} / {}  {} Mbit/s{subscribed}{}",
             c["name"].as_str().unwrap_or(""),
             c["encapsulation"].as_str().unwrap_or(""),
             c["s_tag"].as_u64().map_or("-".into(), |v| v.to_string()),

@@ -335,7 +335,8 @@ fn compile_l3(
         )
     };
     let mut warning = None;
-    let table = match RouteTable::new(microsoft, limits, peers.clone(), connected) {
+    let counted = Side::advertised(customer_side);
+    let table = match RouteTable::new(microsoft, limits, counted, peers.clone(), connected) {
         Ok(mut t) => {
             let routes: Vec<(IpNet, IpAddr)> =
                 p.routes.iter().map(|r| (r.prefix, r.next_hop)).collect();
@@ -347,7 +348,7 @@ fn compile_l3(
         Err(e) => {
             warning = Some(format!("connected routes not installed: {e}"));
             // Cannot fail: no routes at all.
-            RouteTable::new(microsoft, limits, peers.clone(), Vec::new())
+            RouteTable::new(microsoft, limits, counted, peers.clone(), Vec::new())
                 .unwrap_or_else(|_| unreachable!("an empty route table always builds"))
         }
     };

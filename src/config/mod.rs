@@ -85,6 +85,10 @@ backend = "tap"
 
 [[port]]
 name = "tb"
+backend = "af_packet"
+
+[[port]]
+name = "m365"
 backend = "pnet"
 
 [[circuit]]
@@ -124,7 +128,7 @@ set = 10
 [[circuit.peering]]
 kind = "microsoft"
 tag = 300
-access = { port = "cust" }
+access = { port = "m365" }
 dscp = "set EF"
 "#;
 
@@ -137,6 +141,7 @@ dscp = "set EF"
         assert_eq!(cfg.role, Role::Msee);
         assert_eq!(cfg.ports[0].interface, "cust");
         assert_eq!(cfg.ports[0].backend, BackendKind::Mem);
+        assert_eq!(cfg.ports[3].backend, BackendKind::Pnet);
         let c = &cfg.circuits[0];
         assert_eq!(c.outer_tpid, Tpid::DOT1AD);
         assert_eq!(c.primary.outer_tag.map(|t| t.get()), Some(10));

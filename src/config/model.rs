@@ -60,6 +60,11 @@ pub struct Port {
     pub interface: String,
     /// The backend that opens it.
     pub backend: BackendKind,
+    /// `Some(10)` or `Some(100)`: one of an ExpressRoute Direct port pair
+    /// (the customer owns a pair of 10-Gbps or 100-Gbps ports on the
+    /// Microsoft edge; circuits on it take the Direct sizes). `None`: a
+    /// port through a provider.
+    pub direct_gbps: Option<u32>,
 }
 
 /// Trunk encapsulation of a circuit (one per trunk port pair).

@@ -36,6 +36,8 @@ pub struct RawPort {
     pub interface: Option<Spanned<String>>,
     /// `af_packet` (default), `tap`, `pnet` or `mem`.
     pub backend: Option<Spanned<String>>,
+    /// An ExpressRoute Direct port: its speed in Gbit/s (10 or 100).
+    pub direct_gbps: Option<Spanned<i64>>,
 }
 
 /// One `[[circuit]]`.

@@ -50,7 +50,17 @@ pub const RULES: &[(&str, &str)] = &[
     ("tpid", "outer_tpid is 0x8100, 0x88a8 or 0x9100"),
     (
         "bandwidth",
-        "bandwidth_mbps is an ExpressRoute circuit size",
+        "bandwidth_mbps is a circuit size of its port pair: 50 Mbps..10 Gbps through a provider, \
+         1/2/5/10 Gbps on 10-Gbps ExpressRoute Direct, 5/10/40/100 Gbps on 100-Gbps Direct",
+    ),
+    (
+        "direct-port",
+        "direct_gbps is 10 or 100 on trunk ports; both links of a circuit are Direct ports of \
+         one speed, or neither is",
+    ),
+    (
+        "direct-subscription",
+        "circuits on one ExpressRoute Direct port pair add up to at most twice the port speed",
     ),
     (
         "link-ports-differ",
@@ -79,6 +89,10 @@ pub const RULES: &[(&str, &str)] = &[
         "a trunk port cannot also be an access port",
     ),
     (
+        "pnet-untagged",
+        "a pnet port is an untagged access port only (pnet cannot see the outer VLAN tag)",
+    ),
+    (
         "access-unique",
         "two peerings cannot share an access attachment",
     ),
@@ -101,6 +115,14 @@ pub const RULES: &[(&str, &str)] = &[
     (
         "subnet-overlap",
         "link subnets of a circuit's peerings do not overlap",
+    ),
+    (
+        "ms-subnet-unique",
+        "a Microsoft peering link subnet is used by no peering of another circuit",
+    ),
+    (
+        "route-covers-link-subnet",
+        "a Microsoft peering route covers no link subnet of another peering",
     ),
     ("l3-address", "an l3 peering needs ipv4 or ipv6"),
     (
@@ -126,7 +148,8 @@ pub const RULES: &[(&str, &str)] = &[
     ),
     (
         "prefix-limit",
-        "routes per address family within the peering's prefix limit",
+        "distinct prefixes advertised toward Microsoft, per address family, within the \
+         peering's prefix limit",
     ),
     (
         "route-prefix",
@@ -168,8 +191,36 @@ pub const RULES: &[(&str, &str)] = &[
     ),
 ];
 
-/// ExpressRoute circuit sizes in Mbit/s (100000 only with ExpressRoute Direct).
-pub const BANDWIDTHS_MBPS: &[u32] = &[50, 100, 200, 500, 1000, 2000, 5000, 10000, 100_000];
+/// Circuit sizes through a provider, in Mbit/s: 50 Mbps to 10 Gbps.
+pub const PROVIDER_BANDWIDTHS_MBPS: &[u32] = &[50, 100, 200, 500, 1000, 2000, 5000, 10000];
+/// Circuit sizes on a 10-Gbps ExpressRoute Direct port pair, in Mbit/s.
+pub const DIRECT_10G_BANDWIDTHS_MBPS: &[u32] = &[1000, 2000, 5000, 10000];
+/// Circuit sizes on a 100-Gbps ExpressRoute Direct port pair, in Mbit/s.
+pub const DIRECT_100G_BANDWIDTHS_MBPS: &[u32] = &[5000, 10000, 40000, 100_000];
+/// ExpressRoute Direct port speeds in Gbit/s (`direct_gbps` of a port).
+pub const DIRECT_PORT_GBPS: &[u32] = &[10, 100];
+/// The circuits on one ExpressRoute Direct port pair may add up to this
+/// many times the port speed (200 Gbps on 100-Gbps ports, 20 on 10-Gbps).
+pub const DIRECT_SUBSCRIPTION_FACTOR: u32 = 2;
+/// Bandwidth of a circuit whose `bandwidth_mbps` is left out.
+pub const DEFAULT_BANDWIDTH_MBPS: u32 = 1000;
+
+/// The circuit sizes (Mbit/s) a trunk port pair allows: through a provider
+/// (`None`) or on an ExpressRoute Direct pair of `Some(10)` or `Some(100)`
+/// Gbit/s ports. Any other speed allows none.
+pub fn bandwidths_mbps(direct_gbps: Option<u32>) -> &'static [u32] {
+    match direct_gbps {
+        None => PROVIDER_BANDWIDTHS_MBPS,
+        Some(10) => DIRECT_10G_BANDWIDTHS_MBPS,
+        Some(100) => DIRECT_100G_BANDWIDTHS_MBPS,
+        Some(_) => &[],
+    }
+}
+
+/// What the circuits of a Direct port pair may add up to, in Mbit/s.
+pub fn direct_capacity_mbps(direct_gbps: u32) -> u64 {
+    u64::from(direct_gbps) * 1000 * u64::from(DIRECT_SUBSCRIPTION_FACTOR)
+}
 
 /// Private peering IPv4 prefix limit (without / with Premium).
 pub const PRIVATE_V4_LIMIT: (usize, usize) = (4000, 10_000);
@@ -187,6 +238,7 @@ pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diag
         role: Role::ProviderEdge,
         ports: Vec::new(),
         port_names: HashMap::new(),
+        bad_direct: HashSet::new(),
     };
     ck.role(raw);
     ck.ports(raw);
@@ -223,6 +275,10 @@ pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diag
     }
     ck.trunk_pairs(&facts);
     ck.access_attachments(&facts);
+    ck.microsoft_public_space(&facts);
+    ck.pnet_ports(raw, &facts);
+    ck.direct_ports(raw, &facts);
+    ck.direct_subscription(&facts);
 
     let circuits: Option<Vec<Circuit>> = circuits.into_iter().collect();
     match circuits {
@@ -256,6 +312,11 @@ struct CircuitFacts {
     s_tag: Option<(VlanId, Range<usize>)>,
     primary: Option<(PortIndex, Range<usize>)>,
     secondary: Option<(PortIndex, Range<usize>)>,
+    /// A valid bandwidth and where it is written (the circuit's name when
+    /// it is the default).
+    bandwidth: Option<(u32, Range<usize>)>,
+    /// The port speed when both links are ExpressRoute Direct ports of it.
+    direct: Option<u32>,
     peerings: Vec<PeeringFacts>,
 }
 
@@ -264,8 +325,12 @@ struct PeeringFacts {
     kind: Option<(PeeringKind, Range<usize>)>,
     tag: Option<(VlanId, Range<usize>)>,
     access: Option<(PortIndex, Vec<VlanId>, Range<usize>)>,
-    /// Link subnets with the span and field they came from.
-    subnets: Vec<(IpNet, Range<usize>, String)>,
+    /// Link subnets (each /30 or /126) with the span and field they came
+    /// from and the value as written there (the /29 rather than its half).
+    subnets: Vec<(IpNet, Range<usize>, String, String)>,
+    /// Microsoft peering only: its valid route prefixes (public, not the
+    /// default route) with their span and field.
+    ms_routes: Vec<(IpNet, Range<usize>, String)>,
 }
 
 /// Context a peering is checked in.
@@ -341,6 +406,15 @@ fn describe_links(primary: IpNet, secondary: IpNet) -> String {
     )
 }
 
+/// A link subnet's value as written: the /29 (/125) it was given as, or
+/// the /30 (/126) itself when given in a list.
+fn written(v: &Spanned<OneOrList>, net: IpNet) -> String {
+    match v.get_ref() {
+        OneOrList::One(s) => s.trim().to_string(),
+        OneOrList::List(_) => net.to_string(),
+    }
+}
+
 fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
@@ -368,6 +442,21 @@ struct Checker<'a> {
     role: Role,
     ports: Vec<Port>,
     port_names: HashMap<String, PortIndex>,
+    /// Ports whose `direct_gbps` is invalid (reported): their pairs are not
+    /// checked further.
+    bad_direct: HashSet<PortIndex>,
+}
+
+/// "50, 100 and 200".
+fn sizes_text(sizes: &[u32]) -> String {
+    match sizes {
+        [] => "none".to_string(),
+        [one] => one.to_string(),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(|n| n.to_string()).collect();
+            format!("{} and {last}", init.join(", "))
+        }
+    }
 }
 
 impl Checker<'_> {
@@ -533,10 +622,31 @@ impl Checker<'_> {
                     .unwrap_or(BackendKind::AfPacket),
                 None => BackendKind::AfPacket,
             };
+            let direct_gbps = rp.direct_gbps.as_ref().and_then(|v| {
+                let n = *v.get_ref();
+                let g = u32::try_from(n)
+                    .ok()
+                    .filter(|g| DIRECT_PORT_GBPS.contains(g));
+                if g.is_none() {
+                    self.bad_direct.insert(i);
+                    self.report(
+                        v.span(),
+                        "direct-port",
+                        format!("{path}.direct_gbps"),
+                        format!(
+                            "{n} is not an ExpressRoute Direct port speed; Direct ports are 10 or \
+                             100 Gbit/s (direct_gbps = 10 or 100); leave direct_gbps out for a \
+                             port through a provider"
+                        ),
+                    );
+                }
+                g
+            });
             self.ports.push(Port {
                 name,
                 interface,
                 backend,
+                direct_gbps,
             });
         }
     }
@@ -586,28 +696,6 @@ impl Checker<'_> {
             Some(v) => self.tpid(v, &format!("{path}.outer_tpid")),
             None => Some(Tpid::DOT1Q),
         };
-        let bandwidth_mbps = match &rc.bandwidth_mbps {
-            Some(v) => {
-                let n = *v.get_ref();
-                let ok = u32::try_from(n)
-                    .ok()
-                    .filter(|b| BANDWIDTHS_MBPS.contains(b));
-                if ok.is_none() {
-                    self.report(
-                        v.span(),
-                        "bandwidth",
-                        format!("{path}.bandwidth_mbps"),
-                        format!(
-                            "{n} Mbit/s is not an ExpressRoute circuit size; valid sizes are 50, \
-                             100, 200, 500, 1000, 2000, 5000 and 10000 (and 100000 with \
-                             ExpressRoute Direct)"
-                        ),
-                    );
-                }
-                ok
-            }
-            None => Some(1000),
-        };
         let premium = rc.premium.unwrap_or(false);
         let primary = self.link(&rc.primary, &format!("{path}.primary"), encap, &rc.s_tag);
         let secondary = self.link(
@@ -630,6 +718,8 @@ impl Checker<'_> {
                 );
             }
         }
+        let pair = self.direct_pair(&path, rc, &primary, &secondary);
+        let bandwidth_mbps = self.bandwidth(&path, rc, pair);
 
         let mut peerings = Vec::new();
         let mut pfacts = Vec::new();
@@ -653,6 +743,14 @@ impl Checker<'_> {
             secondary: secondary
                 .as_ref()
                 .map(|l| (l.port, rc.secondary.port.span())),
+            bandwidth: bandwidth_mbps.map(|b| {
+                let span = rc
+                    .bandwidth_mbps
+                    .as_ref()
+                    .map_or(rc.name.span(), Spanned::span);
+                (b, span)
+            }),
+            direct: pair.flatten(),
             peerings: pfacts,
         };
         if self.diags.len() != before {
@@ -673,6 +771,115 @@ impl Checker<'_> {
             })
         })();
         (circuit, facts)
+    }
+
+    /// The kind of a circuit's trunk port pair: `Some(None)` through a
+    /// provider, `Some(Some(gbps))` an ExpressRoute Direct pair, `None`
+    /// unknown (a link failed, or the links disagree: `direct-port`).
+    fn direct_pair(
+        &mut self,
+        path: &str,
+        rc: &RawCircuit,
+        primary: &Option<Link>,
+        secondary: &Option<Link>,
+    ) -> Option<Option<u32>> {
+        let (p, s) = (primary.as_ref()?.port, secondary.as_ref()?.port);
+        if p == s || self.bad_direct.contains(&p) || self.bad_direct.contains(&s) {
+            return None;
+        }
+        let speed = |i: PortIndex| self.ports.get(i).and_then(|x| x.direct_gbps);
+        let (a, b) = (speed(p), speed(s));
+        if a == b {
+            return Some(a);
+        }
+        let describe = |name: &str, g: Option<u32>| match g {
+            Some(g) => format!("port {name:?} is a {g}-Gbps ExpressRoute Direct port"),
+            None => format!("port {name:?} is a port through a provider (no direct_gbps)"),
+        };
+        self.report(
+            rc.secondary.port.span(),
+            "direct-port",
+            format!("{path}.secondary.port"),
+            format!(
+                "the secondary link's {}, but the primary link's {}; both links of a circuit are \
+                 ExpressRoute Direct ports of the same speed (the customer's port pair: \
+                 direct_gbps = 10 or 100 on both) or both ports through a provider",
+                describe(rc.secondary.port.get_ref(), b),
+                describe(rc.primary.port.get_ref(), a),
+            ),
+        );
+        None
+    }
+
+    /// `bandwidth_mbps` (default 1000) against the sizes of the circuit's
+    /// port pair (`pair` as from [`Checker::direct_pair`]).
+    fn bandwidth(&mut self, path: &str, rc: &RawCircuit, pair: Option<Option<u32>>) -> Option<u32> {
+        let (n, span) = match &rc.bandwidth_mbps {
+            Some(v) => (*v.get_ref(), v.span()),
+            None => (i64::from(DEFAULT_BANDWIDTH_MBPS), rc.name.span()),
+        };
+        let all = [
+            PROVIDER_BANDWIDTHS_MBPS,
+            DIRECT_10G_BANDWIDTHS_MBPS,
+            DIRECT_100G_BANDWIDTHS_MBPS,
+        ];
+        let b = u32::try_from(n).ok();
+        let ok = match pair {
+            Some(direct) => b.filter(|b| bandwidths_mbps(direct).contains(b)),
+            // Unknown pair (reported elsewhere): any circuit size passes.
+            None => b.filter(|b| all.iter().any(|l| l.contains(b))),
+        };
+        if ok.is_some() {
+            return ok;
+        }
+        let ports = format!(
+            "({:?}, {:?})",
+            rc.primary.port.get_ref(),
+            rc.secondary.port.get_ref()
+        );
+        let (on, valid) = match pair {
+            Some(None) => (
+                format!("the port pair {ports} through a provider"),
+                PROVIDER_BANDWIDTHS_MBPS,
+            ),
+            Some(Some(g)) => (
+                format!("the {g}-Gbps ExpressRoute Direct port pair {ports}"),
+                bandwidths_mbps(Some(g)),
+            ),
+            None => (String::new(), PROVIDER_BANDWIDTHS_MBPS),
+        };
+        let hint = match (pair, b) {
+            (_, Some(b)) if DIRECT_100G_BANDWIDTHS_MBPS.contains(&b) && pair != Some(Some(100)) => {
+                format!(
+                    "; {b} Mbit/s needs a 100-Gbps ExpressRoute Direct port pair (direct_gbps = \
+                     100 on both ports)"
+                )
+            }
+            (Some(Some(_)), Some(b)) if PROVIDER_BANDWIDTHS_MBPS.contains(&b) => {
+                format!("; {b} Mbit/s is a size through a provider, not on ExpressRoute Direct")
+            }
+            _ => String::new(),
+        };
+        let message = match (pair, &rc.bandwidth_mbps) {
+            (None, _) => format!(
+                "{n} Mbit/s is not an ExpressRoute circuit size; through a provider circuits are \
+                 {} Mbit/s, on 10-Gbps ExpressRoute Direct {}, on 100-Gbps Direct {}",
+                sizes_text(PROVIDER_BANDWIDTHS_MBPS),
+                sizes_text(DIRECT_10G_BANDWIDTHS_MBPS),
+                sizes_text(DIRECT_100G_BANDWIDTHS_MBPS),
+            ),
+            (Some(_), Some(_)) => format!(
+                "{n} Mbit/s is not a circuit size on {on}; valid sizes there are {} Mbit/s{hint}",
+                sizes_text(valid)
+            ),
+            (Some(_), None) => format!(
+                "bandwidth_mbps defaults to {n} Mbit/s, which is not a circuit size on {on}; set \
+                 bandwidth_mbps to one of {} Mbit/s",
+                sizes_text(valid)
+            ),
+        };
+        self.report(span, "bandwidth", format!("{path}.bandwidth_mbps"), message);
+        None
     }
 
     fn tpid(&mut self, v: &Spanned<Scalar>, field: &str) -> Option<Tpid> {
@@ -799,15 +1006,15 @@ impl Checker<'_> {
         for (j, p) in peerings.iter().enumerate() {
             // One report per field (a /29 gives two /30s that may both clash).
             let mut reported: HashSet<&str> = HashSet::new();
-            for (net, span, field) in &p.subnets {
+            for (net, span, field, _) in &p.subnets {
                 if reported.contains(field.as_str()) {
                     continue;
                 }
                 let clash = peerings[..j].iter().enumerate().find_map(|(k, q)| {
                     q.subnets
                         .iter()
-                        .find(|(other, _, _)| overlaps(net, other))
-                        .map(|(other, _, _)| (k, *other))
+                        .find(|(other, ..)| overlaps(net, other))
+                        .map(|(other, ..)| (k, *other))
                 });
                 if let Some((k, other)) = clash {
                     reported.insert(field.as_str());
@@ -872,8 +1079,9 @@ impl Checker<'_> {
         let ipv4 = rp.ipv4.as_ref().and_then(|v| {
             let field = format!("{path}.ipv4");
             let pair = self.link_subnets(v, Family::V4, &field, ms)?;
-            subnets.push((pair.0, v.span(), field.clone()));
-            subnets.push((pair.1, v.span(), field));
+            for net in [pair.0, pair.1] {
+                subnets.push((net, v.span(), field.clone(), written(v, net)));
+            }
             match pair {
                 (IpNet::V4(primary), IpNet::V4(secondary)) => {
                     Some(LinkSubnets { primary, secondary })
@@ -884,8 +1092,9 @@ impl Checker<'_> {
         let ipv6 = rp.ipv6.as_ref().and_then(|v| {
             let field = format!("{path}.ipv6");
             let pair = self.link_subnets(v, Family::V6, &field, ms)?;
-            subnets.push((pair.0, v.span(), field.clone()));
-            subnets.push((pair.1, v.span(), field));
+            for net in [pair.0, pair.1] {
+                subnets.push((net, v.span(), field.clone(), written(v, net)));
+            }
             match pair {
                 (IpNet::V6(primary), IpNet::V6(secondary)) => {
                     Some(LinkSubnets { primary, secondary })
@@ -1004,6 +1213,7 @@ impl Checker<'_> {
         };
 
         let mut routes = Vec::new();
+        let mut ms_routes = Vec::new();
         let mut neighbors = Vec::new();
         let l2 = mode == Some(ServiceMode::L2);
         if let Some(rs) = &rp.routes {
@@ -1026,7 +1236,22 @@ impl Checker<'_> {
                 for (k, r) in rs.get_ref().iter().enumerate() {
                     routes.push(self.route(r, ms, &links, &format!("{path}.routes[{k}]")));
                 }
-                self.prefix_limit(ctx, kind, rs, &routes);
+                self.prefix_limit(ctx, kind, rs, &routes, &links);
+                if ms {
+                    // Only prefixes that passed the Microsoft rules: a
+                    // default or non-public route is reported already.
+                    for (k, (r, raw)) in routes.iter().zip(rs.get_ref()).enumerate() {
+                        if let Some(r) = r {
+                            if r.prefix.prefix_len() > 0 && prefix_class(r.prefix).is_public() {
+                                ms_routes.push((
+                                    r.prefix,
+                                    raw.prefix.span(),
+                                    format!("{path}.routes[{k}].prefix"),
+                                ));
+                            }
+                        }
+                    }
+                }
             }
         }
         if let Some(ns) = &rp.neighbors {
@@ -1059,6 +1284,7 @@ impl Checker<'_> {
                 .as_ref()
                 .map(|a| (a.port, a.vlans.clone(), rp.access.port.span())),
             subnets,
+            ms_routes,
         };
         if self.diags.len() != before {
             return (None, facts);
@@ -1876,24 +2102,34 @@ impl Checker<'_> {
         Some(Route { prefix, next_hop })
     }
 
+    /// The ExpressRoute prefix limits count, per address family per
+    /// peering, the **distinct prefixes advertised toward Microsoft**: ECMP
+    /// over both links is one prefix, and routes received from Microsoft do
+    /// not count (see [`LinkView::advertised`]).
     fn prefix_limit(
         &mut self,
         ctx: &PeeringCtx<'_>,
         kind: Option<PeeringKind>,
         rs: &Spanned<Vec<RawRoute>>,
         routes: &[Option<Route>],
+        links: &LinkView,
     ) {
         let Some(kind) = kind else { return };
-        let v4 = routes
+        let advertised: HashSet<IpNet> = routes
             .iter()
             .flatten()
-            .filter(|r| r.prefix.addr().is_ipv4())
-            .count();
-        let v6 = routes
-            .iter()
-            .flatten()
-            .filter(|r| r.prefix.addr().is_ipv6())
-            .count();
+            .filter(|r| links.advertised(r.next_hop))
+            .map(|r| r.prefix)
+            .collect();
+        let v4 = advertised.iter().filter(|p| p.addr().is_ipv4()).count();
+        let v6 = advertised.len() - v4;
+        let counted = if links.own_is_customer {
+            "on the provider edge, routes via the access peer, the customer, are advertised; \
+             routes via the MSEEs are received from Microsoft and not counted"
+        } else {
+            "on the MSEE, routes via the customer's routers on the links are advertised; routes \
+             toward the access side, Microsoft's own networks, are not counted"
+        };
         let checks = match kind {
             PeeringKind::Private => {
                 let (base, premium) = PRIVATE_V4_LIMIT;
@@ -1925,8 +2161,9 @@ impl Checker<'_> {
                     "prefix-limit",
                     format!("{}.routes", ctx.path),
                     format!(
-                        "{} peering of circuit {:?} has {count} {fam} prefixes; the limit is \
-                         {note}: over the limit ExpressRoute drops the BGP session",
+                        "{} peering of circuit {:?} has {count} distinct {fam} prefixes \
+                         advertised toward Microsoft ({counted}); the limit is {note}: over the \
+                         limit ExpressRoute drops the BGP session",
                         kind_name(kind),
                         ctx.circuit
                     ),
@@ -2176,6 +2413,276 @@ impl Checker<'_> {
         }
     }
 
+    /// Microsoft peering runs on public addresses registered to one
+    /// customer (traffic is SNATed to them), and "its subnets are unique
+    /// per peering per circuit" (expressroute.md).
+    ///
+    /// `ms-subnet-unique`: a Microsoft peering link subnet is used by no
+    /// peering of another circuit (within a circuit `subnet-overlap`
+    /// already holds). Private peerings may reuse their own (private)
+    /// subnets across circuits: only pairs with a Microsoft peering count.
+    ///
+    /// `route-covers-link-subnet`: a Microsoft peering route must not
+    /// cover (or lie inside) the link subnet of another peering, of this
+    /// circuit or another: private and Microsoft peering are separate
+    /// routing domains, and a public prefix of the Microsoft domain that
+    /// reaches another peering's link addresses steers that domain's
+    /// traffic to them (or claims addresses registered to that peering).
+    /// The rule is for **Microsoft peering only**: private peering accepts
+    /// any prefix, a default route included ("a default route is accepted
+    /// only on private peering"), and a default route covers every link
+    /// subnet, so the rule cannot hold there. A Microsoft peering's own
+    /// link subnet may lie inside an aggregate it carries (same domain).
+    fn microsoft_public_space(&mut self, facts: &[CircuitFacts]) {
+        let is_ms = |p: &PeeringFacts| matches!(p.kind, Some((PeeringKind::Microsoft, _)));
+        let kind_of = |p: &PeeringFacts| p.kind.as_ref().map_or("?", |(k, _)| kind_name(*k));
+        for (i, c) in facts.iter().enumerate() {
+            for p in &c.peerings {
+                // One report per field (a /29 gives two /30s).
+                let mut reported: HashSet<&str> = HashSet::new();
+                for (net, span, field, _) in &p.subnets {
+                    if reported.contains(field.as_str()) {
+                        continue;
+                    }
+                    let clash = facts[..i].iter().find_map(|other| {
+                        other
+                            .peerings
+                            .iter()
+                            .filter(|q| is_ms(p) || is_ms(q))
+                            .find_map(|q| {
+                                q.subnets
+                                    .iter()
+                                    .find(|s| overlaps(net, &s.0))
+                                    .map(|s| (other, q, s))
+                            })
+                    });
+                    let Some((other, q, (_, _, ofield, owritten))) = clash else {
+                        continue;
+                    };
+                    reported.insert(field.as_str());
+                    self.report(
+                        span.clone(),
+                        "ms-subnet-unique",
+                        field.clone(),
+                        format!(
+                            "link subnet {net} overlaps {owritten} ({ofield}), a link subnet of \
+                             the {} peering of circuit {:?}; Microsoft peering runs on public \
+                             addresses registered to you, each subnet on one peering of one \
+                             circuit: give this {} peering another public subnet",
+                            kind_of(q),
+                            other.name,
+                            kind_of(p),
+                        ),
+                    );
+                }
+            }
+        }
+        for (i, c) in facts.iter().enumerate() {
+            for (j, p) in c.peerings.iter().enumerate() {
+                for (prefix, span, field) in &p.ms_routes {
+                    let clash = facts.iter().enumerate().find_map(|(k, other)| {
+                        other
+                            .peerings
+                            .iter()
+                            .enumerate()
+                            .filter(|(l, _)| (k, *l) != (i, j))
+                            .find_map(|(_, q)| {
+                                q.subnets
+                                    .iter()
+                                    .find(|s| overlaps(prefix, &s.0))
+                                    .map(|s| (other, q, s))
+                            })
+                    });
+                    let Some((other, q, (onet, _, ofield, owritten))) = clash else {
+                        continue;
+                    };
+                    let how = if prefix.prefix_len() <= onet.prefix_len() {
+                        "covers"
+                    } else {
+                        "lies inside"
+                    };
+                    self.report(
+                        span.clone(),
+                        "route-covers-link-subnet",
+                        field.clone(),
+                        format!(
+                            "Microsoft peering route {prefix} {how} link subnet {owritten} \
+                             ({ofield}) of the {} peering of circuit {:?}; the peerings are \
+                             separate routing domains and those addresses belong to that \
+                             peering's links: use prefixes that leave {owritten} out",
+                            kind_of(q),
+                            other.name,
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// pnet's channel cannot see the outer VLAN tag: the kernel strips it
+    /// on receive and pnet exposes no `PACKET_AUXDATA` to put it back. A
+    /// pnet port may only be an untagged access port; one report per port,
+    /// at its `backend`, naming its first tagged use.
+    fn pnet_ports(&mut self, raw: &RawConfig, facts: &[CircuitFacts]) {
+        for (i, rp) in raw.port.iter().enumerate() {
+            let Some(backend) = &rp.backend else { continue };
+            if self.ports.get(i).map(|p| p.backend) != Some(BackendKind::Pnet) {
+                continue;
+            }
+            let trunk = facts.iter().find_map(|c| {
+                [("primary", &c.primary), ("secondary", &c.secondary)]
+                    .into_iter()
+                    .find(|(_, l)| l.as_ref().is_some_and(|(p, _)| *p == i))
+                    .map(|(which, _)| {
+                        format!(
+                            "is the {which} trunk of circuit {:?}, whose frames carry the \
+                             circuit's tags",
+                            c.name
+                        )
+                    })
+            });
+            let tagged = || {
+                facts.iter().find_map(|c| {
+                    c.peerings.iter().find_map(|p| {
+                        let (port, vlans, _) = p.access.as_ref()?;
+                        (*port == i && !vlans.is_empty()).then(|| {
+                            let tags: Vec<String> = vlans.iter().map(|v| v.to_string()).collect();
+                            format!(
+                                "is the access port of the {} peering of circuit {:?} with \
+                                 VLAN {}",
+                                p.kind.as_ref().map_or("?", |(k, _)| kind_name(*k)),
+                                c.name,
+                                tags.join("/")
+                            )
+                        })
+                    })
+                })
+            };
+            let Some(why) = trunk.or_else(tagged) else {
+                continue;
+            };
+            let name = self.port_name(i).to_string();
+            self.report(
+                backend.span(),
+                "pnet-untagged",
+                format!("port[{i}].backend"),
+                format!(
+                    "port {name:?} uses backend \"pnet\" but {why}; pnet cannot see the outer \
+                     VLAN tag (the kernel strips it on receive and pnet exposes no auxdata), so \
+                     it only serves untagged access ports: use backend = \"af_packet\" (the \
+                     default, which restores the tag) or \"tap\""
+                ),
+            );
+        }
+    }
+
+    /// An ExpressRoute Direct port is one of the customer's pair on the
+    /// Microsoft edge: a trunk, never an access port.
+    fn direct_ports(&mut self, raw: &RawConfig, facts: &[CircuitFacts]) {
+        for (i, rp) in raw.port.iter().enumerate() {
+            let Some(v) = &rp.direct_gbps else { continue };
+            if self.bad_direct.contains(&i) {
+                continue;
+            }
+            let trunk = facts
+                .iter()
+                .flat_map(|c| [&c.primary, &c.secondary])
+                .flatten()
+                .any(|(p, _)| *p == i);
+            if trunk {
+                continue;
+            }
+            let access = facts.iter().find_map(|c| {
+                c.peerings.iter().find_map(|p| {
+                    let (port, _, _) = p.access.as_ref()?;
+                    (*port == i).then(|| {
+                        (
+                            c.name.clone(),
+                            p.kind.as_ref().map_or("?", |(k, _)| kind_name(*k)),
+                        )
+                    })
+                })
+            });
+            let Some((circuit, kind)) = access else {
+                continue;
+            };
+            let name = self.port_name(i).to_string();
+            self.report(
+                v.span(),
+                "direct-port",
+                format!("port[{i}].direct_gbps"),
+                format!(
+                    "port {name:?} is declared an ExpressRoute Direct port (direct_gbps = {}) but \
+                     is the access port of the {kind} peering of circuit {circuit:?}; a Direct \
+                     port is one of the pair facing the MSEEs, a circuit's primary or secondary \
+                     link: remove direct_gbps here",
+                    v.get_ref()
+                ),
+            );
+        }
+    }
+
+    /// The circuits on one ExpressRoute Direct port pair may add up to
+    /// twice the port speed; one report per pair, at the circuit whose
+    /// bandwidth crosses it (in file order).
+    fn direct_subscription(&mut self, facts: &[CircuitFacts]) {
+        let mut groups: Vec<((PortIndex, PortIndex), u32, Vec<usize>)> = Vec::new();
+        for (i, c) in facts.iter().enumerate() {
+            let (Some(g), Some((p, _)), Some((s, _)), Some(_)) =
+                (c.direct, &c.primary, &c.secondary, &c.bandwidth)
+            else {
+                continue;
+            };
+            let key = ((*p).min(*s), (*p).max(*s));
+            match groups.iter_mut().find(|(k, gg, _)| *k == key && *gg == g) {
+                Some((_, _, members)) => members.push(i),
+                None => groups.push((key, g, vec![i])),
+            }
+        }
+        for (pair, g, members) in groups {
+            let bw = |i: usize| {
+                facts
+                    .get(i)
+                    .and_then(|c| c.bandwidth.as_ref())
+                    .map_or(0, |(b, _)| u64::from(*b))
+            };
+            let cap = direct_capacity_mbps(g);
+            let total: u64 = members.iter().map(|&i| bw(i)).sum();
+            if total <= cap {
+                continue;
+            }
+            let mut running = 0;
+            let Some(&over) = members.iter().find(|&&i| {
+                running += bw(i);
+                running > cap
+            }) else {
+                continue;
+            };
+            let Some((_, span)) = facts.get(over).and_then(|c| c.bandwidth.clone()) else {
+                continue;
+            };
+            let list: Vec<String> = members
+                .iter()
+                .map(|&i| format!("{} {}", facts.get(i).map_or("", |c| c.name.as_str()), bw(i)))
+                .collect();
+            let message = format!(
+                "circuits on the {g}-Gbps ExpressRoute Direct port pair ({:?}, {:?}) add up to \
+                 {total} Mbit/s ({}); the circuits of one Direct port pair may add up to twice \
+                 the port speed, {cap} Mbit/s: make a circuit smaller or move it to another \
+                 Direct port pair",
+                self.port_name(pair.0),
+                self.port_name(pair.1),
+                list.join(", "),
+            );
+            self.report(
+                span,
+                "direct-subscription",
+                format!("circuit[{over}].bandwidth_mbps"),
+                message,
+            );
+        }
+    }
+
     fn port_name(&self, i: PortIndex) -> &str {
         self.ports.get(i).map_or("?", |p| p.name.as_str())
     }
@@ -2254,6 +2761,28 @@ impl LinkView {
             .map(|(which, net)| format!("{} ({which})", self.own_peer(*net).1))
             .collect();
         format!("the {side} side: {}", peers.join(", "))
+    }
+
+    /// True if a route via `next_hop` is advertised toward Microsoft and so
+    /// counts against the prefix limits. Provider edge: the peer on the
+    /// access link is the customer, the peers on the trunk links are the
+    /// MSEEs (routes via them are received from Microsoft). MSEE: the peers
+    /// on the trunk links are the customer's routers (what they advertised),
+    /// the access side is Microsoft's own networks.
+    fn advertised(&self, next_hop: IpAddr) -> bool {
+        let on_access = [self.access_v4.map(IpNet::V4), self.access_v6.map(IpNet::V6)]
+            .into_iter()
+            .flatten()
+            .any(|net| access_peer(net) == next_hop && net.addr() != next_hop);
+        let on_trunk = self
+            .links()
+            .into_iter()
+            .any(|(_, net)| self.own_peer(net).1 == next_hop);
+        if self.own_is_customer {
+            on_access
+        } else {
+            on_trunk
+        }
     }
 
     /// Ok if `ip` is the peer's address on one of the link subnets or on

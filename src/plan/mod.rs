@@ -102,6 +102,21 @@ impl Side {
     pub const fn is_trunk(self) -> bool {
         !matches!(self, Side::Access)
     }
+
+    /// The sides whose routes are advertised toward Microsoft and so count
+    /// against the prefix limits. On the provider edge (`customer_side`,
+    /// role `provider-edge`) the access link's peer is the customer and the
+    /// trunk peers are the MSEEs, whose routes are received from Microsoft:
+    /// only [`Side::Access`] counts. On the MSEE the trunk peers are the
+    /// customer's routers and the access side is Microsoft's own networks:
+    /// [`Side::Primary`] and [`Side::Secondary`] count.
+    pub const fn advertised(customer_side: bool) -> &'static [Side] {
+        if customer_side {
+            &[Side::Access]
+        } else {
+            &[Side::Primary, Side::Secondary]
+        }
+    }
 }
 
 /// A port as the hot path needs it.

@@ -9,6 +9,12 @@
 //!   and move to the survivor when a link goes down.
 //! - Every change is published to the lock-free tables in one atomic batch
 //!   (`lpm` `apply`): a reader sees all of a change or none of it.
+//! - The prefix limits count, per address family, the distinct prefixes
+//!   advertised toward Microsoft: a prefix with a next hop on a side given
+//!   to [`RouteTable::new`] as counted ([`Side::advertised`]: the
+//!   access link on the provider edge, the trunk links on the MSEE). ECMP
+//!   over both links is one prefix; routes received from Microsoft do not
+//!   count.
 //! - Going over the prefix limit of either address family takes the
 //!   peering's routes down (all non-connected routes withdrawn, as a BGP
 //!   session drop would) and counts a limit event; they come back when the
@@ -46,10 +52,16 @@ pub enum RouteError {
 /// Counts of a peering's routing state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct RouteState {
-    /// Configured/learned IPv4 routes (desired, whether installed or not).
+    /// Distinct configured/learned IPv4 prefixes (desired, whether
+    /// installed or not), received ones included.
     pub v4_routes: usize,
-    /// Configured/learned IPv6 routes.
+    /// Distinct configured/learned IPv6 prefixes.
     pub v6_routes: usize,
+    /// Distinct IPv4 prefixes advertised toward Microsoft: what
+    /// `v4_limit` is checked against.
+    pub v4_advertised: usize,
+    /// Distinct IPv6 prefixes advertised toward Microsoft.
+    pub v6_advertised: usize,
     /// IPv4 prefix limit.
     pub v4_limit: usize,
     /// IPv6 prefix limit.
@@ -69,8 +81,13 @@ pub struct RouteTable {
     peers: Vec<(IpAddr, Side)>,
     connected: Vec<(IpNet, PathId)>,
     routes: BTreeMap<IpNet, BTreeSet<Side>>,
-    /// Desired (IPv4, IPv6) route counts.
+    /// Which sides' next hops make a prefix count against the limits, by
+    /// `Side as usize`.
+    counted_sides: [bool; 3],
+    /// Desired (IPv4, IPv6) distinct prefixes.
     counts: (usize, usize),
+    /// Of those, the prefixes advertised toward Microsoft (limited).
+    advertised: (usize, usize),
     over_limit: bool,
     limit_events: u64,
     /// Readers exist: multi-prefix changes must be published atomically.
@@ -100,19 +117,28 @@ fn path_of(sides: &BTreeSet<Side>) -> Option<PathId> {
 }
 
 impl RouteTable {
-    /// An empty VRF for a peering. `peers` are the link peers (next-hop
-    /// candidates), `connected` the routes that are always present (link
-    /// subnets to their link, own addresses local). Table memory is only
-    /// touched as routes are installed.
+    /// An empty VRF for a peering. `limits` are the (IPv4, IPv6) prefix
+    /// limits; `counted` the link sides whose routes are advertised toward
+    /// Microsoft and count against them ([`Side::advertised`] for the
+    /// forwarder's role); `peers` are the link peers (next-hop candidates),
+    /// `connected` the routes that are always present (link subnets to
+    /// their link, own addresses local). Table memory is only touched as
+    /// routes are installed.
     pub fn new(
         microsoft: bool,
         limits: (usize, usize),
+        counted: &[Side],
         peers: Vec<(IpAddr, Side)>,
         connected: Vec<(IpNet, PathId)>,
     ) -> Result<RouteTable, RouteError> {
+        let mut counted_sides = [false; 3];
+        for side in counted {
+            counted_sides[*side as usize] = true;
+        }
         let mut t = RouteTable {
             microsoft,
             limits,
+            counted_sides,
             w4: Lpm4Writer::new(),
             // Virtual reservation only (MAP_NORESERVE): room for full tables.
             w6: Lpm6Writer::with_groups(1 << 20),
@@ -120,6 +146,7 @@ impl RouteTable {
             connected,
             routes: BTreeMap::new(),
             counts: (0, 0),
+            advertised: (0, 0),
             over_limit: false,
             limit_events: 0,
             published: false,
@@ -230,6 +257,8 @@ impl RouteTable {
         RouteState {
             v4_routes: v4,
             v6_routes: v6,
+            v4_advertised: self.advertised.0,
+            v6_advertised: self.advertised.1,
             v4_limit: self.limits.0,
             v6_limit: self.limits.1,
             over_limit: self.over_limit,
@@ -298,17 +327,21 @@ impl RouteTable {
     /// reinstalled in that same batch.
     fn commit(&mut self, changes: Vec<(IpNet, Option<BTreeSet<Side>>)>) -> Result<(), RouteError> {
         let (mut v4, mut v6) = self.counts;
+        let (mut a4, mut a6) = self.advertised;
         for (p, new) in &changes {
-            let had = self.routes.contains_key(p);
-            let has = new.is_some();
-            let delta = has as isize - had as isize;
+            let old = self.routes.get(p);
+            let delta = new.is_some() as isize - old.is_some() as isize;
+            let counted = |s: Option<&BTreeSet<Side>>| s.is_some_and(|s| self.counts(s));
+            let adv = counted(new.as_ref()) as isize - counted(old) as isize;
             if p.addr().is_ipv4() {
-                v4 = (v4 as isize + delta) as usize;
+                v4 = v4.saturating_add_signed(delta);
+                a4 = a4.saturating_add_signed(adv);
             } else {
-                v6 = (v6 as isize + delta) as usize;
+                v6 = v6.saturating_add_signed(delta);
+                a6 = a6.saturating_add_signed(adv);
             }
         }
-        let over = v4 > self.limits.0 || v6 > self.limits.1;
+        let over = a4 > self.limits.0 || a6 > self.limits.1;
         let (mut u4, mut u6) = (Vec::new(), Vec::new());
         let fallback = |connected: &[(IpNet, PathId)], p: &IpNet| {
             connected.iter().find(|(c, _)| c == p).map(|(_, x)| *x)
@@ -344,6 +377,7 @@ impl RouteTable {
         }
         self.over_limit = over;
         self.counts = (v4, v6);
+        self.advertised = (a4, a6);
         for (p, s) in changes {
             match s {
                 Some(s) => {
@@ -355,6 +389,13 @@ impl RouteTable {
             }
         }
         Ok(())
+    }
+
+    /// Does a prefix with next hops on `sides` count against the limits
+    /// (advertised toward Microsoft)? Yes if any next hop is on a counted
+    /// side.
+    fn counts(&self, sides: &BTreeSet<Side>) -> bool {
+        sides.iter().any(|s| self.counted_sides[*s as usize])
     }
 
     /// Answer of the writer-side table (for tests and `ctl`).
@@ -411,11 +452,17 @@ pub fn is_local(path: NextHop) -> bool {
 mod tests {
     use super::*;
 
+    /// A provider edge's table (the customer on the access link counts).
     fn table(ms: bool, limits: (usize, usize)) -> RouteTable {
+        table_as(true, ms, limits)
+    }
+
+    fn table_as(customer_side: bool, ms: bool, limits: (usize, usize)) -> RouteTable {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         RouteTable::new(
             ms,
             limits,
+            Side::advertised(customer_side),
             vec![
                 (ip("192.0.2.2"), Side::Primary),
                 (ip("192.0.2.6"), Side::Secondary),
@@ -464,9 +511,13 @@ mod tests {
             t.add("0.0.0.0/0".parse().unwrap(), a("192.0.2.2")),
             Err(RouteError::DefaultOnMicrosoft(_))
         ));
+        // Advertised toward Microsoft: via the customer on the access link.
         for i in 0..3 {
-            t.add(format!("198.51.{i}.0/24").parse().unwrap(), a("192.0.2.2"))
-                .unwrap();
+            t.add(
+                format!("198.51.{i}.0/24").parse().unwrap(),
+                a("203.0.113.2"),
+            )
+            .unwrap();
         }
         let s = t.state();
         assert!(s.over_limit);
@@ -479,7 +530,7 @@ mod tests {
         assert!(t.lookup(a("192.0.2.2")).is_some(), "connected routes stay");
         t.delete("198.51.2.0/24".parse().unwrap(), None).unwrap();
         assert!(!t.state().over_limit);
-        assert_eq!(t.lookup(a("198.51.1.1")), Some(super::PATH_PRIMARY as u32));
+        assert_eq!(t.lookup(a("198.51.1.1")), Some(super::PATH_ACCESS as u32));
         // Bulk load replaces everything atomically.
         t.bulk_load(&[("203.0.113.0/25".parse().unwrap(), a("192.0.2.6"))])
             .unwrap();
@@ -488,5 +539,60 @@ mod tests {
             t.lookup(a("203.0.113.9")),
             Some(super::PATH_SECONDARY as u32)
         );
+    }
+
+    /// The helper's peers are a provider edge's: the MSEEs on the trunk
+    /// links, the customer on the access link. Only routes toward the
+    /// customer are advertised toward Microsoft and count.
+    #[test]
+    fn routes_received_from_the_msees_do_not_count() {
+        let mut t = table(false, (2, 2));
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        let n = |s: &str| s.parse::<IpNet>().unwrap();
+        for p in ["198.51.100.0/28", "198.51.100.16/28", "198.51.100.32/28"] {
+            t.add(n(p), a("192.0.2.2")).unwrap();
+            t.add(n(p), a("192.0.2.6")).unwrap();
+        }
+        assert!(!t.state().over_limit, "{:?}", t.state());
+        assert_eq!(t.lookup(a("198.51.100.33")), Some(super::PATH_ECMP as u32));
+        t.add(n("203.0.113.128/26"), a("203.0.113.2")).unwrap();
+        t.add(n("203.0.113.192/26"), a("203.0.113.2")).unwrap();
+        assert!(!t.state().over_limit, "{:?}", t.state());
+        // A third advertised prefix drops the session: everything goes.
+        t.add(n("203.0.113.64/26"), a("203.0.113.2")).unwrap();
+        assert!(t.state().over_limit);
+        assert_eq!(t.lookup(a("198.51.100.33")), None);
+        assert_eq!(t.lookup(a("203.0.113.130")), None);
+        t.delete(n("203.0.113.64/26"), None).unwrap();
+        assert!(!t.state().over_limit);
+        assert_eq!(t.lookup(a("198.51.100.33")), Some(super::PATH_ECMP as u32));
+    }
+
+    /// On the MSEE the trunk peers are the customer's routers: their routes
+    /// are what the customer advertised and count, once per prefix however
+    /// many links; routes toward the access side (Microsoft) do not.
+    #[test]
+    fn msee_counts_distinct_prefixes_from_the_trunks() {
+        let mut t = table_as(false, false, (2, 2));
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        let n = |s: &str| s.parse::<IpNet>().unwrap();
+        let ecmp: Vec<(IpNet, IpAddr)> = ["198.51.100.0/28", "198.51.100.16/28"]
+            .into_iter()
+            .flat_map(|p| [(n(p), a("192.0.2.2")), (n(p), a("192.0.2.6"))])
+            .chain([(n("203.0.113.128/25"), a("203.0.113.2"))])
+            .collect();
+        t.bulk_load(&ecmp).unwrap();
+        let s = t.state();
+        assert!(!s.over_limit, "{s:?}");
+        assert_eq!((s.v4_routes, s.v4_advertised), (3, 2));
+        // Moving the access route to a trunk makes it advertised: over.
+        t.replace(n("203.0.113.128/25"), a("192.0.2.6")).unwrap();
+        assert!(t.state().over_limit);
+        assert_eq!(t.state().v4_advertised, 3);
+        t.replace(n("203.0.113.128/25"), a("203.0.113.2")).unwrap();
+        let s = t.state();
+        assert!(!s.over_limit, "{s:?}");
+        assert_eq!(s.limit_events, 1);
+        assert_eq!(t.lookup(a("198.51.100.17")), Some(super::PATH_ECMP as u32));
     }
 }
