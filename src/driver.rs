@@ -23,7 +23,7 @@
 //!   the backends' (at most one receive and one send per port per batch
 //!   for the ring backends).
 
-use crate::frame::{Batch, PortId, Verdict, BATCH_SIZE};
+use crate::frame::{Batch, Outgoing, PortId, Verdict, BATCH_SIZE};
 use crate::io::mem::MemPort;
 use crate::io::Backend;
 use crate::pipeline::Pipeline;
@@ -35,9 +35,9 @@ pub trait Ports {
     /// returns how many.
     fn recv(&mut self, port: PortId, batch: &mut Batch) -> io::Result<usize>;
 
-    /// Transmit the frames of `batch` whose verdict sends them out of
-    /// `port`, in order; returns how many were accepted (a prefix).
-    fn send(&mut self, port: PortId, batch: &Batch) -> io::Result<usize>;
+    /// Transmit `out` (frames of one batch leaving by `out.port`, in
+    /// order); returns how many were accepted (a prefix).
+    fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize>;
 }
 
 impl<B: Backend> Ports for [B] {
@@ -50,9 +50,9 @@ impl<B: Backend> Ports for [B] {
     }
 
     #[inline]
-    fn send(&mut self, port: PortId, batch: &Batch) -> io::Result<usize> {
-        match self.get_mut(port as usize) {
-            Some(b) => b.send(batch, port),
+    fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
+        match self.get_mut(out.port as usize) {
+            Some(b) => b.send(out),
             None => Ok(0),
         }
     }
@@ -184,7 +184,13 @@ impl Driver {
 }
 
 /// Send a processed batch: one send per egress port, in the order the
-/// ports first appear; frames a port refused become `tx-full` drops.
+/// ports first appear, each given exactly its frames; frames a port
+/// refused become `tx-full` drops.
+///
+/// The frames are grouped by port in one pass over the verdicts (a
+/// second, over the frames of other ports, only when there are several):
+/// the frames of the first port go straight into their list, which starts
+/// the order array whatever the counts of the others turn out to be.
 #[inline]
 pub fn transmit<P: Ports + ?Sized, O: Observer>(
     pipeline: &mut Pipeline,
@@ -192,34 +198,63 @@ pub fn transmit<P: Ports + ?Sized, O: Observer>(
     batch: &Batch,
     observer: &mut O,
 ) {
-    // Distinct egress ports and how many frames each takes.
-    let mut outs = [(0 as PortId, 0u8); BATCH_SIZE];
+    const NONE: u8 = u8::MAX;
+    let n = batch.len().min(BATCH_SIZE);
+    // Distinct egress ports in order of appearance, frames per port, and
+    // each frame's port slot (NONE: it does not leave).
+    let mut port_of = [0 as PortId; BATCH_SIZE];
+    let mut count = [0u8; BATCH_SIZE];
+    let mut slot = [NONE; BATCH_SIZE];
+    let mut order = [0u8; BATCH_SIZE];
     let mut k = 0usize;
-    for i in 0..batch.len() {
-        if let Some(p) = batch.meta(i).verdict.egress() {
-            match outs[..k].iter_mut().find(|(q, _)| *q == p) {
-                Some((_, n)) => *n += 1,
+    for (i, frame_slot) in slot.iter_mut().enumerate().take(n) {
+        let Some(p) = batch.meta(i).verdict.egress() else {
+            continue;
+        };
+        let s = if k > 0 && port_of[0] == p {
+            0
+        } else {
+            match port_of[1..k.max(1)].iter().position(|&q| q == p) {
+                Some(s) => s + 1,
                 None => {
-                    if let Some(slot) = outs.get_mut(k) {
-                        *slot = (p, 1);
-                        k += 1;
-                    }
+                    port_of[k] = p;
+                    k += 1;
+                    k - 1
                 }
+            }
+        };
+        if s == 0 {
+            order[count[0] as usize] = i as u8;
+        } else {
+            *frame_slot = s as u8;
+        }
+        count[s] += 1;
+    }
+    if k == 0 {
+        return;
+    }
+    let mut start = [0u8; BATCH_SIZE + 1];
+    for s in 0..k {
+        start[s + 1] = start[s] + count[s];
+    }
+    if k > 1 {
+        let mut fill = start;
+        for (i, &s) in slot.iter().enumerate().take(n) {
+            if s != NONE {
+                order[fill[s as usize] as usize] = i as u8;
+                fill[s as usize] += 1;
             }
         }
     }
-    for &(out, forwarded) in &outs[..k] {
-        let sent = ports.send(out, batch).unwrap_or(0);
-        observer.transmitted(batch, out, sent);
-        if sent < forwarded as usize {
-            // The refused frames are the tail of the ones for this port.
-            let refused = (0..batch.len())
-                .filter(|&i| batch.meta(i).verdict.egress() == Some(out))
-                .skip(sent);
-            for i in refused {
-                if let Verdict::Forward(_) = batch.meta(i).verdict {
-                    pipeline.count_tx_failure(out, batch.buf(i).len());
-                }
+    for s in 0..k {
+        let index = &order[start[s] as usize..start[s + 1] as usize];
+        let out = Outgoing::new(port_of[s], batch, index);
+        let sent = ports.send(out).unwrap_or(0);
+        observer.transmitted(batch, out.port, sent);
+        // The refused frames are the tail of this port's list.
+        for &i in index.iter().skip(sent) {
+            if let Verdict::Forward(_) = batch.meta(i as usize).verdict {
+                pipeline.count_tx_failure(out.port, batch.buf(i as usize).len());
             }
         }
     }
@@ -240,4 +275,64 @@ pub fn pump(pipeline: &mut Pipeline, ports: &mut [MemPort]) -> usize {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::DropReason;
+    use crate::pipeline::LinkState;
+
+    /// Records what each port was given; port 2 takes at most one frame.
+    #[derive(Default)]
+    struct Recorder {
+        sends: Vec<(PortId, Vec<u8>)>,
+    }
+
+    impl Ports for Recorder {
+        fn recv(&mut self, _port: PortId, _batch: &mut Batch) -> io::Result<usize> {
+            Ok(0)
+        }
+        fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
+            let firsts: Vec<u8> = out.frames().map(|f| f[0]).collect();
+            self.sends.push((out.port, firsts));
+            Ok(if out.port == 2 {
+                out.len().min(1)
+            } else {
+                out.len()
+            })
+        }
+    }
+
+    #[test]
+    fn each_port_gets_its_frames_in_order_and_refusals_count_as_tx_full() {
+        let plan = std::sync::Arc::new(crate::config::compile(&crate::bench::cases::config()));
+        let mut pipeline = Pipeline::new(plan, LinkState::new(4));
+        let mut batch = Batch::new();
+        // Frame i starts with byte i; verdicts interleave three ports,
+        // a drop and a local frame.
+        let verdicts = [
+            Verdict::Forward(3),
+            Verdict::Forward(2),
+            Verdict::Drop(DropReason::NoRoute),
+            Verdict::Forward(3),
+            Verdict::Forward(2),
+            Verdict::Local,
+            Verdict::Forward(0),
+            Verdict::Forward(2),
+        ];
+        for (i, v) in verdicts.iter().enumerate() {
+            assert!(batch.push(&[i as u8; 60]));
+            batch.set_verdict(i, *v);
+        }
+        let mut ports = Recorder::default();
+        transmit(&mut pipeline, &mut ports, &batch, &mut ());
+        assert_eq!(
+            ports.sends,
+            vec![(3, vec![0, 3]), (2, vec![1, 4, 7]), (0, vec![6])],
+            "ports in order of first appearance, frames in batch order"
+        );
+        // Port 2 took one of three: two tx-full drops.
+        assert_eq!(pipeline.counters().drops_for(DropReason::TxFull), 2);
+    }
 }

@@ -18,7 +18,7 @@ pub mod lpm;
 pub mod naive;
 
 use crate::driver::{Driver, Ports};
-use crate::frame::{Batch, PortId};
+use crate::frame::{Batch, Outgoing, PortId};
 use crate::io::mem::{FrameSource, TxSlots};
 use crate::io::pcap::{pcap_bytes, PcapSource};
 use crate::io::Backend;
@@ -196,8 +196,8 @@ impl Ports for BenchPorts<'_> {
     }
 
     #[inline]
-    fn send(&mut self, port: PortId, batch: &Batch) -> std::io::Result<usize> {
-        self.sink.send(batch, port)
+    fn send(&mut self, out: Outgoing<'_>) -> std::io::Result<usize> {
+        self.sink.send(out)
     }
 }
 

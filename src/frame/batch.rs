@@ -231,3 +231,77 @@ impl Batch {
         }
     }
 }
+
+/// The frames of a batch that leave by one port, in batch order: what a
+/// backend's transmit takes. Built by the driver in one pass over the
+/// batch, so each backend walks only its own frames.
+#[derive(Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// The egress port.
+    pub port: PortId,
+    batch: &'a Batch,
+    index: &'a [u8],
+}
+
+impl std::fmt::Debug for Outgoing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("port", &self.port)
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+impl<'a> Outgoing<'a> {
+    /// The frames of `batch` at `index` (positions in the batch, in order;
+    /// positions past its length are skipped) leaving by `port`.
+    pub fn new(port: PortId, batch: &'a Batch, index: &'a [u8]) -> Outgoing<'a> {
+        Outgoing { port, batch, index }
+    }
+
+    /// Every frame of `batch` whose verdict sends it out of `port`.
+    pub fn scan(port: PortId, batch: &'a Batch, scratch: &'a mut [u8; BATCH_SIZE]) -> Self {
+        let mut n = 0;
+        for i in 0..batch.len() {
+            if batch.meta(i).verdict.egress() == Some(port) {
+                scratch[n] = i as u8;
+                n += 1;
+            }
+        }
+        Outgoing::new(port, batch, &scratch[..n])
+    }
+
+    /// How many frames.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// True when no frame leaves by the port.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Their positions in the batch.
+    #[inline(always)]
+    pub fn index(&self) -> &'a [u8] {
+        self.index
+    }
+
+    /// The batch they are in.
+    #[inline(always)]
+    pub fn batch(&self) -> &'a Batch {
+        self.batch
+    }
+
+    /// The frame bytes, in order.
+    #[inline(always)]
+    pub fn frames(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let batch = self.batch;
+        self.index
+            .iter()
+            .filter(move |&&i| (i as usize) < batch.len)
+            .filter_map(move |&i| batch.bufs.get(i as usize).map(PacketBuf::frame))
+    }
+}

@@ -11,7 +11,7 @@
 pub mod batch;
 pub mod drop;
 
-pub use batch::{Batch, Meta, Verdict, BATCH_SIZE};
+pub use batch::{Batch, Meta, Outgoing, Verdict, BATCH_SIZE};
 pub use drop::DropReason;
 
 /// Index of a port: its position in the configuration's `[[port]]` list,

@@ -46,7 +46,7 @@
 
 use super::sys::{self, Mmap};
 use super::{IoStats, Port};
-use crate::frame::{Batch, PortId};
+use crate::frame::{Batch, Outgoing};
 use crate::wire::packet::MAX_FRAME;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -737,9 +737,9 @@ impl super::Backend for AfPacketPort {
         Ok(n)
     }
 
-    fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
+    fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
         let mut n = 0;
-        for f in batch.forwarded_to(port) {
+        for f in out.frames() {
             if f.len() > self.tx_max || !self.tx_ring.push(f) {
                 break;
             }
@@ -1056,7 +1056,8 @@ mod tests {
         let mut out = Batch::new();
         assert!(out.push(&f));
         out.set_verdict(0, crate::frame::Verdict::Forward(0));
-        assert_eq!(port.send(&out, 0).unwrap(), 1);
+        let mut idx = [0u8; crate::frame::BATCH_SIZE];
+        assert_eq!(port.send(Outgoing::scan(0, &out, &mut idx)).unwrap(), 1);
         assert!(!port.tx_pending);
         let mut batch = Batch::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);

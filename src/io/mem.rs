@@ -9,7 +9,7 @@
 //! allocation, like a real ring would.
 
 use super::Backend;
-use crate::frame::{Batch, PortId};
+use crate::frame::{Batch, Outgoing};
 use std::collections::VecDeque;
 use std::io;
 
@@ -56,10 +56,9 @@ impl Backend for MemPort {
         Ok(n)
     }
 
-    fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
+    fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
         let before = self.sent.len();
-        self.sent
-            .extend(batch.forwarded_to(port).map(|f| f.to_vec()));
+        self.sent.extend(out.frames().map(<[u8]>::to_vec));
         Ok(self.sent.len() - before)
     }
 }
@@ -113,7 +112,7 @@ impl Backend for FrameSource {
         Ok(n)
     }
 
-    fn send(&mut self, _batch: &Batch, _port: PortId) -> io::Result<usize> {
+    fn send(&mut self, _out: Outgoing<'_>) -> io::Result<usize> {
         Ok(0)
     }
 }
@@ -169,14 +168,10 @@ impl Backend for TxSlots {
     }
 
     #[inline]
-    fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
-        let mut n = 0;
-        for i in 0..batch.len() {
-            if batch.meta(i).verdict.egress() == Some(port) {
-                self.put(batch.buf(i).frame());
-                n += 1;
-            }
+    fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
+        for f in out.frames() {
+            self.put(f);
         }
-        Ok(n)
+        Ok(out.len())
     }
 }

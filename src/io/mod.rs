@@ -25,7 +25,7 @@ pub mod pnet;
 pub mod sys;
 pub mod tap;
 
-use crate::frame::{Batch, PortId};
+use crate::frame::{Batch, Outgoing};
 use std::io;
 
 /// A port's receive and transmit sides.
@@ -35,9 +35,10 @@ pub trait Backend {
     /// too long for a buffer is recorded with [`Batch::count_oversize`].
     fn recv(&mut self, batch: &mut Batch) -> io::Result<usize>;
 
-    /// Transmit every frame of `batch` whose verdict is `Forward(port)`;
-    /// returns how many were accepted (the rest are the caller's `tx-full`).
-    fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize>;
+    /// Transmit the frames `out` (all leaving by this port, in order);
+    /// returns how many were accepted, a prefix (the rest are the caller's
+    /// `tx-full`).
+    fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize>;
 }
 
 impl<B: Backend + ?Sized> Backend for Box<B> {
@@ -47,8 +48,8 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
 
     #[inline]
-    fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
-        (**self).send(batch, port)
+    fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
+        (**self).send(out)
     }
 }
 

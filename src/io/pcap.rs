@@ -21,7 +21,7 @@
 //! - Never panics on any file content.
 
 use super::Backend;
-use crate::frame::{Batch, PortId};
+use crate::frame::{Batch, Outgoing};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
@@ -574,7 +574,7 @@ impl Backend for PcapSource {
     }
 
     /// A capture file has no transmit side.
-    fn send(&mut self, _batch: &Batch, _port: PortId) -> io::Result<usize> {
+    fn send(&mut self, _out: Outgoing<'_>) -> io::Result<usize> {
         Ok(0)
     }
 }

@@ -19,7 +19,7 @@
 
 use super::sys;
 use super::{IoStats, Port};
-use crate::frame::{Batch, PortId};
+use crate::frame::{Batch, Outgoing};
 use pnet_datalink::{self as dl, Channel, DataLinkReceiver, DataLinkSender};
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
@@ -128,9 +128,9 @@ impl super::Backend for PnetPort {
         Ok(n)
     }
 
-    fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
+    fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
         let mut sent = 0;
-        for f in batch.forwarded_to(port) {
+        for f in out.frames() {
             match self.tx.send_to(f, None) {
                 Some(Ok(())) => sent += 1,
                 _ => break,

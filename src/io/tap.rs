@@ -13,7 +13,7 @@
 
 use super::sys::{self, IfReq};
 use super::{IoStats, Port};
-use crate::frame::{Batch, PortId};
+use crate::frame::{Batch, Outgoing};
 use crate::wire::packet::MAX_FRAME;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -113,9 +113,9 @@ impl super::Backend for TapPort {
         Ok(n)
     }
 
-    fn send(&mut self, batch: &Batch, port: PortId) -> io::Result<usize> {
+    fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
         let mut sent = 0;
-        for f in batch.forwarded_to(port) {
+        for f in out.frames() {
             match self.file.write(f) {
                 Ok(_) => sent += 1,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => match self.file.write(f) {
@@ -178,7 +178,9 @@ mod tests {
         assert_eq!(tap.recv(&mut batch).unwrap(), 0);
         assert!(batch.push(&[0u8; 60]));
         batch.set_verdict(0, crate::frame::Verdict::Forward(0));
-        assert_eq!(tap.send(&batch, 0).unwrap(), 0, "interface down: EIO");
+        let mut idx = [0u8; crate::frame::BATCH_SIZE];
+        let out = Outgoing::scan(0, &batch, &mut idx);
+        assert_eq!(tap.send(out).unwrap(), 0, "interface down: EIO");
         assert_eq!(tap.take_stats(), IoStats::default());
         drop(tap);
         assert!(sys::if_index(&name).is_err());
