@@ -206,6 +206,100 @@ mod tests {
     use super::*;
     use crate::wire::{parse, Tpid, L3};
 
+    /// FNV-1a over a frame: pins long frames without spelling out every byte.
+    pub(super) fn fnv1a(b: &[u8]) -> u64 {
+        b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+            (h ^ x as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+
+    /// Specs whose bytes are pinned below: every payload kind, 0-3 tags,
+    /// both families (and the mixed one), sizes below the headers and
+    /// large ones.
+    pub(super) fn pinned_specs() -> Vec<(&'static str, FrameSpec)> {
+        let t = |tpid: u16, tci: u16| VlanTag::from_tci(Tpid(tpid), tci);
+        let ip = |s: &str, d: &str, protocol: u8, tos: u8, ttl: u8| Payload::Ip {
+            src: s.parse().unwrap(),
+            dst: d.parse().unwrap(),
+            protocol,
+            src_port: 50000,
+            dst_port: 3478,
+            tos,
+            ttl,
+        };
+        let spec = |tags: Vec<VlanTag>, payload: Payload, wire_len: usize| FrameSpec {
+            dst_mac: MAC_B,
+            src_mac: MAC_A,
+            tags,
+            payload,
+            wire_len,
+        };
+        let qinq = vec![t(0x88a8, 0x6064), t(0x8100, 0x00c8)];
+        let three = vec![t(0x9100, 0xf00a), t(0x88a8, 0x2064), t(0x8100, 0x1fff)];
+        vec![
+            (
+                "v4-udp-64",
+                spec(vec![], ip("192.0.2.1", "198.51.100.1", 17, 0xb9, 64), 64),
+            ),
+            (
+                "qinq-v4-tcp-64",
+                spec(qinq.clone(), ip("192.0.2.1", "203.0.113.9", 6, 0, 63), 64),
+            ),
+            (
+                "v4-icmp-64",
+                spec(vec![], ip("198.51.100.7", "192.0.2.1", 1, 0, 64), 64),
+            ),
+            (
+                "v6-udp-90",
+                spec(
+                    vec![t(0x8100, 10)],
+                    ip("2001:db8::1", "2001:db8::2", 17, 0xb8, 64),
+                    94,
+                ),
+            ),
+            (
+                "v6-icmpv6-short",
+                spec(vec![], ip("2001:db8::7", "2001:db8::1", 58, 0, 9), 10),
+            ),
+            (
+                "three-tags-arp",
+                spec(
+                    three.clone(),
+                    Payload::ArpRequest {
+                        sender: "192.0.2.2".parse().unwrap(),
+                        target: "192.0.2.1".parse().unwrap(),
+                    },
+                    64,
+                ),
+            ),
+            ("raw-lldp", spec(vec![], Payload::Raw(0x88cc), 64)),
+            (
+                "v4-other-proto",
+                spec(vec![], ip("192.0.2.1", "198.51.100.1", 47, 4, 1), 80),
+            ),
+            (
+                "mixed-v4-v6",
+                spec(vec![], ip("192.0.2.1", "2001:db8::2", 17, 0, 64), 90),
+            ),
+            (
+                "v4-tcp-1500",
+                spec(qinq, ip("192.0.2.1", "198.51.100.1", 6, 0x28, 64), 1500),
+            ),
+            (
+                "v6-tcp-1518",
+                spec(
+                    three,
+                    ip("2001:db8::1", "2001:db8:ff::2", 6, 0x01, 255),
+                    1518,
+                ),
+            ),
+            (
+                "v6-udp-9000",
+                spec(vec![], ip("2001:db8::1", "2001:db8::2", 17, 0, 64), 9000),
+            ),
+        ]
+    }
+
     #[test]
     fn sizes_and_parse() {
         let tags = [
@@ -248,5 +342,38 @@ mod tests {
         assert_eq!(f.len(), 60);
         let ip = crate::wire::ipv4::Ipv4Packet::new_checked(&f[14..], 14).unwrap();
         assert!(ip.verify_checksum());
+    }
+
+    /// The bytes `build` produced for `pinned_specs` before it was
+    /// rewritten over `wire`'s `Repr`/`emit` (length, FNV-1a, and the full
+    /// bytes of the short ones): the benches, golden tests and seed corpus
+    /// depend on them.
+    #[test]
+    fn build_output_is_pinned() {
+        let want: [(&str, usize, u64, &str); 12] = [
+            ("v4-udp-64", 60, 0xbbea07029873e5cc, "02000000000b02000000000a080045b9002e0000400040114dd0c0000201c6336401c3500d96001a000008090a0b0c0d0e0f10111213141516171819"),
+            ("qinq-v4-tcp-64", 62, 0xfec3960535816deb, "02000000000b02000000000a88a86064810000c8080045000028000040003f063dc5c0000201cb007109c3500d9600000000000000005018ffff00000000"),
+            ("v4-icmp-64", 60, 0x9c1c9c2f6bf0bc69, "02000000000b02000000000a08004500002e0000400040014e93c6336407c0000201080000000000000008090a0b0c0d0e0f10111213141516171819"),
+            ("v6-udp-90", 90, 0xe1f59ee40cdb4cab, "02000000000b02000000000a8100000a86dd6b8000000020114020010db800000000000000000000000120010db8000000000000000000000002c3500d960020000008090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+            ("v6-icmpv6-short", 62, 0xb4c808122fa9621c, "02000000000b02000000000a86dd6000000000083a0920010db800000000000000000000000720010db80000000000000000000000018000000000000000"),
+            ("three-tags-arp", 60, 0x674663f7d1ab881b, "02000000000b02000000000a9100f00a88a8206481001fff0806000108000604000102000000000ac0000202000000000000c0000201000000000000"),
+            ("raw-lldp", 60, 0xce09bb2d52986be2, "02000000000b02000000000a88cc00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"),
+            ("v4-other-proto", 76, 0x1c1d889be9d49f6b, "02000000000b02000000000a08004504003e00004000012f8d57c0000201c6336401000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223242526272829"),
+            ("mixed-v4-v6", 106, 0xcb50e10f2020fb18, ""),
+            ("v4-tcp-1500", 1496, 0xed7e6a4ea0d9cea3, ""),
+            ("v6-tcp-1518", 1514, 0xe92aba086051711f, ""),
+            ("v6-udp-9000", 8996, 0x5fb9ec3308338794, ""),
+        ];
+        let specs = pinned_specs();
+        assert_eq!(specs.len(), want.len());
+        for ((name, spec), (wname, wlen, whash, whex)) in specs.iter().zip(want) {
+            assert_eq!(*name, wname);
+            let f = spec.build();
+            if !whex.is_empty() {
+                let hex: String = f.iter().map(|b| format!("{b:02x}")).collect();
+                assert_eq!(hex, whex, "{name}");
+            }
+            assert_eq!((f.len(), fnv1a(&f)), (wlen, whash), "{name}");
+        }
     }
 }
