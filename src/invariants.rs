@@ -236,9 +236,8 @@ pub fn wire_parse(data: &[u8]) {
     }
     if let Ok(a) = wire::arp::ArpPacket::new_checked(data, 0) {
         let mut b = [0u8; wire::arp::PACKET_LEN];
-        let s = (a.sender_mac(), a.sender_ip());
-        let t = (a.target_mac(), a.target_ip());
-        assert!(wire::arp::emit(&mut b, a.operation(), s, t));
+        let n = wire::ArpRepr::parse(&a).emit(&mut b);
+        assert_eq!(n, Ok(wire::arp::PACKET_LEN), "arp emit");
         assert_eq!(
             &b[..],
             &data[..wire::arp::PACKET_LEN],

@@ -113,7 +113,14 @@ impl FrameSpec {
             Payload::ArpRequest { sender, target } => {
                 f.extend_from_slice(&0x0806u16.to_be_bytes());
                 let mut arp = [0u8; 28];
-                crate::wire::arp::emit(&mut arp, 1, (self.src_mac, sender), ([0; 6], target));
+                let _ = crate::wire::ArpRepr {
+                    operation: crate::wire::arp::op::REQUEST,
+                    sender_mac: self.src_mac,
+                    sender_ip: sender,
+                    target_mac: [0; 6],
+                    target_ip: target,
+                }
+                .emit(&mut arp);
                 f.extend_from_slice(&arp);
             }
             Payload::Ip {

@@ -61,7 +61,15 @@ pub fn arp_request(
     target: Ipv4Addr,
 ) -> Option<usize> {
     let a = frame.get_mut(l3..l3 + 28)?;
-    crate::wire::arp::emit(a, 1, (*mac, ip), ([0; 6], target));
+    crate::wire::ArpRepr {
+        operation: crate::wire::arp::op::REQUEST,
+        sender_mac: *mac,
+        sender_ip: ip,
+        target_mac: [0; 6],
+        target_ip: target,
+    }
+    .emit(a)
+    .ok()?;
     set_ethertype(frame, l3, 0x0806);
     set_macs(frame, &[0xff; 6], mac);
     Some(l3 + 28)

@@ -33,6 +33,7 @@ pub mod l4;
 pub mod packet;
 pub mod vlan;
 
+pub use arp::ArpRepr;
 pub use checksum::PseudoHeader;
 pub use dscp::Dscp;
 pub use error::{ErrorKind, Layer, WireError};
