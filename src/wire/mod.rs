@@ -40,6 +40,7 @@ pub use error::{ErrorKind, Layer, WireError};
 pub use ethernet::EthernetRepr;
 pub use frame::{parse, parse_into, parse_tags, FrameInfo, L3};
 pub use ipv4::Ipv4Repr;
+pub use ipv6::Ipv6Repr;
 pub use packet::PacketBuf;
 pub use vlan::{TagStack, Tpid, VlanId, VlanTag, MAX_TAGS};
 
