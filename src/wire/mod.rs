@@ -39,6 +39,7 @@ pub use dscp::Dscp;
 pub use error::{ErrorKind, Layer, WireError};
 pub use ethernet::EthernetRepr;
 pub use frame::{parse, parse_into, parse_tags, FrameInfo, L3};
+pub use icmp::{Icmpv4Repr, Icmpv6Repr};
 pub use ipv4::Ipv4Repr;
 pub use ipv6::Ipv6Repr;
 pub use packet::PacketBuf;
