@@ -42,6 +42,7 @@ pub use frame::{parse, parse_into, parse_tags, FrameInfo, L3};
 pub use icmp::{Icmpv4Repr, Icmpv6Repr};
 pub use ipv4::Ipv4Repr;
 pub use ipv6::Ipv6Repr;
+pub use l4::{TcpRepr, UdpRepr};
 pub use packet::PacketBuf;
 pub use vlan::{TagStack, Tpid, VlanId, VlanTag, MAX_TAGS};
 
@@ -52,6 +53,18 @@ pub type Field = core::ops::Range<usize>;
 #[inline(always)]
 fn get_u16(b: &[u8], f: Field) -> u16 {
     u16::from_be_bytes([b[f.start], b[f.start + 1]])
+}
+
+/// Read the big-endian `u32` at `f`; callers hold a checked view.
+#[inline(always)]
+fn get_u32(b: &[u8], f: Field) -> u32 {
+    u32::from_be_bytes([b[f.start], b[f.start + 1], b[f.start + 2], b[f.start + 3]])
+}
+
+/// Write `v` big-endian at `f`; callers hold a checked view.
+#[inline(always)]
+fn set_u32(b: &mut [u8], f: Field, v: u32) {
+    b[f].copy_from_slice(&v.to_be_bytes());
 }
 
 /// Write `v` big-endian at `f`; callers hold a checked view.
