@@ -79,6 +79,12 @@ pub struct IcmpHeader<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> IcmpHeader<T> {
+    /// Wrap without checking; accessors may panic on buffers shorter than
+    /// [`HEADER_LEN`].
+    pub const fn new_unchecked(buffer: T) -> Self {
+        IcmpHeader { buffer }
+    }
+
     /// Wrap after checking 8 bytes. `v6` selects the layer named in errors.
     pub fn new_checked(buffer: T, offset: usize, v6: bool) -> Result<Self, WireError> {
         let n = buffer.as_ref().len();

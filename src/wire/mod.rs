@@ -30,6 +30,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
 pub mod l4;
+pub mod nd;
 pub mod packet;
 pub mod vlan;
 
@@ -43,6 +44,7 @@ pub use icmp::{Icmpv4Repr, Icmpv6Repr};
 pub use ipv4::Ipv4Repr;
 pub use ipv6::Ipv6Repr;
 pub use l4::{TcpRepr, UdpRepr};
+pub use nd::NdRepr;
 pub use packet::PacketBuf;
 pub use vlan::{TagStack, Tpid, VlanId, VlanTag, MAX_TAGS};
 
