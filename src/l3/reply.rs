@@ -5,51 +5,96 @@
 //! Contract: each builder works on the frame bytes from the network header
 //! on (`l3` = offset after the tags), keeps the MACs-and-tags prefix in
 //! place, returns the new frame length, and returns `None` (frame
-//! untouched) if the buffer is too small. Checksums are computed in full:
-//! these frames are rare and rate-limited.
+//! untouched) if the buffer is too small, `l3` leaves no room for an
+//! Ethernet header, or the packet it answers does not pass its `wire`
+//! view. Checksums are computed in full: these frames are rare and
+//! rate-limited.
+//!
+//! Every header is written by `wire`'s `Repr::emit` or through a checked
+//! view, and every other byte access is checked (`get`, `split_at_checked`):
+//! nothing here panics, whatever the frame, `len` or `l3`. Each builder
+//! makes all its checks before its first write.
 
-use crate::wire::checksum;
-use crate::wire::ethernet::Mac;
+use crate::wire::arp::{self, ArpPacket};
+use crate::wire::ethernet::{self, ethertype, EthernetFrame, Mac, BROADCAST};
+use crate::wire::icmp::{self, v4_type, v6_type, IcmpHeader};
+use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::l4::protocol;
+use crate::wire::nd::NdOptions;
+use crate::wire::{ArpRepr, Icmpv4Repr, Icmpv6Repr, Ipv4Repr, Ipv6Repr, NdRepr, PseudoHeader};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// Bytes of the offending packet an ICMPv4 error quotes beyond its IP header.
+/// Bytes of the offending packet an ICMPv4 error quotes beyond its IP
+/// header (RFC 792: "the internet header plus the first 64 bits of the
+/// original datagram's data").
 const ICMP4_QUOTE: usize = 8;
 /// An ICMPv6 error stays within the IPv6 minimum MTU (RFC 4443 §2.4 (c)).
 const ICMP6_MAX: usize = 1280;
+/// TTL and hop limit of the packets the forwarder originates.
+const TTL: u8 = 64;
+/// Hop limit of neighbour discovery messages (RFC 4861 §7.1.1, §7.1.2).
+const ND_HOP_LIMIT: u8 = 255;
+/// Bytes of an ICMPv4 error before the quote: IPv4 and ICMP headers.
+const ICMP4_ERROR_HEADERS: usize = ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN;
+/// Bytes of an ICMPv6 error before the quote: IPv6 and ICMPv6 headers.
+const ICMP6_ERROR_HEADERS: usize = ipv6::HEADER_LEN + icmp::HEADER_LEN;
 
-/// Set the Ethernet addresses.
+/// Set the Ethernet addresses. A frame shorter than an Ethernet header is
+/// left as it is.
 pub fn set_macs(frame: &mut [u8], dst: &Mac, src: &Mac) {
-    frame[0..6].copy_from_slice(dst);
-    frame[6..12].copy_from_slice(src);
+    if let Ok(mut eth) = EthernetFrame::new_checked(frame) {
+        eth.set_dst(dst);
+        eth.set_src(src);
+    }
 }
 
 /// Address a reply back to the frame's sender: destination MAC = the
 /// received source MAC, source MAC = ours. The builders call it last; they
-/// never write the first 12 bytes before it.
+/// never write the first 12 bytes before it. A frame shorter than an
+/// Ethernet header is left as it is.
 pub fn reply_to_sender(frame: &mut [u8], our_mac: &Mac) {
-    frame.copy_within(6..12, 0);
-    frame[6..12].copy_from_slice(our_mac);
+    if let Ok(mut eth) = EthernetFrame::new_checked(frame) {
+        let sender = eth.src();
+        eth.set_dst(&sender);
+        eth.set_src(our_mac);
+    }
 }
 
-/// Set the ethertype that follows the tags (at `l3 - 2`).
+/// Set the ethertype that follows the tags (at `l3 - 2`). Nothing happens
+/// if those two bytes are not in the frame.
 pub fn set_ethertype(frame: &mut [u8], l3: usize, et: u16) {
-    frame[l3 - 2..l3].copy_from_slice(&et.to_be_bytes());
+    let field = l3.checked_sub(2).and_then(|at| frame.get_mut(at..l3));
+    if let Some(b) = field {
+        b.copy_from_slice(&et.to_be_bytes());
+    }
+}
+
+/// The frame split at `l3` into the Ethernet header with its tags and the
+/// rest; `None` if `l3` is inside the Ethernet header or past the end.
+fn split_at_l3(frame: &mut [u8], l3: usize) -> Option<(&mut [u8], &mut [u8])> {
+    if l3 < ethernet::HEADER_LEN {
+        return None;
+    }
+    frame.split_at_mut_checked(l3)
 }
 
 /// An ARP reply to the request at `l3`: we (`mac`, `ip`) answer its sender.
 pub fn arp_reply(frame: &mut [u8], l3: usize, mac: &Mac, ip: Ipv4Addr) -> Option<usize> {
-    let a = frame.get_mut(l3..l3 + 28)?;
-    let mut sha = [0u8; 6];
-    sha.copy_from_slice(&a[8..14]);
-    let mut spa = [0u8; 4];
-    spa.copy_from_slice(&a[14..18]);
-    a[6..8].copy_from_slice(&2u16.to_be_bytes());
-    a[8..14].copy_from_slice(mac);
-    a[14..18].copy_from_slice(&ip.octets());
-    a[18..24].copy_from_slice(&sha);
-    a[24..28].copy_from_slice(&spa);
-    set_macs(frame, &sha, mac);
-    Some(l3 + 28)
+    let (head, rest) = split_at_l3(frame, l3)?;
+    let a = rest.get_mut(..arp::PACKET_LEN)?;
+    let request = ArpRepr::parse(&ArpPacket::new_checked(&*a, l3).ok()?);
+    ArpRepr {
+        operation: arp::op::REPLY,
+        sender_mac: *mac,
+        sender_ip: ip,
+        target_mac: request.sender_mac,
+        target_ip: request.sender_ip,
+    }
+    .emit(a)
+    .ok()?;
+    set_macs(head, &request.sender_mac, mac);
+    Some(l3 + arp::PACKET_LEN)
 }
 
 /// An ARP request for `target` from (`mac`, `ip`), broadcast.
@@ -60,9 +105,10 @@ pub fn arp_request(
     ip: Ipv4Addr,
     target: Ipv4Addr,
 ) -> Option<usize> {
-    let a = frame.get_mut(l3..l3 + 28)?;
-    crate::wire::ArpRepr {
-        operation: crate::wire::arp::op::REQUEST,
+    let (head, rest) = split_at_l3(frame, l3)?;
+    let a = rest.get_mut(..arp::PACKET_LEN)?;
+    ArpRepr {
+        operation: arp::op::REQUEST,
         sender_mac: *mac,
         sender_ip: ip,
         target_mac: [0; 6],
@@ -70,23 +116,9 @@ pub fn arp_request(
     }
     .emit(a)
     .ok()?;
-    set_ethertype(frame, l3, 0x0806);
-    set_macs(frame, &[0xff; 6], mac);
-    Some(l3 + 28)
-}
-
-fn ipv4_header(h: &mut [u8], total: usize, proto: u8, src: Ipv4Addr, dst: Ipv4Addr) {
-    h[0] = 0x45;
-    h[1] = 0;
-    h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-    h[4..8].copy_from_slice(&[0, 0, 0x40, 0]);
-    h[8] = 64;
-    h[9] = proto;
-    h[10..12].copy_from_slice(&[0, 0]);
-    h[12..16].copy_from_slice(&src.octets());
-    h[16..20].copy_from_slice(&dst.octets());
-    let c = checksum::checksum(&h[..20]);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    set_ethertype(head, l3, ethertype::ARP);
+    set_macs(head, &BROADCAST, mac);
+    Some(l3 + arp::PACKET_LEN)
 }
 
 /// An ICMPv4 error (`kind`, `code`) about the IPv4 packet at `l3`, from
@@ -100,78 +132,64 @@ pub fn icmp4_error(
     our_mac: &Mac,
     our_ip: Ipv4Addr,
 ) -> Option<usize> {
-    let ip = frame.get(l3..len)?;
-    if ip.len() < 20 {
-        return None;
+    let (head, rest) = split_at_l3(frame, l3)?;
+    let ip = Ipv4Packet::new_checked(rest.get(..len.checked_sub(l3)?)?, l3).ok()?;
+    // RFC 792: the offending header and the first 8 bytes of its data.
+    let quote = (ip.header_len() + ICMP4_QUOTE).min(ip.total_len() as usize);
+    let src = ip.src();
+    let out = rest.get_mut(..ICMP4_ERROR_HEADERS + quote)?;
+    out.copy_within(..quote, ICMP4_ERROR_HEADERS);
+    let (ip_header, msg) = out.split_at_mut_checked(ipv4::MIN_HEADER_LEN)?;
+    Ipv4Repr {
+        src: our_ip,
+        dst: src,
+        protocol: protocol::ICMP,
+        payload_len: msg.len(),
+        ttl: TTL,
+        tos: 0,
+        ident: 0,
+        dont_frag: true,
     }
-    let ihl = (ip[0] & 0x0f) as usize * 4;
-    let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-    let quote = (ihl + ICMP4_QUOTE).min(total).min(ip.len());
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let new_len = l3 + 28 + quote;
-    if frame.len() < new_len {
-        return None;
-    }
-    frame.copy_within(l3..l3 + quote, l3 + 28);
-    ipv4_header(&mut frame[l3..l3 + 20], 28 + quote, 1, our_ip, src);
-    let icmp = &mut frame[l3 + 20..new_len];
-    icmp[0] = kind;
-    icmp[1] = code;
-    icmp[2..8].copy_from_slice(&[0; 6]);
-    let c = checksum::checksum(icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    reply_to_sender(frame, our_mac);
-    Some(new_len)
+    .emit(ip_header)
+    .ok()?;
+    Icmpv4Repr::error(kind, code).emit(msg).ok()?;
+    IcmpHeader::new_checked(msg, l3 + ipv4::MIN_HEADER_LEN, false)
+        .ok()?
+        .fill_checksum_v4();
+    reply_to_sender(head, our_mac);
+    Some(l3 + ICMP4_ERROR_HEADERS + quote)
 }
 
-/// An ICMPv4 echo reply to the echo request at `l3` (addressed to us).
+/// An ICMPv4 echo reply to the echo request at `l3` (addressed to us):
+/// addresses swapped, TTL reset, the rest of the packet kept.
 pub fn icmp4_echo_reply(frame: &mut [u8], len: usize, l3: usize, our_mac: &Mac) -> Option<usize> {
-    let ip = frame.get_mut(l3..len)?;
-    let ihl = (ip[0] & 0x0f) as usize * 4;
-    let total = (u16::from_be_bytes([ip[2], ip[3]]) as usize).min(ip.len());
-    if total < ihl + 8 {
+    let (head, rest) = split_at_l3(frame, l3)?;
+    let mut ip = Ipv4Packet::new_checked(rest.get_mut(..len.checked_sub(l3)?)?, l3).ok()?;
+    if ip.protocol() != protocol::ICMP {
         return None;
     }
-    let mut src = [0u8; 4];
-    src.copy_from_slice(&ip[12..16]);
-    ip.copy_within(16..20, 12);
-    ip[16..20].copy_from_slice(&src);
-    ip[8] = 64;
-    ip[10..12].copy_from_slice(&[0, 0]);
-    let c = checksum::checksum(&ip[..ihl]);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    let icmp = &mut ip[ihl..total];
-    icmp[0] = 0;
-    icmp[2..4].copy_from_slice(&[0, 0]);
-    let c = checksum::checksum(icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    reply_to_sender(frame, our_mac);
+    let (src, dst, total) = (ip.src(), ip.dst(), ip.total_len() as usize);
+    let at = l3 + ip.header_len();
+    let mut echo = IcmpHeader::new_checked(ip.payload_mut(), at, false).ok()?;
+    echo.set_msg_type(v4_type::ECHO_REPLY);
+    echo.fill_checksum_v4();
+    ip.set_src(dst);
+    ip.set_dst(src);
+    ip.set_ttl(TTL);
+    ip.fill_checksum();
+    reply_to_sender(head, our_mac);
     Some(l3 + total)
 }
 
-/// The ICMPv6 checksum of `msg` between `src` and `dst` (RFC 8200 §8.1).
+/// The ICMPv6 checksum of `msg` between `src` and `dst` (RFC 8200 §8.1):
+/// the value to store when `msg`'s checksum field is zero, 0 when it holds
+/// a correct one.
 pub fn icmp6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, msg: &[u8]) -> u16 {
-    let mut acc = checksum::sum(&src.octets(), 0);
-    acc = checksum::sum(&dst.octets(), acc);
-    acc = checksum::sum(&(msg.len() as u32).to_be_bytes(), acc);
-    acc = checksum::sum(&[0, 0, 0, 58], acc);
-    !checksum::fold(checksum::sum(msg, acc))
-}
-
-fn ipv6_header(h: &mut [u8], payload: usize, hop: u8, src: &Ipv6Addr, dst: &Ipv6Addr) {
-    h[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
-    h[4..6].copy_from_slice(&(payload as u16).to_be_bytes());
-    h[6] = 58;
-    h[7] = hop;
-    h[8..24].copy_from_slice(&src.octets());
-    h[24..40].copy_from_slice(&dst.octets());
-}
-
-fn finish_icmp6(frame: &mut [u8], l3: usize, len: usize, src: &Ipv6Addr, dst: &Ipv6Addr) {
-    let msg = &mut frame[l3 + 40..len];
-    msg[2..4].copy_from_slice(&[0, 0]);
-    let c = icmp6_checksum(src, dst, msg);
-    msg[2..4].copy_from_slice(&c.to_be_bytes());
+    PseudoHeader::V6 {
+        src: *src,
+        dst: *dst,
+    }
+    .checksum(protocol::ICMPV6, msg)
 }
 
 /// An ICMPv6 error (`kind`, `code`) about the IPv6 packet at `l3`.
@@ -184,91 +202,104 @@ pub fn icmp6_error(
     our_mac: &Mac,
     our_ip: Ipv6Addr,
 ) -> Option<usize> {
-    let ip = frame.get(l3..len)?;
-    if ip.len() < 40 {
-        return None;
+    let (head, rest) = split_at_l3(frame, l3)?;
+    let received = len.checked_sub(l3)?;
+    let src = Ipv6Packet::new_checked(rest.get(..received)?, l3)
+        .ok()?
+        .src();
+    // RFC 4443 §2.4 (c): as much of the invoking packet as fits in 1280.
+    let quote = received.min(ICMP6_MAX - ICMP6_ERROR_HEADERS);
+    let out = rest.get_mut(..ICMP6_ERROR_HEADERS + quote)?;
+    out.copy_within(..quote, ICMP6_ERROR_HEADERS);
+    let (ip_header, msg) = out.split_at_mut_checked(ipv6::HEADER_LEN)?;
+    Ipv6Repr {
+        src: our_ip,
+        dst: src,
+        next_header: protocol::ICMPV6,
+        payload_len: msg.len(),
+        hop_limit: TTL,
+        traffic_class: 0,
+        flow_label: 0,
     }
-    let mut s = [0u8; 16];
-    s.copy_from_slice(&ip[8..24]);
-    let src = Ipv6Addr::from(s);
-    let quote = ip.len().min(ICMP6_MAX - 48);
-    let new_len = l3 + 48 + quote;
-    if frame.len() < new_len {
-        return None;
-    }
-    frame.copy_within(l3..l3 + quote, l3 + 48);
-    ipv6_header(&mut frame[l3..l3 + 40], 8 + quote, 64, &our_ip, &src);
-    frame[l3 + 40..l3 + 48].copy_from_slice(&[kind, code, 0, 0, 0, 0, 0, 0]);
-    finish_icmp6(frame, l3, new_len, &our_ip, &src);
-    reply_to_sender(frame, our_mac);
-    Some(new_len)
+    .emit(ip_header)
+    .ok()?;
+    Icmpv6Repr::error(kind, code).emit(msg).ok()?;
+    IcmpHeader::new_checked(msg, l3 + ipv6::HEADER_LEN, true)
+        .ok()?
+        .fill_checksum_v6(&our_ip, &src);
+    reply_to_sender(head, our_mac);
+    Some(l3 + ICMP6_ERROR_HEADERS + quote)
 }
 
-/// An ICMPv6 echo reply to the echo request at `l3` (addressed to us).
+/// An ICMPv6 echo reply to the echo request at `l3` (addressed to us):
+/// addresses swapped, hop limit reset, the rest of the packet kept.
 pub fn icmp6_echo_reply(frame: &mut [u8], len: usize, l3: usize, our_mac: &Mac) -> Option<usize> {
-    let ip = frame.get_mut(l3..len)?;
-    let plen = u16::from_be_bytes([ip[4], ip[5]]) as usize;
-    if ip.len() < 48 || 40 + plen > ip.len() || ip[6] != 58 {
+    let (head, rest) = split_at_l3(frame, l3)?;
+    let mut ip = Ipv6Packet::new_checked(rest.get_mut(..len.checked_sub(l3)?)?, l3).ok()?;
+    if ip.next_header() != protocol::ICMPV6 {
         return None;
     }
-    let mut s = [0u8; 16];
-    s.copy_from_slice(&ip[8..24]);
-    ip.copy_within(24..40, 8);
-    ip[24..40].copy_from_slice(&s);
-    ip[7] = 64;
-    ip[40] = 129;
-    let (src, dst) = (addr6(&ip[8..24]), addr6(&ip[24..40]));
-    let end = l3 + 40 + plen;
-    finish_icmp6(frame, l3, end, &src, &dst);
-    reply_to_sender(frame, our_mac);
+    let (src, dst) = (ip.src(), ip.dst());
+    let end = l3 + ipv6::HEADER_LEN + ip.payload_len() as usize;
+    let at = l3 + ipv6::HEADER_LEN;
+    let mut echo = IcmpHeader::new_checked(ip.payload_mut(), at, true).ok()?;
+    echo.set_msg_type(v6_type::ECHO_REPLY);
+    echo.fill_checksum_v6(&dst, &src);
+    ip.set_src(&dst);
+    ip.set_dst(&src);
+    ip.set_hop_limit(TTL);
+    reply_to_sender(head, our_mac);
     Some(end)
-}
-
-fn addr6(b: &[u8]) -> Ipv6Addr {
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&b[..16]);
-    Ipv6Addr::from(a)
 }
 
 /// The solicited-node multicast address of `target` (RFC 4291 §2.7.1).
 pub fn solicited_node(target: &Ipv6Addr) -> Ipv6Addr {
-    let t = target.octets();
-    Ipv6Addr::new(
-        0xff02,
-        0,
-        0,
-        0,
-        0,
-        1,
-        0xff00 | t[13] as u16,
-        (t[14] as u16) << 8 | t[15] as u16,
-    )
+    ipv6::solicited_node(target)
+}
+
+/// The IPv6 header and the ND message `nd` from `src` to `dst`, into
+/// `out` (exactly their length).
+fn emit_nd(out: &mut [u8], nd: &NdRepr, src: &Ipv6Addr, dst: &Ipv6Addr) -> Option<()> {
+    let (ip_header, msg) = out.split_at_mut_checked(ipv6::HEADER_LEN)?;
+    Ipv6Repr {
+        src: *src,
+        dst: *dst,
+        next_header: protocol::ICMPV6,
+        payload_len: nd.buffer_len(),
+        hop_limit: ND_HOP_LIMIT,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(ip_header)
+    .ok()?;
+    nd.emit(src, dst, msg).ok()?;
+    Some(())
 }
 
 /// A neighbour advertisement for `target` (our address) answering the
 /// solicitation at `l3`: solicited, override, router flags; our MAC as
 /// the target link-layer address option.
 pub fn nd_advert(frame: &mut [u8], l3: usize, our_mac: &Mac, target: Ipv6Addr) -> Option<usize> {
-    let new_len = l3 + 40 + 32;
-    if frame.len() < new_len || frame.len() < l3 + 40 {
-        return None;
-    }
-    let sol_src = addr6(&frame[l3 + 8..l3 + 24]);
-    let (dst, flags) = if sol_src.is_unspecified() {
-        // RFC 4861 §7.2.4: to all-nodes, solicited flag clear.
-        (Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1), 0xa0u8)
+    let (head, rest) = split_at_l3(frame, l3)?;
+    let solicitor = Ipv6Packet::new_checked(&*rest, l3).ok()?.src();
+    // RFC 4861 §7.2.4: to all-nodes, solicited flag clear, when the
+    // solicitation came from the unspecified address (DAD).
+    let (dst, solicited) = if solicitor.is_unspecified() {
+        (ipv6::ALL_NODES, false)
     } else {
-        (sol_src, 0xe0u8)
+        (solicitor, true)
     };
-    ipv6_header(&mut frame[l3..l3 + 40], 32, 255, &target, &dst);
-    let m = &mut frame[l3 + 40..new_len];
-    m[0..8].copy_from_slice(&[136, 0, 0, 0, flags, 0, 0, 0]);
-    m[8..24].copy_from_slice(&target.octets());
-    m[24..26].copy_from_slice(&[2, 1]);
-    m[26..32].copy_from_slice(our_mac);
-    finish_icmp6(frame, l3, new_len, &target, &dst);
-    reply_to_sender(frame, our_mac);
-    Some(new_len)
+    let na = NdRepr::NeighborAdvert {
+        router: true,
+        solicited,
+        override_: true,
+        target,
+        lladdr: Some(*our_mac),
+    };
+    let n = ipv6::HEADER_LEN + na.buffer_len();
+    emit_nd(rest.get_mut(..n)?, &na, &target, &dst)?;
+    reply_to_sender(head, our_mac);
+    Some(l3 + n)
 }
 
 /// A neighbour solicitation for `target` from (`our_mac`, `our_ip`), to the
@@ -280,47 +311,35 @@ pub fn nd_solicit(
     our_ip: Ipv6Addr,
     target: Ipv6Addr,
 ) -> Option<usize> {
-    let new_len = l3 + 40 + 32;
-    if frame.len() < new_len {
-        return None;
-    }
-    let dst = solicited_node(&target);
-    let d = dst.octets();
-    set_ethertype(frame, l3, 0x86dd);
-    ipv6_header(&mut frame[l3..l3 + 40], 32, 255, &our_ip, &dst);
-    let m = &mut frame[l3 + 40..new_len];
-    m[0..8].copy_from_slice(&[135, 0, 0, 0, 0, 0, 0, 0]);
-    m[8..24].copy_from_slice(&target.octets());
-    m[24..26].copy_from_slice(&[1, 1]);
-    m[26..32].copy_from_slice(our_mac);
-    finish_icmp6(frame, l3, new_len, &our_ip, &dst);
-    set_macs(frame, &[0x33, 0x33, d[12], d[13], d[14], d[15]], our_mac);
-    Some(new_len)
+    let (head, rest) = split_at_l3(frame, l3)?;
+    let dst = ipv6::solicited_node(&target);
+    let ns = NdRepr::NeighborSolicit {
+        target,
+        lladdr: Some(*our_mac),
+    };
+    let n = ipv6::HEADER_LEN + ns.buffer_len();
+    emit_nd(rest.get_mut(..n)?, &ns, &our_ip, &dst)?;
+    set_ethertype(head, l3, ethertype::IPV6);
+    set_macs(head, &ethernet::ipv6_multicast_mac(&dst), our_mac);
+    Some(l3 + n)
 }
 
 /// The link-layer address option of type `kind` (1 source, 2 target) in the
-/// options of an ND message starting at `opts`.
+/// options of an ND message starting at `opts`: the first option of that
+/// type, if every option before it is well formed (RFC 4861 §4.6).
 pub fn nd_lladdr(opts: &[u8], kind: u8) -> Option<Mac> {
-    let mut o = opts;
-    while o.len() >= 8 {
-        let len = o[1] as usize * 8;
-        if len == 0 || len > o.len() {
-            return None;
-        }
-        if o[0] == kind && len >= 8 {
-            let mut m = [0u8; 6];
-            m.copy_from_slice(&o[2..8]);
-            return Some(m);
-        }
-        o = &o[len..];
-    }
-    None
+    NdOptions::new(opts, 0).lladdr(kind).ok().flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gen::{FrameSpec, Payload, MAC_A, MAC_B};
+    use crate::wire::checksum;
+
+    fn addr6(b: &[u8]) -> Ipv6Addr {
+        Ipv6Addr::from(*b.first_chunk::<16>().unwrap())
+    }
 
     const US: Mac = [2, 0x78, 0x63, 0, 0, 1];
 

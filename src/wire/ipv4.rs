@@ -259,6 +259,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         set_u16(b, field::CHECKSUM, hc);
     }
 
+    /// The payload up to the total length, writable.
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let (start, end) = (self.header_len(), self.total_len() as usize);
+        &mut self.b_mut()[start..end]
+    }
+
     /// Recompute the header checksum from scratch.
     pub fn fill_checksum(&mut self) {
         let hl = self.header_len();

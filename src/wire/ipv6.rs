@@ -208,6 +208,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
         self.buffer.as_mut()[field::HOP_LIMIT] = h;
     }
 
+    /// The payload (extension headers and upper layer), writable.
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let end = HEADER_LEN + self.payload_len() as usize;
+        &mut self.buffer.as_mut()[HEADER_LEN..end]
+    }
+
     /// Set the source address.
     pub fn set_src(&mut self, a: &Ipv6Addr) {
         self.buffer.as_mut()[field::SRC].copy_from_slice(&a.octets());

@@ -182,13 +182,14 @@ impl<'a> NdOptions<'a> {
         }
     }
 
-    /// The first option of type `kind` that carries a link-layer address,
-    /// or the error that stopped the walk before one was found.
+    /// The first six bytes of the first option of type `kind` (the MAC,
+    /// for a link-layer address option), or the error that stopped the
+    /// walk before one was found.
     pub fn lladdr(self, kind: u8) -> Result<Option<Mac>, WireError> {
         for o in self {
             let o = o?;
             if o.kind == kind {
-                return Ok(o.lladdr());
+                return Ok(o.data.first_chunk::<6>().copied());
             }
         }
         Ok(None)
