@@ -530,64 +530,128 @@ mod tests {
     /// with the FNV-1a of the bytes it produced.
     type Pin = (&'static str, &'static str, usize, Option<(usize, u64)>);
 
+    type Builder = fn(&mut [u8], usize, usize) -> Option<usize>;
+
+    /// Every builder with fixed parameters, as (name, builder taking the
+    /// frame, its length and l3).
+    fn builders() -> [(&'static str, Builder); 9] {
+        [
+            ("arp_reply", |f, _, l3| {
+                arp_reply(f, l3, &US, Ipv4Addr::new(192, 0, 2, 1))
+            }),
+            ("arp_request", |f, _, l3| {
+                arp_request(
+                    f,
+                    l3,
+                    &US,
+                    Ipv4Addr::new(192, 0, 2, 1),
+                    Ipv4Addr::new(192, 0, 2, 2),
+                )
+            }),
+            ("icmp4_error", |f, len, l3| {
+                icmp4_error(f, len, l3, 11, 0, &US, Ipv4Addr::new(192, 0, 2, 1))
+            }),
+            ("icmp4_unreachable", |f, len, l3| {
+                icmp4_error(f, len, l3, 3, 0, &US, Ipv4Addr::new(192, 0, 2, 1))
+            }),
+            ("icmp4_echo_reply", |f, len, l3| {
+                icmp4_echo_reply(f, len, l3, &US)
+            }),
+            ("icmp6_error", |f, len, l3| {
+                icmp6_error(f, len, l3, 3, 0, &US, "2001:db8::1".parse().unwrap())
+            }),
+            ("icmp6_echo_reply", |f, len, l3| {
+                icmp6_echo_reply(f, len, l3, &US)
+            }),
+            ("nd_advert", |f, _, l3| {
+                nd_advert(f, l3, &US, "2001:db8::1".parse().unwrap())
+            }),
+            ("nd_solicit", |f, _, l3| {
+                nd_solicit(
+                    f,
+                    l3,
+                    &US,
+                    "2001:db8::1".parse().unwrap(),
+                    "2001:db8::2".parse().unwrap(),
+                )
+            }),
+        ]
+    }
+
+    /// The builders that take no length work on the frame as received.
+    fn frame_for(what: &str, input: &[u8], len: usize) -> Vec<u8> {
+        let mut f = input.to_vec();
+        if matches!(what, "arp_reply" | "nd_advert") {
+            f.truncate(len);
+        }
+        f
+    }
+
     /// Every builder on `inputs()`: (what, input name, result and the
     /// FNV-1a of the bytes it produced).
     fn built() -> Vec<Pin> {
         let mut out = Vec::new();
         for (name, input, len, l3) in inputs() {
-            type Builder = fn(&mut [u8], usize, usize) -> Option<usize>;
-            let builders: [(&str, Builder); 9] = [
-                ("arp_reply", |f, _, l3| {
-                    arp_reply(f, l3, &US, Ipv4Addr::new(192, 0, 2, 1))
-                }),
-                ("arp_request", |f, _, l3| {
-                    arp_request(
-                        f,
-                        l3,
-                        &US,
-                        Ipv4Addr::new(192, 0, 2, 1),
-                        Ipv4Addr::new(192, 0, 2, 2),
-                    )
-                }),
-                ("icmp4_error", |f, len, l3| {
-                    icmp4_error(f, len, l3, 11, 0, &US, Ipv4Addr::new(192, 0, 2, 1))
-                }),
-                ("icmp4_unreachable", |f, len, l3| {
-                    icmp4_error(f, len, l3, 3, 0, &US, Ipv4Addr::new(192, 0, 2, 1))
-                }),
-                ("icmp4_echo_reply", |f, len, l3| {
-                    icmp4_echo_reply(f, len, l3, &US)
-                }),
-                ("icmp6_error", |f, len, l3| {
-                    icmp6_error(f, len, l3, 3, 0, &US, "2001:db8::1".parse().unwrap())
-                }),
-                ("icmp6_echo_reply", |f, len, l3| {
-                    icmp6_echo_reply(f, len, l3, &US)
-                }),
-                ("nd_advert", |f, _, l3| {
-                    nd_advert(f, l3, &US, "2001:db8::1".parse().unwrap())
-                }),
-                ("nd_solicit", |f, _, l3| {
-                    nd_solicit(
-                        f,
-                        l3,
-                        &US,
-                        "2001:db8::1".parse().unwrap(),
-                        "2001:db8::2".parse().unwrap(),
-                    )
-                }),
-            ];
-            for (what, b) in builders {
-                // The builders that take no length work on the frame as received.
-                let mut f = input.clone();
-                if matches!(what, "arp_reply" | "nd_advert") {
-                    f.truncate(len);
-                }
+            for (what, b) in builders() {
+                let mut f = frame_for(what, &input, len);
                 let r = b(&mut f, len, l3).map(|n| (n, fnv1a(&f[..n])));
                 out.push((what, name, l3, r));
             }
         }
         out
+    }
+
+    /// Every builder on every prefix of every input (frame and length cut
+    /// to it): `None` with the bytes untouched, or a frame no longer than
+    /// the prefix that keeps its tags and is valid when the input was one
+    /// its caller hands it. Never a panic.
+    #[test]
+    fn short_buffers_give_none_or_a_valid_frame() {
+        for (name, input, len, l3) in inputs() {
+            for (what, b) in builders() {
+                let full = frame_for(what, &input, len);
+                let mut answered = 0;
+                for n in 0..=full.len() {
+                    let before = &full[..n];
+                    let mut f = before.to_vec();
+                    let r = b(&mut f, len.min(n), l3);
+                    let Some(k) = r else {
+                        assert_eq!(f, before, "{what} on {name}[..{n}] wrote, then refused");
+                        continue;
+                    };
+                    answered += 1;
+                    assert!(k <= n, "{what} on {name}[..{n}]: {k} bytes");
+                    assert_eq!(&f[12..l3 - 2], &before[12..l3 - 2], "{what}: tags");
+                    if relevant(what, name) {
+                        if let Err(e) = crate::invariants::reply_is_valid(&f[..k]) {
+                            panic!("{what} on {name}[..{n}]: {e}");
+                        }
+                    }
+                }
+                if relevant(what, name) {
+                    assert!(answered > 0, "{what} never answered {name}");
+                }
+            }
+        }
+    }
+
+    /// The fuzz target's invariant on every input, builder, a range of
+    /// `l3` offsets (right, inside the header, past the tags) and buffer
+    /// capacities.
+    #[test]
+    fn any_l3_and_capacity_through_the_fuzz_invariant() {
+        for (_, input, len, l3) in inputs() {
+            let frame = &input[..len];
+            for b in 0..crate::invariants::L3_REPLY_BUILDERS.len() {
+                for at in (0..l3 + 12).step_by(3).chain([l3]) {
+                    for cap in [0, 13, 14, l3 + 27, l3 + 28, l3 + 71, len, 1600] {
+                        let data =
+                            crate::invariants::l3_reply_input(b, cap as u16, at as u8, 0, 0, frame);
+                        crate::invariants::l3_reply(&data);
+                    }
+                }
+            }
+        }
     }
 
     /// The inputs each builder gets from its caller in `l3` (the others
