@@ -17,13 +17,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
 
-TARGETS=(wire_parse tag_rewrite pipeline config pcap_trace)
+TARGETS=(wire_parse tag_rewrite pipeline config pcap_trace l3_reply)
 [ -f fuzz/fuzz_targets/lpm_diff.rs ] && TARGETS+=(lpm_diff)
 
 dict_for() {
   case "$1" in
     config) echo "-dict=dict/config.dict" ;;
-    wire_parse|pipeline|tag_rewrite) echo "-dict=dict/wire.dict" ;;
+    wire_parse|pipeline|tag_rewrite|l3_reply) echo "-dict=dict/wire.dict" ;;
     *) echo "" ;;
   esac
 }

@@ -239,9 +239,8 @@ pub fn wire_parse(data: &[u8]) {
     }
     if let Ok(a) = wire::arp::ArpPacket::new_checked(data, 0) {
         let mut b = [0u8; wire::arp::PACKET_LEN];
-        let s = (a.sender_mac(), a.sender_ip());
-        let t = (a.target_mac(), a.target_ip());
-        assert!(wire::arp::emit(&mut b, a.operation(), s, t));
+        let n = wire::ArpRepr::parse(&a).emit(&mut b);
+        assert_eq!(n, Ok(wire::arp::PACKET_LEN), "arp emit");
         assert_eq!(
             &b[..],
             &data[..wire::arp::PACKET_LEN],
@@ -1153,6 +1152,306 @@ pub fn trace_capture(data: &[u8]) {
                 "error frame {} not after the last frame {last}",
                 e.frame
             );
+        }
+    }
+}
+
+/// A frame the l3 service built (a reply, an error, a request) is valid:
+/// our parse and etherparse accept it and agree on every field, the IPv4
+/// header checksum verifies, and so does the ICMP (over the message) or
+/// ICMPv6 checksum (over the pseudo-header too) of an unfragmented packet.
+/// Returns what is wrong.
+pub fn reply_is_valid(frame: &[u8]) -> Result<(), String> {
+    use crate::wire::icmp::IcmpHeader;
+    let info = wire::parse(frame).map_err(|e| format!("ours: {e}"))?;
+    SlicedPacket::from_ethernet(frame).map_err(|e| format!("etherparse: {e}"))?;
+    compare_with_etherparse(frame)?;
+    let l3 = frame.get(info.l3_offset as usize..).unwrap_or(&[]);
+    let l4 = frame.get(info.l4_offset as usize..).unwrap_or(&[]);
+    match info.l3 {
+        L3::Ipv4 => {
+            let ip = wire::ipv4::Ipv4Packet::new_checked(l3, 0).map_err(|e| e.to_string())?;
+            if !ip.verify_checksum() {
+                return Err("IPv4 header checksum".into());
+            }
+            if info.protocol == wire::l4::protocol::ICMP && !info.fragment {
+                let end = ip.total_len() as usize - (info.l4_offset - info.l3_offset) as usize;
+                let msg = IcmpHeader::new_checked(l4.get(..end).unwrap_or(&[]), 0, false)
+                    .map_err(|e| e.to_string())?;
+                if !msg.verify_checksum_v4() {
+                    return Err("ICMPv4 checksum".into());
+                }
+            }
+        }
+        L3::Ipv6 => {
+            let ip = wire::ipv6::Ipv6Packet::new_checked(l3, 0).map_err(|e| e.to_string())?;
+            if info.protocol == wire::l4::protocol::ICMPV6 && !info.fragment {
+                let end = info.l3_len as usize - (info.l4_offset - info.l3_offset) as usize;
+                let msg = IcmpHeader::new_checked(l4.get(..end).unwrap_or(&[]), 0, true)
+                    .map_err(|e| e.to_string())?;
+                if !msg.verify_checksum_v6(&ip.src(), &ip.dst()) {
+                    return Err("ICMPv6 checksum".into());
+                }
+            }
+        }
+        L3::Arp | L3::Other => {}
+    }
+    Ok(())
+}
+
+/// The builders of `l3::reply` that [`l3_reply`] drives, by the first
+/// byte of its input (mod their number).
+pub const L3_REPLY_BUILDERS: [&str; 10] = [
+    "arp_reply",
+    "arp_request",
+    "icmp4_error",
+    "icmp4_echo_reply",
+    "icmp6_error",
+    "icmp6_echo_reply",
+    "nd_advert",
+    "nd_solicit",
+    "nd_lladdr",
+    "ethernet",
+];
+
+/// The `l3_reply` input for `frame`: the builder at `builder` in
+/// [`L3_REPLY_BUILDERS`], a buffer of `capacity` bytes, the network header
+/// at `l3`, error choice `kind` and `code` (see [`l3_reply`]).
+pub fn l3_reply_input(
+    builder: usize,
+    capacity: u16,
+    l3: u8,
+    kind: u8,
+    code: u8,
+    frame: &[u8],
+) -> Vec<u8> {
+    let mut d = vec![builder as u8];
+    d.extend_from_slice(&capacity.to_be_bytes());
+    d.extend_from_slice(&[l3, kind, code]);
+    d.extend_from_slice(frame);
+    d
+}
+
+/// The old hand-indexed `nd_lladdr`, kept as the plain oracle of the
+/// checked options walker.
+fn nd_lladdr_oracle(opts: &[u8], kind: u8) -> Option<[u8; 6]> {
+    let mut o = opts;
+    while o.len() >= 8 {
+        let len = o[1] as usize * 8;
+        if len == 0 || len > o.len() {
+            return None;
+        }
+        if o[0] == kind {
+            return o.get(2..8).map(|m| [m[0], m[1], m[2], m[3], m[4], m[5]]);
+        }
+        o = &o[len..];
+    }
+    None
+}
+
+/// Arbitrary bytes through the frame builders of `l3::reply`. The input
+/// is byte 0 the builder ([`L3_REPLY_BUILDERS`]), bytes 1-2 the buffer
+/// capacity (big-endian, at most 4096), byte 3 the `l3` offset, bytes 4-5
+/// the ICMP error's type choice and code, and the rest the received frame
+/// (cut to the capacity). Whatever the input: no panic; `Some(n)` has
+/// `n ≤` the buffer; `None` leaves the buffer as it was; the tags between
+/// the MACs and `l3 - 2` never change. When the frame is what the
+/// builder's caller in `l3` hands it (it parses, its network header is at
+/// `l3` and of the builder's kind; for the requests, only its tags must
+/// parse), the builder answers whenever the buffer is large enough, and
+/// what it builds is [`reply_is_valid`] and says what it should.
+pub fn l3_reply(data: &[u8]) {
+    use crate::pipeline::l3::reply;
+    use crate::wire::nd::{NdMessage, NdRepr};
+    let [builder, c0, c1, l3, kind_sel, code, frame @ ..] = data else {
+        return;
+    };
+    let what = L3_REPLY_BUILDERS[*builder as usize % L3_REPLY_BUILDERS.len()];
+    let capacity = (u16::from_be_bytes([*c0, *c1]) as usize).min(4096);
+    let l3 = *l3 as usize;
+    let len = frame.len().min(capacity);
+    let mut buf = vec![0u8; capacity];
+    buf[..len].copy_from_slice(&frame[..len]);
+    let before = buf.clone();
+    const US: [u8; 6] = [0x02, 0x78, 0x63, 0, 0, 1];
+    let us4 = Ipv4Addr::new(192, 0, 2, 1);
+    let peer4 = Ipv4Addr::new(192, 0, 2, 2);
+    let us6: Ipv6Addr = "2001:db8::1".parse().expect("literal");
+    let peer6: Ipv6Addr = "2001:db8::2".parse().expect("literal");
+    let received = &before[..len];
+    let info = wire::parse(received).ok();
+    let at_l3 = |kind: L3| info.is_some_and(|i| i.l3 == kind && i.l3_offset as usize == l3);
+    let tags_end_at_l3 =
+        matches!(wire::parse_tags(received), Ok((_, at)) if at + 2 == l3 && l3 <= len);
+    // The builder's result, whether the input met its precondition, and
+    // the smallest buffer that must then get an answer.
+    let (built, precondition, needs) = match what {
+        "arp_reply" => (
+            reply::arp_reply(&mut buf[..len], l3, &US, us4),
+            at_l3(L3::Arp),
+            0,
+        ),
+        "arp_request" => (
+            reply::arp_request(&mut buf, l3, &US, us4, peer4),
+            tags_end_at_l3,
+            l3 + 28,
+        ),
+        "icmp4_error" => {
+            let (kind, code) = if kind_sel & 1 == 0 {
+                (3, code % 16)
+            } else {
+                (11, code % 2)
+            };
+            let quote = info.map_or(0, |i| {
+                let hl = (received.get(l3).copied().unwrap_or(0) & 0x0f) as usize * 4;
+                (hl + 8).min(i.l3_len as usize)
+            });
+            (
+                reply::icmp4_error(&mut buf, len, l3, kind, code, &US, us4),
+                at_l3(L3::Ipv4),
+                l3 + 28 + quote,
+            )
+        }
+        "icmp4_echo_reply" => {
+            let direct_icmp = received.get(l3 + 9) == Some(&wire::l4::protocol::ICMP);
+            let ok = at_l3(L3::Ipv4)
+                && info.is_some_and(|i| !i.fragment && i.protocol == 1)
+                && direct_icmp;
+            (reply::icmp4_echo_reply(&mut buf, len, l3, &US), ok, 0)
+        }
+        "icmp6_error" => {
+            let (kind, code) = if kind_sel & 1 == 0 {
+                (1, code % 7)
+            } else {
+                (3, code % 2)
+            };
+            (
+                reply::icmp6_error(&mut buf, len, l3, kind, code, &US, us6),
+                at_l3(L3::Ipv6),
+                l3 + 48 + (len.saturating_sub(l3)).min(1280 - 48),
+            )
+        }
+        "icmp6_echo_reply" => {
+            let direct_icmp = received.get(l3 + 6) == Some(&wire::l4::protocol::ICMPV6);
+            (
+                reply::icmp6_echo_reply(&mut buf, len, l3, &US),
+                at_l3(L3::Ipv6) && direct_icmp,
+                0,
+            )
+        }
+        "nd_advert" => (
+            reply::nd_advert(&mut buf[..len], l3, &US, us6),
+            at_l3(L3::Ipv6),
+            l3 + 72,
+        ),
+        "nd_solicit" => (
+            reply::nd_solicit(&mut buf, l3, &US, us6, peer6),
+            tags_end_at_l3,
+            l3 + 72,
+        ),
+        "nd_lladdr" => {
+            let opts = frame.get(l3.min(frame.len())..).unwrap_or(&[]);
+            for kind in [1, 2, *kind_sel] {
+                assert_eq!(
+                    reply::nd_lladdr(opts, kind),
+                    nd_lladdr_oracle(opts, kind),
+                    "nd_lladdr({opts:02x?}, {kind}) differs from the plain walk"
+                );
+            }
+            return;
+        }
+        _ => {
+            reply::set_macs(&mut buf, &US, &[2, 0, 0, 0, 0, 9]);
+            if capacity >= 14 {
+                assert_eq!(
+                    &buf[..12],
+                    &[US, [2, 0, 0, 0, 0, 9]].concat()[..],
+                    "set_macs"
+                );
+            }
+            reply::reply_to_sender(&mut buf, &US);
+            if capacity >= 14 {
+                assert_eq!(
+                    &buf[..12],
+                    &[[2, 0, 0, 0, 0, 9], US].concat()[..],
+                    "reply_to_sender"
+                );
+            }
+            reply::set_ethertype(&mut buf, l3, 0x86dd);
+            if l3 >= 2 && l3 <= capacity {
+                assert_eq!(&buf[l3 - 2..l3], &[0x86, 0xdd], "set_ethertype");
+            }
+            return;
+        }
+    };
+    let Some(n) = built else {
+        assert_eq!(buf, before, "{what} refused but wrote to the buffer");
+        let buffer = if matches!(what, "arp_reply" | "nd_advert") {
+            len
+        } else {
+            capacity
+        };
+        assert!(
+            !precondition || (needs != 0 && buffer < needs),
+            "{what} refused a valid input (l3 {l3}, buffer {buffer}, needs {needs})"
+        );
+        return;
+    };
+    assert!(
+        n <= buf.len(),
+        "{what}: length {n} past the buffer ({})",
+        buf.len()
+    );
+    if l3 >= 14 {
+        assert_eq!(
+            buf.get(12..l3 - 2),
+            before.get(12..l3 - 2),
+            "{what} changed the tags"
+        );
+    }
+    if !precondition {
+        return;
+    }
+    let out = &buf[..n];
+    if let Err(e) = reply_is_valid(out) {
+        panic!("{what} built an invalid frame ({e}): {out:02x?}");
+    }
+    let i = wire::parse(out).expect("checked by reply_is_valid");
+    assert_eq!(i.l3_offset as usize, l3, "{what} moved the network header");
+    assert_eq!(&out[6..12], &US, "{what}: source MAC");
+    match what {
+        "arp_reply" | "arp_request" => {
+            let a = wire::arp::ArpPacket::new_checked(&out[l3..], l3).expect("parsed as ARP");
+            let want = if what == "arp_reply" { 2 } else { 1 };
+            assert_eq!((a.operation(), a.sender_mac()), (want, US), "{what} ARP");
+        }
+        "icmp4_error" | "icmp4_echo_reply" => {
+            assert_eq!((i.l3, i.protocol), (L3::Ipv4, 1), "{what}");
+        }
+        "nd_advert" | "nd_solicit" => {
+            assert_eq!((i.l3, i.protocol, i.ttl), (L3::Ipv6, 58, 255), "{what}");
+            let m = NdMessage::new_checked(&out[l3 + 40..], l3 + 40).expect("an ND message");
+            let nd = NdRepr::parse(&m).expect("well-formed options");
+            let (target, lladdr) = match nd {
+                NdRepr::NeighborSolicit { target, lladdr } if what == "nd_solicit" => {
+                    (target, lladdr)
+                }
+                NdRepr::NeighborAdvert { target, lladdr, .. } if what == "nd_advert" => {
+                    (target, lladdr)
+                }
+                other => panic!("{what} built {other:?}"),
+            };
+            let want = if what == "nd_solicit" { peer6 } else { us6 };
+            assert_eq!(
+                (target, lladdr),
+                (want, Some(US)),
+                "{what} target and option"
+            );
+            let kind = if what == "nd_solicit" { 1 } else { 2 };
+            assert_eq!(reply::nd_lladdr(&out[l3 + 64..], kind), Some(US));
+        }
+        _ => {
+            assert_eq!((i.l3, i.protocol), (L3::Ipv6, 58), "{what}");
         }
     }
 }

@@ -12,13 +12,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use xconnect::invariants::{self, LpmOp, PipelineCase, TagOp};
 
-const TARGETS: [&str; 6] = [
+const TARGETS: [&str; 7] = [
     "wire_parse",
     "tag_rewrite",
     "pipeline",
     "config",
     "lpm_diff",
     "pcap_trace",
+    "l3_reply",
 ];
 
 fn root() -> PathBuf {
@@ -53,6 +54,7 @@ fn run(target: &str, data: &[u8]) {
             }
         }
         "pcap_trace" => invariants::trace_capture(data),
+        "l3_reply" => invariants::l3_reply(data),
         _ => unreachable!("unknown target {target}"),
     }
 }
@@ -132,6 +134,9 @@ fn write_seed_corpus() {
     for (name, data) in lpm_seeds() {
         fs::write(dir("lpm_diff").join(name), data).unwrap();
     }
+    for (name, data) in l3_reply_seeds() {
+        fs::write(dir("l3_reply").join(name), data).unwrap();
+    }
     for src in ["examples", "tests/configs/broken", "tests/configs"] {
         for f in files(&root().join(src)) {
             if f.extension().is_some_and(|x| x == "toml") {
@@ -206,4 +211,146 @@ fn lpm_seeds_decode_to_operations() {
         invariants::lpm_diff(&ops);
     }
     assert!(kinds.len() >= 6, "seeds cover only {kinds:?}");
+}
+
+/// Seeds of `l3_reply`: the frames the reply builders answer, built with
+/// `gen::FrameSpec` (the solicitation by `nd_solicit` over one), untagged
+/// and QinQ, each with the builders that answer it, a roomy buffer and a
+/// tight one.
+fn l3_reply_seeds() -> Vec<(String, Vec<u8>)> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use xconnect::gen::{FrameSpec, Payload, MAC_A, MAC_B};
+    use xconnect::invariants::{l3_reply_input, L3_REPLY_BUILDERS};
+    use xconnect::wire::{Tpid, VlanTag};
+    let index = |name: &str| L3_REPLY_BUILDERS.iter().position(|b| *b == name).unwrap();
+    let mut out = Vec::new();
+    for (stack, tags) in [
+        ("untagged", vec![]),
+        (
+            "qinq",
+            vec![
+                VlanTag::from_tci(Tpid::DOT1AD, 0x6064),
+                VlanTag::from_tci(Tpid::DOT1Q, 0x00c8),
+            ],
+        ),
+    ] {
+        let l3 = 14 + 4 * tags.len();
+        let spec = |payload: Payload, wire_len: usize| FrameSpec {
+            dst_mac: MAC_B,
+            src_mac: MAC_A,
+            tags: tags.clone(),
+            payload,
+            wire_len,
+        };
+        let ip = |src: &str, dst: &str, protocol: u8| Payload::Ip {
+            src: src.parse::<IpAddr>().unwrap(),
+            dst: dst.parse::<IpAddr>().unwrap(),
+            protocol,
+            src_port: 0,
+            dst_port: 0,
+            tos: 0,
+            ttl: 64,
+        };
+        let arp = spec(
+            Payload::ArpRequest {
+                sender: Ipv4Addr::new(192, 0, 2, 2),
+                target: Ipv4Addr::new(192, 0, 2, 1),
+            },
+            64,
+        )
+        .build();
+        let echo4 = spec(ip("198.51.100.7", "192.0.2.1", 1), 98).build();
+        let echo6 = spec(ip("2001:db8::7", "2001:db8::1", 58), 118).build();
+        let mut ns = spec(ip("2001:db8::2", "2001:db8::1", 58), 64).build();
+        ns.resize(l3 + 72, 0);
+        let peer: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        xconnect::pipeline::l3::reply::nd_solicit(
+            &mut ns,
+            l3,
+            &MAC_A,
+            peer,
+            "2001:db8::1".parse().unwrap(),
+        )
+        .unwrap();
+        let cases: [(&str, &Vec<u8>, &[&str]); 4] = [
+            (
+                "arp-request",
+                &arp,
+                &["arp_reply", "arp_request", "ethernet"],
+            ),
+            ("echo4", &echo4, &["icmp4_echo_reply", "icmp4_error"]),
+            ("echo6", &echo6, &["icmp6_echo_reply", "icmp6_error"]),
+            ("ns", &ns, &["nd_advert", "nd_solicit", "nd_lladdr"]),
+        ];
+        for (frame_name, frame, builders) in cases {
+            for builder in builders {
+                // nd_lladdr reads the options: its offset is theirs.
+                let at = if *builder == "nd_lladdr" { l3 + 64 } else { l3 };
+                for (room, capacity) in [("roomy", 1600u16), ("tight", frame.len() as u16)] {
+                    let name = format!("{stack}-{frame_name}-{builder}-{room}");
+                    let data = l3_reply_input(index(builder), capacity, at as u8, 1, 0, frame);
+                    out.push((name, data));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `l3_reply` seeds reach every builder, and each (with a roomy
+/// buffer) gets an answer from the builder it names.
+#[test]
+fn l3_reply_seeds_reach_every_builder() {
+    let seeds = l3_reply_seeds();
+    for (i, b) in xconnect::invariants::L3_REPLY_BUILDERS.iter().enumerate() {
+        assert!(
+            seeds.iter().any(|(_, d)| d[0] as usize == i),
+            "no seed for {b}"
+        );
+    }
+    for (name, data) in &seeds {
+        invariants::l3_reply(data);
+        // The frame is valid input for its builder: the reply parses.
+        if name.ends_with("roomy") && !name.contains("nd_lladdr") && !name.contains("ethernet") {
+            let l3 = data[3] as usize;
+            let mut f = data[6..].to_vec();
+            let len = f.len();
+            f.resize(1600, 0);
+            use xconnect::pipeline::l3::reply;
+            let mac = [2, 0x78, 0x63, 0, 0, 1];
+            let n = match xconnect::invariants::L3_REPLY_BUILDERS[data[0] as usize] {
+                "arp_reply" => {
+                    reply::arp_reply(&mut f[..len], l3, &mac, "192.0.2.1".parse().unwrap())
+                }
+                "arp_request" => reply::arp_request(
+                    &mut f,
+                    l3,
+                    &mac,
+                    "192.0.2.1".parse().unwrap(),
+                    "192.0.2.2".parse().unwrap(),
+                ),
+                "icmp4_echo_reply" => reply::icmp4_echo_reply(&mut f, len, l3, &mac),
+                "icmp4_error" => {
+                    reply::icmp4_error(&mut f, len, l3, 11, 0, &mac, "192.0.2.1".parse().unwrap())
+                }
+                "icmp6_echo_reply" => reply::icmp6_echo_reply(&mut f, len, l3, &mac),
+                "icmp6_error" => {
+                    reply::icmp6_error(&mut f, len, l3, 3, 0, &mac, "2001:db8::1".parse().unwrap())
+                }
+                "nd_advert" => {
+                    reply::nd_advert(&mut f[..len], l3, &mac, "2001:db8::1".parse().unwrap())
+                }
+                "nd_solicit" => reply::nd_solicit(
+                    &mut f,
+                    l3,
+                    &mac,
+                    "2001:db8::1".parse().unwrap(),
+                    "2001:db8::2".parse().unwrap(),
+                ),
+                other => unreachable!("{other}"),
+            };
+            let n = n.unwrap_or_else(|| panic!("{name}: no answer"));
+            invariants::reply_is_valid(&f[..n]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
 }

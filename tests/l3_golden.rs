@@ -101,12 +101,15 @@ fn arp(tags: &[VlanTag], mac: [u8; 6], op: u16, sender: Ipv4Addr, target: Ipv4Ad
     .build();
     let l3 = 14 + 4 * tags.len();
     f.resize(l3 + 28, 0);
-    wire::arp::emit(
-        &mut f[l3..],
-        op,
-        (mac, sender),
-        ([0x02, 0x78, 0x63, 0, 0, 2], target),
-    );
+    wire::ArpRepr {
+        operation: op,
+        sender_mac: mac,
+        sender_ip: sender,
+        target_mac: [0x02, 0x78, 0x63, 0, 0, 2],
+        target_ip: target,
+    }
+    .emit(&mut f[l3..])
+    .unwrap();
     f
 }
 

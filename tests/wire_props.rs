@@ -212,12 +212,15 @@ fn build(s: &Spec) -> Vec<u8> {
         Net::Arp { op, spa, tpa } => {
             f.extend_from_slice(&[0x08, 0x06]);
             let mut a = [0u8; 28];
-            wire::arp::emit(
-                &mut a,
-                *op,
-                ([2, 0, 0, 0, 0, 2], (*spa).into()),
-                ([0; 6], (*tpa).into()),
-            );
+            wire::ArpRepr {
+                operation: *op,
+                sender_mac: [2, 0, 0, 0, 0, 2],
+                sender_ip: (*spa).into(),
+                target_mac: [0; 6],
+                target_ip: (*tpa).into(),
+            }
+            .emit(&mut a)
+            .unwrap();
             f.extend_from_slice(&a);
         }
         Net::Other(et) => {

@@ -47,7 +47,10 @@
 use super::sys::{self, Mmap};
 use super::{IoStats, Port};
 use crate::frame::{Batch, Outgoing};
+use crate::wire::ethernet::MACS_LEN;
 use crate::wire::packet::MAX_FRAME;
+use crate::wire::vlan::TAG_LEN;
+use crate::wire::{Tpid, VlanTag};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -196,7 +199,8 @@ impl RxFrame<'_> {
 
 /// Copy `frame` into `dst`, inserting the 4 bytes of `tag` (TPID, TCI)
 /// after the two MAC addresses. Returns the length written, or `None` if
-/// `dst` is too small or the frame is shorter than its MACs.
+/// `dst` is too small or the frame is shorter than its MACs. The tag is
+/// written by `wire`'s [`VlanTag::emit`]; the TCI goes back bit for bit.
 pub fn restore_tag(dst: &mut [u8], frame: &[u8], tag: Option<(u16, u16)>) -> Option<usize> {
     match tag {
         None => {
@@ -204,15 +208,15 @@ pub fn restore_tag(dst: &mut [u8], frame: &[u8], tag: Option<(u16, u16)>) -> Opt
             Some(frame.len())
         }
         Some((tpid, tci)) => {
-            if frame.len() < 12 {
-                return None;
-            }
-            let total = frame.len() + 4;
+            let (macs, rest) = frame.split_first_chunk::<MACS_LEN>()?;
+            let total = frame.len().checked_add(TAG_LEN)?;
             let out = dst.get_mut(..total)?;
-            out[..12].copy_from_slice(&frame[..12]);
-            out[12..14].copy_from_slice(&tpid.to_be_bytes());
-            out[14..16].copy_from_slice(&tci.to_be_bytes());
-            out[16..].copy_from_slice(&frame[12..]);
+            let (out_macs, out) = out.split_first_chunk_mut::<MACS_LEN>()?;
+            let (out_tag, out_rest) = out.split_first_chunk_mut::<TAG_LEN>()?;
+            out_macs.copy_from_slice(macs);
+            VlanTag::from_tci(Tpid(tpid), tci).emit(out_tag).ok()?;
+            // Same length: total − MACS_LEN − TAG_LEN = frame.len() − MACS_LEN.
+            out_rest.copy_from_slice(rest);
             Some(total)
         }
     }
@@ -892,6 +896,29 @@ mod tests {
         assert_eq!(out[1].len(), 104);
         // Untagged frame unchanged.
         assert_eq!(out[2], c);
+    }
+
+    /// Every TCI bit comes back (PCP 7, DEI, VID 4095), a buffer of
+    /// exactly the restored length is enough and one byte less is not, and
+    /// a runt of just the MACs (and one byte) still gets its tag.
+    #[test]
+    fn restored_tags_keep_every_tci_bit() {
+        let mut runt = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x5a];
+        for tci in [0u16, 0x0001, 0x1000, 0xe000, 0x0fff, 0xffff] {
+            let mut dst = [0u8; 17];
+            assert_eq!(restore_tag(&mut dst, &runt, Some((0x88a8, tci))), Some(17));
+            assert_eq!(&dst[..12], &runt[..12]);
+            assert_eq!(&dst[12..16], &[0x88, 0xa8, (tci >> 8) as u8, tci as u8]);
+            assert_eq!(dst[16], 0x5a);
+            assert_eq!(
+                restore_tag(&mut dst[..16], &runt, Some((0x9100, tci))),
+                None
+            );
+        }
+        runt.truncate(12);
+        let mut dst = [0u8; 16];
+        assert_eq!(restore_tag(&mut dst, &runt, Some((0x8100, 5))), Some(16));
+        assert_eq!(&dst[12..], &[0x81, 0x00, 0x00, 0x05]);
     }
 
     #[test]

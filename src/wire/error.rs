@@ -2,6 +2,10 @@
 //!
 //! A parse error reads like a sentence: `ipv4 header at offset 18: needs 20
 //! bytes, 12 present`. Fuzz findings and `trace` output use it as is.
+//!
+//! The building side (`Repr::emit`) reports with the same type: the offset
+//! is then from the start of the buffer handed to `emit`, and a buffer too
+//! short for the header is a `Truncated` error.
 
 use core::fmt;
 
@@ -30,6 +34,8 @@ pub enum Layer {
     Icmpv4,
     /// ICMPv6 header.
     Icmpv6,
+    /// An IPv6 neighbour discovery option (RFC 4861 §4.6).
+    NdOption,
 }
 
 impl Layer {
@@ -47,6 +53,7 @@ impl Layer {
             Layer::Tcp => "tcp",
             Layer::Icmpv4 => "icmpv4",
             Layer::Icmpv6 => "icmpv6",
+            Layer::NdOption => "nd-option",
         }
     }
 }
@@ -79,6 +86,23 @@ pub enum ErrorKind {
     TooManyExtensions,
     /// An ARP packet that is not Ethernet/IPv4.
     UnsupportedArp,
+    /// A message type the view does not read (an ND view over another
+    /// ICMPv6 type).
+    BadType(u8),
+    /// A message code other than the one the type requires (RFC 4861
+    /// §7.1: ND messages have code 0).
+    BadCode(u8),
+    /// An option length field of zero (RFC 4861 §4.6: such a packet is
+    /// discarded).
+    BadOptionLen(u8),
+    /// On the building side: a value that does not fit its header field
+    /// (a length over 65535, a flow label over 20 bits).
+    TooBig {
+        /// Largest value the field holds.
+        max: usize,
+        /// The value asked for.
+        value: usize,
+    },
 }
 
 /// A parse failure: the layer, the offset of that layer in the frame, and why.
@@ -127,6 +151,12 @@ impl fmt::Display for WireError {
             ErrorKind::BadTotalLen(v) => write!(f, "length field {v} inconsistent with the header"),
             ErrorKind::TooManyExtensions => write!(f, "too many IPv6 extension headers"),
             ErrorKind::UnsupportedArp => write!(f, "not an Ethernet/IPv4 ARP packet"),
+            ErrorKind::BadType(v) => write!(f, "message type {v} is not one this view reads"),
+            ErrorKind::BadCode(v) => write!(f, "message code {v} where the type requires 0"),
+            ErrorKind::BadOptionLen(v) => write!(f, "option length field {v} (must be ≥ 1)"),
+            ErrorKind::TooBig { max, value } => {
+                write!(f, "value {value} does not fit its field (at most {max})")
+            }
         }
     }
 }

@@ -1,15 +1,60 @@
-//! IPv6 fixed header view (RFC 8200 §3) and the extension-header walk.
+//! IPv6 fixed header (RFC 8200 §3): view, the extension-header walk, and
+//! [`Ipv6Repr`], the building side.
 //!
 //! The traffic class spans two bytes: the low nibble of byte 0 and the
 //! high nibble of byte 1. `Ipv6Packet::new_checked` guarantees version 6,
-//! 40 bytes, and `40 + payload length ≤ buffer length`.
+//! 40 bytes, and `40 + payload length ≤ buffer length`; after it no
+//! accessor panics. `Ipv6Repr::emit` checks the buffer, the payload length
+//! and the flow label before writing and never panics.
 
 use super::error::{ErrorKind, Layer, WireError};
-use super::Dscp;
+use super::{emit_area, get_u16, set_u16, Dscp};
 use std::net::Ipv6Addr;
+
+/// Byte offsets of the fixed header's fields (RFC 8200 §3).
+pub mod field {
+    use crate::wire::Field;
+    /// Version (4 bits), traffic class (8), flow label (20).
+    pub const VER_TC_FLOW: Field = 0..4;
+    /// Payload length.
+    pub const PAYLOAD_LEN: Field = 4..6;
+    /// Next header.
+    pub const NEXT_HEADER: usize = 6;
+    /// Hop limit.
+    pub const HOP_LIMIT: usize = 7;
+    /// Source address.
+    pub const SRC: Field = 8..24;
+    /// Destination address.
+    pub const DST: Field = 24..40;
+}
 
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 40;
+
+/// Largest flow label (20 bits).
+pub const MAX_FLOW_LABEL: u32 = 0x000f_ffff;
+
+/// Largest payload length the header can announce (no jumbograms).
+pub const MAX_PAYLOAD_LEN: usize = u16::MAX as usize;
+
+/// The all-nodes link-local multicast group (RFC 4291 §2.7.1).
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
+/// The solicited-node multicast address of `target` (RFC 4291 §2.7.1):
+/// ff02::1:ff00:0/104 and the low 24 bits of `target`.
+pub const fn solicited_node(target: &Ipv6Addr) -> Ipv6Addr {
+    let [.., a, b, c] = target.octets();
+    Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | a as u16,
+        (b as u16) << 8 | c as u16,
+    )
+}
 
 /// Most extension headers [`upper_layer`] walks before giving up.
 pub const MAX_EXTENSIONS: usize = 8;
@@ -61,7 +106,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
                 b.len(),
             ));
         }
-        let version = b[0] >> 4;
+        let version = b[field::VER_TC_FLOW.start] >> 4;
         if version != 6 {
             return Err(WireError::new(
                 Layer::Ipv6,
@@ -69,7 +114,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
                 ErrorKind::BadVersion(version),
             ));
         }
-        let plen = u16::from_be_bytes([b[4], b[5]]) as usize;
+        let plen = get_u16(b, field::PAYLOAD_LEN) as usize;
         if HEADER_LEN + plen > b.len() {
             return Err(WireError::truncated(
                 Layer::Ipv6,
@@ -89,7 +134,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// Traffic class (DSCP and ECN), assembled from its two nibbles.
     #[inline]
     pub fn traffic_class(&self) -> u8 {
-        let b = self.b();
+        let b = &self.b()[field::VER_TC_FLOW];
         (b[0] << 4) | (b[1] >> 4)
     }
 
@@ -107,37 +152,33 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 
     /// Flow label (20 bits).
     pub fn flow_label(&self) -> u32 {
-        let b = self.b();
+        let b = &self.b()[field::VER_TC_FLOW];
         u32::from_be_bytes([0, b[1] & 0x0f, b[2], b[3]])
     }
 
     /// Payload length field.
     pub fn payload_len(&self) -> u16 {
-        u16::from_be_bytes([self.b()[4], self.b()[5]])
+        get_u16(self.b(), field::PAYLOAD_LEN)
     }
 
     /// Next header of the fixed header.
     pub fn next_header(&self) -> u8 {
-        self.b()[6]
+        self.b()[field::NEXT_HEADER]
     }
 
     /// Hop limit.
     pub fn hop_limit(&self) -> u8 {
-        self.b()[7]
+        self.b()[field::HOP_LIMIT]
     }
 
     /// Source address.
     pub fn src(&self) -> Ipv6Addr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&self.b()[8..24]);
-        Ipv6Addr::from(a)
+        addr_at(self.b(), field::SRC)
     }
 
     /// Destination address.
     pub fn dst(&self) -> Ipv6Addr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&self.b()[24..40]);
-        Ipv6Addr::from(a)
+        addr_at(self.b(), field::DST)
     }
 
     /// The payload (extension headers and upper layer), padding excluded.
@@ -150,7 +191,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     /// Set the traffic class across its two bytes.
     #[inline]
     pub fn set_traffic_class(&mut self, tc: u8) {
-        let b = self.buffer.as_mut();
+        let b = &mut self.buffer.as_mut()[field::VER_TC_FLOW];
         b[0] = 0x60 | (tc >> 4);
         b[1] = (tc << 4) | (b[1] & 0x0f);
     }
@@ -164,7 +205,97 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
 
     /// Set the hop limit.
     pub fn set_hop_limit(&mut self, h: u8) {
-        self.buffer.as_mut()[7] = h;
+        self.buffer.as_mut()[field::HOP_LIMIT] = h;
+    }
+
+    /// The payload (extension headers and upper layer), writable.
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let end = HEADER_LEN + self.payload_len() as usize;
+        &mut self.buffer.as_mut()[HEADER_LEN..end]
+    }
+
+    /// Set the source address.
+    pub fn set_src(&mut self, a: &Ipv6Addr) {
+        self.buffer.as_mut()[field::SRC].copy_from_slice(&a.octets());
+    }
+
+    /// Set the destination address.
+    pub fn set_dst(&mut self, a: &Ipv6Addr) {
+        self.buffer.as_mut()[field::DST].copy_from_slice(&a.octets());
+    }
+}
+
+fn addr_at(b: &[u8], f: crate::wire::Field) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b[f]);
+    Ipv6Addr::from(a)
+}
+
+/// An IPv6 fixed header, as values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ipv6Repr {
+    /// Source address.
+    pub src: Ipv6Addr,
+    /// Destination address.
+    pub dst: Ipv6Addr,
+    /// Next header (an extension header or the upper-layer protocol).
+    pub next_header: u8,
+    /// Bytes after the fixed header.
+    pub payload_len: usize,
+    /// Hop limit.
+    pub hop_limit: u8,
+    /// Traffic class: DSCP (6 bits) and ECN (2 bits), RFC 2474 / RFC 3168.
+    pub traffic_class: u8,
+    /// Flow label, 20 bits (RFC 6437).
+    pub flow_label: u32,
+}
+
+impl Ipv6Repr {
+    /// The fixed header a checked view holds.
+    pub fn parse<T: AsRef<[u8]>>(p: &Ipv6Packet<T>) -> Ipv6Repr {
+        Ipv6Repr {
+            src: p.src(),
+            dst: p.dst(),
+            next_header: p.next_header(),
+            payload_len: p.payload_len() as usize,
+            hop_limit: p.hop_limit(),
+            traffic_class: p.traffic_class(),
+            flow_label: p.flow_label(),
+        }
+    }
+
+    /// Bytes of the header `emit` writes: [`HEADER_LEN`].
+    pub const fn header_len(&self) -> usize {
+        HEADER_LEN
+    }
+
+    /// Bytes of the whole packet: header and payload.
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN + self.payload_len
+    }
+
+    /// Write the 40-byte fixed header at the start of `buf`. Errors when
+    /// `buf` is shorter, the payload length exceeds 65535 or the flow
+    /// label 20 bits.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let too_big = |max: usize, value: usize| {
+            WireError::new(Layer::Ipv6, 0, ErrorKind::TooBig { max, value })
+        };
+        if self.payload_len > MAX_PAYLOAD_LEN {
+            return Err(too_big(MAX_PAYLOAD_LEN, self.payload_len));
+        }
+        if self.flow_label > MAX_FLOW_LABEL {
+            return Err(too_big(MAX_FLOW_LABEL as usize, self.flow_label as usize));
+        }
+        let b = emit_area(buf, Layer::Ipv6, HEADER_LEN)?;
+        let word = 6 << 28 | (self.traffic_class as u32) << 20 | self.flow_label;
+        b[field::VER_TC_FLOW].copy_from_slice(&word.to_be_bytes());
+        set_u16(b, field::PAYLOAD_LEN, self.payload_len as u16);
+        b[field::NEXT_HEADER] = self.next_header;
+        b[field::HOP_LIMIT] = self.hop_limit;
+        b[field::SRC].copy_from_slice(&self.src.octets());
+        b[field::DST].copy_from_slice(&self.dst.octets());
+        Ok(HEADER_LEN)
     }
 }
 
@@ -269,6 +400,7 @@ pub fn upper_layer(first: u8, payload: &[u8], base: usize) -> Result<UpperLayer,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn packet(tc: u8, nh: u8, payload: &[u8]) -> Vec<u8> {
         let mut p = vec![0u8; 40];
@@ -320,5 +452,112 @@ mod tests {
         atomic[11] = 0; // offset 0, M clear: an atomic fragment
         assert!(!upper_layer(0, &atomic, 40).unwrap().fragmented);
         assert!(upper_layer(0, &pl[..4], 40).is_err());
+    }
+
+    /// 2001:db8::1 -> 2001:db8::2, traffic class 0xb9 (EF, ECN 01), flow
+    /// label 0xabcde, UDP, 8 bytes of payload, hop limit 64.
+    static HEADER: [u8; 40] = [
+        0x6b, 0x9a, 0xbc, 0xde, 0x00, 0x08, 17, 64, // version .. hop limit
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // src
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, // dst
+    ];
+
+    fn header_repr() -> Ipv6Repr {
+        Ipv6Repr {
+            src: "2001:db8::1".parse().unwrap(),
+            dst: "2001:db8::2".parse().unwrap(),
+            next_header: 17,
+            payload_len: 8,
+            hop_limit: 64,
+            traffic_class: 0xb9,
+            flow_label: 0xabcde,
+        }
+    }
+
+    #[test]
+    fn repr_take_apart_and_build() {
+        let mut p = HEADER.to_vec();
+        p.extend_from_slice(&[0; 8]);
+        let v = Ipv6Packet::new_checked(&p[..], 0).unwrap();
+        assert_eq!(Ipv6Repr::parse(&v), header_repr());
+        let mut buf = [0u8; 40];
+        assert_eq!(header_repr().emit(&mut buf), Ok(40));
+        assert_eq!(buf, HEADER);
+        assert!(header_repr().emit(&mut buf[..39]).is_err());
+        let flow = Ipv6Repr {
+            flow_label: 0x10_0000,
+            ..header_repr()
+        };
+        assert!(matches!(
+            flow.emit(&mut buf).unwrap_err().kind,
+            ErrorKind::TooBig { .. }
+        ));
+        let long = Ipv6Repr {
+            payload_len: 65536,
+            ..header_repr()
+        };
+        assert!(long.emit(&mut buf).is_err());
+        assert_eq!(buf, HEADER, "a refused emit writes nothing");
+    }
+
+    #[test]
+    fn solicited_node_and_all_nodes() {
+        let t: Ipv6Addr = "2001:db8::abcd:1234:5678".parse().unwrap();
+        assert_eq!(
+            solicited_node(&t),
+            "ff02::1:ff34:5678".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(ALL_NODES, "ff02::1".parse::<Ipv6Addr>().unwrap());
+    }
+
+    fn arb_repr() -> impl Strategy<Value = Ipv6Repr> {
+        (
+            any::<[u8; 16]>(),
+            any::<[u8; 16]>(),
+            any::<u8>(),
+            0usize..=600,
+            any::<u8>(),
+            any::<u8>(),
+            0u32..=MAX_FLOW_LABEL,
+        )
+            .prop_map(
+                |(s, d, next_header, payload_len, hop_limit, traffic_class, flow_label)| Ipv6Repr {
+                    src: s.into(),
+                    dst: d.into(),
+                    next_header,
+                    payload_len,
+                    hop_limit,
+                    traffic_class,
+                    flow_label,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn parse_emit_round_trip(r in arb_repr()) {
+            let mut buf = vec![0u8; r.buffer_len()];
+            prop_assert_eq!(r.emit(&mut buf), Ok(40));
+            let v = Ipv6Packet::new_checked(&buf[..], 0).unwrap();
+            prop_assert_eq!(Ipv6Repr::parse(&v), r);
+        }
+
+        /// etherparse builds the same 40 bytes from the same values.
+        #[test]
+        fn same_bytes_as_etherparse(r in arb_repr(), long in 0usize..=65535) {
+            let r = Ipv6Repr { payload_len: long, ..r };
+            let mut ours = [0u8; 40];
+            prop_assert_eq!(r.emit(&mut ours), Ok(40));
+            let theirs = etherparse::Ipv6Header {
+                traffic_class: r.traffic_class,
+                flow_label: etherparse::Ipv6FlowLabel::try_new(r.flow_label).unwrap(),
+                payload_length: long as u16,
+                next_header: etherparse::IpNumber(r.next_header),
+                hop_limit: r.hop_limit,
+                source: r.src.octets(),
+                destination: r.dst.octets(),
+            };
+            prop_assert_eq!(ours, theirs.to_bytes());
+        }
     }
 }

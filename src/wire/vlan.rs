@@ -4,9 +4,25 @@
 //! QinQ) followed by the TCI (PCP 3 bits, DEI 1 bit, VID 12 bits).
 //! [`TagStack`] holds at most [`MAX_TAGS`] tags, outermost first, without
 //! allocating. Nothing here panics: constructors that take raw values mask or
-//! validate them.
+//! validate them, [`VlanTag::parse`] and [`VlanTag::emit`] check their
+//! buffer first. Tags on a frame are written by
+//! [`super::EthernetRepr::emit`], which calls [`VlanTag::emit`] for each.
 
+use super::error::{Layer, WireError};
+use super::{emit_area, get_u16, set_u16};
 use core::fmt;
+
+/// Byte ranges of one tag, from its first byte (IEEE 802.1Q-2018 §9.3).
+pub mod field {
+    use crate::wire::Field;
+    /// The tag protocol identifier.
+    pub const TPID: Field = 0..2;
+    /// The tag control information: PCP (3 bits), DEI (1), VID (12).
+    pub const TCI: Field = 2..4;
+}
+
+/// Bytes of one tag on the wire.
+pub const TAG_LEN: usize = 4;
 
 /// Most tags xconnect parses or pushes on one frame.
 pub const MAX_TAGS: usize = 3;
@@ -106,6 +122,33 @@ impl VlanTag {
         let t = self.tpid.0.to_be_bytes();
         let c = self.tci().to_be_bytes();
         [t[0], t[1], c[0], c[1]]
+    }
+
+    /// Read a tag from the first [`TAG_LEN`] bytes of `bytes` (whatever
+    /// the TPID says; the frame parse decides what counts as a tag).
+    /// `offset` is only for the error.
+    #[inline]
+    pub fn parse(bytes: &[u8], offset: usize) -> Result<VlanTag, WireError> {
+        let b = bytes.get(..TAG_LEN).ok_or(WireError::truncated(
+            Layer::Vlan,
+            offset,
+            TAG_LEN,
+            bytes.len(),
+        ))?;
+        Ok(VlanTag::from_tci(
+            Tpid(get_u16(b, field::TPID)),
+            get_u16(b, field::TCI),
+        ))
+    }
+
+    /// Write the tag (TPID then TCI) at the start of `buf`; returns
+    /// [`TAG_LEN`].
+    #[inline]
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let b = emit_area(buf, Layer::Vlan, TAG_LEN)?;
+        set_u16(b, field::TPID, self.tpid.0);
+        set_u16(b, field::TCI, self.tci());
+        Ok(TAG_LEN)
     }
 }
 
@@ -239,6 +282,30 @@ mod tests {
         assert_eq!(t.vid, 100);
         assert_eq!(t.tci(), 0xb064);
         assert_eq!(t.to_bytes(), [0x88, 0xa8, 0xb0, 0x64]);
+    }
+
+    #[test]
+    fn parse_and_emit() {
+        let wire = [0x81, 0x00, 0xe0, 0x0a, 0xff];
+        let t = VlanTag::parse(&wire, 12).unwrap();
+        assert_eq!((t.tpid, t.pcp, t.dei, t.vid), (Tpid::DOT1Q, 7, false, 10));
+        let mut out = [0u8; 5];
+        assert_eq!(t.emit(&mut out), Ok(TAG_LEN));
+        assert_eq!(out, [0x81, 0x00, 0xe0, 0x0a, 0]);
+        assert_eq!(VlanTag::parse(&wire[..3], 12).unwrap_err().offset, 12);
+        assert!(t.emit(&mut out[..3]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tci_survives_emit_and_parse(tpid in proptest::num::u16::ANY, tci in proptest::num::u16::ANY) {
+            let t = VlanTag::from_tci(Tpid(tpid), tci);
+            let mut b = [0u8; 4];
+            proptest::prop_assert_eq!(t.emit(&mut b), Ok(4));
+            proptest::prop_assert_eq!(b, t.to_bytes());
+            proptest::prop_assert_eq!(VlanTag::parse(&b, 0), Ok(t));
+            proptest::prop_assert_eq!(t.tci(), tci);
+        }
     }
 
     #[test]
