@@ -256,7 +256,13 @@ impl GroupAlloc {
 struct State {
     first_bits: u32,
     width: u32,
-    depth_first: Vec<u8>,
+    /// The prefix length behind each first-level entry, four to a word,
+    /// in anonymous memory committed as it is written: a 2^24-entry first
+    /// level costs the pages its prefixes touch, not 16 MiB zeroed per
+    /// table (a `Vec` of that size is re-zeroed by `calloc` once the
+    /// allocator has raised its mmap threshold, which made every new VRF
+    /// cost milliseconds).
+    depth_first: EntryArray,
     depth_groups: Vec<u8>,
     rules: Vec<RuleMap>,
     count: usize,
@@ -323,7 +329,11 @@ impl State {
     fn depth(&self, loc: usize) -> u8 {
         let f = self.first_len();
         if loc < f {
-            self.depth_first[loc]
+            let word = self
+                .depth_first
+                .get(loc / 4)
+                .map_or(0, |w| w.load(Ordering::Relaxed));
+            (word >> (8 * (loc % 4))) as u8
         } else {
             self.depth_groups[loc - f]
         }
@@ -332,7 +342,14 @@ impl State {
     fn set_depth(&mut self, loc: usize, d: u8) {
         let f = self.first_len();
         if loc < f {
-            self.depth_first[loc] = d;
+            if let Some(w) = self.depth_first.get(loc / 4) {
+                let shift = 8 * (loc % 4);
+                let old = w.load(Ordering::Relaxed);
+                w.store(
+                    (old & !(0xff << shift)) | (u32::from(d) << shift),
+                    Ordering::Relaxed,
+                );
+            }
         } else {
             self.depth_groups[loc - f] = d;
         }
@@ -522,7 +539,7 @@ impl Engine {
             state: State {
                 first_bits,
                 width,
-                depth_first: vec![0; 1 << first_bits],
+                depth_first: EntryArray::zeroed((1usize << first_bits).div_ceil(4)),
                 depth_groups: Vec::new(),
                 rules: (0..=width).map(|_| RuleMap::default()).collect(),
                 count: 0,
@@ -655,7 +672,7 @@ impl Engine {
     pub(crate) fn memory_bytes(&self) -> usize {
         let s = &self.state;
         let table = self.table_bytes();
-        let depths = s.depth_first.capacity() + s.depth_groups.capacity();
+        let depths = s.depth_first.len() * 4 + s.depth_groups.capacity();
         let rules: usize = s
             .rules
             .iter()
