@@ -64,6 +64,13 @@ pub trait Observer {
     fn received(&mut self, _batch: &Batch) {}
     /// The batch after the pipeline: verdicts set, frames rewritten.
     fn processed(&mut self, _batch: &Batch) {}
+    /// A batch of packets the pipeline held and now lets go (sent or
+    /// dropped), before it is sent: not received in this step, so
+    /// [`Observer::received`] never saw it. By default it is observed as
+    /// processed.
+    fn released(&mut self, batch: &Batch) {
+        self.processed(batch);
+    }
     /// `sent` of the frames the batch sends out of `port` were accepted.
     fn transmitted(&mut self, _batch: &Batch, _port: PortId, _sent: usize) {}
 }
@@ -81,6 +88,12 @@ impl<O: Observer> Observer for Option<O> {
     fn processed(&mut self, batch: &Batch) {
         if let Some(o) = self {
             o.processed(batch);
+        }
+    }
+    #[inline]
+    fn released(&mut self, batch: &Batch) {
+        if let Some(o) = self {
+            o.released(batch);
         }
     }
     #[inline]
@@ -157,7 +170,7 @@ impl Driver {
 
     /// Send what the pipeline's hold queue lets go (packets whose next hop
     /// answered, renewed requests; packets held too long are dropped), as
-    /// a batch of its own: the observer sees it processed, then sent.
+    /// a batch of its own: the observer sees it released, then sent.
     /// Returns the frames in it. The driver calls it after every step; a
     /// worker calls it while idle, for neighbours another worker resolved.
     pub fn release<P: Ports + ?Sized, O: Observer>(
@@ -174,7 +187,7 @@ impl Driver {
                 return total;
             }
             total += n;
-            observer.processed(&self.released);
+            observer.released(&self.released);
             transmit(pipeline, ports, &self.released, observer);
             if n < BATCH_SIZE {
                 return total;

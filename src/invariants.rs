@@ -24,7 +24,7 @@
 
 use crate::config;
 use crate::driver::{Driver, Observer, Ports};
-use crate::frame::{Batch, DropReason, Outgoing, PortId, Verdict, BATCH_SIZE};
+use crate::frame::{Batch, DropReason, Outgoing, PortId, Verdict};
 use crate::gen::FrameSpec;
 use crate::lpm::oracle::{Oracle4, Oracle6};
 use crate::lpm::{Lpm4Writer, Lpm6Writer, LpmError, NextHop, Update, MAX_NEXT_HOP};
@@ -332,29 +332,18 @@ pub fn tag_rewrite(frame: &[u8], ops: &[TagOp]) {
     }
 }
 
-/// A configuration drawn from a small grammar, and frames to send through it.
+/// One of the [`PIPELINE_CONFIGS`] configurations of the pipeline target
+/// ([`pipeline_config_text`]), a link state, and frames to send through it.
+///
+/// The configurations are a fixed family, each compiled once per process:
+/// compiling an `l3` peering costs about a millisecond (its route tables'
+/// memory), which bounded the target to a few hundred inputs a second
+/// when every input described a configuration of its own. The loader and
+/// the rules are fuzzed by the `config` target.
 #[derive(Arbitrary, Debug, Clone)]
 pub struct PipelineCase {
-    /// QinQ (else Dot1Q).
-    pub qinq: bool,
-    /// Outer TPID choice (0x8100, 0x88a8, 0x9100).
-    pub outer_tpid: u8,
-    /// S-tag.
-    pub s_tag: u16,
-    /// Peering tags (private, Microsoft).
-    pub tags: [u16; 2],
-    /// Access port (0 or 1) and optional VLANs of each peering.
-    pub access: [(bool, Option<u16>, Option<u16>); 2],
-    /// DSCP policy choice per peering.
-    pub dscp: [u8; 2],
-    /// Role msee (else provider-edge).
-    pub msee: bool,
-    /// First peering in l3 mode.
-    pub l3_first: bool,
-    /// Per-link provider outer tags.
-    pub link_outer: [Option<u16>; 2],
-    /// PCP from DSCP.
-    pub pcp_from_dscp: bool,
+    /// Which configuration (modulo [`PIPELINE_CONFIGS`]).
+    pub config: u8,
     /// Bit i: port i down.
     pub down: u8,
     /// Frames.
@@ -388,83 +377,106 @@ pub enum CaseFrame {
     },
 }
 
-fn dscp_choice(c: u8) -> &'static str {
-    [
-        "\"preserve\"",
-        "\"expressroute\"",
-        "\"reset\"",
-        "\"EF\"",
-        "\"AF41\"",
-        "\"CS0\"",
-        "46",
-    ][(c % 7) as usize]
-}
+/// Configurations of the pipeline target.
+pub const PIPELINE_CONFIGS: u8 = 64;
 
-impl PipelineCase {
-    /// The configuration text this case describes (may be invalid: then the
-    /// case only checks the loader).
-    pub fn config_text(&self) -> String {
-        let tpid = ["0x8100", "0x88a8", "0x9100"][(self.outer_tpid % 3) as usize];
-        let mut t = format!(
-            "role = \"{}\"\n[[port]]\nname = \"c0\"\nbackend = \"mem\"\n[[port]]\nname = \"c1\"\nbackend = \"mem\"\n[[port]]\nname = \"ta\"\nbackend = \"mem\"\n[[port]]\nname = \"tb\"\nbackend = \"mem\"\n",
-            if self.msee { "msee" } else { "provider-edge" }
-        );
-        t += &format!(
-            "[[circuit]]\nname = \"fz\"\nencapsulation = \"{}\"\n{}outer_tpid = {tpid}\n",
-            if self.qinq { "qinq" } else { "dot1q" },
-            if self.qinq {
-                format!("s_tag = {}\n", self.s_tag % 4096)
-            } else {
-                String::new()
-            }
-        );
-        for (name, o) in [
-            ("primary", self.link_outer[0]),
-            ("secondary", self.link_outer[1]),
-        ] {
-            let port = if name == "primary" { "ta" } else { "tb" };
-            match o {
-                Some(v) => {
-                    t += &format!(
-                        "{name} = {{ port = \"{port}\", outer_tag = {} }}\n",
-                        v % 4096
-                    )
-                }
-                None => t += &format!("{name} = {{ port = \"{port}\" }}\n"),
-            }
+/// Configuration `k` (modulo [`PIPELINE_CONFIGS`]) of the pipeline target:
+/// four `mem` ports (two access, two trunks), one circuit with a private
+/// and a Microsoft peering. Bit 0: role MSEE (else provider edge); bit 1:
+/// QinQ (else Dot1Q); bit 2: the private peering is `l3`; bit 3:
+/// `pcp_from_dscp`; bits 4-5: one of four sets of TPID, S-tag, peering
+/// tags, per-link outer tags, access VLANs (none, one, two; shared or own
+/// access port) and DSCP policies. Every one loads (a test checks).
+pub fn pipeline_config_text(k: u8) -> String {
+    let k = k % PIPELINE_CONFIGS;
+    let (msee, qinq, l3_first, pcp) = (k & 1 != 0, k & 2 != 0, k & 4 != 0, k & 8 != 0);
+    type Access = (u8, &'static [u16]);
+    #[allow(clippy::type_complexity)]
+    let (tpid, s_tag, tags, outer, access, dscp): (
+        &str,
+        u16,
+        [u16; 2],
+        [Option<u16>; 2],
+        [Access; 2],
+        [&str; 2],
+    ) = match k >> 4 {
+        0 => (
+            "0x8100",
+            100,
+            [200, 300],
+            [None, None],
+            [(0, &[]), (1, &[])],
+            ["\"preserve\"", "\"expressroute\""],
+        ),
+        1 => (
+            "0x88a8",
+            4094,
+            [1, 4094],
+            [Some(10), Some(11)],
+            [(0, &[10]), (0, &[20, 30])],
+            ["\"reset\"", "\"EF\""],
+        ),
+        2 => (
+            "0x9100",
+            7,
+            [200, 201],
+            [None, None],
+            [(0, &[10]), (1, &[])],
+            ["\"AF41\"", "\"CS0\""],
+        ),
+        _ => (
+            "0x8100",
+            100,
+            [300, 200],
+            [Some(5), None],
+            [(1, &[10, 20]), (0, &[5])],
+            ["46", "\"expressroute\""],
+        ),
+    };
+    let mut t = format!(
+        "role = \"{}\"\n[[port]]\nname = \"c0\"\nbackend = \"mem\"\n[[port]]\nname = \"c1\"\nbackend = \"mem\"\n[[port]]\nname = \"ta\"\nbackend = \"mem\"\n[[port]]\nname = \"tb\"\nbackend = \"mem\"\n",
+        if msee { "msee" } else { "provider-edge" }
+    );
+    t += &format!(
+        "[[circuit]]\nname = \"fz\"\nencapsulation = \"{}\"\n{}outer_tpid = {tpid}\n",
+        if qinq { "qinq" } else { "dot1q" },
+        if qinq {
+            format!("s_tag = {s_tag}\n")
+        } else {
+            String::new()
         }
-        let nets = [
-            ("192.0.2.0/29", "2001:db8:0:1::/125"),
-            ("198.51.100.0/29", "2001:db8:0:2::/125"),
-        ];
-        for (i, net) in nets.iter().enumerate() {
-            let (p1, v1, v2) = self.access[i];
-            let vlans: Vec<String> = [v1, v2]
-                .iter()
-                .flatten()
-                .map(|v| (v % 4096).to_string())
-                .collect();
-            let l3 = i == 0 && self.l3_first;
-            let mode = if l3 { "l3" } else { "l2" };
-            let addrs = if l3 {
-                ", ipv4 = \"203.0.113.1/30\", ipv6 = \"2001:db8:ff::1/126\""
-            } else {
-                ""
-            };
-            t += &format!(
-                "[[circuit.peering]]\nkind = \"{}\"\ntag = {}\nmode = \"{mode}\"\naccess = {{ port = \"c{}\", vlans = [{}]{addrs} }}\nipv4 = \"{}\"\nipv6 = \"{}\"\ndscp = {}\npcp_from_dscp = {}\n",
-                if i == 0 { "private" } else { "microsoft" },
-                self.tags[i] % 4096,
-                p1 as u8,
-                vlans.join(", "),
-                net.0,
-                net.1,
-                dscp_choice(self.dscp[i]),
-                self.pcp_from_dscp
-            );
+    );
+    for (name, port, o) in [("primary", "ta", outer[0]), ("secondary", "tb", outer[1])] {
+        match o {
+            Some(v) => t += &format!("{name} = {{ port = \"{port}\", outer_tag = {v} }}\n"),
+            None => t += &format!("{name} = {{ port = \"{port}\" }}\n"),
         }
-        t
     }
+    let nets = [
+        ("192.0.2.0/29", "2001:db8:0:1::/125"),
+        ("198.51.100.0/29", "2001:db8:0:2::/125"),
+    ];
+    for (i, net) in nets.iter().enumerate() {
+        let (port, vlans) = access[i];
+        let vlans: Vec<String> = vlans.iter().map(u16::to_string).collect();
+        let l3 = i == 0 && l3_first;
+        let mode = if l3 { "l3" } else { "l2" };
+        let addrs = if l3 {
+            ", ipv4 = \"203.0.113.1/30\", ipv6 = \"2001:db8:ff::1/126\""
+        } else {
+            ""
+        };
+        t += &format!(
+            "[[circuit.peering]]\nkind = \"{}\"\ntag = {}\nmode = \"{mode}\"\naccess = {{ port = \"c{port}\", vlans = [{}]{addrs} }}\nipv4 = \"{}\"\nipv6 = \"{}\"\ndscp = {}\npcp_from_dscp = {pcp}\n",
+            if i == 0 { "private" } else { "microsoft" },
+            tags[i],
+            vlans.join(", "),
+            net.0,
+            net.1,
+            dscp[i],
+        );
+    }
+    t
 }
 
 /// The frames of a case in arrival order, served to the driver one run of
@@ -494,79 +506,151 @@ impl Ports for Arrivals {
 }
 
 /// Checks every frame of each batch: the input as received, the output
-/// and verdict as processed.
+/// and verdict as processed; released packets (held for a neighbour, sent
+/// later) as sent.
 struct Checker<'a> {
     plan: &'a Plan,
-    inputs: Vec<Vec<u8>>,
+    /// The received batch's frames, back to back, and where each ends.
+    inputs: &'a mut Vec<u8>,
+    ends: &'a mut Vec<usize>,
 }
 
 impl Observer for Checker<'_> {
     fn received(&mut self, batch: &Batch) {
         self.inputs.clear();
-        self.inputs
-            .extend((0..batch.len()).map(|i| batch.buf(i).frame().to_vec()));
+        self.ends.clear();
+        for i in 0..batch.len() {
+            self.inputs.extend_from_slice(batch.buf(i).frame());
+            self.ends.push(self.inputs.len());
+        }
     }
 
     fn processed(&mut self, batch: &Batch) {
-        for (k, input) in self.inputs.iter().enumerate() {
+        let mut start = 0;
+        for (k, &end) in self.ends.iter().enumerate() {
             check_output(
                 self.plan,
                 batch.port,
-                input,
+                &self.inputs[start..end],
                 batch.meta(k).verdict,
                 batch.meta(k).attachment,
                 batch.buf(k).frame(),
             );
+            start = end;
+        }
+    }
+
+    fn released(&mut self, batch: &Batch) {
+        for k in 0..batch.len() {
+            let v = batch.meta(k).verdict;
+            assert!(
+                matches!(
+                    v,
+                    Verdict::Forward(_) | Verdict::Resolve(_) | Verdict::Drop(_)
+                ),
+                "a released packet with verdict {v:?}"
+            );
+            let Some(out_port) = v.egress() else { continue };
+            let out = batch.buf(k).frame();
+            let oi =
+                wire::parse(out).unwrap_or_else(|e| panic!("released frame does not parse: {e}"));
+            let back = self
+                .plan
+                .classify(classify::key_of(out_port, &oi.tags))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "released frame's tags {:?} on port {out_port} match no attachment",
+                        oi.tags
+                    )
+                });
+            let att = &self.plan.attachments[back as usize];
+            assert!(
+                matches!(att.service, Service::L3 { .. }),
+                "a released packet left by an l2 attachment"
+            );
+            if oi.l3 == L3::Ipv4 {
+                let l3 = oi.l3_offset as usize;
+                let hl = ((out[l3] & 0x0f) as usize) * 4;
+                assert_eq!(
+                    checksum::checksum(&out[l3..l3 + hl]),
+                    0,
+                    "released IPv4 checksum"
+                );
+            }
         }
     }
 }
 
-/// The plan of a case's configuration text, compiled once per process and
-/// text, its learned neighbours forgotten before each use (so a case runs
-/// the same whether or not it is the first with its text). Compiling a
-/// plan reserves its route tables' memory, which dominated the cost of an
-/// input.
-fn cached_plan(text: &str) -> Result<Arc<Plan>, config::Diagnostics> {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    thread_local! {
-        static PLANS: RefCell<HashMap<String, Arc<Plan>>> = RefCell::new(HashMap::new());
-    }
-    if let Some(plan) = PLANS.with(|p| p.borrow().get(text).cloned()) {
-        for l3 in &plan.l3 {
-            l3.neighbors.forget_learned();
-        }
-        return Ok(plan);
-    }
-    let cfg = config::load_str(text, Path::new("fuzz.toml"))?;
-    let plan = Arc::new(config::compile(&cfg));
-    PLANS.with(|p| {
-        let mut p = p.borrow_mut();
-        // Bounded: the grammar has few distinct texts that load, but the
-        // fuzzer may find many.
-        if p.len() >= 256 {
-            p.clear();
-        }
-        p.insert(text.to_string(), plan.clone());
-    });
-    Ok(plan)
+/// What the pipeline target keeps from one input to the next on a thread:
+/// each configuration's plan and pipeline (built the first time it is
+/// used), the driver and the checker's buffers.
+struct Rig {
+    pipelines: Vec<Option<(Arc<Plan>, Pipeline, LinkState)>>,
+    driver: Driver,
+    inputs: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+thread_local! {
+    static RIG: std::cell::RefCell<Option<Rig>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The plan of pipeline configuration `k`.
+fn pipeline_plan(k: u8) -> Arc<Plan> {
+    let text = pipeline_config_text(k);
+    let cfg = config::load_str(&text, Path::new("fuzz.toml"))
+        .unwrap_or_else(|d| panic!("pipeline configuration {k} does not load: {d}"));
+    Arc::new(config::compile(&cfg))
 }
 
 /// Run a [`PipelineCase`] and check every invariant of the module header.
+///
+/// The configuration's plan and pipeline are built the first time a
+/// thread meets it and reset before each case (counters, held packets,
+/// rate limits, learned neighbours, link state): a case runs the same
+/// whether or not it is the first, and costs only its frames.
 pub fn pipeline(case: &PipelineCase) {
-    let text = case.config_text();
-    let plan = match cached_plan(&text) {
-        Ok(p) => p,
-        Err(d) => {
-            assert!(!d.is_empty());
-            return;
+    RIG.with(|rig| {
+        let mut rig = rig.borrow_mut();
+        let rig = rig.get_or_insert_with(|| Rig {
+            pipelines: (0..PIPELINE_CONFIGS).map(|_| None).collect(),
+            driver: Driver::new(),
+            inputs: Vec::new(),
+            ends: Vec::new(),
+        });
+        let k = (case.config % PIPELINE_CONFIGS) as usize;
+        let (plan, pl, links) = rig.pipelines[k].get_or_insert_with(|| {
+            let plan = pipeline_plan(k as u8);
+            let links = LinkState::new(plan.ports.len());
+            (plan.clone(), Pipeline::new(plan, links.clone()), links)
+        });
+        pl.reset();
+        for l3 in &plan.l3 {
+            l3.neighbors.forget_learned();
         }
-    };
-    let links = LinkState::new(plan.ports.len());
-    for p in 0..plan.ports.len() {
-        links.set(p as u16, case.down & (1 << p) == 0);
-    }
-    let mut pl = Pipeline::new(plan.clone(), links);
+        for p in 0..plan.ports.len() {
+            links.set(p as u16, case.down & (1 << p) == 0);
+        }
+        run_case(
+            case,
+            plan,
+            pl,
+            &mut rig.driver,
+            &mut rig.inputs,
+            &mut rig.ends,
+        );
+    });
+}
+
+/// Frames of `case` through `pl`, every invariant checked.
+fn run_case(
+    case: &PipelineCase,
+    plan: &Plan,
+    pl: &mut Pipeline,
+    driver: &mut Driver,
+    inputs: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+) {
     // Frames in arrival order, batched per ingress port.
     let frames: Vec<(u16, Vec<u8>)> = case
         .frames
@@ -623,19 +707,15 @@ pub fn pipeline(case: &PipelineCase) {
             }
         })
         .collect();
-    let inputs = frames.len() as u64;
+    let received = frames.len() as u64;
     let mut arrivals = Arrivals { frames, next: 0 };
-    let mut checker = Checker {
-        plan: &plan,
-        inputs: Vec::with_capacity(BATCH_SIZE),
-    };
-    let mut driver = Driver::new();
+    let mut checker = Checker { plan, inputs, ends };
     while let Some((port, _)) = arrivals.frames.get(arrivals.next) {
         let port = *port;
-        driver.step(&mut pl, &mut arrivals, port, &mut checker);
+        driver.step(pl, &mut arrivals, port, &mut checker);
     }
     let c = pl.counters();
-    assert_eq!(c.total_rx(), inputs, "every input counted as received");
+    assert_eq!(c.total_rx(), received, "every input counted as received");
     assert_eq!(c.held, pl.held() as u64, "held gauge vs the hold queue");
     assert_eq!(
         c.total_rx(),
@@ -1453,5 +1533,36 @@ pub fn l3_reply(data: &[u8]) {
         _ => {
             assert_eq!((i.l3, i.protocol), (L3::Ipv6, 58), "{what}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pipeline_configuration_loads_and_covers_the_grammar() {
+        let mut l3 = 0;
+        let mut modes = std::collections::BTreeSet::new();
+        for k in 0..PIPELINE_CONFIGS {
+            let text = pipeline_config_text(k);
+            let cfg = config::load_str(&text, Path::new("fuzz.toml"))
+                .unwrap_or_else(|d| panic!("configuration {k}:\n{text}\n{d}"));
+            let plan = config::compile(&cfg);
+            assert!(plan.warnings.is_empty(), "{k}: {:?}", plan.warnings);
+            l3 += usize::from(!plan.l3.is_empty());
+            let c = &cfg.circuits[0];
+            let qinq = c.encapsulation == config::Encapsulation::QinQ;
+            modes.insert((cfg.role == config::Role::Msee, qinq, c.outer_tpid));
+        }
+        assert_eq!(l3, PIPELINE_CONFIGS as usize / 2);
+        assert!(
+            modes.len() >= 8,
+            "roles × encapsulations × TPIDs: {modes:?}"
+        );
+        assert_eq!(
+            pipeline_config_text(3),
+            pipeline_config_text(3 + PIPELINE_CONFIGS)
+        );
     }
 }

@@ -96,6 +96,17 @@ impl Pipeline {
         self.plan = plan;
     }
 
+    /// Start over as [`Pipeline::new`] would, keeping the allocations:
+    /// counters zeroed, held packets forgotten (not counted), rate limits
+    /// and clock overrides reset. The plan and the link state are kept.
+    pub fn reset(&mut self) {
+        self.counters = Counters::new(self.plan.ports.len());
+        self.icmp = IcmpLimiter::default();
+        self.hold.forget();
+        self.fixed_now_ms = None;
+        self.batch_now_ms = None;
+    }
+
     /// Packets waiting for a neighbour now.
     #[inline(always)]
     pub fn held(&self) -> usize {

@@ -141,6 +141,11 @@ impl HoldQueue {
         true
     }
 
+    /// Forget every held packet without counting it (a pipeline reset).
+    pub fn forget(&mut self) {
+        self.len = 0;
+    }
+
     /// Drop every held packet (the plan they were routed by is gone),
     /// counting each as `neighbor-unresolved`.
     pub fn drop_all(&mut self, counters: &mut Counters) {
