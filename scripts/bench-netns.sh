@@ -408,6 +408,7 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
     xconnect-2w) xc_start examples/bench-dut.toml --workers 2 --first-core 0 ;;
     xconnect-1w-capture)
       rm -rf "${CAPDIR:?}"/*
+      # shellcheck disable=SC2086 # XCB_CAPTURE_ARGS: options, split on purpose
       xc_start examples/bench-dut.toml --workers 1 --first-core 1 --capture "$CAPDIR" \
         --capture-max-bytes 64M --capture-files 8 --capture-core "$CAPTURE_CORE" $CAPTURE_ARGS
       ;;

@@ -61,7 +61,7 @@ start ms examples/msee-qinq.toml 1
 sleep 0.3
 
 capture() { # capture NS IFACE FILTER OUT -- then run traffic, then stop_captures
-  ip netns exec "xc-$1" timeout 20 tcpdump -l -e -nn -v -Q in -i "$2" $3 >"$WORK/$4" 2>"$WORK/$4.err" &
+  ip netns exec "xc-$1" timeout 20 tcpdump -l -e -nn -v -Q in -i "$2" ${3:+"$3"} >"$WORK/$4" 2>"$WORK/$4.err" &
   CAPS+=($!); PIDS+=($!)
   for _ in $(seq 100); do grep -q listening "$WORK/$4.err" && return; sleep 0.05; done
 }
@@ -104,7 +104,7 @@ in_ns cust iperf3 -c 192.0.2.2 -t 3 -f m | grep -E 'receiver' | awk '{print "  "
 echo
 echo "== failover: 10 ms pings while the primary trunk (xc-pe-tra) is down for 1 s"
 in_ns cust ping -i 0.01 -c 300 -W 1 192.0.2.2 >"$WORK/failover" 2>&1 &
-PING=$!; PIDS+=($PING)
+PING=$!; PIDS+=("$PING")
 sleep 0.6; ip -n xc-pe link set xc-pe-tra down
 sleep 1.0; ip -n xc-pe link set xc-pe-tra up
 wait "$PING" || true
