@@ -8,21 +8,18 @@
 #
 #   sudo scripts/demo.sh            (root: namespaces and raw sockets)
 #
-# Installs iproute2, iperf3, tcpdump, iputils-ping and ethtool when missing.
+# Installs iproute2, iperf3, tcpdump, iputils-ping and ethtool when missing
+# (scripts/lib/packages.sh: waits while another apt-get holds the lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# shellcheck source=scripts/lib/packages.sh
+. scripts/lib/packages.sh
+
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (network namespaces, raw sockets): sudo $0" >&2; exit 1; }
 
-need=()
-for t in ip:iproute2 iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping ethtool:ethtool timeout:coreutils; do
-  command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "==> installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+pkg_install ip:iproute2 ss:iproute2 iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping \
+  ethtool:ethtool timeout:coreutils || { echo "demo: the lab needs these tools" >&2; exit 1; }
 
 echo "==> cargo build --release"
 cargo build --release --quiet

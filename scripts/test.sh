@@ -6,11 +6,14 @@
 #                            protocol and the LPM's unsafe parts under Miri
 #
 # Installs what it needs when missing (rustfmt and clippy components;
-# tshark for the trace differential test, through apt-get when root).
+# tshark for the trace differential test, through apt-get when root:
+# scripts/lib/packages.sh).
 # Runs from any directory; uses the repository's target dir (or
 # CARGO_TARGET_DIR) so CI builds everything once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/packages.sh
+. scripts/lib/packages.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -24,14 +27,12 @@ need_component fmt rustfmt
 need_component clippy clippy
 
 # tests/trace_tshark.rs compares `xconnect trace` with tshark.
-if ! command -v tshark >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing tshark (trace differential test)"
-    export DEBIAN_FRONTEND=noninteractive
+if [ -n "$(pkg_missing tshark:tshark)" ]; then
+  if [ "$(id -u)" = 0 ]; then
     # wireshark-common asks whether non-root users may capture: no.
-    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
-    apt-get install -y -qq --no-install-recommends tshark >/dev/null ||
-      { apt-get update -qq && apt-get install -y -qq --no-install-recommends tshark >/dev/null; }
+    ! command -v debconf-set-selections >/dev/null ||
+      echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    pkg_install tshark:tshark || echo "note: tests/trace_tshark.rs will be skipped" >&2
   else
     echo "note: tshark missing and not root: tests/trace_tshark.rs will be skipped (sudo apt-get install tshark)" >&2
   fi
