@@ -66,8 +66,9 @@ no_toolchain() { # no_toolchain USER HOME
   {
     echo "demo: no Rust toolchain found for $1: no cargo in ${CARGO_HOME:+$CARGO_HOME/bin, }$2/.cargo/bin or on PATH."
     echo "demo: install one as $1 with rustup (https://rustup.rs: it puts cargo in ~/.cargo/bin),"
-    echo "demo: or Debian's (sudo apt-get install cargo), then run this again. For a toolchain"
-    echo "demo: elsewhere, run scripts/demo.sh without sudo, with that cargo on your PATH."
+    echo "demo: or Debian's (sudo apt-get install cargo), then run this again."
+    [ -z "${SUDO_USER:-}" ] ||
+      echo "demo: A toolchain elsewhere: run scripts/demo.sh without sudo, with that cargo on your PATH."
   } >&2
   exit 1
 }
