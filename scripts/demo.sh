@@ -13,8 +13,9 @@
 #
 # The build runs with the invoking user's identity and toolchain: sudo
 # resets PATH, which hides rustup's ~/.cargo/bin, and a build as root would
-# leave a target/ the user cannot write. Under sudo it is $SUDO_USER's
-# cargo ($CARGO_HOME/bin when sudo kept a CARGO_HOME of theirs, else
+# leave a target/ the user cannot write. Without sudo it is the cargo on
+# PATH (else ~/.cargo/bin). Under sudo it is $SUDO_USER's cargo
+# ($CARGO_HOME/bin when sudo kept a CARGO_HOME of theirs, else
 # ~/.cargo/bin, else one on PATH), run as $SUDO_USER with their HOME, so
 # rustup finds their ~/.rustup (or a RUSTUP_HOME of theirs that sudo kept).
 # A root shell without sudo builds as root, and so does sudo when
@@ -50,10 +51,13 @@ can_run() {
   if [ "$1" = "$(id -un)" ]; then [ -x "$2" ]; else runuser -u "$1" -- test -x "$2" 2>/dev/null; fi
 }
 
-# find_cargo USER HOME: the cargo that USER builds with, or nothing.
+# find_cargo USER HOME: the cargo that USER builds with, or nothing. Our
+# own PATH first when we are USER (no sudo in between: it is theirs).
 find_cargo() {
   local user=$1 home=$2 c
-  if [ -n "${CARGO_HOME:-}" ] && owned_by "$user" "$CARGO_HOME" && can_run "$user" "$CARGO_HOME/bin/cargo"; then
+  if [ "$user" = "$(id -un)" ] && c=$(command -v cargo); then
+    echo "$c"
+  elif [ -n "${CARGO_HOME:-}" ] && owned_by "$user" "$CARGO_HOME" && can_run "$user" "$CARGO_HOME/bin/cargo"; then
     echo "$CARGO_HOME/bin/cargo"
   elif can_run "$user" "$home/.cargo/bin/cargo"; then
     echo "$home/.cargo/bin/cargo"
