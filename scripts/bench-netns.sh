@@ -86,6 +86,8 @@
 # directory) is removed on exit, failure and Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/packages.sh
+. scripts/lib/packages.sh
 
 ALL_MODES=(ceiling kernel-fwd kernel-fwd-rps bridge bridge-rps ovs-netdev ovs-afxdp
   xconnect-1w xconnect-2w xconnect-1w-rps xconnect-1w-napi kernel-fwd-napi xconnect-tap xconnect-1w-capture)
@@ -130,31 +132,13 @@ fi
 [ "$(id -u)" = 0 ] || { echo "bench-netns: run as root (namespaces, raw sockets): sudo $0" >&2; exit 1; }
 log() { echo "bench-netns: $*" >&2; }
 
-need=()
 case "$GEN_TOOL" in xconnect|trafgen) ;; *) echo "bench-netns: --gen xconnect|trafgen" >&2; exit 2 ;; esac
 tools=(ip:iproute2 timeout:coreutils taskset:util-linux pgrep:procps)
 [[ " ${SEL[*]} " != *"-napi "* ]] || tools+=(ethtool:ethtool)
 [ "$GEN_TOOL" != trafgen ] || tools+=(trafgen:netsniff-ng)
-for t in "${tools[@]}"; do
-  command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
-done
-if [[ " ${SEL[*]} " == *" ovs-"* ]] && ! command -v ovs-vswitchd >/dev/null; then
-  need+=(openvswitch-switch)
-fi
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # Keep the packages' services from starting system-wide (exit 101:
-  # "action forbidden"), unless a policy is already in place.
-  own_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
-  fi
-  rc=0
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; } >&2 || rc=$?
-  [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-  [ "$rc" = 0 ] || { log "apt-get install ${need[*]} failed"; exit 1; }
-fi
+[[ " ${SEL[*]} " != *" ovs-"* ]] || tools+=(ovs-vswitchd:openvswitch-switch)
+# (the packages' services are not started: see scripts/lib/packages.sh)
+pkg_install "${tools[@]}" || { log "cannot run without these tools"; exit 1; }
 
 log "cargo build --release"
 cargo build --release --quiet
@@ -408,6 +392,7 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
     xconnect-2w) xc_start examples/bench-dut.toml --workers 2 --first-core 0 ;;
     xconnect-1w-capture)
       rm -rf "${CAPDIR:?}"/*
+      # shellcheck disable=SC2086 # XCB_CAPTURE_ARGS: options, split on purpose
       xc_start examples/bench-dut.toml --workers 1 --first-core 1 --capture "$CAPDIR" \
         --capture-max-bytes 64M --capture-files 8 --capture-core "$CAPTURE_CORE" $CAPTURE_ARGS
       ;;

@@ -6,27 +6,129 @@
 # primary trunk goes down. Cleans up on exit and on Ctrl-C: no namespace
 # (xc-*) or process is left behind.
 #
-#   sudo scripts/demo.sh            (root: namespaces and raw sockets)
+#   sudo scripts/demo.sh                 builds as you, then the lab as root
+#   scripts/demo.sh                      the same: builds, then runs itself
+#                                        again through sudo for the lab
+#   sudo scripts/demo.sh --binary PATH   no build: the lab with this xconnect
 #
-# Installs iproute2, iperf3, tcpdump, iputils-ping and ethtool when missing.
+# The build runs with the invoking user's identity and toolchain: sudo
+# resets PATH, which hides rustup's ~/.cargo/bin, and a build as root would
+# leave a target/ the user cannot write. Without sudo it is the cargo on
+# PATH (else ~/.cargo/bin). Under sudo it is $SUDO_USER's cargo
+# ($CARGO_HOME/bin when sudo kept a CARGO_HOME of theirs, else
+# ~/.cargo/bin, else one on PATH), run as $SUDO_USER with their HOME, so
+# rustup finds their ~/.rustup (or a RUSTUP_HOME of theirs that sudo kept).
+# A root shell without sudo builds as root, and so does sudo when
+# $SUDO_USER cannot write the target directory (a checkout of root's).
+#
+# Installs iproute2, iperf3, tcpdump, iputils-ping and ethtool when missing
+# (scripts/lib/packages.sh: waits while another apt-get holds the lock).
 set -euo pipefail
+
+die() { echo "demo: $*" >&2; exit 1; }
+
+BIN=
+case "${1:-}" in
+  --binary)
+    [ -n "${2:-}" ] || die "--binary needs the path of an xconnect binary"
+    BIN=$2
+    case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac ;;
+  "") ;;
+  *) echo "usage: [sudo] $0 [--binary PATH]" >&2; exit 2 ;;
+esac
+
 cd "$(dirname "$0")/.."
+REPO=$PWD
+# shellcheck source=scripts/lib/packages.sh
+. scripts/lib/packages.sh
 
-[ "$(id -u)" = 0 ] || { echo "demo: run as root (network namespaces, raw sockets): sudo $0" >&2; exit 1; }
+# owned_by USER PATH: PATH exists and belongs to USER.
+owned_by() { [ -e "$2" ] && [ "$(stat -c %U "$2")" = "$1" ]; }
 
-need=()
-for t in ip:iproute2 iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping ethtool:ethtool timeout:coreutils; do
-  command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "==> installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# can_run USER FILE: USER may execute FILE (root's ~/.cargo/bin is not
+# reachable for others, for one).
+can_run() {
+  if [ "$1" = "$(id -un)" ]; then [ -x "$2" ]; else runuser -u "$1" -- test -x "$2" 2>/dev/null; fi
+}
+
+# find_cargo USER HOME: the cargo that USER builds with, or nothing. Our
+# own PATH first when we are USER (no sudo in between: it is theirs).
+find_cargo() {
+  local user=$1 home=$2 c
+  if [ "$user" = "$(id -un)" ] && c=$(command -v cargo); then
+    echo "$c"
+  elif [ -n "${CARGO_HOME:-}" ] && owned_by "$user" "$CARGO_HOME" && can_run "$user" "$CARGO_HOME/bin/cargo"; then
+    echo "$CARGO_HOME/bin/cargo"
+  elif can_run "$user" "$home/.cargo/bin/cargo"; then
+    echo "$home/.cargo/bin/cargo"
+  elif c=$(command -v cargo) && can_run "$user" "$c"; then
+    echo "$c"
+  fi
+}
+
+no_toolchain() { # no_toolchain USER HOME
+  {
+    echo "demo: no Rust toolchain found for $1: no cargo in ${CARGO_HOME:+$CARGO_HOME/bin, }$2/.cargo/bin or on PATH."
+    echo "demo: install one as $1 with rustup (https://rustup.rs: it puts cargo in ~/.cargo/bin),"
+    echo "demo: or Debian's (sudo apt-get install cargo), then run this again."
+    [ -z "${SUDO_USER:-}" ] ||
+      echo "demo: A toolchain elsewhere: run scripts/demo.sh without sudo, with that cargo on your PATH."
+  } >&2
+  exit 1
+}
+
+# build USER HOME: cargo build --release as USER, in USER's own environment
+# (HOME, PATH with their cargo first; CARGO_HOME/RUSTUP_HOME only when
+# they are USER's; CARGO_TARGET_DIR when set).
+build() {
+  local user=$1 home=$2 cargo v env
+  cargo=$(find_cargo "$user" "$home")
+  [ -n "$cargo" ] || no_toolchain "$user" "$home"
+  echo "==> cargo build --release (as $user: $cargo)"
+  if [ "$user" = "$(id -un)" ]; then
+    "$cargo" build --release --quiet
+    return
+  fi
+  env=(HOME="$home" USER="$user" LOGNAME="$user" TERM="${TERM:-dumb}"
+    PATH="$(dirname "$cargo"):/usr/local/bin:/usr/bin:/bin")
+  for v in CARGO_HOME RUSTUP_HOME; do
+    if [ -n "${!v:-}" ] && owned_by "$user" "${!v}"; then env+=("$v=${!v}"); fi
+  done
+  [ -z "${CARGO_TARGET_DIR:-}" ] || env+=("CARGO_TARGET_DIR=$CARGO_TARGET_DIR")
+  runuser -u "$user" -- env -i "${env[@]}" "$cargo" build --release --quiet
+}
+
+target=${CARGO_TARGET_DIR:-target}
+case $target in /*) ;; *) target=$REPO/$target ;; esac
+
+if [ -n "$BIN" ]; then
+  [ -x "$BIN" ] || die "$BIN is not an executable"
+  [ "$(id -u)" = 0 ] || die "--binary: run as root (sudo $0 --binary $BIN)"
+elif [ "$(id -u)" != 0 ]; then
+  # Unprivileged: build as ourselves, then the lab through sudo.
+  command -v sudo >/dev/null ||
+    die "the lab needs root (network namespaces, raw sockets) and sudo is not installed: run this as root"
+  build "$(id -un)" "$HOME"
+  BIN=$target/release/xconnect
+  echo "==> the lab needs root (network namespaces, raw sockets): sudo scripts/demo.sh --binary $BIN"
+  exec sudo -- "$REPO/scripts/demo.sh" --binary "$BIN"
+else
+  user=${SUDO_USER:-root}
+  home=$(getent passwd "$user" | cut -d: -f6) || true
+  [ -n "$home" ] || die "no home directory for $user"
+  probe=$target
+  [ -e "$probe" ] || probe=$REPO
+  if [ "$user" != root ] && ! runuser -u "$user" -- test -w "$probe" 2>/dev/null; then
+    echo "demo: $user cannot write $probe, so the build runs as root" >&2
+    user=root home=$(getent passwd root | cut -d: -f6)
+  fi
+  build "$user" "$home"
+  BIN=$target/release/xconnect
 fi
 
-echo "==> cargo build --release"
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/xconnect
+# Root from here on.
+pkg_install ip:iproute2 ss:iproute2 iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping \
+  ethtool:ethtool timeout:coreutils || die "the lab needs these tools"
 
 export XC_NS=xc-
 WORK=$(mktemp -d /tmp/xconnect-demo.XXXXXX)
@@ -61,7 +163,7 @@ start ms examples/msee-qinq.toml 1
 sleep 0.3
 
 capture() { # capture NS IFACE FILTER OUT -- then run traffic, then stop_captures
-  ip netns exec "xc-$1" timeout 20 tcpdump -l -e -nn -v -Q in -i "$2" $3 >"$WORK/$4" 2>"$WORK/$4.err" &
+  ip netns exec "xc-$1" timeout 20 tcpdump -l -e -nn -v -Q in -i "$2" ${3:+"$3"} >"$WORK/$4" 2>"$WORK/$4.err" &
   CAPS+=($!); PIDS+=($!)
   for _ in $(seq 100); do grep -q listening "$WORK/$4.err" && return; sleep 0.05; done
 }
@@ -104,7 +206,7 @@ in_ns cust iperf3 -c 192.0.2.2 -t 3 -f m | grep -E 'receiver' | awk '{print "  "
 echo
 echo "== failover: 10 ms pings while the primary trunk (xc-pe-tra) is down for 1 s"
 in_ns cust ping -i 0.01 -c 300 -W 1 192.0.2.2 >"$WORK/failover" 2>&1 &
-PING=$!; PIDS+=($PING)
+PING=$!; PIDS+=("$PING")
 sleep 0.6; ip -n xc-pe link set xc-pe-tra down
 sleep 1.0; ip -n xc-pe link set xc-pe-tra up
 wait "$PING" || true

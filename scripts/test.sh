@@ -5,12 +5,17 @@
 #   scripts/test.sh --deep   then also the loom models of the LPM publication
 #                            protocol and the LPM's unsafe parts under Miri
 #
-# Installs what it needs when missing (rustfmt and clippy components;
-# tshark for the trace differential test, through apt-get when root).
+# Installs what it needs when missing: rustfmt and clippy components; as
+# root (through apt-get, scripts/lib/packages.sh), the tools of the netns
+# end-to-end tests (iproute2, ethtool, iperf3, tcpdump, ping) and tshark
+# for the trace differential test. Not root, the netns tests skip and say
+# why; so does tests/trace_tshark.rs without tshark.
 # Runs from any directory; uses the repository's target dir (or
 # CARGO_TARGET_DIR) so CI builds everything once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/packages.sh
+. scripts/lib/packages.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -23,18 +28,19 @@ need_component() {
 need_component fmt rustfmt
 need_component clippy clippy
 
+# tests/netns_e2e.rs (as root) drives the lab with these tools; it fails
+# under CI=true when one is missing, and skips naming it otherwise.
 # tests/trace_tshark.rs compares `xconnect trace` with tshark.
-if ! command -v tshark >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing tshark (trace differential test)"
-    export DEBIAN_FRONTEND=noninteractive
+NETNS_TOOLS=(ip:iproute2 ethtool:ethtool iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping timeout:coreutils)
+if [ "$(id -u)" = 0 ]; then
+  if ! command -v tshark >/dev/null 2>&1 && command -v debconf-set-selections >/dev/null 2>&1; then
     # wireshark-common asks whether non-root users may capture: no.
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
-    apt-get install -y -qq --no-install-recommends tshark >/dev/null ||
-      { apt-get update -qq && apt-get install -y -qq --no-install-recommends tshark >/dev/null; }
-  else
-    echo "note: tshark missing and not root: tests/trace_tshark.rs will be skipped (sudo apt-get install tshark)" >&2
   fi
+  pkg_install "${NETNS_TOOLS[@]}" tshark:tshark ||
+    echo "note: the netns end-to-end tests and tests/trace_tshark.rs need the tools above" >&2
+elif [ -n "$(pkg_missing tshark:tshark)" ]; then
+  echo "note: tshark missing and not root: tests/trace_tshark.rs will be skipped (sudo apt-get install tshark)" >&2
 fi
 
 step "cargo fmt --check"

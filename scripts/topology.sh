@@ -27,6 +27,8 @@
 # trunks); hosts keep it. Trunk MTU 1508: a 1500-byte IP packet plus S- and
 # C-tag (the kernel allows one tag beyond the MTU) with room to spare.
 set -euo pipefail
+# shellcheck source=scripts/lib/packages.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/packages.sh"
 
 P=${XC_NS:-xc-}
 CUST=${P}cust PE=${P}pe MS=${P}ms VNET=${P}vnet M365=${P}m365
@@ -61,8 +63,7 @@ up() {
   local tap=0
   [ "${1:-}" = "--tap" ] && tap=1
   [ "$(id -u)" = 0 ] || die "needs root (ip netns)"
-  command -v ip >/dev/null || die "needs iproute2 (apt-get install iproute2)"
-  command -v ethtool >/dev/null || die "needs ethtool (apt-get install ethtool)"
+  pkg_install ip:iproute2 ethtool:ethtool || die "needs iproute2 and ethtool"
   trap 'echo "topology: setup failed, removing ${P}*" >&2; down' ERR
   for n in "${ALL[@]}"; do
     ip netns add "$n"

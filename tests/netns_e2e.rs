@@ -8,9 +8,13 @@
 //! and a capture from the running provider edge (`--capture`), read back
 //! with pcap-file, tcpdump and (when installed) tshark.
 //!
-//! Needs root and `ip netns`; without them every test prints why it is
-//! skipped and passes. With them, iperf3, tcpdump, ping and ethtool must be
-//! installed (`.ci/run` installs them). Tests run one at a time (a mutex),
+//! Needs root, `ip netns` and the tools iperf3, tcpdump, ping, ethtool and
+//! timeout (`scripts/test.sh` installs them when root). Without them every
+//! test prints why it is skipped, naming what is missing, and passes —
+//! except under CI (`CI` set, and not `false` or `0`): there a missing tool
+//! fails the tests, so that a broken install is a clear failure rather than
+//! a silent skip (not root or no `ip netns` still skip in CI: a CI that runs
+//! unprivileged cannot run them at all). Tests run one at a time (a mutex),
 //! each lab under its own namespace prefix, every command under `timeout`;
 //! the [`Lab`] guard stops the forwarders by PID and removes the
 //! namespaces even when an assertion fails.
@@ -26,18 +30,21 @@ static SERIAL: Mutex<()> = Mutex::new(());
 const XCONNECT: &str = env!("CARGO_BIN_EXE_xconnect");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+/// Why the tests cannot run here (`None`: they can), naming every missing
+/// tool. Panics under CI when only tools are missing: see the module
+/// documentation.
 fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (network namespaces need CAP_SYS_ADMIN)".into());
-    }
-    match Command::new("ip").args(["netns", "list"]).output() {
-        Ok(o) if o.status.success() => {}
-        _ => return Some("`ip netns` is not available (install iproute2)".into()),
-    }
-    let missing: Vec<&str> = ["iperf3", "tcpdump", "ping", "ethtool", "timeout"]
+    // (command, Debian package)
+    let tools = [
+        ("iperf3", "iperf3"),
+        ("tcpdump", "tcpdump"),
+        ("ping", "iputils-ping"),
+        ("ethtool", "ethtool"),
+        ("timeout", "coreutils"),
+    ];
+    let missing: Vec<(&str, &str)> = tools
         .into_iter()
-        .filter(|t| {
+        .filter(|(t, _)| {
             !Command::new("sh")
                 .args(["-c", &format!("command -v {t}")])
                 .stdout(Stdio::null())
@@ -45,18 +52,40 @@ fn skip_reason() -> Option<String> {
                 .is_ok_and(|s| s.success())
         })
         .collect();
-    assert!(
-        missing.is_empty(),
-        "root and ip netns are here but {missing:?} are missing: \
-         apt-get install iperf3 tcpdump iputils-ping ethtool (.ci/run does)"
-    );
-    None
+    let tools_missing = (!missing.is_empty()).then(|| {
+        let names: Vec<&str> = missing.iter().map(|(t, _)| *t).collect();
+        let packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
+        format!(
+            "missing {}: apt-get install {} (scripts/test.sh installs them when root)",
+            names.join(", "),
+            packages.join(" ")
+        )
+    });
+    let also = |why: &str| match &tools_missing {
+        Some(m) => Some(format!("{why}; also {m}")),
+        None => Some(why.to_string()),
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return also("not root (network namespaces need CAP_SYS_ADMIN)");
+    }
+    match Command::new("ip").args(["netns", "list"]).output() {
+        Ok(o) if o.status.success() => {}
+        _ => return also("`ip netns` is not available (install iproute2)"),
+    }
+    let why = tools_missing?;
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(!ci, "CI is set, so the netns tests must run, but: {why}");
+    Some(why)
 }
 
 /// Take the serial lock, or `None` (with a message) if the tests cannot run here.
 fn serial(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
     if let Some(why) = skip_reason() {
-        println!("skipping {test}: {why}");
+        // Straight to stderr, past the test harness's capture: a skip is
+        // news even when the test passes.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "skipping {test}: {why}");
         return None;
     }
     Some(SERIAL.lock().unwrap_or_else(|p| p.into_inner()))
