@@ -3,6 +3,10 @@
 # two trunk links, xconnect as the MSEE pair, and one host per peering.
 #
 #   scripts/topology.sh up [--tap]   build it (removed again if a step fails)
+#   scripts/topology.sh up --l3      the same wires, hosts addressed for the
+#                                    managed Layer 3 service (each behind a
+#                                    forwarder's address on its access link;
+#                                    examples/lab-pe-l3.toml, lab-msee-l3.toml)
 #   scripts/topology.sh taps         --tap only, after both forwarders run:
 #                                    move the TAPs xconnect created into the
 #                                    host namespaces and address them
@@ -26,6 +30,12 @@
 # IPv6 is off inside the forwarders' namespaces (no kernel chatter on the
 # trunks); hosts keep it. Trunk MTU 1508: a 1500-byte IP packet plus S- and
 # C-tag (the kernel allows one tag beyond the MTU) with room to spare.
+#
+# With --l3 the forwarders route: the hosts sit on /30s (/126s) of their
+# own with a forwarder's address as gateway, the trunks carry the link
+# subnets 192.0.2.0/29 (private) and 198.51.100.0/29 (Microsoft):
+#   cust-priv 203.0.113.2 (gw .1)   vnet0 198.51.100.130 (gw .129)
+#   cust-ms   203.0.113.6 (gw .5)   m365-0 198.51.100.134 (gw .133)
 set -euo pipefail
 # shellcheck source=scripts/lib/packages.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/packages.sh"
@@ -60,8 +70,13 @@ veth() { # veth NS_A A NS_B B [MTU]
 }
 
 up() {
-  local tap=0
-  [ "${1:-}" = "--tap" ] && tap=1
+  local tap=0 l3=0
+  case "${1:-}" in
+    --tap) tap=1 ;;
+    --l3) l3=1 ;;
+    "") ;;
+    *) die "unknown option ${1}: up [--tap | --l3]" ;;
+  esac
   [ "$(id -u)" = 0 ] || die "needs root (ip netns)"
   pkg_install ip:iproute2 ethtool:ethtool || die "needs iproute2 and ethtool"
   trap 'echo "topology: setup failed, removing ${P}*" >&2; down' ERR
@@ -79,9 +94,23 @@ up() {
     veth "$CUST" cust-ms "$PE" xc-pe-ms
     veth "$VNET" vnet0 "$MS" xc-ms-vnet
     veth "$M365" m365-0 "$MS" xc-ms-m365
-    hosts
+    if [ "$l3" = 1 ]; then hosts_l3; else hosts; fi
   fi
   trap - ERR
+}
+
+# The hosts of the l3 lab: each behind a forwarder's access address.
+hosts_l3() {
+  host_if "$CUST" cust-priv 203.0.113.2/30 2001:db8:ff::2/126
+  host_if "$CUST" cust-ms 203.0.113.6/30 2001:db8:ff:2::2/126
+  host_if "$VNET" vnet0 198.51.100.130/30 2001:db8:ff:1::2/126
+  host_if "$M365" m365-0 198.51.100.134/30 2001:db8:ff:3::2/126
+  ip -n "$CUST" route add default via 203.0.113.1
+  ip -n "$CUST" route add 198.51.100.132/30 via 203.0.113.5
+  ip -n "$CUST" -6 route add default via 2001:db8:ff::1
+  ip -n "$VNET" route add default via 198.51.100.129
+  ip -n "$VNET" -6 route add default via 2001:db8:ff:1::1
+  ip -n "$M365" route add default via 198.51.100.133
 }
 
 hosts() {
@@ -112,5 +141,5 @@ case "${1:-}" in
   up) shift; down; up "$@" ;;
   taps) taps ;;
   down) down ;;
-  *) echo "usage: $0 up [--tap] | taps | down   (namespaces ${P}*, prefix from \$XC_NS)" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--tap | --l3] | taps | down   (namespaces ${P}*, prefix from \$XC_NS)" >&2; exit 2 ;;
 esac
