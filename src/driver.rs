@@ -200,10 +200,8 @@ impl Driver {
 /// ports first appear, each given exactly its frames; frames a port
 /// refused become `tx-full` drops.
 ///
-/// The frames are grouped by port in one pass over the verdicts (a
-/// second, over the frames of other ports, only when there are several):
-/// the frames of the first port go straight into their list, which starts
-/// the order array whatever the counts of the others turn out to be.
+/// The frames are grouped by port in one pass over the verdicts, as one
+/// bit per frame in each port's set ([`Outgoing`]).
 #[inline]
 pub fn transmit<P: Ports + ?Sized, O: Observer>(
     pipeline: &mut Pipeline,
@@ -211,63 +209,42 @@ pub fn transmit<P: Ports + ?Sized, O: Observer>(
     batch: &Batch,
     observer: &mut O,
 ) {
-    const NONE: u8 = u8::MAX;
-    let n = batch.len().min(BATCH_SIZE);
-    // Distinct egress ports in order of appearance, frames per port, and
-    // each frame's port slot (NONE: it does not leave).
+    // Distinct egress ports in order of appearance and each one's frames.
+    // Consecutive frames mostly share a port: its set is built in a
+    // register (`cur`) and stored when the port changes, so the loop does
+    // not wait on a store to the array.
     let mut port_of = [0 as PortId; BATCH_SIZE];
-    let mut count = [0u8; BATCH_SIZE];
-    let mut slot = [NONE; BATCH_SIZE];
-    let mut order = [0u8; BATCH_SIZE];
+    let mut mask = [0u32; BATCH_SIZE];
     let mut k = 0usize;
-    for (i, frame_slot) in slot.iter_mut().enumerate().take(n) {
-        let Some(p) = batch.meta(i).verdict.egress() else {
+    let (mut last_port, mut last_slot, mut cur) = (PortId::MAX, 0usize, 0u32);
+    for (i, meta) in batch.metas().iter().take(BATCH_SIZE).enumerate() {
+        let Some(p) = meta.verdict.egress() else {
             continue;
         };
-        let s = if k > 0 && port_of[0] == p {
-            0
-        } else {
-            match port_of[1..k.max(1)].iter().position(|&q| q == p) {
-                Some(s) => s + 1,
+        if p != last_port {
+            mask[last_slot] |= cur;
+            last_port = p;
+            last_slot = match port_of[..k].iter().position(|&q| q == p) {
+                Some(s) => s,
                 None => {
                     port_of[k] = p;
                     k += 1;
                     k - 1
                 }
-            }
-        };
-        if s == 0 {
-            order[count[0] as usize] = i as u8;
-        } else {
-            *frame_slot = s as u8;
+            };
+            cur = 0;
         }
-        count[s] += 1;
+        cur |= 1 << i;
     }
-    if k == 0 {
-        return;
-    }
-    let mut start = [0u8; BATCH_SIZE + 1];
+    mask[last_slot] |= cur;
     for s in 0..k {
-        start[s + 1] = start[s] + count[s];
-    }
-    if k > 1 {
-        let mut fill = start;
-        for (i, &s) in slot.iter().enumerate().take(n) {
-            if s != NONE {
-                order[fill[s as usize] as usize] = i as u8;
-                fill[s as usize] += 1;
-            }
-        }
-    }
-    for s in 0..k {
-        let index = &order[start[s] as usize..start[s + 1] as usize];
-        let out = Outgoing::new(port_of[s], batch, index);
+        let out = Outgoing::new(port_of[s], batch, mask[s]);
         let sent = ports.send(out).unwrap_or(0);
         observer.transmitted(batch, out.port, sent);
-        // The refused frames are the tail of this port's list.
-        for &i in index.iter().skip(sent) {
-            if let Verdict::Forward(_) = batch.meta(i as usize).verdict {
-                pipeline.count_tx_failure(out.port, batch.buf(i as usize).len());
+        // The refused frames are the tail of this port's set.
+        for i in out.positions().skip(sent) {
+            if let Verdict::Forward(_) = batch.meta(i).verdict {
+                pipeline.count_tx_failure(out.port, batch.buf(i).len());
             }
         }
     }

@@ -216,6 +216,12 @@ impl Batch {
         &self.meta[i]
     }
 
+    /// Metadata of every frame, in order.
+    #[inline(always)]
+    pub fn metas(&self) -> &[Meta] {
+        self.meta.get(..self.len).unwrap_or(&[])
+    }
+
     /// The frames to transmit out of `port` (forwarded frames and
     /// resolution requests), in order.
     pub fn forwarded_to(&self, port: PortId) -> impl Iterator<Item = &[u8]> + '_ {
@@ -233,60 +239,72 @@ impl Batch {
 }
 
 /// The frames of a batch that leave by one port, in batch order: what a
-/// backend's transmit takes. Built by the driver in one pass over the
-/// batch, so each backend walks only its own frames.
+/// backend's transmit takes. A batch holds at most 32 frames, so the set
+/// is one bit per frame; the driver builds the sets of every port in one
+/// pass over the verdicts, and each backend walks only its own frames.
 #[derive(Clone, Copy)]
 pub struct Outgoing<'a> {
     /// The egress port.
     pub port: PortId,
     batch: &'a Batch,
-    index: &'a [u8],
+    mask: u32,
 }
+
+const _: () = assert!(BATCH_SIZE <= 32, "Outgoing keeps one bit per frame");
 
 impl std::fmt::Debug for Outgoing<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outgoing")
             .field("port", &self.port)
-            .field("index", &self.index)
+            .field("mask", &format_args!("{:#034b}", self.mask))
             .finish()
     }
 }
 
 impl<'a> Outgoing<'a> {
-    /// The frames of `batch` at `index` (positions in the batch, in order;
-    /// positions past its length are skipped) leaving by `port`.
-    pub fn new(port: PortId, batch: &'a Batch, index: &'a [u8]) -> Outgoing<'a> {
-        Outgoing { port, batch, index }
+    /// The frames of `batch` whose bit is set in `mask` (bit i: frame i;
+    /// bits past the batch's length are ignored), leaving by `port`.
+    #[inline(always)]
+    pub fn new(port: PortId, batch: &'a Batch, mask: u32) -> Outgoing<'a> {
+        let valid = if batch.len >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << batch.len) - 1
+        };
+        Outgoing {
+            port,
+            batch,
+            mask: mask & valid,
+        }
     }
 
     /// Every frame of `batch` whose verdict sends it out of `port`.
-    pub fn scan(port: PortId, batch: &'a Batch, scratch: &'a mut [u8; BATCH_SIZE]) -> Self {
-        let mut n = 0;
+    pub fn scan(port: PortId, batch: &'a Batch) -> Self {
+        let mut mask = 0u32;
         for i in 0..batch.len() {
             if batch.meta(i).verdict.egress() == Some(port) {
-                scratch[n] = i as u8;
-                n += 1;
+                mask |= 1 << i;
             }
         }
-        Outgoing::new(port, batch, &scratch[..n])
+        Outgoing::new(port, batch, mask)
     }
 
     /// How many frames.
     #[inline(always)]
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.mask.count_ones() as usize
     }
 
     /// True when no frame leaves by the port.
     #[inline(always)]
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.mask == 0
     }
 
-    /// Their positions in the batch.
+    /// The set of frames, bit i for frame i.
     #[inline(always)]
-    pub fn index(&self) -> &'a [u8] {
-        self.index
+    pub fn mask(&self) -> u32 {
+        self.mask
     }
 
     /// The batch they are in.
@@ -295,13 +313,25 @@ impl<'a> Outgoing<'a> {
         self.batch
     }
 
+    /// Their positions in the batch, in order.
+    #[inline(always)]
+    pub fn positions(&self) -> impl Iterator<Item = usize> {
+        let mut m = self.mask;
+        std::iter::from_fn(move || {
+            if m == 0 {
+                return None;
+            }
+            let i = m.trailing_zeros() as usize;
+            m &= m - 1;
+            Some(i)
+        })
+    }
+
     /// The frame bytes, in order.
     #[inline(always)]
     pub fn frames(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let batch = self.batch;
-        self.index
-            .iter()
-            .filter(move |&&i| (i as usize) < batch.len)
-            .filter_map(move |&i| batch.bufs.get(i as usize).map(PacketBuf::frame))
+        let bufs = self.batch.bufs.get(..self.batch.len).unwrap_or(&[]);
+        self.positions()
+            .filter_map(move |i| bufs.get(i).map(PacketBuf::frame))
     }
 }

@@ -1083,8 +1083,7 @@ mod tests {
         let mut out = Batch::new();
         assert!(out.push(&f));
         out.set_verdict(0, crate::frame::Verdict::Forward(0));
-        let mut idx = [0u8; crate::frame::BATCH_SIZE];
-        assert_eq!(port.send(Outgoing::scan(0, &out, &mut idx)).unwrap(), 1);
+        assert_eq!(port.send(Outgoing::scan(0, &out)).unwrap(), 1);
         assert!(!port.tx_pending);
         let mut batch = Batch::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);

@@ -178,8 +178,7 @@ mod tests {
         assert_eq!(tap.recv(&mut batch).unwrap(), 0);
         assert!(batch.push(&[0u8; 60]));
         batch.set_verdict(0, crate::frame::Verdict::Forward(0));
-        let mut idx = [0u8; crate::frame::BATCH_SIZE];
-        let out = Outgoing::scan(0, &batch, &mut idx);
+        let out = Outgoing::scan(0, &batch);
         assert_eq!(tap.send(out).unwrap(), 0, "interface down: EIO");
         assert_eq!(tap.take_stats(), IoStats::default());
         drop(tap);

@@ -172,7 +172,6 @@ impl Pipeline {
         if batch.time_ms.is_some() {
             self.batch_now_ms = batch.time_ms;
         }
-        let now_ms = batch.time_ms.or(self.fixed_now_ms).unwrap_or_else(clock_ms);
         // Frames the backend could not hand over (too long) are counted
         // here, as received and malformed.
         let (oversize, oversize_bytes) = batch.take_oversize();
@@ -238,6 +237,8 @@ impl Pipeline {
             self.counters.drop(DropReason::Malformed);
         }
         if l3_count > 0 {
+            // The clock is read only when a frame needs it (the l3 stage).
+            let now_ms = batch.time_ms.or(self.fixed_now_ms).unwrap_or_else(clock_ms);
             let mut cx = l3::Context {
                 links: &links,
                 now_ms,

@@ -207,11 +207,20 @@ pub struct Ingress {
 }
 
 /// The last resolved (peering, path, family) → tail of a batch: frames of
-/// one flow or one peering in a row resolve once.
-#[derive(Default)]
+/// one flow or one peering in a row resolve once. The tail is handed out
+/// by reference: copying it per frame stalled on store forwarding.
 struct TailCache<'p> {
     key: Option<(u16, PathId, Family)>,
-    tail: Option<Result<Tail<'p>, DropReason>>,
+    tail: Result<Tail<'p>, DropReason>,
+}
+
+impl Default for TailCache<'_> {
+    fn default() -> Self {
+        TailCache {
+            key: None,
+            tail: Err(DropReason::NoRoute),
+        }
+    }
 }
 
 impl<'p> TailCache<'p> {
@@ -222,12 +231,12 @@ impl<'p> TailCache<'p> {
         p: &'p L3Peering,
         key: (u16, PathId, Family),
         links: &LinkSnapshot<'_>,
-    ) -> Result<Tail<'p>, DropReason> {
-        if self.key != Some(key) || self.tail.is_none() {
+    ) -> Result<&Tail<'p>, DropReason> {
+        if self.key != Some(key) {
             self.key = Some(key);
-            self.tail = Some(tail_of(plan, p, key.1, key.2, links));
+            self.tail = tail_of(plan, p, key.1, key.2, links);
         }
-        self.tail.unwrap_or(Err(DropReason::NoRoute))
+        self.tail.as_ref().map_err(|r| *r)
     }
 }
 
