@@ -11,9 +11,10 @@
 //!   and [`Runtime::route_table`] gives the route API of an `l3` peering,
 //!   whose writes the workers see at once (the seams of hot reload and of
 //!   a routing daemon).
-//! - Every port is opened before any worker starts; the first failure
-//!   aborts with an error naming the port, its interface and what to do
-//!   (privilege, missing or down interface, MTU too small for the tags).
+//! - Every port is opened ([`open`]) before any worker starts; the first
+//!   failure aborts with an error naming the port, its interface and what
+//!   to do (privilege, missing or down interface, MTU too small for the
+//!   tags).
 //! - Each worker ([`worker`]) is pinned to a core and owns one queue of
 //!   every port: an AF_PACKET socket in a per-port hash fanout group, a
 //!   TAP queue (multi-queue when there are several workers), or a pnet
@@ -29,6 +30,7 @@
 //!   final counters; the caller prints the final [`Report`].
 
 pub mod link;
+pub mod open;
 pub mod report;
 pub mod worker;
 
@@ -36,9 +38,6 @@ pub use report::Report;
 
 use crate::capture::{Capture, CaptureSpec};
 use crate::config::{BackendKind, PortSpec};
-use crate::io::af_packet::{AfPacketOptions, AfPacketPort};
-use crate::io::pnet::PnetPort;
-use crate::io::tap::TapPort;
 use crate::io::Port;
 use crate::pipeline::{LinkState, Pipeline};
 use crate::plan::{PeeringKind, Plan, PlanHandle, RouteTable};
@@ -92,11 +91,6 @@ pub struct Runtime {
     started: Instant,
 }
 
-fn fanout_group(port: usize) -> u16 {
-    // Unique per process and port within the network namespace.
-    ((std::process::id() as u16).wrapping_mul(64)).wrapping_add(port as u16)
-}
-
 impl Runtime {
     /// Open every port of `ports` (in port-id order, as `plan` numbers
     /// them) and start the workers over `plan` and the link monitor. `log`
@@ -128,35 +122,9 @@ impl Runtime {
             );
         }
         let mut queues: Vec<Vec<Box<dyn Port>>> = (0..workers).map(|_| Vec::new()).collect();
-        for (i, p) in ports.iter().enumerate() {
-            if p.backend == BackendKind::Mem {
-                bail!(
-                    "port {}: backend \"mem\" is in-memory (tests, benches); \
-                     `xconnect run` needs af_packet, tap or pnet",
-                    p.name
-                );
-            }
-            for q in queues.iter_mut() {
-                let opened: std::io::Result<Box<dyn Port>> = match p.backend {
-                    BackendKind::AfPacket => AfPacketPort::open(
-                        &p.interface,
-                        &AfPacketOptions {
-                            fanout_group: (workers > 1).then(|| fanout_group(i)),
-                            required_mtu: p.required_mtu,
-                            ..AfPacketOptions::default()
-                        },
-                    )
-                    .map(|x| Box::new(x) as Box<dyn Port>),
-                    BackendKind::Tap => {
-                        TapPort::open(&p.interface, workers > 1).map(|x| Box::new(x) as _)
-                    }
-                    BackendKind::Pnet | BackendKind::Mem => {
-                        PnetPort::open(&p.interface).map(|x| Box::new(x) as _)
-                    }
-                };
-                let port = opened.with_context(|| {
-                    format!("port {} ({} on {})", p.name, p.backend.name(), p.interface)
-                })?;
+        for p in ports {
+            let opened = open::open_queues(p, workers)?;
+            for (q, port) in queues.iter_mut().zip(opened.queues) {
                 q.push(port);
             }
         }
