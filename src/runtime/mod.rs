@@ -30,6 +30,7 @@
 //!   final counters; the caller prints the final [`Report`].
 
 pub mod link;
+pub mod netlink;
 pub mod open;
 pub mod report;
 pub mod worker;
