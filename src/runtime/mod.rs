@@ -19,8 +19,12 @@
 //!   every port: an AF_PACKET socket in a per-port hash fanout group, a
 //!   TAP queue (multi-queue when there are several workers), or a pnet
 //!   channel (pnet needs `--workers 1`).
-//! - The link monitor ([`link`]) follows the kernel's link state every
-//!   100 ms; a trunk going down moves its flows to the other link.
+//! - The link monitor ([`link`]) follows the kernel's links through
+//!   rtnetlink ([`netlink`]), from a dump read before the workers start: a
+//!   trunk going down moves its flows to the other link at once, and a
+//!   port whose interface was deleted and created again under the same
+//!   name stays down until the monitor has opened it again on the new
+//!   interface and every worker took its new queue ([`handover`]).
 //! - With [`RunOptions::capture`] the capture ([`crate::capture`]) starts
 //!   after every port opened and before the workers (its directory error
 //!   comes after any port error); each worker takes a tap, and the writer
@@ -29,6 +33,7 @@
 //!   the CLI) or the duration elapsed, once every worker has published its
 //!   final counters; the caller prints the final [`Report`].
 
+pub mod handover;
 pub mod link;
 pub mod netlink;
 pub mod open;
@@ -123,8 +128,10 @@ impl Runtime {
             );
         }
         let mut queues: Vec<Vec<Box<dyn Port>>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut bound = Vec::with_capacity(ports.len());
         for p in ports {
             let opened = open::open_queues(p, workers)?;
+            bound.push(opened.ifindex);
             for (q, port) in queues.iter_mut().zip(opened.queues) {
                 q.push(port);
             }
@@ -143,13 +150,25 @@ impl Runtime {
             }
             None => (None, Vec::new()),
         };
+        // Subscribe to the link events, then read every link: the state
+        // the workers start with.
         let links = LinkState::new(ports.len());
-        link::refresh(ports, &links, std::path::Path::new("/sys"));
+        let (outbox, inboxes) = handover::channels(ports.len(), workers);
+        let netlink = link::Netlink::open().context("opening the rtnetlink socket")?;
+        let monitor = link::Monitor::new(
+            ports,
+            &bound,
+            links.clone(),
+            netlink,
+            outbox,
+            Box::new(open::open_queues),
+        )
+        .context("reading the links (rtnetlink)")?;
         let handle = Arc::new(PlanHandle::new(plan.clone()));
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut snapshots = Vec::new();
         let mut threads = Vec::new();
-        for (w, ports) in queues.into_iter().enumerate() {
+        for (w, (ports, reopen)) in queues.into_iter().zip(inboxes).enumerate() {
             let snapshot = Arc::new(Mutex::new(Snapshot::default()));
             snapshots.push(snapshot.clone());
             let core = match (opts.first_core, cores.is_empty()) {
@@ -166,6 +185,7 @@ impl Runtime {
                 snapshot,
                 stop: stop.clone(),
                 capture: taps.get_mut(w).and_then(Option::take),
+                reopen,
             };
             threads.push(
                 std::thread::Builder::new()
@@ -175,11 +195,11 @@ impl Runtime {
             );
         }
         {
-            let (ports, links, stop) = (ports.to_vec(), links.clone(), stop.clone());
+            let stop = stop.clone();
             std::thread::Builder::new()
                 .name("xc-links".into())
                 .spawn(move || {
-                    link::monitor(ports, links, stop, move |m| {
+                    monitor.run(&stop, &mut |m| {
                         if let Ok(mut l) = log.lock() {
                             l(m)
                         }

@@ -1,5 +1,7 @@
 //! Opening the queues of a port: one per worker, with the port's backend.
-//! [`super::Runtime::start`] opens every port this way.
+//! [`super::Runtime::start`] opens every port this way, and the link
+//! monitor ([`super::link`]) opens a port again this way when its interface
+//! was deleted and created again under the same name.
 //!
 //! Contract: [`open_queues`] opens `workers` queues of one port, in worker
 //! order: AF_PACKET sockets in one hash fanout group (a new group, its id
