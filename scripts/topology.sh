@@ -63,6 +63,20 @@ host_if() {
   ip -n "$ns" addr add "$4" dev "$dev" nodad
 }
 
+# wait_up NS DEV...: until the kernel reports each interface up (a new
+# veth's operstate follows its carrier through linkwatch, up to a second
+# later): a forwarder started before that sees the link down at first.
+wait_up() {
+  local ns=$1 dev; shift
+  for dev in "$@"; do
+    for _ in $(seq 100); do
+      ip -n "$ns" -o link show dev "$dev" 2>/dev/null | grep -q "state UP" && continue 2
+      sleep 0.05
+    done
+    die "$dev in $ns did not come up within 5 s"
+  done
+}
+
 veth() { # veth NS_A A NS_B B [MTU]
   ip -n "$1" link add "$2" ${5:+mtu $5} type veth peer name "$4" netns "$3" ${5:+mtu $5}
   ip -n "$1" link set "$2" up
@@ -95,7 +109,11 @@ up() {
     veth "$VNET" vnet0 "$MS" xc-ms-vnet
     veth "$M365" m365-0 "$MS" xc-ms-m365
     if [ "$l3" = 1 ]; then hosts_l3; else hosts; fi
+    wait_up "$PE" xc-pe-priv xc-pe-ms
+    wait_up "$MS" xc-ms-vnet xc-ms-m365
   fi
+  wait_up "$PE" xc-pe-tra xc-pe-trb
+  wait_up "$MS" xc-ms-tra xc-ms-trb
   trap - ERR
 }
 

@@ -4,7 +4,8 @@
 //! `xconnect run` processes, and real tools (ping, iperf3, tcpdump) check
 //! what a person would: reachability per peering, throughput, the tags on
 //! the trunk wire, DSCP on arrival, peering isolation and link failover —
-//! with AF_PACKET ports, with TAP access ports, and a pnet smoke test —
+//! with AF_PACKET ports, with TAP access ports, and a pnet smoke test —;
+//! a trunk deleted and created again under the same name (issue #15);
 //! and a capture from the running provider edge (`--capture`), read back
 //! with pcap-file, tcpdump and (when installed) tshark.
 //!
@@ -930,5 +931,202 @@ fn l3_lab() {
         );
         assert!(v["l3"]["routed"].as_u64().unwrap_or(0) > 0, "{role}: {v}");
         assert_eq!(v["held"], 0, "{role}: packets still held at the end: {v}");
+    }
+}
+
+/// The link messages (`xconnect: link …`) `role` logged so far.
+fn link_log(lab: &Lab, role: &str) -> Vec<String> {
+    lab.read(&format!("{role}.err"))
+        .lines()
+        .filter_map(|l| l.strip_prefix("xconnect: "))
+        .filter(|l| l.starts_with("link "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Wait (at most `limit`) until `role` logs, after its first `from`
+/// link messages, one that `want` accepts; returns its position.
+fn wait_link_log(
+    lab: &Lab,
+    role: &str,
+    from: usize,
+    limit: Duration,
+    want: impl Fn(&str) -> bool,
+) -> usize {
+    let end = Instant::now() + limit;
+    loop {
+        let log = link_log(lab, role);
+        if let Some(i) = log.iter().skip(from).position(|l| want(l)) {
+            return from + i;
+        }
+        assert!(
+            Instant::now() < end,
+            "{role}: the awaited link message did not come within {limit:?}; link log:\n{}",
+            log.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The ifindex and MTU of `dev` in the lab namespace `ns`.
+fn link_of(lab: &Lab, ns: &str, dev: &str) -> (u32, u32) {
+    let o = lab.exec(ns, &format!("ip -o link show dev {dev}"));
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    let index = t.split(':').next().and_then(|i| i.trim().parse().ok());
+    let mtu = t
+        .split_whitespace()
+        .skip_while(|w| *w != "mtu")
+        .nth(1)
+        .and_then(|m| m.parse().ok());
+    match (index, mtu) {
+        (Some(i), Some(m)) => (i, m),
+        _ => panic!("ip link show {dev}: {t}"),
+    }
+}
+
+/// Issue #15: a trunk deleted and created again under the same name (a veth
+/// pair re-created) must carry traffic again — the sockets of its port
+/// reopened on the new interface, the link down until then — and while it
+/// is gone its flows take the other trunk. The provider edge runs two
+/// workers (one fanout group per port), the MSEE one.
+#[test]
+fn trunk_recreated_under_the_same_name_carries_traffic_again() {
+    let Some(_g) = serial("trunk_recreated_under_the_same_name_carries_traffic_again") else {
+        return;
+    };
+    let mut lab = Lab::up_with("rc", Access::AfPacket, "0x8100", |_| {
+        vec!["--workers".into(), "2".into()]
+    });
+    ping_ok(&lab, "192.0.2.2");
+    ping_ok(&lab, "198.51.100.2");
+    let (pe_old, mtu) = link_of(&lab, "pe", "xc-pe-tra");
+    let (ms_old, _) = link_of(&lab, "ms", "xc-ms-tra");
+    let (pe_mark, ms_mark) = (link_log(&lab, "pe").len(), link_log(&lab, "ms").len());
+
+    // Delete the pair: both ends go, both forwarders take trunk-a down.
+    let o = lab.exec("pe", "ip link del xc-pe-tra");
+    assert!(o.status.success(), "{}", text(&o));
+    let limit = Duration::from_secs(5);
+    let down = |dev: &'static str| {
+        move |l: &str| l.starts_with(&format!("link trunk-a ({dev})")) && l.ends_with("down")
+    };
+    let pe_down = wait_link_log(&lab, "pe", pe_mark, limit, down("xc-pe-tra"));
+    let ms_down = wait_link_log(&lab, "ms", ms_mark, limit, down("xc-ms-tra"));
+    // Meanwhile every flow takes trunk-b.
+    ping_ok(&lab, "192.0.2.2");
+    ping_ok(&lab, "198.51.100.2");
+
+    // Create it again under the same names, with the lab's MTU.
+    let o = lab.exec(
+        "pe",
+        &format!(
+            "ip link add xc-pe-tra mtu {mtu} type veth peer name xc-ms-tra netns {} mtu {mtu}",
+            lab.ns("ms")
+        ),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    for (ns, dev) in [("pe", "xc-pe-tra"), ("ms", "xc-ms-tra")] {
+        let o = lab.exec(ns, &format!("ip link set {dev} up"));
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let (pe_new, _) = link_of(&lab, "pe", "xc-pe-tra");
+    let (ms_new, _) = link_of(&lab, "ms", "xc-ms-tra");
+    assert!(pe_new != pe_old && ms_new != ms_old, "new interfaces");
+    let up = |dev: &'static str| {
+        move |l: &str| l.starts_with(&format!("link trunk-a ({dev})")) && l.ends_with("up")
+    };
+    let pe_up = wait_link_log(&lab, "pe", pe_down + 1, limit, up("xc-pe-tra"));
+    let ms_up = wait_link_log(&lab, "ms", ms_down + 1, limit, up("xc-ms-tra"));
+
+    // 100 tagged frames (S-tag 100, C-tag 300: the Microsoft peering) into
+    // the re-created trunk from the MSEE end: the provider edge receives
+    // them on both workers' queues and hands every one to cust-ms.
+    let cap = lab.capture("cust", &["cust-ms"], "udp and dst port 9", |lab| {
+        let o = lab.exec(
+            "ms",
+            &format!(
+                "{XCONNECT} gen xc-ms-tra --vlan 100,300 --count 100 --flows 16 \
+                 --duration 5 --core none"
+            ),
+        );
+        assert!(o.status.success(), "gen: {}", text(&o));
+    });
+    let received = cap.matches("> 198.51.100.2.9:").count();
+    assert_eq!(
+        received,
+        100,
+        "tagged frames sent into the re-created trunk and received at cust-ms; \
+         provider edge link log:\n{}",
+        link_log(&lab, "pe").join("\n")
+    );
+
+    // Both forwarders send on it again: with trunk-b down every flow takes
+    // trunk-a, both ways.
+    let (pe_mark, ms_mark) = (link_log(&lab, "pe").len(), link_log(&lab, "ms").len());
+    let o = lab.exec("pe", "ip link set xc-pe-trb down");
+    assert!(o.status.success(), "{}", text(&o));
+    let b_down = |dev: &'static str| move |l: &str| l == format!("link trunk-b ({dev}) down");
+    wait_link_log(&lab, "pe", pe_mark, limit, b_down("xc-pe-trb"));
+    wait_link_log(&lab, "ms", ms_mark, limit, b_down("xc-ms-trb"));
+    ping_ok(&lab, "192.0.2.2");
+    ping_ok(&lab, "198.51.100.2");
+    let o = lab.exec("pe", "ip link set xc-pe-trb up");
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The log tells the story: gone (old ifindex) → reopening (new) → up
+    // (a deleted veth is first set down: a plain "down" may come first).
+    for (role, dev, old, new, workers, from, up) in [
+        (
+            "pe",
+            "xc-pe-tra",
+            pe_old,
+            pe_new,
+            "2 workers",
+            pe_down,
+            pe_up,
+        ),
+        (
+            "ms",
+            "xc-ms-tra",
+            ms_old,
+            ms_new,
+            "1 worker",
+            ms_down,
+            ms_up,
+        ),
+    ] {
+        let log = link_log(&lab, role);
+        let name = format!("link trunk-a ({dev})");
+        let story = [
+            format!("{name} gone (ifindex {old}): down"),
+            format!("{name} is back as ifindex {new}: reopening"),
+            format!("{name} reopened on ifindex {new} by {workers}: up"),
+        ];
+        let mut at = from;
+        for line in &story {
+            at += log[at..=up]
+                .iter()
+                .position(|l| l == line)
+                .unwrap_or_else(|| {
+                    panic!("{role}: {line:?} in order:\n{}", log[from..=up].join("\n"))
+                });
+        }
+        assert_eq!(at, up, "{role}: up last");
+        println!("{role}: {}", log[from..=up].join(" → "));
+    }
+    for (role, v) in lab.stop() {
+        let trunk_a = &v["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "trunk-a")
+            .unwrap_or_else(|| panic!("{role}: {v}"))
+            .clone();
+        assert_eq!(trunk_a["up"], true, "{role}: {v}");
+        assert_eq!(v["drops"]["malformed"], 0, "{role}: {v}");
+        if role == "pe" {
+            assert!(trunk_a["rx_packets"].as_u64().unwrap_or(0) >= 100, "{v}");
+        }
     }
 }

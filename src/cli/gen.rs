@@ -6,12 +6,15 @@
 //!
 //! It exists because trafgen 0.6.8 exits when flushing its TX ring returns
 //! `EAGAIN` (the receiver frees the skbs on another core, e.g. with RPS);
-//! here a refused batch is simply retried and counted.
+//! here a refused batch is simply retried and counted. With `--vlan` the
+//! frames carry VLAN tags (the lab kernel has no 8021q module, so tests
+//! that need tagged frames on a trunk make them here).
 
 use crate::gen::FrameSpec;
 use crate::io::af_packet::{open_tx_socket, setup_tx_ring};
 use crate::io::sys;
 use crate::wire::ethernet::Mac;
+use crate::wire::{Tpid, VlanTag};
 use clap::Args;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
@@ -26,6 +29,9 @@ Sends UDP/IPv4 frames 192.0.2.1 → 198.51.100.2, source ports 1024.. (one
 per flow), destination port 9, as fast as the interface takes them, until
 --duration, --count or SIGINT/SIGTERM. Prints the frames sent and the
 batches that found the transmit ring full (retried). Needs CAP_NET_RAW.
+--vlan tags the frames (outermost first, e.g. `--vlan 100,200` for an
+S-tag 100 and a C-tag 200; every tag with TPID --outer-tpid on the first,
+0x8100 on the others); --size then counts the tags.
 Towards an l3 attachment, --dst-mac must be xconnect's MAC on that port
 (it drops other unicast as not-our-mac): 02:78:63:00:00:01 for the first
 [[port]] of its config, 02:78:63:00:00:02 for the second, and so on.
@@ -56,6 +62,39 @@ pub struct GenArgs {
     /// Pin to this core ("none": no pinning).
     #[arg(long, default_value = "0")]
     pub core: String,
+    /// VLAN IDs to tag the frames with, outermost first (at most 3).
+    #[arg(long, value_name = "VID,…", value_delimiter = ',',
+          value_parser = clap::value_parser!(u16).range(0..=4095))]
+    pub vlan: Vec<u16>,
+    /// TPID of the outermost tag (0x8100, 0x88a8 or 0x9100); inner tags
+    /// are 0x8100.
+    #[arg(long, default_value = "0x8100", value_parser = parse_tpid)]
+    pub outer_tpid: u16,
+}
+
+fn parse_tpid(s: &str) -> Result<u16, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "0x8100" => Ok(0x8100),
+        "0x88a8" => Ok(0x88a8),
+        "0x9100" => Ok(0x9100),
+        _ => Err(format!("{s:?}: the outer TPID is 0x8100, 0x88a8 or 0x9100")),
+    }
+}
+
+/// The tags of `a`, outermost first.
+fn tags(a: &GenArgs) -> Vec<VlanTag> {
+    a.vlan
+        .iter()
+        .enumerate()
+        .map(|(i, &vid)| {
+            let tpid = if i == 0 {
+                Tpid(a.outer_tpid)
+            } else {
+                Tpid::DOT1Q
+            };
+            VlanTag::from_tci(tpid, vid)
+        })
+        .collect()
 }
 
 fn parse_mac(s: &str) -> Result<Mac, String> {
@@ -72,10 +111,11 @@ fn parse_mac(s: &str) -> Result<Mac, String> {
 
 /// The frames of `a`, one per flow.
 pub fn frames(a: &GenArgs) -> Vec<Vec<u8>> {
+    let tags = tags(a);
     (0..a.flows)
         .map(|i| {
             let mut spec = FrameSpec::udp(
-                &[],
+                &tags,
                 IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
                 IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)),
                 (1024 + i, 9),
@@ -93,6 +133,9 @@ pub fn frames(a: &GenArgs) -> Vec<Vec<u8>> {
 pub fn run(a: &GenArgs) -> anyhow::Result<i32> {
     if !(a.duration.is_finite() && (0.0..=86_400.0).contains(&a.duration)) {
         anyhow::bail!("--duration must be in 0..=86400 seconds");
+    }
+    if a.vlan.len() > 3 {
+        anyhow::bail!("--vlan takes at most 3 tags, got {}", a.vlan.len());
     }
     if a.core != "none" {
         let n: usize = a
@@ -182,6 +225,21 @@ mod tests {
             assert_eq!(u16::from_be_bytes([x[34], x[35]]), 1024 + i as u16);
         }
         assert!(parse_mac("02:00").is_err());
+        assert!(t.g.vlan.is_empty());
+    }
+
+    #[test]
+    fn vlan_tags_outermost_first() {
+        let t = T::parse_from(["t", "eth0", "--flows", "1", "--vlan", "100,300"]);
+        let f = &frames(&t.g)[0];
+        assert_eq!(f.len(), 60, "--size counts the tags");
+        assert_eq!(&f[12..16], &[0x81, 0x00, 0x00, 100]);
+        assert_eq!(&f[16..20], &[0x81, 0x00, 0x01, 0x2c]);
+        assert_eq!(&f[20..22], &[0x08, 0x00]);
+        let t = T::parse_from(["t", "eth0", "--vlan", "7", "--outer-tpid", "0x88a8"]);
+        assert_eq!(&frames(&t.g)[0][12..16], &[0x88, 0xa8, 0x00, 7]);
+        assert!(T::try_parse_from(["t", "eth0", "--vlan", "4096"]).is_err());
+        assert!(T::try_parse_from(["t", "eth0", "--outer-tpid", "0x1234"]).is_err());
         assert!(parse_mac("zz:00:00:00:00:00").is_err());
     }
 }

@@ -36,7 +36,13 @@
 //!   both sockets bypass the qdisc (`PACKET_QDISC_BYPASS`); the receive
 //!   socket puts the interface in
 //!   promiscuous mode (`PACKET_ADD_MEMBERSHIP`, `PACKET_MR_PROMISC`), and
-//!   may join a hash fanout group so that several workers share a port.
+//!   may join a hash fanout group so that several workers share a port:
+//!   [`Fanout::New`] has the kernel pick a group id no other socket of the
+//!   namespace uses (`PACKET_FANOUT_FLAG_UNIQUEID`), read back with
+//!   [`AfPacketPort::fanout_group`], and the other queues of the port
+//!   [`Fanout::Join`] it. A group belongs to one interface: the queues of an
+//!   interface that was deleted and created again need a new group, as the
+//!   old one lives on while a socket of it is open.
 //! - Kernel drops (ring full) are read from `PACKET_STATISTICS`; frames
 //!   longer than a buffer or truncated by the ring are counted as oversize.
 //!
@@ -82,6 +88,21 @@ mod field {
     pub const FRAME_HDR_LEN: usize = 48;
 }
 
+/// Whether and how the receive socket joins a `PACKET_FANOUT_HASH` group
+/// (several workers sharing a port, each with its own socket).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fanout {
+    /// No fanout: the socket gets every frame.
+    #[default]
+    None,
+    /// Create a group under an id the kernel picks, unique in the network
+    /// namespace ([`AfPacketPort::fanout_group`] tells it).
+    New,
+    /// Join the group with this id (made by [`Fanout::New`] on the same
+    /// interface).
+    Join(u16),
+}
+
 /// How a ring and socket are set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AfPacketOptions {
@@ -92,8 +113,8 @@ pub struct AfPacketOptions {
     /// Milliseconds after which the kernel hands over a partly filled block
     /// (bounds the latency of a quiet port).
     pub retire_ms: u32,
-    /// Join this `PACKET_FANOUT_HASH` group (several workers on one port).
-    pub fanout_group: Option<u16>,
+    /// Fanout group of the receive socket (several workers on one port).
+    pub fanout: Fanout,
     /// The smallest interface MTU the configuration needs (IP MTU plus the
     /// tag bytes beyond the one tag the kernel allows over the MTU).
     pub required_mtu: u32,
@@ -108,7 +129,7 @@ impl Default for AfPacketOptions {
             block_size: 1 << 18,
             block_count: 8,
             retire_ms: 1,
-            fanout_group: None,
+            fanout: Fanout::None,
             required_mtu: 0,
             tx_slots: 512,
         }
@@ -439,6 +460,8 @@ pub struct AfPacketPort {
     ring: RxRing,
     cursor: Cursor,
     interface: String,
+    /// The fanout group joined, if any.
+    fanout_group: Option<u16>,
     stats: IoStats,
 }
 
@@ -520,10 +543,31 @@ impl AfPacketPort {
         };
         sys::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
             .map_err(|e| sys::explain(e, interface, "entering promiscuous mode", cap))?;
-        if let Some(group) = opts.fanout_group {
-            let arg = group as libc::c_int | ((libc::PACKET_FANOUT_HASH as libc::c_int) << 16);
-            opt(libc::PACKET_FANOUT, &arg, "joining the fanout group")?;
-        }
+        let hash = libc::PACKET_FANOUT_HASH as libc::c_int;
+        let fanout_group = match opts.fanout {
+            Fanout::None => None,
+            Fanout::Join(group) => {
+                opt(
+                    libc::PACKET_FANOUT,
+                    &(group as libc::c_int | hash << 16),
+                    "joining the fanout group",
+                )?;
+                Some(group)
+            }
+            Fanout::New => {
+                // Id 0 with UNIQUEID: the kernel allocates a free id.
+                let unique = libc::PACKET_FANOUT_FLAG_UNIQUEID as libc::c_int;
+                opt(
+                    libc::PACKET_FANOUT,
+                    &((hash | unique) << 16),
+                    "creating a fanout group",
+                )?;
+                // Reads back id | type << 16 | flags << 24.
+                let v: u32 = sys::getsockopt(raw, libc::SOL_PACKET, libc::PACKET_FANOUT)
+                    .map_err(|e| sys::explain(e, interface, "reading the fanout group", cap))?;
+                Some(v as u16)
+            }
+        };
         // Transmit on a second socket that no epoll watches: every skb a
         // socket sent wakes that socket's waiters when it is freed
         // (`sock_wfree` → `sock_def_write_space`), and the receive socket
@@ -541,6 +585,7 @@ impl AfPacketPort {
             ring,
             cursor: Cursor::default(),
             interface: interface.to_string(),
+            fanout_group,
             stats: IoStats::default(),
         };
         // Reading the statistics resets them: start from zero.
@@ -551,6 +596,12 @@ impl AfPacketPort {
     /// The interface name.
     pub fn interface(&self) -> &str {
         &self.interface
+    }
+
+    /// The id of the fanout group the receive socket is in (the one the
+    /// kernel picked for [`Fanout::New`]); `None` without fanout.
+    pub fn fanout_group(&self) -> Option<u16> {
+        self.fanout_group
     }
 
     /// Have the kernel send what the TX ring holds. A frame the device
@@ -1106,5 +1157,33 @@ mod tests {
         }
         let _ = port.take_stats();
         port.clear_error();
+    }
+
+    /// A new fanout group gets an id no other group has; other sockets
+    /// join it by that id (root only).
+    #[test]
+    fn new_fanout_groups_are_unique_and_joinable() {
+        if !is_root() {
+            eprintln!("skipping new_fanout_groups_are_unique_and_joinable: needs CAP_NET_RAW");
+            return;
+        }
+        let opts = |fanout| AfPacketOptions {
+            fanout,
+            block_count: 2,
+            block_size: 1 << 12,
+            tx_slots: 32,
+            ..AfPacketOptions::default()
+        };
+        let Ok(a) = AfPacketPort::open("lo", &opts(Fanout::New)) else {
+            eprintln!("skipping: loopback is down in this namespace");
+            return;
+        };
+        let b = AfPacketPort::open("lo", &opts(Fanout::New)).unwrap();
+        let (ga, gb) = (a.fanout_group().unwrap(), b.fanout_group().unwrap());
+        assert_ne!(ga, gb);
+        let c = AfPacketPort::open("lo", &opts(Fanout::Join(ga))).unwrap();
+        assert_eq!(c.fanout_group(), Some(ga));
+        let plain = AfPacketPort::open("lo", &opts(Fanout::None)).unwrap();
+        assert_eq!(plain.fanout_group(), None);
     }
 }

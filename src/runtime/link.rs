@@ -1,53 +1,73 @@
-//! Link monitor: follows each port's kernel state so that a trunk going
-//! down moves its flows to the other link, and back when it returns.
+//! Link monitor: follows each port's interface through rtnetlink so that a
+//! trunk going down moves its flows to the other link and back when it
+//! returns, and so that a port whose interface was deleted and created
+//! again under the same name is opened again on the new interface.
 //!
-//! Contract: every [`POLL_INTERVAL`] the monitor reads
-//! `/sys/class/net/<if>/operstate` and `carrier` of every port (in the
-//! network namespace xconnect runs in) and stores up/down into the shared
-//! [`LinkState`] the workers read per frame; each change is reported once
-//! through the `report` callback. An interface that is not visible counts
-//! as down, except a TAP: xconnect holds its queue, and the device may have
-//! been moved into another namespace to serve a host there.
+//! Contract:
+//! - The monitor reads the link events of the network namespace xconnect
+//!   runs in ([`netlink`]: `RTM_NEWLINK`/`RTM_DELLINK` with ifindex,
+//!   name, flags and operstate), after one `RTM_GETLINK` dump at start ([`Monitor::new`], before the workers run); a netlink
+//!   overrun (`ENOBUFS`) makes it read every link again, never leaving a
+//!   stale state. It stores up/down into the shared [`LinkState`] the
+//!   workers read per batch and reports each change through the `log`
+//!   callback.
+//! - A port is up when the interface of its name is the one its queues are
+//!   bound to (same ifindex), administratively up and with carrier
+//!   (operstate up, or unknown with carrier) — [`Kernel::Up`]. An interface
+//!   not in this namespace counts as down, except a TAP ([`is_up`]):
+//!   xconnect holds its queue, and the device may have been moved into
+//!   another namespace to serve a host there. An operstate change of the
+//!   bound interface (`ip link set down/up`) only sets the link: the
+//!   kernel rebinds the sockets by itself.
+//! - When the bound interface leaves the namespace (`RTM_DELLINK` of its
+//!   ifindex) the port goes down at once ("gone"). The kernel detaches an
+//!   AF_PACKET socket from an interface it unregisters for good, so an
+//!   af_packet or pnet port is opened again ("reopening") as soon as an
+//!   interface of its name is administratively up in the namespace (a new
+//!   ifindex, or the old one moved back); a TAP (its queue follows the
+//!   device) only for an ifindex other than its own.
+//! - Reopening: the link stays down while the monitor opens one queue per
+//!   worker on the new interface ([`super::open`]: same backend and
+//!   options, a new fanout group) and hands them over
+//!   ([`super::handover`]); each worker swaps its queue and acknowledges,
+//!   and the link goes up ("reopened … by N workers") only once all have.
+//!   A failed reopen (the interface vanished again, MTU too small, …) is
+//!   logged, the port stays down, and it is tried again on the next change
+//!   of the interface (its next `RTM_NEWLINK`) or after a full dump.
+//! - The decisions are made by [`Tracker`] (netlink messages in, [`Step`]s
+//!   out, no I/O), unit-tested with messages built by the crate; no
+//!   message, however malformed or unexpected, makes the monitor panic.
 
+use super::handover::Outbox;
+use super::netlink::{self, Decoded, Recv};
+use super::open::Opened;
 use crate::config::{BackendKind, PortSpec};
 use crate::pipeline::LinkState;
-use std::path::Path;
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
+use std::collections::VecDeque;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-/// How often link state is read.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest wait for link events when nothing else is due (bounds the
+/// reaction to a stop request).
+pub const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Wait for events while workers are taking reopened queues (how soon the
+/// link goes up after the last of them acknowledged).
+pub const ACK_WAIT: Duration = Duration::from_millis(5);
+/// Time bound of one full link dump.
+pub const DUMP_LIMIT: Duration = Duration::from_secs(2);
 
-/// What the kernel says about an interface.
+/// What the kernel says about a port's interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
-    /// Up with carrier.
+    /// The interface the port is bound to, up with carrier.
     Up,
-    /// Administratively down, or no carrier.
+    /// Administratively down, no carrier, or not the interface the port's
+    /// queues are bound to.
     Down,
-    /// Not in this network namespace.
+    /// No interface of that name in this network namespace.
     Missing,
-}
-
-/// Decide from the `operstate` and `carrier` file contents (`None`: the
-/// file could not be read, as `carrier` cannot while the link is down).
-pub fn decide(operstate: Option<&str>, carrier: Option<&str>) -> Kernel {
-    match (operstate.map(str::trim), carrier.map(str::trim)) {
-        (None, _) => Kernel::Missing,
-        (Some("up"), Some("1")) | (Some("unknown"), Some("1")) => Kernel::Up,
-        // Some drivers report operstate "up" without a carrier file.
-        (Some("up"), None) => Kernel::Up,
-        _ => Kernel::Down,
-    }
-}
-
-/// Read the kernel's view of `interface` under `sysfs` (normally `/sys`).
-pub fn read(sysfs: &Path, interface: &str) -> Kernel {
-    let dir = sysfs.join("class/net").join(interface);
-    let op = std::fs::read_to_string(dir.join("operstate")).ok();
-    let carrier = std::fs::read_to_string(dir.join("carrier")).ok();
-    decide(op.as_deref(), carrier.as_deref())
 }
 
 /// Whether a port with this kernel state and backend forwards.
@@ -59,85 +79,555 @@ pub fn is_up(k: Kernel, backend: BackendKind) -> bool {
     }
 }
 
-/// Read every port once and store the result; returns the ports whose
-/// state changed as (port id, up).
-pub fn refresh(ports: &[PortSpec], links: &LinkState, sysfs: &Path) -> Vec<(u16, bool)> {
-    let mut changed = Vec::new();
-    for (i, p) in ports.iter().enumerate() {
-        let up = is_up(read(sysfs, &p.interface), p.backend);
-        if links.is_up(i as u16) != up {
-            links.set(i as u16, up);
-            changed.push((i as u16, up));
-        }
-    }
-    changed
+/// One interface as an `RTM_NEWLINK` message describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Its ifindex.
+    pub index: u32,
+    /// Its name.
+    pub name: String,
+    /// `IFF_UP`: administratively up.
+    pub admin_up: bool,
+    /// Up with carrier: operstate up, or unknown with carrier (`IFLA_CARRIER`,
+    /// else `IFF_LOWER_UP`), as `ip link` shows it; without an operstate,
+    /// `IFF_RUNNING` with carrier.
+    pub oper_up: bool,
 }
 
-/// Follow link state until `stop` is set; `report` gets every change.
-pub fn monitor(
-    ports: Vec<PortSpec>,
-    links: LinkState,
-    stop: Arc<AtomicBool>,
-    mut report: impl FnMut(&str),
-) {
-    let sysfs = Path::new("/sys");
-    while !stop.load(Ordering::Relaxed) {
-        for (port, up) in refresh(&ports, &links, sysfs) {
-            if let Some(p) = ports.get(port as usize) {
-                report(&format!(
-                    "link {} ({}) {}",
-                    p.name,
-                    p.interface,
-                    if up { "up" } else { "down" }
-                ));
+impl LinkInfo {
+    /// Read a link message; `None` without a name (the kernel always
+    /// sends one).
+    pub fn from_message(m: &LinkMessage) -> Option<LinkInfo> {
+        let mut name = None;
+        let mut state = None;
+        let mut carrier = None;
+        for a in &m.attributes {
+            match a {
+                LinkAttribute::IfName(n) => name = Some(n.clone()),
+                LinkAttribute::OperState(s) => state = Some(*s),
+                LinkAttribute::Carrier(c) => carrier = Some(*c != 0),
+                _ => {}
             }
         }
-        std::thread::sleep(POLL_INTERVAL);
+        let flags = m.header.flags;
+        let admin_up = flags.contains(LinkFlags::Up);
+        let carrier = carrier.unwrap_or(flags.contains(LinkFlags::LowerUp));
+        let oper_up = admin_up
+            && match state {
+                Some(State::Up) => true,
+                Some(State::Unknown) => carrier,
+                None => carrier && flags.contains(LinkFlags::Running),
+                Some(_) => false,
+            };
+        Some(LinkInfo {
+            index: m.header.index,
+            name: name?,
+            admin_up,
+            oper_up,
+        })
+    }
+}
+
+/// What the monitor must do, from [`Tracker`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Set the port's link up or down, and log `message` if any.
+    Set {
+        /// Port id.
+        port: u16,
+        /// New state.
+        up: bool,
+        /// What to log.
+        message: Option<String>,
+    },
+    /// Set the port's link down, log `message`, and open the port again
+    /// on interface `ifindex` (then [`Tracker::reopened`] or
+    /// [`Tracker::reopen_failed`]).
+    Reopen {
+        /// Port id.
+        port: u16,
+        /// The interface to open it on.
+        ifindex: u32,
+        /// What to log.
+        message: String,
+    },
+}
+
+/// One port as the tracker sees it.
+#[derive(Clone, Debug)]
+struct Track {
+    /// `name (interface)`, for messages.
+    label: String,
+    interface: String,
+    backend: BackendKind,
+    /// The interface the workers' queues are bound to (`None`: none that
+    /// works, e.g. after it was deleted).
+    bound: Option<u32>,
+    /// The interface of that name in this namespace now.
+    kernel: Option<LinkInfo>,
+    /// A reopen on this ifindex is under way.
+    reopening: Option<u32>,
+    /// The last reopen on this ifindex failed: wait for a change.
+    failed: Option<u32>,
+    /// The state last published.
+    up: bool,
+}
+
+impl Track {
+    fn kernel(&self) -> Kernel {
+        match &self.kernel {
+            None => Kernel::Missing,
+            Some(k) if self.bound == Some(k.index) && k.oper_up => Kernel::Up,
+            Some(_) => Kernel::Down,
+        }
+    }
+
+    fn decide(&self) -> bool {
+        self.reopening.is_none() && is_up(self.kernel(), self.backend)
+    }
+}
+
+/// The monitor's decisions (see the module contract): which ports are up,
+/// which must be opened again.
+#[derive(Clone, Debug)]
+pub struct Tracker {
+    ports: Vec<Track>,
+}
+
+impl Tracker {
+    /// Ports `ports`, whose queues are bound to the interfaces `bound` (by
+    /// port id; `None`: unknown), all up until the kernel says otherwise
+    /// (as a new [`LinkState`]).
+    pub fn new(ports: &[PortSpec], bound: &[Option<u32>]) -> Tracker {
+        Tracker {
+            ports: ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Track {
+                    label: format!("{} ({})", p.name, p.interface),
+                    interface: p.interface.clone(),
+                    backend: p.backend,
+                    bound: bound.get(i).copied().flatten(),
+                    kernel: None,
+                    reopening: None,
+                    failed: None,
+                    up: true,
+                })
+                .collect(),
+        }
+    }
+
+    /// The state last published for `port` (unknown ports are down).
+    pub fn is_up(&self, port: u16) -> bool {
+        self.ports.get(port as usize).is_some_and(|t| t.up)
+    }
+
+    /// The interface `port`'s queues are bound to.
+    pub fn bound(&self, port: u16) -> Option<u32> {
+        self.ports.get(port as usize).and_then(|t| t.bound)
+    }
+
+    /// An event: `RTM_NEWLINK` or `RTM_DELLINK`; anything else changes
+    /// nothing.
+    pub fn event(&mut self, m: &Decoded) -> Vec<Step> {
+        match m {
+            Decoded::NewLink(l) => self.new_link(l),
+            Decoded::DelLink(l) => self.del_link(l),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `RTM_NEWLINK`: an interface appeared or changed (or was renamed).
+    pub fn new_link(&mut self, m: &LinkMessage) -> Vec<Step> {
+        let Some(info) = LinkInfo::from_message(m) else {
+            return Vec::new();
+        };
+        let mut steps = Vec::new();
+        for p in 0..self.ports.len() {
+            let t = &mut self.ports[p];
+            if t.interface == info.name {
+                // A change: a reopen that failed is tried again.
+                t.failed = None;
+                t.kernel = Some(info.clone());
+            } else if t.kernel.as_ref().is_some_and(|k| k.index == info.index) {
+                // Renamed away (its sockets stay bound to it).
+                t.kernel = None;
+            } else {
+                continue;
+            }
+            steps.extend(self.reconcile(p, None));
+        }
+        steps
+    }
+
+    /// `RTM_DELLINK`: an interface left the namespace (deleted or moved).
+    pub fn del_link(&mut self, m: &LinkMessage) -> Vec<Step> {
+        let index = m.header.index;
+        let mut steps = Vec::new();
+        for p in 0..self.ports.len() {
+            let t = &mut self.ports[p];
+            let mut touched = false;
+            if t.kernel.as_ref().is_some_and(|k| k.index == index) {
+                t.kernel = None;
+                touched = true;
+            }
+            let gone = (t.bound == Some(index)).then_some(index);
+            if gone.is_some() {
+                touched = true;
+                if t.backend != BackendKind::Tap {
+                    // The kernel unbound its sockets for good.
+                    t.bound = None;
+                }
+            }
+            if touched {
+                steps.extend(self.reconcile(p, gone));
+            }
+        }
+        steps
+    }
+
+    /// A full dump (`RTM_NEWLINK` of every link): the kernel's view of
+    /// every port is replaced, reopens that failed are tried again.
+    pub fn snapshot(&mut self, links: &[LinkMessage]) -> Vec<Step> {
+        let infos: Vec<LinkInfo> = links.iter().filter_map(LinkInfo::from_message).collect();
+        let mut steps = Vec::new();
+        for p in 0..self.ports.len() {
+            let t = &mut self.ports[p];
+            t.failed = None;
+            t.kernel = infos.iter().find(|i| i.name == t.interface).cloned();
+            let gone = t.bound.filter(|b| !infos.iter().any(|i| i.index == *b));
+            if gone.is_some() && t.backend != BackendKind::Tap {
+                t.bound = None;
+            }
+            steps.extend(self.reconcile(p, gone));
+        }
+        steps
+    }
+
+    /// Every worker runs a queue of `port` bound to `ifindex` now.
+    pub fn reopened(&mut self, port: u16, ifindex: u32, workers: usize) -> Vec<Step> {
+        let p = port as usize;
+        let Some(t) = self.ports.get_mut(p) else {
+            return Vec::new();
+        };
+        t.reopening = None;
+        t.failed = None;
+        t.bound = Some(ifindex);
+        t.up = t.decide();
+        let message = format!(
+            "link {} reopened on ifindex {ifindex} by {workers} worker{}: {}",
+            t.label,
+            if workers == 1 { "" } else { "s" },
+            if t.up { "up" } else { "down" }
+        );
+        let mut steps = vec![Step::Set {
+            port,
+            up: t.up,
+            message: Some(message),
+        }];
+        // An interface newer still may wait.
+        steps.extend(self.reconcile(p, None));
+        steps
+    }
+
+    /// Opening `port` on `ifindex` failed: it stays down until the
+    /// interface changes.
+    pub fn reopen_failed(&mut self, port: u16, ifindex: u32) -> Vec<Step> {
+        let p = port as usize;
+        let Some(t) = self.ports.get_mut(p) else {
+            return Vec::new();
+        };
+        if t.reopening == Some(ifindex) {
+            t.reopening = None;
+        }
+        t.failed = Some(ifindex);
+        self.reconcile(p, None)
+    }
+
+    /// Publish the state of port `p` after a change; `gone`: the
+    /// interface its queues were bound to left the namespace.
+    fn reconcile(&mut self, p: usize, gone: Option<u32>) -> Vec<Step> {
+        let port = p as u16;
+        let Some(t) = self.ports.get_mut(p) else {
+            return Vec::new();
+        };
+        let mut steps = Vec::new();
+        let gone_message = gone
+            .filter(|_| t.backend != BackendKind::Tap)
+            .map(|g| format!("link {} gone (ifindex {g}): down", t.label));
+        if let Some(k) = &t.kernel {
+            let other = t.bound != Some(k.index);
+            if other && k.admin_up && t.reopening != Some(k.index) && t.failed != Some(k.index) {
+                if gone_message.is_some() {
+                    steps.push(Step::Set {
+                        port,
+                        up: false,
+                        message: gone_message,
+                    });
+                }
+                t.reopening = Some(k.index);
+                t.up = false;
+                steps.push(Step::Reopen {
+                    port,
+                    ifindex: k.index,
+                    message: format!("link {} is back as ifindex {}: reopening", t.label, k.index),
+                });
+                return steps;
+            }
+        }
+        let up = t.decide();
+        let message = match gone_message {
+            Some(m) => Some(m),
+            None if up != t.up => Some(format!(
+                "link {} {}",
+                t.label,
+                if up { "up" } else { "down" }
+            )),
+            None => None,
+        };
+        if message.is_some() {
+            t.up = up;
+            steps.push(Step::Set { port, up, message });
+        }
+        steps
+    }
+}
+
+/// Where link events come from: rtnetlink ([`Netlink`]) or, in tests, a
+/// script.
+pub trait Source {
+    /// Events, waiting at most `wait`.
+    fn recv(&mut self, wait: Duration) -> io::Result<Recv>;
+    /// Every link of the namespace, now.
+    fn dump(&mut self) -> io::Result<Vec<LinkMessage>>;
+}
+
+/// The link events of this network namespace.
+#[derive(Debug)]
+pub struct Netlink {
+    events: netlink::Events,
+}
+
+impl Netlink {
+    /// Subscribe (before the first dump, so that no change falls between).
+    pub fn open() -> io::Result<Netlink> {
+        Ok(Netlink {
+            events: netlink::Events::open()?,
+        })
+    }
+}
+
+impl Source for Netlink {
+    fn recv(&mut self, wait: Duration) -> io::Result<Recv> {
+        self.events.recv(wait)
+    }
+
+    fn dump(&mut self) -> io::Result<Vec<LinkMessage>> {
+        netlink::dump(DUMP_LIMIT)
+    }
+}
+
+/// How the monitor opens a port again: `(port, workers)` → queues.
+pub type Opener = Box<dyn FnMut(&PortSpec, usize) -> anyhow::Result<Opened> + Send>;
+
+/// The link monitor: a [`Tracker`] fed by a [`Source`], acting on the
+/// [`LinkState`] and reopening ports through an [`Opener`] and an
+/// [`Outbox`].
+pub struct Monitor<S> {
+    ports: Vec<PortSpec>,
+    tracker: Tracker,
+    links: LinkState,
+    source: S,
+    outbox: Outbox,
+    open: Opener,
+    /// Per port: the reopen handed over, as (ifindex, generation).
+    pending: Vec<Option<(u32, u64)>>,
+    /// Steps left from the start (reopens).
+    queued: Vec<Step>,
+    /// Read every link again before the next event.
+    redump: bool,
+    /// The last receive error, logged once.
+    failing: Option<String>,
+}
+
+impl<S> std::fmt::Debug for Monitor<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("tracker", &self.tracker)
+            .field("pending", &self.pending)
+            .finish()
+    }
+}
+
+impl<S: Source> Monitor<S> {
+    /// A monitor of `ports` whose queues are bound to `bound` (by port
+    /// id): reads every link once and sets `links` accordingly, silently
+    /// (the start-up state); reopens it finds necessary wait for
+    /// [`Monitor::run`].
+    pub fn new(
+        ports: &[PortSpec],
+        bound: &[Option<u32>],
+        links: LinkState,
+        mut source: S,
+        outbox: Outbox,
+        open: Opener,
+    ) -> io::Result<Monitor<S>> {
+        let mut tracker = Tracker::new(ports, bound);
+        let all = source.dump()?;
+        let mut queued = Vec::new();
+        for s in tracker.snapshot(&all) {
+            match s {
+                Step::Set { port, up, .. } => links.set(port, up),
+                Step::Reopen { port, .. } => {
+                    links.set(port, false);
+                    queued.push(s);
+                }
+            }
+        }
+        Ok(Monitor {
+            ports: ports.to_vec(),
+            tracker,
+            links,
+            source,
+            outbox,
+            open,
+            pending: vec![None; ports.len()],
+            queued,
+            redump: false,
+            failing: None,
+        })
+    }
+
+    /// The decisions so far.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Follow the links until `stop` is set; `log` gets every message.
+    pub fn run(mut self, stop: &AtomicBool, log: &mut dyn FnMut(&str)) {
+        while !stop.load(Ordering::Relaxed) {
+            self.turn(log);
+        }
+    }
+
+    /// One round: take the events of one receive (or a full dump after an
+    /// overrun), act on them, and finish reopens every worker
+    /// acknowledged.
+    pub fn turn(&mut self, log: &mut dyn FnMut(&str)) {
+        let mut steps: VecDeque<Step> = std::mem::take(&mut self.queued).into();
+        if self.redump {
+            match self.source.dump() {
+                Ok(all) => {
+                    self.redump = false;
+                    steps.extend(self.tracker.snapshot(&all));
+                }
+                Err(e) => {
+                    log(&format!(
+                        "link monitor: reading every link failed: {e}; trying again"
+                    ));
+                    std::thread::sleep(IDLE_WAIT);
+                }
+            }
+        } else {
+            let wait = if self.pending.iter().any(Option::is_some) {
+                ACK_WAIT
+            } else {
+                IDLE_WAIT
+            };
+            match self.source.recv(wait) {
+                Ok(Recv::Messages(ms)) => {
+                    self.failing = None;
+                    for (_, m) in &ms {
+                        if *m == Decoded::Overrun {
+                            self.redump = true;
+                        }
+                        steps.extend(self.tracker.event(m));
+                    }
+                }
+                Ok(Recv::Idle) => self.failing = None,
+                Ok(Recv::Overrun) => {
+                    log("link monitor: link events were lost (netlink overrun): reading every link again");
+                    self.redump = true;
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    if self.failing.as_ref() != Some(&e) {
+                        log(&format!("link monitor: receiving link events failed: {e}"));
+                        self.failing = Some(e);
+                    }
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+        self.act(steps, log);
+        self.finish_reopens(log);
+    }
+
+    fn act(&mut self, mut steps: VecDeque<Step>, log: &mut dyn FnMut(&str)) {
+        // Bounded: a reopen that fails marks its ifindex, so it is not
+        // asked for again before the next event.
+        while let Some(s) = steps.pop_front() {
+            match s {
+                Step::Set { port, up, message } => {
+                    self.links.set(port, up);
+                    if let Some(m) = message {
+                        log(&m);
+                    }
+                }
+                Step::Reopen {
+                    port,
+                    ifindex,
+                    message,
+                } => {
+                    self.links.set(port, false);
+                    log(&message);
+                    if let Err(why) = self.reopen(port) {
+                        if let Some(p) = self.ports.get(port as usize) {
+                            log(&format!(
+                                "link {} ({}): reopening on ifindex {ifindex} failed: {why}; \
+                                 down until the interface changes",
+                                p.name, p.interface
+                            ));
+                        }
+                        steps.extend(self.tracker.reopen_failed(port, ifindex));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Open `port` again and hand its queues to the workers.
+    fn reopen(&mut self, port: u16) -> Result<(), String> {
+        let spec = self.ports.get(port as usize).ok_or("no such port")?;
+        let opened = (self.open)(spec, self.outbox.workers()).map_err(|e| format!("{e:#}"))?;
+        let ifindex = opened
+            .ifindex
+            .ok_or("the interface changed while it was being opened")?;
+        let generation = self
+            .outbox
+            .hand_over(port, opened.queues)
+            .ok_or("a worker did not take its queue (stopping?)")?;
+        if let Some(slot) = self.pending.get_mut(port as usize) {
+            *slot = Some((ifindex, generation));
+        }
+        Ok(())
+    }
+
+    /// Ports whose new queues every worker runs now: publish them.
+    fn finish_reopens(&mut self, log: &mut dyn FnMut(&str)) {
+        let workers = self.outbox.workers();
+        for p in 0..self.pending.len() {
+            let Some((ifindex, generation)) = self.pending[p] else {
+                continue;
+            };
+            if self.outbox.acked(p as u16, generation) == workers {
+                self.pending[p] = None;
+                let steps = self.tracker.reopened(p as u16, ifindex, workers);
+                self.act(steps.into(), log);
+            }
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kernel_states() {
-        assert_eq!(decide(Some("up\n"), Some("1\n")), Kernel::Up);
-        assert_eq!(decide(Some("unknown\n"), Some("1\n")), Kernel::Up);
-        assert_eq!(decide(Some("down\n"), None), Kernel::Down);
-        assert_eq!(decide(Some("lowerlayerdown\n"), Some("0\n")), Kernel::Down);
-        assert_eq!(decide(Some("unknown"), Some("0")), Kernel::Down);
-        assert_eq!(decide(None, None), Kernel::Missing);
-        assert!(is_up(Kernel::Missing, BackendKind::Tap));
-        assert!(!is_up(Kernel::Missing, BackendKind::AfPacket));
-    }
-
-    #[test]
-    fn refresh_reads_a_sysfs_tree() {
-        let dir = std::env::temp_dir().join(format!("xc-sysfs-{}", std::process::id()));
-        let net = dir.join("class/net/xc-a");
-        std::fs::create_dir_all(&net).unwrap();
-        std::fs::write(net.join("operstate"), "down\n").unwrap();
-        let cfg = crate::config::load_str(
-            &std::fs::read_to_string(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pe-dot1q.toml"),
-            )
-            .unwrap()
-            .replace("xc-pe-tra", "xc-a"),
-            Path::new("x.toml"),
-        )
-        .unwrap();
-        let ports = crate::config::port_specs(&cfg);
-        let links = LinkState::new(ports.len());
-        let id = ports.iter().position(|p| p.name == "trunk-a").unwrap() as u16;
-        // Everything else is missing (down for af_packet); trunk-a is down.
-        let changed = refresh(&ports, &links, &dir);
-        assert_eq!(changed.len(), ports.len());
-        assert!(!links.is_up(id));
-        std::fs::write(net.join("operstate"), "up\n").unwrap();
-        std::fs::write(net.join("carrier"), "1\n").unwrap();
-        assert_eq!(refresh(&ports, &links, &dir), vec![(id, true)]);
-        assert!(refresh(&ports, &links, &dir).is_empty());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;

@@ -11,15 +11,20 @@
 //!   and [`Runtime::route_table`] gives the route API of an `l3` peering,
 //!   whose writes the workers see at once (the seams of hot reload and of
 //!   a routing daemon).
-//! - Every port is opened before any worker starts; the first failure
-//!   aborts with an error naming the port, its interface and what to do
-//!   (privilege, missing or down interface, MTU too small for the tags).
+//! - Every port is opened ([`open`]) before any worker starts; the first
+//!   failure aborts with an error naming the port, its interface and what
+//!   to do (privilege, missing or down interface, MTU too small for the
+//!   tags).
 //! - Each worker ([`worker`]) is pinned to a core and owns one queue of
 //!   every port: an AF_PACKET socket in a per-port hash fanout group, a
 //!   TAP queue (multi-queue when there are several workers), or a pnet
 //!   channel (pnet needs `--workers 1`).
-//! - The link monitor ([`link`]) follows the kernel's link state every
-//!   100 ms; a trunk going down moves its flows to the other link.
+//! - The link monitor ([`link`]) follows the kernel's links through
+//!   rtnetlink ([`netlink`]), from a dump read before the workers start: a
+//!   trunk going down moves its flows to the other link at once, and a
+//!   port whose interface was deleted and created again under the same
+//!   name stays down until the monitor has opened it again on the new
+//!   interface and every worker took its new queue ([`handover`]).
 //! - With [`RunOptions::capture`] the capture ([`crate::capture`]) starts
 //!   after every port opened and before the workers (its directory error
 //!   comes after any port error); each worker takes a tap, and the writer
@@ -28,7 +33,10 @@
 //!   the CLI) or the duration elapsed, once every worker has published its
 //!   final counters; the caller prints the final [`Report`].
 
+pub mod handover;
 pub mod link;
+pub mod netlink;
+pub mod open;
 pub mod report;
 pub mod worker;
 
@@ -36,9 +44,6 @@ pub use report::Report;
 
 use crate::capture::{Capture, CaptureSpec};
 use crate::config::{BackendKind, PortSpec};
-use crate::io::af_packet::{AfPacketOptions, AfPacketPort};
-use crate::io::pnet::PnetPort;
-use crate::io::tap::TapPort;
 use crate::io::Port;
 use crate::pipeline::{LinkState, Pipeline};
 use crate::plan::{PeeringKind, Plan, PlanHandle, RouteTable};
@@ -92,11 +97,6 @@ pub struct Runtime {
     started: Instant,
 }
 
-fn fanout_group(port: usize) -> u16 {
-    // Unique per process and port within the network namespace.
-    ((std::process::id() as u16).wrapping_mul(64)).wrapping_add(port as u16)
-}
-
 impl Runtime {
     /// Open every port of `ports` (in port-id order, as `plan` numbers
     /// them) and start the workers over `plan` and the link monitor. `log`
@@ -128,35 +128,11 @@ impl Runtime {
             );
         }
         let mut queues: Vec<Vec<Box<dyn Port>>> = (0..workers).map(|_| Vec::new()).collect();
-        for (i, p) in ports.iter().enumerate() {
-            if p.backend == BackendKind::Mem {
-                bail!(
-                    "port {}: backend \"mem\" is in-memory (tests, benches); \
-                     `xconnect run` needs af_packet, tap or pnet",
-                    p.name
-                );
-            }
-            for q in queues.iter_mut() {
-                let opened: std::io::Result<Box<dyn Port>> = match p.backend {
-                    BackendKind::AfPacket => AfPacketPort::open(
-                        &p.interface,
-                        &AfPacketOptions {
-                            fanout_group: (workers > 1).then(|| fanout_group(i)),
-                            required_mtu: p.required_mtu,
-                            ..AfPacketOptions::default()
-                        },
-                    )
-                    .map(|x| Box::new(x) as Box<dyn Port>),
-                    BackendKind::Tap => {
-                        TapPort::open(&p.interface, workers > 1).map(|x| Box::new(x) as _)
-                    }
-                    BackendKind::Pnet | BackendKind::Mem => {
-                        PnetPort::open(&p.interface).map(|x| Box::new(x) as _)
-                    }
-                };
-                let port = opened.with_context(|| {
-                    format!("port {} ({} on {})", p.name, p.backend.name(), p.interface)
-                })?;
+        let mut bound = Vec::with_capacity(ports.len());
+        for p in ports {
+            let opened = open::open_queues(p, workers)?;
+            bound.push(opened.ifindex);
+            for (q, port) in queues.iter_mut().zip(opened.queues) {
                 q.push(port);
             }
         }
@@ -174,13 +150,25 @@ impl Runtime {
             }
             None => (None, Vec::new()),
         };
+        // Subscribe to the link events, then read every link: the state
+        // the workers start with.
         let links = LinkState::new(ports.len());
-        link::refresh(ports, &links, std::path::Path::new("/sys"));
+        let (outbox, inboxes) = handover::channels(ports.len(), workers);
+        let netlink = link::Netlink::open().context("opening the rtnetlink socket")?;
+        let monitor = link::Monitor::new(
+            ports,
+            &bound,
+            links.clone(),
+            netlink,
+            outbox,
+            Box::new(open::open_queues),
+        )
+        .context("reading the links (rtnetlink)")?;
         let handle = Arc::new(PlanHandle::new(plan.clone()));
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut snapshots = Vec::new();
         let mut threads = Vec::new();
-        for (w, ports) in queues.into_iter().enumerate() {
+        for (w, (ports, reopen)) in queues.into_iter().zip(inboxes).enumerate() {
             let snapshot = Arc::new(Mutex::new(Snapshot::default()));
             snapshots.push(snapshot.clone());
             let core = match (opts.first_core, cores.is_empty()) {
@@ -197,6 +185,7 @@ impl Runtime {
                 snapshot,
                 stop: stop.clone(),
                 capture: taps.get_mut(w).and_then(Option::take),
+                reopen,
             };
             threads.push(
                 std::thread::Builder::new()
@@ -206,11 +195,11 @@ impl Runtime {
             );
         }
         {
-            let (ports, links, stop) = (ports.to_vec(), links.clone(), stop.clone());
+            let stop = stop.clone();
             std::thread::Builder::new()
                 .name("xc-links".into())
                 .spawn(move || {
-                    link::monitor(ports, links, stop, move |m| {
+                    monitor.run(&stop, &mut |m| {
                         if let Ok(mut l) = log.lock() {
                             l(m)
                         }

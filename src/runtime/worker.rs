@@ -5,7 +5,13 @@
 //! batch, run it through the pipeline, send the forwarded frames per egress
 //! port, count what a port did not accept as `tx-full`). Before each round
 //! it checks the [`PlanHandle`]'s generation (one atomic load) and takes a
-//! newly published plan, so a reload lands between batches. When a whole
+//! newly published plan, so a reload lands between batches. It also checks
+//! its [`Inbox`] (one atomic load): when the link monitor opened a port
+//! again (its interface deleted and created again), the worker puts the
+//! new queue in the place of the old one between two batches — the old
+//! queue's kernel drops counted, its descriptors closed (which takes them
+//! out of the `epoll` set), the new one registered under the same token —
+//! and acknowledges it; it never waits for the monitor. When a whole
 //! round over the ports brought nothing
 //! the worker releases packets held for a neighbour that another worker
 //! resolved, then sleeps in `epoll` (mio) on all its ports, at most
@@ -19,6 +25,7 @@
 //! before its first batch; a refusal ends the worker with an error that
 //! names the privilege.
 
+use super::handover::Inbox;
 use crate::capture::CaptureTap;
 use crate::driver::Driver;
 use crate::io::Port;
@@ -88,6 +95,8 @@ pub struct Worker {
     pub stop: Arc<AtomicBool>,
     /// This worker's capture tap, when `--capture` is on.
     pub capture: Option<CaptureTap>,
+    /// Where the link monitor hands over queues of reopened ports.
+    pub reopen: Inbox,
 }
 
 impl Worker {
@@ -120,6 +129,9 @@ impl Worker {
             if g != generation {
                 generation = g;
                 self.pipeline.set_plan(self.plan.current());
+            }
+            if self.reopen.pending() {
+                self.take_reopened(poll.registry(), &mut kernel_drops);
             }
             let mut got = 0;
             for port in 0..self.ports.len() {
@@ -165,6 +177,28 @@ impl Worker {
         }
         self.publish(&mut kernel_drops);
         Ok(())
+    }
+
+    /// Put the queues the link monitor opened again in place and
+    /// acknowledge each.
+    fn take_reopened(&mut self, registry: &mio::Registry, kernel_drops: &mut [u64]) {
+        for fresh in self.reopen.take() {
+            let p = fresh.port as usize;
+            let Some(slot) = self.ports.get_mut(p) else {
+                continue;
+            };
+            let mut old = std::mem::replace(slot, fresh.queue);
+            if let Some(d) = kernel_drops.get_mut(p) {
+                *d += old.take_stats().kernel_drops;
+            }
+            // Closing the old descriptors removes them from the epoll set.
+            drop(old);
+            // A queue that could not be registered is still stepped every
+            // round; only the wake-up from an idle sleep (at most
+            // IDLE_WAIT) is lost.
+            let _ = slot.register(registry, mio::Token(p));
+            self.reopen.ack(fresh.port, fresh.generation);
+        }
     }
 
     fn publish(&mut self, kernel_drops: &mut [u64]) {
