@@ -2,7 +2,7 @@
 //! validated [`model`].
 //!
 //! Contract: [`load`] and [`load_str`] turn any text into either a
-//! [`Config`] that satisfies every rule of `shared/expressroute.md`, or
+//! [`Config`] that satisfies every rule of `docs/model.md` (the ExpressRoute rules), or
 //! [`Diagnostics`] listing **every** problem found (TOML syntax and type
 //! errors are reported alone, as one `syntax` diagnostic, because nothing
 //! can be checked past them). They never panic, whatever the input.

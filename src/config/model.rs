@@ -1,7 +1,7 @@
 //! The validated configuration model: what a loaded, rule-checked TOML file
 //! says, in domain terms. Produced by [`super::load`]; consumed by
 //! [`super::compile()`]. Every value here has already passed
-//! the ExpressRoute rules of `shared/expressroute.md`, so compilation cannot
+//! the ExpressRoute rules of `docs/model.md` (the ExpressRoute rules), so compilation cannot
 //! fail on a model that came from the loader.
 
 pub use crate::plan::{PeeringKind, ServiceMode};

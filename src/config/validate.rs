@@ -1,6 +1,6 @@
 //! The ExpressRoute rules: raw file → validated [`Config`].
 //!
-//! Contract: [`validate`] checks every rule of `shared/expressroute.md` (and
+//! Contract: [`validate`] checks every rule of `docs/model.md` (the ExpressRoute rules) (and
 //! the model's own rules) against a [`RawConfig`], reports **every**
 //! violation it finds (it never stops at the first), and returns a
 //! [`Config`] only when there is none. Each rule has a short stable id

@@ -1,5 +1,5 @@
-//! The AF_PACKET backend: a TPACKET_V3 receive ring and `sendmmsg`
-//! transmit on one Linux interface — the fast path.
+//! The AF_PACKET backend: a TPACKET_V3 receive ring and a TPACKET_V2
+//! transmit ring on one Linux interface — the fast path.
 //!
 //! Contract:
 //! - **Receive** costs no system call: frames are copied out of ring blocks

@@ -7,8 +7,10 @@
 //!   point-to-point links (primary, secondary, access). A prefix with next
 //!   hops on both trunk links is one ECMP path: flows are spread over both
 //!   and move to the survivor when a link goes down.
-//! - Every change is published to the lock-free tables in one atomic batch
-//!   (`lpm` `apply`): a reader sees all of a change or none of it.
+//! - A change of one prefix per family is written in place (each table
+//!   entry one atomic store: every address answers its old or its new
+//!   route); a larger change is published as one atomic batch (`lpm`
+//!   `apply`): a reader sees all of it or none of it.
 //! - The prefix limits count, per address family, the distinct prefixes
 //!   advertised toward Microsoft: a prefix with a next hop on a side given
 //!   to [`RouteTable::new`] as counted ([`Side::advertised`]: the

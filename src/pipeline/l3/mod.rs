@@ -49,6 +49,7 @@ use crate::plan::{
     PATH_PRIMARY, PATH_SECONDARY,
 };
 use crate::wire::ethernet::Mac;
+use crate::wire::icmp::{v4_type, v6_type};
 use crate::wire::{ipv4::Ipv4Packet, ipv6, PacketBuf, L3};
 use std::net::Ipv6Addr;
 
@@ -127,7 +128,7 @@ fn ipv6_dst(frame: &[u8], l3: usize) -> u128 {
 /// Route the `l3` frames of a batch (indexes in `frames`, each with
 /// verdict `Pending`): one batched, prefetched lookup per address family
 /// for the frames of the first frame's peering, then each frame through
-/// [`route_frame`]. Every frame gets its verdict and is counted.
+/// `route_frame`. Every frame gets its verdict and is counted.
 pub fn route_batch(plan: &Plan, batch: &mut Batch, frames: &[u8], cx: &mut Context<'_, '_>) {
     let mut first: Option<u16> = None;
     let mut addrs4 = [0u32; BATCH_SIZE];
@@ -349,15 +350,16 @@ fn route_frame<'p>(
     }
     if meta.info.ttl <= 1 {
         let kind = match fam {
-            Family::V4 => (11, 0),
-            Family::V6 => (3, 0),
+            Family::V4 => (v4_type::TIME_EXCEEDED, 0),
+            Family::V6 => (v6_type::TIME_EXCEEDED, 0),
         };
         return local::icmp_error(inl, buf, meta, fam, kind, DropReason::TtlExpired, cx);
     }
     let Some(path) = path else {
+        // Network unreachable (RFC 792), no route to destination (RFC 4443).
         let kind = match fam {
-            Family::V4 => (3, 0),
-            Family::V6 => (1, 0),
+            Family::V4 => (v4_type::DEST_UNREACHABLE, 0),
+            Family::V6 => (v6_type::DEST_UNREACHABLE, 0),
         };
         return local::icmp_error(inl, buf, meta, fam, kind, DropReason::NoRoute, cx);
     };
