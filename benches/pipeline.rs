@@ -1,11 +1,14 @@
 //! Criterion benches of the same cases as `xconnect bench`: the copy
 //! baseline, the naive etherparse forwarder, and the L2 QinQ push and pop
-//! through the pipeline, 64-byte frames and IMIX, one batch of 32 per
-//! iteration; and the worker's cost of a capture tap on that path.
+//! through the driver (`Driver::step`: receive, pipeline, transmit per
+//! port), 64-byte frames and IMIX, one batch of 32 per iteration; and the
+//! worker's cost of a capture tap on that path (the tap as the driver's
+//! observer, as a worker runs it).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
-use xconnect::bench::{cases, naive};
+use xconnect::bench::{cases, naive, BenchPorts};
+use xconnect::driver::Driver;
 use xconnect::frame::{Batch, BATCH_SIZE};
 use xconnect::io::mem::{FrameSource, TxSlots};
 use xconnect::io::Backend;
@@ -45,15 +48,15 @@ fn l2(c: &mut Criterion) {
         ] {
             let mut src = FrameSource::new(frames);
             let mut pl = cases::pipeline();
+            let mut driver = Driver::new();
             g.bench_function(BenchmarkId::new(name, &label), |b| {
                 b.iter(|| {
-                    batch.clear();
-                    batch.port = port;
-                    let _ = src.recv(&mut batch);
-                    pl.process(&mut batch);
-                    for i in 0..batch.len() {
-                        sink.put(batch.buf(i).frame());
-                    }
+                    let mut ports = BenchPorts {
+                        port,
+                        source: &mut src,
+                        sink: &mut sink,
+                    };
+                    driver.step(&mut pl, &mut ports, port, &mut ());
                 })
             });
         }
@@ -87,6 +90,7 @@ fn capture(c: &mut Criterion) {
         Arc::new(AtomicBool::new(false)),
         2048,
     );
+    let mut driver = Driver::new();
     for with_tap in [false, true] {
         let mut src = FrameSource::new(cases::push_frames(cases::Sizes::Fixed(64)));
         let mut pl = cases::pipeline();
@@ -97,21 +101,15 @@ fn capture(c: &mut Criterion) {
         };
         g.bench_function(BenchmarkId::new(name, "64"), |b| {
             b.iter(|| {
-                batch.clear();
-                batch.port = cases::PUSH_PORT;
-                let _ = src.recv(&mut batch);
+                let mut ports = BenchPorts {
+                    port: cases::PUSH_PORT,
+                    source: &mut src,
+                    sink: &mut sink,
+                };
                 if with_tap {
-                    tap.received(&batch);
-                }
-                pl.process(&mut batch);
-                for out in 0..4 {
-                    let n = batch.forwarded_to(out).count();
-                    for f in batch.forwarded_to(out) {
-                        sink.put(f);
-                    }
-                    if with_tap && n > 0 {
-                        tap.transmitted(&batch, out, n);
-                    }
+                    driver.step(&mut pl, &mut ports, cases::PUSH_PORT, &mut tap);
+                } else {
+                    driver.step(&mut pl, &mut ports, cases::PUSH_PORT, &mut ());
                 }
                 while let Some(mut c) = pool.full.pop() {
                     c.clear();

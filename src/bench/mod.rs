@@ -178,11 +178,14 @@ struct TraceRun {
 
 /// The ports of a pipeline case: frames of `port` come from the source,
 /// whatever is sent goes into the sink (one copy per frame each way, as a
-/// ring would).
-struct BenchPorts<'a> {
-    port: PortId,
-    source: &'a mut FrameSource,
-    sink: &'a mut TxSlots,
+/// ring would). The criterion benches use it too.
+pub struct BenchPorts<'a> {
+    /// The port frames arrive on.
+    pub port: PortId,
+    /// Where they come from.
+    pub source: &'a mut FrameSource,
+    /// Where every sent frame goes, whatever its port.
+    pub sink: &'a mut TxSlots,
 }
 
 impl Ports for BenchPorts<'_> {
