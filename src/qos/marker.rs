@@ -58,21 +58,34 @@ impl Marker {
 
     /// The DSCP a packet with this `info` (and `frame` for the addresses)
     /// leaves with.
-    #[inline]
+    #[inline(always)]
     pub fn decide(&self, info: &FrameInfo, frame: &[u8]) -> Dscp {
         if !self.rules.is_empty() {
-            if let Some(r) = self.rules.iter().find(|r| rule_matches(r, info, frame)) {
-                return r.set;
+            if let Some(d) = self.decide_by_rules(info, frame) {
+                return d;
             }
         }
         // `tos >> 2` is < 64, so the index is in bounds.
         Dscp::from_tos(self.table[(info.tos >> 2) as usize] << 2)
     }
 
+    /// The DSCP of the first rule that matches, if any (kept out of line:
+    /// most policies have no rules, and the table lookup is inlined).
+    #[inline(never)]
+    fn decide_by_rules(&self, info: &FrameInfo, frame: &[u8]) -> Option<Dscp> {
+        self.rules
+            .iter()
+            .find(|r| rule_matches(r, info, frame))
+            .map(|r| r.set)
+    }
+
     /// Apply to a parsed IP frame in place. Returns `(before, after)` DSCP
     /// when the frame is IP, `None` otherwise. `info` must come from parsing
     /// `frame` (its offsets are trusted, but a mismatch only means no change).
-    #[inline]
+    ///
+    /// Inlined into the egress tail: a call per frame cost more than the
+    /// table lookup and checksum patch it wraps.
+    #[inline(always)]
     pub fn apply(&self, info: &mut FrameInfo, frame: &mut [u8]) -> Option<(Dscp, Dscp)> {
         if !info.is_ip() {
             return None;
