@@ -20,14 +20,16 @@ pub fn key(port: u16, vids: &[u16]) -> u64 {
     k
 }
 
-/// Key of a received frame's tag stack.
+/// Key of a received frame's tag stack (the same packing as [`key`],
+/// without a loop or a shift by a variable count).
 #[inline(always)]
 pub fn key_of(port: u16, tags: &TagStack) -> u64 {
-    let mut k = (port as u64) << 40 | (tags.len() as u64) << 36;
-    for i in 0..tags.len() {
-        k |= (tags.vid(i) as u64) << (24 - 12 * i);
-    }
-    k
+    let [v0, v1, v2] = tags.vids();
+    (port as u64) << 40
+        | (tags.len() as u64 & 3) << 36
+        | (v0 as u64) << 24
+        | (v1 as u64) << 12
+        | v2 as u64
 }
 
 /// The classification table (immutable once built).

@@ -156,21 +156,28 @@ fn parse_impl<const FAST: bool>(frame: &[u8], info: &mut FrameInfo) -> Result<()
     };
     let mut et = u16::from_be_bytes([eth[12], eth[13]]);
     let mut at = MACS_LEN;
-    info.tags = TagStack::new();
-    while Tpid::is_vlan(et) {
-        if info.tags.len() == MAX_TAGS {
-            return Err(WireError::new(Layer::Vlan, at, ErrorKind::TooManyTags));
+    // The tags are read into registers (unrolled: at most MAX_TAGS) and the
+    // stack stored once: a stack built in place reloads its length after
+    // every push, a store-to-load round trip per tag.
+    let mut raw = [0u32; MAX_TAGS];
+    let mut n = 0;
+    if Tpid::is_vlan(et) {
+        (raw[0], et, rest) = one_tag(et, rest, at, frame.len())?;
+        (n, at) = (1, at + 4);
+        if Tpid::is_vlan(et) {
+            (raw[1], et, rest) = one_tag(et, rest, at, frame.len())?;
+            (n, at) = (2, at + 4);
+            if Tpid::is_vlan(et) {
+                (raw[2], et, rest) = one_tag(et, rest, at, frame.len())?;
+                (n, at) = (3, at + 4);
+                if Tpid::is_vlan(et) {
+                    return Err(WireError::new(Layer::Vlan, at, ErrorKind::TooManyTags));
+                }
+            }
         }
-        // A tag needs its TCI and the next ethertype: 4 bytes past `at + 2`.
-        let Some((t, r)) = rest.split_first_chunk::<4>() else {
-            return Err(WireError::truncated(Layer::Vlan, at, 6, frame.len() - at));
-        };
-        // Cannot fail: the length was checked against MAX_TAGS above.
-        let _ = info.tags.push_raw(et, u16::from_be_bytes([t[0], t[1]]));
-        et = u16::from_be_bytes([t[2], t[3]]);
-        rest = r;
-        at += 4;
     }
+    const _: () = assert!(MAX_TAGS == 3, "the tag parse is unrolled for three tags");
+    info.tags = TagStack::from_words(raw, n);
     let l3_off = at + 2;
     let l3 = rest;
     info.ethertype = et;
@@ -263,6 +270,23 @@ fn parse_impl<const FAST: bool>(frame: &[u8], info: &mut FrameInfo) -> Result<()
         _ => {}
     }
     Ok(())
+}
+
+/// One tag whose TPID `et` was read at `at`: its word (TPID << 16 | TCI),
+/// the ethertype after it and the bytes after that.
+#[inline(always)]
+fn one_tag(
+    et: u16,
+    rest: &[u8],
+    at: usize,
+    frame_len: usize,
+) -> Result<(u32, u16, &[u8]), WireError> {
+    // A tag needs its TCI and the next ethertype: 4 bytes past `at + 2`.
+    let Some((t, r)) = rest.split_first_chunk::<4>() else {
+        return Err(WireError::truncated(Layer::Vlan, at, 6, frame_len - at));
+    };
+    let word = (et as u32) << 16 | u16::from_be_bytes([t[0], t[1]]) as u32;
+    Ok((word, u16::from_be_bytes([t[2], t[3]]), r))
 }
 
 #[inline(always)]

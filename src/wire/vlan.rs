@@ -180,6 +180,32 @@ impl TagStack {
         Some(s)
     }
 
+    /// A stack of the first `len` words of `raw` (TPID << 16 | TCI each),
+    /// built in registers by the parser and stored once. Words past `len`
+    /// are zeroed (the stack keeps them zero: see [`TagStack::vids`]).
+    #[inline(always)]
+    pub(crate) fn from_words(mut raw: [u32; MAX_TAGS], len: usize) -> TagStack {
+        let len = len.min(MAX_TAGS);
+        for (i, w) in raw.iter_mut().enumerate() {
+            if i >= len {
+                *w = 0;
+            }
+        }
+        TagStack {
+            raw,
+            len: len as u8,
+        }
+    }
+
+    /// The VIDs of all [`MAX_TAGS`] places, outermost first, 0 past the
+    /// last tag: no branch on the number of tags.
+    #[inline(always)]
+    pub fn vids(&self) -> [u16; MAX_TAGS] {
+        // Words past `len` are zero: `new` zeroes them and `push_raw` and
+        // `from_words` write only below `len`.
+        self.raw.map(|w| (w & 0x0fff) as u16)
+    }
+
     /// Number of tags.
     #[inline(always)]
     pub const fn len(&self) -> usize {
