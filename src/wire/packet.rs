@@ -14,9 +14,18 @@ pub const MAX_FRAME: usize = 2048;
 /// Total buffer size.
 pub const BUF_LEN: usize = HEADROOM + MAX_FRAME;
 
+/// The bytes of a [`PacketBuf`], aligned to a cache line: with the
+/// headroom a whole number of lines, a received frame starts on a line,
+/// so a minimum-size frame is one line, not two, for every copy and read.
+#[derive(Clone)]
+#[repr(C, align(64))]
+struct Storage([u8; BUF_LEN]);
+
+const _: () = assert!(HEADROOM % 64 == 0, "frames start on a cache line");
+
 /// A frame in an owned, fixed-size buffer with headroom.
 pub struct PacketBuf {
-    buf: Box<[u8; BUF_LEN]>,
+    buf: Box<Storage>,
     head: u16,
     len: u16,
 }
@@ -47,7 +56,7 @@ impl PacketBuf {
     /// An empty buffer (allocates once; reuse it).
     pub fn new() -> PacketBuf {
         PacketBuf {
-            buf: Box::new([0; BUF_LEN]),
+            buf: Box::new(Storage([0; BUF_LEN])),
             head: HEADROOM as u16,
             len: 0,
         }
@@ -58,7 +67,7 @@ impl PacketBuf {
     #[inline]
     pub fn load(&mut self, frame: &[u8]) -> bool {
         self.head = HEADROOM as u16;
-        match self.buf.get_mut(HEADROOM..HEADROOM + frame.len()) {
+        match self.buf.0.get_mut(HEADROOM..HEADROOM + frame.len()) {
             Some(dst) => {
                 dst.copy_from_slice(frame);
                 self.len = frame.len() as u16;
@@ -77,7 +86,7 @@ impl PacketBuf {
     pub fn receive_area(&mut self) -> &mut [u8] {
         self.head = HEADROOM as u16;
         self.len = 0;
-        &mut self.buf[HEADROOM..]
+        &mut self.buf.0[HEADROOM..]
     }
 
     /// Declare that `len` bytes were written into [`PacketBuf::receive_area`].
@@ -91,14 +100,14 @@ impl PacketBuf {
     #[inline(always)]
     pub fn frame(&self) -> &[u8] {
         let h = self.head as usize;
-        &self.buf[h..h + self.len as usize]
+        &self.buf.0[h..h + self.len as usize]
     }
 
     /// The frame bytes, writable.
     #[inline(always)]
     pub fn frame_mut(&mut self) -> &mut [u8] {
         let h = self.head as usize;
-        &mut self.buf[h..h + self.len as usize]
+        &mut self.buf.0[h..h + self.len as usize]
     }
 
     /// Frame length.
@@ -196,13 +205,14 @@ impl PacketBuf {
         // new MACs and tags end at new_head + 12 + added ≤ head + len.
         let Some(macs) = self
             .buf
+            .0
             .get(head..)
             .and_then(|b| b.first_chunk::<MACS_LEN>())
         else {
             return false;
         };
         let macs = *macs;
-        let Some(dst) = self.buf.get_mut(new_head..new_head + MACS_LEN + added) else {
+        let Some(dst) = self.buf.0.get_mut(new_head..new_head + MACS_LEN + added) else {
             return false;
         };
         let (mac_dst, tag_dst) = dst.split_at_mut(MACS_LEN);
