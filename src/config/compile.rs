@@ -25,7 +25,7 @@ use crate::plan::{
     Plan, PortPlan, RouteTable, Service, ServiceMode, Side, TagPush, LOCAL_PATH, PATH_ACCESS,
     PATH_PRIMARY, PATH_SECONDARY,
 };
-use crate::qos::Marker;
+use crate::qos::{DscpAction, DscpPolicy, Marker};
 use crate::wire::{Tpid, VlanTag};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -46,6 +46,81 @@ pub struct PortSpec {
     /// kernel accepts beyond the MTU (an untagged or Dot1Q port needs the
     /// IP MTU, a QinQ trunk 4 bytes more).
     pub required_mtu: u32,
+    /// Set on a host interface: what the runtime gives the TAP once it is
+    /// created (it is opened with the TAP backend like any port).
+    pub host: Option<HostSetup>,
+}
+
+/// How a host interface (the TAP standing for one link of an `l3`
+/// peering) is set up on the host: this forwarder's MAC and addresses on
+/// that link, the link's IP MTU, and the namespace it is moved into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSetup {
+    /// The link's MAC (the data plane's own on that port).
+    pub mac: [u8; 6],
+    /// The IP MTU of the peering.
+    pub mtu: u16,
+    /// This forwarder's addresses on the link, with the link's prefix length.
+    pub addrs: Vec<IpNet>,
+    /// The network namespace to move the TAP into (by name).
+    pub netns: Option<String>,
+}
+
+/// Every host interface of `cfg` in port-id order (they follow the
+/// configured ports): circuit, peering, side and the TAP name.
+fn host_links(cfg: &Config) -> impl Iterator<Item = (&Circuit, &Peering, Side, &str)> {
+    cfg.circuits.iter().flat_map(|c| {
+        c.peerings.iter().flat_map(move |p| {
+            p.host.iter().flat_map(move |h| {
+                [Side::Access, Side::Primary, Side::Secondary]
+                    .into_iter()
+                    .map(move |side| (c, p, side, h.name(side)))
+            })
+        })
+    })
+}
+
+/// This forwarder's addresses on one link of an `l3` peering, each with
+/// the link's prefix length.
+fn own_addresses(role: Role, p: &Peering, side: Side) -> Vec<IpNet> {
+    let customer_side = role == Role::ProviderEdge;
+    fn pick<A>(customer_side: bool, (c, m): (A, A)) -> A {
+        if customer_side {
+            c
+        } else {
+            m
+        }
+    }
+    let mut out = Vec::new();
+    match side {
+        Side::Access => {
+            out.extend(p.access.ipv4.map(IpNet::V4));
+            out.extend(p.access.ipv6.map(IpNet::V6));
+        }
+        Side::Primary | Side::Secondary => {
+            let first = side == Side::Primary;
+            if let Some(s) = p.ipv4 {
+                let net = if first { s.primary } else { s.secondary };
+                let a = pick(customer_side, LinkSubnets::<ipnet::Ipv4Net>::addresses(net));
+                out.extend(ipnet::Ipv4Net::new(a, net.prefix_len()).ok().map(IpNet::V4));
+            }
+            if let Some(s) = p.ipv6 {
+                let net = if first { s.primary } else { s.secondary };
+                let a = pick(customer_side, LinkSubnets::<ipnet::Ipv6Net>::addresses(net));
+                out.extend(ipnet::Ipv6Net::new(a, net.prefix_len()).ok().map(IpNet::V6));
+            }
+        }
+    }
+    out
+}
+
+/// The port of the link on `side` of peering `p` of circuit `c`.
+fn link_port(c: &Circuit, p: &Peering, side: Side) -> usize {
+    match side {
+        Side::Access => p.access.port,
+        Side::Primary => c.primary.port,
+        Side::Secondary => c.secondary.port,
+    }
 }
 
 /// The ports of `cfg` in port-id order, as the runtime opens them.
@@ -67,7 +142,8 @@ pub fn port_specs(cfg: &Config) -> Vec<PortSpec> {
             }
         }
     }
-    cfg.ports
+    let mut specs: Vec<PortSpec> = cfg
+        .ports
         .iter()
         .zip(need)
         .map(|(p, required_mtu)| PortSpec {
@@ -75,8 +151,24 @@ pub fn port_specs(cfg: &Config) -> Vec<PortSpec> {
             interface: p.interface.clone(),
             backend: p.backend,
             required_mtu,
+            host: None,
         })
-        .collect()
+        .collect();
+    for (c, p, side, name) in host_links(cfg) {
+        specs.push(PortSpec {
+            name: name.to_string(),
+            interface: name.to_string(),
+            backend: BackendKind::Tap,
+            required_mtu: p.mtu as u32,
+            host: Some(HostSetup {
+                mac: PortPlan::mac_of(link_port(c, p, side)),
+                mtu: p.mtu,
+                addrs: own_addresses(cfg.role, p, side),
+                netns: p.host.as_ref().and_then(|h| h.netns.clone()),
+            }),
+        });
+    }
+    specs
 }
 
 fn tag_bytes(tpid: Tpid, vid: u16) -> [u8; 4] {
@@ -122,6 +214,7 @@ pub fn compile(cfg: &Config) -> Plan {
             mac: PortPlan::mac_of(i),
         })
         .collect::<Vec<_>>();
+    let mut host_ports = Vec::new();
     let mut l3_peerings = Vec::new();
     let mut warnings = Vec::new();
     let mut attachments = Vec::new();
@@ -171,8 +264,48 @@ pub fn compile(cfg: &Config) -> Plan {
             let l3_index = l3_peerings.len() as u16;
             if !l2 {
                 let pushes = [access_push, trunk_pushes[0], trunk_pushes[1]];
-                let (peering, warn) =
-                    compile_l3(cfg.role, c.premium, p, &pushes, &ports, (m_trunk, m_access));
+                // Host interfaces: a port each, cross-connected at Layer 2
+                // to its link (the host's frames leave with the link's tags
+                // and DSCP, otherwise untouched).
+                let host = p.host.as_ref().map(|_| {
+                    let m_keep = markers.len() as u16;
+                    markers.push(Marker::new(&DscpPolicy::plain(DscpAction::Preserve)));
+                    let mut ids = [0 as PortId; 3];
+                    for (side, push) in [Side::Access, Side::Primary, Side::Secondary]
+                        .into_iter()
+                        .zip(pushes)
+                    {
+                        let id = (cfg.ports.len() + host_ports.len()) as PortId;
+                        ids[side as usize] = id;
+                        host_ports.push(PortPlan {
+                            name: p.host.as_ref().map_or("", |h| h.name(side)).to_string(),
+                            mac: PortPlan::mac_of(push.port as usize),
+                        });
+                        attachments.push(Attachment {
+                            port: id,
+                            vids: Vec::new(),
+                            peering: pid,
+                            side,
+                            service: Service::L2 {
+                                pop: 0,
+                                egress: Egress::Access(push),
+                                marker: m_keep,
+                                mtu: p.mtu,
+                                pcp_from_dscp: p.pcp_from_dscp,
+                            },
+                        });
+                    }
+                    ids
+                });
+                let (peering, warn) = compile_l3(
+                    cfg.role,
+                    c.premium,
+                    p,
+                    &pushes,
+                    host,
+                    &ports,
+                    (m_trunk, m_access),
+                );
                 if let Some(w) = warn {
                     warnings.push(format!("circuit {:?} {:?} peering: {w}", c.name, p.kind));
                 }
@@ -224,6 +357,8 @@ pub fn compile(cfg: &Config) -> Plan {
             }
         }
     }
+    let mut ports = ports;
+    ports.extend(host_ports);
     Plan::new(ports, attachments, peerings, markers, l3_peerings, warnings)
 }
 
@@ -235,6 +370,7 @@ fn compile_l3(
     premium: bool,
     p: &Peering,
     pushes: &[TagPush; 3],
+    host: Option<[PortId; 3]>,
     ports: &[PortPlan],
     (marker_to_trunk, marker_to_access): (u16, u16),
 ) -> (L3Peering, Option<String>) {
@@ -272,6 +408,7 @@ fn compile_l3(
         port: pushes[0].port,
         push: pushes[0],
         mac: mac_of(pushes[0].port),
+        host: host.map(|h| h[0]),
         own_v4: a.ipv4.map(|n| n.addr()),
         peer_v4: a.peer_v4(),
         own_v6: a.ipv6.map(|n| n.addr()),
@@ -291,6 +428,7 @@ fn compile_l3(
             port: pushes[i].port,
             push: pushes[i],
             mac: mac_of(pushes[i].port),
+            host: host.map(|h| h[i]),
             own_v4: o4,
             peer_v4: p4,
             own_v6: o6,

@@ -4,7 +4,7 @@
 //! the ExpressRoute rules of `docs/model.md` (the ExpressRoute rules), so compilation cannot
 //! fail on a model that came from the loader.
 
-pub use crate::plan::{PeeringKind, ServiceMode};
+pub use crate::plan::{PeeringKind, ServiceMode, Side};
 use crate::qos::DscpPolicy;
 use crate::wire::{Tpid, VlanId};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -244,6 +244,60 @@ pub struct Peering {
     pub neighbors: Vec<Neighbor>,
     /// BFD timers.
     pub bfd: Bfd,
+    /// Host interfaces (`l3`), if asked for.
+    pub host: Option<HostInterfaces>,
+}
+
+/// The host interfaces of an `l3` peering (the linux-cp model): one TAP
+/// per link that stands for it on the host, carrying this forwarder's
+/// address and MAC on that link, so a routing daemon (FRR) runs its
+/// sessions over them. Frames for the forwarder that the data plane does
+/// not answer itself are handed to the TAP with the link's tags removed;
+/// what the host writes into the TAP leaves by the link with its tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostInterfaces {
+    /// TAP names by [`Side`] (access, primary, secondary).
+    pub names: [String; 3],
+    /// The network namespace (by name, as `ip netns` keeps it) the TAPs
+    /// are moved into. Required by the checker (in the forwarder's own
+    /// namespace the kernel would answer for the addresses on the data
+    /// ports); `None` only in plans built by hand.
+    pub netns: Option<String>,
+}
+
+impl HostInterfaces {
+    /// The default TAP name of a link: `xh-` then up to nine characters of
+    /// the circuit name (characters other than ASCII letters, digits, `_`
+    /// and `-` become `-`), `-`, `p` or `m` for the peering and `a`, `1`
+    /// or `2` for the access, primary or secondary link (15 bytes at most).
+    pub fn default_name(circuit: &str, kind: PeeringKind, side: Side) -> String {
+        let c: String = circuit
+            .chars()
+            .map(|ch| {
+                if ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' {
+                    ch
+                } else {
+                    '-'
+                }
+            })
+            .take(9)
+            .collect();
+        let k = match kind {
+            PeeringKind::Private => 'p',
+            PeeringKind::Microsoft => 'm',
+        };
+        let s = match side {
+            Side::Access => 'a',
+            Side::Primary => '1',
+            Side::Secondary => '2',
+        };
+        format!("xh-{c}-{k}{s}")
+    }
+
+    /// The TAP standing for the link on `side`.
+    pub fn name(&self, side: Side) -> &str {
+        &self.names[side as usize]
+    }
 }
 
 /// A whole validated configuration.

@@ -111,6 +111,8 @@ pub struct RawPeering {
     pub routes: Option<Spanned<Vec<RawRoute>>>,
     /// Static neighbours.
     pub neighbors: Option<Spanned<Vec<RawNeighbor>>>,
+    /// Host interfaces (`l3`): one TAP per link for a routing daemon.
+    pub host: Option<Spanned<RawHost>>,
     /// `[[circuit.peering.dscp_rules]]`.
     #[serde(default)]
     pub dscp_rules: Vec<RawDscpRule>,
@@ -131,6 +133,21 @@ pub struct RawAccess {
     pub ipv4: Option<Spanned<String>>,
     /// `l3`: this forwarder's IPv6 address on the access link (/126 or /127).
     pub ipv6: Option<Spanned<String>>,
+}
+
+/// `host = { … }`: host interfaces of an `l3` peering (every key optional;
+/// the table's presence turns them on).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    /// The network namespace the TAPs are moved into.
+    pub netns: Option<Spanned<String>>,
+    /// Name of the access link's TAP.
+    pub access: Option<Spanned<String>>,
+    /// Name of the primary link's TAP.
+    pub primary: Option<Spanned<String>>,
+    /// Name of the secondary link's TAP.
+    pub secondary: Option<Spanned<String>>,
 }
 
 /// `bfd = { … }`.

@@ -89,6 +89,18 @@ pub const RULES: &[(&str, &str)] = &[
         "a trunk port cannot also be an access port",
     ),
     (
+        "host-interface-unique",
+        "a host interface (TAP) name is used once, and by no port",
+    ),
+    (
+        "host-netns",
+        "host interfaces live in a network namespace of their own (host.netns)",
+    ),
+    (
+        "netns-name",
+        "a network namespace name is 1..=255 bytes without '/' or whitespace",
+    ),
+    (
         "pnet-untagged",
         "a pnet port is an untagged access port only (pnet cannot see the outer VLAN tag)",
     ),
@@ -229,6 +241,16 @@ pub const PRIVATE_V6_LIMIT: usize = 100;
 /// Microsoft peering prefix limit, per address family.
 pub const MICROSOFT_LIMIT: usize = 200;
 
+/// A Linux interface name: 1 to 15 bytes, not `.` or `..`, without `/`,
+/// `:` or whitespace.
+fn valid_ifname(s: &str) -> bool {
+    !(s.is_empty()
+        || s.len() > 15
+        || s == "."
+        || s == ".."
+        || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()))
+}
+
 /// Check `raw` (parsed from `text`, read from `file`) against every rule.
 pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diagnostics> {
     let mut ck = Checker {
@@ -277,6 +299,7 @@ pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diag
     ck.access_attachments(&facts);
     ck.microsoft_public_space(&facts);
     ck.pnet_ports(raw, &facts);
+    ck.host_interfaces(&facts);
     ck.direct_ports(raw, &facts);
     ck.direct_subscription(&facts);
 
@@ -331,6 +354,9 @@ struct PeeringFacts {
     /// Microsoft peering only: its valid route prefixes (public, not the
     /// default route) with their span and field.
     ms_routes: Vec<(IpNet, Range<usize>, String)>,
+    /// Host interface names with the span and field they came from (the
+    /// `host` table for a default name).
+    host_names: Vec<(String, Range<usize>, String)>,
 }
 
 /// Context a peering is checked in.
@@ -1277,6 +1303,22 @@ impl Checker<'_> {
             }
         }
 
+        let mut host_names = Vec::new();
+        let host = match &rp.host {
+            Some(h) if l2 => {
+                self.report(
+                    h.span(),
+                    "l3-only",
+                    format!("{path}.host"),
+                    "host interfaces only make sense on an l3 (managed Layer 3) peering, whose \
+                     forwarder has addresses of its own; remove `host` or set mode = \"l3\"",
+                );
+                None
+            }
+            Some(h) => kind.and_then(|k| self.host(h, ctx.circuit, k, path, &mut host_names)),
+            None => None,
+        };
+
         let facts = PeeringFacts {
             kind: kind.map(|k| (k, rp.kind.span())),
             tag: tag.map(|t| (t, rp.tag.span())),
@@ -1285,6 +1327,7 @@ impl Checker<'_> {
                 .map(|a| (a.port, a.vlans.clone(), rp.access.port.span())),
             subnets,
             ms_routes,
+            host_names,
         };
         if self.diags.len() != before {
             return (None, facts);
@@ -1308,6 +1351,7 @@ impl Checker<'_> {
                 routes: routes.into_iter().collect::<Option<Vec<_>>>()?,
                 neighbors: neighbors.into_iter().collect::<Option<Vec<_>>>()?,
                 bfd: bfd?,
+                host,
             })
         })();
         (peering, facts)
@@ -1966,6 +2010,108 @@ impl Checker<'_> {
                     ),
                 );
                 None
+            }
+        }
+    }
+
+    /// `host = { … }`: the TAP names (given or derived) and the namespace.
+    fn host(
+        &mut self,
+        h: &Spanned<RawHost>,
+        circuit: &str,
+        kind: PeeringKind,
+        path: &str,
+        names_out: &mut Vec<(String, Range<usize>, String)>,
+    ) -> Option<HostInterfaces> {
+        let raw = h.get_ref();
+        let mut ok = true;
+        let mut names: [String; 3] = Default::default();
+        for (side, given, key) in [
+            (Side::Access, &raw.access, "access"),
+            (Side::Primary, &raw.primary, "primary"),
+            (Side::Secondary, &raw.secondary, "secondary"),
+        ] {
+            let field = format!("{path}.host.{key}");
+            let (name, span) = match given {
+                Some(v) => (v.get_ref().clone(), v.span()),
+                None => (HostInterfaces::default_name(circuit, kind, side), h.span()),
+            };
+            if !valid_ifname(&name) {
+                self.report(
+                    span.clone(),
+                    "interface-name",
+                    field.clone(),
+                    format!(
+                        "{name:?} is not a valid Linux interface name; use 1 to 15 bytes \
+                         without '/', ':' or whitespace, e.g. \"xh-ams-p1\""
+                    ),
+                );
+                ok = false;
+            }
+            names_out.push((name.clone(), span, field));
+            names[side as usize] = name;
+        }
+        let netns = match &raw.netns {
+            Some(v) => {
+                let n = v.get_ref();
+                if n.is_empty()
+                    || n.len() > 255
+                    || n == "."
+                    || n == ".."
+                    || n.chars().any(|c| c == '/' || c.is_whitespace())
+                {
+                    self.report(
+                        v.span(),
+                        "netns-name",
+                        format!("{path}.host.netns"),
+                        format!(
+                            "{n:?} is not a network namespace name as `ip netns` keeps them \
+                             (/var/run/netns/NAME): use 1 to 255 bytes without '/' or whitespace"
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(n.clone())
+            }
+            None => {
+                self.report(
+                    h.span(),
+                    "host-netns",
+                    format!("{path}.host.netns"),
+                    "host interfaces need a network namespace of their own: set `netns` (e.g. \
+                     netns = \"frr-private\", made with `ip netns add frr-private`). In the \
+                     forwarder's own namespace the kernel would own the link addresses and \
+                     answer for them on the data ports too (ARP with its own MAC, TCP resets)",
+                );
+                ok = false;
+                None
+            }
+        };
+        ok.then_some(HostInterfaces { names, netns })
+    }
+
+    /// Host interface names are used once across the file and by no port.
+    fn host_interfaces(&mut self, facts: &[CircuitFacts]) {
+        let mut seen: HashMap<String, String> = self
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.interface.clone(), format!("port[{i}] ({:?})", p.name)))
+            .collect();
+        for (name, span, field) in facts
+            .iter()
+            .flat_map(|c| &c.peerings)
+            .flat_map(|p| &p.host_names)
+        {
+            if let Some(owner) = seen.get(name) {
+                let msg = format!(
+                    "host interface {name:?} is already the interface of {owner}; give each \
+                     link's TAP its own name (set it in `host = {{ primary = …, secondary = …, \
+                     access = … }}`)"
+                );
+                self.report(span.clone(), "host-interface-unique", field.clone(), msg);
+            } else {
+                seen.insert(name.clone(), field.clone());
             }
         }
     }

@@ -37,11 +37,13 @@ pub enum DropReason {
     /// broadcast or multicast): a router does not route what is not
     /// addressed to it, even when its port is promiscuous.
     NotOurMac,
+    /// A frame for a host interface over the worker's punt rate.
+    PuntLimited,
 }
 
 impl DropReason {
     /// Number of reasons (size of counter arrays).
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
 
     /// All reasons in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -59,6 +61,7 @@ impl DropReason {
         DropReason::TagRewrite,
         DropReason::TxFull,
         DropReason::NotOurMac,
+        DropReason::PuntLimited,
     ];
 
     /// Stable kebab-case name used in stats output and JSON.
@@ -78,6 +81,7 @@ impl DropReason {
             DropReason::TagRewrite => "tag-rewrite",
             DropReason::TxFull => "tx-full",
             DropReason::NotOurMac => "not-our-mac",
+            DropReason::PuntLimited => "punt-limited",
         }
     }
 

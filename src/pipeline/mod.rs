@@ -28,7 +28,7 @@ use crate::frame::{Batch, DropReason, PortId, Verdict, BATCH_SIZE};
 use crate::plan::{classify, Egress, Plan, Service};
 use crate::wire::{self, ErrorKind};
 use egress::{Bridged, Out, Step, Tail};
-use l3::{HoldQueue, IcmpLimiter};
+use l3::{HoldQueue, RateLimiter};
 use std::sync::Arc;
 
 /// Milliseconds since the first call in this process: the coarse clock
@@ -48,7 +48,8 @@ pub struct Pipeline {
     plan: Arc<Plan>,
     links: LinkState,
     counters: Counters,
-    icmp: IcmpLimiter,
+    icmp: RateLimiter,
+    punt: RateLimiter,
     hold: HoldQueue,
     /// Time override for tests (ms); `None` reads the clock once per batch.
     fixed_now_ms: Option<u64>,
@@ -64,7 +65,8 @@ impl Pipeline {
             plan,
             links,
             counters,
-            icmp: IcmpLimiter::default(),
+            icmp: RateLimiter::icmp(),
+            punt: RateLimiter::punt(),
             hold: HoldQueue::new(),
             fixed_now_ms: None,
             batch_now_ms: None,
@@ -101,7 +103,8 @@ impl Pipeline {
     /// and clock overrides reset. The plan and the link state are kept.
     pub fn reset(&mut self) {
         self.counters = Counters::new(self.plan.ports.len());
-        self.icmp = IcmpLimiter::default();
+        self.icmp = RateLimiter::icmp();
+        self.punt = RateLimiter::punt();
         self.hold.forget();
         self.fixed_now_ms = None;
         self.batch_now_ms = None;
@@ -243,6 +246,7 @@ impl Pipeline {
                 links: &links,
                 now_ms,
                 icmp: &mut self.icmp,
+                punt: &mut self.punt,
                 counters: &mut self.counters,
                 hold: &mut self.hold,
             };

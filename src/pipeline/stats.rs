@@ -33,6 +33,14 @@ pub struct L3Counters {
     pub nd_requests: u64,
     /// Neighbour MACs learned or confirmed.
     pub nd_learned: u64,
+    /// ARP frames handed to a host interface.
+    pub punted_arp: u64,
+    /// ICMPv6 (neighbour discovery and the rest the data plane does not
+    /// answer) handed to a host interface.
+    pub punted_nd: u64,
+    /// Other packets for this forwarder (BGP, BFD, …) handed to a host
+    /// interface.
+    pub punted_ip: u64,
 }
 
 impl L3Counters {
@@ -44,6 +52,9 @@ impl L3Counters {
         self.nd_answers += o.nd_answers;
         self.nd_requests += o.nd_requests;
         self.nd_learned += o.nd_learned;
+        self.punted_arp += o.punted_arp;
+        self.punted_nd += o.punted_nd;
+        self.punted_ip += o.punted_ip;
     }
 }
 

@@ -67,6 +67,9 @@ pub struct Adjacency {
     pub push: TagPush,
     /// Our MAC on that port.
     pub mac: Mac,
+    /// The host interface standing for this link, if any: frames for this
+    /// forwarder that the data plane does not answer go there, untagged.
+    pub host: Option<PortId>,
     /// Our IPv4 address on the link.
     pub own_v4: Option<Ipv4Addr>,
     /// The peer's IPv4 address.

@@ -113,6 +113,7 @@ mod tests {
             interface: interface.into(),
             backend,
             required_mtu: 0,
+            host: None,
         }
     }
 

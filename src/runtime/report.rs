@@ -154,6 +154,13 @@ impl Report {
             if self.held > 0 {
                 s.push_str(&format!(" held {}", self.held));
             }
+            let punted = l.punted_arp + l.punted_nd + l.punted_ip;
+            if punted > 0 {
+                s.push_str(&format!(
+                    " | to host interfaces arp {} nd {} ip {}",
+                    l.punted_arp, l.punted_nd, l.punted_ip
+                ));
+            }
         }
         if let Some(c) = &self.capture {
             s.push_str(&format!(

@@ -45,7 +45,7 @@ use super::stats::Counters;
 use crate::frame::{Batch, DropReason, Meta, Verdict, BATCH_SIZE};
 use crate::lpm::{NextHop, Route};
 use crate::plan::{
-    Family, L3Peering, PathId, Plan, Service, Side, LOCAL_PATH, PATH_ACCESS, PATH_ECMP,
+    Adjacency, Family, L3Peering, PathId, Plan, Service, Side, LOCAL_PATH, PATH_ACCESS, PATH_ECMP,
     PATH_PRIMARY, PATH_SECONDARY,
 };
 use crate::wire::ethernet::Mac;
@@ -53,35 +53,55 @@ use crate::wire::icmp::{v4_type, v6_type};
 use crate::wire::{ipv4::Ipv4Packet, ipv6, PacketBuf, L3};
 use std::net::Ipv6Addr;
 
-/// A per-worker token bucket for ICMP errors (RFC 1812 §4.3.2.8).
+/// A per-worker token bucket: ICMP errors (RFC 1812 §4.3.2.8) and frames
+/// punted to host interfaces each have one.
 #[derive(Clone, Debug)]
-pub struct IcmpLimiter {
+pub struct RateLimiter {
     tokens: u32,
     last_ms: u64,
+    per_second: u32,
+    burst: u32,
 }
 
 /// ICMP errors per second per worker.
 pub const ICMP_PER_SECOND: u32 = 1000;
 /// Burst of ICMP errors.
 pub const ICMP_BURST: u32 = 100;
+/// Frames per second per worker handed to host interfaces (BGP and BFD
+/// need a few per second per link; this bounds what a flood toward the
+/// forwarder's addresses costs the host).
+pub const PUNT_PER_SECOND: u32 = 10_000;
+/// Burst of punted frames.
+pub const PUNT_BURST: u32 = 1_000;
 
-impl Default for IcmpLimiter {
-    fn default() -> Self {
-        IcmpLimiter {
-            tokens: ICMP_BURST,
+impl RateLimiter {
+    /// A full bucket of `burst` tokens refilled at `per_second`.
+    pub const fn new(per_second: u32, burst: u32) -> RateLimiter {
+        RateLimiter {
+            tokens: burst,
             last_ms: 0,
+            per_second,
+            burst,
         }
     }
-}
 
-impl IcmpLimiter {
+    /// The ICMP error limiter.
+    pub const fn icmp() -> RateLimiter {
+        RateLimiter::new(ICMP_PER_SECOND, ICMP_BURST)
+    }
+
+    /// The host interface (punt) limiter.
+    pub const fn punt() -> RateLimiter {
+        RateLimiter::new(PUNT_PER_SECOND, PUNT_BURST)
+    }
+
     /// Take a token at `now_ms`; `false` when the rate is exceeded.
     pub fn allow(&mut self, now_ms: u64) -> bool {
         let elapsed = now_ms.saturating_sub(self.last_ms);
         if elapsed > 0 {
-            let refill = (elapsed.min(10_000) * ICMP_PER_SECOND as u64 / 1000) as u32;
+            let refill = (elapsed.min(10_000) * self.per_second as u64 / 1000) as u32;
             if refill > 0 {
-                self.tokens = (self.tokens + refill).min(ICMP_BURST);
+                self.tokens = self.tokens.saturating_add(refill).min(self.burst);
                 self.last_ms = now_ms;
             }
         }
@@ -102,7 +122,9 @@ pub struct Context<'a, 'l> {
     /// Coarse time in ms.
     pub now_ms: u64,
     /// This worker's ICMP limiter.
-    pub icmp: &'a mut IcmpLimiter,
+    pub icmp: &'a mut RateLimiter,
+    /// This worker's limiter of frames punted to host interfaces.
+    pub punt: &'a mut RateLimiter,
     /// This worker's counters.
     pub counters: &'a mut Counters,
     /// This worker's packets waiting for a neighbour.
@@ -319,7 +341,10 @@ fn route_frame<'p>(
         return Verdict::Drop(DropReason::NotOurMac);
     }
     let fam = match meta.info.l3 {
-        L3::Arp => return local::arp(p, ingress.side, inl, buf, l3, cx),
+        L3::Arp => {
+            let v = local::arp(p, ingress.side, inl, buf, l3, cx);
+            return punt(v, inl, ingress.pop, Punt::Arp, buf, cx);
+        }
         L3::Other => return Verdict::Drop(DropReason::NotIp),
         L3::Ipv4 => {
             let header_ok = buf
@@ -342,9 +367,18 @@ fn route_frame<'p>(
     meta.route = path.map_or(Meta::NO_ROUTE, |x| x as u8);
     let local = path == Some(LOCAL_PATH as NextHop);
     match fam {
-        Family::V4 if local => return local::echo_v4(inl, buf, meta, cx),
+        Family::V4 if local => {
+            let v = local::echo_v4(inl, buf, meta, cx);
+            return punt(v, inl, ingress.pop, Punt::Ip, buf, cx);
+        }
         Family::V6 if local || ipv6_dst(buf.frame(), l3) >> 112 == 0xff02 => {
-            return local::icmp_v6(p, ingress.side, inl, buf, meta, cx)
+            let v = local::icmp_v6(p, ingress.side, inl, buf, meta, cx);
+            let why = if meta.info.protocol == crate::wire::l4::protocol::ICMPV6 {
+                Punt::Nd
+            } else {
+                Punt::Ip
+            };
+            return punt(v, inl, ingress.pop, why, buf, cx);
         }
         _ => {}
     }
@@ -430,6 +464,49 @@ impl NextHopMac for Routed<'_> {
             None => Dest::Unresolved,
         }
     }
+}
+
+/// Why a frame went to a host interface (counted apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Punt {
+    /// ARP (after the data plane learned from it).
+    Arp,
+    /// ICMPv6 (neighbour discovery after the data plane learned from it,
+    /// anything else it did not answer).
+    Nd,
+    /// Any other packet for this forwarder's addresses (BGP, BFD, …).
+    Ip,
+}
+
+/// A frame for this forwarder that the data plane consumed without an
+/// answer (`Local`) goes to the link's host interface when it has one,
+/// with the link's `pop` tags removed, within the worker's punt rate;
+/// every other verdict stands.
+#[inline]
+fn punt(
+    v: Verdict,
+    inl: &Adjacency,
+    pop: u8,
+    why: Punt,
+    buf: &mut PacketBuf,
+    cx: &mut Context<'_, '_>,
+) -> Verdict {
+    let (Verdict::Local, Some(host)) = (v, inl.host) else {
+        return v;
+    };
+    if !cx.punt.allow(cx.now_ms) {
+        return Verdict::Drop(DropReason::PuntLimited);
+    }
+    if !buf.rewrite_tags(pop as usize, &[]) {
+        return Verdict::Drop(DropReason::TagRewrite);
+    }
+    let l3 = &mut cx.counters.l3;
+    match why {
+        Punt::Arp => l3.punted_arp += 1,
+        Punt::Nd => l3.punted_nd += 1,
+        Punt::Ip => l3.punted_ip += 1,
+    }
+    Verdict::Forward(host)
 }
 
 /// The neighbour is unresolved and the packet could not be held: the frame

@@ -18,6 +18,7 @@ fn spec(name: &str, interface: &str, backend: BackendKind) -> PortSpec {
         interface: interface.into(),
         backend,
         required_mtu: 1504,
+        host: None,
     }
 }
 
