@@ -220,6 +220,16 @@ impl Lab {
     /// route (`examples/lab-pe-l3.toml`, `examples/lab-msee-l3.toml`), the
     /// hosts are plain Linux behind the forwarders' access addresses.
     fn up_l3(name: &str) -> Lab {
+        Lab::up_l3_with(name, |t| t, |t| t)
+    }
+
+    /// [`Lab::up_l3`] with the provider edge's and the MSEE's
+    /// configurations changed by `pe` and `ms`.
+    fn up_l3_with(
+        name: &str,
+        pe: impl FnOnce(String) -> String,
+        ms: impl FnOnce(String) -> String,
+    ) -> Lab {
         let prefix = format!("xt{}{}-", std::process::id() % 10_000, &name[..2]);
         let dir = std::env::temp_dir().join(format!("xconnect-e2e-{prefix}"));
         let _ = fs::remove_dir_all(&dir);
@@ -233,16 +243,9 @@ impl Lab {
         };
         let o = lab.script("up --l3");
         assert!(o.status.success(), "topology up --l3: {}", text(&o));
-        for (file, to) in [
-            ("lab-pe-l3.toml", "pe.toml"),
-            ("lab-msee-l3.toml", "ms.toml"),
-        ] {
-            fs::copy(
-                Path::new(ROOT).join("examples").join(file),
-                lab.dir.join(to),
-            )
-            .unwrap();
-        }
+        let read = |f: &str| fs::read_to_string(Path::new(ROOT).join("examples").join(f)).unwrap();
+        fs::write(lab.dir.join("pe.toml"), pe(read("lab-pe-l3.toml"))).unwrap();
+        fs::write(lab.dir.join("ms.toml"), ms(read("lab-msee-l3.toml"))).unwrap();
         lab.start("pe", "pe.toml", 0);
         lab.start("ms", "ms.toml", 1);
         // Let the hosts' IPv6 addresses settle.
@@ -931,6 +934,117 @@ fn l3_lab() {
         );
         assert!(v["l3"]["routed"].as_u64().unwrap_or(0) > 0, "{role}: {v}");
         assert_eq!(v["held"], 0, "{role}: packets still held at the end: {v}");
+    }
+}
+
+/// Host interfaces on the private peering of both forwarders: the hosts'
+/// kernels resolve each other over the cross-connect (their ARP through
+/// the data planes) and hold a TCP session and pings across it — what
+/// BGP and BFD between routing daemons on the two sides need — while the
+/// data planes keep answering their own ARP and echo.
+#[test]
+fn host_interfaces_carry_sessions_between_the_two_sides() {
+    let Some(_g) = serial("host_interfaces") else {
+        return;
+    };
+    fn host(names: [&'static str; 3], netns: String) -> impl FnOnce(String) -> String {
+        move |t: String| {
+            let at = "peer_asn = 65536";
+            assert!(t.contains(at));
+            t.replacen(
+                at,
+                &format!(
+                    "{at}\nhost = {{ netns = \"{netns}\", access = \"{}\", primary = \"{}\", \
+                     secondary = \"{}\" }}",
+                    names[0], names[1], names[2]
+                ),
+                1,
+            )
+        }
+    }
+    // The hosts' namespaces (where FRR would run), made and removed here.
+    let prefix = format!("xt{}hi-", std::process::id() % 10_000);
+    let hosts = HostNamespaces::new([format!("{prefix}peh"), format!("{prefix}msh")]);
+    let mut lab = Lab::up_l3_with(
+        "hi",
+        host(["xh-pe-a", "xh-pe-1", "xh-pe-2"], hosts.0[0].clone()),
+        host(["xh-ms-a", "xh-ms-1", "xh-ms-2"], hosts.0[1].clone()),
+    );
+    let o = lab.exec("cust", "ping -c 3 -i 0.2 -W 2 198.51.100.130");
+    assert_eq!(ping_counts(&text(&o)), (3, 3), "routed first: {}", text(&o));
+    // Each side's TAP has its forwarder's address and MAC on the link.
+    let o = lab.exec("peh", "ip -br addr show dev xh-pe-1");
+    assert!(text(&o).contains("192.0.2.1/30"), "{}", text(&o));
+    let o = lab.exec("msh", "ip -br addr show dev xh-ms-2");
+    assert!(text(&o).contains("192.0.2.6/30"), "{}", text(&o));
+    // Host to host over each trunk, both ways resolved by the hosts.
+    for (dst, dev) in [("192.0.2.2", "xh-pe-1"), ("192.0.2.6", "xh-pe-2")] {
+        let o = lab.exec("peh", &format!("ping -c 3 -i 0.2 -W 2 -I {dev} {dst}"));
+        assert_eq!(
+            ping_counts(&text(&o)),
+            (3, 3),
+            "{dst} via {dev}: {}",
+            text(&o)
+        );
+    }
+    let o = lab.exec("msh", "ping -6 -c 3 -i 0.2 -W 2 -I xh-ms-1 2001:db8:0:1::1");
+    assert_eq!(ping_counts(&text(&o)), (3, 3), "IPv6: {}", text(&o));
+    // A TCP session (as BGP's) between the two hosts across trunk A.
+    let id = lab.spawn("msh", "iperf3 -s -1 -B 192.0.2.2", "iperf-host");
+    let end = Instant::now() + Duration::from_secs(5);
+    while !text(&lab.exec("msh", "ss -Hltn sport = :5201")).contains("5201") {
+        assert!(Instant::now() < end, "iperf3 server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = lab.exec("peh", "iperf3 -c 192.0.2.2 -B 192.0.2.1 -t 1 -J");
+    reap(&mut lab.helpers[id], Duration::from_secs(5));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("iperf3 JSON: {e}: {}", text(&o)));
+    let mbps = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(0.0)
+        / 1e6;
+    assert!(mbps > 1.0, "TCP between the host interfaces: {mbps} Mbit/s");
+    println!("host interfaces: TCP {mbps:.0} Mbit/s between the two sides' hosts");
+    // Customer traffic is still routed by the data planes.
+    let o = lab.exec("cust", "ping -c 3 -i 0.2 -W 2 198.51.100.130");
+    let routed = ping_counts(&text(&o));
+    let finals = lab.stop();
+    assert_eq!(routed, (3, 3), "routed: {}\n{finals:?}", text(&o));
+    for (role, v) in &finals {
+        let l3 = &v["l3"];
+        assert!(l3["punted_arp"].as_u64().unwrap_or(0) > 0, "{role}: {v}");
+        assert!(l3["punted_ip"].as_u64().unwrap_or(0) > 0, "{role}: {v}");
+        assert!(l3["routed"].as_u64().unwrap_or(0) > 0, "{role}: {v}");
+        // The bulk TCP stream is held to the punt rate (10,000 frames/s
+        // per worker); BGP and BFD are far below it.
+        println!(
+            "{role}: punted arp {} nd {} ip {}, over the punt rate {}",
+            l3["punted_arp"], l3["punted_nd"], l3["punted_ip"], v["drops"]["punt-limited"]
+        );
+    }
+}
+
+/// Network namespaces a test makes (`ip netns add`) and removes when it
+/// ends, passed or failed.
+struct HostNamespaces([String; 2]);
+
+impl HostNamespaces {
+    fn new(names: [String; 2]) -> HostNamespaces {
+        for n in &names {
+            let _ = run(&format!("ip netns del {n} 2>/dev/null"));
+            let o = run(&format!("ip netns add {n}"));
+            assert!(o.status.success(), "ip netns add {n}: {}", text(&o));
+        }
+        HostNamespaces(names)
+    }
+}
+
+impl Drop for HostNamespaces {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = run(&format!("ip netns del {n}"));
+        }
     }
 }
 

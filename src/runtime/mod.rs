@@ -34,6 +34,7 @@
 //!   final counters; the caller prints the final [`Report`].
 
 pub mod handover;
+pub mod host;
 pub mod link;
 pub mod netlink;
 pub mod open;
@@ -131,6 +132,9 @@ impl Runtime {
         let mut bound = Vec::with_capacity(ports.len());
         for p in ports {
             let opened = open::open_queues(p, workers)?;
+            if let Some(h) = &p.host {
+                host::set_up(&p.interface, h)?;
+            }
             bound.push(opened.ifindex);
             for (q, port) in queues.iter_mut().zip(opened.queues) {
                 q.push(port);

@@ -194,7 +194,7 @@ impl Events {
 }
 
 /// Give `sock` a receive timeout.
-fn set_timeout(sock: &Socket, wait: Duration) -> io::Result<()> {
+pub(crate) fn set_timeout(sock: &Socket, wait: Duration) -> io::Result<()> {
     let tv = libc::timeval {
         tv_sec: wait.as_secs().min(i32::MAX as u64) as libc::time_t,
         tv_usec: wait.subsec_micros().max(1) as libc::suseconds_t,
