@@ -313,14 +313,14 @@ fn errors_name_the_file_and_line() {
     assert_eq!(o.status.code(), Some(1));
     let shown = text(&o);
     assert!(
-        shown.contains("examples/pe-l3.toml:51:8: error[frr-config]"),
+        shown.contains("examples/pe-l3.toml:57:8: error[frr-config]"),
         "{shown}"
     );
     assert!(shown.contains("peer_asn"), "{shown}");
     // Not asked for: a note, and the other peering is written.
     let o = xconnect(&["frr-config", "examples/pe-l3.toml"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("examples/pe-l3.toml:51:8: note[frr-config]"));
+    assert!(text(&o).contains("examples/pe-l3.toml:57:8: note[frr-config]"));
     // A configuration with only l2 peerings: nothing for FRR.
     let o = xconnect(&["frr-config", "examples/pe-qinq.toml"]);
     assert_eq!(o.status.code(), Some(1));

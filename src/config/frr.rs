@@ -277,15 +277,9 @@ pub fn render(
     );
     let _ = writeln!(
         t,
-        "! One FRR instance per peering, in the peering's network namespace (pathspace xc-{stem}):"
-    );
-    let _ = writeln!(
-        t,
-        "!   zebra -N xc-{stem} -M dplane_fpm_nl, bgpd -N xc-{stem}, bfdd -N xc-{stem},"
-    );
-    let _ = writeln!(
-        t,
-        "!   then vtysh -N xc-{stem} -b with this file as /etc/frr/xc-{stem}/frr.conf"
+        "! One FRR instance per peering, in the peering's network namespace: start\n\
+         !   zebra -d -N xc-{stem} -M dplane_fpm_nl --vty_socket DIR -f /dev/null -i DIR/zebra.pid\n\
+         !   and bgpd, bfdd alike (without -M), then apply this file: vtysh --vty_socket DIR -f FILE"
     );
     t.push_str("frr defaults traditional\n");
     let _ = writeln!(t, "hostname xc-{stem}");

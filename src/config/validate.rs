@@ -127,7 +127,7 @@ pub const RULES: &[(&str, &str)] = &[
     ("l3-address", "an l3 peering needs ipv4 or ipv6"),
     (
         "l3-only",
-        "routes, neighbors and access addresses only on l3 peerings",
+        "routes, neighbors, access addresses and BGP keys only on l3 peerings",
     ),
     (
         "access-address",
