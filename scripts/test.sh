@@ -7,9 +7,11 @@
 #
 # Installs what it needs when missing: rustfmt and clippy components; as
 # root (through apt-get, scripts/lib/packages.sh), the tools of the netns
-# end-to-end tests (iproute2, ethtool, iperf3, tcpdump, ping) and tshark
-# for the trace differential test. Not root, the netns tests skip and say
-# why; so does tests/trace_tshark.rs without tshark.
+# end-to-end tests (iproute2, ethtool, iperf3, tcpdump, ping), tshark
+# for the trace differential test and frr, whose parsers check what
+# `xconnect frr-config` writes (tests/frr_parse.rs). Not root, the netns
+# tests skip and say why; so do tests/trace_tshark.rs without tshark and
+# tests/frr_parse.rs without FRR (with CI=true they fail instead).
 # Runs from any directory; uses the repository's target dir (or
 # CARGO_TARGET_DIR) so CI builds everything once.
 set -euo pipefail
@@ -37,10 +39,15 @@ if [ "$(id -u)" = 0 ]; then
     # wireshark-common asks whether non-root users may capture: no.
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   fi
-  pkg_install "${NETNS_TOOLS[@]}" tshark:tshark ||
-    echo "note: the netns end-to-end tests and tests/trace_tshark.rs need the tools above" >&2
-elif [ -n "$(pkg_missing tshark:tshark)" ]; then
-  echo "note: tshark missing and not root: tests/trace_tshark.rs will be skipped (sudo apt-get install tshark)" >&2
+  pkg_install "${NETNS_TOOLS[@]}" tshark:tshark vtysh:frr ||
+    echo "note: the netns end-to-end tests, tests/trace_tshark.rs and tests/frr_parse.rs need the tools above" >&2
+else
+  if [ -n "$(pkg_missing tshark:tshark)" ]; then
+    echo "note: tshark missing and not root: tests/trace_tshark.rs will be skipped (sudo apt-get install tshark)" >&2
+  fi
+  if [ -n "$(pkg_missing vtysh:frr)" ]; then
+    echo "note: FRR missing and not root: tests/frr_parse.rs will be skipped (sudo apt-get install frr)" >&2
+  fi
 fi
 
 step "cargo fmt --check"

@@ -6,8 +6,8 @@
 //! both measure the same work.
 
 use crate::config::{
-    Access, BackendKind, Bfd, Circuit, Config, Encapsulation, Link, LinkSubnets, Neighbor, Peering,
-    PeeringKind, Port, Role, ServiceMode,
+    Access, BackendKind, Bfd, Bgp, Circuit, Config, Encapsulation, Link, LinkSubnets, Neighbor,
+    Peering, PeeringKind, Port, Role, ServiceMode,
 };
 use crate::frame::PortId;
 use crate::gen::Payload;
@@ -71,6 +71,7 @@ pub fn config() -> Config {
         routes: vec![],
         neighbors: vec![],
         bfd: Bfd::default(),
+        bgp: Bgp::default(),
         host: None,
     };
     let mut private = peering(PeeringKind::Private, 200, 0, DscpAction::Preserve);

@@ -62,6 +62,21 @@ fn pair_subscribed_mbps(cfg: &Config, c: &Circuit) -> u64 {
         .sum()
 }
 
+/// The BGP sessions FRR runs for an `l3` peering with a `peer_asn`
+/// (`null` otherwise). Names the MD5 key file, never the key.
+fn bgp_summary(role: Role, p: &config::Peering) -> Value {
+    let Some(asn) = p.peer_asn.filter(|_| p.mode == ServiceMode::L3) else {
+        return Value::Null;
+    };
+    let (local, remote) = role.bgp_asns(asn);
+    json!({
+        "local_asn": local, "remote_asn": remote,
+        "keepalive_s": p.bgp.keepalive_s, "hold_s": p.bgp.hold_s,
+        "md5_key_file": p.bgp.md5.as_ref().map(|m| m.key_file.display().to_string()),
+        "announce": p.bgp.announce.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+    })
+}
+
 /// The summary of a valid configuration as JSON. A circuit on an
 /// ExpressRoute Direct port pair has `direct_gbps` (the port speed),
 /// `pair_subscribed_mbps` (the bandwidths of the pair's circuits added up)
@@ -94,6 +109,8 @@ pub fn summary(cfg: &Config) -> Value {
                         "dscp": format!("{:?}", p.dscp.action).to_lowercase(), "dscp_rules": p.dscp.rules.len(),
                         "dscp_return": format!("{:?}", p.dscp_return.action).to_lowercase(),
                         "peer_asn": p.peer_asn, "routes": p.routes.len(), "ipv4": v4, "ipv6": v6,
+                        "bfd": json!({"enabled": p.bfd.enabled, "interval_ms": p.bfd.interval_ms, "multiplier": p.bfd.multiplier}),
+                        "bgp": bgp_summary(cfg.role, p),
                     })
                 })
                 .collect();
@@ -209,6 +226,32 @@ fn print_summary(file: &str, s: &Value) {
                 },
                 p["mtu"]
             );
+            let b = &p["bgp"];
+            if b.is_object() {
+                let bfd = &p["bfd"];
+                println!(
+                    "        bgp AS {} -> AS {}, timers {}/{} s, md5 {}, bfd {}, announce [{}]",
+                    b["local_asn"],
+                    b["remote_asn"],
+                    b["keepalive_s"],
+                    b["hold_s"],
+                    b["md5_key_file"]
+                        .as_str()
+                        .map_or("off".to_string(), |f| format!("key from {f}")),
+                    if bfd["enabled"].as_bool() == Some(true) {
+                        format!("{} ms x {}", bfd["interval_ms"], bfd["multiplier"])
+                    } else {
+                        "off".to_string()
+                    },
+                    b["announce"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             for fam in ["ipv4", "ipv6"] {
                 for a in p[fam].as_array().into_iter().flatten() {
                     println!(

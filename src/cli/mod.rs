@@ -1,5 +1,5 @@
 //! The command line: `xconnect run`, `xconnect check`, `xconnect bench`,
-//! `xconnect gen`, `xconnect trace`.
+//! `xconnect gen`, `xconnect trace`, `xconnect frr-config`.
 //!
 //! Every command prints for people by default and one JSON document with
 //! `--json`. Exit codes: 0 success, 1 the input was rejected (bad config,
@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod frr_config;
 pub mod gen;
 pub mod run;
 pub mod trace;
@@ -21,6 +22,7 @@ Examples:
   xconnect bench --json --seconds 0.5     machine-readable, shorter rounds
   xconnect gen IF --duration 5 --core 0   UDP test traffic on an interface (root)
   xconnect trace CFG --pcap F --port P    what the pipeline does with each captured frame
+  xconnect frr-config CFG --output DIR    FRR's configuration for each l3 peering
 ";
 
 /// xconnect: a userspace L2/L3 forwarder modelling the ExpressRoute
@@ -52,6 +54,10 @@ pub enum Command {
     /// Send UDP test frames on an interface as fast as it takes them
     /// (AF_PACKET, qdisc bypass, TX ring) for the netns throughput bench.
     Gen(gen::GenArgs),
+    /// Write FRR's configuration (zebra FPM, bgpd, bfdd) for each l3
+    /// peering: ASNs by role, one neighbour per link, MD5, timers, BFD,
+    /// prefix limits, announced prefixes.
+    FrrConfig(frr_config::FrrConfigArgs),
 }
 
 /// Load a configuration for a command that needs a valid one; on errors,
@@ -80,6 +86,7 @@ pub fn main() -> i32 {
         Command::Check(a) => check::run(&a),
         Command::Gen(a) => gen::run(&a),
         Command::Trace(a) => trace::run(&a),
+        Command::FrrConfig(a) => frr_config::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -127,6 +127,14 @@ fn blocks() -> impl Iterator<Item = (IpNet, AddressClass)> {
     b4.chain(b6)
 }
 
+/// The special blocks that are not public (private, shared, loopback,
+/// link-local, ULA, multicast, unspecified, reserved), IPv4 then IPv6, each
+/// with its class: what a Microsoft peering refuses. IPv6 outside
+/// 2000::/3 is reserved as well (see [`prefix_class`]).
+pub fn non_public_blocks() -> impl Iterator<Item = (IpNet, AddressClass)> {
+    blocks().filter(|(_, c)| !c.is_public())
+}
+
 /// The class of one address.
 pub fn address_class(ip: IpAddr) -> AddressClass {
     prefix_class(IpNet::from(ip))

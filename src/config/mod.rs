@@ -17,11 +17,12 @@
 pub mod address;
 pub mod compile;
 pub mod diag;
+pub mod frr;
 pub mod model;
 pub mod raw;
 pub mod validate;
 
-pub use address::{address_class, prefix_class, AddressClass};
+pub use address::{address_class, non_public_blocks, prefix_class, AddressClass};
 pub use compile::{compile, port_specs, HostSetup, PortSpec};
 pub use diag::{line_column, Diagnostic, Diagnostics};
 pub use model::*;

@@ -212,6 +212,96 @@ impl Default for Bfd {
     }
 }
 
+impl Bfd {
+    /// The default of a peering of `kind`: on for private peering (as
+    /// ExpressRoute configures it on every private peering), off for
+    /// Microsoft peering (enable it there with `bfd = { enabled = true }`);
+    /// 300 ms × 3 either way.
+    pub fn default_for(kind: PeeringKind) -> Bfd {
+        Bfd {
+            enabled: kind == PeeringKind::Private,
+            ..Bfd::default()
+        }
+    }
+}
+
+/// Microsoft's ASN: the MSEE side of every ExpressRoute BGP session.
+pub const MICROSOFT_ASN: u32 = 12076;
+
+impl Role {
+    /// (local, remote) BGP ASN of this forwarder's sessions on a peering
+    /// whose customer ASN is `peer_asn`: the provider edge speaks for the
+    /// customer (`peer_asn` to 12076), the MSEE for Microsoft (12076 to
+    /// `peer_asn`).
+    pub fn bgp_asns(self, peer_asn: u32) -> (u32, u32) {
+        match self {
+            Role::ProviderEdge => (peer_asn, MICROSOFT_ASN),
+            Role::Msee => (MICROSOFT_ASN, peer_asn),
+        }
+    }
+}
+
+/// A TCP MD5 (RFC 2385) key, read from a file. It has no `Display`, its
+/// `Debug` prints `<redacted>`, and only [`Md5Key::expose`] gives the text
+/// (for the one place that writes it: an FRR configuration file).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Md5Key(String);
+
+impl Md5Key {
+    /// Wrap a key that passed the `bgp-md5-key` rule (1..=80 printable
+    /// ASCII characters without whitespace).
+    pub(crate) fn new(key: String) -> Md5Key {
+        Md5Key(key)
+    }
+
+    /// The key itself. Every caller writes it only where the operator
+    /// asked for it (an FRR configuration file of mode 0600).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Md5Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Md5Key(<redacted>)")
+    }
+}
+
+/// The MD5 authentication of a peering's BGP sessions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BgpAuth {
+    /// The key file as resolved (relative paths against the configuration
+    /// file's directory); named in messages instead of the key.
+    pub key_file: PathBuf,
+    /// The key read from it.
+    pub key: Md5Key,
+}
+
+/// The BGP sessions of an `l3` peering (one per link and address family),
+/// run by FRR with xconnect as its data plane (`xconnect frr-config`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bgp {
+    /// Keepalive interval in seconds (default 60; 0 only with hold 0).
+    pub keepalive_s: u16,
+    /// Hold time in seconds (default 180): 0 or 3..=65535, ≥ 3 × keepalive.
+    pub hold_s: u16,
+    /// TCP MD5 authentication, when `bgp_md5_key_file` is set.
+    pub md5: Option<BgpAuth>,
+    /// The prefixes this forwarder announces to its BGP peers.
+    pub announce: Vec<IpNet>,
+}
+
+impl Default for Bgp {
+    fn default() -> Self {
+        Bgp {
+            keepalive_s: 60,
+            hold_s: 180,
+            md5: None,
+            announce: Vec::new(),
+        }
+    }
+}
+
 /// One peering of a circuit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peering {
@@ -244,6 +334,8 @@ pub struct Peering {
     pub neighbors: Vec<Neighbor>,
     /// BFD timers.
     pub bfd: Bfd,
+    /// BGP session settings (`l3`; defaults elsewhere).
+    pub bgp: Bgp,
     /// Host interfaces (`l3`), if asked for.
     pub host: Option<HostInterfaces>,
 }

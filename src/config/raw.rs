@@ -107,6 +107,15 @@ pub struct RawPeering {
     pub pcp_from_dscp: Option<bool>,
     /// BFD timers.
     pub bfd: Option<RawBfd>,
+    /// BGP (l3): a file holding the TCP MD5 key of both sessions; relative
+    /// paths are relative to the configuration file's directory.
+    pub bgp_md5_key_file: Option<Spanned<String>>,
+    /// BGP (l3): keepalive interval in seconds (default 60).
+    pub bgp_keepalive_s: Option<Spanned<i64>>,
+    /// BGP (l3): hold time in seconds (default 180).
+    pub bgp_hold_s: Option<Spanned<i64>>,
+    /// BGP (l3): the prefixes this forwarder announces to its peers.
+    pub announce: Option<Spanned<Vec<Spanned<String>>>>,
     /// Static routes.
     pub routes: Option<Spanned<Vec<RawRoute>>>,
     /// Static neighbours.

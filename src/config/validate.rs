@@ -17,7 +17,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::{Range, RangeInclusive};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// Every rule id the loader can report, with a one-line description.
@@ -139,7 +139,7 @@ pub const RULES: &[(&str, &str)] = &[
     ("l3-address", "an l3 peering needs ipv4 or ipv6"),
     (
         "l3-only",
-        "routes, neighbors and access addresses only on l3 peerings",
+        "routes, neighbors, access addresses and BGP keys only on l3 peerings",
     ),
     (
         "access-address",
@@ -181,8 +181,32 @@ pub const RULES: &[(&str, &str)] = &[
     ),
     ("asn", "peer_asn is a valid customer ASN"),
     ("mtu", "IP MTU 576..=1500 (1280..=1500 with IPv6)"),
-    ("bfd-interval", "BFD interval ≥ 300 ms"),
-    ("bfd-multiplier", "BFD multiplier 1..=255"),
+    (
+        "bfd-interval",
+        "BFD interval 300..=60000 ms (ExpressRoute: never below 300; FRR: at most 60000)",
+    ),
+    (
+        "bfd-multiplier",
+        "BFD multiplier 2..=255 (FRR's detect-multiplier)",
+    ),
+    (
+        "bgp-timers",
+        "BGP hold time 0 or 3..=65535 s (RFC 4271), keepalive 1..=hold/3 (0 only with hold 0)",
+    ),
+    (
+        "bgp-md5-key",
+        "bgp_md5_key_file is a readable regular file holding one key of 1..=80 printable ASCII \
+         characters without whitespace (the key is never shown)",
+    ),
+    (
+        "announce-prefix",
+        "announced prefixes parse, have host bits zero, are listed once and belong to an address \
+         family the peering has link subnets for",
+    ),
+    (
+        "bgp-needs-asn",
+        "BGP keys (md5 key file, timers, announce) need the customer's peer_asn",
+    ),
     ("dscp-value", "a DSCP policy or value is known"),
     (
         "dscp-rule-protocol",
@@ -249,6 +273,74 @@ fn valid_ifname(s: &str) -> bool {
         || s == "."
         || s == ".."
         || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()))
+}
+
+/// The longest TCP MD5 key, in bytes: Linux's `TCP_MD5SIG_MAXKEYLEN`
+/// (include/uapi/linux/tcp.h). FRR copies the key into a buffer of that
+/// size without checking (lib/sockopt.c, `sockopt_tcp_signature_ext`),
+/// and the kernel refuses longer keys.
+pub const MD5_KEY_MAX_LEN: usize = 80;
+/// BFD transmit/receive interval bounds in ms: ExpressRoute never goes
+/// below 300; FRR's `receive-interval`/`transmit-interval` take at most
+/// 60000.
+pub const BFD_INTERVAL_MS: RangeInclusive<u32> = 300..=60_000;
+/// BFD detection multiplier bounds: FRR's `detect-multiplier (2-255)`.
+pub const BFD_MULTIPLIER: RangeInclusive<u8> = 2..=255;
+
+/// Read a TCP MD5 key file: one line (a final newline is not part of the
+/// key) of 1..=[`MD5_KEY_MAX_LEN`] printable ASCII characters without
+/// whitespace, which is what FRR's `neighbor … password WORD` and the
+/// kernel accept. Only a regular file is opened (never a FIFO or a
+/// device), without blocking, and at most a few hundred bytes are read.
+/// The error says what is wrong with the key but never contains any of it.
+pub fn read_md5_key(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".to_string());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    let mut bytes = Vec::new();
+    let limit = (MD5_KEY_MAX_LEN as u64 + 2) * 4;
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "it holds more than {limit} bytes; a TCP MD5 key is at most {MD5_KEY_MAX_LEN} \
+             characters"
+        ));
+    }
+    let body = bytes
+        .strip_suffix(b"\r\n")
+        .or_else(|| bytes.strip_suffix(b"\n"))
+        .unwrap_or(&bytes);
+    if body.is_empty() {
+        return Err("it is empty; write the key on its first line".to_string());
+    }
+    if body.contains(&b'\n') {
+        return Err("it holds more than one line; write only the key".to_string());
+    }
+    if let Some(i) = body.iter().position(|b| !b.is_ascii_graphic()) {
+        return Err(format!(
+            "character {} of the key is whitespace, a control character or not ASCII; FRR \
+             takes the key as one word of printable ASCII (33..=126)",
+            i + 1
+        ));
+    }
+    if body.len() > MD5_KEY_MAX_LEN {
+        return Err(format!(
+            "the key is {} characters; TCP MD5 keys are at most {MD5_KEY_MAX_LEN} (Linux \
+             TCP_MD5SIG_MAXKEYLEN, which FRR does not check)",
+            body.len()
+        ));
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| "the key is not ASCII".to_string())
 }
 
 /// Check `raw` (parsed from `text`, read from `file`) against every rule.
@@ -358,6 +450,11 @@ struct PeeringFacts {
     /// `host` table for a default name).
     host_names: Vec<(String, Range<usize>, String)>,
 }
+
+/// A peering's `routes` as written and as checked (`None`: refused).
+type GivenRoutes<'a> = (&'a Spanned<Vec<RawRoute>>, &'a [Option<Route>]);
+/// A peering's `announce` as written and the prefixes that parsed.
+type GivenAnnounce<'a> = (&'a Spanned<Vec<Spanned<String>>>, &'a [IpNet]);
 
 /// Context a peering is checked in.
 struct PeeringCtx<'c> {
@@ -1233,9 +1330,10 @@ impl Checker<'_> {
         for (k, r) in rp.dscp_rules.iter().enumerate() {
             rules.push(self.dscp_rule(r, ms, &format!("{path}.dscp_rules[{k}]")));
         }
+        let bfd_default = Bfd::default_for(kind.unwrap_or(PeeringKind::Private));
         let bfd = match &rp.bfd {
-            Some(b) => self.bfd(b, &format!("{path}.bfd")),
-            None => Some(Bfd::default()),
+            Some(b) => self.bfd(b, bfd_default, &format!("{path}.bfd")),
+            None => Some(bfd_default),
         };
 
         let mut routes = Vec::new();
@@ -1262,7 +1360,6 @@ impl Checker<'_> {
                 for (k, r) in rs.get_ref().iter().enumerate() {
                     routes.push(self.route(r, ms, &links, &format!("{path}.routes[{k}]")));
                 }
-                self.prefix_limit(ctx, kind, rs, &routes, &links);
                 if ms {
                     // Only prefixes that passed the Microsoft rules: a
                     // default or non-public route is reported already.
@@ -1318,6 +1415,37 @@ impl Checker<'_> {
             Some(h) => kind.and_then(|k| self.host(h, ctx.circuit, k, path, &mut host_names)),
             None => None,
         };
+        let (bgp, announced) = self.bgp(rp, path, ms, l2, peer_asn.is_some());
+        if !l2 {
+            let links = LinkView {
+                v4: ipv4,
+                v6: ipv6,
+                access_v4: access.as_ref().and_then(|a| a.ipv4),
+                access_v6: access.as_ref().and_then(|a| a.ipv6),
+                own_is_customer: self.role == Role::ProviderEdge,
+            };
+            let routes_given = rp.routes.as_ref().map(|rs| (rs, routes.as_slice()));
+            let announce_given = rp
+                .announce
+                .as_ref()
+                .map(|a| (a, announced.iter().map(|(n, _)| *n).collect::<Vec<_>>()));
+            self.prefix_limit(
+                ctx,
+                kind,
+                routes_given,
+                announce_given.as_ref().map(|(a, n)| (*a, n.as_slice())),
+                &links,
+            );
+        }
+        if ms {
+            // Announced prefixes reach Microsoft's routing domain like
+            // routes do: they may not cover another peering's link subnet.
+            for (k, (net, span)) in announced.iter().enumerate() {
+                if net.prefix_len() > 0 && prefix_class(*net).is_public() {
+                    ms_routes.push((*net, span.clone(), format!("{path}.announce[{k}]")));
+                }
+            }
+        }
 
         let facts = PeeringFacts {
             kind: kind.map(|k| (k, rp.kind.span())),
@@ -1351,6 +1479,7 @@ impl Checker<'_> {
                 routes: routes.into_iter().collect::<Option<Vec<_>>>()?,
                 neighbors: neighbors.into_iter().collect::<Option<Vec<_>>>()?,
                 bfd: bfd?,
+                bgp: bgp?,
                 host,
             })
         })();
@@ -2116,25 +2245,27 @@ impl Checker<'_> {
         }
     }
 
-    fn bfd(&mut self, b: &RawBfd, path: &str) -> Option<Bfd> {
+    fn bfd(&mut self, b: &RawBfd, default: Bfd, path: &str) -> Option<Bfd> {
         let mut bfd = Bfd {
-            enabled: b.enabled.unwrap_or(true),
-            ..Bfd::default()
+            enabled: b.enabled.unwrap_or(default.enabled),
+            ..default
         };
         let mut ok = true;
         if let Some(v) = &b.interval_ms {
             let n = *v.get_ref();
             match u32::try_from(n) {
-                Ok(ms) if ms >= 300 => bfd.interval_ms = ms,
+                Ok(ms) if BFD_INTERVAL_MS.contains(&ms) => bfd.interval_ms = ms,
                 _ => {
+                    let why = if n < 300 {
+                        "is too short; MSEEs use 300 ms or 750 ms, never shorter"
+                    } else {
+                        "is too long; FRR's BFD intervals go up to 60000 ms"
+                    };
                     self.report(
                         v.span(),
                         "bfd-interval",
                         format!("{path}.interval_ms"),
-                        format!(
-                            "BFD interval {n} ms is too short; MSEEs use 300 ms or 750 ms, never \
-                             shorter: use interval_ms ≥ 300"
-                        ),
+                        format!("BFD interval {n} ms {why}: use interval_ms 300..=60000"),
                     );
                     ok = false;
                 }
@@ -2143,19 +2274,283 @@ impl Checker<'_> {
         if let Some(v) = &b.multiplier {
             let n = *v.get_ref();
             match u8::try_from(n) {
-                Ok(m) if m >= 1 => bfd.multiplier = m,
+                Ok(m) if BFD_MULTIPLIER.contains(&m) => bfd.multiplier = m,
                 _ => {
                     self.report(
                         v.span(),
                         "bfd-multiplier",
                         format!("{path}.multiplier"),
-                        format!("BFD multiplier {n} is out of range; use 1..=255 (default 3)"),
+                        format!(
+                            "BFD multiplier {n} is out of range; use 2..=255 (FRR's \
+                             detect-multiplier; default 3)"
+                        ),
                     );
                     ok = false;
                 }
             }
         }
         ok.then_some(bfd)
+    }
+
+    /// The BGP keys of a peering: `bgp_md5_key_file`, `bgp_keepalive_s`,
+    /// `bgp_hold_s` and `announce`. Returns the model (`None` when a key
+    /// failed) and the announced prefixes that parsed, with their spans,
+    /// for the prefix limits and the cross-peering rules. The MD5 key
+    /// itself never reaches a message.
+    fn bgp(
+        &mut self,
+        rp: &RawPeering,
+        path: &str,
+        ms: bool,
+        l2: bool,
+        has_asn: bool,
+    ) -> (Option<Bgp>, Vec<(IpNet, Range<usize>)>) {
+        let before = self.diags.len();
+        let given: Vec<(&str, Range<usize>)> = [
+            (
+                "bgp_md5_key_file",
+                rp.bgp_md5_key_file.as_ref().map(Spanned::span),
+            ),
+            (
+                "bgp_keepalive_s",
+                rp.bgp_keepalive_s.as_ref().map(Spanned::span),
+            ),
+            ("bgp_hold_s", rp.bgp_hold_s.as_ref().map(Spanned::span)),
+            ("announce", rp.announce.as_ref().map(Spanned::span)),
+        ]
+        .into_iter()
+        .filter_map(|(k, s)| Some((k, s?)))
+        .collect();
+        if l2 {
+            for (key, span) in given {
+                self.report(
+                    span,
+                    "l3-only",
+                    format!("{path}.{key}"),
+                    format!(
+                        "`{key}` configures the BGP sessions that FRR runs for an l3 (managed \
+                         Layer 3) peering; on an l2 peering BGP passes through the cross-connect \
+                         between the customer and the MSEEs: remove it or set mode = \"l3\""
+                    ),
+                );
+            }
+            let ok = self.diags.len() == before;
+            return (ok.then(Bgp::default), Vec::new());
+        }
+        if !has_asn && rp.peer_asn.is_none() {
+            if let Some((key, span)) = given.first() {
+                self.report(
+                    span.clone(),
+                    "bgp-needs-asn",
+                    format!("{path}.{key}"),
+                    "BGP keys need the customer's ASN: add peer_asn (the provider edge speaks \
+                     as peer_asn to AS 12076, the MSEE as AS 12076 to peer_asn), e.g. peer_asn \
+                     = 65536",
+                );
+            }
+        }
+        let mut bgp = Bgp::default();
+        let timer = |ck: &mut Self, v: &Option<Spanned<i64>>, key: &str, default: u16| {
+            let Some(v) = v else { return Some(default) };
+            let n = *v.get_ref();
+            let t = u16::try_from(n).ok();
+            if t.is_none() {
+                ck.report(
+                    v.span(),
+                    "bgp-timers",
+                    format!("{path}.{key}"),
+                    format!("{n} s is out of range; BGP timers are 0..=65535 s (defaults 60/180)"),
+                );
+            }
+            t
+        };
+        let keepalive = timer(
+            self,
+            &rp.bgp_keepalive_s,
+            "bgp_keepalive_s",
+            bgp.keepalive_s,
+        );
+        let hold = timer(self, &rp.bgp_hold_s, "bgp_hold_s", bgp.hold_s);
+        if let (Some(ka), Some(hold)) = (keepalive, hold) {
+            let at_keepalive = rp.bgp_keepalive_s.as_ref().map(Spanned::span);
+            let at_hold = rp.bgp_hold_s.as_ref().map(Spanned::span);
+            let why = if hold != 0 && hold < 3 {
+                Some((
+                    at_hold.clone(),
+                    "bgp_hold_s",
+                    format!(
+                        "hold time {hold} s: RFC 4271 (section 4.2) allows 0 (no keepalives) or at \
+                         least 3 s; ExpressRoute uses 180"
+                    ),
+                ))
+            } else if hold == 0 && ka != 0 {
+                Some((
+                    at_keepalive.clone().or(at_hold.clone()),
+                    if at_keepalive.is_some() { "bgp_keepalive_s" } else { "bgp_hold_s" },
+                    format!(
+                        "hold time 0 turns keepalives off (RFC 4271 section 4.4: none may be sent), but \
+                         the keepalive is {ka} s: set bgp_keepalive_s = 0 too, or use a hold \
+                         time ≥ 3 × keepalive (ExpressRoute: 60/180)"
+                    ),
+                ))
+            } else if hold != 0 && ka == 0 {
+                Some((
+                    at_keepalive.clone().or(at_hold.clone()),
+                    "bgp_keepalive_s",
+                    format!(
+                        "keepalive 0 with hold time {hold} s: without keepalives the session \
+                         expires after {hold} s; use 1..={} (a third of the hold time, RFC \
+                         4271 section 10)",
+                        hold / 3
+                    ),
+                ))
+            } else if u32::from(ka) * 3 > u32::from(hold) {
+                Some((
+                    at_keepalive.clone().or(at_hold.clone()),
+                    if at_keepalive.is_some() { "bgp_keepalive_s" } else { "bgp_hold_s" },
+                    format!(
+                        "keepalive {ka} s is more than a third of the hold time {hold} s (RFC \
+                         4271 section 10 suggests one third; FRR would silently lower it to {}): use \
+                         bgp_hold_s ≥ 3 × bgp_keepalive_s (ExpressRoute: 60/180)",
+                        hold / 3
+                    ),
+                ))
+            } else {
+                None
+            };
+            if let Some((Some(span), key, message)) = why {
+                self.report(span, "bgp-timers", format!("{path}.{key}"), message);
+            }
+            bgp.keepalive_s = ka;
+            bgp.hold_s = hold;
+        }
+        if let Some(v) = &rp.bgp_md5_key_file {
+            let written = v.get_ref().trim();
+            let field = format!("{path}.bgp_md5_key_file");
+            if written.is_empty() {
+                self.report(
+                    v.span(),
+                    "bgp-md5-key",
+                    field,
+                    "an empty path; name the file that holds the key, e.g. \
+                     bgp_md5_key_file = \"secrets/contoso-private.key\"",
+                );
+            } else {
+                let resolved = match self.file.parent() {
+                    Some(dir) if Path::new(written).is_relative() => dir.join(written),
+                    _ => PathBuf::from(written),
+                };
+                match read_md5_key(&resolved) {
+                    Ok(key) => {
+                        bgp.md5 = Some(BgpAuth {
+                            key_file: resolved,
+                            key: Md5Key::new(key),
+                        })
+                    }
+                    Err(why) => self.report(
+                        v.span(),
+                        "bgp-md5-key",
+                        field,
+                        format!(
+                            "MD5 key file {}: {why} (relative paths are relative to the \
+                             configuration file's directory)",
+                            resolved.display()
+                        ),
+                    ),
+                }
+            }
+        }
+        let mut announced: Vec<(IpNet, Range<usize>)> = Vec::new();
+        if let Some(list) = &rp.announce {
+            let families = [
+                (Family::V4, rp.ipv4.is_some(), "ipv4"),
+                (Family::V6, rp.ipv6.is_some(), "ipv6"),
+            ];
+            for (k, item) in list.get_ref().iter().enumerate() {
+                let field = format!("{path}.announce[{k}]");
+                let net = match item.get_ref().trim().parse::<IpNet>() {
+                    Ok(net) if net.trunc() == net => net,
+                    Ok(net) => {
+                        self.report(
+                            item.span(),
+                            "announce-prefix",
+                            field,
+                            format!("{net} has host bits set; did you mean {}?", net.trunc()),
+                        );
+                        continue;
+                    }
+                    Err(_) => {
+                        self.report(
+                            item.span(),
+                            "announce-prefix",
+                            field,
+                            format!(
+                                "{:?} is not a prefix; use address/length such as \
+                                 \"203.0.113.0/24\" or \"2001:db8:ff::/48\"",
+                                item.get_ref()
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                let fam = Family::of(&net);
+                if let Some((_, false, key)) = families.iter().find(|(f, _, _)| *f == fam) {
+                    self.report(
+                        item.span(),
+                        "announce-prefix",
+                        field,
+                        format!(
+                            "{net} is {} but the peering has no {} link subnets, so no {} BGP \
+                             session carries it: add `{key}` link subnets or leave the prefix out",
+                            fam.name(),
+                            fam.name(),
+                            fam.name()
+                        ),
+                    );
+                    continue;
+                }
+                if let Some(first) = announced.iter().position(|(n, _)| *n == net) {
+                    self.report(
+                        item.span(),
+                        "announce-prefix",
+                        field,
+                        format!("{net} is already announced by announce[{first}]; list it once"),
+                    );
+                    continue;
+                }
+                if ms {
+                    if net.prefix_len() == 0 {
+                        self.report(
+                            item.span(),
+                            "ms-no-default-route",
+                            field.clone(),
+                            format!(
+                                "a default route ({net}) is accepted only on private peering; \
+                                 Microsoft peering carries specific public prefixes"
+                            ),
+                        );
+                    } else {
+                        let class = prefix_class(net);
+                        if !class.is_public() {
+                            self.report(
+                                item.span(),
+                                "ms-public-address",
+                                field.clone(),
+                                format!(
+                                    "Microsoft peering needs public prefixes, but {net} is \
+                                     {class} space; announce public space you own \
+                                     (documentation space in tests)"
+                                ),
+                            );
+                        }
+                    }
+                }
+                announced.push((net, item.span()));
+            }
+            bgp.announce = announced.iter().map(|(n, _)| *n).collect();
+        }
+        let ok = self.diags.len() == before;
+        (ok.then_some(bgp), announced)
     }
 
     fn route(&mut self, r: &RawRoute, ms: bool, links: &LinkView, path: &str) -> Option<Route> {
@@ -2251,27 +2646,40 @@ impl Checker<'_> {
     /// The ExpressRoute prefix limits count, per address family per
     /// peering, the **distinct prefixes advertised toward Microsoft**: ECMP
     /// over both links is one prefix, and routes received from Microsoft do
-    /// not count (see [`LinkView::advertised`]).
+    /// not count (see [`LinkView::advertised`]). On the provider edge the
+    /// prefixes it announces over BGP (`announce`) are advertised toward
+    /// Microsoft too; on the MSEE they are Microsoft's own and do not
+    /// count. The report points at `announce` when announced prefixes are
+    /// part of the count, else at `routes`.
     fn prefix_limit(
         &mut self,
         ctx: &PeeringCtx<'_>,
         kind: Option<PeeringKind>,
-        rs: &Spanned<Vec<RawRoute>>,
-        routes: &[Option<Route>],
+        routes: Option<GivenRoutes<'_>>,
+        announce: Option<GivenAnnounce<'_>>,
         links: &LinkView,
     ) {
         let Some(kind) = kind else { return };
-        let advertised: HashSet<IpNet> = routes
+        let mut advertised: HashSet<IpNet> = routes
             .iter()
-            .flatten()
+            .flat_map(|(_, rs)| rs.iter().flatten())
             .filter(|r| links.advertised(r.next_hop))
             .map(|r| r.prefix)
             .collect();
+        let announce = announce.filter(|(_, nets)| links.own_is_customer && !nets.is_empty());
+        if let Some((_, nets)) = announce {
+            advertised.extend(nets.iter().copied());
+        }
+        let (span, field) = match (announce, routes) {
+            (Some((a, _)), _) => (a.span(), format!("{}.announce", ctx.path)),
+            (None, Some((rs, _))) => (rs.span(), format!("{}.routes", ctx.path)),
+            (None, None) => return,
+        };
         let v4 = advertised.iter().filter(|p| p.addr().is_ipv4()).count();
         let v6 = advertised.len() - v4;
         let counted = if links.own_is_customer {
-            "on the provider edge, routes via the access peer, the customer, are advertised; \
-             routes via the MSEEs are received from Microsoft and not counted"
+            "on the provider edge, `announce` and routes via the access peer, the customer, are \
+             advertised; routes via the MSEEs are received from Microsoft and not counted"
         } else {
             "on the MSEE, routes via the customer's routers on the links are advertised; routes \
              toward the access side, Microsoft's own networks, are not counted"
@@ -2303,9 +2711,9 @@ impl Checker<'_> {
         for (count, limit, fam, note) in checks {
             if count > limit {
                 self.report(
-                    rs.span(),
+                    span.clone(),
                     "prefix-limit",
-                    format!("{}.routes", ctx.path),
+                    field.clone(),
                     format!(
                         "{} peering of circuit {:?} has {count} distinct {fam} prefixes \
                          advertised toward Microsoft ({counted}); the limit is {note}: over the \
