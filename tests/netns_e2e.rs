@@ -1025,6 +1025,214 @@ fn host_interfaces_carry_sessions_between_the_two_sides() {
     }
 }
 
+/// One FRR instance (zebra, bgpd, bfdd) in a namespace, from an
+/// integrated file of `xconnect frr-config`; stopped by the PIDs in its pid
+/// files when dropped.
+struct Frr {
+    ns: String,
+    pathspace: String,
+    dir: PathBuf,
+}
+
+impl Frr {
+    fn start(ns: &str, pathspace: &str, dir: PathBuf, conf: &Path) -> Frr {
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        // The daemons drop to user frr and write their sockets here.
+        run(&format!("chmod 0777 {}", dir.display()));
+        let frr = Frr {
+            ns: ns.to_string(),
+            pathspace: pathspace.to_string(),
+            dir,
+        };
+        for d in ["zebra", "bgpd", "bfdd"] {
+            let extra = match d {
+                "zebra" => "-M dplane_fpm_nl".to_string(),
+                "bfdd" => format!("--bfdctl {}/bfdd.sock", frr.dir.display()),
+                _ => String::new(),
+            };
+            let o = run(&format!(
+                "ip netns exec {ns} timeout 10 /usr/lib/frr/{d} -d -N {pathspace} {extra} \
+                 --vty_socket {dir} -i {dir}/{d}.pid -f /dev/null",
+                dir = frr.dir.display()
+            ));
+            assert!(o.status.success(), "{d} in {ns}: {}", text(&o));
+        }
+        let o = frr.vtysh(&format!("-f {}", conf.display()));
+        assert!(
+            o.status.success(),
+            "vtysh -f {}: {}",
+            conf.display(),
+            text(&o)
+        );
+        frr
+    }
+
+    fn vtysh(&self, args: &str) -> Output {
+        run(&format!(
+            "ip netns exec {} timeout 10 vtysh --vty_socket {} {args}",
+            self.ns,
+            self.dir.display()
+        ))
+    }
+
+    /// `show bgp summary json`'s peers of `family` (`ipv4Unicast`, …):
+    /// address → state.
+    fn peers(&self, family: &str) -> Vec<(String, String)> {
+        let o = self.vtysh("-c 'show bgp summary json'");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        v[family]["peers"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, p)| (k.clone(), p["state"].as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        for d in ["bfdd", "bgpd", "zebra"] {
+            if let Ok(pid) = fs::read_to_string(self.dir.join(format!("{d}.pid"))) {
+                if let Ok(pid) = pid.trim().parse::<u32>() {
+                    signal(pid, libc::SIGTERM);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = fs::remove_dir_all(&self.dir);
+        // zebra's zserv.api socket directory of this pathspace.
+        let _ = fs::remove_dir_all(Path::new("/var/run/frr").join(&self.pathspace));
+    }
+}
+
+/// The lab speaks BGP: both forwarders of the l3 lab get host interfaces
+/// on their private peering, FRR (configured by `xconnect frr-config`)
+/// runs in each side's host namespace, and its eBGP sessions (IPv4 and
+/// IPv6, on both links, with BFD) come up across the cross-connect and
+/// exchange the announced prefixes with two paths (ECMP over the trunks).
+#[test]
+fn bgp_sessions_establish_over_host_interfaces() {
+    let Some(_g) = serial("bgp") else { return };
+    if !Path::new("/usr/lib/frr/bgpd").exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "FRR is missing (scripts/test.sh installs it as root)"
+        );
+        println!("skipped: FRR is not installed (/usr/lib/frr/bgpd; apt-get install frr)");
+        return;
+    }
+    let prefix = format!("xt{}bg-", std::process::id() % 10_000);
+    let hosts = HostNamespaces::new([format!("{prefix}peh"), format!("{prefix}msh")]);
+    for n in &hosts.0 {
+        run(&format!("ip -n {n} link set lo up"));
+    }
+    fn with(
+        names: [&'static str; 3],
+        netns: String,
+        announce: &'static str,
+    ) -> impl FnOnce(String) -> String {
+        move |t: String| {
+            let at = "peer_asn = 65536";
+            assert!(t.contains(at));
+            t.replacen(
+                at,
+                &format!(
+                    "{at}\nhost = {{ netns = \"{netns}\", access = \"{}\", primary = \"{}\", \
+                     secondary = \"{}\" }}\nannounce = [\"{announce}\"]\nbgp_keepalive_s = 3\nbgp_hold_s = 9",
+                    names[0], names[1], names[2]
+                ),
+                1,
+            )
+        }
+    }
+    let lab = Lab::up_l3_with(
+        "bg",
+        with(
+            ["xb-pe-a", "xb-pe-1", "xb-pe-2"],
+            hosts.0[0].clone(),
+            "203.0.113.0/30",
+        ),
+        with(
+            ["xb-ms-a", "xb-ms-1", "xb-ms-2"],
+            hosts.0[1].clone(),
+            "198.51.100.128/30",
+        ),
+    );
+    let mut frrs = Vec::new();
+    for (role, ns) in [("pe", &hosts.0[0]), ("ms", &hosts.0[1])] {
+        let out = lab.dir.join(format!("frr-{role}"));
+        let o = run(&format!(
+            "{XCONNECT} frr-config {} --peering contoso-ams/private --output {}",
+            lab.dir.join(format!("{role}.toml")).display(),
+            out.display()
+        ));
+        assert!(o.status.success(), "frr-config {role}: {}", text(&o));
+        let conf = out.join("contoso-ams-private.conf");
+        frrs.push(Frr::start(
+            ns,
+            &format!("{prefix}{role}"),
+            lab.dir.join(format!("frr-run-{role}")),
+            &conf,
+        ));
+    }
+    // Both sides are configured now: skip the connect-retry wait of a
+    // first attempt that met an unconfigured peer.
+    let _ = frrs[0].vtysh("-c 'clear bgp *'");
+    let started = Instant::now();
+    let end = started + Duration::from_secs(40);
+    loop {
+        let v4 = frrs[0].peers("ipv4Unicast");
+        let v6 = frrs[0].peers("ipv6Unicast");
+        let up = |p: &[(String, String)]| p.len() == 2 && p.iter().all(|(_, s)| s == "Established");
+        if up(&v4) && up(&v6) {
+            println!(
+                "bgp: 4 sessions (v4, v6 on both trunks) established in {:.1} s: {v4:?} {v6:?}",
+                started.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "sessions not established in 40 s: v4 {v4:?} v6 {v6:?}\n{}",
+            text(&frrs[0].vtysh("-c 'show bgp summary'"))
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // The MSEE's announced prefix arrives by both links (multipath).
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let o = frrs[0].vtysh("-c 'show bgp ipv4 unicast 198.51.100.128/30 json'");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        let paths = v["paths"].as_array().map_or(0, |p| p.len());
+        if paths == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "198.51.100.128/30 on the provider edge: {}",
+            text(&o)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // BFD (300 ms x 3) up on all four sessions, seen from both sides.
+    let end = Instant::now() + Duration::from_secs(10);
+    for f in &frrs {
+        loop {
+            let o = f.vtysh("-c 'show bfd peers brief'");
+            if text(&o).matches(" up ").count() == 4 {
+                break;
+            }
+            assert!(Instant::now() < end, "BFD sessions: {}", text(&o));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    drop(frrs);
+    drop(lab);
+}
+
 /// Network namespaces a test makes (`ip netns add`) and removes when it
 /// ends, passed or failed.
 struct HostNamespaces([String; 2]);
