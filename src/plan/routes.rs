@@ -284,6 +284,36 @@ impl RouteTable {
         self.commit(vec![(prefix, Some(BTreeSet::from([side])))])
     }
 
+    /// Set `prefix` to exactly `next_hops` in one change (an empty set
+    /// deletes it): what a routing daemon's update means. Unchanged
+    /// routes are not written again.
+    pub fn set_next_hops(&mut self, prefix: IpNet, next_hops: &[IpAddr]) -> Result<(), RouteError> {
+        if next_hops.is_empty() {
+            self.delete(prefix, None)?;
+            return Ok(());
+        }
+        self.check_prefix(prefix)?;
+        let mut set = BTreeSet::new();
+        for nh in next_hops {
+            set.insert(self.side_of(prefix, *nh)?);
+        }
+        if self.routes.get(&prefix) == Some(&set) {
+            return Ok(());
+        }
+        self.commit(vec![(prefix, Some(set))])
+    }
+
+    /// The link whose peer `next_hop` is, or why it cannot be a next hop
+    /// of `prefix` (another family, not a link peer of this peering).
+    pub fn next_hop_side(&self, prefix: IpNet, next_hop: IpAddr) -> Result<Side, RouteError> {
+        self.side_of(prefix, next_hop)
+    }
+
+    /// Is `prefix` one of the table's routes (configured or learned)?
+    pub fn has_route(&self, prefix: IpNet) -> bool {
+        self.routes.contains_key(&prefix)
+    }
+
     /// Remove `next_hop` from `prefix` (all next hops when `None`); `true`
     /// if something was removed.
     pub fn delete(&mut self, prefix: IpNet, next_hop: Option<IpAddr>) -> Result<bool, RouteError> {
