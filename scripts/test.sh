@@ -39,6 +39,10 @@ if [ "$(id -u)" = 0 ]; then
   fi
   pkg_install "${NETNS_TOOLS[@]}" tshark:tshark ||
     echo "note: the netns end-to-end tests and tests/trace_tshark.rs need the tools above" >&2
+  # tests/fpm_frr.rs runs FRR's zebra and staticd (FPM routes); it fails
+  # under CI=true when FRR is missing. The package's service is not started.
+  pkg_install /usr/lib/frr/zebra:frr vtysh:frr ||
+    echo "note: tests/fpm_frr.rs needs FRR (apt-get install frr)" >&2
 elif [ -n "$(pkg_missing tshark:tshark)" ]; then
   echo "note: tshark missing and not root: tests/trace_tshark.rs will be skipped (sudo apt-get install tshark)" >&2
 fi

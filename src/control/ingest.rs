@@ -106,7 +106,7 @@ mod tests {
     use super::super::fpm::frame;
     use super::super::sync::tests::{ip, net, table};
     use super::*;
-    use crate::plan::{PATH_ECMP, PATH_PRIMARY};
+    use crate::plan::{RouteTable, Side, PATH_ECMP, PATH_PRIMARY, PATH_SECONDARY};
     use netlink_packet_route::route::RouteType;
     use std::time::Duration;
 
@@ -157,6 +157,68 @@ mod tests {
         assert_eq!(sync.stats().skipped, 1);
         assert_eq!(sync.stats().frames, 2);
         assert!(lines[0].contains("203.0.113.0/24") && lines[0].contains("BlackHole"));
+    }
+
+    /// The byte streams zebra 8.4 sent in `tests/fpm_frr.rs` (static
+    /// routes; one later deleted, one ECMP route losing a leg), with and
+    /// without next-hop groups, replayed: the same table either way.
+    #[test]
+    fn captured_frr_streams_replay() {
+        for (name, bytes) in [
+            (
+                "nhg",
+                &include_bytes!("../../tests/data/fpm/frr-8.4-static-nhg.fpm")[..],
+            ),
+            (
+                "gateways",
+                &include_bytes!("../../tests/data/fpm/frr-8.4-static.fpm")[..],
+            ),
+        ] {
+            let t = {
+                let t = table();
+                // The peers of the FRR test's veth links.
+                let mut tl = RouteTable::new(
+                    false,
+                    (1 << 20, 1 << 20),
+                    &[],
+                    vec![
+                        (ip("192.0.2.2"), Side::Primary),
+                        (ip("192.0.2.6"), Side::Secondary),
+                        (ip("2001:db8:1::2"), Side::Primary),
+                        (ip("2001:db8:1::6"), Side::Secondary),
+                    ],
+                    vec![],
+                )
+                .unwrap();
+                let _ = tl.reader_v4();
+                *t.lock().unwrap() = tl;
+                t
+            };
+            let mut sync = RouteSync::new("frr", t.clone(), Duration::from_secs(1));
+            let mut ing = Ingest::new();
+            // In odd pieces, as TCP may deliver them.
+            for piece in bytes.chunks(97) {
+                ing.push(piece, &mut sync, &mut |_| {}).unwrap();
+            }
+            let tl = t.lock().unwrap();
+            assert_eq!(tl.lookup(ip("198.51.100.1")), None, "{name}: deleted");
+            assert_eq!(
+                tl.lookup(ip("203.0.113.1")),
+                Some(PATH_SECONDARY as u32),
+                "{name}: ECMP lost its primary leg"
+            );
+            assert_eq!(
+                tl.lookup(ip("2001:db8:100::1")),
+                Some(PATH_SECONDARY as u32)
+            );
+            let st = sync.stats();
+            assert_eq!(
+                (st.installed, st.rejected, st.skipped),
+                (2, 0, 6),
+                "{name}: {st:?}"
+            );
+            assert_eq!(ing.pending(), 0);
+        }
     }
 
     /// A truncated or garbage stream leaves the installed routes intact,
