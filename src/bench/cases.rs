@@ -71,6 +71,7 @@ pub fn config() -> Config {
         routes: vec![],
         neighbors: vec![],
         bfd: Bfd::default(),
+        fpm: None,
     };
     let mut private = peering(PeeringKind::Private, 200, 0, DscpAction::Preserve);
     private.ipv4 = Some(LinkSubnets {

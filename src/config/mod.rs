@@ -22,7 +22,7 @@ pub mod raw;
 pub mod validate;
 
 pub use address::{address_class, prefix_class, AddressClass};
-pub use compile::{compile, port_specs, PortSpec};
+pub use compile::{compile, fpm_specs, port_specs, FpmSpec, PortSpec};
 pub use diag::{line_column, Diagnostic, Diagnostics};
 pub use model::*;
 pub use validate::RULES;

@@ -244,7 +244,24 @@ pub struct Peering {
     pub neighbors: Vec<Neighbor>,
     /// BFD timers.
     pub bfd: Bfd,
+    /// `l3`: the FPM listener of this peering's routing daemon.
+    pub fpm: Option<Fpm>,
 }
+
+/// Where an `l3` peering's zebra sends its routes (FPM), see
+/// `docs/control-plane.md`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fpm {
+    /// Listen address (`fpm`).
+    pub listen: std::net::SocketAddr,
+    /// Named network namespace to listen in (`fpm_netns`).
+    pub netns: Option<String>,
+    /// How long routes outlive their connection (`fpm_grace_ms`).
+    pub grace_ms: u64,
+}
+
+/// `fpm_grace_ms` when not given.
+pub const FPM_GRACE_MS_DEFAULT: u64 = 30_000;
 
 /// A whole validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]

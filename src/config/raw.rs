@@ -111,6 +111,12 @@ pub struct RawPeering {
     pub routes: Option<Spanned<Vec<RawRoute>>>,
     /// Static neighbours.
     pub neighbors: Option<Spanned<Vec<RawNeighbor>>>,
+    /// `l3`: where this peering's zebra connects over FPM (`"IP:PORT"`).
+    pub fpm: Option<Spanned<String>>,
+    /// `l3`: the named network namespace the FPM listener binds in.
+    pub fpm_netns: Option<Spanned<String>>,
+    /// `l3`: how long FPM routes outlive their connection, in ms.
+    pub fpm_grace_ms: Option<Spanned<i64>>,
     /// `[[circuit.peering.dscp_rules]]`.
     #[serde(default)]
     pub dscp_rules: Vec<RawDscpRule>,
