@@ -39,14 +39,14 @@ if [ "$(id -u)" = 0 ]; then
     # wireshark-common asks whether non-root users may capture: no.
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   fi
-  pkg_install "${NETNS_TOOLS[@]}" tshark:tshark vtysh:frr ||
-    echo "note: the netns end-to-end tests, tests/trace_tshark.rs and tests/frr_parse.rs need the tools above" >&2
+  pkg_install "${NETNS_TOOLS[@]}" tshark:tshark vtysh:frr /usr/lib/frr/zebra:frr ||
+    echo "note: the netns end-to-end tests, tests/trace_tshark.rs, tests/frr_parse.rs and tests/fpm_frr.rs need the tools above" >&2
 else
   if [ -n "$(pkg_missing tshark:tshark)" ]; then
     echo "note: tshark missing and not root: tests/trace_tshark.rs will be skipped (sudo apt-get install tshark)" >&2
   fi
   if [ -n "$(pkg_missing vtysh:frr)" ]; then
-    echo "note: FRR missing and not root: tests/frr_parse.rs will be skipped (sudo apt-get install frr)" >&2
+    echo "note: FRR missing and not root: tests/frr_parse.rs and tests/fpm_frr.rs will be skipped (sudo apt-get install frr)" >&2
   fi
 fi
 

@@ -17,7 +17,7 @@
 //! Layers, bottom to top (a module uses only modules below it; the test
 //! `tests/layering.rs` enforces it): `wire`, `lpm` → `qos`, `frame` →
 //! `plan` → `config` → `pipeline`, `io` → `driver` → `capture`, `trace` →
-//! `runtime`, `gen`, `bench`, `invariants` → `cli`. See
+//! `control` → `runtime`, `gen`, `bench`, `invariants` → `cli`. See
 //! `docs/architecture.md`.
 
 #![warn(missing_docs)]
@@ -26,6 +26,7 @@ pub mod bench;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod driver;
 pub mod frame;
 pub mod gen;

@@ -643,6 +643,41 @@ fn pe_qinq_example_model() {
     assert_eq!(ms.bfd.interval_ms, 300);
 }
 
+/// `fpm` keys: l3 only, netns and grace only with `fpm`, and the model
+/// holds the listener with its default grace.
+#[test]
+fn fpm_listener_keys() {
+    let path = manifest_dir().join("tests/configs/valid/fpm-per-peering.toml");
+    let cfg = config::load(&path).unwrap_or_else(|d| panic!("{d}"));
+    let specs = config::fpm_specs(&cfg);
+    assert_eq!(specs.len(), 2);
+    assert_eq!(specs[0].fpm.listen.to_string(), "127.0.0.1:2620");
+    assert_eq!(specs[0].fpm.netns.as_deref(), Some("xc-frr-private"));
+    assert_eq!(specs[0].fpm.grace_ms, 5000);
+    assert_eq!(specs[1].fpm.grace_ms, config::FPM_GRACE_MS_DEFAULT);
+    let text = fs::read_to_string(&path).unwrap();
+    let l2 = text.replacen("mode = \"l3\"", "mode = \"l2\"", 1);
+    let d = errors(&l2);
+    assert!(
+        d.iter()
+            .any(|x| x.rule == "l3-only" && x.field.ends_with(".fpm")),
+        "{d}"
+    );
+    let no_fpm = text.replacen("fpm = \"127.0.0.1:2620\"\n", "", 1);
+    let d = errors(&no_fpm);
+    assert!(
+        d.iter()
+            .any(|x| x.rule == "fpm" && x.field.ends_with(".fpm_netns")),
+        "{d}"
+    );
+    let d = errors(&text.replace("fpm_grace_ms = 5000", "fpm_grace_ms = -1"));
+    assert!(
+        d.iter()
+            .any(|x| x.rule == "fpm" && x.field.ends_with(".fpm_grace_ms")),
+        "{d}"
+    );
+}
+
 #[test]
 fn three_independent_faults_are_all_reported() {
     let path = manifest_dir().join("tests/configs/three-faults.toml");

@@ -8,7 +8,7 @@
 //!
 //! The layers, bottom to top (see `docs/architecture.md`):
 //! `wire`, `lpm` → `gen`, `qos`, `frame` → `plan` → `config` →
-//! `pipeline`, `io` → `driver` → `capture`, `trace` → `runtime` → `bench`,
+//! `pipeline`, `io` → `driver` → `capture`, `trace` → `control` → `runtime` → `bench`,
 //! `invariants` → `cli`.
 
 use std::collections::BTreeMap;
@@ -27,6 +27,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("pipeline", &["wire", "lpm", "qos", "frame", "plan"]),
     ("io", &["wire", "frame"]),
     ("driver", &["wire", "frame", "pipeline", "io"]),
+    (
+        "control",
+        &[
+            "wire", "lpm", "qos", "frame", "plan", "config", "pipeline", "io",
+        ],
+    ),
     ("capture", &["wire", "frame", "config", "driver"]),
     (
         "trace",
@@ -37,14 +43,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "runtime",
         &[
-            "wire", "frame", "plan", "config", "pipeline", "io", "driver", "capture",
+            "wire", "frame", "plan", "config", "pipeline", "io", "driver", "capture", "control",
         ],
     ),
     (
         "bench",
         &[
             "wire", "lpm", "gen", "qos", "frame", "plan", "config", "pipeline", "io", "driver",
-            "trace",
+            "trace", "control",
         ],
     ),
     (
@@ -58,7 +64,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "cli",
         &[
             "wire", "lpm", "gen", "qos", "frame", "plan", "config", "pipeline", "io", "driver",
-            "capture", "trace", "runtime", "bench",
+            "capture", "trace", "control", "runtime", "bench",
         ],
     ),
 ];

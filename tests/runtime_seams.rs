@@ -261,3 +261,94 @@ fn a_running_forwarder_takes_a_new_plan_and_new_routes() {
     .join()
     .unwrap();
 }
+
+/// `xconnect run`'s FPM listener (`fpm` on the l3 peering): a route frame
+/// sent to it is in the running forwarder's table at once, and the final
+/// report carries the listener's counters.
+#[test]
+fn fpm_routes_reach_the_running_forwarders_table() {
+    use std::io::Write;
+    use xconnect::control::decode::encode::{push_route, route_message};
+    use xconnect::control::fpm::frame;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipping: needs root (a network namespace, veths, raw sockets)");
+        return;
+    }
+    std::thread::spawn(|| {
+        in_private_namespace().unwrap();
+        sh("ip link set lo up");
+        for (a, b) in [
+            ("xs-cust", "xs-cust-p"),
+            ("xs-tra", "xs-tra-p"),
+            ("xs-trb", "xs-trb-p"),
+        ] {
+            sh(&format!(
+                "ip link add {a} mtu 1508 type veth peer name {b} mtu 1508"
+            ));
+            sh(&format!("ip link set {a} up && ip link set {b} up"));
+        }
+        let text = config(100, "l3").replace(
+            "neighbors =",
+            "fpm = \"127.0.0.1:0\"\nfpm_grace_ms = 1000\nneighbors =",
+        );
+        let cfg = config::load_str(&text, std::path::Path::new("seams.toml"))
+            .unwrap_or_else(|d| panic!("{d}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let opts = RunOptions {
+            stats_interval: None,
+            first_core: None,
+            fpm: config::fpm_specs(&cfg),
+            ..RunOptions::default()
+        };
+        assert_eq!(opts.fpm.len(), 1);
+        let rt = Runtime::start(
+            Arc::new(config::compile(&cfg)),
+            &config::port_specs(&cfg),
+            &opts,
+            stop.clone(),
+            |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        let mut zebra = std::net::TcpStream::connect(rt.fpm_addrs()[0]).unwrap();
+        let mut m = Vec::new();
+        let hops: Vec<std::net::IpAddr> =
+            vec!["192.0.2.2".parse().unwrap(), "192.0.2.6".parse().unwrap()];
+        push_route(
+            &mut m,
+            true,
+            0,
+            route_message(
+                "198.51.100.0/24".parse().unwrap(),
+                netlink_packet_route::route::RouteType::Unicast,
+                &hops,
+                None,
+            ),
+        );
+        zebra.write_all(&frame(&m).unwrap()).unwrap();
+        let table = rt
+            .route_table("seams", PeeringKind::Private)
+            .expect("an l3 peering");
+        let end = Instant::now() + Duration::from_secs(5);
+        let dst: std::net::IpAddr = "198.51.100.9".parse().unwrap();
+        while table.lock().unwrap().lookup(dst) != Some(xconnect::plan::PATH_ECMP as u32) {
+            assert!(
+                Instant::now() < end,
+                "the FPM route never reached the table"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let report = rt.run(&opts, |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(report.fpm.len(), 1);
+        assert_eq!(report.fpm[0].routes.installed, 1, "{}", report.line());
+        assert!(
+            report.line().contains("fpm seams/private routes 1"),
+            "{}",
+            report.line()
+        );
+        assert!(report.json().contains("\"fpm\""));
+    })
+    .join()
+    .unwrap();
+}

@@ -73,6 +73,7 @@ pub fn config() -> Config {
         bfd: Bfd::default(),
         bgp: Bgp::default(),
         host: None,
+        fpm: None,
     };
     let mut private = peering(PeeringKind::Private, 200, 0, DscpAction::Preserve);
     private.ipv4 = Some(LinkSubnets {

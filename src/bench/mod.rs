@@ -11,9 +11,11 @@
 //!   serialises a new `Vec` per frame ([`naive`]).
 //!
 //! `xconnect bench --lpm` runs the longest-prefix-match lookup cases of
-//! [`lpm`] instead, on the same pinned core.
+//! [`lpm`] instead, on the same pinned core; `xconnect bench --case
+//! fpm-ingest` the route-ingest benchmark of [`fpm`].
 
 pub mod cases;
+pub mod fpm;
 pub mod lpm;
 pub mod naive;
 

@@ -18,6 +18,10 @@ Cases (64-byte frames and IMIX, 1024 flows, batches of 32):
   l3-route-v4   64-byte IPv4 access frame routed by a 1M-route table (ECMP over both
                 trunks): parse, header check, TTL, LPM, MAC rewrite, DSCP, QinQ push
   l3-route-v6   the same with 66-byte IPv6 frames and 200k IPv6 routes
+  fpm-ingest    (alone) --l3-routes IPv4 and --l3-routes-v6 IPv6 routes streamed as
+                zebra sends them over FPM, decoded and written into a peering's table,
+                beside bulk_load of the same routes, and the l3-route-v4 rate of a
+                reader idle and while a writer ingests
 
 With --lpm, LPM lookup cases instead (per table: IPv4 --lpm-sizes, IPv6 --lpm-v6-sizes;
 `none` or an empty list turns a family off):
@@ -36,7 +40,8 @@ Examples:
   xconnect bench --lpm --lpm-sizes 4000,100000 --json
   xconnect bench --lpm --lpm-v4-sizes 1000000 --lpm-v6-sizes \"\"
   xconnect bench --json --rounds 5 --seconds 0.3 --core 1
-  xconnect bench --case l2-qinq-push --case copy")]
+  xconnect bench --case l2-qinq-push --case copy
+  xconnect bench --case fpm-ingest --rounds 3")]
 pub struct BenchArgs {
     /// Print one JSON object {\"cases\":[{name, frame_bytes, packets, mpps, ns_per_packet, …}]}.
     #[arg(long)]
@@ -148,6 +153,27 @@ fn run_lpm(a: &BenchArgs, seconds: f64) -> anyhow::Result<i32> {
     finish(bar, a.json, &report, || report.table())
 }
 
+/// `xconnect bench --case fpm-ingest`.
+fn run_fpm(a: &BenchArgs, seconds: f64) -> anyhow::Result<i32> {
+    if a.cases.len() > 1 {
+        anyhow::bail!("fpm-ingest runs on its own: give --case fpm-ingest alone");
+    }
+    let settings = bench::fpm::FpmSettings {
+        v4: a.l3_routes,
+        v6: a.l3_routes_v6,
+        rounds: a.rounds,
+        core: default_core(a.core),
+        reader_round: Duration::from_secs_f64(seconds.max(1.0)),
+    };
+    let bar = progress_bar(4 * a.rounds + 2);
+    let report = bench::fpm::run(&settings, |done, _| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+        }
+    })?;
+    finish(bar, a.json, &report, || report.table())
+}
+
 /// Run the benchmark.
 pub fn run(a: &BenchArgs) -> anyhow::Result<i32> {
     let seconds = a.seconds.unwrap_or(if a.lpm { 0.3 } else { 0.5 });
@@ -156,6 +182,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<i32> {
     }
     if a.lpm {
         return run_lpm(a, seconds);
+    }
+    if a.cases.iter().any(|c| c == "fpm-ingest") {
+        return run_fpm(a, seconds);
     }
     let mut cases = bench::default_cases();
     cases.extend(bench::l3_cases());

@@ -168,6 +168,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         duration: a.duration.map(|d| seconds(d, "--duration")).transpose()?,
         capture: capture_spec(a)?,
         worker_priority: a.worker_priority,
+        fpm: crate::config::fpm_specs(&cfg),
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

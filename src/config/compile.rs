@@ -16,7 +16,7 @@
 //! into the plan.
 
 use super::validate::{MICROSOFT_LIMIT, PRIVATE_V4_LIMIT, PRIVATE_V6_LIMIT};
-use super::{BackendKind, Circuit, Config, Encapsulation, LinkSubnets, Peering, Role};
+use super::{BackendKind, Circuit, Config, Encapsulation, Fpm, LinkSubnets, Peering, Role};
 use crate::frame::PortId;
 use crate::plan::l3::NEIGHBOR_SLOTS;
 use crate::plan::{neighbor_slot, Family};
@@ -121,6 +121,34 @@ fn link_port(c: &Circuit, p: &Peering, side: Side) -> usize {
         Side::Primary => c.primary.port,
         Side::Secondary => c.secondary.port,
     }
+}
+
+/// The FPM listener of one `l3` peering, as the runtime starts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FpmSpec {
+    /// The circuit's name.
+    pub circuit: String,
+    /// Which peering of the circuit.
+    pub kind: crate::plan::PeeringKind,
+    /// Where and how to listen.
+    pub fpm: Fpm,
+}
+
+/// The FPM listeners of `cfg`: one per `l3` peering with `fpm`.
+pub fn fpm_specs(cfg: &Config) -> Vec<FpmSpec> {
+    cfg.circuits
+        .iter()
+        .flat_map(|c| {
+            c.peerings.iter().filter_map(|p| {
+                let fpm = p.fpm.clone()?;
+                (p.mode == ServiceMode::L3).then(|| FpmSpec {
+                    circuit: c.name.clone(),
+                    kind: p.kind,
+                    fpm,
+                })
+            })
+        })
+        .collect()
 }
 
 /// The ports of `cfg` in port-id order, as the runtime opens them.

@@ -338,6 +338,8 @@ pub struct Peering {
     pub bgp: Bgp,
     /// Host interfaces (`l3`), if asked for.
     pub host: Option<HostInterfaces>,
+    /// `l3`: the FPM listener of this peering's routing daemon.
+    pub fpm: Option<Fpm>,
 }
 
 /// The host interfaces of an `l3` peering (the linux-cp model): one TAP
@@ -391,6 +393,21 @@ impl HostInterfaces {
         &self.names[side as usize]
     }
 }
+
+/// Where an `l3` peering's zebra sends its routes (FPM), see
+/// `docs/control-plane.md`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fpm {
+    /// Listen address (`fpm`).
+    pub listen: std::net::SocketAddr,
+    /// Named network namespace to listen in (`fpm_netns`).
+    pub netns: Option<String>,
+    /// How long routes outlive their connection (`fpm_grace_ms`).
+    pub grace_ms: u64,
+}
+
+/// `fpm_grace_ms` when not given.
+pub const FPM_GRACE_MS_DEFAULT: u64 = 30_000;
 
 /// A whole validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -122,6 +122,12 @@ pub struct RawPeering {
     pub neighbors: Option<Spanned<Vec<RawNeighbor>>>,
     /// Host interfaces (`l3`): one TAP per link for a routing daemon.
     pub host: Option<Spanned<RawHost>>,
+    /// `l3`: where this peering's zebra connects over FPM (`"IP:PORT"`).
+    pub fpm: Option<Spanned<String>>,
+    /// `l3`: the named network namespace the FPM listener binds in.
+    pub fpm_netns: Option<Spanned<String>>,
+    /// `l3`: how long FPM routes outlive their connection, in ms.
+    pub fpm_grace_ms: Option<Spanned<i64>>,
     /// `[[circuit.peering.dscp_rules]]`.
     #[serde(default)]
     pub dscp_rules: Vec<RawDscpRule>,

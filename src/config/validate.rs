@@ -139,12 +139,21 @@ pub const RULES: &[(&str, &str)] = &[
     ("l3-address", "an l3 peering needs ipv4 or ipv6"),
     (
         "l3-only",
-        "routes, neighbors, access addresses and BGP keys only on l3 peerings",
+        "routes, neighbors, access addresses, BGP keys, host interfaces and fpm only on l3 peerings",
     ),
     (
         "access-address",
         "an l3 peering has this forwarder's address on its access link: a usable host of a /30 \
          or /31 (/126 or /127), one per address family it routes",
+    ),
+    (
+        "fpm",
+        "fpm is an IP:PORT listen address; fpm_netns a namespace name; fpm_grace_ms 0..=3600000; \
+         the last two only with fpm",
+    ),
+    (
+        "fpm-unique",
+        "two peerings cannot share an FPM listen address in one network namespace",
     ),
     (
         "ms-public-address",
@@ -390,6 +399,7 @@ pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diag
     ck.trunk_pairs(&facts);
     ck.access_attachments(&facts);
     ck.microsoft_public_space(&facts);
+    ck.fpm_listeners(&facts);
     ck.pnet_ports(raw, &facts);
     ck.host_interfaces(&facts);
     ck.direct_ports(raw, &facts);
@@ -449,6 +459,8 @@ struct PeeringFacts {
     /// Host interface names with the span and field they came from (the
     /// `host` table for a default name).
     host_names: Vec<(String, Range<usize>, String)>,
+    /// The FPM listener (address, namespace) with its span and field.
+    fpm: Option<(std::net::SocketAddr, Option<String>, Range<usize>, String)>,
 }
 
 /// A peering's `routes` as written and as checked (`None`: refused).
@@ -1446,8 +1458,14 @@ impl Checker<'_> {
                 }
             }
         }
+        let fpm = self.fpm(rp, l2, path);
 
         let facts = PeeringFacts {
+            fpm: fpm
+                .as_ref()
+                .and_then(|f| f.as_ref())
+                .zip(rp.fpm.as_ref())
+                .map(|(f, raw)| (f.listen, f.netns.clone(), raw.span(), format!("{path}.fpm"))),
             kind: kind.map(|k| (k, rp.kind.span())),
             tag: tag.map(|t| (t, rp.tag.span())),
             access: access
@@ -1481,9 +1499,132 @@ impl Checker<'_> {
                 bfd: bfd?,
                 bgp: bgp?,
                 host,
+                fpm: fpm?,
             })
         })();
         (peering, facts)
+    }
+
+    /// `fpm`, `fpm_netns`, `fpm_grace_ms`: `Some(None)` when not given,
+    /// `None` after a report.
+    fn fpm(&mut self, rp: &RawPeering, l2: bool, path: &str) -> Option<Option<Fpm>> {
+        let Some(raw) = &rp.fpm else {
+            for (key, span) in [
+                ("fpm_netns", rp.fpm_netns.as_ref().map(|v| v.span())),
+                ("fpm_grace_ms", rp.fpm_grace_ms.as_ref().map(|v| v.span())),
+            ] {
+                if let Some(span) = span {
+                    self.report(
+                        span,
+                        "fpm",
+                        format!("{path}.{key}"),
+                        format!(
+                            "{key} needs `fpm`, the listen address, e.g. fpm = \"127.0.0.1:2620\""
+                        ),
+                    );
+                    return None;
+                }
+            }
+            return Some(None);
+        };
+        if l2 {
+            self.report(
+                raw.span(),
+                "l3-only",
+                format!("{path}.fpm"),
+                "fpm (routes from a routing daemon) only makes sense on an l3 (managed Layer 3) \
+                 peering: remove `fpm` or set mode = \"l3\"",
+            );
+            return None;
+        }
+        let mut ok = true;
+        let listen = match raw.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.report(
+                    raw.span(),
+                    "fpm",
+                    format!("{path}.fpm"),
+                    format!(
+                        "{:?} is not a listen address: write IP:PORT, e.g. \"127.0.0.1:2620\" \
+                         (zebra's `fpm address 127.0.0.1 port 2620`)",
+                        raw.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        let netns = match &rp.fpm_netns {
+            Some(v) => {
+                let n = v.get_ref();
+                if n.is_empty() || n.len() > 255 || n.contains('/') || n == "." || n == ".." {
+                    self.report(
+                        v.span(),
+                        "fpm",
+                        format!("{path}.fpm_netns"),
+                        format!(
+                            "{n:?} is not a network namespace name (as in /var/run/netns/NAME)"
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(n.clone())
+            }
+            None => None,
+        };
+        let grace_ms = match &rp.fpm_grace_ms {
+            Some(v) if (0..=3_600_000).contains(v.get_ref()) => *v.get_ref() as u64,
+            Some(v) => {
+                self.report(
+                    v.span(),
+                    "fpm",
+                    format!("{path}.fpm_grace_ms"),
+                    format!(
+                        "fpm_grace_ms {} is out of range: 0..=3600000 (ms)",
+                        v.get_ref()
+                    ),
+                );
+                ok = false;
+                0
+            }
+            None => FPM_GRACE_MS_DEFAULT,
+        };
+        let listen = listen?;
+        ok.then_some(Some(Fpm {
+            listen,
+            netns,
+            grace_ms,
+        }))
+    }
+
+    /// `fpm-unique`: two peerings cannot listen on one address in one
+    /// network namespace (each peering has its own zebra).
+    fn fpm_listeners(&mut self, facts: &[CircuitFacts]) {
+        let mut seen: HashMap<(std::net::SocketAddr, Option<String>), String> = HashMap::new();
+        for c in facts {
+            for p in &c.peerings {
+                let Some((addr, ns, span, field)) = &p.fpm else {
+                    continue;
+                };
+                match seen.get(&(*addr, ns.clone())) {
+                    Some(first) => self.report(
+                        span.clone(),
+                        "fpm-unique",
+                        field.clone(),
+                        format!(
+                            "{addr}{} is already the FPM listener of {first}; each l3 peering \
+                             has its own zebra and its own listener: use another port or \
+                             fpm_netns",
+                            ns.as_ref()
+                                .map_or(String::new(), |n| format!(" in netns {n:?}"))
+                        ),
+                    ),
+                    None => {
+                        seen.insert((*addr, ns.clone()), field.clone());
+                    }
+                }
+            }
+        }
     }
 
     fn access(&mut self, ra: &RawAccess, path: &str) -> Option<Access> {

@@ -28,7 +28,7 @@ use super::l3::{Family, PathId, LOCAL_PATH, PATH_ACCESS, PATH_ECMP, PATH_PRIMARY
 use super::Side;
 use crate::lpm::{Lpm4Reader, Lpm4Writer, Lpm6Reader, Lpm6Writer, LpmError, NextHop, Update};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// Why a route change was refused (nothing changed).
@@ -82,7 +82,9 @@ pub struct RouteTable {
     w6: Lpm6Writer,
     peers: Vec<(IpAddr, Side)>,
     connected: Vec<(IpNet, PathId)>,
-    routes: BTreeMap<IpNet, BTreeSet<Side>>,
+    /// Prefix → the links of its next hops (hashed: one probe per
+    /// single-prefix write, however large the table).
+    routes: HashMap<IpNet, Sides>,
     /// Which sides' next hops make a prefix count against the limits, by
     /// `Side as usize`.
     counted_sides: [bool; 3],
@@ -104,8 +106,35 @@ impl std::fmt::Debug for RouteTable {
     }
 }
 
+/// The links of a prefix's next hops: a set of [`Side`]s in one byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct Sides(u8);
+
+impl Sides {
+    fn of(side: Side) -> Sides {
+        Sides(1 << side as u8)
+    }
+    fn insert(&mut self, side: Side) {
+        self.0 |= 1 << side as u8;
+    }
+    fn remove(&mut self, side: &Side) {
+        self.0 &= !(1 << *side as u8);
+    }
+    fn contains(&self, side: &Side) -> bool {
+        self.0 & (1 << *side as u8) != 0
+    }
+    fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+    fn iter(&self) -> impl Iterator<Item = Side> + '_ {
+        [Side::Access, Side::Primary, Side::Secondary]
+            .into_iter()
+            .filter(|s| self.contains(s))
+    }
+}
+
 /// The path id for a set of next-hop links.
-fn path_of(sides: &BTreeSet<Side>) -> Option<PathId> {
+fn path_of(sides: &Sides) -> Option<PathId> {
     use Side::*;
     let p = sides.contains(&Primary);
     let s = sides.contains(&Secondary);
@@ -146,7 +175,7 @@ impl RouteTable {
             w6: Lpm6Writer::with_groups(1 << 20),
             peers,
             connected,
-            routes: BTreeMap::new(),
+            routes: HashMap::new(),
             counts: (0, 0),
             advertised: (0, 0),
             over_limit: false,
@@ -272,7 +301,7 @@ impl RouteTable {
     pub fn add(&mut self, prefix: IpNet, next_hop: IpAddr) -> Result<(), RouteError> {
         self.check_prefix(prefix)?;
         let side = self.side_of(prefix, next_hop)?;
-        let mut set = self.routes.get(&prefix).cloned().unwrap_or_default();
+        let mut set = self.routes.get(&prefix).copied().unwrap_or_default();
         set.insert(side);
         self.commit(vec![(prefix, Some(set))])
     }
@@ -281,7 +310,79 @@ impl RouteTable {
     pub fn replace(&mut self, prefix: IpNet, next_hop: IpAddr) -> Result<(), RouteError> {
         self.check_prefix(prefix)?;
         let side = self.side_of(prefix, next_hop)?;
-        self.commit(vec![(prefix, Some(BTreeSet::from([side])))])
+        self.commit(vec![(prefix, Some(Sides::of(side)))])
+    }
+
+    /// Set `prefix` to exactly `next_hops` in one change (an empty set
+    /// deletes it): what a routing daemon's update means. Unchanged
+    /// routes are not written again.
+    pub fn set_next_hops(&mut self, prefix: IpNet, next_hops: &[IpAddr]) -> Result<(), RouteError> {
+        if next_hops.is_empty() {
+            self.delete(prefix, None)?;
+            return Ok(());
+        }
+        self.check_prefix(prefix)?;
+        let mut set = Sides::default();
+        for nh in next_hops {
+            set.insert(self.side_of(prefix, *nh)?);
+        }
+        // The common case of a stream of updates, with one hash probe and
+        // no allocation: the limit state does not change, so only this
+        // prefix is written (in place, as `publish` writes one prefix).
+        let counted = |s: Sides| s.iter().any(|x| self.counted_sides[x as usize]);
+        let old = self.routes.get(&prefix).copied();
+        if old == Some(set) {
+            return Ok(());
+        }
+        let adv = counted(set) as usize;
+        let old_adv = old.is_some_and(counted) as usize;
+        let v4 = prefix.addr().is_ipv4();
+        let (a4, a6) = self.advertised;
+        let (a4, a6) = if v4 {
+            (a4 + adv - old_adv, a6)
+        } else {
+            (a4, a6 + adv - old_adv)
+        };
+        let over = a4 > self.limits.0 || a6 > self.limits.1;
+        if over != self.over_limit {
+            return self.commit(vec![(prefix, Some(set))]);
+        }
+        if !over {
+            let after = path_of(&set);
+            if old.and_then(|o| path_of(&o)) != after {
+                match (prefix, after) {
+                    (IpNet::V4(n), Some(x)) => {
+                        self.w4.insert(n, x as NextHop)?;
+                    }
+                    (IpNet::V6(n), Some(x)) => {
+                        self.w6.insert(n, x as NextHop)?;
+                    }
+                    // A non-empty set always has a path.
+                    _ => {}
+                }
+            }
+        }
+        self.advertised = (a4, a6);
+        if old.is_none() {
+            if v4 {
+                self.counts.0 += 1;
+            } else {
+                self.counts.1 += 1;
+            }
+        }
+        self.routes.insert(prefix, set);
+        Ok(())
+    }
+
+    /// The link whose peer `next_hop` is, or why it cannot be a next hop
+    /// of `prefix` (another family, not a link peer of this peering).
+    pub fn next_hop_side(&self, prefix: IpNet, next_hop: IpAddr) -> Result<Side, RouteError> {
+        self.side_of(prefix, next_hop)
+    }
+
+    /// Is `prefix` one of the table's routes (configured or learned)?
+    pub fn has_route(&self, prefix: IpNet) -> bool {
+        self.routes.contains_key(&prefix)
     }
 
     /// Remove `next_hop` from `prefix` (all next hops when `None`); `true`
@@ -297,7 +398,7 @@ impl RouteTable {
                 if !set.contains(&side) {
                     return Ok(false);
                 }
-                let mut s = set.clone();
+                let mut s = *set;
                 s.remove(&side);
                 (!s.is_empty()).then_some(s)
             }
@@ -308,12 +409,12 @@ impl RouteTable {
 
     /// Replace every route with `routes`, published as one atomic batch.
     pub fn bulk_load(&mut self, routes: &[(IpNet, IpAddr)]) -> Result<(), RouteError> {
-        let mut next: BTreeMap<IpNet, BTreeSet<Side>> = BTreeMap::new();
+        let mut next: BTreeMap<IpNet, Sides> = BTreeMap::new();
         for (p, nh) in routes {
             self.check_prefix(*p)?;
             next.entry(*p).or_default().insert(self.side_of(*p, *nh)?);
         }
-        let mut changes: Vec<(IpNet, Option<BTreeSet<Side>>)> = self
+        let mut changes: Vec<(IpNet, Option<Sides>)> = self
             .routes
             .keys()
             .filter(|p| !next.contains_key(p))
@@ -327,13 +428,13 @@ impl RouteTable {
     /// the difference to the tables in one batch, then record it. When the
     /// change crosses the prefix limit, every route is withdrawn or
     /// reinstalled in that same batch.
-    fn commit(&mut self, changes: Vec<(IpNet, Option<BTreeSet<Side>>)>) -> Result<(), RouteError> {
+    fn commit(&mut self, changes: Vec<(IpNet, Option<Sides>)>) -> Result<(), RouteError> {
         let (mut v4, mut v6) = self.counts;
         let (mut a4, mut a6) = self.advertised;
         for (p, new) in &changes {
             let old = self.routes.get(p);
             let delta = new.is_some() as isize - old.is_some() as isize;
-            let counted = |s: Option<&BTreeSet<Side>>| s.is_some_and(|s| self.counts(s));
+            let counted = |s: Option<&Sides>| s.is_some_and(|s| self.counts(s));
             let adv = counted(new.as_ref()) as isize - counted(old) as isize;
             if p.addr().is_ipv4() {
                 v4 = v4.saturating_add_signed(delta);
@@ -348,9 +449,9 @@ impl RouteTable {
         let fallback = |connected: &[(IpNet, PathId)], p: &IpNet| {
             connected.iter().find(|(c, _)| c == p).map(|(_, x)| *x)
         };
-        let new_of: BTreeMap<IpNet, Option<&BTreeSet<Side>>> =
-            changes.iter().map(|(p, s)| (*p, s.as_ref())).collect();
         if over != self.over_limit {
+            let new_of: BTreeMap<IpNet, Option<&Sides>> =
+                changes.iter().map(|(p, s)| (*p, s.as_ref())).collect();
             // Withdraw or reinstall everything, old and new.
             let all: BTreeSet<IpNet> = self.routes.keys().chain(new_of.keys()).copied().collect();
             for p in all {
@@ -396,8 +497,8 @@ impl RouteTable {
     /// Does a prefix with next hops on `sides` count against the limits
     /// (advertised toward Microsoft)? Yes if any next hop is on a counted
     /// side.
-    fn counts(&self, sides: &BTreeSet<Side>) -> bool {
-        sides.iter().any(|s| self.counted_sides[*s as usize])
+    fn counts(&self, sides: &Sides) -> bool {
+        sides.iter().any(|s| self.counted_sides[s as usize])
     }
 
     /// Answer of the writer-side table (for tests and `ctl`).

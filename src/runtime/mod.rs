@@ -29,6 +29,10 @@
 //!   after every port opened and before the workers (its directory error
 //!   comes after any port error); each worker takes a tap, and the writer
 //!   is stopped after the workers, once it wrote what they queued.
+//! - The FPM listeners of [`RunOptions::fpm`] ([`crate::control::server`])
+//!   start before the workers (a listen error aborts the start) and write
+//!   into their peerings' tables of the plan started with; they stop with
+//!   the workers and their counters are in every [`Report`].
 //! - [`Runtime::run`] returns after the stop flag is set (SIGINT/SIGTERM in
 //!   the CLI) or the duration elapsed, once every worker has published its
 //!   final counters; the caller prints the final [`Report`].
@@ -45,6 +49,7 @@ pub use report::Report;
 
 use crate::capture::{Capture, CaptureSpec};
 use crate::config::{BackendKind, PortSpec};
+use crate::control::{FpmServer, ListenerSpec};
 use crate::io::Port;
 use crate::pipeline::{LinkState, Pipeline};
 use crate::plan::{PeeringKind, Plan, PlanHandle, RouteTable};
@@ -71,6 +76,9 @@ pub struct RunOptions {
     /// Run the workers `SCHED_FIFO` at this priority (1-99); `None`: the
     /// normal scheduler.
     pub worker_priority: Option<u8>,
+    /// FPM listeners to start (`config::fpm_specs`): routes from each
+    /// `l3` peering's zebra.
+    pub fpm: Vec<crate::config::FpmSpec>,
 }
 
 impl Default for RunOptions {
@@ -82,6 +90,7 @@ impl Default for RunOptions {
             duration: None,
             capture: None,
             worker_priority: None,
+            fpm: Vec::new(),
         }
     }
 }
@@ -95,6 +104,7 @@ pub struct Runtime {
     snapshots: Vec<Arc<Mutex<Snapshot>>>,
     threads: Vec<std::thread::JoinHandle<std::io::Result<()>>>,
     capture: Option<Capture>,
+    fpm: Vec<FpmServer>,
     started: Instant,
 }
 
@@ -169,6 +179,28 @@ impl Runtime {
         )
         .context("reading the links (rtnetlink)")?;
         let handle = Arc::new(PlanHandle::new(plan.clone()));
+        // The FPM listeners, before the workers: a listen error aborts
+        // before anything forwards. Routes they write are seen at once.
+        let mut fpm = Vec::new();
+        for spec in &opts.fpm {
+            let name = format!("{}/{}", spec.circuit, spec.kind.name());
+            let Some(table) = plan.route_table(&spec.circuit, spec.kind) else {
+                bail!("fpm {name}: no such l3 peering in the plan");
+            };
+            let log = log.clone();
+            let sink: crate::control::server::Log = Arc::new(move |m: &str| {
+                if let Ok(mut l) = log.lock() {
+                    l(m)
+                }
+            });
+            let listener = ListenerSpec {
+                name,
+                addr: spec.fpm.listen,
+                netns: spec.fpm.netns.clone(),
+                grace: Duration::from_millis(spec.fpm.grace_ms),
+            };
+            fpm.push(FpmServer::start(&listener, table, sink)?);
+        }
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut snapshots = Vec::new();
         let mut threads = Vec::new();
@@ -219,6 +251,7 @@ impl Runtime {
             snapshots,
             threads,
             capture,
+            fpm,
             started: Instant::now(),
         })
     }
@@ -276,7 +309,13 @@ impl Runtime {
             final_,
         );
         r.capture = self.capture.as_ref().map(Capture::report);
+        r.fpm = self.fpm.iter().map(FpmServer::status).collect();
         r
+    }
+
+    /// The FPM listeners' addresses (as bound), in `RunOptions::fpm` order.
+    pub fn fpm_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.fpm.iter().map(FpmServer::local_addr).collect()
     }
 
     /// The first capture file, when capturing.
@@ -322,7 +361,12 @@ impl Runtime {
         if let Some(c) = self.capture.as_mut() {
             c.finish();
         }
-        let report = self.report(true);
+        let fpm: Vec<_> = std::mem::take(&mut self.fpm)
+            .into_iter()
+            .map(FpmServer::stop)
+            .collect();
+        let mut report = self.report(true);
+        report.fpm = fpm;
         match failure {
             Some(e) => {
                 stats(&report);

@@ -54,6 +54,8 @@ pub struct Report {
     pub held: u64,
     /// The capture's counters (`null` without `--capture`).
     pub capture: Option<crate::capture::CaptureReport>,
+    /// The FPM listeners of the `l3` peerings (routes from zebra).
+    pub fpm: Vec<crate::control::FpmStatus>,
 }
 
 impl Report {
@@ -97,6 +99,7 @@ impl Report {
             l3: c.l3,
             held: c.held,
             capture: None,
+            fpm: Vec::new(),
         }
     }
 
@@ -170,6 +173,18 @@ impl Report {
             if let Some(e) = &c.error {
                 s.push_str(&format!(" STOPPED ({e})"));
             }
+        }
+        for f in &self.fpm {
+            let r = &f.routes;
+            s.push_str(&format!(
+                " | fpm {} routes {} accepted {} rejected {} skipped {}{}",
+                f.name,
+                r.installed,
+                r.accepted,
+                r.rejected,
+                r.skipped,
+                if f.connected { "" } else { " (not connected)" }
+            ));
         }
         s
     }
