@@ -1129,36 +1129,19 @@ fn bgp_sessions_establish_over_host_interfaces() {
     for n in &hosts.0 {
         run(&format!("ip -n {n} link set lo up"));
     }
-    fn with(
-        names: [&'static str; 3],
-        netns: String,
-        announce: &'static str,
-    ) -> impl FnOnce(String) -> String {
-        move |t: String| {
-            let at = "peer_asn = 65536";
-            assert!(t.contains(at));
-            t.replacen(
-                at,
-                &format!(
-                    "{at}\nhost = {{ netns = \"{netns}\", access = \"{}\", primary = \"{}\", \
-                     secondary = \"{}\" }}\nannounce = [\"{announce}\"]\nbgp_keepalive_s = 3\nbgp_hold_s = 9",
-                    names[0], names[1], names[2]
-                ),
-                1,
-            )
-        }
-    }
     let lab = Lab::up_l3_with(
         "bg",
-        with(
+        bgp_peering(
             ["xb-pe-a", "xb-pe-1", "xb-pe-2"],
             hosts.0[0].clone(),
             "203.0.113.0/30",
+            false,
         ),
-        with(
+        bgp_peering(
             ["xb-ms-a", "xb-ms-1", "xb-ms-2"],
             hosts.0[1].clone(),
             "198.51.100.128/30",
+            false,
         ),
     );
     let mut frrs = Vec::new();
@@ -1229,6 +1212,174 @@ fn bgp_sessions_establish_over_host_interfaces() {
             std::thread::sleep(Duration::from_millis(250));
         }
     }
+    drop(frrs);
+    drop(lab);
+}
+
+/// The private peering of a lab configuration with host interfaces
+/// `names` in `netns`, an `announce`d prefix, BGP timers 3/9 s; with
+/// `fpm`, an FPM listener in `netns` (where the peering's zebra runs) and
+/// no static routes (every route then comes from BGP).
+fn bgp_peering(
+    names: [&'static str; 3],
+    netns: String,
+    announce: &'static str,
+    fpm: bool,
+) -> impl FnOnce(String) -> String {
+    move |t: String| {
+        let at = "peer_asn = 65536";
+        let pos = t.find(at).expect("the private peering");
+        let mut t = t;
+        if fpm {
+            let start = pos + t[pos..].find("routes = [\n").expect("static routes");
+            let end = start + t[start..].find("\n]\n").expect("end of routes") + 3;
+            t.replace_range(start..end, "");
+        }
+        let fpm_keys = if fpm {
+            format!("\nfpm = \"127.0.0.1:2620\"\nfpm_netns = \"{netns}\"")
+        } else {
+            String::new()
+        };
+        t.replacen(
+            at,
+            &format!(
+                "{at}\nhost = {{ netns = \"{netns}\", access = \"{}\", primary = \"{}\", \
+                 secondary = \"{}\" }}\nannounce = [\"{announce}\"]\nbgp_keepalive_s = 3\n\
+                 bgp_hold_s = 9{fpm_keys}",
+                names[0], names[1], names[2]
+            ),
+            1,
+        )
+    }
+}
+
+/// Start FRR for the private peering of `role` (`pe`, `ms`) of `lab` in
+/// namespace `ns`, configured by `xconnect frr-config`.
+fn start_frr(lab: &Lab, role: &str, ns: &str, pathspace: &str) -> Frr {
+    let out = lab.dir.join(format!("frr-{role}"));
+    let o = run(&format!(
+        "{XCONNECT} frr-config {} --peering contoso-ams/private --output {}",
+        lab.dir.join(format!("{role}.toml")).display(),
+        out.display()
+    ));
+    assert!(o.status.success(), "frr-config {role}: {}", text(&o));
+    Frr::start(
+        ns,
+        pathspace,
+        lab.dir.join(format!("frr-run-{role}")),
+        &out.join("contoso-ams-private.conf"),
+    )
+}
+
+/// Wait (at most `limit`) until `frr` has its four sessions established.
+fn wait_established(frr: &Frr, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let v4 = frr.peers("ipv4Unicast");
+        let v6 = frr.peers("ipv6Unicast");
+        let up = |p: &[(String, String)]| p.len() == 2 && p.iter().all(|(_, s)| s == "Established");
+        if up(&v4) && up(&v6) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "sessions not established in {limit:?}: v4 {v4:?} v6 {v6:?}\n{}",
+            text(&frr.vtysh("-c 'show bgp summary'"))
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Routes learned by FRR reach the forwarders' tables over FPM: with no
+/// static route on the private peering, the customer reaches the VNet
+/// host only once BGP has run, and a prefix withdrawn in BGP stops being
+/// forwarded.
+#[test]
+fn bgp_routes_reach_the_data_plane_over_fpm() {
+    let Some(_g) = serial("bgp") else { return };
+    if !Path::new("/usr/lib/frr/bgpd").exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "FRR is missing (scripts/test.sh installs it as root)"
+        );
+        println!("skipped: FRR is not installed (/usr/lib/frr/bgpd; apt-get install frr)");
+        return;
+    }
+    let prefix = format!("xt{}bf-", std::process::id() % 10_000);
+    let hosts = HostNamespaces::new([format!("{prefix}peh"), format!("{prefix}msh")]);
+    for n in &hosts.0 {
+        run(&format!("ip -n {n} link set lo up"));
+    }
+    let lab = Lab::up_l3_with(
+        "bf",
+        bgp_peering(
+            ["xf-pe-a", "xf-pe-1", "xf-pe-2"],
+            hosts.0[0].clone(),
+            "203.0.113.0/30",
+            true,
+        ),
+        bgp_peering(
+            ["xf-ms-a", "xf-ms-1", "xf-ms-2"],
+            hosts.0[1].clone(),
+            "198.51.100.128/30",
+            true,
+        ),
+    );
+    // No route yet: nothing reaches the VNet host.
+    let o = lab.exec("cust", "ping -c 1 -W 1 198.51.100.130");
+    assert_eq!(ping_counts(&text(&o)).1, 0, "before BGP: {}", text(&o));
+    let frrs = [
+        start_frr(&lab, "pe", &hosts.0[0], &format!("{prefix}pe")),
+        start_frr(&lab, "ms", &hosts.0[1], &format!("{prefix}ms")),
+    ];
+    let _ = frrs[0].vtysh("-c 'clear bgp *'");
+    let t = wait_established(&frrs[0], Duration::from_secs(40));
+    println!(
+        "bgp over fpm: sessions established in {:.1} s",
+        t.as_secs_f64()
+    );
+    // Routes arrive over FPM on both sides: the customer reaches the VNet.
+    let started = Instant::now();
+    loop {
+        let o = lab.exec("cust", "ping -c 1 -W 1 198.51.100.130");
+        if ping_counts(&text(&o)).1 == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no forwarding 20 s after the sessions came up: {}\npe routes: {}",
+            text(&o),
+            text(&frrs[0].vtysh("-c 'show ip route'"))
+        );
+    }
+    println!(
+        "bgp over fpm: traffic flows {:.1} s after the sessions came up",
+        started.elapsed().as_secs_f64()
+    );
+    let o = lab.exec("cust", "ping -c 5 -i 0.2 -W 2 198.51.100.130");
+    assert_eq!(ping_counts(&text(&o)), (5, 5), "{}", text(&o));
+    // The MSEE withdraws the VNet prefix: forwarding to it stops.
+    let o = frrs[1].vtysh(
+        "-c 'configure terminal' -c 'router bgp 12076' -c 'address-family ipv4 unicast' \
+         -c 'no network 198.51.100.128/30'",
+    );
+    assert!(o.status.success(), "withdraw: {}", text(&o));
+    let started = Instant::now();
+    loop {
+        let o = lab.exec("cust", "ping -c 1 -W 1 198.51.100.130");
+        if text(&o).contains("Unreachable") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the withdrawn prefix is still forwarded: {}",
+            text(&o)
+        );
+    }
+    println!(
+        "bgp over fpm: withdrawn prefix unreachable after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     drop(frrs);
     drop(lab);
 }
