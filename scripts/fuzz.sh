@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
 
-TARGETS=(wire_parse tag_rewrite pipeline config pcap_trace l3_reply)
+TARGETS=(wire_parse tag_rewrite pipeline config pcap_trace l3_reply fpm_decode)
 [ -f fuzz/fuzz_targets/lpm_diff.rs ] && TARGETS+=(lpm_diff)
 
 dict_for() {

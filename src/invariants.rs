@@ -21,6 +21,9 @@
 //!   `io::pcap` and the tracer: frames numbered in order, every frame
 //!   described (text and JSON) and counted once, a corrupt file located
 //!   inside the input.
+//! - [`fpm_decode`]: an FPM byte stream through the framing, decoding and
+//!   sync layers of `control` into a peering's table, against a plain
+//!   model: routes change only through valid messages.
 
 use crate::config;
 use crate::driver::{Driver, Observer, Ports};
@@ -1534,6 +1537,156 @@ pub fn l3_reply(data: &[u8]) {
             assert_eq!((i.l3, i.protocol), (L3::Ipv6, 58), "{what}");
         }
     }
+}
+
+/// The peers of the [`fpm_decode`] table: two trunk links, both families
+/// (the IPv6 peers of the built seeds and of `tests/fpm_frr.rs`).
+pub const FPM_PEERS: [(&str, Side); 6] = [
+    ("192.0.2.2", Side::Primary),
+    ("192.0.2.6", Side::Secondary),
+    ("2001:db8::2", Side::Primary),
+    ("2001:db8::6", Side::Secondary),
+    ("2001:db8:1::2", Side::Primary),
+    ("2001:db8:1::6", Side::Secondary),
+];
+
+/// `fpm_decode`: `data[0]` picks the read size (1..=256 bytes), the rest
+/// is an FPM byte stream fed to `control::Ingest` into a peering's table
+/// in reads of that size, until the first error (a connection reset).
+/// Checked against a plain model built from the same stream's complete,
+/// well-framed frames: routes change only through valid messages — the
+/// table holds exactly the model's prefixes (every next hop that is a
+/// link peer; a route left with none is gone), each address of them
+/// answers the path of its longest model prefix, nothing else is
+/// installed, a frame with a framing error changes nothing — and after a
+/// disconnection's grace time every route is withdrawn. Returns how many
+/// routes the stream left installed (before the grace ran out).
+pub fn fpm_decode(data: &[u8]) -> usize {
+    use crate::control::decode::Decoded;
+    use crate::control::fpm::FrameDecoder;
+    use crate::control::{Ingest, RouteDecoder, RouteSync};
+    use crate::plan::{RouteTable, PATH_ECMP, PATH_PRIMARY, PATH_SECONDARY};
+    use ipnet::IpNet;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+    let [sel, stream @ ..] = data else {
+        return 0;
+    };
+    let chunk = *sel as usize + 1;
+    let peers: Vec<(IpAddr, Side)> = FPM_PEERS
+        .iter()
+        .filter_map(|(a, s)| Some((a.parse().ok()?, *s)))
+        .collect();
+    let Ok(mut t) = RouteTable::new(false, (1 << 20, 1 << 20), &[], peers.clone(), vec![]) else {
+        panic!("fpm_decode: the table cannot be built");
+    };
+    let _ = t.reader_v4();
+    let _ = t.reader_v6();
+    let table = Arc::new(std::sync::Mutex::new(t));
+    let grace = Duration::from_secs(1);
+    let mut sync = RouteSync::new("fuzz", table.clone(), grace);
+    let t0 = Instant::now();
+    sync.connected(t0);
+    let mut ingest = Ingest::new();
+    for c in stream.chunks(chunk) {
+        if ingest.push(c, &mut sync, &mut |_| {}).is_err() {
+            break;
+        }
+    }
+    // The model: every complete frame before the first error, in order.
+    let mut model: BTreeMap<IpNet, Vec<Side>> = BTreeMap::new();
+    let mut frames = FrameDecoder::new();
+    let mut routes = RouteDecoder::new();
+    let mut failed = false;
+    for c in stream.chunks(chunk) {
+        if frames.feed(c).is_err() {
+            break;
+        }
+        loop {
+            let frame = match frames.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            };
+            let Ok(msgs) = frame.messages().collect::<Result<Vec<_>, _>>() else {
+                failed = true;
+                break;
+            };
+            for m in msgs {
+                let Decoded::Route(u) = routes.decode(m.message_type, m.payload) else {
+                    continue;
+                };
+                let sides: Vec<Side> = u
+                    .next_hops
+                    .iter()
+                    .flatten()
+                    .filter_map(|h| peers.iter().find(|(a, _)| a == h).map(|(_, s)| *s))
+                    .collect();
+                if sides.is_empty() {
+                    model.remove(&u.prefix);
+                } else {
+                    model.insert(u.prefix, sides);
+                }
+            }
+        }
+        if failed {
+            break;
+        }
+    }
+    let mut installed: Vec<IpNet> = sync.installed().collect();
+    installed.sort();
+    let expect: Vec<IpNet> = model.keys().copied().collect();
+    assert_eq!(
+        installed, expect,
+        "fpm_decode: installed prefixes differ from the model"
+    );
+    let path = |sides: &[Side]| {
+        let p = sides.contains(&Side::Primary);
+        let s = sides.contains(&Side::Secondary);
+        match (p, s) {
+            (true, true) => PATH_ECMP,
+            (true, false) => PATH_PRIMARY,
+            _ => PATH_SECONDARY,
+        }
+    };
+    {
+        let tl = table.lock().unwrap_or_else(|e| e.into_inner());
+        for p in model.keys() {
+            assert!(tl.has_route(*p), "fpm_decode: {p} missing from the table");
+            let a = p.addr();
+            let longest = model
+                .iter()
+                .filter(|(q, _)| q.contains(&a))
+                .max_by_key(|(q, _)| q.prefix_len());
+            let want = longest.map(|(_, s)| path(s) as NextHop);
+            assert_eq!(tl.lookup(a), want, "fpm_decode: {a} answers the wrong path");
+        }
+        let st = tl.state();
+        assert_eq!(
+            st.v4_routes + st.v6_routes,
+            model.len(),
+            "fpm_decode: the table holds routes the model does not"
+        );
+    }
+    sync.disconnected(t0);
+    sync.tick(t0 + grace, &mut |_| {});
+    assert_eq!(
+        sync.installed().count(),
+        0,
+        "fpm_decode: grace did not withdraw"
+    );
+    let tl = table.lock().unwrap_or_else(|e| e.into_inner());
+    for p in model.keys() {
+        assert_eq!(
+            tl.lookup(p.addr()),
+            None,
+            "fpm_decode: {p} outlived its grace"
+        );
+    }
+    model.len()
 }
 
 #[cfg(test)]

@@ -334,7 +334,7 @@ fn frr_static_routes(nhg: bool) {
         lookup(&t, "203.0.113.1") == Some(PATH_SECONDARY as u32)
     });
     assert!(moved, "203.0.113.0/24 did not move to the secondary link");
-    drop(pump);
+    let _ = pump;
     let st = sync.stats();
     assert!(
         st.skipped >= 1,

@@ -57,7 +57,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "invariants",
         &[
             "wire", "lpm", "gen", "qos", "frame", "plan", "config", "pipeline", "io", "driver",
-            "trace", "bench",
+            "trace", "control", "bench",
         ],
     ),
     (

@@ -281,7 +281,10 @@ mod tests {
         m
     }
 
-    fn drain(d: &mut FrameDecoder) -> Result<Vec<(u64, Vec<(u64, u16)>)>, FpmError> {
+    /// Frames as (offset, [(message offset, message type)]).
+    type Frames = Vec<(u64, Vec<(u64, u16)>)>;
+
+    fn drain(d: &mut FrameDecoder) -> Result<Frames, FpmError> {
         let mut out = Vec::new();
         while let Some(f) = d.next_frame()? {
             let msgs = f

@@ -338,10 +338,12 @@ impl RouteTable {
         let old_adv = old.is_some_and(counted) as usize;
         let v4 = prefix.addr().is_ipv4();
         let (a4, a6) = self.advertised;
+        // The old prefix is among the counted ones when it counts: never
+        // below zero, saturating all the same (no panic on any state).
         let (a4, a6) = if v4 {
-            (a4 + adv - old_adv, a6)
+            ((a4 + adv).saturating_sub(old_adv), a6)
         } else {
-            (a4, a6 + adv - old_adv)
+            (a4, (a6 + adv).saturating_sub(old_adv))
         };
         let over = a4 > self.limits.0 || a6 > self.limits.1;
         if over != self.over_limit {
@@ -603,6 +605,45 @@ mod tests {
         assert!(matches!(
             t.add("198.51.100.1/24".parse().unwrap(), a("192.0.2.2")),
             Err(RouteError::HostBits(..))
+        ));
+    }
+
+    /// `set_next_hops` (one probe, in place) keeps the counts and the
+    /// limit the same way `add`/`replace`/`delete` do.
+    #[test]
+    fn set_next_hops_counts_and_limits() {
+        let mut t = table(false, (2, 2));
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        let n = |s: &str| s.parse::<IpNet>().unwrap();
+        t.set_next_hops(n("198.51.100.0/24"), &[a("192.0.2.2"), a("192.0.2.6")])
+            .unwrap();
+        assert_eq!(t.lookup(a("198.51.100.1")), Some(super::PATH_ECMP as u32));
+        for p in ["203.0.113.0/26", "203.0.113.64/26"] {
+            t.set_next_hops(n(p), &[a("203.0.113.2")]).unwrap();
+        }
+        let s = t.state();
+        assert_eq!((s.v4_routes, s.v4_advertised, s.over_limit), (3, 2, false));
+        // A third advertised prefix: over the limit, everything withdrawn.
+        t.set_next_hops(n("203.0.113.128/26"), &[a("203.0.113.2")])
+            .unwrap();
+        assert!(t.state().over_limit);
+        assert_eq!(t.lookup(a("198.51.100.1")), None);
+        // Moved to a trunk: no longer advertised, back under the limit.
+        t.set_next_hops(n("203.0.113.128/26"), &[a("192.0.2.6")])
+            .unwrap();
+        let s = t.state();
+        assert_eq!((s.v4_advertised, s.over_limit), (2, false));
+        assert_eq!(
+            t.lookup(a("203.0.113.129")),
+            Some(super::PATH_SECONDARY as u32)
+        );
+        assert_eq!(t.lookup(a("198.51.100.1")), Some(super::PATH_ECMP as u32));
+        t.set_next_hops(n("198.51.100.0/24"), &[]).unwrap();
+        assert_eq!(t.lookup(a("198.51.100.1")), None);
+        assert_eq!(t.state().v4_routes, 3);
+        assert!(matches!(
+            t.set_next_hops(n("198.51.100.0/24"), &[a("192.0.2.9")]),
+            Err(RouteError::UnknownNextHop(..))
         ));
     }
 
