@@ -1116,19 +1116,9 @@ impl Drop for Frr {
 #[test]
 fn bgp_sessions_establish_over_host_interfaces() {
     let Some(_g) = serial("bgp") else { return };
-    if !Path::new("/usr/lib/frr/bgpd").exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "FRR is missing (scripts/test.sh installs it as root)"
-        );
-        println!("skipped: FRR is not installed (/usr/lib/frr/bgpd; apt-get install frr)");
+    let Some((prefix, hosts)) = bgp_hosts("bg") else {
         return;
-    }
-    let prefix = format!("xt{}bg-", std::process::id() % 10_000);
-    let hosts = HostNamespaces::new([format!("{prefix}peh"), format!("{prefix}msh")]);
-    for n in &hosts.0 {
-        run(&format!("ip -n {n} link set lo up"));
-    }
+    };
     let lab = Lab::up_l3_with(
         "bg",
         bgp_peering(
@@ -1144,46 +1134,18 @@ fn bgp_sessions_establish_over_host_interfaces() {
             false,
         ),
     );
-    let mut frrs = Vec::new();
-    for (role, ns) in [("pe", &hosts.0[0]), ("ms", &hosts.0[1])] {
-        let out = lab.dir.join(format!("frr-{role}"));
-        let o = run(&format!(
-            "{XCONNECT} frr-config {} --peering contoso-ams/private --output {}",
-            lab.dir.join(format!("{role}.toml")).display(),
-            out.display()
-        ));
-        assert!(o.status.success(), "frr-config {role}: {}", text(&o));
-        let conf = out.join("contoso-ams-private.conf");
-        frrs.push(Frr::start(
-            ns,
-            &format!("{prefix}{role}"),
-            lab.dir.join(format!("frr-run-{role}")),
-            &conf,
-        ));
-    }
+    let frrs = [
+        start_frr(&lab, "pe", &hosts.0[0], &format!("{prefix}pe")),
+        start_frr(&lab, "ms", &hosts.0[1], &format!("{prefix}ms")),
+    ];
     // Both sides are configured now: skip the connect-retry wait of a
     // first attempt that met an unconfigured peer.
     let _ = frrs[0].vtysh("-c 'clear bgp *'");
-    let started = Instant::now();
-    let end = started + Duration::from_secs(40);
-    loop {
-        let v4 = frrs[0].peers("ipv4Unicast");
-        let v6 = frrs[0].peers("ipv6Unicast");
-        let up = |p: &[(String, String)]| p.len() == 2 && p.iter().all(|(_, s)| s == "Established");
-        if up(&v4) && up(&v6) {
-            println!(
-                "bgp: 4 sessions (v4, v6 on both trunks) established in {:.1} s: {v4:?} {v6:?}",
-                started.elapsed().as_secs_f64()
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "sessions not established in 40 s: v4 {v4:?} v6 {v6:?}\n{}",
-            text(&frrs[0].vtysh("-c 'show bgp summary'"))
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let t = wait_established(&frrs[0], Duration::from_secs(40));
+    println!(
+        "bgp: 4 sessions (v4, v6 on both trunks) established in {:.1} s",
+        t.as_secs_f64()
+    );
     // The MSEE's announced prefix arrives by both links (multipath).
     let end = Instant::now() + Duration::from_secs(15);
     loop {
@@ -1214,6 +1176,26 @@ fn bgp_sessions_establish_over_host_interfaces() {
     }
     drop(frrs);
     drop(lab);
+}
+
+/// The BGP tests' preconditions and the two hosts' namespaces (lo up):
+/// `None` (skip, with a message) when FRR is missing outside CI; under
+/// `CI=true` a missing FRR fails. Returns the namespace prefix too.
+fn bgp_hosts(tag: &str) -> Option<(String, HostNamespaces)> {
+    if !Path::new("/usr/lib/frr/bgpd").exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "FRR is missing (scripts/test.sh installs it as root)"
+        );
+        println!("skipped: FRR is not installed (/usr/lib/frr/bgpd; apt-get install frr)");
+        return None;
+    }
+    let prefix = format!("xt{}{tag}-", std::process::id() % 10_000);
+    let hosts = HostNamespaces::new([format!("{prefix}peh"), format!("{prefix}msh")]);
+    for n in &hosts.0 {
+        run(&format!("ip -n {n} link set lo up"));
+    }
+    Some((prefix, hosts))
 }
 
 /// The private peering of a lab configuration with host interfaces
@@ -1297,19 +1279,9 @@ fn wait_established(frr: &Frr, limit: Duration) -> Duration {
 #[test]
 fn bgp_routes_reach_the_data_plane_over_fpm() {
     let Some(_g) = serial("bgp") else { return };
-    if !Path::new("/usr/lib/frr/bgpd").exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "FRR is missing (scripts/test.sh installs it as root)"
-        );
-        println!("skipped: FRR is not installed (/usr/lib/frr/bgpd; apt-get install frr)");
+    let Some((prefix, hosts)) = bgp_hosts("bf") else {
         return;
-    }
-    let prefix = format!("xt{}bf-", std::process::id() % 10_000);
-    let hosts = HostNamespaces::new([format!("{prefix}peh"), format!("{prefix}msh")]);
-    for n in &hosts.0 {
-        run(&format!("ip -n {n} link set lo up"));
-    }
+    };
     let lab = Lab::up_l3_with(
         "bf",
         bgp_peering(

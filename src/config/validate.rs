@@ -709,12 +709,7 @@ impl Checker<'_> {
             let interface = match &rp.interface {
                 Some(ifname) => {
                     let s = ifname.get_ref();
-                    if s.is_empty()
-                        || s.len() > 15
-                        || s == "."
-                        || s == ".."
-                        || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
-                    {
+                    if !valid_ifname(s) {
                         self.report(
                             ifname.span(),
                             "interface-name",
