@@ -8,8 +8,10 @@
 # Installs what it needs when missing: rustfmt and clippy components; as
 # root (through apt-get, scripts/lib/packages.sh), the tools of the netns
 # end-to-end tests (iproute2, ethtool, iperf3, tcpdump, ping), tshark
-# for the trace differential test and frr, whose parsers check what
-# `xconnect frr-config` writes (tests/frr_parse.rs). Not root, the netns
+# for the trace differential test, frr, whose parsers check what
+# `xconnect frr-config` writes (tests/frr_parse.rs) and whose daemons run
+# the BGP lab, and bird2 for the kernel-table route source's lab test
+# (tests/netns_e2e.rs). Not root, the netns
 # tests skip and say why; so do tests/trace_tshark.rs without tshark and
 # tests/frr_parse.rs without FRR (with CI=true they fail instead).
 # Runs from any directory; uses the repository's target dir (or
@@ -39,8 +41,8 @@ if [ "$(id -u)" = 0 ]; then
     # wireshark-common asks whether non-root users may capture: no.
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   fi
-  pkg_install "${NETNS_TOOLS[@]}" tshark:tshark vtysh:frr /usr/lib/frr/zebra:frr ||
-    echo "note: the netns end-to-end tests, tests/trace_tshark.rs, tests/frr_parse.rs and tests/fpm_frr.rs need the tools above" >&2
+  pkg_install "${NETNS_TOOLS[@]}" tshark:tshark vtysh:frr /usr/lib/frr/zebra:frr bird:bird2 ||
+    echo "note: the netns end-to-end tests, tests/trace_tshark.rs, tests/frr_parse.rs, tests/fpm_frr.rs and the BGP lab tests (FRR, BIRD) need the tools above" >&2
 else
   if [ -n "$(pkg_missing tshark:tshark)" ]; then
     echo "note: tshark missing and not root: tests/trace_tshark.rs will be skipped (sudo apt-get install tshark)" >&2

@@ -678,6 +678,59 @@ fn fpm_listener_keys() {
     );
 }
 
+/// `kernel_table` keys: the model holds each peering's table and
+/// namespace; the range, `kernel_netns` alone, a second route source and
+/// an l2 peering are refused.
+#[test]
+fn kernel_table_keys() {
+    let path = manifest_dir().join("tests/configs/valid/kernel-table-per-peering.toml");
+    let cfg = config::load(&path).unwrap_or_else(|d| panic!("{d}"));
+    let specs = config::kernel_specs(&cfg);
+    assert_eq!(specs.len(), 2);
+    assert_eq!(specs[0].kernel.table, 100);
+    assert_eq!(specs[0].kernel.netns.as_deref(), Some("xc-bird-private"));
+    assert_eq!(specs[1].kernel.table, 254);
+    assert!(config::fpm_specs(&cfg).is_empty());
+    let text = fs::read_to_string(&path).unwrap();
+    for (bad, rule, field) in [
+        ("kernel_table = 0", "kernel-table", ".kernel_table"),
+        ("kernel_table = 255", "kernel-table", ".kernel_table"),
+        ("kernel_table = 4294967296", "kernel-table", ".kernel_table"),
+        ("kernel_table = -3", "kernel-table", ".kernel_table"),
+        ("", "kernel-table", ".kernel_netns"),
+        (
+            "kernel_table = 100\nfpm = \"127.0.0.1:2620\"",
+            "kernel-table",
+            ".kernel_table",
+        ),
+    ] {
+        let d = errors(&text.replacen("kernel_table = 100\n", &format!("{bad}\n"), 1));
+        assert!(
+            d.iter().any(|x| x.rule == rule && x.field.ends_with(field)),
+            "{bad:?}: {d}"
+        );
+    }
+    let d = errors(&text.replacen(
+        "kernel_netns = \"xc-bird-private\"",
+        "kernel_netns = \"a/b\"",
+        1,
+    ));
+    assert!(d.iter().any(|x| x.rule == "kernel-table"), "{d}");
+    let l2 = text.replacen("mode = \"l3\"", "mode = \"l2\"", 1);
+    let d = errors(&l2);
+    assert!(
+        d.iter()
+            .any(|x| x.rule == "l3-only" && x.field.ends_with(".kernel_table")),
+        "{d}"
+    );
+    // The same id in one namespace is one table: refused.
+    let same = text
+        .replace("xc-bird-microsoft", "xc-bird-private")
+        .replace("kernel_table = 254", "kernel_table = 100");
+    let d = errors(&same);
+    assert!(d.iter().any(|x| x.rule == "kernel-table-unique"), "{d}");
+}
+
 #[test]
 fn three_independent_faults_are_all_reported() {
     let path = manifest_dir().join("tests/configs/three-faults.toml");

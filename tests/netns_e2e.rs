@@ -1575,3 +1575,244 @@ fn trunk_recreated_under_the_same_name_carries_traffic_again() {
         }
     }
 }
+
+/// One BIRD in a namespace, stopped by its PID when dropped.
+struct Bird {
+    ns: String,
+    sock: PathBuf,
+    pid_file: PathBuf,
+}
+
+impl Bird {
+    fn start(ns: &str, dir: &Path, conf: &str) -> Bird {
+        fs::create_dir_all(dir).unwrap();
+        let file = dir.join("bird.conf");
+        fs::write(&file, conf).unwrap();
+        let bird = Bird {
+            ns: ns.to_string(),
+            sock: dir.join("bird.ctl"),
+            pid_file: dir.join("bird.pid"),
+        };
+        let o = run(&format!(
+            "ip netns exec {ns} timeout 10 bird -c {} -s {} -P {}",
+            file.display(),
+            bird.sock.display(),
+            bird.pid_file.display()
+        ));
+        assert!(o.status.success(), "bird in {ns}: {}", text(&o));
+        bird
+    }
+
+    fn birdc(&self, cmd: &str) -> String {
+        text(&run(&format!(
+            "ip netns exec {} timeout 10 birdc -s {} {cmd}",
+            self.ns,
+            self.sock.display()
+        )))
+    }
+}
+
+impl Drop for Bird {
+    fn drop(&mut self) {
+        if let Ok(pid) = fs::read_to_string(&self.pid_file) {
+            if let Ok(pid) = pid.trim().parse::<u32>() {
+                signal(pid, libc::SIGTERM);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The provider edge's BIRD: eBGP (AS 65536) to both MSEEs over the host
+/// interfaces, IPv4 and IPv6 (no BFD: BIRD 2.0.12 and FRR 8.4's bfdd
+/// did not bring a session up between them in this lab, and BIRD then
+/// holds BGP down; the FRR-to-FRR tests cover BFD); what it learns goes
+/// into kernel table 100 of its namespace (ECMP merged), which xconnect
+/// follows.
+fn pe_bird_conf() -> String {
+    let mut c = String::from(
+        "router id 192.0.2.1;\n\
+         protocol device { scan time 2; }\n\
+         protocol kernel k4 { kernel table 100; merge paths on; \
+         ipv4 { import none; export where source = RTS_BGP; }; }\n\
+         protocol kernel k6 { kernel table 100; merge paths on; \
+         ipv6 { import none; export where source = RTS_BGP; }; }\n",
+    );
+    for (local, peer, family) in [
+        ("192.0.2.1", "192.0.2.2", "ipv4"),
+        ("192.0.2.5", "192.0.2.6", "ipv4"),
+        ("2001:db8:0:1::1", "2001:db8:0:1::2", "ipv6"),
+        ("2001:db8:0:1::5", "2001:db8:0:1::6", "ipv6"),
+    ] {
+        let extra = if family == "ipv6" {
+            " next hop prefer global;"
+        } else {
+            ""
+        };
+        c.push_str(&format!(
+            "protocol bgp {{ local {local} as 65536; neighbor {peer} as 12076; direct; \
+             hold time 9; keepalive time 3; connect retry time 2; \
+             {family} {{ import all; export none;{extra} }}; }}\n"
+        ));
+    }
+    c
+}
+
+/// The second route source: the provider edge's private peering follows
+/// kernel table 100 of its host namespace, where BIRD (not FRR) installs
+/// what it learns over BGP from the MSEE's FRR. No static routes: the
+/// customer reaches the VNet only once BIRD's routes are in the table,
+/// over both trunks (ECMP); a route added to the table by hand is followed
+/// too; and a prefix the MSEE withdraws stops being forwarded.
+#[test]
+fn bird_routes_reach_the_data_plane_through_a_kernel_table() {
+    let Some(_g) = serial("bird") else { return };
+    if !Path::new("/usr/sbin/bird").exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "BIRD is missing (scripts/test.sh installs bird2 as root)"
+        );
+        println!("skipped: BIRD is not installed (/usr/sbin/bird; apt-get install bird2)");
+        return;
+    }
+    let Some((prefix, hosts)) = bgp_hosts("bd") else {
+        return;
+    };
+    let pe_ns = hosts.0[0].clone();
+    let pe = {
+        let edit = bgp_peering(
+            ["xd-pe-a", "xd-pe-1", "xd-pe-2"],
+            pe_ns.clone(),
+            "203.0.113.0/30",
+            true,
+        );
+        let ns = pe_ns.clone();
+        move |t: String| {
+            let t = edit(t);
+            let fpm = format!("fpm = \"127.0.0.1:2620\"\nfpm_netns = \"{ns}\"");
+            assert!(t.contains(&fpm), "{t}");
+            t.replacen(
+                &fpm,
+                &format!("kernel_table = 100\nkernel_netns = \"{ns}\""),
+                1,
+            )
+        }
+    };
+    let ms = {
+        let edit = bgp_peering(
+            ["xd-ms-a", "xd-ms-1", "xd-ms-2"],
+            hosts.0[1].clone(),
+            "198.51.100.128/30",
+            false,
+        );
+        // The VNet's IPv6 subnet is announced too.
+        move |t: String| {
+            edit(t).replacen(
+                "announce = [\"198.51.100.128/30\"]",
+                "announce = [\"198.51.100.128/30\", \"2001:db8:ff:1::/126\"]",
+                1,
+            )
+        }
+    };
+    let lab = Lab::up_l3_with("bd", pe, ms);
+    let o = lab.exec("cust", "ping -c 1 -W 1 198.51.100.130");
+    assert_eq!(ping_counts(&text(&o)).1, 0, "before BGP: {}", text(&o));
+    let ms = start_frr(&lab, "ms", &hosts.0[1], &format!("{prefix}ms"));
+    let bird = Bird::start(&pe_ns, &lab.dir.join("bird"), &pe_bird_conf());
+    // BIRD's four sessions (IPv4 and IPv6 on both trunks) to the MSEE.
+    let started = Instant::now();
+    loop {
+        let p = bird.birdc("show protocols");
+        if p.matches("Established").count() == 4 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "BIRD sessions: {p}\nMSEE: {}",
+            text(&ms.vtysh("-c 'show bgp summary'"))
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    println!(
+        "bird: 4 sessions established in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Both paths in table 100, then traffic through the provider edge.
+    let started = Instant::now();
+    loop {
+        let o = lab.exec("cust", "ping -c 1 -W 1 198.51.100.130");
+        if ping_counts(&text(&o)).1 == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no forwarding 20 s after the sessions came up: {}\ntable 100: {}\nbird: {}",
+            text(&o),
+            text(&run(&format!("ip -n {pe_ns} route show table 100"))),
+            bird.birdc("show route")
+        );
+    }
+    println!(
+        "bird: traffic flows {:.1} s after the sessions came up",
+        started.elapsed().as_secs_f64()
+    );
+    let t100 = text(&run(&format!("ip -n {pe_ns} route show table 100")));
+    assert!(
+        t100.contains("198.51.100.128/30") && t100.matches("nexthop via").count() >= 2,
+        "ECMP route in table 100: {t100}"
+    );
+    let o = lab.exec("cust", "ping -c 5 -i 0.2 -W 2 198.51.100.130");
+    assert_eq!(ping_counts(&text(&o)), (5, 5), "{}", text(&o));
+    let o = lab.exec("cust", "ping -6 -c 3 -i 0.2 -W 2 2001:db8:ff:1::2");
+    assert_eq!(ping_counts(&text(&o)), (3, 3), "IPv6: {}", text(&o));
+    // Any daemon, or a person: a route added to table 100 by hand.
+    let o = run(&format!(
+        "ip -n {pe_ns} route add 198.51.100.192/26 via 192.0.2.6 table 100"
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    // The MSEE withdraws the VNet prefix: BIRD removes it from table 100
+    // and xconnect stops forwarding it.
+    let o = ms.vtysh(
+        "-c 'configure terminal' -c 'router bgp 12076' -c 'address-family ipv4 unicast' \
+         -c 'no network 198.51.100.128/30'",
+    );
+    assert!(o.status.success(), "withdraw: {}", text(&o));
+    let started = Instant::now();
+    loop {
+        let o = lab.exec("cust", "ping -c 1 -W 1 198.51.100.130");
+        if text(&o).contains("Unreachable") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the withdrawn prefix is still forwarded: {}",
+            text(&o)
+        );
+    }
+    println!(
+        "bird: withdrawn prefix unreachable after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "bird: table 100 at the end: {}",
+        text(&run(&format!("ip -n {pe_ns} -4 route show table 100")))
+            + &text(&run(&format!("ip -n {pe_ns} -6 route show table 100")))
+    );
+    // The forwarders stop first: BIRD flushes its routes from table 100
+    // when it stops, and xconnect would follow.
+    let mut lab = lab;
+    let reports = lab.stop();
+    drop(bird);
+    drop(ms);
+    let (_, pe) = reports
+        .iter()
+        .find(|(r, _)| r == "pe")
+        .expect("the provider edge's report");
+    let k = &pe["kernel"][0];
+    println!("bird: provider edge's kernel source at the end: {k}");
+    // IPv6 VNet and the hand-made route are still installed, the
+    // withdrawn prefix is not.
+    assert_eq!(k["routes"]["installed"], 2, "{pe}");
+    assert!(k["routes"]["accepted"].as_u64().unwrap_or(0) >= 4, "{pe}");
+    assert_eq!(k["routes"]["rejected"], 0, "{pe}");
+}

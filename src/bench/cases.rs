@@ -74,6 +74,7 @@ pub fn config() -> Config {
         bgp: Bgp::default(),
         host: None,
         fpm: None,
+        kernel: None,
     };
     let mut private = peering(PeeringKind::Private, 200, 0, DscpAction::Preserve);
     private.ipv4 = Some(LinkSubnets {

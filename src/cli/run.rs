@@ -169,6 +169,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         capture: capture_spec(a)?,
         worker_priority: a.worker_priority,
         fpm: crate::config::fpm_specs(&cfg),
+        kernel: crate::config::kernel_specs(&cfg),
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

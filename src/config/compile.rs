@@ -16,7 +16,9 @@
 //! into the plan.
 
 use super::validate::{MICROSOFT_LIMIT, PRIVATE_V4_LIMIT, PRIVATE_V6_LIMIT};
-use super::{BackendKind, Circuit, Config, Encapsulation, Fpm, LinkSubnets, Peering, Role};
+use super::{
+    BackendKind, Circuit, Config, Encapsulation, Fpm, KernelTable, LinkSubnets, Peering, Role,
+};
 use crate::frame::PortId;
 use crate::plan::l3::NEIGHBOR_SLOTS;
 use crate::plan::{neighbor_slot, Family};
@@ -145,6 +147,36 @@ pub fn fpm_specs(cfg: &Config) -> Vec<FpmSpec> {
                     circuit: c.name.clone(),
                     kind: p.kind,
                     fpm,
+                })
+            })
+        })
+        .collect()
+}
+
+/// The followed routing table of one `l3` peering, as the runtime starts
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelTableSpec {
+    /// The circuit's name.
+    pub circuit: String,
+    /// Which peering of the circuit.
+    pub kind: crate::plan::PeeringKind,
+    /// The table and its namespace.
+    pub kernel: KernelTable,
+}
+
+/// The followed routing tables of `cfg`: one per `l3` peering with
+/// `kernel_table`.
+pub fn kernel_specs(cfg: &Config) -> Vec<KernelTableSpec> {
+    cfg.circuits
+        .iter()
+        .flat_map(|c| {
+            c.peerings.iter().filter_map(|p| {
+                let kernel = p.kernel.clone()?;
+                (p.mode == ServiceMode::L3).then(|| KernelTableSpec {
+                    circuit: c.name.clone(),
+                    kind: p.kind,
+                    kernel,
                 })
             })
         })

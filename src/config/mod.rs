@@ -23,7 +23,9 @@ pub mod raw;
 pub mod validate;
 
 pub use address::{address_class, non_public_blocks, prefix_class, AddressClass};
-pub use compile::{compile, fpm_specs, port_specs, FpmSpec, HostSetup, PortSpec};
+pub use compile::{
+    compile, fpm_specs, kernel_specs, port_specs, FpmSpec, HostSetup, KernelTableSpec, PortSpec,
+};
 pub use diag::{line_column, Diagnostic, Diagnostics};
 pub use model::*;
 pub use validate::RULES;

@@ -340,6 +340,8 @@ pub struct Peering {
     pub host: Option<HostInterfaces>,
     /// `l3`: the FPM listener of this peering's routing daemon.
     pub fpm: Option<Fpm>,
+    /// `l3`: the Linux routing table this peering follows.
+    pub kernel: Option<KernelTable>,
 }
 
 /// The host interfaces of an `l3` peering (the linux-cp model): one TAP
@@ -404,6 +406,18 @@ pub struct Fpm {
     pub netns: Option<String>,
     /// How long routes outlive their connection (`fpm_grace_ms`).
     pub grace_ms: u64,
+}
+
+/// A Linux routing table an `l3` peering follows over rtnetlink (a dump,
+/// then its events): whatever daemon installs routes there (BIRD, FRR
+/// without FPM, `ip route`) drives the peering's table. See
+/// `docs/control-plane.md`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelTable {
+    /// The table id (`kernel_table`; 254 is `main`).
+    pub table: u32,
+    /// Named network namespace whose table it is (`kernel_netns`).
+    pub netns: Option<String>,
 }
 
 /// `fpm_grace_ms` when not given.

@@ -128,6 +128,10 @@ pub struct RawPeering {
     pub fpm_netns: Option<Spanned<String>>,
     /// `l3`: how long FPM routes outlive their connection, in ms.
     pub fpm_grace_ms: Option<Spanned<i64>>,
+    /// `l3`: follow this Linux routing table (id) for routes.
+    pub kernel_table: Option<Spanned<i64>>,
+    /// `l3`: the named network namespace whose routing table is followed.
+    pub kernel_netns: Option<Spanned<String>>,
     /// `[[circuit.peering.dscp_rules]]`.
     #[serde(default)]
     pub dscp_rules: Vec<RawDscpRule>,

@@ -139,7 +139,8 @@ pub const RULES: &[(&str, &str)] = &[
     ("l3-address", "an l3 peering needs ipv4 or ipv6"),
     (
         "l3-only",
-        "routes, neighbors, access addresses, BGP keys, host interfaces and fpm only on l3 peerings",
+        "routes, neighbors, access addresses, BGP keys, host interfaces, fpm and kernel_table \
+         only on l3 peerings",
     ),
     (
         "access-address",
@@ -154,6 +155,16 @@ pub const RULES: &[(&str, &str)] = &[
     (
         "fpm-unique",
         "two peerings cannot share an FPM listen address in one network namespace",
+    ),
+    (
+        "kernel-table",
+        "kernel_table is a routing table id 1..=4294967295 other than 255 (local); kernel_netns a \
+         namespace name, only with kernel_table; a peering takes routes from fpm or \
+         kernel_table, not both",
+    ),
+    (
+        "kernel-table-unique",
+        "two peerings cannot follow the same routing table of one network namespace",
     ),
     (
         "ms-public-address",
@@ -400,6 +411,7 @@ pub fn validate(raw: &RawConfig, text: &str, file: &Path) -> Result<Config, Diag
     ck.access_attachments(&facts);
     ck.microsoft_public_space(&facts);
     ck.fpm_listeners(&facts);
+    ck.kernel_tables(&facts);
     ck.pnet_ports(raw, &facts);
     ck.host_interfaces(&facts);
     ck.direct_ports(raw, &facts);
@@ -461,6 +473,8 @@ struct PeeringFacts {
     host_names: Vec<(String, Range<usize>, String)>,
     /// The FPM listener (address, namespace) with its span and field.
     fpm: Option<(std::net::SocketAddr, Option<String>, Range<usize>, String)>,
+    /// The followed routing table (id, namespace) with its span and field.
+    kernel: Option<(u32, Option<String>, Range<usize>, String)>,
 }
 
 /// A peering's `routes` as written and as checked (`None`: refused).
@@ -1454,8 +1468,21 @@ impl Checker<'_> {
             }
         }
         let fpm = self.fpm(rp, l2, path);
+        let kernel = self.kernel_table(rp, l2, path);
 
         let facts = PeeringFacts {
+            kernel: kernel
+                .as_ref()
+                .and_then(|k| k.as_ref())
+                .zip(rp.kernel_table.as_ref())
+                .map(|(k, raw)| {
+                    (
+                        k.table,
+                        k.netns.clone(),
+                        raw.span(),
+                        format!("{path}.kernel_table"),
+                    )
+                }),
             fpm: fpm
                 .as_ref()
                 .and_then(|f| f.as_ref())
@@ -1495,6 +1522,7 @@ impl Checker<'_> {
                 bgp: bgp?,
                 host,
                 fpm: fpm?,
+                kernel: kernel?,
             })
         })();
         (peering, facts)
@@ -1590,6 +1618,123 @@ impl Checker<'_> {
             netns,
             grace_ms,
         }))
+    }
+
+    /// `kernel_table`, `kernel_netns`: `Some(None)` when not given, `None`
+    /// after a report.
+    fn kernel_table(
+        &mut self,
+        rp: &RawPeering,
+        l2: bool,
+        path: &str,
+    ) -> Option<Option<KernelTable>> {
+        let Some(raw) = &rp.kernel_table else {
+            if let Some(v) = &rp.kernel_netns {
+                self.report(
+                    v.span(),
+                    "kernel-table",
+                    format!("{path}.kernel_netns"),
+                    "kernel_netns needs `kernel_table`, the routing table to follow, e.g. \
+                     kernel_table = 100",
+                );
+                return None;
+            }
+            return Some(None);
+        };
+        if l2 {
+            self.report(
+                raw.span(),
+                "l3-only",
+                format!("{path}.kernel_table"),
+                "kernel_table (routes from a Linux routing table) only makes sense on an l3 \
+                 (managed Layer 3) peering: remove `kernel_table` or set mode = \"l3\"",
+            );
+            return None;
+        }
+        if let Some(f) = &rp.fpm {
+            self.report(
+                raw.span(),
+                "kernel-table",
+                format!("{path}.kernel_table"),
+                format!(
+                    "this peering already takes its routes over FPM (fpm = {:?}, line {}): a \
+                     peering has one route source, fpm or kernel_table",
+                    f.get_ref(),
+                    super::line_column(self.text, f.span().start).0
+                ),
+            );
+            return None;
+        }
+        let mut ok = true;
+        let id = *raw.get_ref();
+        if !(1..=u32::MAX as i64).contains(&id) || id == 255 {
+            self.report(
+                raw.span(),
+                "kernel-table",
+                format!("{path}.kernel_table"),
+                if id == 255 {
+                    "kernel_table 255 is the local table (the host's own addresses), which has \
+                     no routes to forward: use the table the routing daemon writes, e.g. 254 \
+                     (main) or its own id"
+                        .to_string()
+                } else {
+                    format!("kernel_table {id} is out of range: 1..=4294967295 (254 is main)")
+                },
+            );
+            ok = false;
+        }
+        let netns = match &rp.kernel_netns {
+            Some(v) => {
+                let n = v.get_ref();
+                if n.is_empty() || n.len() > 255 || n.contains('/') || n == "." || n == ".." {
+                    self.report(
+                        v.span(),
+                        "kernel-table",
+                        format!("{path}.kernel_netns"),
+                        format!(
+                            "{n:?} is not a network namespace name (as in /var/run/netns/NAME)"
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(n.clone())
+            }
+            None => None,
+        };
+        ok.then_some(Some(KernelTable {
+            table: id as u32,
+            netns,
+        }))
+    }
+
+    /// `kernel-table-unique`: two peerings following one table would both
+    /// take its routes (a leak between routing domains).
+    fn kernel_tables(&mut self, facts: &[CircuitFacts]) {
+        let mut seen: HashMap<(u32, Option<String>), String> = HashMap::new();
+        for c in facts {
+            for p in &c.peerings {
+                let Some((id, ns, span, field)) = &p.kernel else {
+                    continue;
+                };
+                match seen.get(&(*id, ns.clone())) {
+                    Some(first) => self.report(
+                        span.clone(),
+                        "kernel-table-unique",
+                        field.clone(),
+                        format!(
+                            "routing table {id}{} is already followed by {first}: its routes \
+                             would reach both peerings; give each peering its own table or \
+                             kernel_netns",
+                            ns.as_ref()
+                                .map_or(String::new(), |n| format!(" of netns {n:?}"))
+                        ),
+                    ),
+                    None => {
+                        seen.insert((*id, ns.clone()), field.clone());
+                    }
+                }
+            }
+        }
     }
 
     /// `fpm-unique`: two peerings cannot listen on one address in one

@@ -76,7 +76,8 @@ pub struct RouteUpdate {
 pub enum SkipReason {
     /// A route type other than unicast (blackhole, unreachable, …).
     Type(RouteType),
-    /// A table other than main.
+    /// A table other than the one decoded (main, unless
+    /// [`RouteDecoder::for_table`]).
     Table(u32),
     /// No gateway: a connected (interface) route.
     Connected,
@@ -100,7 +101,7 @@ impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SkipReason::Type(t) => write!(f, "route type {t:?} is not forwarded"),
-            SkipReason::Table(t) => write!(f, "table {t} is not the main table"),
+            SkipReason::Table(t) => write!(f, "table {t} is not the table followed"),
             SkipReason::Connected => write!(f, "no gateway (a connected route)"),
             SkipReason::SourceSpecific => write!(f, "source-specific route"),
             SkipReason::Family(a) => write!(f, "address family {a}"),
@@ -137,12 +138,24 @@ enum NextHopObject {
 #[derive(Clone, Debug, Default)]
 pub struct RouteDecoder {
     nexthops: HashMap<u32, NextHopObject>,
+    /// The routing table whose routes are decoded; `None`: main (zebra's
+    /// FPM stream of one instance).
+    table: Option<u32>,
 }
 
 impl RouteDecoder {
     /// A decoder that knows no next-hop object.
     pub fn new() -> RouteDecoder {
         RouteDecoder::default()
+    }
+
+    /// A decoder of routes of routing table `table` only (a followed
+    /// kernel table); routes of other tables are [`SkipReason::Table`].
+    pub fn for_table(table: u32) -> RouteDecoder {
+        RouteDecoder {
+            table: Some(table),
+            ..RouteDecoder::default()
+        }
     }
 
     /// Next-hop objects known.
@@ -203,7 +216,11 @@ impl RouteDecoder {
             _ => return Decoded::Skipped(None, SkipReason::BadPrefix),
         };
         let skip = |r| Decoded::Skipped(Some(prefix), r);
-        if table != RT_TABLE_MAIN && table != RouteHeader::RT_TABLE_UNSPEC as u32 {
+        let wanted = match self.table {
+            None => table == RT_TABLE_MAIN || table == RouteHeader::RT_TABLE_UNSPEC as u32,
+            Some(t) => table == t,
+        };
+        if !wanted {
             return skip(SkipReason::Table(table));
         }
         if h.source_prefix_length != 0 {

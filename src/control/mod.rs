@@ -1,6 +1,7 @@
 //! The running forwarder's control plane: routes from a routing daemon.
-//! Today: FRR's zebra streaming its routes over FPM (`dplane_fpm_nl`) into
-//! an `l3` peering's table.
+//! Two sources write an `l3` peering's table: FRR's zebra streaming its
+//! routes over FPM (`dplane_fpm_nl`), or a Linux routing table followed
+//! over rtnetlink (BIRD, or any daemon that installs kernel routes).
 //!
 //! Contract:
 //! - [`fpm`] splits the TCP byte stream into FPM frames and their netlink
@@ -14,6 +15,9 @@
 //! - [`ingest`] chains the three for one connection; [`server`] runs one
 //!   listener thread per peering (one connection at a time), bound in the
 //!   peering's network namespace ([`netns`]) when configured.
+//! - [`kernel`] follows one routing table per peering (a dump, then its
+//!   events, resyncing when the kernel drops events) through the same
+//!   decoder and sync layer.
 //! - The mapping is one FPM listener per `l3` peering (one zebra per
 //!   peering): see `docs/control-plane.md`.
 //!
@@ -23,11 +27,13 @@
 pub mod decode;
 pub mod fpm;
 pub mod ingest;
+pub mod kernel;
 pub mod netns;
 pub mod server;
 pub mod sync;
 
 pub use decode::{RouteDecoder, RouteUpdate};
 pub use ingest::Ingest;
+pub use kernel::{KernelSource, KernelSpec, KernelStatus};
 pub use server::{FpmServer, FpmStatus, ListenerSpec};
 pub use sync::{RouteSync, SyncStats};

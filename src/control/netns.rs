@@ -1,9 +1,10 @@
-//! Binding a TCP listener inside a named network namespace
-//! (`/var/run/netns/NAME`, as `ip netns add` makes them).
+//! Making sockets inside a named network namespace (`/var/run/netns/NAME`,
+//! as `ip netns add` makes them): the FPM listener, the routing-table
+//! follower's netlink sockets.
 //!
-//! Contract: [`bind_in`] enters the namespace on a short-lived thread of
-//! its own (`setns(CLONE_NEWNET)` changes only the calling thread), binds
-//! the listener there and returns it: the socket belongs to that
+//! Contract: [`in_netns`] enters the namespace on a short-lived thread of
+//! its own (`setns(CLONE_NEWNET)` changes only the calling thread), makes
+//! the socket there and returns it: the socket belongs to that
 //! namespace for its whole life, while every other thread of the process
 //! stays where it was. The one `unsafe` call is wrapped in [`enter`].
 
@@ -37,8 +38,18 @@ fn enter(ns: &File) -> io::Result<()> {
 /// Bind a TCP listener on `addr` inside namespace `name` (or here when
 /// `None`).
 pub fn bind_in(name: Option<&str>, addr: SocketAddr) -> io::Result<TcpListener> {
+    in_netns(name, move || TcpListener::bind(addr))
+}
+
+/// Run `make` inside namespace `name` (on a short-lived thread of its
+/// own; here, on the calling thread, when `None`) and return what it
+/// made: a socket made there belongs to that namespace for its life.
+pub fn in_netns<T: Send + 'static>(
+    name: Option<&str>,
+    make: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
     let Some(name) = name else {
-        return TcpListener::bind(addr);
+        return make();
     };
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         return Err(io::Error::new(
@@ -55,7 +66,7 @@ pub fn bind_in(name: Option<&str>, addr: SocketAddr) -> io::Result<TcpListener> 
         )
     })?;
     std::thread::Builder::new()
-        .name("xc-netns-bind".into())
+        .name("xc-netns".into())
         .spawn(move || {
             enter(&ns).map_err(|e| {
                 io::Error::new(
@@ -63,7 +74,7 @@ pub fn bind_in(name: Option<&str>, addr: SocketAddr) -> io::Result<TcpListener> 
                     format!("entering network namespace {name:?}: {e}"),
                 )
             })?;
-            TcpListener::bind(addr)
+            make()
         })?
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))

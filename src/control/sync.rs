@@ -59,6 +59,8 @@ pub struct SyncStats {
 
 /// The routes one FPM source installed in one peering's table.
 pub struct RouteSync {
+    /// What the routes come from, first word of log lines (`fpm`).
+    source: &'static str,
     name: String,
     table: Arc<Mutex<RouteTable>>,
     grace: Duration,
@@ -84,6 +86,7 @@ impl RouteSync {
     /// The sync of peering `name` (for log lines) into `table`.
     pub fn new(name: &str, table: Arc<Mutex<RouteTable>>, grace: Duration) -> RouteSync {
         RouteSync {
+            source: "fpm",
             name: name.to_string(),
             table,
             grace,
@@ -93,6 +96,29 @@ impl RouteSync {
             sweep_at: None,
             log_budget: LOG_BUDGET,
         }
+    }
+
+    /// Name the route source in log lines (`fpm` unless set).
+    pub fn with_source(mut self, source: &'static str) -> RouteSync {
+        self.source = source;
+        self
+    }
+
+    /// A full resynchronisation begins (a routing-table dump): every
+    /// installed route becomes stale until the source sends it again.
+    /// The grace timers are not involved: [`RouteSync::sweep_stale`] ends
+    /// it.
+    pub fn mark_stale(&mut self) {
+        self.log_budget = LOG_BUDGET;
+        for stale in self.installed.values_mut() {
+            *stale = true;
+        }
+    }
+
+    /// A full resynchronisation ended: withdraw what it did not send
+    /// again. Returns how many routes that was.
+    pub fn sweep_stale(&mut self) -> u64 {
+        self.withdraw(|stale| stale)
     }
 
     /// The counters now.
@@ -263,15 +289,16 @@ impl RouteSync {
             1 => {
                 self.log_budget = 0;
                 log(&format!(
-                    "fpm {}: {}; further rejections are counted, not logged, until the next \
+                    "{} {}: {}; further rejections are counted, not logged, until the next \
                      connection",
+                    self.source,
                     self.name,
                     line()
                 ));
             }
             _ => {
                 self.log_budget -= 1;
-                log(&format!("fpm {}: {}", self.name, line()));
+                log(&format!("{} {}: {}", self.source, self.name, line()));
             }
         }
     }

@@ -32,7 +32,10 @@
 //! - The FPM listeners of [`RunOptions::fpm`] ([`crate::control::server`])
 //!   start before the workers (a listen error aborts the start) and write
 //!   into their peerings' tables of the plan started with; they stop with
-//!   the workers and their counters are in every [`Report`].
+//!   the workers and their counters are in every [`Report`]. The followed
+//!   routing tables of [`RunOptions::kernel`] ([`crate::control::kernel`])
+//!   likewise: their sockets open before the workers (a missing namespace
+//!   aborts the start), their first dump runs on their own thread.
 //! - [`Runtime::run`] returns after the stop flag is set (SIGINT/SIGTERM in
 //!   the CLI) or the duration elapsed, once every worker has published its
 //!   final counters; the caller prints the final [`Report`].
@@ -49,7 +52,7 @@ pub use report::Report;
 
 use crate::capture::{Capture, CaptureSpec};
 use crate::config::{BackendKind, PortSpec};
-use crate::control::{FpmServer, ListenerSpec};
+use crate::control::{FpmServer, KernelSource, KernelSpec, ListenerSpec};
 use crate::io::Port;
 use crate::pipeline::{LinkState, Pipeline};
 use crate::plan::{PeeringKind, Plan, PlanHandle, RouteTable};
@@ -79,6 +82,9 @@ pub struct RunOptions {
     /// FPM listeners to start (`config::fpm_specs`): routes from each
     /// `l3` peering's zebra.
     pub fpm: Vec<crate::config::FpmSpec>,
+    /// Routing tables to follow (`config::kernel_specs`): routes from a
+    /// daemon that installs them in the kernel (BIRD).
+    pub kernel: Vec<crate::config::KernelTableSpec>,
 }
 
 impl Default for RunOptions {
@@ -91,6 +97,7 @@ impl Default for RunOptions {
             capture: None,
             worker_priority: None,
             fpm: Vec::new(),
+            kernel: Vec::new(),
         }
     }
 }
@@ -105,6 +112,7 @@ pub struct Runtime {
     threads: Vec<std::thread::JoinHandle<std::io::Result<()>>>,
     capture: Option<Capture>,
     fpm: Vec<FpmServer>,
+    kernel: Vec<KernelSource>,
     started: Instant,
 }
 
@@ -201,6 +209,27 @@ impl Runtime {
             };
             fpm.push(FpmServer::start(&listener, table, sink)?);
         }
+        // The followed routing tables, likewise: a missing namespace
+        // aborts the start; the first dump runs on the source's thread.
+        let mut kernel = Vec::new();
+        for spec in &opts.kernel {
+            let name = format!("{}/{}", spec.circuit, spec.kind.name());
+            let Some(table) = plan.route_table(&spec.circuit, spec.kind) else {
+                bail!("kernel_table {name}: no such l3 peering in the plan");
+            };
+            let log = log.clone();
+            let sink: crate::control::server::Log = Arc::new(move |m: &str| {
+                if let Ok(mut l) = log.lock() {
+                    l(m)
+                }
+            });
+            let source = KernelSpec {
+                name,
+                table: spec.kernel.table,
+                netns: spec.kernel.netns.clone(),
+            };
+            kernel.push(KernelSource::start(&source, table, sink)?);
+        }
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut snapshots = Vec::new();
         let mut threads = Vec::new();
@@ -252,6 +281,7 @@ impl Runtime {
             threads,
             capture,
             fpm,
+            kernel,
             started: Instant::now(),
         })
     }
@@ -310,6 +340,7 @@ impl Runtime {
         );
         r.capture = self.capture.as_ref().map(Capture::report);
         r.fpm = self.fpm.iter().map(FpmServer::status).collect();
+        r.kernel = self.kernel.iter().map(KernelSource::status).collect();
         r
     }
 
@@ -348,6 +379,17 @@ impl Runtime {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.stop.store(true, Ordering::Relaxed);
+        // The route sources stop before the workers: a worker that ends
+        // closes its host interfaces, and the kernel then deletes the
+        // routes over them, which a followed table would pass on.
+        let fpm: Vec<_> = std::mem::take(&mut self.fpm)
+            .into_iter()
+            .map(FpmServer::stop)
+            .collect();
+        let kernel: Vec<_> = std::mem::take(&mut self.kernel)
+            .into_iter()
+            .map(KernelSource::stop)
+            .collect();
         let mut failure = None;
         for (w, t) in std::mem::take(&mut self.threads).into_iter().enumerate() {
             match t.join() {
@@ -361,12 +403,9 @@ impl Runtime {
         if let Some(c) = self.capture.as_mut() {
             c.finish();
         }
-        let fpm: Vec<_> = std::mem::take(&mut self.fpm)
-            .into_iter()
-            .map(FpmServer::stop)
-            .collect();
         let mut report = self.report(true);
         report.fpm = fpm;
+        report.kernel = kernel;
         match failure {
             Some(e) => {
                 stats(&report);

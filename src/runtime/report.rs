@@ -56,6 +56,8 @@ pub struct Report {
     pub capture: Option<crate::capture::CaptureReport>,
     /// The FPM listeners of the `l3` peerings (routes from zebra).
     pub fpm: Vec<crate::control::FpmStatus>,
+    /// The followed routing tables of the `l3` peerings.
+    pub kernel: Vec<crate::control::KernelStatus>,
 }
 
 impl Report {
@@ -100,6 +102,7 @@ impl Report {
             held: c.held,
             capture: None,
             fpm: Vec::new(),
+            kernel: Vec::new(),
         }
     }
 
@@ -184,6 +187,18 @@ impl Report {
                 r.rejected,
                 r.skipped,
                 if f.connected { "" } else { " (not connected)" }
+            ));
+        }
+        for k in &self.kernel {
+            let r = &k.routes;
+            s.push_str(&format!(
+                " | kernel {} routes {} accepted {} rejected {} skipped {}{}",
+                k.name,
+                r.installed,
+                r.accepted,
+                r.rejected,
+                r.skipped,
+                if k.synced { "" } else { " (resyncing)" }
             ));
         }
         s
