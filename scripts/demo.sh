@@ -10,6 +10,12 @@
 #   scripts/demo.sh                      the same: builds, then runs itself
 #                                        again through sudo for the lab
 #   sudo scripts/demo.sh --binary PATH   no build: the lab with this xconnect
+#   [sudo] scripts/demo.sh --bgp         the BGP lab instead: no static route,
+#                                        FRR per peering over host interfaces,
+#                                        routes into xconnect over FPM; shows
+#                                        the sessions, routes per peering,
+#                                        traffic, and BFD failover
+#                                        (scripts/lib/demo-bgp.sh; installs frr)
 #
 # The build runs with the invoking user's identity and toolchain: sudo
 # resets PATH, which hides rustup's ~/.cargo/bin, and a build as root would
@@ -28,14 +34,20 @@ set -euo pipefail
 die() { echo "demo: $*" >&2; exit 1; }
 
 BIN=
-case "${1:-}" in
-  --binary)
-    [ -n "${2:-}" ] || die "--binary needs the path of an xconnect binary"
-    BIN=$2
-    case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac ;;
-  "") ;;
-  *) echo "usage: [sudo] $0 [--binary PATH]" >&2; exit 2 ;;
-esac
+BGP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --binary)
+      [ -n "${2:-}" ] || die "--binary needs the path of an xconnect binary"
+      BIN=$2
+      case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
+      shift 2 ;;
+    --bgp) BGP=1; shift ;;
+    *) echo "usage: [sudo] $0 [--bgp] [--binary PATH]" >&2; exit 2 ;;
+  esac
+done
+BGP_ARG=()
+[ "$BGP" = 1 ] && BGP_ARG=(--bgp)
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -110,8 +122,8 @@ elif [ "$(id -u)" != 0 ]; then
     die "the lab needs root (network namespaces, raw sockets) and sudo is not installed: run this as root"
   build "$(id -un)" "$HOME"
   BIN=$target/release/xconnect
-  echo "==> the lab needs root (network namespaces, raw sockets): sudo scripts/demo.sh --binary $BIN"
-  exec sudo -- "$REPO/scripts/demo.sh" --binary "$BIN"
+  echo "==> the lab needs root (network namespaces, raw sockets): sudo scripts/demo.sh ${BGP_ARG[*]} --binary $BIN"
+  exec sudo -- "$REPO/scripts/demo.sh" "${BGP_ARG[@]}" --binary "$BIN"
 else
   user=${SUDO_USER:-root}
   home=$(getent passwd "$user" | cut -d: -f6) || true
@@ -132,9 +144,13 @@ pkg_install ip:iproute2 ss:iproute2 iperf3:iperf3 tcpdump:tcpdump ping:iputils-p
 
 export XC_NS=xc-
 WORK=$(mktemp -d /tmp/xconnect-demo.XXXXXX)
+# FRR's daemons run as user frr and keep their sockets below.
+chmod 0755 "$WORK"
 PIDS=()
+STATS_ARGS=(--stats-interval 0)
 cleanup() {
   trap - EXIT INT TERM
+  if declare -F frr_stop >/dev/null; then frr_stop; fi
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -147,17 +163,23 @@ trap cleanup EXIT
 trap 'echo; echo "demo: interrupted, cleaning up"; exit 130' INT TERM
 
 in_ns() { local ns=$1; shift; ip netns exec "xc-$ns" timeout 30 "$@"; }
-
-echo "==> lab: xc-cust -> xconnect (xc-pe) => trunks xc-pe-tra/xc-pe-trb => xconnect (xc-ms) -> xc-vnet, xc-m365"
-scripts/topology.sh up
-
 start() { # start ROLE CONFIG CORE
-  ip netns exec "xc-$1" "$BIN" run "$2" --stats-interval 0 --first-core "$3" \
+  ip netns exec "xc-$1" "$BIN" run "$2" "${STATS_ARGS[@]}" --first-core "$3" \
     >"$WORK/$1.out" 2>"$WORK/$1.err" &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q running "$WORK/$1.err" && return; sleep 0.05; done
   cat "$WORK/$1.err" >&2; exit 1
 }
+
+if [ "$BGP" = 1 ]; then
+  # shellcheck source=scripts/lib/demo-bgp.sh
+  . scripts/lib/demo-bgp.sh
+  exit 0
+fi
+
+echo "==> lab: xc-cust -> xconnect (xc-pe) => trunks xc-pe-tra/xc-pe-trb => xconnect (xc-ms) -> xc-vnet, xc-m365"
+scripts/topology.sh up
+
 start pe examples/lab-pe-qinq.toml 0
 start ms examples/msee-qinq.toml 1
 sleep 0.3

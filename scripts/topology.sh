@@ -7,6 +7,11 @@
 #                                    managed Layer 3 service (each behind a
 #                                    forwarder's address on its access link;
 #                                    examples/lab-pe-l3.toml, lab-msee-l3.toml)
+#   scripts/topology.sh up --bgp     --l3, plus one namespace per peering and
+#                                    side for its host interfaces and its FRR
+#                                    (${P}pe-frr-p, ${P}pe-frr-m, ${P}ms-frr-p,
+#                                    ${P}ms-frr-m; examples/lab-pe-bgp.toml and
+#                                    lab-msee-bgp.toml name them with P=xc-)
 #   scripts/topology.sh taps         --tap only, after both forwarders run:
 #                                    move the TAPs xconnect created into the
 #                                    host namespaces and address them
@@ -42,7 +47,8 @@ set -euo pipefail
 
 P=${XC_NS:-xc-}
 CUST=${P}cust PE=${P}pe MS=${P}ms VNET=${P}vnet M365=${P}m365
-ALL=("$CUST" "$PE" "$MS" "$VNET" "$M365")
+FRR_NS=("${P}pe-frr-p" "${P}pe-frr-m" "${P}ms-frr-p" "${P}ms-frr-m")
+ALL=("$CUST" "$PE" "$MS" "$VNET" "$M365" "${FRR_NS[@]}")
 
 die() { echo "topology: $*" >&2; exit 1; }
 
@@ -84,20 +90,29 @@ veth() { # veth NS_A A NS_B B [MTU]
 }
 
 up() {
-  local tap=0 l3=0
+  local tap=0 l3=0 bgp=0
   case "${1:-}" in
     --tap) tap=1 ;;
     --l3) l3=1 ;;
+    --bgp) l3=1 bgp=1 ;;
     "") ;;
-    *) die "unknown option ${1}: up [--tap | --l3]" ;;
+    *) die "unknown option ${1}: up [--tap | --l3 | --bgp]" ;;
   esac
   [ "$(id -u)" = 0 ] || die "needs root (ip netns)"
   pkg_install ip:iproute2 ethtool:ethtool || die "needs iproute2 and ethtool"
   trap 'echo "topology: setup failed, removing ${P}*" >&2; down' ERR
-  for n in "${ALL[@]}"; do
+  local n
+  for n in "$CUST" "$PE" "$MS" "$VNET" "$M365"; do
     ip netns add "$n"
     ip -n "$n" link set lo up
   done
+  if [ "$bgp" = 1 ]; then
+    # Empty until xconnect moves the host interfaces in; FRR runs here.
+    for n in "${FRR_NS[@]}"; do
+      ip netns add "$n"
+      ip -n "$n" link set lo up
+    done
+  fi
   for n in "$PE" "$MS"; do
     ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
   done
@@ -159,5 +174,5 @@ case "${1:-}" in
   up) shift; down; up "$@" ;;
   taps) taps ;;
   down) down ;;
-  *) echo "usage: $0 up [--tap | --l3] | taps | down   (namespaces ${P}*, prefix from \$XC_NS)" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--tap | --l3 | --bgp] | taps | down   (namespaces ${P}*, prefix from \$XC_NS)" >&2; exit 2 ;;
 esac
