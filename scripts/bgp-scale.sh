@@ -204,7 +204,7 @@ echo "bgp-scale: gobgpd holds $HELD destinations ($(python3 -c "print(f'{$(date 
 ROUTES=$HELD
 
 # xconnect, then FRR: the session comes up once bgpd has its config.
-ip netns exec "$PE" "$XC" run "$WORK/pe.toml" --json --stats-interval 0.01 --first-core 1 \
+ip netns exec "$PE" "$XC" run "$WORK/pe.toml" --json --stats-interval 0.01 --first-core 1 --control "$WORK/xc.sock" \
   >"$WORK/xc.out" 2>"$WORK/xc.err" &
 XPID=$!
 PIDS+=($XPID)

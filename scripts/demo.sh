@@ -164,7 +164,7 @@ trap 'echo; echo "demo: interrupted, cleaning up"; exit 130' INT TERM
 
 in_ns() { local ns=$1; shift; ip netns exec "xc-$ns" timeout 30 "$@"; }
 start() { # start ROLE CONFIG CORE
-  ip netns exec "xc-$1" "$BIN" run "$2" "${STATS_ARGS[@]}" --first-core "$3" \
+  ip netns exec "xc-$1" "$BIN" run "$2" "${STATS_ARGS[@]}" --first-core "$3" --control "$WORK/$1.sock" \
     >"$WORK/$1.out" 2>"$WORK/$1.err" &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q running "$WORK/$1.err" && return; sleep 0.05; done

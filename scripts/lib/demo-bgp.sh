@@ -51,16 +51,10 @@ established() {
 v=json.load(sys.stdin)
 print(sum(p.get("state")=="Established" for f in v.values() if isinstance(f,dict) for p in f.get("peers",{}).values()))' 2>/dev/null || echo 0
 }
-# xconnect's FPM counters per peering, from ROLE's last stats line.
-installed() {
-  tail -1 "$WORK/$1.out" | python3 -c '
-import json, sys
-r = json.loads(sys.stdin.read() or "{}")
-for f in r.get("fpm", []):
-    s = f["routes"]
-    print("    %-22s %3d routes installed over FPM (%d updates, %d rejected, %d withdrawn)%s" % (
-        f["name"], s["installed"], s["accepted"], s["rejected"], s["withdrawn"],
-        "" if f["connected"] else "  NOT CONNECTED"))'
+# What a forwarder holds, over its control socket: xconnect show VIEW.
+show() { # show ROLE VIEW [ARGS]
+  local role=$1; shift
+  "$BIN" show "$@" --control "$WORK/$role.sock" | sed 's/^/    /'
 }
 
 echo "==> lab: xc-cust -> xconnect (xc-pe) => trunks => xconnect (xc-ms) -> xc-vnet, xc-m365; FRR per peering and side"
@@ -70,8 +64,7 @@ for side in pe ms; do
   [ "$side" = ms ] && cfg=examples/lab-msee-bgp.toml
   "$BIN" frr-config "$cfg" --output "$WORK/conf-$side" >/dev/null
 done
-# Stats every second (JSON), so the report can read what xconnect holds.
-STATS_ARGS=(--json --stats-interval 1)
+STATS_ARGS=(--json --stats-interval 0)
 start pe examples/lab-pe-bgp.toml 0
 start ms examples/lab-msee-bgp.toml 1
 for side in pe ms; do for kind in private microsoft; do frr_start "$side" "$kind"; done; done
@@ -106,8 +99,12 @@ echo "== routes: what FRR learned, what xconnect installed (per peering: separat
 vty pe p "show ip route bgp" | grep -E '^B' -A1 | sed 's/^/  pe private   /'
 vty pe p "show ipv6 route bgp" | grep -E '^B' -A1 | sed 's/^/  pe private   /'
 vty pe m "show ip route bgp" | grep -E '^B' -A1 | sed 's/^/  pe microsoft /'
-echo "  xconnect provider edge:"; installed pe
-echo "  xconnect MSEE:"; installed ms
+echo "  xconnect provider edge (xconnect show routes; show sources):"
+show pe routes | grep -v ' local$'
+show pe sources
+echo "  xconnect MSEE:"
+show ms routes | grep -v ' local$'
+show ms sources
 
 echo
 echo "== traffic over BGP-learned routes"

@@ -1,5 +1,5 @@
 //! The command line: `xconnect run`, `xconnect check`, `xconnect bench`,
-//! `xconnect gen`, `xconnect trace`, `xconnect frr-config`.
+//! `xconnect gen`, `xconnect trace`, `xconnect frr-config`, `xconnect show`.
 //!
 //! Every command prints for people by default and one JSON document with
 //! `--json`. Exit codes: 0 success, 1 the input was rejected (bad config,
@@ -10,6 +10,7 @@ pub mod check;
 pub mod frr_config;
 pub mod gen;
 pub mod run;
+pub mod show;
 pub mod trace;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,7 @@ Examples:
   xconnect gen IF --duration 5 --core 0   UDP test traffic on an interface (root)
   xconnect trace CFG --pcap F --port P    what the pipeline does with each captured frame
   xconnect frr-config CFG --output DIR    FRR's configuration for each l3 peering
+  xconnect show routes -c CFG             ask a running forwarder (its control socket)
 ";
 
 /// xconnect: a userspace L2/L3 forwarder modelling the ExpressRoute
@@ -58,6 +60,9 @@ pub enum Command {
     /// peering: ASNs by role, one neighbour per link, MD5, timers, BFD,
     /// prefix limits, announced prefixes.
     FrrConfig(frr_config::FrrConfigArgs),
+    /// Ask a running forwarder over its control socket: ports, drops,
+    /// routes per peering, route sources, or everything.
+    Show(show::ShowArgs),
 }
 
 /// Load a configuration for a command that needs a valid one; on errors,
@@ -87,6 +92,7 @@ pub fn main() -> i32 {
         Command::Gen(a) => gen::run(&a),
         Command::Trace(a) => trace::run(&a),
         Command::FrrConfig(a) => frr_config::run(&a),
+        Command::Show(a) => show::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -95,6 +95,35 @@ pub struct RunArgs {
         requires = "capture"
     )]
     pub capture_core: String,
+    /// The control socket `xconnect show` talks to (mode 0600); default
+    /// /run/xconnect/<config file stem>.sock.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_control")]
+    pub control: Option<PathBuf>,
+    /// Serve no control socket.
+    #[arg(long)]
+    pub no_control: bool,
+}
+
+/// The control socket to serve: `--control`, else the default one when
+/// its directory can be made (not root: a note, and none).
+fn control_path(a: &RunArgs) -> Option<PathBuf> {
+    if a.no_control {
+        return None;
+    }
+    if let Some(p) = &a.control {
+        return Some(p.clone());
+    }
+    let p = crate::control::socket::default_path(&a.config);
+    match std::fs::create_dir_all(crate::control::socket::DEFAULT_DIR) {
+        Ok(()) => Some(p),
+        Err(e) => {
+            eprintln!(
+                "xconnect: note: no control socket ({}: {e}); give one with --control PATH",
+                crate::control::socket::DEFAULT_DIR
+            );
+            None
+        }
+    }
 }
 
 /// Parse a size: bytes, or a number with a K, M or G suffix (binary).
@@ -170,6 +199,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         worker_priority: a.worker_priority,
         fpm: crate::config::fpm_specs(&cfg),
         kernel: crate::config::kernel_specs(&cfg),
+        control: control_path(a),
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -189,10 +219,15 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         .map(|p| format!("{}={}", p.name, p.interface))
         .collect();
     eprintln!(
-        "xconnect: running {} with {} worker(s) on {}; SIGINT/SIGTERM stops",
+        "xconnect: running {} with {} worker(s) on {}; SIGINT/SIGTERM stops{}",
         a.config.display(),
         opts.workers,
-        ports.join(" ")
+        ports.join(" "),
+        rt.control_path().map_or(String::new(), |p| format!(
+            "; control socket {} (xconnect show … --control {})",
+            p.display(),
+            p.display()
+        ))
     );
     if let (Some(file), Some(spec)) = (rt.capture_file(), &opts.capture) {
         eprintln!(

@@ -18,6 +18,8 @@
 //! - [`kernel`] follows one routing table per peering (a dump, then its
 //!   events, resyncing when the kernel drops events) through the same
 //!   decoder and sync layer.
+//! - [`socket`] is the running forwarder's control socket (`xconnect
+//!   show`): the protocol and its server; the runtime answers.
 //! - The mapping is one FPM listener per `l3` peering (one zebra per
 //!   peering): see `docs/control-plane.md`.
 //!
@@ -30,6 +32,7 @@ pub mod ingest;
 pub mod kernel;
 pub mod netns;
 pub mod server;
+pub mod socket;
 pub mod sync;
 
 pub use decode::{RouteDecoder, RouteUpdate};

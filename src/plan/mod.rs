@@ -305,6 +305,16 @@ impl Plan {
         None
     }
 
+    /// Every l3 peering: its circuit, kind and route table, in plan order.
+    pub fn route_tables(&self) -> Vec<(String, PeeringKind, Arc<Mutex<RouteTable>>)> {
+        self.peerings
+            .iter()
+            .filter(|p| p.mode == ServiceMode::L3)
+            .zip(&self.l3)
+            .map(|(p, l)| (p.circuit.clone(), p.kind, l.routes.clone()))
+            .collect()
+    }
+
     /// Look up the attachment for a port and a received tag stack.
     #[inline(always)]
     pub fn classify(&self, key: u64) -> Option<u32> {

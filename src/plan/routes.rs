@@ -503,6 +503,39 @@ impl RouteTable {
         sides.iter().any(|s| self.counted_sides[s as usize])
     }
 
+    /// The routes as written, sorted by prefix: each with the links of
+    /// its next hops and what it is: `route` (configured or learned; the
+    /// next hop is the peer on each link), `connected` (a link's subnet)
+    /// or `local` (this forwarder's own address). For `show routes`;
+    /// walks the whole table.
+    pub fn entries(&self) -> Vec<(IpNet, Vec<Side>, &'static str)> {
+        let mut v: Vec<(IpNet, Vec<Side>, &'static str)> = self
+            .routes
+            .iter()
+            .map(|(p, s)| (*p, s.iter().collect(), "route"))
+            .collect();
+        for (net, path) in &self.connected {
+            let (sides, what) = match *path {
+                PATH_PRIMARY => (vec![Side::Primary], "connected"),
+                PATH_SECONDARY => (vec![Side::Secondary], "connected"),
+                PATH_ACCESS => (vec![Side::Access], "connected"),
+                PATH_ECMP => (vec![Side::Primary, Side::Secondary], "connected"),
+                _ => (Vec::new(), "local"),
+            };
+            v.push((*net, sides, what));
+        }
+        v.sort_by_key(|a| (a.0.addr(), a.0.prefix_len()));
+        v
+    }
+
+    /// The peer address on `side` of `family` (a next hop), if any.
+    pub fn peer_on(&self, side: Side, v4: bool) -> Option<IpAddr> {
+        self.peers
+            .iter()
+            .find(|(a, s)| *s == side && a.is_ipv4() == v4)
+            .map(|(a, _)| *a)
+    }
+
     /// Answer of the writer-side table (for tests and `ctl`).
     pub fn lookup(&self, addr: IpAddr) -> Option<NextHop> {
         match addr {

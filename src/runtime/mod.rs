@@ -40,6 +40,7 @@
 //!   the CLI) or the duration elapsed, once every worker has published its
 //!   final counters; the caller prints the final [`Report`].
 
+pub mod control;
 pub mod handover;
 pub mod host;
 pub mod link;
@@ -52,11 +53,13 @@ pub use report::Report;
 
 use crate::capture::{Capture, CaptureSpec};
 use crate::config::{BackendKind, PortSpec};
+use crate::control::socket::{Call, ControlServer};
 use crate::control::{FpmServer, KernelSource, KernelSpec, ListenerSpec};
 use crate::io::Port;
 use crate::pipeline::{LinkState, Pipeline};
 use crate::plan::{PeeringKind, Plan, PlanHandle, RouteTable};
 use anyhow::{bail, Context};
+use crossbeam::channel::Receiver;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -85,6 +88,8 @@ pub struct RunOptions {
     /// Routing tables to follow (`config::kernel_specs`): routes from a
     /// daemon that installs them in the kernel (BIRD).
     pub kernel: Vec<crate::config::KernelTableSpec>,
+    /// The control socket to serve (`xconnect show`); `None`: none.
+    pub control: Option<std::path::PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -98,6 +103,7 @@ impl Default for RunOptions {
             worker_priority: None,
             fpm: Vec::new(),
             kernel: Vec::new(),
+            control: None,
         }
     }
 }
@@ -113,6 +119,7 @@ pub struct Runtime {
     capture: Option<Capture>,
     fpm: Vec<FpmServer>,
     kernel: Vec<KernelSource>,
+    control: Option<(ControlServer, Receiver<Call>)>,
     started: Instant,
 }
 
@@ -230,6 +237,25 @@ impl Runtime {
             };
             kernel.push(KernelSource::start(&source, table, sink)?);
         }
+        // The control socket, before the workers too: a socket another
+        // forwarder answers on aborts the start.
+        let control = match &opts.control {
+            Some(path) => {
+                let (tx, rx) = crossbeam::channel::bounded(16);
+                let (server, stale) = ControlServer::bind(path, tx)?;
+                if stale {
+                    if let Ok(mut l) = log.lock() {
+                        l(&format!(
+                            "control socket {}: replaced a stale socket (a forwarder that \
+                             did not stop cleanly)",
+                            path.display()
+                        ))
+                    }
+                }
+                Some((server, rx))
+            }
+            None => None,
+        };
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut snapshots = Vec::new();
         let mut threads = Vec::new();
@@ -282,6 +308,7 @@ impl Runtime {
             capture,
             fpm,
             kernel,
+            control,
             started: Instant::now(),
         })
     }
@@ -344,6 +371,24 @@ impl Runtime {
         r
     }
 
+    /// Answer what the control socket received since the last call
+    /// (never waits).
+    fn serve_control(&self) {
+        let Some((_, calls)) = &self.control else {
+            return;
+        };
+        while let Ok(call) = calls.try_recv() {
+            let plan = self.plan.current();
+            let reply = control::answer(&call.request, &plan, &|| self.report(false));
+            let _ = call.reply.send(reply);
+        }
+    }
+
+    /// The control socket's path, when serving one.
+    pub fn control_path(&self) -> Option<&std::path::Path> {
+        self.control.as_ref().map(|(s, _)| s.path())
+    }
+
     /// The FPM listeners' addresses (as bound), in `RunOptions::fpm` order.
     pub fn fpm_addrs(&self) -> Vec<std::net::SocketAddr> {
         self.fpm.iter().map(FpmServer::local_addr).collect()
@@ -370,6 +415,7 @@ impl Runtime {
             if self.threads.iter().any(|t| t.is_finished()) {
                 break;
             }
+            self.serve_control();
             if let (Some(at), Some(every)) = (next_stats, opts.stats_interval) {
                 if Instant::now() >= at {
                     stats(&self.report(false));

@@ -1,0 +1,206 @@
+//! `xconnect show`: ask a running forwarder over its control socket
+//! ([`crate::control::socket`]) and print the answer for people, or as
+//! JSON with `--json`.
+
+use crate::control::socket::{self, Request};
+use clap::Args;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// Arguments of `xconnect show`.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Views:
+  summary                      everything the stats line has
+  ports                        link, rx/tx packets and bytes, kernel drops per port
+  drops                        drops per reason
+  routes [PEERING] [ADDR|NET]  each l3 peering's table: its counts and routes
+                               (at most 1000 listed); PEERING is circuit/kind or a
+                               kind; an address shows its longest match
+  sources                      the route sources: FPM listeners, followed tables
+
+The socket is --control PATH, or the default of the forwarder's
+configuration: /run/xconnect/<config file stem>.sock (--config FILE).
+
+Examples:
+  xconnect show ports --config examples/lab-pe-bgp.toml
+  xconnect show routes private 198.51.100.130 --control /run/xconnect/lab-pe-bgp.sock
+  xconnect show sources --config pe.toml --json")]
+pub struct ShowArgs {
+    /// What to show, and its arguments.
+    #[arg(required = true, num_args = 1.., value_name = "VIEW [ARGS]")]
+    pub view: Vec<String>,
+    /// The forwarder's control socket.
+    #[arg(long, value_name = "PATH", conflicts_with = "config")]
+    pub control: Option<PathBuf>,
+    /// The forwarder's configuration file (its default control socket).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the reply's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `xconnect show`.
+pub fn run(a: &ShowArgs) -> anyhow::Result<i32> {
+    let path = match (&a.control, &a.config) {
+        (Some(p), _) => p.clone(),
+        (None, Some(c)) => socket::default_path(c),
+        (None, None) => {
+            anyhow::bail!(
+                "which forwarder? give --control PATH or --config FILE (its socket is \
+                 /run/xconnect/<config file stem>.sock)"
+            )
+        }
+    };
+    let reply = socket::request(
+        &path,
+        &Request {
+            command: "show".into(),
+            args: a.view.clone(),
+        },
+    )?;
+    if reply["ok"] != true {
+        let e = reply["error"]
+            .as_str()
+            .unwrap_or("an error without a message");
+        if a.json {
+            println!("{reply}");
+        } else {
+            eprintln!("xconnect: {e}");
+        }
+        return Ok(1);
+    }
+    let data = &reply["data"];
+    if a.json {
+        println!("{data}");
+        return Ok(0);
+    }
+    print!("{}", text(&a.view[0], data));
+    Ok(0)
+}
+
+/// The text form of view `view`'s data.
+pub fn text(view: &str, data: &Value) -> String {
+    let mut s = String::new();
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    match view {
+        "ports" => {
+            s.push_str(&format!(
+                "{:<16} {:<16} {:<9} {:<4} {:>12} {:>12} {:>14} {:>14} {:>10}\n",
+                "port",
+                "interface",
+                "backend",
+                "link",
+                "rx packets",
+                "tx packets",
+                "rx bytes",
+                "tx bytes",
+                "k-drops"
+            ));
+            for p in data.as_array().into_iter().flatten() {
+                s.push_str(&format!(
+                    "{:<16} {:<16} {:<9} {:<4} {:>12} {:>12} {:>14} {:>14} {:>10}\n",
+                    p["name"].as_str().unwrap_or(""),
+                    p["interface"].as_str().unwrap_or(""),
+                    p["backend"].as_str().unwrap_or(""),
+                    if p["up"] == true { "up" } else { "DOWN" },
+                    n(&p["rx_packets"]),
+                    n(&p["tx_packets"]),
+                    n(&p["rx_bytes"]),
+                    n(&p["tx_bytes"]),
+                    n(&p["kernel_drops"]),
+                ));
+            }
+        }
+        "drops" => {
+            let mut any = false;
+            for (k, v) in data.as_object().into_iter().flatten() {
+                if n(v) > 0 {
+                    any = true;
+                    s.push_str(&format!("{k:<22} {:>12}\n", n(v)));
+                }
+            }
+            if !any {
+                s.push_str("no drops\n");
+            }
+        }
+        "routes" => {
+            for p in data.as_array().into_iter().flatten() {
+                let st = &p["state"];
+                s.push_str(&format!(
+                    "{}: {} IPv4 and {} IPv6 prefixes (limits {} / {}{}), {} entries with the \
+                     connected ones\n",
+                    p["peering"].as_str().unwrap_or(""),
+                    n(&st["v4_routes"]),
+                    n(&st["v6_routes"]),
+                    n(&st["v4_limit"]),
+                    n(&st["v6_limit"]),
+                    if st["over_limit"] == true {
+                        ", OVER THE LIMIT: withdrawn"
+                    } else {
+                        ""
+                    },
+                    n(&p["entries"]),
+                ));
+                for r in p["routes"].as_array().into_iter().flatten() {
+                    let via: Vec<&str> = r["via"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    s.push_str(&format!(
+                        "  {:<24} via {}\n",
+                        r["prefix"].as_str().unwrap_or(""),
+                        via.join(", ")
+                    ));
+                }
+                if p["truncated"] == true {
+                    s.push_str("  … (the first 1000; give a prefix or an address)\n");
+                }
+            }
+        }
+        "sources" => {
+            for (kind, list) in [("fpm", &data["fpm"]), ("kernel", &data["kernel"])] {
+                for f in list.as_array().into_iter().flatten() {
+                    let r = &f["routes"];
+                    let place = if kind == "fpm" {
+                        &f["listen"]
+                    } else {
+                        &f["source"]
+                    };
+                    let live = if kind == "fpm" {
+                        f["connected"] == true
+                    } else {
+                        f["synced"] == true
+                    };
+                    s.push_str(&format!(
+                        "{kind:<6} {:<24} {:<28} {:<13} installed {:>8}  accepted {:>8}  \
+                         rejected {:>5}  withdrawn {:>6}\n",
+                        f["name"].as_str().unwrap_or(""),
+                        place.as_str().unwrap_or(""),
+                        match (kind, live) {
+                            ("fpm", true) => "connected",
+                            ("fpm", false) => "NOT CONNECTED",
+                            (_, true) => "synced",
+                            _ => "RESYNCING",
+                        },
+                        n(&r["installed"]),
+                        n(&r["accepted"]),
+                        n(&r["rejected"]),
+                        n(&r["withdrawn"]),
+                    ));
+                }
+            }
+            if s.is_empty() {
+                s.push_str("no route sources (no fpm or kernel_table in the configuration)\n");
+            }
+        }
+        _ => {
+            s.push_str(&serde_json::to_string_pretty(data).unwrap_or_default());
+            s.push('\n');
+        }
+    }
+    s
+}
