@@ -6,8 +6,13 @@
 //! the trunk wire, DSCP on arrival, peering isolation and link failover —
 //! with AF_PACKET ports, with TAP access ports, and a pnet smoke test —;
 //! a trunk deleted and created again under the same name (issue #15);
-//! and a capture from the running provider edge (`--capture`), read back
-//! with pcap-file, tcpdump and (when installed) tshark.
+//! a capture from the running provider edge (`--capture`), read back
+//! with pcap-file, tcpdump and (when installed) tshark; and the control
+//! plane (issue #16): FRR per peering per side over host interfaces, BGP
+//! on both peerings with routes only over FPM, the same prefix kept apart
+//! by peering, BFD failover (a trunk down, and a silent trunk failure
+//! made with XDP when `llc` is installed), the MSEE's prefix limit, and
+//! an FPM reconnection.
 //!
 //! Needs root, `ip netns` and the tools iperf3, tcpdump, ping, ethtool and
 //! timeout (`scripts/test.sh` installs them when root). Without them every
@@ -2055,6 +2060,14 @@ fn same_prefix_on_both_peerings_stays_separate() {
         let _ = b.lab.exec("cust", &format!("ip route del {dst}/32"));
         text(&o)
     };
+    // Each is answered by "unreachable" from the MSEE's address on the
+    // other peering's link: the packet went by that peering's /25 and
+    // found no route in that peering's table on the MSEE.
+    let unreachable = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("From ") && l.contains("Unreachable"))
+            .map(str::to_string)
+    };
     let vnet_by_ms = steer("198.51.100.130", "203.0.113.5");
     assert_eq!(
         ping_counts(&vnet_by_ms).1,
@@ -2067,6 +2080,25 @@ fn same_prefix_on_both_peerings_stays_separate() {
         0,
         "Microsoft 365 host by private peering: {m365_by_private}"
     );
+    for (what, out, msee) in [
+        (
+            "VNet host by Microsoft peering",
+            &vnet_by_ms,
+            ["198.51.100.2", "198.51.100.6"],
+        ),
+        (
+            "Microsoft 365 host by private peering",
+            &m365_by_private,
+            ["192.0.2.2", "192.0.2.6"],
+        ),
+    ] {
+        let line = unreachable(out).unwrap_or_else(|| panic!("{what}: {out}"));
+        assert!(
+            msee.iter().any(|a| line.starts_with(&format!("From {a} "))),
+            "{what}: answered by the MSEE on that peering's link ({msee:?}): {line}"
+        );
+        println!("same prefix: {what}: {line}");
+    }
     // The same destinations by their own peering still answer.
     ping_ok(&b.lab, "198.51.100.130");
     ping_ok(&b.lab, "198.51.100.134");
