@@ -1950,6 +1950,52 @@ fn bgp_on_both_peerings_carries_the_traffic() {
     let mut v6 = rib_next_hops(b.frr("pe", "private"), "2001:db8:ff:1::/126");
     v6.sort();
     assert_eq!(v6, ["2001:db8:0:1::2", "2001:db8:0:1::6"], "IPv6 next hops");
+    // Why the route-map sets it: without `prefer-global` zebra takes the
+    // MSEEs' link-local next hops, which xconnect rejects (it knows only
+    // the link peers' global addresses), and IPv6 stops being forwarded.
+    let pe = b.frr("pe", "private");
+    let prefer_global = |on: bool| {
+        let no = if on { "" } else { "no " };
+        let o = pe.vtysh(&format!(
+            "-c 'configure terminal' -c 'route-map xc-in-v6 permit 10' \
+             -c '{no}set ipv6 next-hop prefer-global' -c 'end' \
+             -c 'clear bgp ipv6 unicast * soft in'"
+        ));
+        assert!(o.status.success(), "prefer-global {on}: {}", text(&o));
+    };
+    prefer_global(false);
+    let (hops, _) = wait_for(
+        "link-local IPv6 next hops without prefer-global",
+        Duration::from_secs(15),
+        |last| {
+            let h = rib_next_hops(pe, "2001:db8:ff:1::/126");
+            *last = format!("{h:?}");
+            (h.len() == 2 && h.iter().all(|a| a.starts_with("fe80:"))).then_some(h)
+        },
+    );
+    let (f, _) = wait_fpm(&b.lab, "pe", "private", Duration::from_secs(5), |f| {
+        f["routes"]["rejected_next_hops"].as_u64().unwrap_or(0) >= 2
+            && f["routes"]["installed"] == 1
+    });
+    let o = b
+        .lab
+        .exec("cust", "ping -6 -c 2 -i 0.2 -W 1 2001:db8:ff:1::2");
+    assert_eq!(
+        ping_counts(&text(&o)).1,
+        0,
+        "IPv6 without prefer-global: {}",
+        text(&o)
+    );
+    println!(
+        "both peerings: without prefer-global zebra's IPv6 next hops are {hops:?}; xconnect \
+         rejected {} next hops and holds {} route (IPv4 only); IPv6 pings 0/2",
+        f["routes"]["rejected_next_hops"], f["routes"]["installed"]
+    );
+    prefer_global(true);
+    wait_fpm(&b.lab, "pe", "private", Duration::from_secs(15), |f| {
+        f["routes"]["installed"] == 2
+    });
+    ping_ok(&b.lab, "2001:db8:ff:1::2");
     let mut ms = rib_next_hops(b.frr("pe", "microsoft"), "198.51.100.132/30");
     ms.sort();
     assert_eq!(ms, ["198.51.100.2", "198.51.100.6"], "Microsoft next hops");
@@ -1960,7 +2006,13 @@ fn bgp_on_both_peerings_carries_the_traffic() {
                 f["routes"]["installed"] == want
             });
             let r = &f["routes"];
-            assert_eq!(r["rejected_next_hops"], 0, "{role} {kind}: {f}");
+            // Only the two link-local next hops of the demonstration.
+            let rejected = if (role, kind) == ("pe", "private") {
+                2
+            } else {
+                0
+            };
+            assert_eq!(r["rejected_next_hops"], rejected, "{role} {kind}: {f}");
             assert_eq!(f["connections"], 1, "{role} {kind}: {f}");
             println!(
                 "both peerings: {role} {kind}: {} routes installed over FPM ({} messages)",
