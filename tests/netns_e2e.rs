@@ -2546,12 +2546,13 @@ fn prefix_limit_drops_the_session_and_its_routes() {
 /// and comes back while a ping runs over the BGP routes: zebra is sent
 /// to another port (nothing listens there; it drops the connection to
 /// xconnect), then back. The routes stay for the grace time
-/// (`fpm_grace_ms` = 8000), zebra reconnects and replays its RIB, the
-/// stale sweep after the reconnection keeps what was replayed, and not a
-/// ping is lost. (zebra itself killed and restarted is a different
-/// matter: its bfdd and bgpd lose it too, and in this lab the BFD and BGP
-/// sessions were reset, so the routes went with BGP — see
-/// docs/control-plane.md.)
+/// (`fpm_grace_ms` = 8000); meanwhile the MSEE withdraws one of its two
+/// prefixes, which zebra cannot pass on. zebra reconnects and replays its
+/// RIB; the stale sweep 8 s after the reconnection keeps the replayed
+/// route (not a ping lost) and removes the withdrawn one (the reconcile).
+/// (zebra itself killed and restarted is a different matter: its bfdd
+/// and bgpd lose it too, and in this lab the BFD and BGP sessions were
+/// reset, so the routes went with BGP — see docs/control-plane.md.)
 #[test]
 fn fpm_reconnect_keeps_forwarding() {
     let Some(_g) = serial("bgp") else { return };
@@ -2560,7 +2561,7 @@ fn fpm_reconnect_keeps_forwarding() {
         &[BgpSpeaker {
             kind: "private",
             pe_announce: &["203.0.113.0/30"],
-            ms_announce: &["198.51.100.128/30"],
+            ms_announce: &["198.51.100.128/30", "198.51.100.192/26"],
             extra: "fpm_grace_ms = 8000",
         }],
     ) else {
@@ -2568,8 +2569,23 @@ fn fpm_reconnect_keeps_forwarding() {
     };
     wait_reachable(&b.lab, "198.51.100.130", Duration::from_secs(20));
     wait_fpm(&b.lab, "pe", "private", Duration::from_secs(5), |f| {
-        f["routes"]["installed"] == 1 && f["connections"] == 1
+        f["routes"]["installed"] == 2 && f["connections"] == 1
     });
+    // Where a packet to the second prefix dies: with the route, at the
+    // MSEE (nothing behind it there); without, at the provider edge.
+    let unreachable_from = |b: &BgpLab| {
+        let o = b.lab.exec("cust", "ping -c 1 -W 1 198.51.100.200");
+        let t = text(&o);
+        t.lines()
+            .find(|l| l.starts_with("From ") && l.contains("Unreachable"))
+            .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .unwrap_or_else(|| panic!("198.51.100.200: {t}"))
+    };
+    let before = unreachable_from(&b);
+    assert!(
+        before == "192.0.2.2" || before == "192.0.2.6",
+        "routed to the MSEE first: {before}"
+    );
     let id = b.lab.spawn(
         "cust",
         "ping -D -i 0.02 -c 900 -W 1 198.51.100.130",
@@ -2589,8 +2605,26 @@ fn fpm_reconnect_keeps_forwarding() {
     let (f, _) = wait_fpm(&b.lab, "pe", "private", Duration::from_secs(5), |f| {
         f["connected"] == false
     });
-    assert_eq!(f["routes"]["installed"], 1, "kept for the grace time: {f}");
-    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(f["routes"]["installed"], 2, "kept for the grace time: {f}");
+    // The MSEE withdraws its second prefix; the provider edge's zebra
+    // drops it, and has no FPM connection to say so.
+    let o = b.frr("ms", "private").vtysh(
+        "-c 'configure terminal' -c 'router bgp 12076' -c 'address-family ipv4 unicast' \
+         -c 'no network 198.51.100.192/26'",
+    );
+    assert!(o.status.success(), "withdraw: {}", text(&o));
+    wait_for(
+        "the provider edge's zebra drops the withdrawn prefix",
+        Duration::from_secs(5),
+        |last| {
+            let h = rib_next_hops(pe, "198.51.100.192/26");
+            *last = format!("{h:?}");
+            h.is_empty().then_some(())
+        },
+    );
+    let f = fpm_entry(&b.lab.live("pe"), "private");
+    assert_eq!(f["routes"]["installed"], 2, "no FPM, no news: {f}");
+    std::thread::sleep(Duration::from_millis(1000));
     fpm(2620);
     let (f, t) = wait_fpm(&b.lab, "pe", "private", Duration::from_secs(15), |f| {
         f["connected"] == true && f["connections"] == 2
@@ -2598,17 +2632,32 @@ fn fpm_reconnect_keeps_forwarding() {
     let reconnected = Instant::now();
     println!(
         "fpm reconnect: FPM down {:.1} s; zebra reconnected {:.1} s after its address was \
-         restored ({} routes installed then)",
+         restored ({} routes installed then, one of them withdrawn meanwhile)",
         (reconnected - lost_at).as_secs_f64(),
         t.as_secs_f64(),
         f["routes"]["installed"]
+    );
+    // The sweep: the route zebra did not replay goes after the grace time.
+    let (f, t_sweep) = wait_fpm(&b.lab, "pe", "private", Duration::from_secs(15), |f| {
+        f["routes"]["installed"] == 1
+    });
+    assert_eq!(f["routes"]["withdrawn"], 1, "{f}");
+    assert!(
+        t_sweep >= Duration::from_millis(7000),
+        "swept at the end of the grace time, not before: {t_sweep:?}"
+    );
+    let after = unreachable_from(&b);
+    assert_eq!(after, "203.0.113.1", "no route on the provider edge now");
+    println!(
+        "fpm reconnect: the stale route swept {:.1} s after the reconnection (grace 8 s); \
+         198.51.100.200 unreachable from {before} before, from {after} after",
+        t_sweep.as_secs_f64()
     );
     reap(&mut b.lab.helpers[id], Duration::from_secs(25));
     let ended = Instant::now();
     let out = b.lab.read("fpm-reconnect.out");
     let (tx, rx) = ping_counts(&out);
-    // The ping outlasted the stale sweep (the grace time after the
-    // reconnection): the replayed route was kept.
+    // The ping outlasted the stale sweep: the replayed route was kept.
     assert!(
         ended > reconnected + Duration::from_millis(8500),
         "the ping ({:.1} s) ran past the sweep, 8 s after the reconnection at {:.1} s",
@@ -2625,16 +2674,23 @@ fn fpm_reconnect_keeps_forwarding() {
     );
     assert!(tx >= 850, "the ping ran: {out}");
     assert_eq!(tx - rx, 0, "no ping lost: {out}");
-    ping_ok(&b.lab, "198.51.100.130");
     let log = b.lab.read("pe.err");
-    assert!(
-        !log.contains("withdrew") && !log.contains("withdrawn"),
-        "nothing withdrawn: {log}"
+    let swept: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("withdrew") || l.contains("withdrawn"))
+        .collect();
+    assert_eq!(
+        swept,
+        [
+            "xconnect: fpm contoso-ams/private: 1 routes not sent again within the grace time \
+          after reconnecting: withdrawn"
+        ],
+        "only the stale route withdrawn"
     );
     let (f, _) = wait_fpm(&b.lab, "pe", "private", Duration::from_secs(5), |f| {
         f["connections"] == 2 && f["connected"] == true
     });
-    assert_eq!(f["routes"]["withdrawn"], 0, "{f}");
+    assert_eq!(f["routes"]["withdrawn"], 1, "{f}");
     assert_eq!(f["routes"]["installed"], 1, "{f}");
     println!(
         "fpm reconnect: pe fpm private: connections {}, installed {}, withdrawn {}, {} messages",
