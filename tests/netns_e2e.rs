@@ -2549,7 +2549,9 @@ fn prefix_limit_drops_the_session_and_its_routes() {
 /// (`fpm_grace_ms` = 8000); meanwhile the MSEE withdraws one of its two
 /// prefixes, which zebra cannot pass on. zebra reconnects and replays its
 /// RIB; the stale sweep 8 s after the reconnection keeps the replayed
-/// route (not a ping lost) and removes the withdrawn one (the reconcile).
+/// route (no echo answered "unreachable", no gap near the 3 s without
+/// FPM; on an idle machine not a ping lost) and removes the withdrawn one
+/// (the reconcile).
 /// (zebra itself killed and restarted is a different matter: its bfdd
 /// and bgpd lose it too, and in this lab the BFD and BGP sessions were
 /// reset, so the routes went with BGP — see docs/control-plane.md.)
@@ -2673,7 +2675,15 @@ fn fpm_reconnect_keeps_forwarding() {
         (reconnected - lost_at).as_secs_f64()
     );
     assert!(tx >= 850, "the ping ran: {out}");
-    assert_eq!(tx - rx, 0, "no ping lost: {out}");
+    // The route never left the provider edge's table: no echo was answered
+    // "unreachable" (what xconnect sends without a route), and no gap
+    // came near the 3 s without FPM. (On a loaded 2-core VM a forwarder
+    // can be held off its core for some 100 ms, and the ping then loses a
+    // few: those are not the route's, so they are bounded, not zero.)
+    assert!(!out.contains("Unreachable"), "the route stayed: {out}");
+    let gap = ping_outage(&out, Duration::from_millis(20));
+    assert!(gap < Duration::from_secs(1), "longest gap {gap:?}: {out}");
+    assert!(tx - rx <= tx / 20, "at most 5% lost: {out}");
     let log = b.lab.read("pe.err");
     let swept: Vec<&str> = log
         .lines()
