@@ -205,6 +205,20 @@ pub fn l3_peerings(cfg: &Config) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// The line that makes an inbound IPv6 route-map keep the peer's global
+/// next hop (`""` for IPv4). An eBGP peer on a shared link sends a global
+/// and a link-local next hop, and bgpd hands zebra the link-local one by
+/// default; xconnect's tables only know the peers' global addresses on the
+/// link subnets (FPM next hops are checked against them), so a link-local
+/// next hop would be rejected and the route not forwarded.
+fn prefer_global(fam: &str) -> &'static str {
+    if fam == "v6" {
+        "\n set ipv6 next-hop prefer-global"
+    } else {
+        ""
+    }
+}
+
 /// The BFD profile name of every peering's sessions.
 const BFD_PROFILE: &str = "xc-bfd";
 
@@ -348,7 +362,8 @@ pub fn render(
             let _ = writeln!(
                 t,
                 "route-map xc-in-{fam} deny 5\n match as-path xc-doc-asn\nexit\n\
-                 route-map xc-in-{fam} permit 10\n match {ip} address prefix-list xc-in-{fam}\nexit"
+                 route-map xc-in-{fam} permit 10\n match {ip} address prefix-list xc-in-{fam}{}\nexit",
+                prefer_global(fam)
             );
         }
     } else {
@@ -359,7 +374,11 @@ pub fn render(
             "\n"
         });
         for (fam, ..) in &families {
-            let _ = writeln!(t, "route-map xc-in-{fam} permit 10\nexit");
+            let _ = writeln!(
+                t,
+                "route-map xc-in-{fam} permit 10{}\nexit",
+                prefer_global(fam)
+            );
         }
     }
 
@@ -525,6 +544,19 @@ mod tests {
                 r.text.contains("maximum-prefix 100 restart 1"),
                 local == 12076
             );
+            // IPv6 routes keep the peer's global next hop (xconnect's
+            // tables know no link-local one); IPv4 has nothing to set.
+            assert!(r.text.contains(
+                "route-map xc-in-v6 permit 10\n set ipv6 next-hop prefer-global\nexit\n"
+            ));
+            assert!(r.text.contains("route-map xc-in-v4 permit 10\nexit\n"));
         }
+        // The MSEE's Microsoft-peering policy too, after its match.
+        let cfg = crate::config::load(Path::new("tests/configs/valid/frr-msee.toml")).unwrap();
+        let r = render(&cfg, 0, 1, &opts()).unwrap();
+        assert!(r.text.contains(
+            "route-map xc-in-v6 permit 10\n match ipv6 address prefix-list xc-in-v6\n \
+             set ipv6 next-hop prefer-global\nexit\n"
+        ));
     }
 }
