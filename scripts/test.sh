@@ -11,7 +11,8 @@
 # for the trace differential test, frr, whose parsers check what
 # `xconnect frr-config` writes (tests/frr_parse.rs) and whose daemons run
 # the BGP lab, and bird2 for the kernel-table route source's lab test
-# (tests/netns_e2e.rs). Not root, the netns
+# (tests/netns_e2e.rs), and llvm, whose llc builds the XDP program of the
+# silent-trunk BFD test. Not root, the netns
 # tests skip and say why; so do tests/trace_tshark.rs without tshark and
 # tests/frr_parse.rs without FRR (with CI=true they fail instead).
 # Runs from any directory; uses the repository's target dir (or
@@ -41,7 +42,7 @@ if [ "$(id -u)" = 0 ]; then
     # wireshark-common asks whether non-root users may capture: no.
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   fi
-  pkg_install "${NETNS_TOOLS[@]}" tshark:tshark vtysh:frr /usr/lib/frr/zebra:frr bird:bird2 ||
+  pkg_install "${NETNS_TOOLS[@]}" tshark:tshark vtysh:frr /usr/lib/frr/zebra:frr bird:bird2 llc:llvm ||
     echo "note: the netns end-to-end tests, tests/trace_tshark.rs, tests/frr_parse.rs, tests/fpm_frr.rs and the BGP lab tests (FRR, BIRD) need the tools above" >&2
 else
   if [ -n "$(pkg_missing tshark:tshark)" ]; then
