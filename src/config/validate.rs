@@ -564,6 +564,15 @@ fn written(v: &Spanned<OneOrList>, net: IpNet) -> String {
     }
 }
 
+/// A name `ip netns` could have made (`/var/run/netns/NAME`).
+fn netns_name_ok(n: &str) -> bool {
+    !(n.is_empty()
+        || n.len() > 255
+        || n == "."
+        || n == ".."
+        || n.chars().any(|c| c == '/' || c.is_whitespace()))
+}
+
 fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
@@ -1580,7 +1589,7 @@ impl Checker<'_> {
         let netns = match &rp.fpm_netns {
             Some(v) => {
                 let n = v.get_ref();
-                if n.is_empty() || n.len() > 255 || n.contains('/') || n == "." || n == ".." {
+                if !netns_name_ok(n) {
                     self.report(
                         v.span(),
                         "fpm",
@@ -1686,7 +1695,7 @@ impl Checker<'_> {
         let netns = match &rp.kernel_netns {
             Some(v) => {
                 let n = v.get_ref();
-                if n.is_empty() || n.len() > 255 || n.contains('/') || n == "." || n == ".." {
+                if !netns_name_ok(n) {
                     self.report(
                         v.span(),
                         "kernel-table",
@@ -2464,12 +2473,7 @@ impl Checker<'_> {
         let netns = match &raw.netns {
             Some(v) => {
                 let n = v.get_ref();
-                if n.is_empty()
-                    || n.len() > 255
-                    || n == "."
-                    || n == ".."
-                    || n.chars().any(|c| c == '/' || c.is_whitespace())
-                {
+                if !netns_name_ok(n) {
                     self.report(
                         v.span(),
                         "netns-name",

@@ -438,11 +438,7 @@ impl Sockets {
 
 /// Give `sock` a receive timeout.
 fn set_timeout(sock: &Socket, wait: Duration) -> io::Result<()> {
-    let tv = libc::timeval {
-        tv_sec: wait.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_usec: wait.subsec_micros().max(1) as libc::suseconds_t,
-    };
-    crate::io::sys::setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
+    crate::io::sys::set_recv_timeout(sock.as_raw_fd(), wait)
 }
 
 /// What one receive got.

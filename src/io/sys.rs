@@ -104,6 +104,16 @@ pub fn setsockopt<T: Copy>(fd: RawFd, level: i32, name: i32, value: &T) -> io::R
     }
 }
 
+/// Give socket `fd` a receive timeout (`SO_RCVTIMEO`; at least 1 µs, as
+/// zero would mean none).
+pub fn set_recv_timeout(fd: RawFd, wait: std::time::Duration) -> io::Result<()> {
+    let tv = libc::timeval {
+        tv_sec: wait.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_usec: wait.subsec_micros().max(1) as libc::suseconds_t,
+    };
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
+}
+
 /// Read socket option `name` at `level` into a `T` (plain old data only:
 /// integers and structs of integers, for which any bytes are valid).
 pub fn getsockopt<T: Copy + Default>(fd: RawFd, level: i32, name: i32) -> io::Result<T> {
