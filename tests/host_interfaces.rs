@@ -52,7 +52,11 @@ struct Rig {
 }
 
 fn rig() -> Rig {
-    let cfg = config_with_host("{ netns = \"xc-frr\" }").unwrap_or_else(|e| panic!("{e}"));
+    rig_with("{ netns = \"xc-frr\" }")
+}
+
+fn rig_with(host: &str) -> Rig {
+    let cfg = config_with_host(host).unwrap_or_else(|e| panic!("{e}"));
     let plan = Arc::new(config::compile(&cfg));
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     let links = LinkState::new(plan.ports.len());
@@ -272,9 +276,8 @@ fn arp_answers_for_the_host_are_learned_and_handed_over_requests_answered() {
     assert_eq!(r.pipeline.counters().l3.nd_answers, 1);
 }
 
-#[test]
-fn echo_to_our_address_is_still_answered_by_the_data_plane() {
-    let mut r = rig();
+/// An ICMP echo request from the MSEE on trunk A to our address there.
+fn echo_to_us(r: &Rig) -> Vec<u8> {
     let mut s = FrameSpec::udp(
         &private_trunk(),
         "192.0.2.2".parse().unwrap(),
@@ -288,12 +291,38 @@ fn echo_to_our_address_is_still_answered_by_the_data_plane() {
     }
     s.src_mac = MSEE_A;
     s.dst_mac = r.plan.ports[TRUNK_A].mac;
-    r.ports[TRUNK_A].inject(&s.build());
+    s.build()
+}
+
+#[test]
+fn echo_to_our_address_is_still_answered_by_the_data_plane() {
+    let mut r = rig();
+    let echo = echo_to_us(&r);
+    r.ports[TRUNK_A].inject(&echo);
     pump(&mut r.pipeline, &mut r.ports);
     let out = sent(&mut r);
     assert_eq!(out[TRUNK_A].len(), 1, "the echo reply");
     assert!(out[HOST_PRIMARY].is_empty());
     assert_eq!(r.pipeline.counters().l3.echo_replies, 1);
+}
+
+/// `host = { echo = "host" }`: the host answers echo (its own ICMP
+/// policy, rate limits, counters); the data plane hands it over untagged.
+#[test]
+fn echo_goes_to_the_host_when_configured() {
+    let mut r = rig_with("{ netns = \"xc-frr\", echo = \"host\" }");
+    let echo = echo_to_us(&r);
+    r.ports[TRUNK_A].inject(&echo);
+    pump(&mut r.pipeline, &mut r.ports);
+    let out = sent(&mut r);
+    assert!(out[TRUNK_A].is_empty(), "not answered by the data plane");
+    assert_eq!(out[HOST_PRIMARY].len(), 1);
+    assert_eq!(out[HOST_PRIMARY][0], untagged(&echo, 2));
+    assert_eq!(r.pipeline.counters().l3.echo_replies, 0);
+    assert_eq!(r.pipeline.counters().l3.punted_ip, 1);
+    // A bad value names the choices.
+    let e = config_with_host("{ netns = \"xc-frr\", echo = \"kernel\" }").unwrap_err();
+    assert!(e.contains("enum-value") && e.contains("forwarder"), "{e}");
 }
 
 #[test]

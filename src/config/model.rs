@@ -359,6 +359,9 @@ pub struct HostInterfaces {
     /// namespace the kernel would answer for the addresses on the data
     /// ports); `None` only in plans built by hand.
     pub netns: Option<String>,
+    /// ICMP echo to this forwarder's addresses goes to the host interface
+    /// (`echo = "host"`) instead of being answered by the data plane.
+    pub echo_to_host: bool,
 }
 
 impl HostInterfaces {

@@ -167,6 +167,9 @@ pub struct RawHost {
     pub primary: Option<Spanned<String>>,
     /// Name of the secondary link's TAP.
     pub secondary: Option<Spanned<String>>,
+    /// Who answers ICMP echo to this forwarder's addresses: `forwarder`
+    /// (default) or `host`.
+    pub echo: Option<Spanned<String>>,
 }
 
 /// `bfd = { … }`.

@@ -2501,7 +2501,25 @@ impl Checker<'_> {
                 None
             }
         };
-        ok.then_some(HostInterfaces { names, netns })
+        let echo_to_host = match &raw.echo {
+            Some(v) => match self.keyword(
+                v,
+                &format!("{path}.host.echo"),
+                &[("forwarder", false), ("host", true)],
+            ) {
+                Some(b) => b,
+                None => {
+                    ok = false;
+                    false
+                }
+            },
+            None => false,
+        };
+        ok.then_some(HostInterfaces {
+            names,
+            netns,
+            echo_to_host,
+        })
     }
 
     /// Host interface names are used once across the file and by no port.

@@ -70,6 +70,9 @@ pub struct Adjacency {
     /// The host interface standing for this link, if any: frames for this
     /// forwarder that the data plane does not answer go there, untagged.
     pub host: Option<PortId>,
+    /// ICMP echo to our addresses goes to [`Adjacency::host`] instead of
+    /// being answered (only with a host interface).
+    pub punt_echo: bool,
     /// Our IPv4 address on the link.
     pub own_v4: Option<Ipv4Addr>,
     /// The peer's IPv4 address.

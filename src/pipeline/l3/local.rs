@@ -65,7 +65,8 @@ pub fn echo_v4(
     let l3 = meta.info.l3_offset as usize;
     let l4 = meta.info.l4_offset as usize;
     let len = buf.len();
-    let is_echo = meta.info.protocol == protocol::ICMP
+    let is_echo = !inl.punt_echo
+        && meta.info.protocol == protocol::ICMP
         && !meta.info.fragment
         && buf.frame().get(l4) == Some(&v4_type::ECHO_REQUEST);
     if is_echo {
@@ -101,7 +102,7 @@ pub fn icmp_v6(
     let dst = addr6_at(frame, l3 + 24);
     let slot = neighbor_slot(side, Family::V6);
     match kind {
-        v6_type::ECHO_REQUEST if dst.is_some() && dst == inl.own_v6 => {
+        v6_type::ECHO_REQUEST if !inl.punt_echo && dst.is_some() && dst == inl.own_v6 => {
             if let Some(n) = reply::icmp6_echo_reply(buf.frame_mut(), len, l3, &inl.mac) {
                 buf.set_len(n.max(60));
                 cx.counters.l3.echo_replies += 1;
