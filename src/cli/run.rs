@@ -102,6 +102,10 @@ pub struct RunArgs {
     /// Serve no control socket.
     #[arg(long)]
     pub no_control: bool,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, e.g.
+    /// 127.0.0.1:9477.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// The control socket to serve: `--control`, else the default one when
@@ -200,6 +204,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         fpm: crate::config::fpm_specs(&cfg),
         kernel: crate::config::kernel_specs(&cfg),
         control: control_path(a),
+        metrics: a.metrics,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -227,6 +232,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             "; control socket {} (xconnect show … --control {})",
             p.display(),
             p.display()
+        )) + &rt.metrics_addr().map_or(String::new(), |m| format!(
+            "; metrics on http://{m}/metrics"
         ))
     );
     if let (Some(file), Some(spec)) = (rt.capture_file(), &opts.capture) {

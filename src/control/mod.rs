@@ -19,7 +19,8 @@
 //!   events, resyncing when the kernel drops events) through the same
 //!   decoder and sync layer.
 //! - [`socket`] is the running forwarder's control socket (`xconnect
-//!   show`): the protocol and its server; the runtime answers.
+//!   show`): the protocol and its server; the runtime answers. [`metrics`]
+//!   serves Prometheus' `/metrics` from the same answers.
 //! - The mapping is one FPM listener per `l3` peering (one zebra per
 //!   peering): see `docs/control-plane.md`.
 //!
@@ -30,6 +31,7 @@ pub mod decode;
 pub mod fpm;
 pub mod ingest;
 pub mod kernel;
+pub mod metrics;
 pub mod netns;
 pub mod server;
 pub mod socket;

@@ -53,6 +53,7 @@ pub use report::Report;
 
 use crate::capture::{Capture, CaptureSpec};
 use crate::config::{BackendKind, PortSpec};
+use crate::control::metrics::MetricsServer;
 use crate::control::socket::{Call, ControlServer};
 use crate::control::{FpmServer, KernelSource, KernelSpec, ListenerSpec};
 use crate::io::Port;
@@ -90,6 +91,8 @@ pub struct RunOptions {
     pub kernel: Vec<crate::config::KernelTableSpec>,
     /// The control socket to serve (`xconnect show`); `None`: none.
     pub control: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for RunOptions {
@@ -104,6 +107,7 @@ impl Default for RunOptions {
             fpm: Vec::new(),
             kernel: Vec::new(),
             control: None,
+            metrics: None,
         }
     }
 }
@@ -119,7 +123,10 @@ pub struct Runtime {
     capture: Option<Capture>,
     fpm: Vec<FpmServer>,
     kernel: Vec<KernelSource>,
-    control: Option<(ControlServer, Receiver<Call>)>,
+    control: Option<ControlServer>,
+    metrics: Option<MetricsServer>,
+    /// Requests of the control socket and the metrics endpoint.
+    calls: Option<Receiver<Call>>,
     started: Instant,
 }
 
@@ -237,12 +244,13 @@ impl Runtime {
             };
             kernel.push(KernelSource::start(&source, table, sink)?);
         }
-        // The control socket, before the workers too: a socket another
-        // forwarder answers on aborts the start.
+        // The control socket and the metrics endpoint, before the workers
+        // too: a socket another forwarder answers on, or a busy address,
+        // aborts the start. Both ask the main loop over one channel.
+        let (calls_tx, calls_rx) = crossbeam::channel::bounded::<Call>(16);
         let control = match &opts.control {
             Some(path) => {
-                let (tx, rx) = crossbeam::channel::bounded(16);
-                let (server, stale) = ControlServer::bind(path, tx)?;
+                let (server, stale) = ControlServer::bind(path, calls_tx.clone())?;
                 if stale {
                     if let Ok(mut l) = log.lock() {
                         l(&format!(
@@ -252,10 +260,15 @@ impl Runtime {
                         ))
                     }
                 }
-                Some((server, rx))
+                Some(server)
             }
             None => None,
         };
+        let metrics = match opts.metrics {
+            Some(addr) => Some(MetricsServer::start(addr, calls_tx.clone())?),
+            None => None,
+        };
+        let calls = (control.is_some() || metrics.is_some()).then_some(calls_rx);
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut snapshots = Vec::new();
         let mut threads = Vec::new();
@@ -309,6 +322,8 @@ impl Runtime {
             fpm,
             kernel,
             control,
+            metrics,
+            calls,
             started: Instant::now(),
         })
     }
@@ -374,7 +389,7 @@ impl Runtime {
     /// Answer what the control socket received since the last call
     /// (never waits).
     fn serve_control(&self) {
-        let Some((_, calls)) = &self.control else {
+        let Some(calls) = &self.calls else {
             return;
         };
         while let Ok(call) = calls.try_recv() {
@@ -386,7 +401,12 @@ impl Runtime {
 
     /// The control socket's path, when serving one.
     pub fn control_path(&self) -> Option<&std::path::Path> {
-        self.control.as_ref().map(|(s, _)| s.path())
+        self.control.as_ref().map(ControlServer::path)
+    }
+
+    /// The metrics endpoint's address (as bound), when serving one.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::local_addr)
     }
 
     /// The FPM listeners' addresses (as bound), in `RunOptions::fpm` order.
