@@ -17,6 +17,7 @@ Views:
   routes [PEERING] [ADDR|NET]  each l3 peering's table: its counts and routes
                                (at most 1000 listed); PEERING is circuit/kind or a
                                kind; an address shows its longest match
+  neighbors                    each l3 link's peer and the MAC held for it
   sources                      the route sources: FPM listeners, followed tables
 
 The socket is --control PATH, or the default of the forwarder's
@@ -159,6 +160,22 @@ pub fn text(view: &str, data: &Value) -> String {
                 if p["truncated"] == true {
                     s.push_str("  … (the first 1000; give a prefix or an address)\n");
                 }
+            }
+        }
+        "neighbors" => {
+            s.push_str(&format!(
+                "{:<24} {:<10} {:<26} {}\n",
+                "peering", "link", "peer", "MAC"
+            ));
+            for e in data.as_array().into_iter().flatten() {
+                s.push_str(&format!(
+                    "{:<24} {:<10} {:<26} {}{}\n",
+                    e["peering"].as_str().unwrap_or(""),
+                    e["link"].as_str().unwrap_or(""),
+                    e["peer"].as_str().unwrap_or(""),
+                    e["mac"].as_str().unwrap_or("(not resolved)"),
+                    if e["static"] == true { " static" } else { "" }
+                ));
             }
         }
         "sources" => {

@@ -305,13 +305,19 @@ impl Plan {
         None
     }
 
-    /// Every l3 peering: its circuit, kind and route table, in plan order.
-    pub fn route_tables(&self) -> Vec<(String, PeeringKind, Arc<Mutex<RouteTable>>)> {
+    /// Every l3 peering: its circuit, kind and data, in plan order.
+    pub fn l3_peerings(&self) -> impl Iterator<Item = (&str, PeeringKind, &L3Peering)> + '_ {
         self.peerings
             .iter()
             .filter(|p| p.mode == ServiceMode::L3)
             .zip(&self.l3)
-            .map(|(p, l)| (p.circuit.clone(), p.kind, l.routes.clone()))
+            .map(|(p, l)| (p.circuit.as_str(), p.kind, l))
+    }
+
+    /// Every l3 peering: its circuit, kind and route table, in plan order.
+    pub fn route_tables(&self) -> Vec<(String, PeeringKind, Arc<Mutex<RouteTable>>)> {
+        self.l3_peerings()
+            .map(|(c, k, l)| (c.to_string(), k, l.routes.clone()))
             .collect()
     }
 

@@ -9,13 +9,20 @@
 
 use super::Report;
 use crate::control::socket::{error, ok, Request};
-use crate::plan::{PeeringKind, Plan, Side};
+use crate::plan::{neighbor_slot, Family, PeeringKind, Plan, Side};
 use ipnet::IpNet;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 
 /// The views of `show`.
-pub const VIEWS: &[&str] = &["summary", "ports", "drops", "routes", "sources"];
+pub const VIEWS: &[&str] = &[
+    "summary",
+    "ports",
+    "drops",
+    "routes",
+    "neighbors",
+    "sources",
+];
 /// `show routes` lists at most this many routes per peering (the counts
 /// are always whole).
 pub const ROUTE_LIST_LIMIT: usize = 1000;
@@ -42,11 +49,43 @@ pub fn answer(request: &Request, plan: &Plan, report: &dyn Fn() -> Report) -> Va
             ok(json!({ "fpm": r.fpm, "kernel": r.kernel }))
         }
         "routes" => routes(plan, rest),
+        "neighbors" => neighbors(plan),
         other => error(format!(
             "unknown view {other:?}: one of {}",
             VIEWS.join(", ")
         )),
     }
+}
+
+/// `show neighbors`: per l3 peering and link, each peer address and the
+/// MAC the data plane holds for it (learned from ARP/ND, or static), or
+/// none yet.
+fn neighbors(plan: &Plan) -> Value {
+    let now = crate::pipeline::clock_ms();
+    let mut out = Vec::new();
+    for (circuit, kind, l3) in plan.l3_peerings() {
+        let entries = l3.neighbors.entries(now);
+        for link in l3.links.iter().flatten() {
+            for (fam, peer) in [
+                (Family::V4, link.peer_v4.map(IpAddr::V4)),
+                (Family::V6, link.peer_v6.map(IpAddr::V6)),
+            ] {
+                let Some(peer) = peer else { continue };
+                let held = entries
+                    .get(neighbor_slot(link.side, fam))
+                    .copied()
+                    .flatten();
+                out.push(json!({
+                    "peering": format!("{circuit}/{}", kind.name()),
+                    "link": link.side.name(),
+                    "peer": peer.to_string(),
+                    "mac": held.map(|(m, _)| crate::wire::ethernet::mac_to_string(&m)),
+                    "static": held.is_some_and(|(_, s)| s),
+                }));
+            }
+        }
+    }
+    ok(Value::Array(out))
 }
 
 /// `show routes [PEERING] [ADDRESS|PREFIX]`: PEERING is `circuit/kind`
@@ -201,6 +240,38 @@ mod tests {
         // The same address in the other peering: no route there.
         let v = show(&p, &["routes", "microsoft", "198.51.100.130"]);
         assert_eq!(v["data"][0]["routes"], json!([]), "{v}");
+    }
+
+    #[test]
+    fn neighbors_per_link_and_family() {
+        let p = plan("lab-pe-l3.toml");
+        let v = show(&p, &["neighbors"]);
+        let rows = v["data"].as_array().unwrap();
+        // Private: access, primary, secondary in both families; Microsoft:
+        // three links in IPv4.
+        assert_eq!(rows.len(), 9, "{v}");
+        let primary = rows
+            .iter()
+            .find(|r| r["peer"] == "192.0.2.2")
+            .unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(primary["link"], "primary");
+        assert_eq!(primary["peering"], "contoso-ams/private");
+        assert_eq!(primary["mac"], Value::Null, "nothing learned yet");
+        let (_, _, l3) = p.l3_peerings().next().unwrap();
+        l3.neighbors.learn(
+            neighbor_slot(Side::Primary, Family::V4),
+            &[2, 0, 0, 0, 0, 9],
+            crate::pipeline::clock_ms(),
+        );
+        let v = show(&p, &["neighbors"]);
+        let primary = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["peer"] == "192.0.2.2")
+            .cloned()
+            .unwrap();
+        assert_eq!(primary["mac"], "02:00:00:00:00:09", "{primary}");
     }
 
     #[test]
