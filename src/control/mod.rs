@@ -27,7 +27,7 @@ pub mod netns;
 pub mod server;
 pub mod sync;
 
-pub use decode::{RouteDecoder, RouteUpdate};
+pub use decode::{RouteDecoder, RouteUpdate, UpdateBatch};
 pub use ingest::Ingest;
 pub use server::{FpmServer, FpmStatus, ListenerSpec};
 pub use sync::{RouteSync, SyncStats};
