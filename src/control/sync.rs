@@ -64,8 +64,8 @@ pub struct RouteSync {
     table: Arc<Mutex<RouteTable>>,
     grace: Duration,
     /// Prefix → stale (installed before the last reconnection and not
-    /// refreshed since).
-    installed: HashMap<IpNet, bool>,
+    /// refreshed since); `foldhash`, seeded per map.
+    installed: HashMap<IpNet, bool, foldhash::fast::RandomState>,
     stats: SyncStats,
     withdraw_at: Option<Instant>,
     sweep_at: Option<Instant>,
@@ -88,7 +88,7 @@ impl RouteSync {
             name: name.to_string(),
             table,
             grace,
-            installed: HashMap::new(),
+            installed: HashMap::default(),
             stats: SyncStats::default(),
             withdraw_at: None,
             sweep_at: None,
