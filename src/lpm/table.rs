@@ -225,7 +225,9 @@ impl GroupAlloc {
 
     /// A group index; `reserve` must have been called.
     fn take(&mut self, depth_groups: &mut Vec<u8>) -> u32 {
-        if self.free.is_empty() {
+        // Groups retired and not yet reclaimed exist: look for them (a
+        // stream of inserts retires none and skips the queue).
+        if self.free.is_empty() && self.in_use + (self.free.len() as u32) < self.high {
             self.reclaim();
         }
         let g = match self.free.pop() {
@@ -408,13 +410,27 @@ impl State {
     fn cover(&mut self, t: &Table, loc: usize, len: u8, value: u32) {
         let e = t.at(loc).load(Ordering::Relaxed);
         if e & EXT != 0 {
-            let base = self.group_base(e & NH_MASK);
-            for j in base..base + GROUP {
-                self.cover(t, j, len, value);
-            }
+            self.cover_group(t, e & NH_MASK, len, value);
         } else if self.depth(loc) <= len {
             t.set(loc, value);
             self.set_depth(loc, len);
+        }
+    }
+
+    /// [`State::cover`] of every entry of group `g`: one pass over the
+    /// group's entries and depths as slices (no first-level or summary
+    /// case per entry), descending into the groups below it. The same
+    /// stores in the same order as entry-by-entry `cover`.
+    fn cover_group(&mut self, t: &Table, g: u32, len: u8, value: u32) {
+        let start = g as usize * GROUP;
+        for j in 0..GROUP {
+            let e = t.groups[start + j].load(Ordering::Relaxed);
+            if e & EXT != 0 {
+                self.cover_group(t, e & NH_MASK, len, value);
+            } else if self.depth_groups[start + j] <= len {
+                t.groups[start + j].store(value, Ordering::Release);
+                self.depth_groups[start + j] = len;
+            }
         }
     }
 
