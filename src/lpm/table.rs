@@ -223,26 +223,28 @@ impl GroupAlloc {
         })
     }
 
-    /// A group index; `reserve` must have been called.
-    fn take(&mut self, depth_groups: &mut Vec<u8>) -> u32 {
+    /// A group index, and whether it is fresh (never handed out: its
+    /// entries in the current table and its depths are still zero);
+    /// `reserve` must have been called.
+    fn take(&mut self, depth_groups: &mut Vec<u8>) -> (u32, bool) {
         // Groups retired and not yet reclaimed exist: look for them (a
         // stream of inserts retires none and skips the queue).
         if self.free.is_empty() && self.in_use + (self.free.len() as u32) < self.high {
             self.reclaim();
         }
-        let g = match self.free.pop() {
-            Some(g) => g,
+        let (g, fresh) = match self.free.pop() {
+            Some(g) => (g, false),
             None => {
                 assert!(self.high < self.capacity, "group taken without reserve");
                 self.high += 1;
                 depth_groups.resize(self.high as usize * GROUP, 0);
                 self.live.push(false);
-                self.high - 1
+                (self.high - 1, true)
             }
         };
         self.live[g as usize] = true;
         self.in_use += 1;
-        g
+        (g, fresh)
     }
 
     /// Hand `g` back once every reader that could still follow it is gone.
@@ -437,13 +439,21 @@ impl State {
     /// Give `loc` (holding final entry `e`) a group filled with `e`, then
     /// publish the group in `loc`.
     fn spawn(&mut self, t: &Table, loc: usize, e: u32) -> u32 {
-        let g = self.alloc.take(&mut self.depth_groups);
+        let (g, fresh) = self.alloc.take(&mut self.depth_groups);
         let d = self.depth(loc);
         let start = g as usize * GROUP;
-        for slot in &t.groups[start..start + GROUP] {
-            slot.store(e, Ordering::Relaxed);
+        // A fresh group is all zero already (groups past the high mark are
+        // never written, in place or in `apply`'s copy): under no route
+        // (most IPv6 groups) it needs no fill, and its fresh pages are not
+        // written twice.
+        if !(fresh && e == 0) {
+            for slot in &t.groups[start..start + GROUP] {
+                slot.store(e, Ordering::Relaxed);
+            }
         }
-        self.depth_groups[start..start + GROUP].fill(d);
+        if !(fresh && d == 0) {
+            self.depth_groups[start..start + GROUP].fill(d);
+        }
         // Release: a reader that sees EXT|g sees the filled group.
         t.set(loc, EXT | g);
         g
