@@ -1113,7 +1113,7 @@ mod tests {
                     RTA_PREFSRC,
                     &addr(x, alen + (x % 2) as usize * 12),
                 ),
-                8 | 9 | 10 => {
+                8..=10 => {
                     let mut mp = Vec::new();
                     for i in 0..(x % 5) {
                         let mut nh = vec![0u8; RTNH_LEN];
