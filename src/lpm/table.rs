@@ -44,6 +44,7 @@ use super::mem::{EntryArray, Root, RootWriter};
 use super::{LpmError, NextHop, MAX_NEXT_HOP};
 use crossbeam::epoch;
 use crossbeam::queue::SegQueue;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -374,14 +375,20 @@ impl State {
             return Err(LpmError::NextHopTooLarge(nh));
         }
         let key = key & mask(len);
-        if self.rules[len as usize].get(&key) == Some(&nh) {
-            return Ok(Some(nh));
-        }
+        // An installed rule has its groups: nothing is missing and the
+        // reservation cannot fail, so it is made before the one probe of
+        // the rule map that both finds an unchanged rule and records the
+        // new next hop.
         self.alloc.reserve(self.groups_missing(t, key, len))?;
-        let prev = self.rules[len as usize].insert(key, nh);
-        if prev.is_none() {
-            self.count += 1;
-        }
+        let prev = match self.rules[len as usize].entry(key) {
+            Entry::Occupied(o) if *o.get() == nh => return Ok(Some(nh)),
+            Entry::Occupied(mut o) => Some(o.insert(nh)),
+            Entry::Vacant(v) => {
+                v.insert(nh);
+                self.count += 1;
+                None
+            }
+        };
         let value = VALID | nh;
         let mut level = 0;
         let mut base = 0usize;
