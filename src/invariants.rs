@@ -1558,7 +1558,9 @@ pub const FPM_PEERS: [(&str, Side); 6] = [
 /// table holds exactly the model's prefixes (every next hop that is a
 /// link peer; a route left with none is gone), each address of them
 /// answers the path of its longest model prefix, nothing else is
-/// installed, a frame with a framing error changes nothing — and after a
+/// installed, a frame with a framing error changes nothing; every
+/// message decodes the same through the fast path and the crate alone
+/// (`RouteDecoder::decode_reference`) — and after a
 /// disconnection's grace time every route is withdrawn. Returns how many
 /// routes the stream left installed (before the grace ran out).
 pub fn fpm_decode(data: &[u8]) -> usize {
@@ -1597,6 +1599,8 @@ pub fn fpm_decode(data: &[u8]) -> usize {
     let mut model: BTreeMap<IpNet, Vec<Side>> = BTreeMap::new();
     let mut frames = FrameDecoder::new();
     let mut routes = RouteDecoder::new();
+    // The crate-only decoding beside it: the fast path must agree.
+    let mut reference = RouteDecoder::new();
     let mut failed = false;
     for c in stream.chunks(chunk) {
         if frames.feed(c).is_err() {
@@ -1616,7 +1620,13 @@ pub fn fpm_decode(data: &[u8]) -> usize {
                 break;
             };
             for m in msgs {
-                let Decoded::Route(u) = routes.decode(m.message_type, m.payload) else {
+                let decoded = routes.decode(m.message_type, m.payload);
+                assert_eq!(
+                    decoded,
+                    reference.decode_reference(m.message_type, m.payload),
+                    "fpm_decode: the fast path and the crate decode a message differently"
+                );
+                let Decoded::Route(u) = decoded else {
                     continue;
                 };
                 let sides: Vec<Side> = u

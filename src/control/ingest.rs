@@ -5,7 +5,9 @@
 //!
 //! Contract:
 //! - [`Ingest::push`] takes bytes as read and applies every complete frame
-//!   in order, each with one table lock ([`RouteSync::apply`]).
+//!   in order; the frames of one push share one table lock
+//!   ([`RouteSync::apply_batch`]), and their routes are decoded without
+//!   an allocation per route ([`RouteDecoder::decode_into`]).
 //! - A frame is applied whole or not at all: a netlink message of a bad
 //!   length anywhere in it fails the frame before any of its updates is
 //!   written. A framing error is returned with its stream offset; the
@@ -14,7 +16,7 @@
 //! - Skipped routes are counted, and the first [`SKIP_LOG_BUDGET`] of a
 //!   connection are logged with their prefix and reason.
 
-use super::decode::{Decoded, RouteDecoder, RouteUpdate};
+use super::decode::{Decoded, RouteDecoder, UpdateBatch};
 use super::fpm::{FpmError, FrameDecoder};
 use super::sync::RouteSync;
 
@@ -26,7 +28,7 @@ pub const SKIP_LOG_BUDGET: u32 = 20;
 pub struct Ingest {
     frames: FrameDecoder,
     routes: RouteDecoder,
-    updates: Vec<RouteUpdate>,
+    batch: UpdateBatch,
     skip_log: u32,
     messages: u64,
 }
@@ -63,40 +65,58 @@ impl Ingest {
         log: &mut dyn FnMut(&str),
     ) -> Result<(), FpmError> {
         self.frames.feed(bytes)?;
-        loop {
-            let Some(frame) = self.frames.next_frame()? else {
-                return Ok(());
+        self.batch.clear();
+        let (mut frames, mut skipped) = (0u64, 0u64);
+        let result = loop {
+            let frame = match self.frames.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
             };
-            self.updates.clear();
-            let mut skipped = 0;
+            let mark = self.batch.len();
+            let mut frame_skipped = 0;
+            let mut bad = None;
             for m in frame.messages() {
-                let m = m?;
-                self.messages += 1;
-                match self.routes.decode(m.message_type, m.payload) {
-                    Decoded::Route(u) => self.updates.push(u),
-                    Decoded::Skipped(prefix, reason) => {
-                        skipped += 1;
-                        if self.skip_log > 0 {
-                            self.skip_log -= 1;
-                            let what = prefix.map_or("a message".to_string(), |p| p.to_string());
-                            log(&format!(
-                                "fpm {}: skipped {what} (stream offset {}): {reason}{}",
-                                sync.name(),
-                                m.offset,
-                                if self.skip_log == 0 {
-                                    "; further skips are counted, not logged"
-                                } else {
-                                    ""
-                                }
-                            ));
-                        }
+                let m = match m {
+                    Ok(m) => m,
+                    Err(e) => {
+                        bad = Some(e);
+                        break;
                     }
-                    Decoded::NextHop(_) | Decoded::Ignored(_) => {}
+                };
+                self.messages += 1;
+                if let Some(Decoded::Skipped(prefix, reason)) =
+                    self.routes
+                        .decode_into(m.message_type, m.payload, &mut self.batch)
+                {
+                    frame_skipped += 1;
+                    if self.skip_log > 0 {
+                        self.skip_log -= 1;
+                        let what = prefix.map_or("a message".to_string(), |p| p.to_string());
+                        log(&format!(
+                            "fpm {}: skipped {what} (stream offset {}): {reason}{}",
+                            sync.name(),
+                            m.offset,
+                            if self.skip_log == 0 {
+                                "; further skips are counted, not logged"
+                            } else {
+                                ""
+                            }
+                        ));
+                    }
                 }
             }
-            sync.count_skipped(skipped);
-            sync.apply(&self.updates, log);
-        }
+            if let Some(e) = bad {
+                // The frame is not applied at all; the ones before it are.
+                self.batch.truncate(mark);
+                break Err(e);
+            }
+            frames += 1;
+            skipped += frame_skipped;
+        };
+        sync.count_skipped(skipped);
+        sync.apply_batch(frames, &self.batch, log);
+        result
     }
 }
 

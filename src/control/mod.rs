@@ -37,7 +37,7 @@ pub mod server;
 pub mod socket;
 pub mod sync;
 
-pub use decode::{RouteDecoder, RouteUpdate};
+pub use decode::{RouteDecoder, RouteUpdate, UpdateBatch};
 pub use ingest::Ingest;
 pub use kernel::{KernelSource, KernelSpec, KernelStatus};
 pub use server::{FpmServer, FpmStatus, ListenerSpec};

@@ -3,9 +3,10 @@
 //!
 //! Contract:
 //! - [`RouteSync::apply`] writes the route updates of one FPM frame under
-//!   **one** lock of the table (not one per route). Consecutive updates
-//!   of the same prefix in a frame (zebra's delete-then-add on a next-hop
-//!   change) are coalesced: only the last is written, so no reader sees
+//!   **one** lock of the table (not one per route);
+//!   [`RouteSync::apply_batch`] those of the frames of one read, in flat
+//!   storage. Consecutive updates of the same prefix in a batch (zebra's
+//!   delete-then-add on a next-hop change) are coalesced: only the last is written, so no reader sees
 //!   the prefix missing in between. Each prefix is set to exactly the
 //!   next hops of its update (`RouteTable::set_next_hops`, one in-place
 //!   write).
@@ -25,7 +26,7 @@
 //!   kept, and whatever is still stale when the grace time after the
 //!   reconnection ends is swept. A grace of zero withdraws at once.
 
-use super::decode::RouteUpdate;
+use super::decode::{RouteUpdate, UpdateBatch};
 use crate::plan::RouteTable;
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -65,8 +66,8 @@ pub struct RouteSync {
     table: Arc<Mutex<RouteTable>>,
     grace: Duration,
     /// Prefix → stale (installed before the last reconnection and not
-    /// refreshed since).
-    installed: HashMap<IpNet, bool>,
+    /// refreshed since); `foldhash`, seeded per map.
+    installed: HashMap<IpNet, bool, foldhash::fast::RandomState>,
     stats: SyncStats,
     withdraw_at: Option<Instant>,
     sweep_at: Option<Instant>,
@@ -90,7 +91,7 @@ impl RouteSync {
             name: name.to_string(),
             table,
             grace,
-            installed: HashMap::new(),
+            installed: HashMap::default(),
             stats: SyncStats::default(),
             withdraw_at: None,
             sweep_at: None,
@@ -228,55 +229,94 @@ impl RouteSync {
 
     /// Apply the route updates of one frame under one lock of the table.
     pub fn apply(&mut self, updates: &[RouteUpdate], log: &mut dyn FnMut(&str)) {
-        self.stats.frames += 1;
-        if updates.is_empty() {
+        self.apply_with(
+            1,
+            updates.len(),
+            |i| {
+                let u = updates.get(i)?;
+                Some((u.prefix, u.next_hops.as_deref()))
+            },
+            log,
+        );
+    }
+
+    /// Apply the route updates of `frames` consecutive frames (one read
+    /// of the connection) under one lock of the table, as
+    /// [`RouteSync::apply`] applies one frame's.
+    pub fn apply_batch(&mut self, frames: u64, batch: &UpdateBatch, log: &mut dyn FnMut(&str)) {
+        self.apply_with(frames, batch.len(), |i| batch.get(i), log);
+    }
+
+    fn apply_with<'a>(
+        &mut self,
+        frames: u64,
+        n: usize,
+        get: impl Fn(usize) -> Option<(IpNet, Option<&'a [IpAddr]>)>,
+        log: &mut dyn FnMut(&str),
+    ) {
+        self.stats.frames += frames;
+        if n == 0 {
             return;
         }
         let table = self.table.clone();
         let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
         let mut valid: Vec<IpAddr> = Vec::with_capacity(4);
-        for (i, u) in updates.iter().enumerate() {
+        let mut next = get(0);
+        for i in 0..n {
+            let Some((prefix, hops)) = next else {
+                next = get(i + 1);
+                continue;
+            };
+            next = get(i + 1);
             // Superseded by the next update of the same prefix (zebra's
             // delete-then-add): write only the last.
-            if updates.get(i + 1).is_some_and(|n| n.prefix == u.prefix) {
+            if next.is_some_and(|(p, _)| p == prefix) {
                 continue;
             }
-            let Some(hops) = &u.next_hops else {
-                if self.installed.remove(&u.prefix).is_some() {
-                    let _ = table.delete(u.prefix, None);
+            let Some(hops) = hops else {
+                if self.installed.remove(&prefix).is_some() {
+                    let _ = table.delete(prefix, None);
                 }
                 self.stats.accepted += 1;
                 continue;
             };
+            // The common case first: every next hop is a link peer and
+            // the write succeeds (a refused write changes nothing, so
+            // the checked path below redoes it hop by hop, as before).
+            if !hops.is_empty() && table.set_next_hops(prefix, hops).is_ok() {
+                self.installed.insert(prefix, false);
+                self.stats.accepted += 1;
+                continue;
+            }
             valid.clear();
             for nh in hops {
-                match table.next_hop_side(u.prefix, *nh) {
+                match table.next_hop_side(prefix, *nh) {
                     Ok(_) => valid.push(*nh),
                     Err(e) => {
                         self.stats.rejected_next_hops += 1;
-                        self.say(log, || format!("rejected {} via {nh}: {e}", u.prefix));
+                        self.say(log, || format!("rejected {prefix} via {nh}: {e}"));
                     }
                 }
             }
             let outcome = if valid.is_empty() {
                 Err(None)
             } else {
-                table.set_next_hops(u.prefix, &valid).map_err(Some)
+                table.set_next_hops(prefix, &valid).map_err(Some)
             };
             match outcome {
                 Ok(()) => {
-                    self.installed.insert(u.prefix, false);
+                    self.installed.insert(prefix, false);
                     self.stats.accepted += 1;
                 }
                 Err(e) => {
                     self.stats.rejected += 1;
                     if let Some(e) = e {
-                        self.say(log, || format!("rejected {}: {e}", u.prefix));
+                        self.say(log, || format!("rejected {prefix}: {e}"));
                     }
                     // zebra no longer has a usable path: do not keep the
                     // old one.
-                    if self.installed.remove(&u.prefix).is_some() {
-                        let _ = table.delete(u.prefix, None);
+                    if self.installed.remove(&prefix).is_some() {
+                        let _ = table.delete(prefix, None);
                     }
                 }
             }

@@ -44,6 +44,7 @@ use super::mem::{EntryArray, Root, RootWriter};
 use super::{LpmError, NextHop, MAX_NEXT_HOP};
 use crossbeam::epoch;
 use crossbeam::queue::SegQueue;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -223,24 +224,28 @@ impl GroupAlloc {
         })
     }
 
-    /// A group index; `reserve` must have been called.
-    fn take(&mut self, depth_groups: &mut Vec<u8>) -> u32 {
-        if self.free.is_empty() {
+    /// A group index, and whether it is fresh (never handed out: its
+    /// entries in the current table and its depths are still zero);
+    /// `reserve` must have been called.
+    fn take(&mut self, depth_groups: &mut Vec<u8>) -> (u32, bool) {
+        // Groups retired and not yet reclaimed exist: look for them (a
+        // stream of inserts retires none and skips the queue).
+        if self.free.is_empty() && self.in_use + (self.free.len() as u32) < self.high {
             self.reclaim();
         }
-        let g = match self.free.pop() {
-            Some(g) => g,
+        let (g, fresh) = match self.free.pop() {
+            Some(g) => (g, false),
             None => {
                 assert!(self.high < self.capacity, "group taken without reserve");
                 self.high += 1;
                 depth_groups.resize(self.high as usize * GROUP, 0);
                 self.live.push(false);
-                self.high - 1
+                (self.high - 1, true)
             }
         };
         self.live[g as usize] = true;
         self.in_use += 1;
-        g
+        (g, fresh)
     }
 
     /// Hand `g` back once every reader that could still follow it is gone.
@@ -370,14 +375,20 @@ impl State {
             return Err(LpmError::NextHopTooLarge(nh));
         }
         let key = key & mask(len);
-        if self.rules[len as usize].get(&key) == Some(&nh) {
-            return Ok(Some(nh));
-        }
+        // An installed rule has its groups: nothing is missing and the
+        // reservation cannot fail, so it is made before the one probe of
+        // the rule map that both finds an unchanged rule and records the
+        // new next hop.
         self.alloc.reserve(self.groups_missing(t, key, len))?;
-        let prev = self.rules[len as usize].insert(key, nh);
-        if prev.is_none() {
-            self.count += 1;
-        }
+        let prev = match self.rules[len as usize].entry(key) {
+            Entry::Occupied(o) if *o.get() == nh => return Ok(Some(nh)),
+            Entry::Occupied(mut o) => Some(o.insert(nh)),
+            Entry::Vacant(v) => {
+                v.insert(nh);
+                self.count += 1;
+                None
+            }
+        };
         let value = VALID | nh;
         let mut level = 0;
         let mut base = 0usize;
@@ -408,26 +419,48 @@ impl State {
     fn cover(&mut self, t: &Table, loc: usize, len: u8, value: u32) {
         let e = t.at(loc).load(Ordering::Relaxed);
         if e & EXT != 0 {
-            let base = self.group_base(e & NH_MASK);
-            for j in base..base + GROUP {
-                self.cover(t, j, len, value);
-            }
+            self.cover_group(t, e & NH_MASK, len, value);
         } else if self.depth(loc) <= len {
             t.set(loc, value);
             self.set_depth(loc, len);
         }
     }
 
+    /// [`State::cover`] of every entry of group `g`: one pass over the
+    /// group's entries and depths as slices (no first-level or summary
+    /// case per entry), descending into the groups below it. The same
+    /// stores in the same order as entry-by-entry `cover`.
+    fn cover_group(&mut self, t: &Table, g: u32, len: u8, value: u32) {
+        let start = g as usize * GROUP;
+        for j in 0..GROUP {
+            let e = t.groups[start + j].load(Ordering::Relaxed);
+            if e & EXT != 0 {
+                self.cover_group(t, e & NH_MASK, len, value);
+            } else if self.depth_groups[start + j] <= len {
+                t.groups[start + j].store(value, Ordering::Release);
+                self.depth_groups[start + j] = len;
+            }
+        }
+    }
+
     /// Give `loc` (holding final entry `e`) a group filled with `e`, then
     /// publish the group in `loc`.
     fn spawn(&mut self, t: &Table, loc: usize, e: u32) -> u32 {
-        let g = self.alloc.take(&mut self.depth_groups);
+        let (g, fresh) = self.alloc.take(&mut self.depth_groups);
         let d = self.depth(loc);
         let start = g as usize * GROUP;
-        for slot in &t.groups[start..start + GROUP] {
-            slot.store(e, Ordering::Relaxed);
+        // A fresh group is all zero already (groups past the high mark are
+        // never written, in place or in `apply`'s copy): under no route
+        // (most IPv6 groups) it needs no fill, and its fresh pages are not
+        // written twice.
+        if !(fresh && e == 0) {
+            for slot in &t.groups[start..start + GROUP] {
+                slot.store(e, Ordering::Relaxed);
+            }
         }
-        self.depth_groups[start..start + GROUP].fill(d);
+        if !(fresh && d == 0) {
+            self.depth_groups[start..start + GROUP].fill(d);
+        }
         // Release: a reader that sees EXT|g sees the filled group.
         t.set(loc, EXT | g);
         g

@@ -83,8 +83,9 @@ pub struct RouteTable {
     peers: Vec<(IpAddr, Side)>,
     connected: Vec<(IpNet, PathId)>,
     /// Prefix → the links of its next hops (hashed: one probe per
-    /// single-prefix write, however large the table).
-    routes: HashMap<IpNet, Sides>,
+    /// single-prefix write, however large the table; `foldhash`, seeded
+    /// per map, a fraction of SipHash's cost per probe).
+    routes: HashMap<IpNet, Sides, foldhash::fast::RandomState>,
     /// Which sides' next hops make a prefix count against the limits, by
     /// `Side as usize`.
     counted_sides: [bool; 3],
@@ -175,7 +176,7 @@ impl RouteTable {
             w6: Lpm6Writer::with_groups(1 << 20),
             peers,
             connected,
-            routes: HashMap::new(),
+            routes: HashMap::default(),
             counts: (0, 0),
             advertised: (0, 0),
             over_limit: false,
