@@ -8,7 +8,13 @@
 # xconnect holding all N routes, and to the kernel's FIB holding them.
 #
 #   sudo scripts/bgp-scale.sh [--routes N] [--json] [--limit S]
-#                             [--fpm-module dplane_fpm_nl|fpm]
+#                             [--fpm-module dplane_fpm_nl|fpm] [--timestamps]
+#
+# --timestamps: also time the end of the run to the microsecond from the
+# outside: `ip -ts monitor route` in the namespace (when the kernel
+# notified its last route) against tcpdump on its loopback (when the last
+# FPM segment reached xconnect's socket); xconnect's own ingest of a route
+# is about a microsecond (`xconnect bench --case fpm-ingest`).
 #
 # zebra has two FPM modules: dplane_fpm_nl (the default here and in
 # `xconnect frr-config`) is a dataplane provider that runs after the
@@ -39,12 +45,14 @@ ROUTES=1000000
 JSON=0
 LIMIT=600
 FPM_MODULE=dplane_fpm_nl
+STAMPS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --routes) ROUTES="$2"; shift 2 ;;
     --json) JSON=1; shift ;;
     --limit) LIMIT="$2"; shift 2 ;;
     --fpm-module) FPM_MODULE="$2"; shift 2 ;;
+    --timestamps) STAMPS=1; shift ;;
     -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bgp-scale: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -63,6 +71,7 @@ fi
 # shellcheck source=lib/packages.sh
 . "$ROOT/scripts/lib/packages.sh"
 pkg_install /usr/lib/frr/zebra:frr vtysh:frr gobgpd:gobgpd gobgp:gobgpd ip:iproute2 python3:python3 >&2
+[ "$STAMPS" = 0 ] || pkg_install tcpdump:tcpdump >&2
 
 P="${XCS_NS:-xcs-$$-}"
 FEED="${P}feed"
@@ -212,6 +221,16 @@ for _ in $(seq 100); do grep -q running "$WORK/xc.err" 2>/dev/null && break; sle
 grep -q running "$WORK/xc.err" || { cat "$WORK/xc.err" >&2; echo "bgp-scale: xconnect did not start" >&2; exit 1; }
 mkdir -p "$WORK/frr"
 chmod 0777 "$WORK/frr"
+if [ "$STAMPS" = 1 ]; then
+  ip netns exec "$PE" ip -ts monitor route >"$WORK/monitor.txt" 2>&1 &
+  MON=$!
+  PIDS+=($MON)
+  ip netns exec "$PE" tcpdump -i lo -nn -s 96 -w "$WORK/fpm.pcap" 'tcp dst port 2620' \
+    >/dev/null 2>"$WORK/tcpdump.err" &
+  DUMP=$!
+  PIDS+=($DUMP)
+  for _ in $(seq 100); do grep -q listening "$WORK/tcpdump.err" 2>/dev/null && break; sleep 0.05; done
+fi
 BASE=$(ip netns exec "$PE" awk '/^Main:/{m=1} m&&/Prefixes:/{print $2; exit}' /proc/net/fib_triestat)
 for d in zebra bgpd bfdd; do
   extra=""
@@ -333,6 +352,30 @@ else:
           + (f"; FRR had received them all after {t_frr:.2f} s" if t_frr else "")
           + f" (polled every 10 ms, the slowest round {slowest * 1000:.0f} ms)")
 EOF
+if [ "$STAMPS" = 1 ]; then
+  sleep 1
+  kill "$MON" "$DUMP" 2>/dev/null || true
+  wait "$MON" "$DUMP" 2>/dev/null || true
+  tcpdump -r "$WORK/fpm.pcap" -tt -nn 2>/dev/null | python3 -c '
+import datetime, re, sys
+fpm = None
+for line in sys.stdin:
+    m = re.match(r"(\d+\.\d+) .* length (\d+)", line)
+    if m and int(m.group(2)) > 0:
+        fpm = float(m.group(1))
+kernel = None
+with open(sys.argv[1], errors="replace") as f:
+    for line in f:
+        m = re.match(r"\[(\S+)\] (?!Deleted).*proto bgp", line)
+        if m:
+            kernel = m.group(1)
+if fpm is None or kernel is None:
+    sys.exit("bgp-scale: --timestamps: no FPM segment or no kernel route seen")
+k = datetime.datetime.fromisoformat(kernel).replace(tzinfo=datetime.timezone.utc).timestamp()
+print(f"bgp-scale: the kernel notified its last BGP route at {kernel}; the last FPM segment "
+      f"reached xconnect {(fpm - k) * 1000:+.1f} ms from then")
+' "$WORK/monitor.txt" || true
+fi
 kill "$XPID" 2>/dev/null || true
 wait "$XPID" 2>/dev/null || true
 tail -1 "$WORK/xc.out" | python3 -c 'import json,sys; r=json.load(sys.stdin); [print("bgp-scale: xconnect final:", f["name"], f["routes"], file=sys.stderr) for f in r.get("fpm", [])]' || true
