@@ -122,7 +122,7 @@ elif [ "$(id -u)" != 0 ]; then
     die "the lab needs root (network namespaces, raw sockets) and sudo is not installed: run this as root"
   build "$(id -un)" "$HOME"
   BIN=$target/release/xconnect
-  echo "==> the lab needs root (network namespaces, raw sockets): sudo scripts/demo.sh ${BGP_ARG[*]} --binary $BIN"
+  echo "==> the lab needs root (network namespaces, raw sockets): sudo scripts/demo.sh ${BGP_ARG[*]:+${BGP_ARG[*]} }--binary $BIN"
   exec sudo -- "$REPO/scripts/demo.sh" "${BGP_ARG[@]}" --binary "$BIN"
 else
   user=${SUDO_USER:-root}
