@@ -1719,58 +1719,59 @@ impl Checker<'_> {
     /// `kernel-table-unique`: two peerings following one table would both
     /// take its routes (a leak between routing domains).
     fn kernel_tables(&mut self, facts: &[CircuitFacts]) {
-        let mut seen: HashMap<(u32, Option<String>), String> = HashMap::new();
-        for c in facts {
-            for p in &c.peerings {
-                let Some((id, ns, span, field)) = &p.kernel else {
-                    continue;
-                };
-                match seen.get(&(*id, ns.clone())) {
-                    Some(first) => self.report(
-                        span.clone(),
-                        "kernel-table-unique",
-                        field.clone(),
-                        format!(
-                            "routing table {id}{} is already followed by {first}: its routes \
-                             would reach both peerings; give each peering its own table or \
-                             kernel_netns",
-                            ns.as_ref()
-                                .map_or(String::new(), |n| format!(" of netns {n:?}"))
-                        ),
-                    ),
-                    None => {
-                        seen.insert((*id, ns.clone()), field.clone());
-                    }
-                }
-            }
-        }
+        self.unique_per_netns(
+            facts,
+            |p| p.kernel.as_ref(),
+            "kernel-table-unique",
+            |id, ns, first| {
+                format!(
+                    "routing table {id}{} is already followed by {first}: its routes would reach \
+                 both peerings; give each peering its own table or kernel_netns",
+                    ns.map_or(String::new(), |n| format!(" of netns {n:?}"))
+                )
+            },
+        );
     }
 
     /// `fpm-unique`: two peerings cannot listen on one address in one
     /// network namespace (each peering has its own zebra).
     fn fpm_listeners(&mut self, facts: &[CircuitFacts]) {
-        let mut seen: HashMap<(std::net::SocketAddr, Option<String>), String> = HashMap::new();
-        for c in facts {
-            for p in &c.peerings {
-                let Some((addr, ns, span, field)) = &p.fpm else {
-                    continue;
-                };
-                match seen.get(&(*addr, ns.clone())) {
-                    Some(first) => self.report(
-                        span.clone(),
-                        "fpm-unique",
-                        field.clone(),
-                        format!(
-                            "{addr}{} is already the FPM listener of {first}; each l3 peering \
-                             has its own zebra and its own listener: use another port or \
-                             fpm_netns",
-                            ns.as_ref()
-                                .map_or(String::new(), |n| format!(" in netns {n:?}"))
-                        ),
-                    ),
-                    None => {
-                        seen.insert((*addr, ns.clone()), field.clone());
-                    }
+        self.unique_per_netns(
+            facts,
+            |p| p.fpm.as_ref(),
+            "fpm-unique",
+            |addr, ns, first| {
+                format!(
+                    "{addr}{} is already the FPM listener of {first}; each l3 peering has its own \
+                 zebra and its own listener: use another port or fpm_netns",
+                    ns.map_or(String::new(), |n| format!(" in netns {n:?}"))
+                )
+            },
+        );
+    }
+
+    /// Report `rule` at every peering whose (key, namespace) from `pick`
+    /// an earlier peering already has; `message` gets the key, the
+    /// namespace and the earlier peering's field.
+    fn unique_per_netns<K: std::hash::Hash + Eq + Clone>(
+        &mut self,
+        facts: &[CircuitFacts],
+        pick: impl Fn(&PeeringFacts) -> Option<&(K, Option<String>, Range<usize>, String)>,
+        rule: &'static str,
+        message: impl Fn(&K, Option<&String>, &str) -> String,
+    ) {
+        let mut seen: HashMap<(K, Option<String>), String> = HashMap::new();
+        for p in facts.iter().flat_map(|c| &c.peerings) {
+            let Some((key, ns, span, field)) = pick(p) else {
+                continue;
+            };
+            match seen.get(&(key.clone(), ns.clone())) {
+                Some(first) => {
+                    let m = message(key, ns.as_ref(), first);
+                    self.report(span.clone(), rule, field.clone(), m)
+                }
+                None => {
+                    seen.insert((key.clone(), ns.clone()), field.clone());
                 }
             }
         }
