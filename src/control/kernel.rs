@@ -117,18 +117,11 @@ pub struct KernelStatus {
 impl KernelStatus {
     /// One line for logs and the text report.
     pub fn line(&self) -> String {
-        let r = &self.routes;
         format!(
-            "kernel {} ({}): {} routes installed, {} accepted, {} rejected ({} next hops), {} \
-             skipped, {} withdrawn; {} messages, {} resyncs, {} overruns{}",
+            "kernel {} ({}): {}; {} messages, {} resyncs, {} overruns{}",
             self.name,
             self.source,
-            r.installed,
-            r.accepted,
-            r.rejected,
-            r.rejected_next_hops,
-            r.skipped,
-            r.withdrawn,
+            self.routes.summary(),
             self.messages,
             self.resyncs,
             self.overruns,

@@ -73,21 +73,13 @@ pub struct FpmStatus {
 impl FpmStatus {
     /// One line for logs and the text report.
     pub fn line(&self) -> String {
-        let r = &self.routes;
         format!(
-            "fpm {} ({}): {} routes installed, {} accepted, {} rejected ({} next hops), {} \
-             skipped, {} withdrawn; {} messages in {} frames; {} connections, {} refused, {} \
-             reset{}",
+            "fpm {} ({}): {}; {} messages in {} frames; {} connections, {} refused, {} reset{}",
             self.name,
             self.listen,
-            r.installed,
-            r.accepted,
-            r.rejected,
-            r.rejected_next_hops,
-            r.skipped,
-            r.withdrawn,
+            self.routes.summary(),
             self.messages,
-            r.frames,
+            self.routes.frames,
             self.connections,
             self.refused,
             self.resets,

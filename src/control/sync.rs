@@ -58,6 +58,31 @@ pub struct SyncStats {
     pub installed: u64,
 }
 
+impl SyncStats {
+    /// "N routes installed, N accepted, N rejected (N next hops), N
+    /// skipped, N withdrawn", for the status lines of every route source.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} routes installed, {} accepted, {} rejected ({} next hops), {} skipped, {} \
+             withdrawn",
+            self.installed,
+            self.accepted,
+            self.rejected,
+            self.rejected_next_hops,
+            self.skipped,
+            self.withdrawn
+        )
+    }
+
+    /// "routes N accepted N rejected N skipped N", for the stats line.
+    pub fn brief(&self) -> String {
+        format!(
+            "routes {} accepted {} rejected {} skipped {}",
+            self.installed, self.accepted, self.rejected, self.skipped
+        )
+    }
+}
+
 /// The routes one FPM source installed in one peering's table.
 pub struct RouteSync {
     /// What the routes come from, first word of log lines (`fpm`).

@@ -178,26 +178,18 @@ impl Report {
             }
         }
         for f in &self.fpm {
-            let r = &f.routes;
             s.push_str(&format!(
-                " | fpm {} routes {} accepted {} rejected {} skipped {}{}",
+                " | fpm {} {}{}",
                 f.name,
-                r.installed,
-                r.accepted,
-                r.rejected,
-                r.skipped,
+                f.routes.brief(),
                 if f.connected { "" } else { " (not connected)" }
             ));
         }
         for k in &self.kernel {
-            let r = &k.routes;
             s.push_str(&format!(
-                " | kernel {} routes {} accepted {} rejected {} skipped {}{}",
+                " | kernel {} {}{}",
                 k.name,
-                r.installed,
-                r.accepted,
-                r.rejected,
-                r.skipped,
+                k.routes.brief(),
                 if k.synced { "" } else { " (resyncing)" }
             ));
         }
