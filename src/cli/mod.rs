@@ -63,6 +63,10 @@ pub enum Command {
     /// Ask a running forwarder over its control socket: ports, drops,
     /// routes per peering, route sources, or everything.
     Show(show::ShowArgs),
+    /// Act on a running forwarder over its control socket: reload its
+    /// configuration, take a link down or up, add or delete a route,
+    /// start or stop a capture.
+    Ctl(show::CtlArgs),
 }
 
 /// Load a configuration for a command that needs a valid one; on errors,
@@ -93,6 +97,7 @@ pub fn main() -> i32 {
         Command::Trace(a) => trace::run(&a),
         Command::FrrConfig(a) => frr_config::run(&a),
         Command::Show(a) => show::run(&a),
+        Command::Ctl(a) => show::ctl(&a),
     };
     match result {
         Ok(code) => code,

@@ -42,18 +42,119 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
+/// Arguments of `xconnect ctl`.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Commands:
+  reload [FILE]                     parse and check the configuration (FILE, or the
+                                    one the forwarder runs), then swap it in between
+                                    batches; on any error nothing changes. SIGHUP
+                                    does the same with the running file.
+  link PORT down|up                 take a port down for maintenance (its circuits'
+                                    flows move to the other link) or bring it back
+  route add PEERING PREFIX via NH…  a static route in an l3 peering (NH: the peer on
+  route del PEERING PREFIX [NH]     a link); PEERING is circuit/kind or a kind
+  capture start DIR [--port P,…] [--direction rx,tx,drop] [--reason R,…]
+                [--max-bytes SIZE] [--files N] [--snaplen BYTES]
+  capture stop
+
+The socket is --control PATH, or the default of the forwarder's
+configuration: /run/xconnect/<config file stem>.sock (--config FILE).
+
+Examples:
+  xconnect ctl reload --config examples/lab-pe.toml
+  xconnect ctl link trunk-a down -c examples/lab-pe.toml
+  xconnect ctl route add private 203.0.113.0/24 via 192.0.2.2 -c pe.toml")]
+pub struct CtlArgs {
+    /// The command and its arguments.
+    #[arg(required = true, num_args = 1.., value_name = "COMMAND [ARGS]",
+          allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// The forwarder's control socket.
+    #[arg(long, value_name = "PATH", conflicts_with = "config")]
+    pub control: Option<PathBuf>,
+    /// The forwarder's configuration file (its default control socket).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the reply's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The control socket of `--control PATH` or of `--config FILE`.
+fn socket_path(control: &Option<PathBuf>, config: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match (control, config) {
+        (Some(p), _) => Ok(p.clone()),
+        (None, Some(c)) => Ok(socket::default_path(c)),
+        (None, None) => anyhow::bail!(
+            "which forwarder? give --control PATH or --config FILE (its socket is \
+             /run/xconnect/<config file stem>.sock)"
+        ),
+    }
+}
+
+/// Run `xconnect ctl`.
+pub fn ctl(a: &CtlArgs) -> anyhow::Result<i32> {
+    let path = socket_path(&a.control, &a.config)?;
+    let mut args = a.command.clone();
+    // A file to reload is read by the forwarder: give it an absolute path.
+    if args.len() == 2 && args[0] == "reload" {
+        if let Ok(abs) = std::path::absolute(&args[1]) {
+            args[1] = abs.display().to_string();
+        }
+    }
+    let reply = socket::request(
+        &path,
+        &Request {
+            command: "ctl".into(),
+            args,
+        },
+    )?;
+    if reply["ok"] != true {
+        let e = reply["error"]
+            .as_str()
+            .unwrap_or("an error without a message");
+        if a.json {
+            println!("{reply}");
+        } else {
+            eprintln!("xconnect: {e}");
+        }
+        return Ok(1);
+    }
+    let data = &reply["data"];
+    if a.json {
+        println!("{data}");
+    } else {
+        print!("{}", ctl_text(data));
+    }
+    Ok(0)
+}
+
+/// The text form of a `ctl` reply: its `message` lines, then any
+/// `changes` one per line.
+pub fn ctl_text(data: &Value) -> String {
+    let mut s = String::new();
+    if let Some(m) = data["message"].as_str() {
+        s.push_str(m);
+        s.push('\n');
+    }
+    for c in data["changes"].as_array().into_iter().flatten() {
+        if let Some(c) = c.as_str() {
+            s.push_str("  ");
+            s.push_str(c);
+            s.push('\n');
+        }
+    }
+    if s.is_empty() {
+        s.push_str(&serde_json::to_string_pretty(data).unwrap_or_default());
+        s.push('\n');
+    }
+    s
+}
+
 /// Run `xconnect show`.
 pub fn run(a: &ShowArgs) -> anyhow::Result<i32> {
-    let path = match (&a.control, &a.config) {
-        (Some(p), _) => p.clone(),
-        (None, Some(c)) => socket::default_path(c),
-        (None, None) => {
-            anyhow::bail!(
-                "which forwarder? give --control PATH or --config FILE (its socket is \
-                 /run/xconnect/<config file stem>.sock)"
-            )
-        }
-    };
+    let path = socket_path(&a.control, &a.config)?;
     let reply = socket::request(
         &path,
         &Request {

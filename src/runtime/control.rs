@@ -33,7 +33,7 @@ pub fn answer(request: &Request, plan: &Plan, report: &dyn Fn() -> Report) -> Va
         "show" => {}
         other => {
             return error(format!(
-                "unknown command {other:?}: known are \"show\" and \"ping\""
+                "unknown command {other:?}: known are \"show\", \"ctl\" and \"ping\""
             ))
         }
     }

@@ -40,7 +40,9 @@
 //!   the CLI) or the duration elapsed, once every worker has published its
 //!   final counters; the caller prints the final [`Report`].
 
+pub mod capture_ctl;
 pub mod control;
+pub mod ctl;
 pub mod handover;
 pub mod host;
 pub mod link;
@@ -387,14 +389,19 @@ impl Runtime {
     }
 
     /// Answer what the control socket received since the last call
-    /// (never waits).
-    fn serve_control(&self) {
-        let Some(calls) = &self.calls else {
+    /// (never waits): `show` views read, `ctl` commands act
+    /// ([`ctl::answer`]).
+    fn serve_control(&mut self) {
+        let Some(calls) = self.calls.clone() else {
             return;
         };
         while let Ok(call) = calls.try_recv() {
-            let plan = self.plan.current();
-            let reply = control::answer(&call.request, &plan, &|| self.report(false));
+            let reply = if call.request.command == "ctl" {
+                ctl::answer(self, &call.request.args)
+            } else {
+                let plan = self.plan.current();
+                control::answer(&call.request, &plan, &|| self.report(false))
+            };
             let _ = call.reply.send(reply);
         }
     }
