@@ -149,6 +149,9 @@ struct Lab {
     pe_args: Vec<String>,
     /// `--stats-interval` of both forwarders (0: only the final line).
     stats_interval: &'static str,
+    /// Extra arguments of both forwarders' `xconnect run` (from the next
+    /// start on).
+    run_args: Vec<String>,
 }
 
 impl Lab {
@@ -175,6 +178,7 @@ impl Lab {
             helpers: Vec::new(),
             pe_args: Vec::new(),
             stats_interval: "0",
+            run_args: Vec::new(),
         };
         lab.pe_args = pe_args(&lab.dir);
         let tap = if access == Access::Tap { " --tap" } else { "" };
@@ -260,6 +264,7 @@ impl Lab {
             helpers: Vec::new(),
             pe_args: Vec::new(),
             stats_interval: interval,
+            run_args: Vec::new(),
         };
         let o = lab.script("up --l3");
         assert!(o.status.success(), "topology up --l3: {}", text(&o));
@@ -296,6 +301,22 @@ impl Lab {
             .unwrap_or_else(|e| panic!("show {args}: {e}: {}", text(&o)))
     }
 
+    /// `xconnect ctl ARGS --json` against forwarder `role`: the whole
+    /// reply (`ok` and `data`, or `error`), whether it succeeded or not.
+    fn ctl(&self, role: &str, args: &str) -> serde_json::Value {
+        let o = run(&format!(
+            "{XCONNECT} ctl {args} --json --control {}",
+            self.dir.join(format!("{role}.sock")).display()
+        ));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("ctl {args}: {e}: {}", text(&o)));
+        if o.status.success() {
+            serde_json::json!({ "ok": true, "data": v })
+        } else {
+            v
+        }
+    }
+
     fn start(&mut self, role: &str, config: &str, core: usize) {
         let out = fs::File::create(self.dir.join(format!("{role}.out"))).unwrap();
         let err = fs::File::create(self.dir.join(format!("{role}.err"))).unwrap();
@@ -308,6 +329,7 @@ impl Lab {
             .args(["--duration", "300"])
             .args(["--first-core", &core.to_string()])
             .args(if role == "pe" { &self.pe_args[..] } else { &[] })
+            .args(&self.run_args)
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -993,6 +1015,27 @@ fn l3_lab() {
         "no route: {}",
         text(&o)
     );
+    // A static route written into the running table: answered at once,
+    // and gone again when deleted.
+    let r = lab.ctl(
+        "pe",
+        "route add private 198.51.100.192/26 via 192.0.2.2 192.0.2.6",
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let v = lab.show("pe", "routes private 198.51.100.200");
+    assert_eq!(v[0]["routes"][0]["prefix"], "198.51.100.192/26", "{v}");
+    assert_eq!(
+        v[0]["routes"][0]["via"].as_array().map(Vec::len),
+        Some(2),
+        "{v}"
+    );
+    let r = lab.ctl("pe", "route del private 198.51.100.192/26");
+    assert_eq!(r["ok"], true, "{r}");
+    let v = lab.show("pe", "routes private 198.51.100.200");
+    assert_eq!(v[0]["routes"], serde_json::json!([]), "{v}");
+    let r = lab.ctl("pe", "route add private 198.51.100.192/26 via 192.0.2.9");
+    assert_eq!(r["ok"], false, "not a peer: {r}");
+    assert!(r["error"].as_str().unwrap().contains("192.0.2.9"), "{r}");
     let mbps = iperf(&mut lab, "vnet", "198.51.100.130");
     println!("l3 lab: iperf3 {mbps:.0} Mbit/s through two routing forwarders");
     let finals = lab.stop();
@@ -1004,6 +1047,214 @@ fn l3_lab() {
         assert!(v["l3"]["routed"].as_u64().unwrap_or(0) > 0, "{role}: {v}");
         assert_eq!(v["held"], 0, "{role}: packets still held at the end: {v}");
     }
+}
+
+/// Ping every 10 ms through the private peering while `ctl link PORT down`
+/// and, 0.8 s later, `up`: the pings lost (`ping -D` output returned too).
+fn ctl_link_loss(lab: &mut Lab, port: &str) -> (u32, String) {
+    let name = format!("ctl-link-{port}");
+    let id = lab.spawn("cust", "ping -D -i 0.01 -c 200 -W 1 192.0.2.2", &name);
+    std::thread::sleep(Duration::from_millis(600));
+    let before = lab.show("pe", "ports");
+    let r = lab.ctl("pe", &format!("link {port} down"));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["data"]["admin_down"], true, "{r}");
+    std::thread::sleep(Duration::from_millis(100));
+    // From here on the port sends nothing.
+    let frozen = lab.show("pe", "ports");
+    let tx = |v: &serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == port)
+            .map(|p| (p["tx_packets"].as_u64().unwrap(), p["admin_down"] == true))
+            .unwrap()
+    };
+    assert!(!tx(&before).1 && tx(&frozen).1, "{frozen}");
+    std::thread::sleep(Duration::from_millis(700));
+    let after = lab.show("pe", "ports");
+    assert_eq!(tx(&after).0, tx(&frozen).0, "{port} sent while held down");
+    let r = lab.ctl("pe", &format!("link {port} up"));
+    assert_eq!(r["ok"], true, "{r}");
+    reap(&mut lab.helpers[id], Duration::from_secs(10));
+    let out = lab.read(&format!("{name}.out"));
+    let (tx, rx) = ping_counts(&out);
+    assert!(tx >= 150, "ping ran: {out}");
+    (tx - rx, out)
+}
+
+/// Operating a running forwarder over its control socket, under traffic:
+/// `ctl link` moves a circuit's flows to the other trunk; reloads (by
+/// `ctl reload` and by SIGHUP) that remove and add back the Microsoft
+/// peering lose no datagram of a UDP stream through the private one; a
+/// configuration with errors changes nothing.
+#[test]
+fn reload_and_link_control_under_traffic() {
+    let Some(_g) = serial("reload_and_link_control_under_traffic") else {
+        return;
+    };
+    let mut lab = Lab::up("rl", Access::AfPacket, "0x8100");
+    // The workers run SCHED_FIFO, as a forwarder that must not lose a
+    // frame is run: on this shared 2-core box a normal-priority worker is
+    // at times held off its core for longer than its receive ring holds at
+    // a low packet rate (8 blocks, each retired after 1 ms), and the
+    // kernel drops the excess whether a reload runs or not.
+    lab.stop();
+    lab.run_args = vec!["--worker-priority".into(), "10".into()];
+    lab.start("pe", "pe.toml", 0);
+    lab.start("ms", "ms.toml", 1);
+    ping_ok(&lab, "192.0.2.2");
+    ping_ok(&lab, "198.51.100.2");
+
+    // ctl link: either trunk held down moves the flows to the other one.
+    for port in ["trunk-a", "trunk-b"] {
+        let (lost, out) = ctl_link_loss(&mut lab, port);
+        let gap = ping_outage(&out, Duration::from_millis(10));
+        println!(
+            "ctl link {port} down/up at 10 ms pings: {lost} lost, longest gap {} ms",
+            gap.as_millis()
+        );
+        assert!(
+            lost <= 10 && gap <= Duration::from_millis(100),
+            "flows moved within 100 ms: lost {lost}, gap {gap:?}"
+        );
+    }
+
+    // A bounded UDP stream through the private peering (unchanged by
+    // every reload below): 1000 datagrams/s for 5 s.
+    let server = lab.spawn("vnet", "iperf3 -s -1 -B 192.0.2.2", "reload-iperf-s");
+    let end = Instant::now() + Duration::from_secs(5);
+    while !text(&lab.exec("vnet", "ss -Hltn sport = :5201")).contains("5201") {
+        assert!(Instant::now() < end, "iperf3 server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let client = lab.spawn(
+        "cust",
+        "iperf3 -c 192.0.2.2 -u -b 8M -l 1000 -t 5 -J",
+        "reload-iperf-c",
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let pe_toml = lab.dir.join("pe.toml");
+    let original = fs::read_to_string(&pe_toml).unwrap();
+    let summary = |lab: &Lab| lab.show("pe", "summary");
+
+    // 1. The Microsoft peering removed (the last one of the file, with its
+    // DSCP rules).
+    let at = original
+        .find("[[circuit.peering]]\nkind = \"microsoft\"")
+        .unwrap();
+    let without = original[..at].to_string();
+    assert!(!without.contains("kind = \"microsoft\""), "{without}");
+    fs::write(&pe_toml, &without).unwrap();
+    let r = lab.ctl("pe", "reload");
+    assert_eq!(r["ok"], true, "{r}");
+    let changes = r["data"]["changes"].to_string();
+    assert!(
+        changes.contains("removed peering") && changes.contains("microsoft"),
+        "{r}"
+    );
+    println!("reload 1: {}", r["data"]["message"]);
+    let o = lab.exec("cust", "ping -c 2 -i 0.2 -W 1 198.51.100.2");
+    assert_eq!(
+        ping_counts(&text(&o)).1,
+        0,
+        "the removed peering forwards nothing"
+    );
+
+    // 2. A configuration with an error: refused with file:line, nothing
+    // changes (generation, counters, the peering still gone).
+    let before = summary(&lab);
+    fs::write(&pe_toml, original.replace("tag = 200", "tag = 5000")).unwrap();
+    let r = lab.ctl("pe", "reload");
+    assert_eq!(r["ok"], false, "{r}");
+    let e = r["error"].as_str().unwrap();
+    assert!(
+        e.contains("pe.toml:") && e.contains("nothing changed"),
+        "{e}"
+    );
+    println!("reload 2 (broken): {}", e.lines().next().unwrap_or(""));
+    let after = summary(&lab);
+    assert_eq!(after["reloads"]["failed"], 1, "{after}");
+    assert_eq!(after["reloads"]["ok"], 1, "{after}");
+    let rx = |v: &serde_json::Value| -> u64 {
+        v["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["rx_packets"].as_u64().unwrap())
+            .sum()
+    };
+    assert!(
+        rx(&after) >= rx(&before),
+        "counters kept: {before} then {after}"
+    );
+    let o = lab.exec("cust", "ping -c 2 -i 0.2 -W 1 198.51.100.2");
+    assert_eq!(ping_counts(&text(&o)).1, 0, "still the reloaded plan");
+
+    // 3. The original back, by SIGHUP.
+    fs::write(&pe_toml, &original).unwrap();
+    let pid = lab
+        .forwarders
+        .iter()
+        .find(|(r, _)| r == "pe")
+        .unwrap()
+        .1
+        .id();
+    signal(pid, libc::SIGHUP);
+    let end = Instant::now() + Duration::from_secs(5);
+    while summary(&lab)["reloads"]["ok"] != 2 {
+        assert!(
+            Instant::now() < end,
+            "SIGHUP did not reload: {}",
+            lab.read("pe.err")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        lab.read("pe.err").contains("added peering contoso"),
+        "{}",
+        lab.read("pe.err")
+    );
+    ping_ok(&lab, "198.51.100.2");
+
+    reap(&mut lab.helpers[client], Duration::from_secs(15));
+    reap(&mut lab.helpers[server], Duration::from_secs(5));
+    let out = lab.read("reload-iperf-c.out");
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("iperf3 JSON: {e}: {out}"));
+    let sum = &v["end"]["sum"];
+    let (sent, lost) = (
+        sum["packets"].as_u64().unwrap_or(0),
+        sum["lost_packets"].as_u64().unwrap_or(u64::MAX),
+    );
+    println!("UDP through the unchanged private peering across 3 reloads (1 refused): {sent} datagrams, {lost} lost");
+    let finals = lab.stop();
+    for (role, v) in &finals {
+        assert_eq!(v["final"], true, "{role}: {v}");
+        let kd: Vec<String> = v["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{}={}", p["name"].as_str().unwrap(), p["kernel_drops"]))
+            .collect();
+        let drops: Vec<String> = v["drops"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, n)| n.as_u64() != Some(0))
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        println!(
+            "{role}: kernel drops {}; drops {}",
+            kd.join(" "),
+            drops.join(" ")
+        );
+    }
+    assert!(sent >= 4000, "the stream ran: {out}");
+    assert_eq!(
+        lost, 0,
+        "no datagram of the unchanged attachment lost: {sum}"
+    );
 }
 
 /// Host interfaces on the private peering of both forwarders: the hosts'

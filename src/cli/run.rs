@@ -215,16 +215,21 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         eprintln!("xconnect: warning: {w}");
     }
     let port_list = crate::config::port_specs(&cfg);
-    let rt = Runtime::start(plan, &port_list, &opts, stop, |msg| {
+    let mut rt = Runtime::start(plan, &port_list, &opts, stop, |msg| {
         eprintln!("xconnect: {msg}")
     })?;
+    // SIGHUP reloads the file (as `xconnect ctl reload` does).
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())?;
+    rt.reload_on(hangup);
+    rt.set_config(cfg);
     let ports: Vec<String> = rt
         .ports()
         .iter()
         .map(|p| format!("{}={}", p.name, p.interface))
         .collect();
     eprintln!(
-        "xconnect: running {} with {} worker(s) on {}; SIGINT/SIGTERM stops{}",
+        "xconnect: running {} with {} worker(s) on {}; SIGINT/SIGTERM stops, SIGHUP reloads{}",
         a.config.display(),
         opts.workers,
         ports.join(" "),

@@ -67,8 +67,10 @@ Examples:
   xconnect ctl route add private 203.0.113.0/24 via 192.0.2.2 -c pe.toml")]
 pub struct CtlArgs {
     /// The command and its arguments.
+    /// (`--json`, `--control` and `--config` are taken from anywhere in
+    /// the line; the other options belong to the command.)
     #[arg(required = true, num_args = 1.., value_name = "COMMAND [ARGS]",
-          allow_hyphen_values = true)]
+          allow_hyphen_values = true, trailing_var_arg = true)]
     pub command: Vec<String>,
     /// The forwarder's control socket.
     #[arg(long, value_name = "PATH", conflicts_with = "config")]
@@ -93,10 +95,59 @@ fn socket_path(control: &Option<PathBuf>, config: &Option<PathBuf>) -> anyhow::R
     }
 }
 
+/// `ctl`'s words and its own options, as [`own_options`] finds them.
+struct CtlLine {
+    words: Vec<String>,
+    control: Option<PathBuf>,
+    config: Option<PathBuf>,
+    json: bool,
+}
+
+/// Take `ctl`'s own options out of the command's words (they may follow
+/// the command, whose own options clap passes through).
+fn own_options(a: &CtlArgs) -> anyhow::Result<CtlLine> {
+    let (mut control, mut config, mut json) = (a.control.clone(), a.config.clone(), a.json);
+    let mut args = Vec::new();
+    let mut words = a.command.iter();
+    while let Some(w) = words.next() {
+        let (flag, inline) = match w.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (w.as_str(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| words.next().cloned())
+                .map(PathBuf::from)
+                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))
+        };
+        match flag {
+            "--json" => json = true,
+            "--control" => control = Some(value("--control")?),
+            "--config" | "-c" => config = Some(value("--config")?),
+            _ => args.push(w.clone()),
+        }
+    }
+    if control.is_some() && config.is_some() {
+        anyhow::bail!("give --control PATH or --config FILE, not both");
+    }
+    Ok(CtlLine {
+        words: args,
+        control,
+        config,
+        json,
+    })
+}
+
 /// Run `xconnect ctl`.
 pub fn ctl(a: &CtlArgs) -> anyhow::Result<i32> {
-    let path = socket_path(&a.control, &a.config)?;
-    let mut args = a.command.clone();
+    let CtlLine {
+        words: mut args,
+        control,
+        config,
+        json,
+    } = own_options(a)?;
+    let path = socket_path(&control, &config)?;
     // A file to reload is read by the forwarder: give it an absolute path.
     if args.len() == 2 && args[0] == "reload" {
         if let Ok(abs) = std::path::absolute(&args[1]) {
@@ -114,7 +165,7 @@ pub fn ctl(a: &CtlArgs) -> anyhow::Result<i32> {
         let e = reply["error"]
             .as_str()
             .unwrap_or("an error without a message");
-        if a.json {
+        if json {
             println!("{reply}");
         } else {
             eprintln!("xconnect: {e}");
@@ -122,7 +173,7 @@ pub fn ctl(a: &CtlArgs) -> anyhow::Result<i32> {
         return Ok(1);
     }
     let data = &reply["data"];
-    if a.json {
+    if json {
         println!("{data}");
     } else {
         print!("{}", ctl_text(data));
@@ -206,7 +257,13 @@ pub fn text(view: &str, data: &Value) -> String {
                     p["name"].as_str().unwrap_or(""),
                     p["interface"].as_str().unwrap_or(""),
                     p["backend"].as_str().unwrap_or(""),
-                    if p["up"] == true { "up" } else { "DOWN" },
+                    if p["admin_down"] == true {
+                        "ADM"
+                    } else if p["up"] == true {
+                        "up"
+                    } else {
+                        "DOWN"
+                    },
                     n(&p["rx_packets"]),
                     n(&p["tx_packets"]),
                     n(&p["rx_bytes"]),

@@ -24,8 +24,8 @@ use crate::plan::l3::NEIGHBOR_SLOTS;
 use crate::plan::{neighbor_slot, Family};
 use crate::plan::{
     Adjacency, Attachment, Egress, L3Peering, NeighborTable, PathId, PeeringKind, PeeringPlan,
-    Plan, PortPlan, RouteTable, Service, ServiceMode, Side, TagPush, LOCAL_PATH, PATH_ACCESS,
-    PATH_PRIMARY, PATH_SECONDARY,
+    Plan, PortPlan, RouteTable, Service, ServiceMode, Side, TagPush, VrfInputs, LOCAL_PATH,
+    PATH_ACCESS, PATH_PRIMARY, PATH_SECONDARY,
 };
 use crate::qos::{DscpAction, DscpPolicy, Marker};
 use crate::wire::{Tpid, VlanTag};
@@ -536,6 +536,15 @@ fn compile_l3(
     };
     let mut warning = None;
     let counted = Side::advertised(customer_side);
+    let mut inputs = VrfInputs {
+        microsoft,
+        limits,
+        counted: counted.to_vec(),
+        peers: peers.clone(),
+        connected: connected.clone(),
+        statics: p.routes.iter().map(|r| (r.prefix, r.next_hop)).collect(),
+        static_neighbors: Vec::new(),
+    };
     let table = match RouteTable::new(microsoft, limits, counted, peers.clone(), connected) {
         Ok(mut t) => {
             let routes: Vec<(IpNet, IpAddr)> =
@@ -556,11 +565,15 @@ fn compile_l3(
     let neighbors = NeighborTable::new(NEIGHBOR_SLOTS);
     for n in &p.neighbors {
         for l in links.iter().flatten() {
-            if Some(n.ip) == l.peer_v4.map(IpAddr::V4) {
-                neighbors.set_static(neighbor_slot(l.side, Family::V4), &n.mac);
-            }
-            if Some(n.ip) == l.peer_v6.map(IpAddr::V6) {
-                neighbors.set_static(neighbor_slot(l.side, Family::V6), &n.mac);
+            for (fam, peer) in [
+                (Family::V4, l.peer_v4.map(IpAddr::V4)),
+                (Family::V6, l.peer_v6.map(IpAddr::V6)),
+            ] {
+                if Some(n.ip) == peer {
+                    let slot = neighbor_slot(l.side, fam);
+                    neighbors.set_static(slot, &n.mac);
+                    inputs.static_neighbors.push((slot, n.mac));
+                }
             }
         }
     }
@@ -574,6 +587,7 @@ fn compile_l3(
         marker_to_access,
         mtu: p.mtu,
         pcp_from_dscp: p.pcp_from_dscp,
+        inputs: Arc::new(inputs),
     };
     (peering, warning)
 }

@@ -45,6 +45,12 @@ struct ReasonLabels {
     reason: String,
 }
 
+/// Labels of an outcome (reloads).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
 /// Labels of an l3 counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
@@ -118,6 +124,33 @@ pub fn render(report: &Value) -> String {
         .set(i64::from(p["up"] == true));
     }
     reg.register("port_up", "1 when the port's link is up", up);
+    let admin = Family::<PortLabels, Gauge>::default();
+    for p in report["ports"].as_array().into_iter().flatten() {
+        admin
+            .get_or_create(&PortLabels {
+                port: p["name"].as_str().unwrap_or("").into(),
+                interface: p["interface"].as_str().unwrap_or("").into(),
+            })
+            .set(i64::from(p["admin_down"] == true));
+    }
+    reg.register(
+        "port_admin_down",
+        "1 when the operator took the port down (xconnect ctl link PORT down)",
+        admin,
+    );
+    let reloads = Family::<ResultLabels, Counter>::default();
+    for result in ["ok", "failed"] {
+        reloads
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc_by(u(&report["reloads"][result]));
+    }
+    reg.register(
+        "reloads",
+        "Configuration reloads, swapped in (ok) or refused (failed)",
+        reloads,
+    );
 
     let drops = Family::<ReasonLabels, Counter>::default();
     for (reason, n) in report["drops"].as_object().into_iter().flatten() {

@@ -8,29 +8,68 @@
 //! MSEEs do with their active/active pair.
 
 use crate::wire::{FrameInfo, L3};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-/// Up/down state per port, shared by all workers.
+/// The link is down in the kernel (operstate, carrier, or being reopened).
+const OPER_DOWN: u8 = 1;
+/// The operator took the port down (`xconnect ctl link PORT down`).
+const ADMIN_DOWN: u8 = 2;
+
+/// Up/down state per port, shared by all workers: a port forwards when it
+/// is neither down in the kernel (set by the link monitor) nor taken down
+/// by the operator (`ctl link`). The two are bits of one atomic per port,
+/// each writer changing only its own bit, so neither undoes the other.
 #[derive(Clone, Debug)]
 pub struct LinkState {
-    up: Arc<[AtomicBool]>,
+    down: Arc<[AtomicU8]>,
 }
 
 impl LinkState {
     /// All `ports` ports up.
     pub fn new(ports: usize) -> LinkState {
         LinkState {
-            up: (0..ports).map(|_| AtomicBool::new(true)).collect(),
+            down: (0..ports).map(|_| AtomicU8::new(0)).collect(),
         }
     }
 
-    /// Is the port up? Unknown ports are down.
+    /// Is the port up (in the kernel and for the operator)? Unknown ports
+    /// are down.
     #[inline(always)]
     pub fn is_up(&self, port: u16) -> bool {
-        self.up
+        self.down
             .get(port as usize)
-            .is_some_and(|a| a.load(Ordering::Relaxed))
+            .is_some_and(|a| a.load(Ordering::Relaxed) == 0)
+    }
+
+    /// Did the operator take the port down?
+    pub fn is_admin_down(&self, port: u16) -> bool {
+        self.down
+            .get(port as usize)
+            .is_some_and(|a| a.load(Ordering::Relaxed) & ADMIN_DOWN != 0)
+    }
+
+    /// Is the port up in the kernel (whatever the operator said)?
+    pub fn is_oper_up(&self, port: u16) -> bool {
+        self.down
+            .get(port as usize)
+            .is_some_and(|a| a.load(Ordering::Relaxed) & OPER_DOWN == 0)
+    }
+
+    /// Take the port down for the operator, or give it back to the kernel's
+    /// state.
+    pub fn set_admin(&self, port: u16, up: bool) {
+        self.set_bit(port, ADMIN_DOWN, !up);
+    }
+
+    fn set_bit(&self, port: u16, bit: u8, on: bool) {
+        if let Some(a) = self.down.get(port as usize) {
+            if on {
+                a.fetch_or(bit, Ordering::Relaxed);
+            } else {
+                a.fetch_and(!bit, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The state of every port read once: the pipeline takes one per batch,
@@ -38,27 +77,25 @@ impl LinkState {
     #[inline]
     pub fn snapshot(&self) -> LinkSnapshot<'_> {
         let mut mask = 0u64;
-        for (i, a) in self.up.iter().take(64).enumerate() {
-            mask |= (a.load(Ordering::Relaxed) as u64) << i;
+        for (i, a) in self.down.iter().take(64).enumerate() {
+            mask |= ((a.load(Ordering::Relaxed) == 0) as u64) << i;
         }
         LinkSnapshot { mask, state: self }
     }
 
-    /// Set a port up or down.
+    /// Set a port up or down in the kernel's terms (the link monitor).
     pub fn set(&self, port: u16, up: bool) {
-        if let Some(a) = self.up.get(port as usize) {
-            a.store(up, Ordering::Relaxed);
-        }
+        self.set_bit(port, OPER_DOWN, !up);
     }
 
     /// Number of ports tracked.
     pub fn len(&self) -> usize {
-        self.up.len()
+        self.down.len()
     }
 
     /// True if no ports are tracked.
     pub fn is_empty(&self) -> bool {
-        self.up.is_empty()
+        self.down.is_empty()
     }
 }
 
@@ -139,6 +176,23 @@ mod tests {
         assert!(!s.is_up(7));
         let snap = s.snapshot();
         assert!(snap.is_up(0) && !snap.is_up(1) && !snap.is_up(7) && !snap.is_up(100));
+    }
+
+    #[test]
+    fn admin_and_kernel_state_do_not_undo_each_other() {
+        let s = LinkState::new(1);
+        s.set_admin(0, false);
+        assert!(!s.is_up(0) && s.is_admin_down(0) && s.is_oper_up(0));
+        // The kernel says up again (a flap): still down for the operator.
+        s.set(0, false);
+        s.set(0, true);
+        assert!(!s.is_up(0) && !s.snapshot().is_up(0));
+        s.set_admin(0, true);
+        assert!(s.is_up(0) && s.snapshot().is_up(0));
+        // Operator up while the kernel has it down: down.
+        s.set(0, false);
+        s.set_admin(0, true);
+        assert!(!s.is_up(0) && !s.is_oper_up(0) && !s.is_admin_down(0));
     }
 
     #[test]

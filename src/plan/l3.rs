@@ -11,7 +11,8 @@ use super::{NeighborTable, RouteTable, Side, TagPush};
 use crate::frame::PortId;
 use crate::lpm::{Lpm4Reader, Lpm6Reader};
 use crate::wire::ethernet::Mac;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use ipnet::IpNet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
 /// Index of a forwarding path in a peering's tables (the LPM next hop).
@@ -83,6 +84,28 @@ pub struct Adjacency {
     pub peer_v6: Option<Ipv6Addr>,
 }
 
+/// What a peering's VRF and neighbour table were built from: a reload
+/// keeps a running peering's tables (and the routes its route sources and
+/// `ctl route` wrote into them) when these are unchanged but for the
+/// static routes, which it then adds and deletes in place.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VrfInputs {
+    /// Microsoft peering (no default route).
+    pub microsoft: bool,
+    /// (IPv4, IPv6) prefix limits.
+    pub limits: (usize, usize),
+    /// The sides whose routes count against the limits.
+    pub counted: Vec<Side>,
+    /// Link peers (next-hop candidates) and their sides.
+    pub peers: Vec<(IpAddr, Side)>,
+    /// Connected and local routes.
+    pub connected: Vec<(IpNet, PathId)>,
+    /// Configured static routes (prefix, next hop).
+    pub statics: Vec<(IpNet, IpAddr)>,
+    /// Configured static neighbours (slot, MAC).
+    pub static_neighbors: Vec<(usize, Mac)>,
+}
+
 /// A compiled l3 peering.
 #[derive(Clone)]
 pub struct L3Peering {
@@ -106,6 +129,8 @@ pub struct L3Peering {
     pub mtu: u16,
     /// Pushed tags take PCP = DSCP >> 3 (else the PCP of the popped outer tag).
     pub pcp_from_dscp: bool,
+    /// What the VRF and the neighbour table were built from.
+    pub inputs: Arc<VrfInputs>,
 }
 
 impl L3Peering {

@@ -27,8 +27,8 @@ pub mod routes;
 pub use classify::ClassTable;
 pub use handle::PlanHandle;
 pub use l3::{
-    neighbor_slot, Adjacency, Family, L3Peering, PathId, LOCAL_PATH, PATH_ACCESS, PATH_ECMP,
-    PATH_PRIMARY, PATH_SECONDARY,
+    neighbor_slot, Adjacency, Family, L3Peering, PathId, VrfInputs, LOCAL_PATH, PATH_ACCESS,
+    PATH_ECMP, PATH_PRIMARY, PATH_SECONDARY,
 };
 pub use neighbor::NeighborTable;
 pub use routes::{RouteError, RouteState, RouteTable};

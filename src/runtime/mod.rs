@@ -48,6 +48,7 @@ pub mod host;
 pub mod link;
 pub mod netlink;
 pub mod open;
+pub mod reload;
 pub mod report;
 pub mod worker;
 
@@ -130,6 +131,18 @@ pub struct Runtime {
     /// Requests of the control socket and the metrics endpoint.
     calls: Option<Receiver<Call>>,
     started: Instant,
+    /// The running configuration (what a reload compares with and, with
+    /// no file given, reads again), when started from one.
+    config: Option<crate::config::Config>,
+    /// Set by SIGHUP: reload the running configuration's file.
+    hangup: Option<Arc<AtomicBool>>,
+    /// Where route sources and the runtime's own messages go.
+    log: crate::control::server::Log,
+    /// The route sources' specs, in the order of `fpm` and `kernel`.
+    fpm_specs: Vec<crate::config::FpmSpec>,
+    kernel_specs: Vec<crate::config::KernelTableSpec>,
+    /// Reloads done and refused.
+    reloads: report::Reloads,
 }
 
 impl Runtime {
@@ -203,48 +216,25 @@ impl Runtime {
         )
         .context("reading the links (rtnetlink)")?;
         let handle = Arc::new(PlanHandle::new(plan.clone()));
+        let sink: crate::control::server::Log = {
+            let log = log.clone();
+            Arc::new(move |m: &str| {
+                if let Ok(mut l) = log.lock() {
+                    l(m)
+                }
+            })
+        };
         // The FPM listeners, before the workers: a listen error aborts
         // before anything forwards. Routes they write are seen at once.
         let mut fpm = Vec::new();
         for spec in &opts.fpm {
-            let name = format!("{}/{}", spec.circuit, spec.kind.name());
-            let Some(table) = plan.route_table(&spec.circuit, spec.kind) else {
-                bail!("fpm {name}: no such l3 peering in the plan");
-            };
-            let log = log.clone();
-            let sink: crate::control::server::Log = Arc::new(move |m: &str| {
-                if let Ok(mut l) = log.lock() {
-                    l(m)
-                }
-            });
-            let listener = ListenerSpec {
-                name,
-                addr: spec.fpm.listen,
-                netns: spec.fpm.netns.clone(),
-                grace: Duration::from_millis(spec.fpm.grace_ms),
-            };
-            fpm.push(FpmServer::start(&listener, table, sink)?);
+            fpm.push(start_fpm(spec, &plan, &sink)?);
         }
         // The followed routing tables, likewise: a missing namespace
         // aborts the start; the first dump runs on the source's thread.
         let mut kernel = Vec::new();
         for spec in &opts.kernel {
-            let name = format!("{}/{}", spec.circuit, spec.kind.name());
-            let Some(table) = plan.route_table(&spec.circuit, spec.kind) else {
-                bail!("kernel_table {name}: no such l3 peering in the plan");
-            };
-            let log = log.clone();
-            let sink: crate::control::server::Log = Arc::new(move |m: &str| {
-                if let Ok(mut l) = log.lock() {
-                    l(m)
-                }
-            });
-            let source = KernelSpec {
-                name,
-                table: spec.kernel.table,
-                netns: spec.kernel.netns.clone(),
-            };
-            kernel.push(KernelSource::start(&source, table, sink)?);
+            kernel.push(start_kernel(spec, &plan, &sink)?);
         }
         // The control socket and the metrics endpoint, before the workers
         // too: a socket another forwarder answers on, or a busy address,
@@ -327,7 +317,186 @@ impl Runtime {
             metrics,
             calls,
             started: Instant::now(),
+            config: None,
+            hangup: None,
+            log: sink,
+            fpm_specs: opts.fpm.clone(),
+            kernel_specs: opts.kernel.clone(),
+            reloads: report::Reloads::default(),
         })
+    }
+
+    /// The configuration the forwarder was started from: `ctl reload`
+    /// with no file, and SIGHUP, read its file again.
+    pub fn set_config(&mut self, cfg: crate::config::Config) {
+        self.config = Some(cfg);
+    }
+
+    /// Reload the running configuration's file whenever `flag` is set
+    /// (the CLI sets it on SIGHUP); the flag is cleared on each reload.
+    pub fn reload_on(&mut self, flag: Arc<AtomicBool>) {
+        self.hangup = Some(flag);
+    }
+
+    /// Reload: `file`, or the running configuration's file. See
+    /// [`reload`] for what is kept; the reply lists what changed, or the
+    /// errors (with file:line) when nothing did.
+    pub fn reload(&mut self, file: Option<&std::path::Path>) -> serde_json::Value {
+        use crate::control::socket::{error, ok};
+        let reply = self.try_reload(file);
+        match reply {
+            Ok(v) => {
+                self.reloads.ok += 1;
+                (self.log)(&format!(
+                    "reloaded {}",
+                    v["message"].as_str().unwrap_or_default()
+                ));
+                for c in v["changes"].as_array().into_iter().flatten() {
+                    (self.log)(&format!("  {}", c.as_str().unwrap_or_default()));
+                }
+                ok(v)
+            }
+            Err(e) => {
+                self.reloads.failed += 1;
+                (self.log)(&format!("reload refused, nothing changed: {e}"));
+                error(format!("reload refused, nothing changed: {e}"))
+            }
+        }
+    }
+
+    fn try_reload(&mut self, file: Option<&std::path::Path>) -> Result<serde_json::Value, String> {
+        let Some(running) = &self.config else {
+            return Err("this forwarder was not started from a configuration file".into());
+        };
+        let path = file.map_or_else(|| running.source.clone(), |f| f.to_path_buf());
+        let next = crate::config::load(&path).map_err(|d| d.to_string().trim_end().to_string())?;
+        let mut prepared = reload::prepare(&self.ports, next)?;
+        let old_plan = self.plan.current();
+        let fpm_next = crate::config::fpm_specs(&prepared.cfg);
+        let kernel_next = crate::config::kernel_specs(&prepared.cfg);
+        let (changes, unchanged) = reload::describe(running, &prepared.cfg, &prepared.plan);
+        // From here on the running state changes. A route source that
+        // cannot start (its address taken) is named in the reply; the
+        // rest of the reload stands.
+        let mut notes = reload::adopt_tables(&mut prepared.plan, &old_plan);
+        let plan = Arc::new(prepared.plan);
+        let generation = self.plan.publish(plan.clone());
+        notes.extend(self.restart_sources(&plan, fpm_next, kernel_next));
+        for w in &plan.warnings {
+            notes.push(format!("warning: {w}"));
+        }
+        self.ports = prepared.ports;
+        let message = format!(
+            "{}: {} peering(s) changed, added or removed, {} unchanged; plan generation {}",
+            path.display(),
+            changes.len(),
+            unchanged,
+            generation
+        );
+        let mut all = changes.clone();
+        all.extend(notes.iter().cloned());
+        self.config = Some(prepared.cfg);
+        Ok(serde_json::json!({
+            "message": message,
+            "file": path.display().to_string(),
+            "generation": generation,
+            "unchanged": unchanged,
+            "peerings": changes,
+            "tables": notes,
+            "changes": all,
+        }))
+    }
+
+    /// Stop the route sources whose spec is gone or changed, start the new
+    /// ones on `plan`'s tables; sources whose spec is the same run on (their
+    /// table handle is the one `plan` uses). Returns what was done.
+    fn restart_sources(
+        &mut self,
+        plan: &Plan,
+        fpm_next: Vec<crate::config::FpmSpec>,
+        kernel_next: Vec<crate::config::KernelTableSpec>,
+    ) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut fpm = Vec::new();
+        let mut running: Vec<(crate::config::FpmSpec, FpmServer)> =
+            std::mem::take(&mut self.fpm_specs)
+                .into_iter()
+                .zip(std::mem::take(&mut self.fpm))
+                .collect();
+        let mut specs = Vec::new();
+        for spec in fpm_next {
+            let name = format!("{}/{}", spec.circuit, spec.kind.name());
+            if let Some(i) = running.iter().position(|(s, _)| *s == spec) {
+                fpm.push(running.swap_remove(i).1);
+                specs.push(spec);
+                continue;
+            }
+            // A changed listener of the same peering stops first (it may
+            // hold the address the new one binds).
+            if let Some(i) = running
+                .iter()
+                .position(|(s, _)| s.circuit == spec.circuit && s.kind == spec.kind)
+            {
+                running.swap_remove(i).1.stop();
+            }
+            match start_fpm(&spec, plan, &self.log) {
+                Ok(f) => {
+                    notes.push(format!("fpm {name}: listening on {}", f.local_addr()));
+                    fpm.push(f);
+                    specs.push(spec);
+                }
+                Err(e) => notes.push(format!("fpm {name}: not started: {e:#}")),
+            }
+        }
+        for (s, f) in running {
+            notes.push(format!("fpm {}/{}: stopped", s.circuit, s.kind.name()));
+            f.stop();
+        }
+        self.fpm = fpm;
+        self.fpm_specs = specs;
+        let mut kernel = Vec::new();
+        let mut running: Vec<(crate::config::KernelTableSpec, KernelSource)> =
+            std::mem::take(&mut self.kernel_specs)
+                .into_iter()
+                .zip(std::mem::take(&mut self.kernel))
+                .collect();
+        let mut specs = Vec::new();
+        for spec in kernel_next {
+            let name = format!("{}/{}", spec.circuit, spec.kind.name());
+            if let Some(i) = running.iter().position(|(s, _)| *s == spec) {
+                kernel.push(running.swap_remove(i).1);
+                specs.push(spec);
+                continue;
+            }
+            if let Some(i) = running
+                .iter()
+                .position(|(s, _)| s.circuit == spec.circuit && s.kind == spec.kind)
+            {
+                running.swap_remove(i).1.stop();
+            }
+            match start_kernel(&spec, plan, &self.log) {
+                Ok(k) => {
+                    notes.push(format!(
+                        "kernel_table {name}: following table {}",
+                        spec.kernel.table
+                    ));
+                    kernel.push(k);
+                    specs.push(spec);
+                }
+                Err(e) => notes.push(format!("kernel_table {name}: not started: {e:#}")),
+            }
+        }
+        for (s, k) in running {
+            notes.push(format!(
+                "kernel_table {}/{}: stopped",
+                s.circuit,
+                s.kind.name()
+            ));
+            k.stop();
+        }
+        self.kernel = kernel;
+        self.kernel_specs = specs;
+        notes
     }
 
     /// The plan in use (the last one published).
@@ -338,6 +507,16 @@ impl Runtime {
     /// The ports, as opened.
     pub fn ports(&self) -> &[PortSpec] {
         &self.ports
+    }
+
+    /// The link state the workers forward by.
+    pub fn link_state(&self) -> &LinkState {
+        &self.links
+    }
+
+    /// Log a message where the runtime's messages go.
+    pub fn log(&self, message: &str) {
+        (self.log)(message)
     }
 
     /// Make `plan` the plan every worker forwards by, from its next batch
@@ -385,6 +564,7 @@ impl Runtime {
         r.capture = self.capture.as_ref().map(Capture::report);
         r.fpm = self.fpm.iter().map(FpmServer::status).collect();
         r.kernel = self.kernel.iter().map(KernelSource::status).collect();
+        r.reloads = self.reloads;
         r
     }
 
@@ -443,6 +623,13 @@ impl Runtime {
                 break;
             }
             self.serve_control();
+            if self
+                .hangup
+                .as_ref()
+                .is_some_and(|h| h.swap(false, Ordering::Relaxed))
+            {
+                self.reload(None);
+            }
             if let (Some(at), Some(every)) = (next_stats, opts.stats_interval) {
                 if Instant::now() >= at {
                     stats(&self.report(false));
@@ -487,6 +674,43 @@ impl Runtime {
             None => Ok(report),
         }
     }
+}
+
+/// Start the FPM listener of `spec` on its peering's table in `plan`.
+fn start_fpm(
+    spec: &crate::config::FpmSpec,
+    plan: &Plan,
+    log: &crate::control::server::Log,
+) -> anyhow::Result<FpmServer> {
+    let name = format!("{}/{}", spec.circuit, spec.kind.name());
+    let Some(table) = plan.route_table(&spec.circuit, spec.kind) else {
+        bail!("fpm {name}: no such l3 peering in the plan");
+    };
+    let listener = ListenerSpec {
+        name,
+        addr: spec.fpm.listen,
+        netns: spec.fpm.netns.clone(),
+        grace: Duration::from_millis(spec.fpm.grace_ms),
+    };
+    Ok(FpmServer::start(&listener, table, log.clone())?)
+}
+
+/// Start following the kernel table of `spec` into its peering's table.
+fn start_kernel(
+    spec: &crate::config::KernelTableSpec,
+    plan: &Plan,
+    log: &crate::control::server::Log,
+) -> anyhow::Result<KernelSource> {
+    let name = format!("{}/{}", spec.circuit, spec.kind.name());
+    let Some(table) = plan.route_table(&spec.circuit, spec.kind) else {
+        bail!("kernel_table {name}: no such l3 peering in the plan");
+    };
+    let source = KernelSpec {
+        name,
+        table: spec.kernel.table,
+        netns: spec.kernel.netns.clone(),
+    };
+    Ok(KernelSource::start(&source, table, log.clone())?)
 }
 
 impl Drop for Runtime {

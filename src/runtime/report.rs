@@ -17,8 +17,10 @@ pub struct PortReport {
     pub interface: String,
     /// Backend.
     pub backend: &'static str,
-    /// Link state as last read from the kernel.
+    /// Forwarding: up in the kernel and not taken down by the operator.
     pub up: bool,
+    /// Taken down by the operator (`xconnect ctl link PORT down`).
+    pub admin_down: bool,
     /// Frames received.
     pub rx_packets: u64,
     /// Bytes received.
@@ -29,6 +31,15 @@ pub struct PortReport {
     pub tx_bytes: u64,
     /// Frames the kernel dropped before xconnect saw them.
     pub kernel_drops: u64,
+}
+
+/// Reloads of the configuration (`ctl reload`, SIGHUP).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Reloads {
+    /// Reloads swapped in.
+    pub ok: u64,
+    /// Reloads refused (the running configuration stayed).
+    pub failed: u64,
 }
 
 /// A statistics report (periodic or final).
@@ -58,6 +69,8 @@ pub struct Report {
     pub fpm: Vec<crate::control::FpmStatus>,
     /// The followed routing tables of the `l3` peerings.
     pub kernel: Vec<crate::control::KernelStatus>,
+    /// Configuration reloads.
+    pub reloads: Reloads,
 }
 
 impl Report {
@@ -80,6 +93,7 @@ impl Report {
                     interface: p.interface.clone(),
                     backend: p.backend.name(),
                     up: links.is_up(i as u16),
+                    admin_down: links.is_admin_down(i as u16),
                     rx_packets: pc.rx_packets,
                     rx_bytes: pc.rx_bytes,
                     tx_packets: pc.tx_packets,
@@ -103,6 +117,7 @@ impl Report {
             capture: None,
             fpm: Vec::new(),
             kernel: Vec::new(),
+            reloads: Reloads::default(),
         }
     }
 
