@@ -70,8 +70,8 @@ Examples:
   xconnect ctl reload --config examples/lab-pe.toml
   xconnect ctl link trunk-a down -c examples/lab-pe.toml
   xconnect ctl route add private 203.0.113.0/24 via 192.0.2.2 -c pe.toml
-  xconnect ctl capture start /var/tmp/xc --direction drop -c pe.toml
-  xconnect ctl capture stop -c pe.toml")]
+  xconnect ctl -c pe.toml capture start /var/tmp/xc --direction drop
+  xconnect ctl -c pe.toml capture stop")]
 pub struct CtlArgs {
     /// The command and its arguments.
     #[arg(required = true, num_args = 1.., value_name = "COMMAND [ARGS]",

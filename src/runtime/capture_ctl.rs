@@ -13,9 +13,9 @@
 //!   acknowledges. The worker never locks or waits for the main loop;
 //!   with no capture it holds no tap and pays one branch per batch, as
 //!   before.
-//! - [`Runtime::capture_start`] compiles the filter against the port
-//!   names (an unknown port is an error listing the ports), refuses when
-//!   a capture already runs (naming where it writes), opens the first
+//! - [`Runtime::capture_start`] first compiles the filter against the
+//!   port names (an unknown port is an error listing the ports), then
+//!   refuses when a capture already runs (naming where it writes), opens the first
 //!   file ([`Capture::start`]: a directory that cannot be created or
 //!   written is an error naming it) and only then hands the taps over:
 //!   on any error nothing changed.
@@ -179,6 +179,8 @@ pub fn start_on(
     ports: &[PortSpec],
     log: impl FnMut(&str) + Send + 'static,
 ) -> anyhow::Result<PathBuf> {
+    let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+    spec.filter.compile(&names).map_err(anyhow::Error::msg)?;
     if let Some(c) = slot {
         bail!(
             "a capture is already running, writing to {} (first file {}): stop it first \
@@ -187,8 +189,6 @@ pub fn start_on(
             c.first_file().display()
         );
     }
-    let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
-    spec.filter.compile(&names).map_err(anyhow::Error::msg)?;
     let (capture, taps) = Capture::start(spec, ports, out.workers(), log)?;
     let first = capture.first_file().to_path_buf();
     out.hand_over(taps.into_iter().map(Some).collect());
