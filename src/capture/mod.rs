@@ -92,6 +92,8 @@ impl CaptureSpec {
 pub struct CaptureReport {
     /// The directory written to.
     pub dir: String,
+    /// What is captured ([`Filter::describe`]).
+    pub filter: String,
     /// Frames written to a file.
     pub written: u64,
     /// Frames the filter selected but the capture lost: no free chunk
@@ -108,6 +110,7 @@ pub struct CaptureReport {
 /// A running capture: the writer thread and every worker's pool.
 pub struct Capture {
     dir: PathBuf,
+    filter: String,
     first: PathBuf,
     pools: Vec<Arc<Pool>>,
     stats: Arc<WriterStats>,
@@ -203,6 +206,7 @@ impl Capture {
         Ok((
             Capture {
                 dir: spec.dir.clone(),
+                filter: spec.filter.describe(),
                 first,
                 pools,
                 stats,
@@ -227,6 +231,7 @@ impl Capture {
             .sum();
         CaptureReport {
             dir: self.dir.display().to_string(),
+            filter: self.filter.clone(),
             written: self.stats.written.load(Ordering::Relaxed),
             dropped: lost + self.stats.discarded.load(Ordering::Relaxed),
             files: self.stats.files.load(Ordering::Relaxed),

@@ -19,6 +19,8 @@ Views:
                                kind; an address shows its longest match
   neighbors                    each l3 link's peer and the MAC held for it
   sources                      the route sources: FPM listeners, followed tables
+  capture                      the running capture: directory, filter, files,
+                               frames written and dropped (null when none)
 
 The socket is --control PATH, or the default of the forwarder's
 configuration: /run/xconnect/<config file stem>.sock (--config FILE).
@@ -55,8 +57,11 @@ Commands:
   route add PEERING PREFIX via NH…  a static route in an l3 peering (NH: the peer on
   route del PEERING PREFIX [NH]     a link); PEERING is circuit/kind or a kind
   capture start DIR [--port P,…] [--direction rx,tx,drop] [--reason R,…]
-                [--max-bytes SIZE] [--files N] [--snaplen BYTES]
-  capture stop
+                [--max-bytes SIZE] [--files N] [--snaplen BYTES] [--buffer SIZE]
+                                    capture frames into pcapng files in DIR while
+                                    forwarding (as run --capture; one at a time)
+  capture stop                      stop it: the workers release it, the files are
+                                    completed, the final counters printed
 
 The socket is --control PATH, or the default of the forwarder's
 configuration: /run/xconnect/<config file stem>.sock (--config FILE).
@@ -64,7 +69,9 @@ configuration: /run/xconnect/<config file stem>.sock (--config FILE).
 Examples:
   xconnect ctl reload --config examples/lab-pe.toml
   xconnect ctl link trunk-a down -c examples/lab-pe.toml
-  xconnect ctl route add private 203.0.113.0/24 via 192.0.2.2 -c pe.toml")]
+  xconnect ctl route add private 203.0.113.0/24 via 192.0.2.2 -c pe.toml
+  xconnect ctl -c pe.toml capture start /var/tmp/xc --direction drop
+  xconnect ctl -c pe.toml capture stop")]
 pub struct CtlArgs {
     /// The command and its arguments.
     /// (`--json`, `--control` and `--config` are taken from anywhere in
@@ -154,6 +161,15 @@ pub fn ctl(a: &CtlArgs) -> anyhow::Result<i32> {
             args[1] = abs.display().to_string();
         }
     }
+    // So is a capture directory: the first argument after `capture start`
+    // that is neither an option nor an option's value.
+    if args.len() > 2 && args[0] == "capture" && args[1] == "start" {
+        if let Some(dir) = capture_dir_index(&args[2..]) {
+            if let Ok(abs) = std::path::absolute(&args[2 + dir]) {
+                args[2 + dir] = abs.display().to_string();
+            }
+        }
+    }
     let reply = socket::request(
         &path,
         &Request {
@@ -179,6 +195,20 @@ pub fn ctl(a: &CtlArgs) -> anyhow::Result<i32> {
         print!("{}", ctl_text(data));
     }
     Ok(0)
+}
+
+/// The index of the directory among the arguments of `ctl capture start`
+/// (every option there takes a value, as `--opt VALUE` or `--opt=VALUE`).
+fn capture_dir_index(args: &[String]) -> Option<usize> {
+    let mut i = 0;
+    while i < args.len() {
+        if args[i].starts_with("--") {
+            i += if args[i].contains('=') { 1 } else { 2 };
+        } else {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// The text form of a `ctl` reply: its `message` lines, then any
@@ -372,10 +402,61 @@ pub fn text(view: &str, data: &Value) -> String {
                 s.push_str("no route sources (no fpm or kernel_table in the configuration)\n");
             }
         }
+        "capture" => {
+            if data.is_null() {
+                s.push_str("no capture running\n");
+            } else {
+                s.push_str(&format!(
+                    "capturing {} to {}\n  files {}, written {} frames ({} bytes), dropped {}\n",
+                    data["filter"].as_str().unwrap_or(""),
+                    data["dir"].as_str().unwrap_or(""),
+                    n(&data["files"]),
+                    n(&data["written"]),
+                    n(&data["bytes"]),
+                    n(&data["dropped"]),
+                ));
+                if let Some(e) = data["error"].as_str() {
+                    s.push_str(&format!("  STOPPED: {e}\n"));
+                }
+            }
+        }
         _ => {
             s.push_str(&serde_json::to_string_pretty(data).unwrap_or_default());
             s.push('\n');
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn capture_text_says_none_or_where_and_how_much() {
+        assert_eq!(text("capture", &Value::Null), "no capture running\n");
+        let t = text(
+            "capture",
+            &json!({"dir": "/var/tmp/xc", "filter": "every port; drop", "files": 2,
+                    "written": 10, "bytes": 900, "dropped": 1, "error": null}),
+        );
+        assert_eq!(
+            t,
+            "capturing every port; drop to /var/tmp/xc\n  files 2, written 10 frames \
+             (900 bytes), dropped 1\n"
+        );
+    }
+
+    #[test]
+    fn the_capture_directory_is_found_among_the_options() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(capture_dir_index(&s(&["d"])), Some(0));
+        assert_eq!(
+            capture_dir_index(&s(&["--port", "a", "d", "--files", "2"])),
+            Some(2)
+        );
+        assert_eq!(capture_dir_index(&s(&["--port=a", "d"])), Some(1));
+        assert_eq!(capture_dir_index(&s(&["--port", "a"])), None);
+    }
 }

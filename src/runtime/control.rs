@@ -22,6 +22,7 @@ pub const VIEWS: &[&str] = &[
     "routes",
     "neighbors",
     "sources",
+    "capture",
 ];
 /// `show routes` lists at most this many routes per peering (the counts
 /// are always whole).
@@ -48,6 +49,7 @@ pub fn answer(request: &Request, plan: &Plan, report: &dyn Fn() -> Report) -> Va
             let r = report();
             ok(json!({ "fpm": r.fpm, "kernel": r.kernel }))
         }
+        "capture" => ok(serde_json::to_value(report().capture).unwrap_or(Value::Null)),
         "routes" => routes(plan, rest),
         "neighbors" => neighbors(plan),
         other => error(format!(
@@ -272,6 +274,45 @@ mod tests {
             .cloned()
             .unwrap();
         assert_eq!(primary["mac"], "02:00:00:00:00:09", "{primary}");
+    }
+
+    #[test]
+    fn capture_is_null_when_off_and_the_report_when_on() {
+        let p = plan("pe-dot1q.toml");
+        let cfg = crate::config::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pe-dot1q.toml"),
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+        let ports = crate::config::port_specs(&cfg);
+        let links = crate::pipeline::LinkState::new(ports.len());
+        let report = |capture: Option<crate::capture::CaptureReport>| {
+            let mut r = Report::new(
+                &ports,
+                &links,
+                &crate::pipeline::Counters::default(),
+                &[],
+                std::time::Duration::ZERO,
+                false,
+            );
+            r.capture = capture;
+            r
+        };
+        let r = Request {
+            command: "show".into(),
+            args: vec!["capture".into()],
+        };
+        let v = answer(&r, &p, &|| report(None));
+        assert_eq!(v, json!({ "ok": true, "data": null }));
+        let on = crate::capture::CaptureReport {
+            dir: "/var/tmp/xc".into(),
+            filter: "every port; rx,tx,drop".into(),
+            written: 7,
+            ..Default::default()
+        };
+        let v = answer(&r, &p, &|| report(Some(on.clone())));
+        assert_eq!(v["data"]["dir"], "/var/tmp/xc", "{v}");
+        assert_eq!(v["data"]["written"], 7, "{v}");
+        assert_eq!(v["data"]["filter"], "every port; rx,tx,drop", "{v}");
     }
 
     #[test]

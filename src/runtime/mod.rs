@@ -29,6 +29,9 @@
 //!   after every port opened and before the workers (its directory error
 //!   comes after any port error); each worker takes a tap, and the writer
 //!   is stopped after the workers, once it wrote what they queued.
+//!   `xconnect ctl capture start|stop` ([`capture_ctl`]) starts and
+//!   stops a capture while the workers run; the one running when the
+//!   workers stop is finished the same way.
 //! - The FPM listeners of [`RunOptions::fpm`] ([`crate::control::server`])
 //!   start before the workers (a listen error aborts the start) and write
 //!   into their peerings' tables of the plan started with; they stop with
@@ -115,6 +118,9 @@ impl Default for RunOptions {
     }
 }
 
+/// Where the runtime's threads send their messages.
+type SharedLog = Arc<Mutex<dyn FnMut(&str) + Send>>;
+
 /// A started forwarder.
 pub struct Runtime {
     plan: Arc<PlanHandle>,
@@ -124,6 +130,10 @@ pub struct Runtime {
     snapshots: Vec<Arc<Mutex<Snapshot>>>,
     threads: Vec<std::thread::JoinHandle<std::io::Result<()>>>,
     capture: Option<Capture>,
+    /// Hands the workers a capture's taps (`ctl capture`).
+    taps: capture_ctl::TapOutbox,
+    /// Messages (capture write errors, link changes).
+    log: SharedLog,
     fpm: Vec<FpmServer>,
     kernel: Vec<KernelSource>,
     control: Option<ControlServer>,
@@ -156,7 +166,7 @@ impl Runtime {
         stop: Arc<AtomicBool>,
         log: impl FnMut(&str) + Send + 'static,
     ) -> anyhow::Result<Runtime> {
-        let log = Arc::new(Mutex::new(log));
+        let log: SharedLog = Arc::new(Mutex::new(log));
         let workers = opts.workers.clamp(1, 64);
         if plan.ports.len() != ports.len() {
             bail!(
@@ -205,6 +215,7 @@ impl Runtime {
         // the workers start with.
         let links = LinkState::new(ports.len());
         let (outbox, inboxes) = handover::channels(ports.len(), workers);
+        let (taps_out, taps_in) = capture_ctl::channels(workers);
         let netlink = link::Netlink::open().context("opening the rtnetlink socket")?;
         let monitor = link::Monitor::new(
             ports,
@@ -264,7 +275,9 @@ impl Runtime {
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut snapshots = Vec::new();
         let mut threads = Vec::new();
-        for (w, (ports, reopen)) in queues.into_iter().zip(inboxes).enumerate() {
+        for (w, ((ports, reopen), tap_inbox)) in
+            queues.into_iter().zip(inboxes).zip(taps_in).enumerate()
+        {
             let snapshot = Arc::new(Mutex::new(Snapshot::default()));
             snapshots.push(snapshot.clone());
             let core = match (opts.first_core, cores.is_empty()) {
@@ -282,6 +295,7 @@ impl Runtime {
                 stop: stop.clone(),
                 capture: taps.get_mut(w).and_then(Option::take),
                 reopen,
+                taps: tap_inbox,
             };
             threads.push(
                 std::thread::Builder::new()
@@ -290,6 +304,7 @@ impl Runtime {
                     .context("starting a worker thread")?,
             );
         }
+        let run_log = log.clone();
         {
             let stop = stop.clone();
             std::thread::Builder::new()
@@ -311,6 +326,8 @@ impl Runtime {
             snapshots,
             threads,
             capture,
+            taps: taps_out,
+            log: run_log,
             fpm,
             kernel,
             control,

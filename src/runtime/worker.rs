@@ -21,10 +21,13 @@
 //! With a [`CaptureTap`] the loop hands it each batch before the pipeline
 //! (received frames), after it (drops) and after each send (transmitted
 //! and refused frames), and flushes it when idle and at every publish.
+//! A tap started or stopped by `ctl capture` arrives in its [`TapInbox`]
+//! (one atomic load per round) and is taken between two rounds.
 //! With a priority the thread runs `SCHED_FIFO` ([`set_fifo_priority`])
 //! before its first batch; a refusal ends the worker with an error that
 //! names the privilege.
 
+use super::capture_ctl::TapInbox;
 use super::handover::Inbox;
 use crate::capture::CaptureTap;
 use crate::driver::Driver;
@@ -97,6 +100,8 @@ pub struct Worker {
     pub capture: Option<CaptureTap>,
     /// Where the link monitor hands over queues of reopened ports.
     pub reopen: Inbox,
+    /// Where `ctl capture start|stop` hands over a tap (or none).
+    pub taps: TapInbox,
 }
 
 impl Worker {
@@ -132,6 +137,9 @@ impl Worker {
             }
             if self.reopen.pending() {
                 self.take_reopened(poll.registry(), &mut kernel_drops);
+            }
+            if self.taps.pending() {
+                self.taps.apply(&mut self.capture);
             }
             let mut got = 0;
             for port in 0..self.ports.len() {
