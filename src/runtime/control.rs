@@ -474,7 +474,7 @@ fn report_for(cfg: &crate::config::Config, down: &[&str]) -> Report {
 pub fn well_formed(reply: &Value) -> Result<(), String> {
     match reply["ok"].as_bool() {
         None => Err(format!("a reply without a bool \"ok\": {reply}")),
-        Some(false) if !reply["error"].as_str().is_some_and(|e| !e.is_empty()) => {
+        Some(false) if reply["error"].as_str().is_none_or(str::is_empty) => {
             Err(format!("an error reply without an error message: {reply}"))
         }
         Some(_) => Ok(()),
