@@ -17,13 +17,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
 
-TARGETS=(wire_parse tag_rewrite pipeline config pcap_trace l3_reply fpm_decode)
+TARGETS=(wire_parse tag_rewrite pipeline config pcap_trace l3_reply fpm_decode control)
 [ -f fuzz/fuzz_targets/lpm_diff.rs ] && TARGETS+=(lpm_diff)
 
 dict_for() {
   case "$1" in
     config) echo "-dict=dict/config.dict" ;;
     wire_parse|pipeline|tag_rewrite|l3_reply) echo "-dict=dict/wire.dict" ;;
+    control) echo "-dict=dict/control.dict" ;;
     *) echo "" ;;
   esac
 }

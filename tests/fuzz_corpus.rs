@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use xconnect::invariants::{self, LpmOp, PipelineCase, TagOp};
 
-const TARGETS: [&str; 8] = [
+const TARGETS: [&str; 9] = [
     "wire_parse",
     "tag_rewrite",
     "pipeline",
@@ -21,6 +21,7 @@ const TARGETS: [&str; 8] = [
     "pcap_trace",
     "l3_reply",
     "fpm_decode",
+    "control",
 ];
 
 fn root() -> PathBuf {
@@ -59,6 +60,7 @@ fn run(target: &str, data: &[u8]) {
         "fpm_decode" => {
             invariants::fpm_decode(data);
         }
+        "control" => xconnect::runtime::control::fuzz_request_line(data),
         _ => unreachable!("unknown target {target}"),
     }
 }

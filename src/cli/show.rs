@@ -21,6 +21,18 @@ Views:
   sources                      the route sources: FPM listeners, followed tables
   capture                      the running capture: directory, filter, files,
                                frames written and dropped (null when none)
+  attachments                  the classification table: per port and tag stack
+                               (100.200 = S-tag 100, C-tag 200) its circuit,
+                               peering, side, mode and where its frames go
+  circuits [CIRCUIT]           each circuit's trunk links (port, outer tags, link
+                               state), how its flows are spread now (per flow over
+                               both links, all on the one up, or no path) and its
+                               peerings' tags
+
+--watch [SECONDS] (after the view) clears the screen and reprints the view
+every SECONDS (default 1) until Ctrl-C, under a line naming the socket and
+the time; with --json it prints one JSON line per interval instead. It stops
+with exit status 1 on an error reply or when the forwarder goes away.
 
 The socket is --control PATH, or the default of the forwarder's
 configuration: /run/xconnect/<config file stem>.sock (--config FILE).
@@ -28,7 +40,9 @@ configuration: /run/xconnect/<config file stem>.sock (--config FILE).
 Examples:
   xconnect show ports --config examples/lab-pe-bgp.toml
   xconnect show routes private 198.51.100.130 --control /run/xconnect/lab-pe-bgp.sock
-  xconnect show sources --config pe.toml --json")]
+  xconnect show sources --config pe.toml --json
+  xconnect show circuits -c examples/pe-qinq.toml --watch 2
+  xconnect show ports -c pe.toml --json --watch | jq -c '.[] | {name, up}'")]
 pub struct ShowArgs {
     /// What to show, and its arguments.
     #[arg(required = true, num_args = 1.., value_name = "VIEW [ARGS]")]
@@ -42,6 +56,31 @@ pub struct ShowArgs {
     /// Print the reply's JSON.
     #[arg(long)]
     pub json: bool,
+    /// Clear the screen and reprint the view every SECONDS (default 1)
+    /// until Ctrl-C; with --json, one JSON line per interval. Give it after
+    /// the view.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1,
+          default_missing_value = "1", value_parser = watch_seconds)]
+    pub watch: Option<f64>,
+}
+
+/// The longest `--watch` interval, in seconds (a day).
+const WATCH_MAX_S: f64 = 86_400.0;
+/// The shortest `--watch` interval, in seconds.
+const WATCH_MIN_S: f64 = 0.1;
+
+/// `--watch SECONDS`: a number of seconds from 0.1 to a day.
+fn watch_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (WATCH_MIN_S..=WATCH_MAX_S).contains(&x) => Ok(x),
+        Ok(_) => Err(format!(
+            "the interval is {WATCH_MIN_S} to {WATCH_MAX_S} seconds"
+        )),
+        Err(_) => Err(
+            "seconds, e.g. --watch 2 (give --watch after the view: xconnect show ports --watch)"
+                .into(),
+        ),
+    }
 }
 
 /// Arguments of `xconnect ctl`.
@@ -236,13 +275,14 @@ pub fn ctl_text(data: &Value) -> String {
 /// Run `xconnect show`.
 pub fn run(a: &ShowArgs) -> anyhow::Result<i32> {
     let path = socket_path(&a.control, &a.config)?;
-    let reply = socket::request(
-        &path,
-        &Request {
-            command: "show".into(),
-            args: a.view.clone(),
-        },
-    )?;
+    let request = Request {
+        command: "show".into(),
+        args: a.view.clone(),
+    };
+    if let Some(secs) = a.watch {
+        return Ok(watch(a, &path, &request, secs));
+    }
+    let reply = socket::request(&path, &request)?;
     if reply["ok"] != true {
         let e = reply["error"]
             .as_str()
@@ -261,6 +301,83 @@ pub fn run(a: &ShowArgs) -> anyhow::Result<i32> {
     }
     print!("{}", text(&a.view[0], data));
     Ok(0)
+}
+
+/// The local time as `YYYY-MM-DD HH:MM:SS` (UTC, said so, if the local
+/// time zone cannot be read).
+fn local_time() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let t = secs as libc::time_t;
+    // SAFETY: `tm` is plain data that localtime_r fills in; both pointers
+    // are valid for the call, and localtime_r is the thread-safe variant.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        let z = crate::capture::utc_stamp(secs);
+        return format!("{z} (UTC)");
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// `xconnect show … --watch SECONDS`: ask every interval and reprint (or
+/// print one JSON line) until Ctrl-C. Stops, with exit code 1 and a
+/// message, on an error reply or when the socket is lost (each request is
+/// bounded by the socket's timeouts); exit code 0 when stdout is closed
+/// (e.g. `| head`).
+fn watch(a: &ShowArgs, path: &std::path::Path, request: &Request, secs: f64) -> i32 {
+    use std::io::Write;
+    let every = std::time::Duration::from_secs_f64(secs);
+    let mut out = std::io::stdout();
+    loop {
+        let started = std::time::Instant::now();
+        let reply = match socket::request(path, request) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("xconnect: watch stopped: lost the forwarder: {e}");
+                return 1;
+            }
+        };
+        if reply["ok"] != true {
+            let e = reply["error"]
+                .as_str()
+                .unwrap_or("an error without a message");
+            if a.json {
+                let _ = writeln!(out, "{reply}");
+            }
+            eprintln!("xconnect: watch stopped: {e}");
+            return 1;
+        }
+        let data = &reply["data"];
+        let screen = if a.json {
+            format!("{data}\n")
+        } else {
+            // Home the cursor and clear the screen, as watch(1) does.
+            format!(
+                "\x1b[H\x1b[2JEvery {secs}s: xconnect show {}    {}    {}\n\n{}",
+                a.view.join(" "),
+                path.display(),
+                local_time(),
+                text(&a.view[0], data)
+            )
+        };
+        if out
+            .write_all(screen.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            return 0;
+        }
+        std::thread::sleep(every.saturating_sub(started.elapsed()));
+    }
 }
 
 /// The text form of view `view`'s data.
@@ -363,6 +480,71 @@ pub fn text(view: &str, data: &Value) -> String {
                     e["peer"].as_str().unwrap_or(""),
                     e["mac"].as_str().unwrap_or("(not resolved)"),
                     if e["static"] == true { " static" } else { "" }
+                ));
+            }
+        }
+        "attachments" => {
+            s.push_str(&format!(
+                "{:<16} {:<12} {:<14} {:<10} {:<10} {:<5} egress\n",
+                "port", "tags", "circuit", "peering", "side", "mode"
+            ));
+            for a in data.as_array().into_iter().flatten() {
+                s.push_str(&format!(
+                    "{:<16} {:<12} {:<14} {:<10} {:<10} {:<5} {}\n",
+                    a["port"].as_str().unwrap_or(""),
+                    a["tags"].as_str().unwrap_or(""),
+                    a["circuit"].as_str().unwrap_or(""),
+                    a["peering"].as_str().unwrap_or(""),
+                    a["side"].as_str().unwrap_or(""),
+                    a["mode"].as_str().unwrap_or(""),
+                    a["to"].as_str().unwrap_or(""),
+                ));
+            }
+        }
+        "circuits" => {
+            let mut per_flow = false;
+            for c in data.as_array().into_iter().flatten() {
+                per_flow |= c["pick"] == "per-flow";
+                s.push_str(&format!(
+                    "{}: {}\n",
+                    c["circuit"].as_str().unwrap_or(""),
+                    c["flows"].as_str().unwrap_or("")
+                ));
+                for l in c["links"].as_array().into_iter().flatten() {
+                    s.push_str(&format!(
+                        "  {:<10} {:<16} {:<12} {}\n",
+                        l["link"].as_str().unwrap_or(""),
+                        l["port"].as_str().unwrap_or("(none)"),
+                        l["outer_tags"]
+                            .as_str()
+                            .map_or("-".to_string(), |t| format!("outer {t}")),
+                        match l["up"].as_bool() {
+                            Some(true) => "up",
+                            Some(false) => "DOWN",
+                            None => "unknown",
+                        }
+                    ));
+                }
+                for p in c["peerings"].as_array().into_iter().flatten() {
+                    let trunk = &p["trunk"];
+                    let access = &p["access"];
+                    s.push_str(&format!(
+                        "  {:<10} {:<3} trunk {} / {}, access {} {}\n",
+                        p["kind"].as_str().unwrap_or(""),
+                        p["mode"].as_str().unwrap_or(""),
+                        trunk["primary"].as_str().unwrap_or("-"),
+                        trunk["secondary"].as_str().unwrap_or("-"),
+                        access["port"].as_str().unwrap_or("-"),
+                        access["tags"].as_str().unwrap_or(""),
+                    ));
+                }
+            }
+            if s.is_empty() {
+                s.push_str("no circuits\n");
+            } else if per_flow {
+                s.push_str(&format!(
+                    "per flow: {}\n",
+                    crate::runtime::control::FLOW_HASH
                 ));
             }
         }

@@ -244,16 +244,24 @@ fn write_line(out: &mut UnixStream, v: &Value) -> io::Result<()> {
     out.write_all(s.as_bytes())
 }
 
+/// Parse one request line (its newline, if any, included) as the server
+/// does: one JSON object `{"command": …, "args": […]}` and nothing else.
+/// The error is the message of the error reply. Never panics, on any bytes
+/// (the `control` fuzz target feeds it arbitrary ones).
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    serde_json::from_slice(line).map_err(|e| {
+        format!(
+            "not a request: {e} (send one JSON object per line, e.g. \
+             {{\"command\": \"show\", \"args\": [\"ports\"]}})"
+        )
+    })
+}
+
 /// The reply to one request line.
 fn answer(line: &[u8], calls: &Sender<Call>) -> Value {
-    let request: Request = match serde_json::from_slice(line) {
+    let request = match parse_request(line) {
         Ok(r) => r,
-        Err(e) => {
-            return error(format!(
-                "not a request: {e} (send one JSON object per line, e.g. \
-                 {{\"command\": \"show\", \"args\": [\"ports\"]}})"
-            ))
-        }
+        Err(e) => return error(e),
     };
     if request.command == "ping" {
         return ok(json!("pong"));
@@ -410,6 +418,26 @@ mod tests {
         .unwrap_err()
         .to_string()
         .contains("none.sock"));
+    }
+
+    #[test]
+    fn parse_request_is_the_servers_parser() {
+        let r = parse_request(b"{\"command\":\"show\",\"args\":[\"ports\"]}\n").unwrap();
+        assert_eq!(r.args, ["ports"]);
+        assert_eq!(
+            parse_request(b"{\"command\":\"ping\"}").unwrap().args.len(),
+            0
+        );
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"{\"command\":1}",
+            b"{\"command\":\"x\",\"y\":1}",
+            b"\xff",
+        ] {
+            let e = parse_request(bad).unwrap_err();
+            assert!(e.starts_with("not a request: "), "{e}");
+        }
     }
 
     #[test]

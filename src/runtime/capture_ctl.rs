@@ -235,11 +235,7 @@ impl Runtime {
             &mut self.taps,
             spec,
             &self.ports,
-            move |m| {
-                if let Ok(mut l) = log.lock() {
-                    l(m)
-                }
-            },
+            move |m| log(m),
         )
     }
 

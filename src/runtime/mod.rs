@@ -132,8 +132,6 @@ pub struct Runtime {
     capture: Option<Capture>,
     /// Hands the workers a capture's taps (`ctl capture`).
     taps: capture_ctl::TapOutbox,
-    /// Messages (capture write errors, link changes).
-    log: SharedLog,
     fpm: Vec<FpmServer>,
     kernel: Vec<KernelSource>,
     control: Option<ControlServer>,
@@ -146,7 +144,8 @@ pub struct Runtime {
     config: Option<crate::config::Config>,
     /// Set by SIGHUP: reload the running configuration's file.
     hangup: Option<Arc<AtomicBool>>,
-    /// Where route sources and the runtime's own messages go.
+    /// Where route sources, a capture started later and the runtime's own
+    /// messages go.
     log: crate::control::server::Log,
     /// The route sources' specs, in the order of `fpm` and `kernel`.
     fpm_specs: Vec<crate::config::FpmSpec>,
@@ -304,7 +303,6 @@ impl Runtime {
                     .context("starting a worker thread")?,
             );
         }
-        let run_log = log.clone();
         {
             let stop = stop.clone();
             std::thread::Builder::new()
@@ -327,7 +325,6 @@ impl Runtime {
             threads,
             capture,
             taps: taps_out,
-            log: run_log,
             fpm,
             kernel,
             control,
