@@ -45,6 +45,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tap::{Pool, CHUNK_BYTES};
 use writer::{Files, Interface, WriterStats};
 
+/// Parse a size: bytes, or a number with a K, M or G suffix (binary).
+pub fn parse_size(s: &str, what: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| {
+            anyhow::anyhow!("{what}: {s:?} is not a size (bytes, or a number with K, M or G)")
+        })
+}
+
 /// Default size at which a file is rotated.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 /// Default snap length: whole frames (xconnect's buffers are 2 KiB).

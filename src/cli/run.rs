@@ -130,22 +130,7 @@ fn control_path(a: &RunArgs) -> Option<PathBuf> {
     }
 }
 
-/// Parse a size: bytes, or a number with a K, M or G suffix (binary).
-pub fn parse_size(s: &str, what: &str) -> anyhow::Result<u64> {
-    let t = s.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
-        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
-        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
-        _ => (t, 1),
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| {
-            anyhow::anyhow!("{what}: {s:?} is not a size (bytes, or a number with K, M or G)")
-        })
-}
+pub use crate::capture::parse_size;
 
 fn core_arg(v: &str, what: &str) -> anyhow::Result<Option<usize>> {
     match v {

@@ -303,8 +303,8 @@ pub fn parse_start(args: &[String]) -> Result<CaptureSpec, String> {
             "direction" => dirs.push(value),
             "reason" => reasons.push(value),
             "max-bytes" => {
-                let n = crate::cli::run::parse_size(&value, "--max-bytes")
-                    .map_err(|e| e.to_string())?;
+                let n =
+                    crate::capture::parse_size(&value, "--max-bytes").map_err(|e| e.to_string())?;
                 if n < 4096 {
                     return Err(format!("--max-bytes must be at least 4K, got {n}"));
                 }
@@ -312,7 +312,7 @@ pub fn parse_start(args: &[String]) -> Result<CaptureSpec, String> {
             }
             "buffer" => {
                 let n =
-                    crate::cli::run::parse_size(&value, "--buffer").map_err(|e| e.to_string())?;
+                    crate::capture::parse_size(&value, "--buffer").map_err(|e| e.to_string())?;
                 if !(128 << 10..=1 << 30).contains(&n) {
                     return Err(format!("--buffer must be between 128K and 1G, got {n}"));
                 }
