@@ -36,7 +36,7 @@ need_component clippy clippy
 # tests/netns_e2e.rs (as root) drives the lab with these tools; it fails
 # under CI=true when one is missing, and skips naming it otherwise.
 # tests/trace_tshark.rs compares `xconnect trace` with tshark.
-NETNS_TOOLS=(ip:iproute2 ethtool:ethtool iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping timeout:coreutils)
+NETNS_TOOLS=(ip:iproute2 ethtool:ethtool iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping timeout:coreutils curl:curl)
 if [ "$(id -u)" = 0 ]; then
   if ! command -v tshark >/dev/null 2>&1 && command -v debconf-set-selections >/dev/null 2>&1; then
     # wireshark-common asks whether non-root users may capture: no.

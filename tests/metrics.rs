@@ -24,7 +24,12 @@ fn an_outside_parser_reads_every_sample() {
         "held": 1,
         "fpm": [],
         "kernel": [{"name": "c/microsoft", "synced": true,
-                    "routes": {"installed": 9, "accepted": 12, "rejected": 0, "withdrawn": 3}}]
+                    "routes": {"installed": 9, "accepted": 12, "rejected": 0, "withdrawn": 3}}],
+        "reloads": {"ok": 2, "failed": 1},
+        "tables": [{"peering": "c/private", "neighbors": 4,
+                    "routes": {"v4_routes": 12, "v6_routes": 3, "v4_limit": 4000, "v6_limit": 100,
+                               "over_limit": false, "limit_events": 1}}],
+        "capture": {"dir": "/var/tmp/xc", "written": 77, "dropped": 5, "files": 1, "bytes": 9000}
     });
     let text = render(&report);
     let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
@@ -66,6 +71,37 @@ fn an_outside_parser_reads_every_sample() {
         ),
         3.0
     );
+    assert_eq!(value("xconnect_reloads_total", ("result", "failed")), 1.0);
+    assert_eq!(value("xconnect_route_prefixes", ("family", "ipv6")), 3.0);
+    assert_eq!(
+        value("xconnect_route_prefix_limit", ("family", "ipv4")),
+        4000.0
+    );
+    assert_eq!(
+        value(
+            "xconnect_route_limit_events_total",
+            ("peering", "c/private")
+        ),
+        1.0
+    );
+    assert_eq!(
+        value("xconnect_neighbors_resolved", ("peering", "c/private")),
+        4.0
+    );
+    let plain = |name: &str| -> f64 {
+        match scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| &s.value)
+        {
+            Some(Sample::Counter(v) | Sample::Gauge(v) | Sample::Untyped(v)) => *v,
+            _ => panic!("{name} in\n{text}"),
+        }
+    };
+    assert_eq!(plain("xconnect_capture_written_total"), 77.0);
+    assert_eq!(plain("xconnect_capture_dropped_total"), 5.0);
+    assert_eq!(plain("xconnect_capture_running"), 1.0);
     let mut seen = HashSet::new();
     for s in &scrape.samples {
         let mut labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();

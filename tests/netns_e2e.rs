@@ -47,6 +47,7 @@ fn skip_reason() -> Option<String> {
         ("ping", "iputils-ping"),
         ("ethtool", "ethtool"),
         ("timeout", "coreutils"),
+        ("curl", "curl"),
     ];
     let missing: Vec<(&str, &str)> = tools
         .into_iter()
@@ -1083,6 +1084,75 @@ fn ctl_link_loss(lab: &mut Lab, port: &str) -> (u32, String) {
     (tx - rx, out)
 }
 
+/// The provider edge's `/metrics` (read by an outside parser) against
+/// `show summary` around it: every port counter, drop reason and the
+/// reload counts lie between the two shows.
+fn metrics_equal_show(lab: &Lab) {
+    use prometheus_parse::{Scrape, Value as Sample};
+    let before = lab.show("pe", "summary");
+    let o = lab.exec("pe", "curl -sf http://127.0.0.1:9477/metrics");
+    assert!(o.status.success(), "curl /metrics: {}", text(&o));
+    let after = lab.show("pe", "summary");
+    let body = String::from_utf8_lossy(&o.stdout).to_string();
+    let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("parses");
+    let value = |name: &str, label: (&str, &str)| -> u64 {
+        let s = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+            .unwrap_or_else(|| panic!("{name}{{{}={}}} in\n{body}", label.0, label.1));
+        match s.value {
+            Sample::Counter(v) | Sample::Gauge(v) | Sample::Untyped(v) => v as u64,
+            _ => panic!("{name}: not a number"),
+        }
+    };
+    let mut checked = 0;
+    for (i, p) in before["ports"].as_array().unwrap().iter().enumerate() {
+        let name = p["name"].as_str().unwrap();
+        for key in [
+            "rx_packets",
+            "tx_packets",
+            "rx_bytes",
+            "tx_bytes",
+            "kernel_drops",
+            "down_events",
+        ] {
+            let m = value(&format!("xconnect_port_{key}_total"), ("port", name));
+            let (lo, hi) = (
+                p[key].as_u64().unwrap(),
+                after["ports"][i][key].as_u64().unwrap(),
+            );
+            assert!(
+                lo <= m && m <= hi,
+                "{name} {key}: show {lo}..{hi}, metrics {m}"
+            );
+            checked += 1;
+        }
+    }
+    for (reason, n) in before["drops"].as_object().unwrap() {
+        let m = value("xconnect_drops_total", ("reason", reason));
+        let hi = after["drops"][reason].as_u64().unwrap();
+        assert!(
+            n.as_u64().unwrap() <= m && m <= hi,
+            "drops {reason}: metrics {m}"
+        );
+        checked += 1;
+    }
+    for result in ["ok", "failed"] {
+        let m = value("xconnect_reloads_total", ("result", result));
+        assert_eq!(
+            m,
+            after["reloads"][result].as_u64().unwrap(),
+            "reloads {result}"
+        );
+        checked += 1;
+    }
+    println!(
+        "metrics: {checked} counters of /metrics equal show summary's ({} samples parsed)",
+        scrape.samples.len()
+    );
+}
+
 /// Operating a running forwarder over its control socket, under traffic:
 /// `ctl link` moves a circuit's flows to the other trunk; reloads (by
 /// `ctl reload` and by SIGHUP) that remove and add back the Microsoft
@@ -1101,6 +1171,7 @@ fn reload_and_link_control_under_traffic() {
     // kernel drops the excess whether a reload runs or not.
     lab.stop();
     lab.run_args = vec!["--worker-priority".into(), "10".into()];
+    lab.pe_args = vec!["--metrics".into(), "127.0.0.1:9477".into()];
     lab.start("pe", "pe.toml", 0);
     lab.start("ms", "ms.toml", 1);
     ping_ok(&lab, "192.0.2.2");
@@ -1228,6 +1299,7 @@ fn reload_and_link_control_under_traffic() {
         sum["lost_packets"].as_u64().unwrap_or(u64::MAX),
     );
     println!("UDP through the unchanged private peering across 3 reloads (1 refused): {sent} datagrams, {lost} lost");
+    metrics_equal_show(&lab);
     let finals = lab.stop();
     for (role, v) in &finals {
         assert_eq!(v["final"], true, "{role}: {v}");

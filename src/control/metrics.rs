@@ -45,6 +45,19 @@ struct ReasonLabels {
     reason: String,
 }
 
+/// Labels of a peering's table of one family.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabels {
+    peering: String,
+    family: String,
+}
+
+/// Labels of a peering.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeeringLabels {
+    peering: String,
+}
+
 /// Labels of an outcome (reloads).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -137,6 +150,86 @@ pub fn render(report: &Value) -> String {
         "port_admin_down",
         "1 when the operator took the port down (xconnect ctl link PORT down)",
         admin,
+    );
+    port_counter(
+        &mut reg,
+        "port_down_events",
+        "Times the port stopped forwarding (down in the kernel or taken down): failovers of its circuits",
+        "down_events",
+    );
+    let prefixes = Family::<TableLabels, Gauge>::default();
+    let limit = Family::<TableLabels, Gauge>::default();
+    let over = Family::<PeeringLabels, Gauge>::default();
+    let events = Family::<PeeringLabels, Counter>::default();
+    let neighbors = Family::<PeeringLabels, Gauge>::default();
+    for t in report["tables"].as_array().into_iter().flatten() {
+        let peering: String = t["peering"].as_str().unwrap_or("").into();
+        let r = &t["routes"];
+        for (family, n, l) in [
+            ("ipv4", "v4_routes", "v4_limit"),
+            ("ipv6", "v6_routes", "v6_limit"),
+        ] {
+            let labels = TableLabels {
+                peering: peering.clone(),
+                family: family.into(),
+            };
+            prefixes
+                .get_or_create(&labels)
+                .set(u(&r[n]).min(i64::MAX as u64) as i64);
+            limit
+                .get_or_create(&labels)
+                .set(u(&r[l]).min(i64::MAX as u64) as i64);
+        }
+        let p = PeeringLabels { peering };
+        over.get_or_create(&p)
+            .set(i64::from(r["over_limit"] == true));
+        events.get_or_create(&p).inc_by(u(&r["limit_events"]));
+        neighbors
+            .get_or_create(&p)
+            .set(u(&t["neighbors"]).min(i64::MAX as u64) as i64);
+    }
+    reg.register(
+        "route_prefixes",
+        "Prefixes in an l3 peering's table (configured and learned), by family",
+        prefixes,
+    );
+    reg.register(
+        "route_prefix_limit",
+        "The peering's prefix limit, by family",
+        limit,
+    );
+    reg.register(
+        "route_over_limit",
+        "1 while the peering's routes are withdrawn for being over the prefix limit",
+        over,
+    );
+    reg.register(
+        "route_limit_events",
+        "Times the prefix limit took the peering's routes down",
+        events,
+    );
+    reg.register(
+        "neighbors_resolved",
+        "Neighbour slots of the peering holding a MAC (learned or static)",
+        neighbors,
+    );
+    let capture = &report["capture"];
+    let running = Gauge::<i64>::default();
+    running.set(i64::from(capture.is_object()));
+    reg.register("capture_running", "1 while a capture runs", running);
+    let written = Counter::<u64>::default();
+    written.inc_by(u(&capture["written"]));
+    reg.register(
+        "capture_written",
+        "Frames the running capture wrote",
+        written,
+    );
+    let lost = Counter::<u64>::default();
+    lost.inc_by(u(&capture["dropped"]));
+    reg.register(
+        "capture_dropped",
+        "Frames the running capture selected but could not keep (writer behind)",
+        lost,
     );
     let reloads = Family::<ResultLabels, Counter>::default();
     for result in ["ok", "failed"] {

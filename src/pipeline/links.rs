@@ -8,7 +8,7 @@
 //! MSEEs do with their active/active pair.
 
 use crate::wire::{FrameInfo, L3};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// The link is down in the kernel (operstate, carrier, or being reopened).
@@ -23,6 +23,8 @@ const ADMIN_DOWN: u8 = 2;
 #[derive(Clone, Debug)]
 pub struct LinkState {
     down: Arc<[AtomicU8]>,
+    /// Times each port went from forwarding to not (failovers).
+    downs: Arc<[AtomicU64]>,
 }
 
 impl LinkState {
@@ -30,6 +32,7 @@ impl LinkState {
     pub fn new(ports: usize) -> LinkState {
         LinkState {
             down: (0..ports).map(|_| AtomicU8::new(0)).collect(),
+            downs: (0..ports).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -62,10 +65,22 @@ impl LinkState {
         self.set_bit(port, ADMIN_DOWN, !up);
     }
 
+    /// How many times the port stopped forwarding (went down in the kernel
+    /// or was taken down, from up).
+    pub fn down_events(&self, port: u16) -> u64 {
+        self.downs
+            .get(port as usize)
+            .map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
     fn set_bit(&self, port: u16, bit: u8, on: bool) {
         if let Some(a) = self.down.get(port as usize) {
             if on {
-                a.fetch_or(bit, Ordering::Relaxed);
+                if a.fetch_or(bit, Ordering::Relaxed) == 0 {
+                    if let Some(n) = self.downs.get(port as usize) {
+                        n.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             } else {
                 a.fetch_and(!bit, Ordering::Relaxed);
             }
@@ -193,6 +208,9 @@ mod tests {
         s.set(0, false);
         s.set_admin(0, true);
         assert!(!s.is_up(0) && !s.is_oper_up(0) && !s.is_admin_down(0));
+        // Down from forwarding twice: held down, then kernel down (the
+        // kernel flap while held down stopped nothing that forwarded).
+        assert_eq!(s.down_events(0), 2);
     }
 
     #[test]

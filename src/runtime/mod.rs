@@ -579,6 +579,16 @@ impl Runtime {
         r.fpm = self.fpm.iter().map(FpmServer::status).collect();
         r.kernel = self.kernel.iter().map(KernelSource::status).collect();
         r.reloads = self.reloads;
+        let plan = self.plan.current();
+        let now = crate::pipeline::clock_ms();
+        r.tables = plan
+            .l3_peerings()
+            .map(|(circuit, kind, l3)| report::TableReport {
+                peering: format!("{circuit}/{}", kind.name()),
+                routes: l3.routes.lock().unwrap_or_else(|e| e.into_inner()).state(),
+                neighbors: l3.neighbors.entries(now).iter().flatten().count(),
+            })
+            .collect();
         r
     }
 

@@ -21,6 +21,9 @@ pub struct PortReport {
     pub up: bool,
     /// Taken down by the operator (`xconnect ctl link PORT down`).
     pub admin_down: bool,
+    /// Times the port stopped forwarding (down in the kernel or taken
+    /// down): each one a failover of its circuits' flows.
+    pub down_events: u64,
     /// Frames received.
     pub rx_packets: u64,
     /// Bytes received.
@@ -40,6 +43,17 @@ pub struct Reloads {
     pub ok: u64,
     /// Reloads refused (the running configuration stayed).
     pub failed: u64,
+}
+
+/// One `l3` peering's tables, as the report carries them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TableReport {
+    /// `circuit/kind`.
+    pub peering: String,
+    /// Route counts, limits and limit events.
+    pub routes: crate::plan::RouteState,
+    /// Neighbour slots holding a MAC (learned or static).
+    pub neighbors: usize,
 }
 
 /// A statistics report (periodic or final).
@@ -71,6 +85,8 @@ pub struct Report {
     pub kernel: Vec<crate::control::KernelStatus>,
     /// Configuration reloads.
     pub reloads: Reloads,
+    /// The `l3` peerings' tables.
+    pub tables: Vec<TableReport>,
 }
 
 impl Report {
@@ -94,6 +110,7 @@ impl Report {
                     backend: p.backend.name(),
                     up: links.is_up(i as u16),
                     admin_down: links.is_admin_down(i as u16),
+                    down_events: links.down_events(i as u16),
                     rx_packets: pc.rx_packets,
                     rx_bytes: pc.rx_bytes,
                     tx_packets: pc.tx_packets,
@@ -118,6 +135,7 @@ impl Report {
             fpm: Vec::new(),
             kernel: Vec::new(),
             reloads: Reloads::default(),
+            tables: Vec::new(),
         }
     }
 
