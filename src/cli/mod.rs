@@ -42,7 +42,8 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Forward between real interfaces (AF_PACKET, TAP, pnet) until
-    /// SIGINT/SIGTERM; prints per-port and per-drop-reason stats.
+    /// SIGINT/SIGTERM (SIGHUP reloads the configuration); prints per-port
+    /// and per-drop-reason stats.
     Run(run::RunArgs),
     /// Validate configuration files against the ExpressRoute rules and show
     /// circuits, peerings and attachments; lists every error with file:line.

@@ -13,7 +13,7 @@ use std::time::Duration;
 #[command(after_help = "\
 Opens every port of CONFIG with its backend (af_packet, tap, pnet) and
 forwards until SIGINT/SIGTERM (or --duration), then prints a final stats
-line. Needs CAP_NET_RAW (AF_PACKET, pnet) and CAP_NET_ADMIN (TAP):
+line; SIGHUP reloads CONFIG (as `xconnect ctl reload`). Needs CAP_NET_RAW (AF_PACKET, pnet) and CAP_NET_ADMIN (TAP):
 run as root or `setcap cap_net_raw,cap_net_admin+ep $(which xconnect)`.
 Run it inside the network namespace that holds the interfaces
 (`ip netns exec NS xconnect run …`). Messages go to stderr, stats to stdout.
@@ -195,6 +195,10 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    // SIGHUP reloads the file (as `xconnect ctl reload` does); registered
+    // before anything starts, so an early one does not end the process.
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())?;
     let plan = std::sync::Arc::new(crate::config::compile(&cfg));
     for w in &plan.warnings {
         eprintln!("xconnect: warning: {w}");
@@ -203,9 +207,6 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     let mut rt = Runtime::start(plan, &port_list, &opts, stop, |msg| {
         eprintln!("xconnect: {msg}")
     })?;
-    // SIGHUP reloads the file (as `xconnect ctl reload` does).
-    let hangup = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())?;
     rt.reload_on(hangup);
     rt.set_config(cfg);
     let ports: Vec<String> = rt
