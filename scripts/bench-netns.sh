@@ -33,6 +33,18 @@
 # generator and the receive softirq that bound the offered rate.
 # XCB_CAPTURE_ARGS adds `xconnect run` arguments to that mode.
 #
+# `xconnect-1w-metrics` is xconnect-1w with `--metrics 127.0.0.1:9477`
+# and a scraper in the dut namespace, started with xconnect, that GETs
+# http://127.0.0.1:9477/metrics once a second (curl, unpinned) until the
+# window ends; it runs in its own process group, stopped like the
+# generators. The note column counts the scrapes over the whole runs
+# (warm-up and windows): succeeded, failed (curl error or HTTP status),
+# cut short by the stop at the end of a run, tried; and the median time
+# of a successful one. Every xconnect
+# mode serves its control socket (on by default, /run/xconnect/
+# bench-dut.sock; the script never passes --no-control), so this mode
+# against xconnect-1w measures what a scraped /metrics costs the worker.
+#
 # Where the work runs (2 cores). A veth runs its peer's receive in the
 # softirq of the core that transmits: without RPS the dut's ingress
 # receive (routing, bridging, or the copy into an AF_PACKET ring) runs on
@@ -47,6 +59,8 @@
 #   xconnect-1w-rps        as xconnect-1w, ingress receive on core 1 too:
 #                          the same one-core budget as kernel-fwd-rps
 #   xconnect-1w-capture    as xconnect-1w, its capture writer on core 1
+#   xconnect-1w-metrics    as xconnect-1w, plus the metrics thread and the
+#                          scraper (scheduler's choice of core)
 #   kernel-fwd-napi,       the ingress veth received through threaded NAPI
 #   xconnect-1w-napi       (GRO on, its thread pinned to core 1; the
 #                          generator's veth without TSO/GSO so its frames
@@ -75,9 +89,9 @@
 # in their own process group under `timeout` and are stopped by killing
 # the group.
 #
-# Installs netsniff-ng (with --gen trafgen), ethtool (the -napi modes) and
-# openvswitch-switch when missing, keeping the packages' services from
-# starting (policy-rc.d). OVS
+# Installs netsniff-ng (with --gen trafgen), ethtool (the -napi modes),
+# curl (xconnect-1w-metrics) and openvswitch-switch when missing, keeping
+# the packages' services from starting (policy-rc.d). OVS
 # runs as a private instance (own db, run directory and sockets in a
 # temporary directory) inside the dut namespace, pinned to core 1, with
 # AF_PACKET ("system") ports, or AF_XDP ports (ovs-afxdp), and one
@@ -90,7 +104,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib/packages.sh
 
 ALL_MODES=(ceiling kernel-fwd kernel-fwd-rps bridge bridge-rps ovs-netdev ovs-afxdp
-  xconnect-1w xconnect-2w xconnect-1w-rps xconnect-1w-napi kernel-fwd-napi xconnect-tap xconnect-1w-capture)
+  xconnect-1w xconnect-2w xconnect-1w-rps xconnect-1w-napi kernel-fwd-napi xconnect-tap xconnect-1w-capture
+  xconnect-1w-metrics)
 WINDOW=5 WINDOWS=3 JSON=0 MODES="" GEN_TOOL=xconnect NICE=0
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -135,6 +150,7 @@ log() { echo "bench-netns: $*" >&2; }
 case "$GEN_TOOL" in xconnect|trafgen) ;; *) echo "bench-netns: --gen xconnect|trafgen" >&2; exit 2 ;; esac
 tools=(ip:iproute2 timeout:coreutils taskset:util-linux pgrep:procps)
 [[ " ${SEL[*]} " != *"-napi "* ]] || tools+=(ethtool:ethtool)
+[[ " ${SEL[*]} " != *" xconnect-1w-metrics "* ]] || tools+=(curl:curl)
 [ "$GEN_TOOL" != trafgen ] || tools+=(trafgen:netsniff-ng)
 [[ " ${SEL[*]} " != *" ovs-"* ]] || tools+=(ovs-vswitchd:openvswitch-switch)
 # (the packages' services are not started: see scripts/lib/packages.sh)
@@ -312,6 +328,32 @@ xc_start() { # xc_start CONFIG ARGS…
   return 1
 }
 
+# The metrics scraper of xconnect-1w-metrics: one GET of /metrics a
+# second in the dut namespace. Each attempt appends a line to
+# $WORK/scrapes.try; a success (HTTP 2xx, whole body read) its time in
+# seconds to $WORK/scrapes.ok, a failure a line to $WORK/scrapes.fail (an
+# attempt in neither was cut short by the stop). timeout bounds it like
+# the generators; scrape_stop ends it at the end of the window.
+METRICS_ADDR=127.0.0.1:9477
+SCRAPE_PG=""
+scrape_start() {
+  rm -f "$WORK/scrapes.try" "$WORK/scrapes.ok" "$WORK/scrapes.fail"
+  # shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
+  bg scraper ip netns exec "$DUT" timeout -s INT 600 bash -c '
+    while :; do
+      echo >>"$2.try"
+      if t=$(curl -sf -o /dev/null -w "%{time_total}" --max-time 2 "$1"); then
+        echo "$t" >>"$2.ok"
+      else
+        echo >>"$2.fail"
+      fi
+      sleep 1
+    done' scraper "http://$METRICS_ADDR/metrics" "$WORK/scrapes"
+  SCRAPE_PG=$LAST_PG
+}
+scrape_stop() { [ -n "$SCRAPE_PG" ] && { stop_pg "$SCRAPE_PG"; forget_pg "$SCRAPE_PG"; SCRAPE_PG=""; }; return 0; }
+scrape_count() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+
 OVS_RUN=""
 ovs() { OVS_RUNDIR=$OVS_RUN OVS_DBDIR=$OVS_RUN OVS_LOGDIR=$OVS_RUN "$@"; }
 ovs_start() { # ovs_start [PORT_TYPE]: system (AF_PACKET) or afxdp
@@ -396,6 +438,10 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
       xc_start examples/bench-dut.toml --workers 1 --first-core 1 --capture "$CAPDIR" \
         --capture-max-bytes 64M --capture-files 8 --capture-core "$CAPTURE_CORE" $CAPTURE_ARGS
       ;;
+    xconnect-1w-metrics)
+      xc_start examples/bench-dut.toml --workers 1 --first-core 1 --metrics "$METRICS_ADDR"
+      scrape_start
+      ;;
     xconnect-tap)
       conf=$WORK/bench-dut-tap.toml
       awk '/interface = "xcb-din"/ {print; getline; print "backend = \"tap\""; next} {print}' \
@@ -412,7 +458,7 @@ dut_setup() { # dut_setup MODE: configure the dut; sets GEN_CONF
 
 dut_stop() {
   stop_all
-  GEN_PG="" XC_PG=""
+  GEN_PG="" XC_PG="" SCRAPE_PG=""
   ns_down
 }
 
@@ -422,7 +468,7 @@ span() { tr ' ' '\n' | awk 'NF' | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {if (
 # The windows as a JSON array.
 json_list() { tr ' ' '\n' | awk 'NF' | awk 'BEGIN {printf "["} {printf "%s%s", (NR>1 ? "," : ""), $1} END {printf "]"}'; }
 
-declare -A OFFS DELS RST NOTE OFF DEL WIN SPAN RESTARTS CAPW CAPD
+declare -A OFFS DELS RST NOTE OFF DEL WIN SPAN RESTARTS CAPW CAPD SCRT SCOK SCFAIL SCTIME
 note() { [[ "${NOTE[$1]:-}" == *"$2"* ]] || NOTE[$1]="${NOTE[$1]:+${NOTE[$1]}; }$2"; }
 # run_mode MODE ROUND: one window of MODE on a fresh topology.
 run_mode() {
@@ -454,6 +500,13 @@ run_mode() {
   if [ -n "$XC_PG" ] && ! kill -0 "$XC_PG" 2>/dev/null; then note "$m" "xconnect exited early"; fi
   if grep -q 'Flushing TX_RING failed' "$WORK"/gen*.err 2>/dev/null; then note "$m" "trafgen EAGAIN exits"; fi
   gen_stop
+  if [ -n "$SCRAPE_PG" ]; then
+    scrape_stop
+    SCRT[$m]=$(( ${SCRT[$m]:-0} + $(scrape_count "$WORK/scrapes.try") ))
+    SCOK[$m]=$(( ${SCOK[$m]:-0} + $(scrape_count "$WORK/scrapes.ok") ))
+    SCFAIL[$m]=$(( ${SCFAIL[$m]:-0} + $(scrape_count "$WORK/scrapes.fail") ))
+    [ ! -f "$WORK/scrapes.ok" ] || SCTIME[$m]+=" $(tr '\n' ' ' <"$WORK/scrapes.ok")"
+  fi
   if [ -n "$XC_PG" ]; then
     stop_pg "$XC_PG"
     grep -h . "$WORK/xconnect.out" | tail -1 | sed "s/^/bench-netns:   xconnect /" >&2 || true
@@ -488,6 +541,9 @@ for m in "${SEL[@]}"; do
   WIN[$m]=$(echo "${DELS[$m]:-}" | wc -w)
   SPAN[$m]=$(echo "${DELS[$m]:-}" | span)
   RESTARTS[$m]=${RST[$m]:-0}
+  if [ -n "${SCRT[$m]:-}" ]; then
+    note "$m" "metrics scrapes (1/s) ok ${SCOK[$m]} failed ${SCFAIL[$m]} cut by the stop $(( SCRT[$m] - SCOK[$m] - SCFAIL[$m] )) of ${SCRT[$m]}, median $(echo "${SCTIME[$m]:-}" | median | awk '{if ($1 == "nan") print "-"; else printf "%.1f", $1 * 1000}') ms"
+  fi
   if [ -n "${CAPW[$m]:-}" ]; then
     note "$m" "capture written ${CAPW[$m]} dropped ${CAPD[$m]} ($(awk -v w="${CAPW[$m]}" -v d="${CAPD[$m]}" 'BEGIN {printf "%.1f", (w+d) ? 100*d/(w+d) : 0}') % lost), writer core $CAPTURE_CORE${CAPTURE_ARGS:+ $CAPTURE_ARGS}"
   fi
