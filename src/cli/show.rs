@@ -216,24 +216,7 @@ pub fn ctl(a: &CtlArgs) -> anyhow::Result<i32> {
             args,
         },
     )?;
-    if reply["ok"] != true {
-        let e = reply["error"]
-            .as_str()
-            .unwrap_or("an error without a message");
-        if json {
-            println!("{reply}");
-        } else {
-            eprintln!("xconnect: {e}");
-        }
-        return Ok(1);
-    }
-    let data = &reply["data"];
-    if json {
-        println!("{data}");
-    } else {
-        print!("{}", ctl_text(data));
-    }
-    Ok(0)
+    Ok(print_reply(&reply, json, ctl_text))
 }
 
 /// The index of the directory among the arguments of `ctl capture start`
@@ -283,24 +266,31 @@ pub fn run(a: &ShowArgs) -> anyhow::Result<i32> {
         return Ok(watch(a, &path, &request, secs));
     }
     let reply = socket::request(&path, &request)?;
+    Ok(print_reply(&reply, a.json, |data| text(&a.view[0], data)))
+}
+
+/// Print a reply: its data (as JSON with `json`, else `text` of it) and
+/// exit code 0, or its error (the whole reply with `json`, else the
+/// message on stderr) and exit code 1.
+fn print_reply(reply: &Value, json: bool, text: impl Fn(&Value) -> String) -> i32 {
     if reply["ok"] != true {
         let e = reply["error"]
             .as_str()
             .unwrap_or("an error without a message");
-        if a.json {
+        if json {
             println!("{reply}");
         } else {
             eprintln!("xconnect: {e}");
         }
-        return Ok(1);
+        return 1;
     }
     let data = &reply["data"];
-    if a.json {
+    if json {
         println!("{data}");
-        return Ok(0);
+    } else {
+        print!("{}", text(data));
     }
-    print!("{}", text(&a.view[0], data));
-    Ok(0)
+    0
 }
 
 /// The local time as `YYYY-MM-DD HH:MM:SS` (UTC, said so, if the local

@@ -431,85 +431,38 @@ impl Runtime {
         kernel_next: Vec<crate::config::KernelTableSpec>,
     ) -> Vec<String> {
         let mut notes = Vec::new();
-        let mut fpm = Vec::new();
-        let mut running: Vec<(crate::config::FpmSpec, FpmServer)> =
-            std::mem::take(&mut self.fpm_specs)
-                .into_iter()
-                .zip(std::mem::take(&mut self.fpm))
-                .collect();
-        let mut specs = Vec::new();
-        for spec in fpm_next {
-            let name = format!("{}/{}", spec.circuit, spec.kind.name());
-            if let Some(i) = running.iter().position(|(s, _)| *s == spec) {
-                fpm.push(running.swap_remove(i).1);
-                specs.push(spec);
-                continue;
-            }
-            // A changed listener of the same peering stops first (it may
-            // hold the address the new one binds).
-            if let Some(i) = running
-                .iter()
-                .position(|(s, _)| s.circuit == spec.circuit && s.kind == spec.kind)
-            {
-                running.swap_remove(i).1.stop();
-            }
-            match start_fpm(&spec, plan, &self.log) {
-                Ok(f) => {
-                    notes.push(format!("fpm {name}: listening on {}", f.local_addr()));
-                    fpm.push(f);
-                    specs.push(spec);
-                }
-                Err(e) => notes.push(format!("fpm {name}: not started: {e:#}")),
-            }
-        }
-        for (s, f) in running {
-            notes.push(format!("fpm {}/{}: stopped", s.circuit, s.kind.name()));
-            f.stop();
-        }
-        self.fpm = fpm;
-        self.fpm_specs = specs;
-        let mut kernel = Vec::new();
-        let mut running: Vec<(crate::config::KernelTableSpec, KernelSource)> =
-            std::mem::take(&mut self.kernel_specs)
-                .into_iter()
-                .zip(std::mem::take(&mut self.kernel))
-                .collect();
-        let mut specs = Vec::new();
-        for spec in kernel_next {
-            let name = format!("{}/{}", spec.circuit, spec.kind.name());
-            if let Some(i) = running.iter().position(|(s, _)| *s == spec) {
-                kernel.push(running.swap_remove(i).1);
-                specs.push(spec);
-                continue;
-            }
-            if let Some(i) = running
-                .iter()
-                .position(|(s, _)| s.circuit == spec.circuit && s.kind == spec.kind)
-            {
-                running.swap_remove(i).1.stop();
-            }
-            match start_kernel(&spec, plan, &self.log) {
-                Ok(k) => {
-                    notes.push(format!(
-                        "kernel_table {name}: following table {}",
-                        spec.kernel.table
-                    ));
-                    kernel.push(k);
-                    specs.push(spec);
-                }
-                Err(e) => notes.push(format!("kernel_table {name}: not started: {e:#}")),
-            }
-        }
-        for (s, k) in running {
-            notes.push(format!(
-                "kernel_table {}/{}: stopped",
-                s.circuit,
-                s.kind.name()
-            ));
-            k.stop();
-        }
-        self.kernel = kernel;
-        self.kernel_specs = specs;
+        let running = std::mem::take(&mut self.fpm_specs)
+            .into_iter()
+            .zip(std::mem::take(&mut self.fpm))
+            .collect();
+        let log = self.log.clone();
+        (self.fpm_specs, self.fpm) = reconcile(
+            running,
+            fpm_next,
+            |s| (s.circuit.clone(), s.kind),
+            |spec| {
+                start_fpm(spec, plan, &log).map(|f| (format!("listening on {}", f.local_addr()), f))
+            },
+            FpmServer::stop,
+            "fpm",
+            &mut notes,
+        );
+        let running = std::mem::take(&mut self.kernel_specs)
+            .into_iter()
+            .zip(std::mem::take(&mut self.kernel))
+            .collect();
+        (self.kernel_specs, self.kernel) = reconcile(
+            running,
+            kernel_next,
+            |s| (s.circuit.clone(), s.kind),
+            |spec| {
+                start_kernel(spec, plan, &log)
+                    .map(|k| (format!("following table {}", spec.kernel.table), k))
+            },
+            KernelSource::stop,
+            "kernel_table",
+            &mut notes,
+        );
         notes
     }
 
@@ -700,6 +653,53 @@ impl Runtime {
     }
 }
 
+/// The route sources after a reload: those of `running` whose spec is in
+/// `next` run on; the others stop (a changed one of a peering first, as it
+/// may hold the address its successor binds); the specs of `next` not
+/// running start. `peering` names a spec's peering; what happened goes to
+/// `notes`, prefixed with `what`. Returns the specs and sources running.
+fn reconcile<S: PartialEq, R, T>(
+    mut running: Vec<(S, R)>,
+    next: Vec<S>,
+    peering: impl Fn(&S) -> (String, PeeringKind),
+    mut start: impl FnMut(&S) -> anyhow::Result<(String, R)>,
+    stop: impl Fn(R) -> T,
+    what: &str,
+    notes: &mut Vec<String>,
+) -> (Vec<S>, Vec<R>) {
+    let name = |s: &S| {
+        let (c, k) = peering(s);
+        format!("{what} {c}/{}", k.name())
+    };
+    let (mut specs, mut sources) = (Vec::new(), Vec::new());
+    for spec in next {
+        if let Some(i) = running.iter().position(|(s, _)| *s == spec) {
+            sources.push(running.swap_remove(i).1);
+            specs.push(spec);
+            continue;
+        }
+        if let Some(i) = running
+            .iter()
+            .position(|(s, _)| peering(s) == peering(&spec))
+        {
+            let _final_status = stop(running.swap_remove(i).1);
+        }
+        match start(&spec) {
+            Ok((done, r)) => {
+                notes.push(format!("{}: {done}", name(&spec)));
+                sources.push(r);
+                specs.push(spec);
+            }
+            Err(e) => notes.push(format!("{}: not started: {e:#}", name(&spec))),
+        }
+    }
+    for (s, r) in running {
+        notes.push(format!("{}: stopped", name(&s)));
+        let _final_status = stop(r);
+    }
+    (specs, sources)
+}
+
 /// Start the FPM listener of `spec` on its peering's table in `plan`.
 fn start_fpm(
     spec: &crate::config::FpmSpec,
@@ -806,6 +806,54 @@ mod tests {
         assert!(
             e.to_string().contains("trunk-z") && e.to_string().contains("trunk-a"),
             "{e:#}"
+        );
+    }
+
+    #[test]
+    fn reconcile_keeps_same_restarts_changed_starts_new_stops_gone() {
+        // Specs: (circuit, kind, listen port); "sources" are their ports.
+        type Spec = (&'static str, PeeringKind, u16);
+        let running: Vec<(Spec, u16)> = vec![
+            (("a", PeeringKind::Private, 1), 1),
+            (("a", PeeringKind::Microsoft, 2), 2),
+            (("b", PeeringKind::Private, 3), 3),
+        ];
+        let next: Vec<Spec> = vec![
+            ("a", PeeringKind::Private, 1),   // the same: runs on
+            ("a", PeeringKind::Microsoft, 9), // changed: stopped, started
+            ("c", PeeringKind::Private, 4),   // new: started
+            ("d", PeeringKind::Private, 0),   // new, fails to start
+        ];
+        let stopped = std::cell::RefCell::new(Vec::new());
+        let mut started = Vec::new();
+        let mut notes = Vec::new();
+        let (specs, sources) = reconcile(
+            running,
+            next,
+            |s| (s.0.to_string(), s.1),
+            |s| {
+                if s.2 == 0 {
+                    anyhow::bail!("address in use");
+                }
+                started.push(s.2);
+                Ok((format!("on {}", s.2), s.2))
+            },
+            |r| stopped.borrow_mut().push(r),
+            "fpm",
+            &mut notes,
+        );
+        assert_eq!(sources, vec![1, 9, 4]);
+        assert_eq!(specs.len(), 3);
+        assert_eq!(started, vec![9, 4]);
+        assert_eq!(*stopped.borrow(), vec![2, 3]);
+        assert_eq!(
+            notes,
+            vec![
+                "fpm a/microsoft: on 9",
+                "fpm c/private: on 4",
+                "fpm d/private: not started: address in use",
+                "fpm b/private: stopped",
+            ]
         );
     }
 
