@@ -525,6 +525,70 @@ fn unresolved_next_hop_holds_packets_until_it_answers() {
     assert_eq!(r.pipeline.held(), 1);
 }
 
+/// A reload that keeps the peering (its links and neighbour table: here
+/// only the DSCP policy changed) keeps the packets held for a neighbour,
+/// and they leave when it answers; a plan that rebuilt the peering drops
+/// them as unresolved.
+#[test]
+fn held_packets_survive_a_reload_that_keeps_their_peering() {
+    let text = std::fs::read_to_string("examples/pe-l3.toml").unwrap();
+    let reloaded = |r: &Rig, keep: bool| {
+        let next = config::load_str(
+            &text.replacen("dscp = \"preserve\"", "dscp = \"reset\"", 1),
+            Path::new("examples/pe-l3.toml"),
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+        let running = config::port_specs(&config::load_str(&text, Path::new("x")).unwrap());
+        let mut prepared = xconnect::runtime::reload::prepare(&running, next).unwrap();
+        if keep {
+            xconnect::runtime::reload::adopt_tables(&mut prepared.plan, &r.plan);
+        }
+        Arc::new(prepared.plan)
+    };
+    let mut r = rig();
+    r.links.set(TRUNK_B as u16, false);
+    for sport in 1..=2 {
+        r.ports[CUSTOMER].inject(&to_unresolved(sport));
+    }
+    pump(&mut r.pipeline, &mut r.ports);
+    assert_eq!(r.ports[TRUNK_A].take_sent().len(), 1, "the ARP request");
+    assert_eq!(r.pipeline.held(), 2);
+    let next = reloaded(&r, true);
+    r.pipeline.set_plan(next.clone());
+    r.plan = next;
+    assert_eq!(r.pipeline.held(), 2, "kept across the reload");
+    r.ports[TRUNK_A].inject(&arp(
+        &trunk_tags(200),
+        MSEE_A,
+        2,
+        "192.0.2.2".parse().unwrap(),
+        "192.0.2.1".parse().unwrap(),
+    ));
+    pump(&mut r.pipeline, &mut r.ports);
+    let ports: Vec<u16> = r.ports[TRUNK_A]
+        .take_sent()
+        .iter()
+        .map(|f| udp_src_port(f))
+        .collect();
+    assert_eq!(ports, [1, 2]);
+    let c = r.pipeline.counters();
+    assert_eq!((c.held, c.total_drops()), (0, 0));
+
+    // A plan whose peering has other tables (nothing adopted): dropped.
+    let mut r = rig();
+    r.links.set(TRUNK_B as u16, false);
+    r.ports[CUSTOMER].inject(&to_unresolved(3));
+    pump(&mut r.pipeline, &mut r.ports);
+    assert_eq!(r.pipeline.held(), 1);
+    r.pipeline.set_plan(reloaded(&r, false));
+    assert_eq!(r.pipeline.held(), 0);
+    let c = r.pipeline.counters();
+    assert_eq!(
+        (c.held, c.drops_for(DropReason::NeighborUnresolved)),
+        (0, 1)
+    );
+}
+
 /// The hold queue is bounded and timed: past the per-neighbour limit a
 /// packet is dropped as unresolved; a neighbour that never answers is
 /// asked again every 500 ms, and its packets are dropped after 3 s — each

@@ -86,16 +86,25 @@ impl Pipeline {
     }
 
     /// Replace the plan (reload) between batches. Counters are kept; ports
-    /// are matched by index; packets held for a neighbour of the old plan
-    /// are dropped (`neighbor-unresolved`).
+    /// are matched by index. Packets held for a neighbour go on waiting
+    /// when the new plan kept their peering's neighbour table and links
+    /// (the same peering, unchanged); the others are dropped
+    /// (`neighbor-unresolved`).
     pub fn set_plan(&mut self, plan: Arc<Plan>) {
-        self.hold.drop_all(&mut self.counters);
-        if self.counters.ports.len() < plan.ports.len() {
+        let old = std::mem::replace(&mut self.plan, plan);
+        let new = &self.plan;
+        self.hold.keep_where(
+            |p| match (old.l3.get(p as usize), new.l3.get(p as usize)) {
+                (Some(a), Some(b)) => Arc::ptr_eq(&a.neighbors, &b.neighbors) && a.links == b.links,
+                _ => false,
+            },
+            &mut self.counters,
+        );
+        if self.counters.ports.len() < self.plan.ports.len() {
             self.counters
                 .ports
-                .resize(plan.ports.len(), PortCounters::default());
+                .resize(self.plan.ports.len(), PortCounters::default());
         }
-        self.plan = plan;
     }
 
     /// Start over as [`Pipeline::new`] would, keeping the allocations:

@@ -58,7 +58,7 @@ pub fn neighbor_slot(side: Side, fam: Family) -> usize {
 pub const NEIGHBOR_SLOTS: usize = 6;
 
 /// One point-to-point link of an l3 peering as the data path needs it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Adjacency {
     /// Which link.
     pub side: Side,

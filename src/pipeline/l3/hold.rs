@@ -146,14 +146,22 @@ impl HoldQueue {
         self.len = 0;
     }
 
-    /// Drop every held packet (the plan they were routed by is gone),
-    /// counting each as `neighbor-unresolved`.
-    pub fn drop_all(&mut self, counters: &mut Counters) {
-        for _ in 0..self.len {
-            counters.drop(DropReason::NeighborUnresolved);
+    /// Keep the held packets of the peerings `keep` says still stand (in
+    /// order), and drop the others counting each as `neighbor-unresolved`
+    /// (a reload: packets of a peering whose links and neighbours the new
+    /// plan kept go on waiting).
+    pub fn keep_where(&mut self, keep: impl Fn(u16) -> bool, counters: &mut Counters) {
+        let mut kept = 0;
+        for i in 0..self.len {
+            if keep(self.entries[i].peering) {
+                self.entries.swap(kept, i);
+                kept += 1;
+            } else {
+                counters.drop(DropReason::NeighborUnresolved);
+                counters.held = counters.held.saturating_sub(1);
+            }
         }
-        counters.held = counters.held.saturating_sub(self.len as u64);
-        self.len = 0;
+        self.len = kept;
     }
 
     /// Move what can leave into `batch` (see the module contract): held
