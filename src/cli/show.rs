@@ -93,7 +93,7 @@ Commands:
                                     does the same with the running file.
   link PORT down|up                 take a port down for maintenance (its circuits'
                                     flows move to the other link) or bring it back
-  route add PEERING PREFIX via NH…  a static route in an l3 peering (NH: the peer on
+  route add PEERING PREFIX via NH…  a route by hand in an l3 peering (NH: the peer on
   route del PEERING PREFIX [NH]     a link); PEERING is circuit/kind or a kind
   capture start DIR [--port P,…] [--direction rx,tx,drop] [--reason R,…]
                 [--max-bytes SIZE] [--files N] [--snaplen BYTES] [--buffer SIZE]
@@ -106,8 +106,8 @@ The socket is --control PATH, or the default of the forwarder's
 configuration: /run/xconnect/<config file stem>.sock (--config FILE).
 
 Examples:
-  xconnect ctl reload --config examples/lab-pe.toml
-  xconnect ctl link trunk-a down -c examples/lab-pe.toml
+  xconnect ctl reload --config examples/lab-pe-l3.toml
+  xconnect ctl link trunk-a down -c examples/lab-pe-l3.toml
   xconnect ctl route add private 203.0.113.0/24 via 192.0.2.2 -c pe.toml
   xconnect ctl -c pe.toml capture start /var/tmp/xc --direction drop
   xconnect ctl -c pe.toml capture stop")]
