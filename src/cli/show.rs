@@ -7,6 +7,20 @@ use clap::Args;
 use serde_json::Value;
 use std::path::PathBuf;
 
+/// The options `show` and `ctl` share: which forwarder, and JSON or text.
+#[derive(Args, Debug)]
+pub struct Target {
+    /// The forwarder's control socket.
+    #[arg(long, value_name = "PATH", conflicts_with = "config")]
+    pub control: Option<PathBuf>,
+    /// The forwarder's configuration file (its default control socket).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the reply's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Arguments of `xconnect show`.
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -47,15 +61,9 @@ pub struct ShowArgs {
     /// What to show, and its arguments.
     #[arg(required = true, num_args = 1.., value_name = "VIEW [ARGS]")]
     pub view: Vec<String>,
-    /// The forwarder's control socket.
-    #[arg(long, value_name = "PATH", conflicts_with = "config")]
-    pub control: Option<PathBuf>,
-    /// The forwarder's configuration file (its default control socket).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Print the reply's JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// Which forwarder, and how to print its reply.
+    #[command(flatten)]
+    pub target: Target,
     /// Clear the screen and reprint the view every SECONDS (default 1)
     /// until Ctrl-C; with --json, one JSON line per interval. Give it after
     /// the view.
@@ -118,15 +126,9 @@ pub struct CtlArgs {
     #[arg(required = true, num_args = 1.., value_name = "COMMAND [ARGS]",
           allow_hyphen_values = true, trailing_var_arg = true)]
     pub command: Vec<String>,
-    /// The forwarder's control socket.
-    #[arg(long, value_name = "PATH", conflicts_with = "config")]
-    pub control: Option<PathBuf>,
-    /// The forwarder's configuration file (its default control socket).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Print the reply's JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// Which forwarder, and how to print its reply.
+    #[command(flatten)]
+    pub target: Target,
 }
 
 /// The control socket of `--control PATH` or of `--config FILE`.
@@ -152,7 +154,11 @@ struct CtlLine {
 /// Take `ctl`'s own options out of the command's words (they may follow
 /// the command, whose own options clap passes through).
 fn own_options(a: &CtlArgs) -> anyhow::Result<CtlLine> {
-    let (mut control, mut config, mut json) = (a.control.clone(), a.config.clone(), a.json);
+    let (mut control, mut config, mut json) = (
+        a.target.control.clone(),
+        a.target.config.clone(),
+        a.target.json,
+    );
     let mut args = Vec::new();
     let mut words = a.command.iter();
     while let Some(w) = words.next() {
@@ -257,7 +263,7 @@ pub fn ctl_text(data: &Value) -> String {
 
 /// Run `xconnect show`.
 pub fn run(a: &ShowArgs) -> anyhow::Result<i32> {
-    let path = socket_path(&a.control, &a.config)?;
+    let path = socket_path(&a.target.control, &a.target.config)?;
     let request = Request {
         command: "show".into(),
         args: a.view.clone(),
@@ -266,7 +272,9 @@ pub fn run(a: &ShowArgs) -> anyhow::Result<i32> {
         return Ok(watch(a, &path, &request, secs));
     }
     let reply = socket::request(&path, &request)?;
-    Ok(print_reply(&reply, a.json, |data| text(&a.view[0], data)))
+    Ok(print_reply(&reply, a.target.json, |data| {
+        text(&a.view[0], data)
+    }))
 }
 
 /// Print a reply: its data (as JSON with `json`, else `text` of it) and
@@ -340,14 +348,14 @@ fn watch(a: &ShowArgs, path: &std::path::Path, request: &Request, secs: f64) -> 
             let e = reply["error"]
                 .as_str()
                 .unwrap_or("an error without a message");
-            if a.json {
+            if a.target.json {
                 let _ = writeln!(out, "{reply}");
             }
             eprintln!("xconnect: watch stopped: {e}");
             return 1;
         }
         let data = &reply["data"];
-        let screen = if a.json {
+        let screen = if a.target.json {
             format!("{data}\n")
         } else {
             // Home the cursor and clear the screen, as watch(1) does.
