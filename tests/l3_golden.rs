@@ -538,8 +538,11 @@ fn held_packets_survive_a_reload_that_keeps_their_peering() {
             Path::new("examples/pe-l3.toml"),
         )
         .unwrap_or_else(|d| panic!("{d}"));
-        let running = config::port_specs(&config::load_str(&text, Path::new("x")).unwrap());
-        let mut prepared = xconnect::runtime::reload::prepare(&running, next).unwrap();
+        let running_cfg = config::load_str(&text, Path::new("x")).unwrap();
+        let running = config::port_specs(&running_cfg);
+        let layout = config::PortLayout::of(&running_cfg);
+        let mut prepared =
+            xconnect::runtime::reload::prepare(&running, &layout, next, 1, 256).unwrap();
         if keep {
             xconnect::runtime::reload::adopt_tables(&mut prepared.plan, &r.plan);
         }

@@ -1192,7 +1192,7 @@ fn reload_and_link_control_under_traffic() {
     }
 
     // A bounded UDP stream through the private peering (unchanged by
-    // every reload below): 1000 datagrams/s for 5 s.
+    // every reload below): 1000 datagrams/s for 8 s.
     let server = lab.spawn("vnet", "iperf3 -s -1 -B 192.0.2.2", "reload-iperf-s");
     let end = Instant::now() + Duration::from_secs(5);
     while !text(&lab.exec("vnet", "ss -Hltn sport = :5201")).contains("5201") {
@@ -1201,7 +1201,7 @@ fn reload_and_link_control_under_traffic() {
     }
     let client = lab.spawn(
         "cust",
-        "iperf3 -c 192.0.2.2 -u -b 8M -l 1000 -t 5 -J",
+        "iperf3 -c 192.0.2.2 -u -b 8M -l 1000 -t 8 -J",
         "reload-iperf-c",
     );
     std::thread::sleep(Duration::from_millis(800));
@@ -1288,6 +1288,101 @@ fn reload_and_link_control_under_traffic() {
     );
     ping_ok(&lab, "198.51.100.2");
 
+    // 4. Ports added and removed: the Microsoft peering moves to a new
+    // access port (a new veth), and its old port is removed.
+    let (pe, cust) = (lab.ns("pe"), lab.ns("cust"));
+    for cmd in [
+        format!("ip -n {pe} link add xc-pe-ms2 type veth peer name cust-ms2 netns {cust}"),
+        format!("ip -n {pe} link set xc-pe-ms2 up"),
+        format!("ip netns exec {cust} ethtool -K cust-ms2 tx off tso off gso off gro off"),
+        format!("ip -n {cust} link set cust-ms2 up"),
+        format!("ip -n {cust} addr del 198.51.100.1/30 dev cust-ms"),
+        format!("ip -n {cust} addr add 198.51.100.1/30 dev cust-ms2"),
+    ] {
+        let o = run(&cmd);
+        assert!(o.status.success(), "{cmd}: {}", text(&o));
+    }
+    let packet_sockets = |iface: &str| -> usize {
+        let index = text(&lab.exec("pe", &format!("cat /sys/class/net/{iface}/ifindex")));
+        let index = index.trim();
+        text(&lab.exec("pe", "cat /proc/net/packet"))
+            .lines()
+            .skip(1)
+            .filter(|l| l.split_whitespace().nth(4) == Some(index))
+            .count()
+    };
+    assert!(packet_sockets("xc-pe-ms") > 0);
+    let moved = original
+        .replacen(
+            "name = \"cust-microsoft\"\ninterface = \"xc-pe-ms\"",
+            "name = \"cust-microsoft-2\"\ninterface = \"xc-pe-ms2\"",
+            1,
+        )
+        .replace("port = \"cust-microsoft\"", "port = \"cust-microsoft-2\"");
+    assert_ne!(moved, original);
+    fs::write(&pe_toml, &moved).unwrap();
+    let r = lab.ctl("pe", "reload");
+    assert_eq!(r["ok"], true, "{r}");
+    let ports = r["data"]["ports"].to_string();
+    println!("reload 4 (ports): {}", r["data"]["ports"]);
+    assert!(
+        ports.contains("cust-microsoft-2 (xc-pe-ms2, af_packet) added as port 4")
+            && ports.contains("port cust-microsoft-2: up")
+            && ports.contains("cust-microsoft (xc-pe-ms, af_packet) removed"),
+        "{r}"
+    );
+    ping_ok(&lab, "198.51.100.2");
+    let p = lab.show("pe", "ports");
+    let by_name = |p: &serde_json::Value, n: &str| {
+        p.as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("no port {n}: {p}"))
+    };
+    let added = by_name(&p, "cust-microsoft-2");
+    assert!(
+        added["up"] == true && added["rx_packets"].as_u64().unwrap() >= 3,
+        "{p}"
+    );
+    let removed = by_name(&p, "cust-microsoft");
+    assert!(removed["removed"] == true && removed["up"] == false, "{p}");
+    assert!(
+        removed["rx_packets"].as_u64().unwrap() > 0,
+        "counters kept: {p}"
+    );
+    assert_eq!(
+        packet_sockets("xc-pe-ms"),
+        0,
+        "the removed port's sockets closed"
+    );
+    assert!(packet_sockets("xc-pe-ms2") > 0);
+
+    // 5. And back: the old port opened again under its old id, the new one
+    // removed.
+    for cmd in [
+        format!("ip -n {cust} addr del 198.51.100.1/30 dev cust-ms2"),
+        format!("ip -n {cust} addr add 198.51.100.1/30 dev cust-ms"),
+    ] {
+        let o = run(&cmd);
+        assert!(o.status.success(), "{cmd}: {}", text(&o));
+    }
+    fs::write(&pe_toml, &original).unwrap();
+    let r = lab.ctl("pe", "reload");
+    assert_eq!(r["ok"], true, "{r}");
+    let ports = r["data"]["ports"].to_string();
+    println!("reload 5 (ports): {}", r["data"]["ports"]);
+    assert!(
+        ports.contains("cust-microsoft (xc-pe-ms, af_packet) added as port 1")
+            && ports.contains("port cust-microsoft: up")
+            && ports.contains("cust-microsoft-2 (xc-pe-ms2, af_packet) removed"),
+        "{r}"
+    );
+    ping_ok(&lab, "198.51.100.2");
+    assert_eq!(packet_sockets("xc-pe-ms2"), 0);
+    assert!(packet_sockets("xc-pe-ms") > 0);
+
     reap(&mut lab.helpers[client], Duration::from_secs(15));
     reap(&mut lab.helpers[server], Duration::from_secs(5));
     let out = lab.read("reload-iperf-c.out");
@@ -1298,7 +1393,7 @@ fn reload_and_link_control_under_traffic() {
         sum["packets"].as_u64().unwrap_or(0),
         sum["lost_packets"].as_u64().unwrap_or(u64::MAX),
     );
-    println!("UDP through the unchanged private peering across 3 reloads (1 refused): {sent} datagrams, {lost} lost");
+    println!("UDP through the unchanged private peering across 5 reloads (1 refused, 2 adding and removing ports): {sent} datagrams, {lost} lost");
     metrics_equal_show(&lab);
     let finals = lab.stop();
     for (role, v) in &finals {

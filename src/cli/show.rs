@@ -402,7 +402,9 @@ pub fn text(view: &str, data: &Value) -> String {
                     p["name"].as_str().unwrap_or(""),
                     p["interface"].as_str().unwrap_or(""),
                     p["backend"].as_str().unwrap_or(""),
-                    if p["admin_down"] == true {
+                    if p["removed"] == true {
+                        "RMV"
+                    } else if p["admin_down"] == true {
                         "ADM"
                     } else if p["up"] == true {
                         "up"

@@ -51,6 +51,11 @@ pub struct PortSpec {
     /// Set on a host interface: what the runtime gives the TAP once it is
     /// created (it is opened with the TAP backend like any port).
     pub host: Option<HostSetup>,
+    /// The port was removed by a reload: its id stays reserved (so no
+    /// other port's id, and so MAC, changes) and its counters stay, but it
+    /// is closed and nothing forwards to it. A later reload that names it
+    /// again opens it under the same id.
+    pub removed: bool,
 }
 
 /// How a host interface (the TAP standing for one link of an `l3`
@@ -185,6 +190,16 @@ pub fn kernel_specs(cfg: &Config) -> Vec<KernelTableSpec> {
 
 /// The ports of `cfg` in port-id order, as the runtime opens them.
 pub fn port_specs(cfg: &Config) -> Vec<PortSpec> {
+    port_specs_in(cfg, &PortLayout::of(cfg))
+}
+
+/// The ports of `cfg` numbered by `layout` (which must hold every port of
+/// `cfg`: [`PortLayout::of`] or [`PortLayout::next`]); a slot of the layout
+/// that `cfg` no longer has is a [`PortSpec::removed`] port with no
+/// interface.
+pub fn port_specs_in(cfg: &Config, layout: &PortLayout) -> Vec<PortSpec> {
+    // Complete (a no-op for a layout made for `cfg`).
+    let layout = &layout.next(cfg);
     let mut need = vec![0u32; cfg.ports.len()];
     let mut raise = |port: usize, mtu: u16, tags: usize| {
         if let Some(n) = need.get_mut(port) {
@@ -202,33 +217,136 @@ pub fn port_specs(cfg: &Config) -> Vec<PortSpec> {
             }
         }
     }
-    let mut specs: Vec<PortSpec> = cfg
-        .ports
+    let mut specs: Vec<PortSpec> = layout
+        .slots
         .iter()
-        .zip(need)
-        .map(|(p, required_mtu)| PortSpec {
+        .map(|slot| PortSpec {
+            name: slot.name().to_string(),
+            interface: String::new(),
+            backend: BackendKind::Tap,
+            required_mtu: 0,
+            host: None,
+            removed: true,
+        })
+        .collect();
+    for ((p, required_mtu), id) in cfg.ports.iter().zip(need).zip(layout.port_ids(cfg)) {
+        specs[id as usize] = PortSpec {
             name: p.name.clone(),
             interface: p.interface.clone(),
             backend: p.backend,
             required_mtu,
             host: None,
-        })
-        .collect();
+            removed: false,
+        };
+    }
+    let ids = layout.port_ids(cfg);
     for (c, p, side, name) in host_links(cfg) {
-        specs.push(PortSpec {
+        let Some(id) = layout.id(&Slot::Host(name.to_string())) else {
+            continue;
+        };
+        specs[id as usize] = PortSpec {
             name: name.to_string(),
             interface: name.to_string(),
             backend: BackendKind::Tap,
             required_mtu: p.mtu as u32,
             host: Some(HostSetup {
-                mac: PortPlan::mac_of(link_port(c, p, side)),
+                mac: PortPlan::mac_of(ids[link_port(c, p, side)] as usize),
                 mtu: p.mtu,
                 addrs: own_addresses(cfg.role, p, side),
                 netns: p.host.as_ref().and_then(|h| h.netns.clone()),
             }),
-        });
+            removed: false,
+        };
     }
     specs
+}
+
+/// One port id of a [`PortLayout`]: a port of the configuration or a host
+/// interface (a TAP of an `l3` peering's link), by name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// A `[[port]]` of the configuration.
+    Port(String),
+    /// A host interface.
+    Host(String),
+}
+
+impl Slot {
+    /// The port's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Slot::Port(n) | Slot::Host(n) => n,
+        }
+    }
+}
+
+/// Which port has which id. A configuration on its own numbers its ports
+/// in order, then its host interfaces ([`PortLayout::of`]); a reload keeps
+/// the running ids ([`PortLayout::next`]): a port's id is its MAC address
+/// (02:78:63:00:id+1), its counters and its queue in every worker, so a
+/// port that stays keeps its id, a removed port's id stays reserved, and an
+/// added port takes a new id at the end (or its old one if it comes back).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortLayout {
+    slots: Vec<Slot>,
+}
+
+impl PortLayout {
+    /// The ports of `cfg` in their own order: its ports, then its host
+    /// interfaces.
+    pub fn of(cfg: &Config) -> PortLayout {
+        let slots = cfg
+            .ports
+            .iter()
+            .map(|p| Slot::Port(p.name.clone()))
+            .chain(host_links(cfg).map(|(_, _, _, n)| Slot::Host(n.to_string())))
+            .collect();
+        PortLayout { slots }
+    }
+
+    /// The layout of `cfg` after this one: every slot kept where it is,
+    /// the ports `cfg` adds appended in their own order.
+    pub fn next(&self, cfg: &Config) -> PortLayout {
+        let mut slots = self.slots.clone();
+        for s in PortLayout::of(cfg).slots {
+            if !slots.contains(&s) {
+                slots.push(s);
+            }
+        }
+        PortLayout { slots }
+    }
+
+    /// Number of ids (ports removed included).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when there are no ports.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The slots by id.
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// The id of a slot.
+    pub fn id(&self, slot: &Slot) -> Option<PortId> {
+        self.slots
+            .iter()
+            .position(|s| s == slot)
+            .map(|i| i as PortId)
+    }
+
+    /// The id of each of `cfg`'s ports, by configuration index (the
+    /// layout holds them all: it is `next(cfg)` of some layout).
+    fn port_ids(&self, cfg: &Config) -> Vec<PortId> {
+        cfg.ports
+            .iter()
+            .map(|p| self.id(&Slot::Port(p.name.clone())).unwrap_or_default())
+            .collect()
+    }
 }
 
 fn tag_bytes(tpid: Tpid, vid: u16) -> [u8; 4] {
@@ -265,16 +383,28 @@ fn trunk_tags(c: &Circuit, link_outer: Option<u16>, peering_tag: u16) -> (Vec<u1
 
 /// Compile a validated configuration into its plan.
 pub fn compile(cfg: &Config) -> Plan {
-    let ports = cfg
-        .ports
+    compile_in(cfg, &PortLayout::of(cfg))
+}
+
+/// [`compile`] with the ports numbered by `layout` (see [`PortLayout`]): a
+/// reload compiles the new configuration in the running layout, so every
+/// port keeps its id and MAC. A removed port's slot stays in
+/// [`Plan::ports`] with no attachment.
+pub fn compile_in(cfg: &Config, layout: &PortLayout) -> Plan {
+    // Complete (a no-op for a layout made for `cfg`).
+    let layout = &layout.next(cfg);
+    let ids = layout.port_ids(cfg);
+    let id_of = |cfg_port: usize| ids[cfg_port];
+    let mut ports = layout
+        .slots()
         .iter()
         .enumerate()
-        .map(|(i, p)| PortPlan {
-            name: p.name.clone(),
+        .map(|(i, slot)| PortPlan {
+            name: slot.name().to_string(),
             mac: PortPlan::mac_of(i),
         })
         .collect::<Vec<_>>();
-    let mut host_ports = Vec::new();
+    let mut host_ports: Vec<(PortId, PortPlan)> = Vec::new();
     let mut l3_peerings = Vec::new();
     let mut warnings = Vec::new();
     let mut attachments = Vec::new();
@@ -300,7 +430,7 @@ pub fn compile(cfg: &Config) -> Plan {
             markers.push(Marker::new(to_access_policy));
 
             let access_vids: Vec<u16> = p.access.vlans.iter().map(|v| v.get()).collect();
-            let access_port = p.access.port as PortId;
+            let access_port = id_of(p.access.port);
             // Access tags: outer one with the circuit's TPID? No: the access
             // side is the customer's own VLAN, always 0x8100.
             let access_bytes: Vec<[u8; 4]> = access_vids
@@ -314,7 +444,7 @@ pub fn compile(cfg: &Config) -> Plan {
                 .iter()
                 .map(|(l, side)| {
                     let (vids, bytes) = trunk_tags(c, l.outer_tag.map(|v| v.get()), p.tag.get());
-                    let port = l.port as PortId;
+                    let port = id_of(l.port);
                     (port, vids, TagPush::new(port, &bytes), *side)
                 })
                 .collect();
@@ -335,12 +465,16 @@ pub fn compile(cfg: &Config) -> Plan {
                         .into_iter()
                         .zip(pushes)
                     {
-                        let id = (cfg.ports.len() + host_ports.len()) as PortId;
+                        let name = p.host.as_ref().map_or("", |h| h.name(side)).to_string();
+                        let id = layout.id(&Slot::Host(name.clone())).unwrap_or_default();
                         ids[side as usize] = id;
-                        host_ports.push(PortPlan {
-                            name: p.host.as_ref().map_or("", |h| h.name(side)).to_string(),
-                            mac: PortPlan::mac_of(push.port as usize),
-                        });
+                        host_ports.push((
+                            id,
+                            PortPlan {
+                                name,
+                                mac: PortPlan::mac_of(push.port as usize),
+                            },
+                        ));
                         attachments.push(Attachment {
                             port: id,
                             vids: Vec::new(),
@@ -417,8 +551,9 @@ pub fn compile(cfg: &Config) -> Plan {
             }
         }
     }
-    let mut ports = ports;
-    ports.extend(host_ports);
+    for (id, plan) in host_ports {
+        ports[id as usize] = plan;
+    }
     Plan::new(ports, attachments, peerings, markers, l3_peerings, warnings)
 }
 

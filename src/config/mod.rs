@@ -24,7 +24,8 @@ pub mod validate;
 
 pub use address::{address_class, non_public_blocks, prefix_class, AddressClass};
 pub use compile::{
-    compile, fpm_specs, kernel_specs, port_specs, FpmSpec, HostSetup, KernelTableSpec, PortSpec,
+    compile, compile_in, fpm_specs, kernel_specs, port_specs, port_specs_in, FpmSpec, HostSetup,
+    KernelTableSpec, PortLayout, PortSpec, Slot,
 };
 pub use diag::{line_column, Diagnostic, Diagnostics};
 pub use model::*;

@@ -817,6 +817,11 @@ impl Port for AfPacketPort {
         )
     }
 
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        let raw = self.fd.as_raw_fd();
+        registry.deregister(&mut mio::unix::SourceFd(&raw))
+    }
+
     fn take_stats(&mut self) -> IoStats {
         if let Ok(d) = self.kernel_stats() {
             self.stats.kernel_drops += d;

@@ -254,3 +254,30 @@ impl Backend for TxSlots {
         Ok(out.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_buffers_start_on_cache_lines_and_cycle() {
+        let frames: Vec<Vec<u8>> = (1..=3u8).map(|i| vec![i; 60 + i as usize]).collect();
+        let mut src = FrameSource::new(frames.clone());
+        assert_eq!(src.bytes_per_cycle(), 61 + 62 + 63);
+        for f in frames.iter().chain(&frames) {
+            let got = src.next_frame();
+            assert_eq!(got, &f[..]);
+            assert_eq!(got.as_ptr() as usize % LINE, 0);
+        }
+        let mut copy = src.clone();
+        assert_eq!(copy.next_frame().as_ptr() as usize % LINE, 0, "a clone too");
+        let mut tx = TxSlots::new(2);
+        for f in &frames {
+            tx.put(f);
+        }
+        assert_eq!((tx.packets, tx.bytes), (3, 61 + 62 + 63));
+        assert!(tx.slots.bytes().as_ptr() as usize % LINE == 0);
+        // Slot 0 holds frame 3 (the ring wrapped), slot 1 frame 2.
+        assert_eq!(tx.witness(), 3 ^ 2);
+    }
+}

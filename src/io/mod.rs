@@ -66,6 +66,13 @@ pub trait Port: Backend + Send {
     /// Register the port's file descriptor for readability under `token`.
     fn register(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()>;
 
+    /// Take the port's file descriptor out of `registry` (before the
+    /// queue is handed elsewhere to be closed). Ports without one need not
+    /// implement it.
+    fn deregister(&mut self, _registry: &mio::Registry) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Counters since the last call.
     fn take_stats(&mut self) -> IoStats;
 
@@ -77,4 +84,31 @@ pub trait Port: Backend + Send {
     /// yet (a transmit ring whose last kick met a busy device). Called by
     /// the worker before it sleeps.
     fn flush(&mut self) {}
+}
+
+/// The queue of a port that is closed (a reload removed it): it receives
+/// nothing and accepts nothing (what is sent to it is counted `tx-full`
+/// by the driver), and has no file descriptor to poll. Workers keep one
+/// in a removed port's place so that no other port's id moves.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Closed;
+
+impl Backend for Closed {
+    fn recv(&mut self, _batch: &mut Batch) -> io::Result<usize> {
+        Ok(0)
+    }
+
+    fn send(&mut self, _out: Outgoing<'_>) -> io::Result<usize> {
+        Ok(0)
+    }
+}
+
+impl Port for Closed {
+    fn register(&mut self, _registry: &mio::Registry, _token: mio::Token) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn take_stats(&mut self) -> IoStats {
+        IoStats::default()
+    }
 }

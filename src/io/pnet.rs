@@ -149,6 +149,10 @@ impl Port for PnetPort {
         )
     }
 
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        registry.deregister(&mut mio::unix::SourceFd(&self.fd))
+    }
+
     fn take_stats(&mut self) -> IoStats {
         // struct tpacket_stats { tp_packets, tp_drops }
         if let Ok(s) =

@@ -140,6 +140,11 @@ impl Port for TapPort {
         )
     }
 
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        let raw = self.file.as_raw_fd();
+        registry.deregister(&mut mio::unix::SourceFd(&raw))
+    }
+
     fn take_stats(&mut self) -> IoStats {
         std::mem::take(&mut self.stats)
     }

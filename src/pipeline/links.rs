@@ -8,7 +8,7 @@
 //! MSEEs do with their active/active pair.
 
 use crate::wire::{FrameInfo, L3};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The link is down in the kernel (operstate, carrier, or being reopened).
@@ -25,15 +25,44 @@ pub struct LinkState {
     down: Arc<[AtomicU8]>,
     /// Times each port went from forwarding to not (failovers).
     downs: Arc<[AtomicU64]>,
+    /// Ports in use (ids below it); the slots above wait for ports a
+    /// reload adds ([`LinkState::grow`]).
+    active: Arc<AtomicUsize>,
 }
 
 impl LinkState {
     /// All `ports` ports up.
     pub fn new(ports: usize) -> LinkState {
+        LinkState::with_capacity(ports, ports)
+    }
+
+    /// `ports` ports up, room for `capacity` in all; the ports beyond
+    /// `ports` are down in the kernel's terms until the link monitor says
+    /// otherwise.
+    pub fn with_capacity(ports: usize, capacity: usize) -> LinkState {
+        let capacity = capacity.max(ports);
         LinkState {
-            down: (0..ports).map(|_| AtomicU8::new(0)).collect(),
-            downs: (0..ports).map(|_| AtomicU64::new(0)).collect(),
+            down: (0..capacity)
+                .map(|i| AtomicU8::new(if i < ports { 0 } else { OPER_DOWN }))
+                .collect(),
+            downs: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            active: Arc::new(AtomicUsize::new(ports)),
         }
+    }
+
+    /// Take ports up to `ports` in use (a reload added ports); `false` if
+    /// that is beyond the capacity.
+    pub fn grow(&self, ports: usize) -> bool {
+        if ports > self.down.len() {
+            return false;
+        }
+        self.active.fetch_max(ports, Ordering::Release);
+        true
+    }
+
+    /// Ports this state can hold.
+    pub fn capacity(&self) -> usize {
+        self.down.len()
     }
 
     /// Is the port up (in the kernel and for the operator)? Unknown ports
@@ -92,7 +121,8 @@ impl LinkState {
     #[inline]
     pub fn snapshot(&self) -> LinkSnapshot<'_> {
         let mut mask = 0u64;
-        for (i, a) in self.down.iter().take(64).enumerate() {
+        let active = self.active.load(Ordering::Acquire).min(64);
+        for (i, a) in self.down.iter().take(active).enumerate() {
             mask |= ((a.load(Ordering::Relaxed) == 0) as u64) << i;
         }
         LinkSnapshot { mask, state: self }
@@ -103,14 +133,14 @@ impl LinkState {
         self.set_bit(port, OPER_DOWN, !up);
     }
 
-    /// Number of ports tracked.
+    /// Number of ports in use.
     pub fn len(&self) -> usize {
-        self.down.len()
+        self.active.load(Ordering::Relaxed)
     }
 
-    /// True if no ports are tracked.
+    /// True if no ports are in use.
     pub fn is_empty(&self) -> bool {
-        self.down.is_empty()
+        self.len() == 0
     }
 }
 
@@ -191,6 +221,22 @@ mod tests {
         assert!(!s.is_up(7));
         let snap = s.snapshot();
         assert!(snap.is_up(0) && !snap.is_up(1) && !snap.is_up(7) && !snap.is_up(100));
+    }
+
+    #[test]
+    fn room_for_more_ports_starts_down_and_grows() {
+        let s = LinkState::with_capacity(2, 4);
+        assert_eq!((s.len(), s.capacity()), (2, 4));
+        assert!(s.is_up(1) && !s.is_up(2) && !s.is_oper_up(3));
+        // The snapshot reads the ports in use only.
+        s.set(2, true);
+        assert!(s.is_up(2) && !s.snapshot().is_up(2));
+        assert!(s.grow(3));
+        assert!(s.snapshot().is_up(2) && !s.snapshot().is_up(3));
+        assert_eq!(s.down_events(2), 0, "starting down is no failover");
+        assert!(!s.grow(5));
+        assert!(s.grow(2), "never shrinks");
+        assert_eq!(s.len(), 3);
     }
 
     #[test]

@@ -61,6 +61,11 @@ fn link(rt: &mut Runtime, args: &[String]) -> Value {
             names.join(", ")
         ));
     };
+    if rt.ports().get(id as usize).is_some_and(|p| p.removed) {
+        return error(format!(
+            "port {port} was removed by a reload: it is closed (add it back with a reload)"
+        ));
+    }
     let links = rt.link_state();
     let was = !links.is_admin_down(id);
     links.set_admin(id, up);

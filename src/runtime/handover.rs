@@ -12,6 +12,11 @@
 //!   channel ([`Inbox::take`], never blocks), puts each queue in the
 //!   place of the old one, and acknowledges per port
 //!   ([`Inbox::ack`]: stores the generation it now runs).
+//! - The worker does not close the queue it replaced: closing a packet
+//!   socket waits for an RCU grace period in the kernel (tens of ms), long
+//!   enough for the worker's other ports' rings to overflow. It takes the
+//!   old queue out of its `epoll` set and sends it back
+//!   ([`Inbox::retire`]); the monitor closes it ([`Outbox::close_retired`]).
 //! - [`Outbox::acked`] tells the monitor how many workers run a given
 //!   generation of a port; it marks the link up only when all do. A
 //!   worker whose thread ended drops its channel: the hand-over then
@@ -58,6 +63,8 @@ pub struct Outbox {
     shared: Arc<Shared>,
     to: Vec<Sender<Fresh>>,
     generation: Vec<u64>,
+    /// Queues the workers replaced, to close.
+    retired: Receiver<Box<dyn Port>>,
 }
 
 /// One worker's side.
@@ -67,6 +74,7 @@ pub struct Inbox {
     from: Receiver<Fresh>,
     worker: usize,
     seen: u64,
+    retired: Sender<Box<dyn Port>>,
 }
 
 /// The outbox and one inbox per worker, for `ports` ports.
@@ -76,6 +84,7 @@ pub fn channels(ports: usize, workers: usize) -> (Outbox, Vec<Inbox>) {
         acked: (0..ports * workers).map(|_| AtomicU64::new(0)).collect(),
         ports,
     });
+    let (retired_tx, retired) = crossbeam::channel::unbounded();
     let (to, inboxes) = (0..workers)
         .map(|w| {
             let (tx, rx) = crossbeam::channel::unbounded();
@@ -84,6 +93,7 @@ pub fn channels(ports: usize, workers: usize) -> (Outbox, Vec<Inbox>) {
                 from: rx,
                 worker: w,
                 seen: 0,
+                retired: retired_tx.clone(),
             };
             (tx, inbox)
         })
@@ -92,11 +102,18 @@ pub fn channels(ports: usize, workers: usize) -> (Outbox, Vec<Inbox>) {
         shared,
         to,
         generation: vec![0; ports],
+        retired,
     };
     (outbox, inboxes)
 }
 
 impl Outbox {
+    /// Close the queues the workers replaced (on the caller's thread);
+    /// returns how many.
+    pub fn close_retired(&self) -> usize {
+        self.retired.try_iter().map(drop).count()
+    }
+
     /// Number of workers.
     pub fn workers(&self) -> usize {
         self.to.len()
@@ -163,6 +180,13 @@ impl Inbox {
         }
     }
 
+    /// Hand a replaced queue (out of the worker's `epoll` set already)
+    /// back to be closed off the worker's thread; closed here if the
+    /// monitor is gone.
+    pub fn retire(&self, queue: Box<dyn Port>) {
+        let _ = self.retired.send(queue);
+    }
+
     /// This worker now runs `generation` of `port`.
     pub fn ack(&self, port: u16, generation: u64) {
         let p = port as usize;
@@ -205,6 +229,17 @@ mod tests {
         (0..n)
             .map(|i| Box::new(Dummy(i)) as Box<dyn Port>)
             .collect()
+    }
+
+    #[test]
+    fn replaced_queues_come_back_to_be_closed_by_the_monitor() {
+        let (out, inboxes) = channels(2, 2);
+        assert_eq!(out.close_retired(), 0);
+        for (i, inbox) in inboxes.iter().enumerate() {
+            inbox.retire(Box::new(Dummy(i as u32)));
+        }
+        assert_eq!(out.close_retired(), 2);
+        assert_eq!(out.close_retired(), 0);
     }
 
     #[test]

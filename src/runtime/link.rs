@@ -34,6 +34,14 @@
 //!   A failed reopen (the interface vanished again, MTU too small, …) is
 //!   logged, the port stays down, and it is tried again on the next change
 //!   of the interface (its next `RTM_NEWLINK`) or after a full dump.
+//! - A reload's port changes arrive as [`Change`]s (checked at the start
+//!   of every round, so within [`IDLE_WAIT`]): a port opened by the
+//!   reload (added, or its interface changed) is handed over like a
+//!   reopened one and goes up ("opened … by N workers") once every worker
+//!   runs it; a removed port goes down at once, for good (no event
+//!   reopens it), and each worker gets a closed queue in its place. The
+//!   queues the workers replace come back to the monitor, which closes
+//!   them ([`super::handover`]).
 //! - The decisions are made by [`Tracker`] (netlink messages in, [`Step`]s
 //!   out, no I/O), unit-tested with messages built by the crate; no
 //!   message, however malformed or unexpected, makes the monitor panic.
@@ -171,9 +179,30 @@ struct Track {
     failed: Option<u32>,
     /// The state last published.
     up: bool,
+    /// A reload removed the port: it is closed and never up.
+    retired: bool,
+    /// A reload added the port (or changed its interface): its first
+    /// queues are being handed over.
+    fresh: bool,
 }
 
 impl Track {
+    /// The slot of a port a reload removed.
+    fn retired(label: String) -> Track {
+        Track {
+            label,
+            interface: String::new(),
+            backend: BackendKind::Tap,
+            bound: None,
+            kernel: None,
+            reopening: None,
+            failed: None,
+            up: false,
+            retired: true,
+            fresh: false,
+        }
+    }
+
     fn kernel(&self) -> Kernel {
         match &self.kernel {
             None => Kernel::Missing,
@@ -183,7 +212,7 @@ impl Track {
     }
 
     fn decide(&self) -> bool {
-        self.reopening.is_none() && is_up(self.kernel(), self.backend)
+        !self.retired && self.reopening.is_none() && is_up(self.kernel(), self.backend)
     }
 }
 
@@ -203,18 +232,62 @@ impl Tracker {
             ports: ports
                 .iter()
                 .enumerate()
-                .map(|(i, p)| Track {
-                    label: format!("{} ({})", p.name, p.interface),
-                    interface: p.interface.clone(),
-                    backend: p.backend,
-                    bound: bound.get(i).copied().flatten(),
-                    kernel: None,
-                    reopening: None,
-                    failed: None,
-                    up: true,
+                .map(|(i, p)| {
+                    if p.removed {
+                        return Track::retired(p.name.clone());
+                    }
+                    Track {
+                        label: format!("{} ({})", p.name, p.interface),
+                        interface: p.interface.clone(),
+                        backend: p.backend,
+                        bound: bound.get(i).copied().flatten(),
+                        kernel: None,
+                        reopening: None,
+                        failed: None,
+                        up: true,
+                        retired: false,
+                        fresh: false,
+                    }
                 })
                 .collect(),
         }
+    }
+
+    /// A reload added `port` (or changed its interface or backend): its
+    /// queues, bound to `ifindex`, are being handed to the workers; it is
+    /// down until [`Tracker::reopened`].
+    pub fn adopt(&mut self, port: u16, spec: &PortSpec, ifindex: u32) {
+        let p = port as usize;
+        while self.ports.len() <= p {
+            self.ports.push(Track::retired(String::new()));
+        }
+        self.ports[p] = Track {
+            label: format!("{} ({})", spec.name, spec.interface),
+            interface: spec.interface.clone(),
+            backend: spec.backend,
+            bound: Some(ifindex),
+            kernel: None,
+            reopening: Some(ifindex),
+            failed: None,
+            up: false,
+            retired: false,
+            fresh: true,
+        };
+    }
+
+    /// A reload removed `port`: it is down for good (until a reload adds
+    /// it again). Returns the step that takes it down.
+    pub fn retire(&mut self, port: u16) -> Vec<Step> {
+        let Some(t) = self.ports.get_mut(port as usize) else {
+            return Vec::new();
+        };
+        let message = format!("link {} removed by the reload: closed", t.label);
+        *t = Track::retired(t.label.clone());
+        vec![Step::Set {
+            port,
+            up: false,
+            message: Some(message),
+        }]
     }
 
     /// The state last published for `port` (unknown ports are down).
@@ -310,13 +383,21 @@ impl Tracker {
         let Some(t) = self.ports.get_mut(p) else {
             return Vec::new();
         };
+        if t.retired {
+            return Vec::new();
+        }
         t.reopening = None;
         t.failed = None;
         t.bound = Some(ifindex);
         t.up = t.decide();
         let message = format!(
-            "link {} reopened on ifindex {ifindex} by {workers} worker{}: {}",
+            "link {} {} on ifindex {ifindex} by {workers} worker{}: {}",
             t.label,
+            if std::mem::take(&mut t.fresh) {
+                "opened"
+            } else {
+                "reopened"
+            },
             if workers == 1 { "" } else { "s" },
             if t.up { "up" } else { "down" }
         );
@@ -348,7 +429,7 @@ impl Tracker {
     /// interface its queues were bound to left the namespace.
     fn reconcile(&mut self, p: usize, gone: Option<u32>) -> Vec<Step> {
         let port = p as u16;
-        let Some(t) = self.ports.get_mut(p) else {
+        let Some(t) = self.ports.get_mut(p).filter(|t| !t.retired) else {
             return Vec::new();
         };
         let mut steps = Vec::new();
@@ -427,6 +508,40 @@ impl Source for Netlink {
     }
 }
 
+/// A change of the port list by a reload, carried out by the monitor (it
+/// owns the hand-over to the workers and the ports' link state).
+pub enum Change {
+    /// `port` (added, or its interface or backend changed) runs on
+    /// `opened` (opened by the reload, one queue per worker) as `spec`
+    /// from now on; it goes up once every worker took its queue.
+    Open {
+        /// Port id.
+        port: u16,
+        /// How it is opened now.
+        spec: PortSpec,
+        /// Its queues.
+        opened: Opened,
+    },
+    /// `port` was removed: down at once, its queues closed by the workers.
+    Close {
+        /// Port id.
+        port: u16,
+    },
+}
+
+impl std::fmt::Debug for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Open { port, spec, .. } => f
+                .debug_struct("Open")
+                .field("port", port)
+                .field("spec", &spec.name)
+                .finish(),
+            Change::Close { port } => f.debug_struct("Close").field("port", port).finish(),
+        }
+    }
+}
+
 /// How the monitor opens a port again: `(port, workers)` → queues.
 pub type Opener = Box<dyn FnMut(&PortSpec, usize) -> anyhow::Result<Opened> + Send>;
 
@@ -448,6 +563,8 @@ pub struct Monitor<S> {
     redump: bool,
     /// The last receive error, logged once.
     failing: Option<String>,
+    /// Port changes of reloads.
+    changes: Option<crossbeam::channel::Receiver<Change>>,
 }
 
 impl<S> std::fmt::Debug for Monitor<S> {
@@ -495,7 +612,73 @@ impl<S: Source> Monitor<S> {
             queued,
             redump: false,
             failing: None,
+            changes: None,
         })
+    }
+
+    /// Take the port changes of reloads from `changes` (see [`Change`]).
+    pub fn with_changes(mut self, changes: crossbeam::channel::Receiver<Change>) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// Carry out the port changes waiting in the channel.
+    fn take_changes(&mut self, log: &mut dyn FnMut(&str)) {
+        let Some(rx) = &self.changes else { return };
+        let changes: Vec<Change> = rx.try_iter().collect();
+        for c in changes {
+            match c {
+                Change::Open { port, spec, opened } => {
+                    let p = port as usize;
+                    if self.ports.len() <= p {
+                        self.ports.resize(
+                            p + 1,
+                            PortSpec {
+                                removed: true,
+                                ..spec.clone()
+                            },
+                        );
+                        self.pending.resize(p + 1, None);
+                    }
+                    self.links.set(port, false);
+                    let label = format!("{} ({})", spec.name, spec.interface);
+                    let Some(ifindex) = opened.ifindex else {
+                        log(&format!(
+                            "link {label}: its interface changed while the reload opened it:                              down until it changes again"
+                        ));
+                        self.tracker.adopt(port, &spec, 0);
+                        self.ports[p] = spec;
+                        self.redump = true;
+                        continue;
+                    };
+                    self.tracker.adopt(port, &spec, ifindex);
+                    self.ports[p] = spec;
+                    match self.outbox.hand_over(port, opened.queues) {
+                        Some(generation) => self.pending[p] = Some((ifindex, generation)),
+                        None => log(&format!(
+                            "link {label}: a worker did not take its queue (stopping?)"
+                        )),
+                    }
+                    // The kernel's view of the new interface.
+                    self.redump = true;
+                }
+                Change::Close { port } => {
+                    let p = port as usize;
+                    if let Some(pending) = self.pending.get_mut(p) {
+                        *pending = None;
+                    }
+                    if let Some(spec) = self.ports.get_mut(p) {
+                        spec.removed = true;
+                    }
+                    let steps = self.tracker.retire(port);
+                    self.act(steps.into(), log);
+                    let closed = (0..self.outbox.workers())
+                        .map(|_| Box::new(crate::io::Closed) as Box<dyn crate::io::Port>)
+                        .collect();
+                    let _ = self.outbox.hand_over(port, closed);
+                }
+            }
+        }
     }
 
     /// The decisions so far.
@@ -514,6 +697,7 @@ impl<S: Source> Monitor<S> {
     /// overrun), act on them, and finish reopens every worker
     /// acknowledged.
     pub fn turn(&mut self, log: &mut dyn FnMut(&str)) {
+        self.take_changes(log);
         let mut steps: VecDeque<Step> = std::mem::take(&mut self.queued).into();
         if self.redump {
             match self.source.dump() {
@@ -561,6 +745,7 @@ impl<S: Source> Monitor<S> {
         }
         self.act(steps, log);
         self.finish_reopens(log);
+        self.outbox.close_retired();
     }
 
     fn act(&mut self, mut steps: VecDeque<Step>, log: &mut dyn FnMut(&str)) {

@@ -25,6 +25,12 @@
 //!   port whose interface was deleted and created again under the same
 //!   name stays down until the monitor has opened it again on the new
 //!   interface and every worker took its new queue ([`handover`]).
+//! - A reload ([`Runtime::reload`], [`reload`]) compiles the new
+//!   configuration in the running port layout, opens the ports it adds
+//!   before anything changes (a failure refuses the reload), publishes the
+//!   plan, and has the link monitor hand the new queues (and closed ones
+//!   for removed ports) to the workers. The link state and the hand-over
+//!   are sized for [`PORT_CAPACITY`] ports from the start.
 //! - With [`RunOptions::capture`] the capture ([`crate::capture`]) starts
 //!   after every port opened and before the workers (its directory error
 //!   comes after any port error); each worker takes a tap, and the writer
@@ -152,7 +158,21 @@ pub struct Runtime {
     kernel_specs: Vec<crate::config::KernelTableSpec>,
     /// Reloads done and refused.
     reloads: report::Reloads,
+    /// Which port has which id (a reload keeps them).
+    layout: crate::config::PortLayout,
+    /// Port changes of a reload, to the link monitor.
+    changes: crossbeam::channel::Sender<link::Change>,
+    /// Worker threads (queues per port).
+    workers: usize,
 }
+
+/// Port ids a run can hold, removed ports included: the link state and
+/// the hand-over are sized for it at start, so a reload can add ports.
+pub const PORT_CAPACITY: usize = 256;
+
+/// How long a reload waits for the ports it opened to come up before it
+/// replies.
+pub const PORT_WAIT: Duration = Duration::from_secs(2);
 
 impl Runtime {
     /// Open every port of `ports` (in port-id order, as `plan` numbers
@@ -212,8 +232,15 @@ impl Runtime {
         };
         // Subscribe to the link events, then read every link: the state
         // the workers start with.
-        let links = LinkState::new(ports.len());
-        let (outbox, inboxes) = handover::channels(ports.len(), workers);
+        if ports.len() > PORT_CAPACITY {
+            bail!(
+                "{} ports: a forwarder runs at most {PORT_CAPACITY}",
+                ports.len()
+            );
+        }
+        let links = LinkState::with_capacity(ports.len(), PORT_CAPACITY);
+        let (outbox, inboxes) = handover::channels(PORT_CAPACITY, workers);
+        let (changes, changes_rx) = crossbeam::channel::unbounded();
         let (taps_out, taps_in) = capture_ctl::channels(workers);
         let netlink = link::Netlink::open().context("opening the rtnetlink socket")?;
         let monitor = link::Monitor::new(
@@ -224,7 +251,8 @@ impl Runtime {
             outbox,
             Box::new(open::open_queues),
         )
-        .context("reading the links (rtnetlink)")?;
+        .context("reading the links (rtnetlink)")?
+        .with_changes(changes_rx);
         let handle = Arc::new(PlanHandle::new(plan.clone()));
         let sink: crate::control::server::Log = {
             let log = log.clone();
@@ -337,12 +365,18 @@ impl Runtime {
             fpm_specs: opts.fpm.clone(),
             kernel_specs: opts.kernel.clone(),
             reloads: report::Reloads::default(),
+            layout: crate::config::PortLayout::default(),
+            changes,
+            workers,
         })
     }
 
-    /// The configuration the forwarder was started from: `ctl reload`
-    /// with no file, and SIGHUP, read its file again.
+    /// The configuration the forwarder was started from (its plan and
+    /// port list compiled from it as `config::compile` and
+    /// `config::port_specs` number them): `ctl reload` with no file, and
+    /// SIGHUP, read its file again.
     pub fn set_config(&mut self, cfg: crate::config::Config) {
+        self.layout = crate::config::PortLayout::of(&cfg);
         self.config = Some(cfg);
     }
 
@@ -384,14 +418,37 @@ impl Runtime {
         };
         let path = file.map_or_else(|| running.source.clone(), |f| f.to_path_buf());
         let next = crate::config::load(&path).map_err(|d| d.to_string().trim_end().to_string())?;
-        let mut prepared = reload::prepare(&self.ports, next)?;
+        let mut prepared = reload::prepare(
+            &self.ports,
+            &self.layout,
+            next,
+            self.workers,
+            self.links.capacity(),
+        )?;
+        // Open the ports to open before anything changes: one that cannot
+        // be opened refuses the reload (the queues opened so far close).
+        let mut opened = Vec::new();
+        for &id in &prepared.open {
+            let spec = &prepared.ports[id as usize];
+            let queues = open::open_queues(spec, self.workers).map_err(|e| format!("{e:#}"))?;
+            if let Some(h) = &spec.host {
+                host::set_up(&spec.interface, h).map_err(|e| format!("{e:#}"))?;
+            }
+            opened.push((id, queues));
+        }
         let old_plan = self.plan.current();
         let fpm_next = crate::config::fpm_specs(&prepared.cfg);
         let kernel_next = crate::config::kernel_specs(&prepared.cfg);
         let (changes, unchanged) = reload::describe(running, &prepared.cfg, &prepared.plan);
+        let port_changes = prepared.port_changes(&self.ports);
         // From here on the running state changes. A route source that
         // cannot start (its address taken) is named in the reply; the
         // rest of the reload stands.
+        self.links.grow(prepared.layout.len());
+        for (id, _) in &opened {
+            // Down until every worker runs its new queues.
+            self.links.set(*id, false);
+        }
         let mut notes = reload::adopt_tables(&mut prepared.plan, &old_plan);
         let plan = Arc::new(prepared.plan);
         let generation = self.plan.publish(plan.clone());
@@ -399,15 +456,40 @@ impl Runtime {
         for w in &plan.warnings {
             notes.push(format!("warning: {w}"));
         }
+        // The monitor hands the new queues over (and closed ones for the
+        // removed ports) and brings the ports up once every worker has
+        // taken them.
+        let mut monitor_gone = false;
+        for &port in &prepared.close {
+            monitor_gone |= self.changes.send(link::Change::Close { port }).is_err();
+        }
+        let added: Vec<u16> = opened.iter().map(|(id, _)| *id).collect();
+        for (port, opened) in opened {
+            let spec = prepared.ports[port as usize].clone();
+            monitor_gone |= self
+                .changes
+                .send(link::Change::Open { port, spec, opened })
+                .is_err();
+        }
+        if monitor_gone {
+            notes.push("the link monitor has stopped: port changes not carried out".into());
+        }
         self.ports = prepared.ports;
+        self.layout = prepared.layout;
+        let mut port_lines = port_changes;
+        port_lines.extend(self.await_ports(&added));
         let message = format!(
-            "{}: {} peering(s) changed, added or removed, {} unchanged; plan generation {}",
+            "{}: {} peering(s) changed, added or removed, {} unchanged, {} port(s) opened, {} \
+             closed; plan generation {}",
             path.display(),
             changes.len(),
             unchanged,
+            added.len(),
+            prepared.close.len(),
             generation
         );
-        let mut all = changes.clone();
+        let mut all = port_lines.clone();
+        all.extend(changes.iter().cloned());
         all.extend(notes.iter().cloned());
         self.config = Some(prepared.cfg);
         Ok(serde_json::json!({
@@ -415,10 +497,35 @@ impl Runtime {
             "file": path.display().to_string(),
             "generation": generation,
             "unchanged": unchanged,
+            "ports": port_lines,
             "peerings": changes,
             "tables": notes,
             "changes": all,
         }))
+    }
+
+    /// Wait (at most [`PORT_WAIT`]) for the ports a reload opened to come
+    /// up, and say how each is.
+    fn await_ports(&self, ports: &[u16]) -> Vec<String> {
+        let deadline = Instant::now() + PORT_WAIT;
+        while ports.iter().any(|&p| !self.links.is_oper_up(p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        ports
+            .iter()
+            .map(|&p| {
+                let name = self.ports.get(p as usize).map_or("?", |s| s.name.as_str());
+                if self.links.is_oper_up(p) {
+                    format!("port {name}: up")
+                } else {
+                    format!(
+                        "port {name}: not up after {} ms (no carrier, or the interface is \
+                         down): it comes up with its link",
+                        PORT_WAIT.as_millis()
+                    )
+                }
+            })
+            .collect()
     }
 
     /// Stop the route sources whose spec is gone or changed, start the new
@@ -492,7 +599,8 @@ impl Runtime {
     pub fn swap_plan(&self, plan: Arc<Plan>) -> anyhow::Result<u64> {
         if plan.ports.len() != self.ports.len() {
             bail!(
-                "the new plan has {} ports, the running forwarder {}: ports cannot change                  without a restart",
+                "the new plan has {} ports, the running forwarder {}: only a reload changes \
+                 ports",
                 plan.ports.len(),
                 self.ports.len()
             );

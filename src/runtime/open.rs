@@ -114,6 +114,7 @@ mod tests {
             backend,
             required_mtu: 0,
             host: None,
+            removed: false,
         }
     }
 

@@ -5,11 +5,16 @@
 //! - [`prepare`] reads nothing but its arguments and changes nothing that
 //!   runs: the new configuration was loaded and validated by the caller
 //!   (`config::load`, every error with file:line), and here the port list
-//!   is compared with the running one. Ports cannot be added, removed or
-//!   changed by a reload (each port's id is its MAC address and its place
-//!   in every worker's queue list): such a configuration is refused with
-//!   the ports named, and the running one stays. A port whose peerings now
-//!   need a larger MTU than its interface has is refused likewise.
+//!   is compared with the running one. The new configuration is compiled
+//!   in the running [`PortLayout`]: a port that stays keeps its id (its
+//!   MAC address, its counters, its place in every worker's queue list),
+//!   an added port takes a new id, a removed one keeps its id reserved.
+//!   [`Prepared`] lists the ports to open (added, or their interface,
+//!   backend or host set-up changed) and to close; the caller opens them
+//!   before anything changes, so a port that cannot be opened refuses the
+//!   reload. A kept port whose peerings now need a larger MTU than its
+//!   interface has is refused likewise, as is a pnet port added to a
+//!   forwarder with several workers.
 //! - [`adopt_tables`] is the one step that touches running state, and it
 //!   runs only once everything was checked. For each `l3` peering of the
 //!   new plan that also runs now (same circuit and kind):
@@ -29,7 +34,7 @@
 //!   added, removed or changed and how, and what happened to each running
 //!   peering's routes.
 
-use crate::config::{self, Config, PortSpec};
+use crate::config::{self, Config, PortLayout, PortSpec};
 use crate::plan::{L3Peering, PeeringKind, Plan, Side, VrfInputs};
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -41,10 +46,45 @@ use std::sync::Arc;
 pub struct Prepared {
     /// The configuration.
     pub cfg: Config,
-    /// Its compiled plan (its l3 tables still its own).
+    /// Its compiled plan (its l3 tables still its own), ports numbered
+    /// by `layout`.
     pub plan: Plan,
-    /// Its port list (the running one's, with the new MTU needs).
+    /// Its port list by id: ports kept, opened and removed (a removed
+    /// port keeps its interface and backend, for reports).
     pub ports: Vec<PortSpec>,
+    /// The running layout with the ports `cfg` adds.
+    pub layout: PortLayout,
+    /// Ports to open (added, or their interface, backend or host set-up
+    /// changed), by id.
+    pub open: Vec<u16>,
+    /// Ports to close (removed), by id.
+    pub close: Vec<u16>,
+}
+
+impl Prepared {
+    /// One line per port opened or closed.
+    pub fn port_changes(&self, running: &[PortSpec]) -> Vec<String> {
+        let name_of = |p: &PortSpec| format!("{} ({}, {})", p.name, p.interface, p.backend.name());
+        let mut out = Vec::new();
+        for &id in &self.open {
+            let p = &self.ports[id as usize];
+            match running.get(id as usize).filter(|r| !r.removed) {
+                Some(r) => out.push(format!(
+                    "port {} changed (was {}): opened again as port {id}",
+                    name_of(p),
+                    name_of(r)
+                )),
+                None => out.push(format!("port {} added as port {id}", name_of(p))),
+            }
+        }
+        for &id in &self.close {
+            out.push(format!(
+                "port {} removed: closed (port {id} and its counters kept)",
+                name_of(&self.ports[id as usize])
+            ));
+        }
+        out
+    }
 }
 
 /// The MTU of interface `name` in this network namespace, if readable.
@@ -56,67 +96,81 @@ fn interface_mtu(name: &str) -> Option<u32> {
         .ok()
 }
 
-/// Check `next` against the running port list and compile it.
-pub fn prepare(running: &[PortSpec], next: Config) -> Result<Prepared, String> {
-    let ports = config::port_specs(&next);
-    let mut problems = Vec::new();
-    let name_of = |p: &PortSpec| format!("{} ({}, {})", p.name, p.interface, p.backend.name());
-    for p in &ports {
-        match running.iter().find(|r| r.name == p.name) {
-            None => problems.push(format!("added {}", name_of(p))),
-            Some(r) if r.interface != p.interface || r.backend != p.backend || r.host != p.host => {
-                problems.push(format!("changed {} (was {})", name_of(p), name_of(r)))
-            }
-            Some(_) => {}
-        }
-    }
-    for r in running {
-        if !ports.iter().any(|p| p.name == r.name) {
-            problems.push(format!("removed {}", name_of(r)));
-        }
-    }
-    if problems.is_empty()
-        && ports
-            .iter()
-            .map(|p| &p.name)
-            .ne(running.iter().map(|r| &r.name))
-    {
-        problems.push("the ports are listed in another order".to_string());
-    }
-    if !problems.is_empty() {
+/// Check `next` against the running ports (`running`, numbered by
+/// `layout`) and compile it in that layout; `workers`: queues per port,
+/// `capacity`: the most port ids the run can hold.
+pub fn prepare(
+    running: &[PortSpec],
+    layout: &PortLayout,
+    next: Config,
+    workers: usize,
+    capacity: usize,
+) -> Result<Prepared, String> {
+    let layout = layout.next(&next);
+    if layout.len() > capacity {
         return Err(format!(
-            "{}: the ports differ from the running ones ({}); a reload keeps the ports as \
-             they are (a port's id is its MAC address): restore them, or restart the forwarder \
-             to change ports",
+            "{}: {} port ids needed (ports removed by earlier reloads keep theirs), this              forwarder holds {capacity}: restart it to number the ports afresh",
             next.source.display(),
-            problems.join("; ")
+            layout.len()
         ));
     }
-    for (p, r) in ports.iter().zip(running) {
-        if p.required_mtu > r.required_mtu && p.host.is_none() {
-            if let Some(mtu) = interface_mtu(&p.interface) {
-                if mtu < p.required_mtu {
+    let mut ports = config::port_specs_in(&next, &layout);
+    let (mut open, mut close) = (Vec::new(), Vec::new());
+    for (id, p) in ports.iter_mut().enumerate() {
+        let r = running.get(id).filter(|r| !r.removed);
+        if p.removed {
+            if let Some(r) = running.get(id) {
+                // Reports still name the interface it had.
+                p.interface = r.interface.clone();
+                p.backend = r.backend;
+            }
+            if r.is_some() {
+                close.push(id as u16);
+            }
+            continue;
+        }
+        match r {
+            Some(r) if r.interface == p.interface && r.backend == p.backend && r.host == p.host => {
+                if p.required_mtu > r.required_mtu && p.host.is_none() {
+                    if let Some(mtu) = interface_mtu(&p.interface) {
+                        if mtu < p.required_mtu {
+                            return Err(format!(
+                                "{}: port {} now needs an MTU of {} on {} (its peerings' MTU \
+                                 plus the tags beyond the first), which has {}: raise it \
+                                 first (ip link set {} mtu {})",
+                                next.source.display(),
+                                p.name,
+                                p.required_mtu,
+                                p.interface,
+                                mtu,
+                                p.interface,
+                                p.required_mtu
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {
+                if p.backend == config::BackendKind::Pnet && workers > 1 {
                     return Err(format!(
-                        "{}: port {} now needs an MTU of {} on {} (its peerings' MTU plus the \
-                         tags beyond the first), which has {}: raise it first (ip link set {} \
-                         mtu {})",
+                        "{}: port {} uses pnet, which cannot be shared by the {workers} \
+                         workers of this forwarder (no fanout)",
                         next.source.display(),
-                        p.name,
-                        p.required_mtu,
-                        p.interface,
-                        mtu,
-                        p.interface,
-                        p.required_mtu
+                        p.name
                     ));
                 }
+                open.push(id as u16);
             }
         }
     }
-    let plan = config::compile(&next);
+    let plan = config::compile_in(&next, &layout);
     Ok(Prepared {
         cfg: next,
         plan,
         ports,
+        layout,
+        open,
+        close,
     })
 }
 
@@ -382,6 +436,7 @@ pub fn describe(old: &Config, new: &Config, plan: &Plan) -> (Vec<String>, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::PortPlan;
     use std::path::Path;
 
     fn text(name: &str) -> String {
@@ -397,15 +452,87 @@ mod tests {
         config::load_str(text, Path::new("reload.toml")).unwrap_or_else(|d| panic!("{d}"))
     }
 
+    /// `prepare` with the running state of `cfg` (one worker).
+    fn prepare_from(cfg: &Config, next: Config) -> Result<Prepared, String> {
+        prepare(&config::port_specs(cfg), &PortLayout::of(cfg), next, 1, 256)
+    }
+
+    /// The id of port `name` in `p`.
+    fn id(p: &Prepared, name: &str) -> u16 {
+        p.ports.iter().position(|s| s.name == name).unwrap() as u16
+    }
+
     #[test]
-    fn ports_cannot_change() {
-        let cfg = load(&text("pe-qinq.toml"));
+    fn ports_keep_their_ids_across_adds_removes_and_changes() {
+        let t = text("lab-pe-qinq.toml");
+        let cfg = load(&t);
         let running = config::port_specs(&cfg);
-        let renamed = load(&text("pe-qinq.toml").replace("xc-pe-cust", "xc-other"));
-        let e = prepare(&running, renamed).unwrap_err();
-        assert!(e.contains("changed") && e.contains("xc-other"), "{e}");
-        assert!(e.starts_with("reload.toml"), "{e}");
-        assert!(prepare(&running, cfg).is_ok());
+        // The same file: nothing to open or close.
+        let same = prepare_from(&cfg, cfg.clone()).unwrap();
+        assert!(same.open.is_empty() && same.close.is_empty(), "{same:?}");
+        assert_eq!(same.ports, running);
+        // A port's interface changed: opened again under its own id.
+        let moved = prepare_from(&cfg, load(&t.replace("xc-pe-ms\"", "xc-pe-ms2\""))).unwrap();
+        assert_eq!(moved.open, vec![1]);
+        assert!(moved.close.is_empty());
+        let lines = moved.port_changes(&running);
+        assert!(
+            lines[0].contains("changed") && lines[0].contains("xc-pe-ms2"),
+            "{lines:?}"
+        );
+        // The Microsoft peering moved to a new port, the old one removed:
+        // the new port takes the next id, the old id stays reserved, and
+        // the other ports keep theirs (and so their MACs).
+        let swapped = t.replacen(
+            "name = \"cust-microsoft\"\ninterface = \"xc-pe-ms\"",
+            "name = \"cust-microsoft-2\"\ninterface = \"xc-pe-ms2\"",
+            1,
+        );
+        let swapped = swapped.replace("port = \"cust-microsoft\"", "port = \"cust-microsoft-2\"");
+        let next = prepare_from(&cfg, load(&swapped)).unwrap();
+        assert_eq!(next.ports.len(), running.len() + 1);
+        assert_eq!(id(&next, "cust-microsoft-2") as usize, running.len());
+        assert_eq!(next.open, vec![running.len() as u16]);
+        assert_eq!(next.close, vec![1]);
+        let old = &next.ports[1];
+        assert!(old.removed && old.name == "cust-microsoft" && old.interface == "xc-pe-ms");
+        for (i, r) in running.iter().enumerate().filter(|(i, _)| *i != 1) {
+            assert_eq!(&next.ports[i], r, "port {i} kept");
+            assert_eq!(next.plan.ports[i].mac, PortPlan::mac_of(i));
+        }
+        assert!(next.plan.attachments.iter().all(|a| a.port != 1));
+        assert!(next.plan.attachments.iter().any(|a| a.port == 4));
+        let lines = next.port_changes(&running);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("cust-microsoft-2") && l.contains("added as port 4")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("cust-microsoft (") && l.contains("removed")),
+            "{lines:?}"
+        );
+        // And back: the old port comes back under its old id, the new one
+        // is removed and keeps its id.
+        let back = prepare(&next.ports, &next.layout, cfg.clone(), 1, 256).unwrap();
+        assert_eq!(back.open, vec![1]);
+        assert_eq!(back.close, vec![4]);
+        assert_eq!(id(&back, "cust-microsoft"), 1);
+        assert_eq!(back.plan.ports.len(), 5);
+        // A layout past the capacity is refused, naming the restart.
+        let e = prepare(&next.ports, &next.layout, cfg.clone(), 1, 4).unwrap_err();
+        assert!(e.contains("restart"), "{e}");
+        // A pnet port cannot be added to a forwarder of several workers.
+        let pnet = swapped.replace(
+            "interface = \"xc-pe-ms2\"\nbackend = \"af_packet\"",
+            "interface = \"xc-pe-ms2\"\nbackend = \"pnet\"",
+        );
+        assert!(pnet.contains("\"pnet\""));
+        let e = prepare(&running, &PortLayout::of(&cfg), load(&pnet), 2, 256).unwrap_err();
+        assert!(e.contains("pnet") && e.contains("cust-microsoft-2"), "{e}");
     }
 
     #[test]
@@ -425,7 +552,7 @@ mod tests {
         // The new file drops the static route of the private peering.
         let new_text = t.replace("198.51.100.128/30", "198.51.100.128/31");
         let new_cfg = load(&new_text);
-        let mut prepared = prepare(&config::port_specs(&old_cfg), new_cfg).unwrap();
+        let mut prepared = prepare_from(&old_cfg, new_cfg).unwrap();
         let notes = adopt_tables(&mut prepared.plan, &old);
         assert!(notes[0].contains("tables kept"), "{notes:?}");
         assert!(notes[0].contains("static routes +2 -2"), "{notes:?}");
@@ -469,7 +596,7 @@ mod tests {
             1,
         ));
         assert_ne!(new_cfg, old_cfg);
-        let mut prepared = prepare(&config::port_specs(&old_cfg), new_cfg).unwrap();
+        let mut prepared = prepare_from(&old_cfg, new_cfg).unwrap();
         let notes = adopt_tables(&mut prepared.plan, &old);
         assert!(notes[0].contains("rebuilt"), "{notes:?}");
         assert!(notes[0].contains("1 learned routes carried"), "{notes:?}");

@@ -21,6 +21,8 @@ pub struct PortReport {
     pub up: bool,
     /// Taken down by the operator (`xconnect ctl link PORT down`).
     pub admin_down: bool,
+    /// Removed by a reload: closed, its id and counters kept.
+    pub removed: bool,
     /// Times the port stopped forwarding (down in the kernel or taken
     /// down): each one a failover of its circuits' flows.
     pub down_events: u64,
@@ -110,6 +112,7 @@ impl Report {
                     backend: p.backend.name(),
                     up: links.is_up(i as u16),
                     admin_down: links.is_admin_down(i as u16),
+                    removed: p.removed,
                     down_events: links.down_events(i as u16),
                     rx_packets: pc.rx_packets,
                     rx_bytes: pc.rx_bytes,
@@ -155,7 +158,13 @@ impl Report {
             s.push_str(&format!(
                 " | {} {} rx {} tx {}",
                 p.name,
-                if p.up { "up" } else { "DOWN" },
+                if p.removed {
+                    "removed"
+                } else if p.up {
+                    "up"
+                } else {
+                    "DOWN"
+                },
                 p.rx_packets,
                 p.tx_packets
             ));

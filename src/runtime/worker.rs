@@ -9,9 +9,12 @@
 //! its [`Inbox`] (one atomic load): when the link monitor opened a port
 //! again (its interface deleted and created again), the worker puts the
 //! new queue in the place of the old one between two batches — the old
-//! queue's kernel drops counted, its descriptors closed (which takes them
-//! out of the `epoll` set), the new one registered under the same token —
-//! and acknowledges it; it never waits for the monitor. When a whole
+//! queue's kernel drops counted, its descriptors taken out of the `epoll`
+//! set and handed back to be closed by the monitor (closing waits for the
+//! kernel), the new one registered under the same token —
+//! and acknowledges it; it never waits for the monitor. A port a reload
+//! added arrives the same way (the port list grows to its id), and a port
+//! a reload removed is replaced by a [`Closed`] queue. When a whole
 //! round over the ports brought nothing
 //! the worker releases packets held for a neighbour that another worker
 //! resolved, then sleeps in `epoll` (mio) on all its ports, at most
@@ -31,7 +34,7 @@ use super::capture_ctl::TapInbox;
 use super::handover::Inbox;
 use crate::capture::CaptureTap;
 use crate::driver::Driver;
-use crate::io::Port;
+use crate::io::{Closed, Port};
 use crate::pipeline::{Counters, Pipeline};
 use crate::plan::PlanHandle;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -189,9 +192,15 @@ impl Worker {
 
     /// Put the queues the link monitor opened again in place and
     /// acknowledge each.
-    fn take_reopened(&mut self, registry: &mio::Registry, kernel_drops: &mut [u64]) {
+    fn take_reopened(&mut self, registry: &mio::Registry, kernel_drops: &mut Vec<u64>) {
         for fresh in self.reopen.take() {
             let p = fresh.port as usize;
+            if p >= self.ports.len() {
+                // A port a reload added: the ids up to it exist from now on
+                // (closed until their own queues come).
+                self.ports.resize_with(p + 1, || Box::new(Closed));
+                kernel_drops.resize(p + 1, 0);
+            }
             let Some(slot) = self.ports.get_mut(p) else {
                 continue;
             };
@@ -199,8 +208,10 @@ impl Worker {
             if let Some(d) = kernel_drops.get_mut(p) {
                 *d += old.take_stats().kernel_drops;
             }
-            // Closing the old descriptors removes them from the epoll set.
-            drop(old);
+            // Closed by the monitor: closing a packet socket waits for the
+            // kernel (an RCU grace period), too long for this loop.
+            let _ = old.deregister(registry);
+            self.reopen.retire(old);
             // A queue that could not be registered is still stepped every
             // round; only the wake-up from an idle sleep (at most
             // IDLE_WAIT) is lost.

@@ -19,6 +19,7 @@ fn spec(name: &str, interface: &str, backend: BackendKind) -> PortSpec {
         backend,
         required_mtu: 1504,
         host: None,
+        removed: false,
     }
 }
 
@@ -758,4 +759,58 @@ fn a_port_replaced_before_start_is_reopened_by_the_first_turn() {
             "link trunk-a (xc-pe-tra) reopened on ifindex 12 by 1 worker: up",
         ]
     );
+}
+
+#[test]
+fn a_port_added_by_a_reload_is_up_once_taken_and_a_removed_one_stays_down() {
+    let mut t = tracker();
+    // A reload adds port 5 (port 4 never existed: a reserved slot).
+    let added = spec("cust-2", "xc-pe-cust2", BackendKind::AfPacket);
+    t.adopt(5, &added, 20);
+    assert!(!t.is_up(5) && !t.is_up(4));
+    // The dump the monitor asks for sees it up: still down while the
+    // workers take their queues.
+    let mut all = dump();
+    all.push(up(20, "xc-pe-cust2"));
+    assert_eq!(t.snapshot(&all), vec![]);
+    assert_eq!(
+        t.reopened(5, 20, 2),
+        vec![set(
+            5,
+            true,
+            "link cust-2 (xc-pe-cust2) opened on ifindex 20 by 2 workers: up"
+        )]
+    );
+    // Port 0 removed: down at once, and nothing the kernel says about its
+    // interface brings it back or reopens it.
+    assert_eq!(
+        t.retire(0),
+        vec![set(
+            0,
+            false,
+            "link cust (xc-pe-cust) removed by the reload: closed"
+        )]
+    );
+    assert_eq!(t.new_link(&up(5, "xc-pe-cust")), vec![]);
+    assert_eq!(t.del_link(&up(5, "xc-pe-cust")), vec![]);
+    assert_eq!(t.new_link(&up(30, "xc-pe-cust")), vec![]);
+    assert_eq!(t.snapshot(&all), vec![]);
+    assert!(!t.is_up(0) && t.is_up(5));
+    assert_eq!(t.reopened(0, 30, 2), vec![], "a late acknowledgement");
+    assert!(!t.is_up(0));
+    // A reload names it again: adopted like any new port.
+    t.adopt(0, &spec("cust", "xc-pe-cust", BackendKind::AfPacket), 30);
+    all.retain(|l| l.header.index != 5);
+    all.push(up(30, "xc-pe-cust"));
+    assert_eq!(t.snapshot(&all), vec![]);
+    assert_eq!(
+        t.reopened(0, 30, 1),
+        vec![set(
+            0,
+            true,
+            "link cust (xc-pe-cust) opened on ifindex 30 by 1 worker: up"
+        )]
+    );
+    // The other ports never moved.
+    assert!(t.is_up(1) && t.is_up(2) && t.is_up(3));
 }
