@@ -24,7 +24,8 @@
 //!     wrote stays, with no gap — and the static routes that were added
 //!     or removed in the file are added or deleted in place; its
 //!     neighbour table is kept too (with its learned MACs) when the static
-//!     neighbours did not change;
+//!     neighbours did not change and every link is on the same port with
+//!     the same tags (a MAC belongs to its segment);
 //!   - otherwise the new tables are kept, the running peering's routes that
 //!     are not its old static routes are copied over where their link
 //!     still has a peer, and the new tables take the running ones' place
@@ -210,12 +211,23 @@ pub fn adopt_tables(next: &mut Plan, running: &Plan) -> Vec<String> {
 }
 
 /// `new` takes `old`'s tables (and neighbours when their statics are the
-/// same); the static routes that changed are written in place.
+/// same and every link is on the same port with the same tags); the
+/// static routes that changed are written in place.
 fn keep_tables(name: &str, new: &mut L3Peering, old: &L3Peering) -> String {
     new.routes = old.routes.clone();
     new.v4 = old.v4.clone();
     new.v6 = old.v6.clone();
-    let neighbors = if old.inputs.static_neighbors == new.inputs.static_neighbors {
+    // A MAC learned on a link means that link's segment: a link that moved
+    // to another port or other tags learns its neighbours again.
+    let segment = |l: &Option<crate::plan::Adjacency>| l.as_ref().map(|a| (a.port, a.push));
+    let same_segments = old
+        .links
+        .iter()
+        .zip(&new.links)
+        .all(|(a, b)| segment(a) == segment(b));
+    let neighbors = if !same_segments {
+        "a link moved (port or tags): neighbours learned again"
+    } else if old.inputs.static_neighbors == new.inputs.static_neighbors {
         new.neighbors = old.neighbors.clone();
         "neighbours kept"
     } else {
@@ -533,6 +545,34 @@ mod tests {
         assert!(pnet.contains("\"pnet\""));
         let e = prepare(&running, &PortLayout::of(&cfg), load(&pnet), 2, 256).unwrap_err();
         assert!(e.contains("pnet") && e.contains("cust-microsoft-2"), "{e}");
+    }
+
+    #[test]
+    fn a_link_moved_to_another_port_keeps_its_routes_but_learns_its_neighbours_again() {
+        let t = text("lab-pe-l3.toml");
+        let old_cfg = load(&t);
+        let old = config::compile(&old_cfg);
+        let moved = t
+            .replacen(
+                "name = \"cust-microsoft\"\ninterface = \"xc-pe-ms\"",
+                "name = \"cust-microsoft-2\"\ninterface = \"xc-pe-ms2\"",
+                1,
+            )
+            .replace("port = \"cust-microsoft\"", "port = \"cust-microsoft-2\"");
+        let mut prepared = prepare_from(&old_cfg, load(&moved)).unwrap();
+        let notes = adopt_tables(&mut prepared.plan, &old);
+        assert!(notes[0].contains("neighbours kept"), "{notes:?}");
+        assert!(notes[1].contains("tables kept"), "{notes:?}");
+        assert!(notes[1].contains("a link moved"), "{notes:?}");
+        let old_ms: Vec<_> = old.l3_peerings().map(|(_, _, l)| l.clone()).collect();
+        let new_ms: Vec<_> = prepared
+            .plan
+            .l3_peerings()
+            .map(|(_, _, l)| l.clone())
+            .collect();
+        assert!(Arc::ptr_eq(&new_ms[0].neighbors, &old_ms[0].neighbors));
+        assert!(Arc::ptr_eq(&new_ms[1].routes, &old_ms[1].routes));
+        assert!(!Arc::ptr_eq(&new_ms[1].neighbors, &old_ms[1].neighbors));
     }
 
     #[test]
