@@ -143,6 +143,41 @@ pub fn compare_fields(o: &FrameInfo, t: &SlicedPacket<'_>, frame: &[u8]) -> Resu
     Ok(())
 }
 
+/// An MPLS label stack and a pseudowire control word read from `data`
+/// (at its start and after an Ethernet header): a stack ends with its only
+/// bottom-of-stack entry, within the bytes and [`wire::mpls::MAX_LABELS`],
+/// and emits back to the same bytes; so does a control word.
+pub fn mpls_round_trip(data: &[u8]) {
+    use wire::mpls::{ControlWord, LabelStack, MAX_LABELS};
+    for at in [0, 14] {
+        let Some(rest) = data.get(at..) else { continue };
+        match LabelStack::parse(rest, at) {
+            Ok(stack) => {
+                assert!((1..=MAX_LABELS).contains(&stack.len()), "depth");
+                assert!(stack.header_len() <= rest.len(), "stack past the bytes");
+                let bottoms: Vec<bool> = stack.as_slice().iter().map(|e| e.bottom).collect();
+                assert!(
+                    bottoms.last() == Some(&true) && bottoms.iter().filter(|b| **b).count() == 1,
+                    "bottom of stack on the last entry only: {bottoms:?}"
+                );
+                let mut out = [0u8; 4 * MAX_LABELS];
+                let n = stack.emit(&mut out).expect("room for the stack");
+                assert_eq!(&out[..n], &rest[..n], "stack emits back to its bytes");
+                let _ = (format!("{stack:?}"), stack.top().map(|e| e.to_string()));
+            }
+            Err(e) => {
+                assert!(e.offset >= at, "error offset before the stack");
+                let _ = e.to_string();
+            }
+        }
+        if let Ok(cw) = ControlWord::parse(rest, at) {
+            let mut out = [0u8; 4];
+            assert_eq!(cw.emit(&mut out), Ok(4));
+            assert_eq!(&out[..], &rest[..4], "control word emits back to its bytes");
+        }
+    }
+}
+
 /// Every wire view over arbitrary bytes (see the module header).
 pub fn wire_parse(data: &[u8]) {
     if let Ok(info) = wire::parse(data) {
@@ -176,6 +211,7 @@ pub fn wire_parse(data: &[u8]) {
         }
     }
     let _ = wire::parse_tags(data);
+    mpls_round_trip(data);
     let byte = |i: usize| data.get(i).copied().unwrap_or(0);
     // Every accessor and setter of every view, on whatever bytes these are.
     let mut owned = data.to_vec();

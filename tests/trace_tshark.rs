@@ -76,7 +76,13 @@ fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 
 /// tshark's layers per frame, in file order.
 fn tshark_pdml(file: &Path) -> Vec<Vec<Proto>> {
+    tshark_pdml_with(file, &[])
+}
+
+/// [`tshark_pdml`] with more tshark arguments (decode-as rules).
+fn tshark_pdml_with(file: &Path, extra: &[&str]) -> Vec<Vec<Proto>> {
     let o = Command::new("tshark")
+        .args(extra)
         .args([
             "-n",
             "-o",
@@ -552,5 +558,240 @@ fn capture_timestamps_agree_with_tshark() {
     assert!(
         compared > 100 && ng > 20 && odd < 5,
         "{compared} timestamps, {ng} pcapng files"
+    );
+}
+
+/// A small deterministic generator (xorshift64*), so that the frames are
+/// the same in every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The bottom labels that tshark is told carry an Ethernet pseudowire with
+/// and without a control word; other stacks carry IP (L3VPN).
+const PW_CW_LABEL: u32 = 5000;
+const PW_NOCW_LABEL: u32 = 5001;
+
+/// What an MPLS test frame carries under its label stack.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Under {
+    Ipv4,
+    Ipv6,
+    PwCw(u16),
+    PwNoCw,
+}
+
+/// Ethernet + 0x8847 + `labels` (the last one the bottom unless `deep`)
+/// + the payload.
+fn mpls_frame(rng: &mut Rng, depth: usize, under: Under, deep: bool) -> Vec<u8> {
+    use xconnect::wire::mpls::{ControlWord, Label, LabelEntry, LabelStack, ETHERTYPE_MPLS};
+    let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+    f.extend_from_slice(&ETHERTYPE_MPLS.to_be_bytes());
+    let mut stack = LabelStack::new();
+    let mut entries = Vec::new();
+    for i in 0..depth {
+        let label = match (i + 1 == depth, under) {
+            (true, Under::PwCw(_)) => PW_CW_LABEL,
+            (true, Under::PwNoCw) => PW_NOCW_LABEL,
+            _ => 16 + rng.below(u64::from(Label::MAX.value() - 16)) as u32,
+        };
+        let e = LabelEntry {
+            label: Label::new(label).unwrap(),
+            tc: rng.below(8) as u8,
+            bottom: false,
+            ttl: rng.below(256) as u8,
+        };
+        entries.push(e);
+        stack.push_inner(e);
+    }
+    if deep {
+        // No bottom-of-stack bit anywhere.
+        for e in &entries {
+            f.extend_from_slice(&e.to_bytes());
+        }
+    } else {
+        let mut b = vec![0u8; stack.header_len()];
+        stack.emit(&mut b).unwrap();
+        f.extend_from_slice(&b);
+    }
+    let ip4 = [
+        0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2, 0x04, 0xd2, 0x16,
+        0x2e, 0, 8, 0, 0,
+    ];
+    let mut ip6 = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+    ip6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8].repeat(8));
+    ip6.extend_from_slice(&[0x04, 0xd2, 0x16, 0x2e, 0, 8, 0, 0]);
+    let inner_eth = |f: &mut Vec<u8>| {
+        f.extend_from_slice(&[0x0a, 0, 0, 0, 0, 1, 0x0a, 0, 0, 0, 0, 2, 0x08, 0x00]);
+        f.extend_from_slice(&ip4);
+    };
+    match under {
+        Under::Ipv4 => f.extend_from_slice(&ip4),
+        Under::Ipv6 => f.extend_from_slice(&ip6),
+        Under::PwCw(seq) => {
+            let mut cw = [0u8; 4];
+            ControlWord {
+                sequence: seq,
+                ..ControlWord::default()
+            }
+            .emit(&mut cw)
+            .unwrap();
+            f.extend_from_slice(&cw);
+            inner_eth(&mut f);
+        }
+        Under::PwNoCw => inner_eth(&mut f),
+    }
+    f
+}
+
+#[test]
+fn mpls_label_stacks_agree_with_tshark() {
+    use xconnect::wire::mpls::{ip_version, ControlWord, LabelStack, LSE_LEN, MAX_LABELS};
+    use xconnect::wire::ErrorKind;
+    if !have_tshark() {
+        return;
+    }
+    let mut rng = Rng(0x6d70_6c73);
+    // (frame, depth, under, deep, cut): every depth and payload, stacks
+    // deeper than xconnect reads, and frames cut inside the stack.
+    let mut cases = Vec::new();
+    for i in 0..400 {
+        let under = match i % 4 {
+            0 => Under::Ipv4,
+            1 => Under::Ipv6,
+            2 => Under::PwCw(rng.below(65536) as u16),
+            _ => Under::PwNoCw,
+        };
+        let depth = 1 + (i / 4) % MAX_LABELS;
+        let deep = i % 37 == 0;
+        let depth = if deep { MAX_LABELS + 1 } else { depth };
+        let mut f = mpls_frame(&mut rng, depth, under, deep);
+        let cut = i % 23 == 5;
+        if cut {
+            f.truncate(14 + rng.below((depth * LSE_LEN) as u64) as usize);
+        }
+        cases.push((f, depth, under, deep, cut));
+    }
+    let file = tmp("mpls.pcap");
+    std::fs::write(
+        &file,
+        pcap_bytes(cases.iter().map(|c| (Duration::ZERO, c.0.as_slice()))),
+    )
+    .unwrap();
+    let cw = format!("mpls.label=={PW_CW_LABEL},pwethcw");
+    let nocw = format!("mpls.label=={PW_NOCW_LABEL},pwethnocw");
+    let theirs = tshark_pdml_with(&file, &["-d", &cw, "-d", &nocw]);
+    assert_eq!(theirs.len(), cases.len());
+    let mut failures = Vec::new();
+    let (mut compared, mut entries) = (0, 0);
+    for (i, ((f, depth, under, deep, cut), t)) in cases.iter().zip(&theirs).enumerate() {
+        let n = i + 1;
+        let mpls: Vec<&Proto> = t.iter().filter(|p| p.name == "mpls").collect();
+        let ours = LabelStack::parse(&f[14..], 14);
+        if *deep || *cut {
+            let e = ours.expect_err("a deep or cut stack is an error");
+            if *deep && !*cut {
+                assert_eq!(e.kind, ErrorKind::TooManyLabels, "frame {n}: {e}");
+                assert_eq!(e.offset, 14 + MAX_LABELS * LSE_LEN);
+                assert!(
+                    mpls.len() > MAX_LABELS,
+                    "frame {n}: tshark saw {}",
+                    mpls.len()
+                );
+            } else {
+                assert!(
+                    matches!(e.kind, ErrorKind::Truncated { .. }),
+                    "frame {n}: {e}"
+                );
+            }
+            // Whatever entries are whole, tshark reads the same.
+            for (k, p) in mpls.iter().enumerate().take((f.len() - 14) / LSE_LEN) {
+                let at = 14 + k * LSE_LEN;
+                let e = xconnect::wire::mpls::LabelEntry::parse(&f[at..], at).unwrap();
+                if p.get("mpls.label").and_then(num) != Some(u64::from(e.label.value())) {
+                    failures.push(format!("frame {n} entry {k}: label {p:?} vs {e}"));
+                }
+            }
+            continue;
+        }
+        let stack = match ours {
+            Ok(s) => s,
+            Err(e) => {
+                failures.push(format!("frame {n}: {e}"));
+                continue;
+            }
+        };
+        compared += 1;
+        if stack.len() != *depth || mpls.len() != *depth {
+            failures.push(format!(
+                "frame {n}: depth ours {} tshark {} built {depth}",
+                stack.len(),
+                mpls.len()
+            ));
+            continue;
+        }
+        for (k, (e, p)) in stack.as_slice().iter().zip(&mpls).enumerate() {
+            entries += 1;
+            let want = [
+                ("mpls.label", u64::from(e.label.value())),
+                ("mpls.exp", u64::from(e.tc)),
+                ("mpls.bottom", u64::from(e.bottom)),
+                ("mpls.ttl", u64::from(e.ttl)),
+            ];
+            for (field, v) in want {
+                if p.get(field).and_then(num) != Some(v) {
+                    failures.push(format!(
+                        "frame {n} entry {k}: {field} ours {v} tshark {:?}",
+                        p.get(field)
+                    ));
+                }
+            }
+            if p.pos != 14 + k * LSE_LEN {
+                failures.push(format!("frame {n} entry {k}: at {} in tshark", p.pos));
+            }
+        }
+        let after = 14 + stack.header_len();
+        let next_at = |name: &str| t.iter().any(|p| p.name == name && p.pos == after);
+        let ok = match under {
+            Under::Ipv4 => ip_version(&f[after..]) == Some(4) && next_at("ip"),
+            Under::Ipv6 => ip_version(&f[after..]) == Some(6) && next_at("ipv6"),
+            Under::PwCw(seq) => {
+                let c = ControlWord::parse(&f[after..], after);
+                let theirs = t
+                    .iter()
+                    .find(|p| p.name == "pwethcw")
+                    .and_then(|p| p.get("pweth.cw.sequence_number"))
+                    .and_then(num);
+                c.map(|c| c.sequence) == Ok(*seq)
+                    && theirs == Some(u64::from(*seq))
+                    && t.iter().any(|p| p.name == "eth" && p.pos == after + 4)
+            }
+            Under::PwNoCw => next_at("eth"),
+        };
+        if !ok {
+            failures.push(format!("frame {n}: payload {under:?} at {after}: {t:?}"));
+        }
+    }
+    eprintln!("mpls: {compared} stacks and {entries} entries agree with tshark");
+    assert!(
+        compared > 300 && entries > 700,
+        "{compared} stacks, {entries} entries"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }

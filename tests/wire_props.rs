@@ -329,6 +329,7 @@ proptest! {
             let _ = xconnect::qos::marker::addresses(&info, &bytes);
         }
         let _ = wire::parse_tags(&bytes);
+        xconnect::invariants::mpls_round_trip(&bytes);
         let _ = wire::ipv4::Ipv4Packet::new_checked(&bytes[..], 0).map(|p| (p.payload().len(), p.options().len(), p.verify_checksum()));
         let _ = wire::ipv6::Ipv6Packet::new_checked(&bytes[..], 0).map(|p| wire::ipv6::upper_layer(p.next_header(), p.payload(), 40));
         let _ = wire::arp::ArpPacket::new_checked(&bytes[..], 0).map(|a| a.target_ip());

@@ -36,6 +36,10 @@ pub enum Layer {
     Icmpv6,
     /// An IPv6 neighbour discovery option (RFC 4861 §4.6).
     NdOption,
+    /// An MPLS label stack entry (RFC 3032).
+    Mpls,
+    /// A pseudowire control word (RFC 4385).
+    ControlWord,
 }
 
 impl Layer {
@@ -54,6 +58,8 @@ impl Layer {
             Layer::Icmpv4 => "icmpv4",
             Layer::Icmpv6 => "icmpv6",
             Layer::NdOption => "nd-option",
+            Layer::Mpls => "mpls",
+            Layer::ControlWord => "pw-control-word",
         }
     }
 }
@@ -76,6 +82,11 @@ pub enum ErrorKind {
     },
     /// More VLAN tags than [`super::MAX_TAGS`].
     TooManyTags,
+    /// More MPLS label stack entries than [`super::mpls::MAX_LABELS`]
+    /// before the bottom of the stack.
+    TooManyLabels,
+    /// A pseudowire control word whose first nibble is not 0.
+    BadControlWord(u8),
     /// The IP version nibble does not match the ethertype.
     BadVersion(u8),
     /// A header-length field below its minimum (IPv4 IHL, TCP data offset).
@@ -146,6 +157,14 @@ impl fmt::Display for WireError {
                 write!(f, "needs {required} bytes, {present} present")
             }
             ErrorKind::TooManyTags => write!(f, "more than {} VLAN tags", super::MAX_TAGS),
+            ErrorKind::TooManyLabels => write!(
+                f,
+                "more than {} MPLS labels before the bottom of the stack",
+                super::mpls::MAX_LABELS
+            ),
+            ErrorKind::BadControlWord(n) => {
+                write!(f, "first nibble {n} where a control word has 0")
+            }
             ErrorKind::BadVersion(v) => write!(f, "IP version {v} does not match the ethertype"),
             ErrorKind::BadHeaderLen(v) => write!(f, "header length field {v} below the minimum"),
             ErrorKind::BadTotalLen(v) => write!(f, "length field {v} inconsistent with the header"),

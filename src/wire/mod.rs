@@ -2,7 +2,8 @@
 //!
 //! Owns: Ethernet, the VLAN tag stack (≤ 3 tags; TPIDs 0x8100, 0x88a8,
 //! 0x9100), IPv4, IPv6 with extension headers, UDP/TCP, ARP,
-//! ICMPv4/ICMPv6, IPv6 neighbour discovery, the Internet checksum (RFC
+//! ICMPv4/ICMPv6, IPv6 neighbour discovery, the MPLS label stack (≤ 4
+//! entries) and the pseudowire control word, the Internet checksum (RFC
 //! 1071/1624) with the pseudo-headers, and [`PacketBuf`], a frame buffer
 //! with headroom for in-place tag push/pop.
 //!
@@ -30,6 +31,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
 pub mod l4;
+pub mod mpls;
 pub mod nd;
 pub mod packet;
 pub mod vlan;
@@ -44,6 +46,7 @@ pub use icmp::{Icmpv4Repr, Icmpv6Repr};
 pub use ipv4::Ipv4Repr;
 pub use ipv6::Ipv6Repr;
 pub use l4::{TcpRepr, UdpRepr};
+pub use mpls::{ControlWord, Label, LabelEntry, LabelStack};
 pub use nd::NdRepr;
 pub use packet::PacketBuf;
 pub use vlan::{TagStack, Tpid, VlanId, VlanTag, MAX_TAGS};
