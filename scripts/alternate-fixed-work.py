@@ -2,7 +2,7 @@
 """Compare two builds of examples/fixed_work alternately on one core.
 
 usage: alternate-fixed-work.py OLD NEW [ROUNDS] [BATCHES] [CORE]
-       alternate-fixed-work.py --sliced OLD NEW [RUNS] [SLICES] [BATCHES] [CORE]
+       alternate-fixed-work.py --sliced OLD NEW [RUNS] [SLICES] [BATCHES] [CORE] [CASES]
 
 The first form runs copy, push and pop (64-byte and IMIX) once per build
 per round, the order of the builds swapped every round, and times each
@@ -11,8 +11,9 @@ the medians, the paired (round by round) new/old median, and the same for
 the ratio to the `copy` run of the same round and build (the `vs_copy` of
 `xconnect bench`).
 
-The second form runs `fixed_work sliced` for the l3 cases (l3v4, l3v6:
-the bench's 1M/200k-route tables, built once per run): each run times
+The second form runs `fixed_work sliced` for CASES (comma-separated;
+default the l3 cases l3v4,l3v6: the bench's 1M/200k-route tables, built
+once per run; push and pop work too, 64-byte frames): each run times
 SLICES slices of copy then the case, BATCHES batches each, and reports the
 median vs_copy of its slices; runs alternate between the builds. Prints
 per case the median [min-max] over runs of each build's vs_copy and the
@@ -34,8 +35,9 @@ def sliced(argv):
     slices = argv[3] if len(argv) > 3 else "15"
     batches = argv[4] if len(argv) > 4 else "20000"
     core = argv[5] if len(argv) > 5 else "1"
+    cases = argv[6].split(",") if len(argv) > 6 else ["l3v4", "l3v6"]
     print(f"{runs} runs per build of {slices} slices of {batches} batches, core {core}")
-    for case in ("l3v4", "l3v6"):
+    for case in cases:
         got = {"old": [], "new": []}
         for r in range(runs):
             for name, b in [("old", old), ("new", new)][:: 1 if r % 2 == 0 else -1]:
