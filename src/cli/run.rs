@@ -96,7 +96,7 @@ pub struct RunArgs {
     )]
     pub capture_core: String,
     /// The control socket `xconnect show` talks to (mode 0600); default
-    /// /run/xconnect/<config file stem>.sock.
+    /// `/run/xconnect/<config file stem>.sock`.
     #[arg(long, value_name = "PATH", conflicts_with = "no_control")]
     pub control: Option<PathBuf>,
     /// Serve no control socket.

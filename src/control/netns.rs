@@ -6,7 +6,7 @@
 //! its own (`setns(CLONE_NEWNET)` changes only the calling thread), makes
 //! the socket there and returns it: the socket belongs to that
 //! namespace for its whole life, while every other thread of the process
-//! stays where it was. The one `unsafe` call is wrapped in [`enter`].
+//! stays where it was. The one `unsafe` call is wrapped in `enter`.
 
 use std::fs::File;
 use std::io;
