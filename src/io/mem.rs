@@ -82,31 +82,33 @@ const fn round_up(len: usize) -> usize {
 #[derive(Debug)]
 struct Aligned {
     raw: Vec<u8>,
+    /// Where the usable part starts (the first cache line in `raw`).
     off: usize,
+    /// Usable bytes.
+    len: usize,
 }
 
 impl Aligned {
     fn zeroed(len: usize) -> Aligned {
         let raw = vec![0u8; len + LINE - 1];
         let off = raw.as_ptr().align_offset(LINE);
-        Aligned { raw, off }
+        Aligned { raw, off, len }
     }
 
     #[inline(always)]
     fn bytes(&self) -> &[u8] {
-        &self.raw[self.off..self.off + self.raw.len() + 1 - LINE]
+        &self.raw[self.off..self.off + self.len]
     }
 
     #[inline(always)]
     fn bytes_mut(&mut self) -> &mut [u8] {
-        let len = self.raw.len() + 1 - LINE;
-        &mut self.raw[self.off..self.off + len]
+        &mut self.raw[self.off..self.off + self.len]
     }
 }
 
 impl Clone for Aligned {
     fn clone(&self) -> Aligned {
-        let mut a = Aligned::zeroed(self.raw.len() + 1 - LINE);
+        let mut a = Aligned::zeroed(self.len);
         a.bytes_mut().copy_from_slice(self.bytes());
         a
     }
