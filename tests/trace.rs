@@ -115,6 +115,7 @@ fn frames_for(plan: &Plan, port: usize) -> Vec<Vec<u8>> {
                 b
             },
             count: (stack.len() / 4) as u8,
+            mpls: None,
         };
         let tags = tags_of(&push);
         for (i, (s, d, proto, tos, ttl)) in flows.iter().enumerate() {

@@ -50,6 +50,7 @@ pub fn config() -> Config {
         interface: name.to_string(),
         backend: BackendKind::Mem,
         direct_gbps: None,
+        backbone: None,
     };
     let peering = |kind, tag, port: usize, dscp| Peering {
         kind,
@@ -60,6 +61,7 @@ pub fn config() -> Config {
             vlans: vec![],
             ipv4: None,
             ipv6: None,
+            mpls: None,
         },
         ipv4: None,
         ipv6: None,

@@ -111,6 +111,15 @@ pub fn summary(cfg: &Config) -> Value {
                         "peer_asn": p.peer_asn, "routes": p.routes.len(), "ipv4": v4, "ipv6": v6,
                         "bfd": json!({"enabled": p.bfd.enabled, "interval_ms": p.bfd.interval_ms, "multiplier": p.bfd.multiplier}),
                         "bgp": bgp_summary(cfg.role, p),
+                        "mpls": p.access.mpls.as_ref().map(|m| json!({
+                            "kind": if p.mode == ServiceMode::L2 { "pseudowire" } else { "l3vpn" },
+                            "label": m.label.value(), "remote_label": m.remote_label.value(),
+                            "transport_label": m.transport_label.map(|l| l.value()),
+                            "next_hop_mac": crate::wire::ethernet::mac_to_string(&m.next_hop_mac),
+                            "control_word": p.mode == ServiceMode::L2 && m.control_word,
+                            "ttl": m.ttl.name(), "tc_map": m.tc_map,
+                            "backbone_bytes": config::mpls_overhead(cfg, p, m),
+                        })),
                     })
                 })
                 .collect();
@@ -146,7 +155,8 @@ pub fn summary(cfg: &Config) -> Value {
                 Service::L3 { .. } => ("l3", String::from("(routed)")),
             };
             json!({
-                "port": plan.ports[a.port as usize].name, "vlans": a.vids, "side": side(a.side),
+                "port": plan.ports[a.port as usize].name, "vlans": a.vids,
+                "label": a.mpls.map(|m| m.label), "side": side(a.side),
                 "circuit": pp.circuit, "peering": kind(pp.kind), "service": service, "egress": egress,
             })
         })
@@ -226,6 +236,27 @@ fn print_summary(file: &str, s: &Value) {
                 },
                 p["mtu"]
             );
+            let m = &p["mpls"];
+            if m.is_object() {
+                let out = match m["transport_label"].as_u64() {
+                    Some(t) => format!("{t}/{}", m["remote_label"]),
+                    None => m["remote_label"].to_string(),
+                };
+                println!(
+                    "        mpls {} label {} in, push {} to {}{}, ttl {}, +{} bytes on the backbone",
+                    m["kind"].as_str().unwrap_or(""),
+                    m["label"],
+                    out,
+                    m["next_hop_mac"].as_str().unwrap_or(""),
+                    if m["control_word"].as_bool() == Some(true) {
+                        " with control word"
+                    } else {
+                        ""
+                    },
+                    m["ttl"].as_str().unwrap_or(""),
+                    m["backbone_bytes"]
+                );
+            }
             let b = &p["bgp"];
             if b.is_object() {
                 let bfd = &p["bfd"];
@@ -276,7 +307,10 @@ fn print_summary(file: &str, s: &Value) {
         println!(
             "    {:<12} {:<12} {:<10} {:<14} {:<10} {:<8} {}",
             a["port"].as_str().unwrap_or(""),
-            vlans_text(&a["vlans"]),
+            match a["label"].as_u64() {
+                Some(l) => format!("label {l}"),
+                None => vlans_text(&a["vlans"]),
+            },
             a["side"].as_str().unwrap_or(""),
             a["circuit"].as_str().unwrap_or(""),
             a["peering"].as_str().unwrap_or(""),

@@ -17,17 +17,19 @@
 
 use super::validate::{MICROSOFT_LIMIT, PRIVATE_V4_LIMIT, PRIVATE_V6_LIMIT};
 use super::{
-    BackendKind, Circuit, Config, Encapsulation, Fpm, KernelTable, LinkSubnets, Peering, Role,
+    BackendKind, Circuit, Config, Encapsulation, Fpm, KernelTable, LinkSubnets, MplsAccess,
+    Peering, Role,
 };
 use crate::frame::PortId;
 use crate::plan::l3::NEIGHBOR_SLOTS;
-use crate::plan::{neighbor_slot, Family};
+use crate::plan::{neighbor_slot, Family, MplsIn, MplsPush};
 use crate::plan::{
     Adjacency, Attachment, Egress, L3Peering, NeighborTable, PathId, PeeringKind, PeeringPlan,
     Plan, PortPlan, RouteTable, Service, ServiceMode, Side, TagPush, VrfInputs, LOCAL_PATH,
     PATH_ACCESS, PATH_PRIMARY, PATH_SECONDARY,
 };
 use crate::qos::{DscpAction, DscpPolicy, Marker};
+use crate::wire::ethernet::Mac;
 use crate::wire::{Tpid, VlanTag};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -201,13 +203,22 @@ pub fn port_specs_in(cfg: &Config, layout: &PortLayout) -> Vec<PortSpec> {
     // Complete (a no-op for a layout made for `cfg`).
     let layout = &layout.next(cfg);
     let mut need = vec![0u32; cfg.ports.len()];
-    let mut raise = |port: usize, mtu: u16, tags: usize| {
+    let mut raise_to = |port: usize, bytes: u32| {
         if let Some(n) = need.get_mut(port) {
-            *n = (*n).max(mtu as u32 + 4 * tags.saturating_sub(1) as u32);
+            *n = (*n).max(bytes);
         }
     };
+    // The first tag rides in the Ethernet header's allowance; labels do not.
+    let mut raise = |port: usize, mtu: u16, tags: usize| {
+        raise_to(port, mtu as u32 + 4 * tags.saturating_sub(1) as u32)
+    };
+    let mut labelled = Vec::new();
     for c in &cfg.circuits {
         for p in &c.peerings {
+            if let Some(m) = &p.access.mpls {
+                labelled.push((p.access.port, p.mtu as u32 + mpls_overhead(cfg, p, m)));
+                continue;
+            }
             raise(p.access.port, p.mtu, p.access.vlans.len());
             for l in [&c.primary, &c.secondary] {
                 let tags = 1
@@ -215,6 +226,11 @@ pub fn port_specs_in(cfg: &Config, layout: &PortLayout) -> Vec<PortSpec> {
                     + usize::from(l.outer_tag.is_some());
                 raise(l.port, p.mtu, tags);
             }
+        }
+    }
+    for (port, bytes) in labelled {
+        if let Some(n) = need.get_mut(port) {
+            *n = (*n).max(bytes);
         }
     }
     let mut specs: Vec<PortSpec> = layout
@@ -386,6 +402,56 @@ pub fn compile(cfg: &Config) -> Plan {
     compile_in(cfg, &PortLayout::of(cfg))
 }
 
+/// Bytes an MPLS attachment adds to its peering's IP MTU on the backbone
+/// link: the deeper of the received and pushed label stacks, and for a
+/// pseudowire the inner Ethernet header and the control word.
+pub fn mpls_overhead(cfg: &Config, p: &Peering, m: &MplsAccess) -> u32 {
+    let transport = cfg
+        .ports
+        .get(p.access.port)
+        .and_then(|x| x.backbone)
+        .and_then(|b| b.transport_label);
+    let received = 1 + usize::from(transport.is_some());
+    let labels = 4 * received.max(m.pushed_labels()) as u32;
+    labels
+        + if p.mode == ServiceMode::L2 {
+            14 + 4 * u32::from(m.control_word)
+        } else {
+            0
+        }
+}
+
+/// The plan's view of an MPLS access attachment of `p` on port `port`
+/// (our MAC there `own_mac`): how frames come in, and what leaving ones get.
+fn mpls_plan(p: &Peering, m: &MplsAccess, own_mac: Mac) -> (MplsIn, MplsPush) {
+    let pseudowire = p.mode == ServiceMode::L2;
+    let labels: Vec<u32> = m
+        .transport_label
+        .iter()
+        .chain([&m.remote_label])
+        .map(|l| l.value())
+        .collect();
+    let (words, count) = MplsPush::words_of(&labels);
+    (
+        MplsIn {
+            label: m.label.value(),
+            pseudowire,
+            control_word: pseudowire && m.control_word,
+            ttl: m.ttl,
+        },
+        MplsPush {
+            words,
+            count,
+            pseudowire,
+            control_word: pseudowire && m.control_word,
+            ttl: m.ttl,
+            tc_map: m.packed_tc_map(),
+            peer_mac: m.next_hop_mac,
+            own_mac,
+        },
+    )
+}
+
 /// [`compile`] with the ports numbered by `layout` (see [`PortLayout`]): a
 /// reload compiles the new configuration in the running layout, so every
 /// port keeps its id and MAC. A removed port's slot stays in
@@ -402,8 +468,17 @@ pub fn compile_in(cfg: &Config, layout: &PortLayout) -> Plan {
         .map(|(i, slot)| PortPlan {
             name: slot.name().to_string(),
             mac: PortPlan::mac_of(i),
+            transport_label: None,
         })
         .collect::<Vec<_>>();
+    for (cfg_port, p) in cfg.ports.iter().enumerate() {
+        if let Some(x) = ports.get_mut(id_of(cfg_port) as usize) {
+            x.transport_label = p
+                .backbone
+                .and_then(|b| b.transport_label)
+                .map(|l| l.value());
+        }
+    }
     let mut host_ports: Vec<(PortId, PortPlan)> = Vec::new();
     let mut l3_peerings = Vec::new();
     let mut warnings = Vec::new();
@@ -437,7 +512,16 @@ pub fn compile_in(cfg: &Config, layout: &PortLayout) -> Plan {
                 .iter()
                 .map(|&v| tag_bytes(Tpid::DOT1Q, v))
                 .collect();
-            let access_push = TagPush::new(access_port, &access_bytes);
+            let mut access_push = TagPush::new(access_port, &access_bytes);
+            let mut access_mpls = None;
+            if let Some(m) = &p.access.mpls {
+                let own = ports
+                    .get(access_port as usize)
+                    .map_or_else(|| PortPlan::mac_of(access_port as usize), |x| x.mac);
+                let (min, push) = mpls_plan(p, m, own);
+                access_push = access_push.with_mpls(push);
+                access_mpls = Some(min);
+            }
 
             let links = [(&c.primary, Side::Primary), (&c.secondary, Side::Secondary)];
             let trunk: Vec<(PortId, Vec<u16>, TagPush, Side)> = links
@@ -473,11 +557,13 @@ pub fn compile_in(cfg: &Config, layout: &PortLayout) -> Plan {
                             PortPlan {
                                 name,
                                 mac: PortPlan::mac_of(push.port as usize),
+                                transport_label: None,
                             },
                         ));
                         attachments.push(Attachment {
                             port: id,
                             vids: Vec::new(),
+                            mpls: None,
                             peering: pid,
                             side,
                             service: Service::L2 {
@@ -508,6 +594,7 @@ pub fn compile_in(cfg: &Config, layout: &PortLayout) -> Plan {
             attachments.push(Attachment {
                 port: access_port,
                 vids: access_vids.clone(),
+                mpls: access_mpls,
                 peering: pid,
                 side: Side::Access,
                 service: if l2 {
@@ -529,6 +616,7 @@ pub fn compile_in(cfg: &Config, layout: &PortLayout) -> Plan {
             for (port, vids, _, side) in trunk {
                 attachments.push(Attachment {
                     port,
+                    mpls: None,
                     peering: pid,
                     side,
                     service: if l2 {
@@ -710,6 +798,15 @@ fn compile_l3(
                     inputs.static_neighbors.push((slot, n.mac));
                 }
             }
+        }
+    }
+    // Over an L3VPN, the access side's next hop is the backbone router
+    // for every address: its MAC is known, nothing is resolved.
+    if let Some(m) = &p.access.mpls {
+        for fam in [Family::V4, Family::V6] {
+            let slot = neighbor_slot(Side::Access, fam);
+            neighbors.set_static(slot, &m.next_hop_mac);
+            inputs.static_neighbors.push((slot, m.next_hop_mac));
         }
     }
     let peering = L3Peering {

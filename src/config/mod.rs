@@ -24,8 +24,8 @@ pub mod validate;
 
 pub use address::{address_class, non_public_blocks, prefix_class, AddressClass};
 pub use compile::{
-    compile, compile_in, fpm_specs, kernel_specs, port_specs, port_specs_in, FpmSpec, HostSetup,
-    KernelTableSpec, PortLayout, PortSpec, Slot,
+    compile, compile_in, fpm_specs, kernel_specs, mpls_overhead, port_specs, port_specs_in,
+    FpmSpec, HostSetup, KernelTableSpec, PortLayout, PortSpec, Slot,
 };
 pub use diag::{line_column, Diagnostic, Diagnostics};
 pub use model::*;

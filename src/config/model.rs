@@ -4,8 +4,9 @@
 //! the ExpressRoute rules of `docs/model.md` (the ExpressRoute rules), so compilation cannot
 //! fail on a model that came from the loader.
 
-pub use crate::plan::{PeeringKind, ServiceMode, Side};
+pub use crate::plan::{PeeringKind, ServiceMode, Side, TtlModel};
 use crate::qos::DscpPolicy;
+use crate::wire::mpls::Label;
 use crate::wire::{Tpid, VlanId};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -65,6 +66,55 @@ pub struct Port {
     /// Microsoft edge; circuits on it take the Direct sizes). `None`: a
     /// port through a provider.
     pub direct_gbps: Option<u32>,
+    /// `Some`: the port faces the provider's MPLS backbone (`role =
+    /// "backbone"`); its attachments are MPLS attachments.
+    pub backbone: Option<Backbone>,
+}
+
+/// What a backbone port says beyond its interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Backbone {
+    /// This forwarder's own transport label, accepted on top of a VPN or
+    /// pseudowire label.
+    pub transport_label: Option<Label>,
+    /// The backbone link's MTU, when given (checked against the peerings'
+    /// MTU plus their labels).
+    pub mtu: Option<u16>,
+}
+
+/// An MPLS attachment: the access side of a peering over the provider's
+/// backbone, an L3VPN (`l3` peering) or an Ethernet pseudowire (`l2`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MplsAccess {
+    /// The label frames of this attachment arrive with.
+    pub label: Label,
+    /// The label pushed toward the backbone (bottom of stack).
+    pub remote_label: Label,
+    /// A transport label pushed on top of it.
+    pub transport_label: Option<Label>,
+    /// The backbone router's MAC.
+    pub next_hop_mac: [u8; 6],
+    /// Pseudowire: the control word is carried.
+    pub control_word: bool,
+    /// TTL model (RFC 3443).
+    pub ttl: TtlModel,
+    /// TC by DSCP class (DSCP >> 3).
+    pub tc_map: [u8; 8],
+}
+
+impl MplsAccess {
+    /// The TC map as the plan packs it (4 bits per class).
+    pub fn packed_tc_map(&self) -> u32 {
+        self.tc_map
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, &tc)| m | u32::from(tc & 7) << (4 * i))
+    }
+
+    /// Labels pushed toward the backbone (1 or 2).
+    pub fn pushed_labels(&self) -> usize {
+        1 + usize::from(self.transport_label.is_some())
+    }
 }
 
 /// Trunk encapsulation of a circuit (one per trunk port pair).
@@ -122,6 +172,8 @@ pub struct Access {
     pub ipv4: Option<Ipv4Net>,
     /// `l3`: this forwarder's IPv6 address on the access link (/126 or /127).
     pub ipv6: Option<Ipv6Net>,
+    /// An MPLS attachment on a backbone port (then `vlans` is empty).
+    pub mpls: Option<MplsAccess>,
 }
 
 impl Access {

@@ -38,6 +38,17 @@ pub struct RawPort {
     pub backend: Option<Spanned<String>>,
     /// An ExpressRoute Direct port: its speed in Gbit/s (10 or 100).
     pub direct_gbps: Option<Spanned<i64>>,
+    /// `backbone`: the port faces the provider's MPLS backbone (its
+    /// attachments are `access.mpls`). Left out: a port of tagged
+    /// sub-interfaces (access or trunk, by its use).
+    pub role: Option<Spanned<String>>,
+    /// `backbone` only: this forwarder's own transport label, which a
+    /// frame may carry on top of its VPN or pseudowire label.
+    pub transport_label: Option<Spanned<i64>>,
+    /// `backbone` only: the backbone link's MTU (bytes after the Ethernet
+    /// header), checked against every MPLS attachment's peering MTU plus
+    /// its labels.
+    pub mtu: Option<Spanned<i64>>,
 }
 
 /// One `[[circuit]]`.
@@ -152,6 +163,31 @@ pub struct RawAccess {
     pub ipv4: Option<Spanned<String>>,
     /// `l3`: this forwarder's IPv6 address on the access link (/126 or /127).
     pub ipv6: Option<Spanned<String>>,
+    /// On a backbone port: the access side is an MPLS attachment (L3VPN
+    /// for an `l3` peering, Ethernet pseudowire for an `l2` one).
+    pub mpls: Option<Spanned<RawMpls>>,
+}
+
+/// `access.mpls = { … }`: an MPLS attachment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMpls {
+    /// The label frames of this attachment arrive with (bottom of stack).
+    pub label: Spanned<i64>,
+    /// The label pushed toward the backbone (bottom of stack): the remote
+    /// PE's VPN or pseudowire label.
+    pub remote_label: Spanned<i64>,
+    /// A transport label pushed on top (toward the remote PE).
+    pub transport_label: Option<Spanned<i64>>,
+    /// The backbone router's MAC, the next hop of every labelled frame.
+    pub next_hop_mac: Spanned<String>,
+    /// Pseudowire only: carry the RFC 4385 control word (default true).
+    pub control_word: Option<Spanned<bool>>,
+    /// `uniform` (default) or `pipe` (RFC 3443).
+    pub ttl: Option<Spanned<String>>,
+    /// TC by the DSCP's class: eight values 0..=7, indexed by DSCP >> 3
+    /// (default: TC = class).
+    pub tc_map: Option<Spanned<Vec<Spanned<i64>>>>,
 }
 
 /// `host = { … }`: host interfaces of an `l3` peering (every key optional;

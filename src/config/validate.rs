@@ -12,6 +12,7 @@ use super::diag::{Diagnostic, Diagnostics};
 use super::model::*;
 use super::raw::*;
 use crate::qos::{DscpAction, DscpPolicy, DscpRule, EXPRESSROUTE_WHITELIST};
+use crate::wire::mpls::{Label, LabelError};
 use crate::wire::{Dscp, Tpid, VlanId};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::{HashMap, HashSet};
@@ -111,6 +112,29 @@ pub const RULES: &[(&str, &str)] = &[
     (
         "access-vlans",
         "access takes `vlan` or `vlans` (at most two), not both",
+    ),
+    (
+        "backbone-port",
+        "a backbone port (role = \"backbone\") carries MPLS attachments (access.mpls) only, is no \
+         trunk, and only it takes transport_label and mtu",
+    ),
+    (
+        "mpls-label",
+        "an MPLS label is 16..=1048575 (0..=15 are reserved)",
+    ),
+    (
+        "mpls-label-unique",
+        "a label names one attachment of a backbone port, and is not the port's transport label",
+    ),
+    (
+        "mpls-attachment",
+        "access.mpls: a unicast next_hop_mac, ttl uniform or pipe, tc_map of eight TCs 0..=7, \
+         control_word only on a pseudowire (l2 peering), no VLANs",
+    ),
+    (
+        "mpls-mtu",
+        "a backbone port's mtu holds the peering's MTU plus its label stack (and for a \
+         pseudowire the inner Ethernet header and control word)",
     ),
     (
         "peering-unique",
@@ -462,6 +486,8 @@ struct PeeringFacts {
     kind: Option<(PeeringKind, Range<usize>)>,
     tag: Option<(VlanId, Range<usize>)>,
     access: Option<(PortIndex, Vec<VlanId>, Range<usize>)>,
+    /// The label of an MPLS access attachment, and where it is written.
+    label: Option<(Label, Range<usize>)>,
     /// Link subnets (each /30 or /126) with the span and field they came
     /// from and the value as written there (the /29 rather than its half).
     subnets: Vec<(IpNet, Range<usize>, String, String)>,
@@ -630,6 +656,233 @@ impl Checker<'_> {
         ));
     }
 
+    /// `role`, `transport_label` and `mtu` of a port (`backbone-port`).
+    fn backbone(&mut self, rp: &RawPort, path: &str) -> Option<Backbone> {
+        let backbone = match &rp.role {
+            Some(r) => self
+                .keyword(r, &format!("{path}.role"), &[("backbone", true)])
+                .unwrap_or(false),
+            None => false,
+        };
+        let transport_label = rp
+            .transport_label
+            .as_ref()
+            .and_then(|v| self.label(v, &format!("{path}.transport_label")));
+        let mtu = rp.mtu.as_ref().and_then(|v| {
+            let n = *v.get_ref();
+            let m = u16::try_from(n).ok().filter(|m| (1280..=9216).contains(m));
+            if m.is_none() {
+                self.report(
+                    v.span(),
+                    "backbone-port",
+                    format!("{path}.mtu"),
+                    format!(
+                        "mtu {n} is not a backbone link MTU; give the interface MTU of the \
+                         backbone link, 1280..=9216 (e.g. 1600 for labelled 1500-byte packets)"
+                    ),
+                );
+            }
+            m
+        });
+        if !backbone {
+            for (given, key) in [
+                (
+                    rp.transport_label.as_ref().map(Spanned::span),
+                    "transport_label",
+                ),
+                (rp.mtu.as_ref().map(Spanned::span), "mtu"),
+            ] {
+                if let Some(span) = given {
+                    self.report(
+                        span,
+                        "backbone-port",
+                        format!("{path}.{key}"),
+                        format!(
+                            "{key} is a setting of a backbone port; add role = \"backbone\" \
+                             to this port or remove {key}"
+                        ),
+                    );
+                }
+            }
+        }
+        backbone.then_some(Backbone {
+            transport_label,
+            mtu,
+        })
+    }
+
+    /// An MPLS label a configuration may use, else `mpls-label`.
+    fn label(&mut self, v: &Spanned<i64>, field: &str) -> Option<Label> {
+        let n = *v.get_ref();
+        let l = match u32::try_from(n) {
+            Ok(u) => Label::usable(u),
+            Err(_) => Err(LabelError::TooLarge(u32::MAX)),
+        };
+        match l {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let why = match e {
+                    LabelError::TooLarge(_) if n < 0 || n > i64::from(u32::MAX) => {
+                        format!("{n} is not a label; usable labels are 16..=1048575")
+                    }
+                    _ => e.to_string(),
+                };
+                self.report(v.span(), "mpls-label", field, why);
+                None
+            }
+        }
+    }
+
+    /// `access.mpls = { … }` (`mpls-attachment`, `mpls-label`).
+    fn mpls(&mut self, m: &RawMpls, path: &str) -> Option<MplsAccess> {
+        let label = self.label(&m.label, &format!("{path}.label"));
+        let remote_label = self.label(&m.remote_label, &format!("{path}.remote_label"));
+        let transport_label = match &m.transport_label {
+            Some(v) => Some(self.label(v, &format!("{path}.transport_label"))?),
+            None => None,
+        };
+        let mac = match parse_mac(m.next_hop_mac.get_ref()) {
+            Some(mac) if mac[0] & 1 == 0 && mac != [0; 6] => Some(mac),
+            _ => {
+                self.report(
+                    m.next_hop_mac.span(),
+                    "mpls-attachment",
+                    format!("{path}.next_hop_mac"),
+                    format!(
+                        "{:?} is not a unicast MAC; next_hop_mac is the backbone router's MAC, \
+                         six hex octets with an even first octet, e.g. \"02:00:00:00:00:02\"",
+                        m.next_hop_mac.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        let ttl = match &m.ttl {
+            Some(t) => self.keyword(
+                t,
+                &format!("{path}.ttl"),
+                &[("uniform", TtlModel::Uniform), ("pipe", TtlModel::Pipe)],
+            ),
+            None => Some(TtlModel::Uniform),
+        };
+        let mut tc_map = [0, 1, 2, 3, 4, 5, 6, 7];
+        let mut tc_ok = true;
+        if let Some(list) = &m.tc_map {
+            let values = list.get_ref();
+            if values.len() != 8 || values.iter().any(|v| !(0..=7).contains(v.get_ref())) {
+                self.report(
+                    list.span(),
+                    "mpls-attachment",
+                    format!("{path}.tc_map"),
+                    "tc_map is eight traffic classes 0..=7, one per DSCP class (DSCP >> 3, \
+                     CS0 first), e.g. [0, 1, 2, 3, 4, 5, 6, 7]",
+                );
+                tc_ok = false;
+            } else {
+                for (dst, v) in tc_map.iter_mut().zip(values) {
+                    *dst = *v.get_ref() as u8;
+                }
+            }
+        }
+        if !tc_ok {
+            return None;
+        }
+        Some(MplsAccess {
+            label: label?,
+            remote_label: remote_label?,
+            transport_label,
+            next_hop_mac: mac?,
+            control_word: m.control_word.as_ref().is_none_or(|c| *c.get_ref()),
+            ttl: ttl?,
+            tc_map,
+        })
+    }
+
+    /// The rules of an access side on a backbone port or with `mpls`
+    /// (`backbone-port`, `mpls-attachment`, `mpls-mtu`).
+    fn mpls_access(&mut self, ra: &RawAccess, a: &Access, mode: ServiceMode, mtu: u16, path: &str) {
+        let Some(port) = self.ports.get(a.port).cloned() else {
+            return;
+        };
+        let pname = port.name.clone();
+        match (&port.backbone, &a.mpls, &ra.mpls) {
+            (None, Some(_), Some(raw)) => {
+                self.report(
+                    raw.span(),
+                    "backbone-port",
+                    format!("{path}.mpls"),
+                    format!(
+                        "port {pname:?} is not a backbone port; an MPLS attachment needs one: \
+                         add role = \"backbone\" to port {pname:?}"
+                    ),
+                );
+            }
+            (Some(_), None, _) => {
+                self.report(
+                    ra.port.span(),
+                    "backbone-port",
+                    format!("{path}.port"),
+                    format!(
+                        "port {pname:?} is a backbone port (role = \"backbone\"): its \
+                         attachments are labelled; give access.mpls = {{ label = …, \
+                         remote_label = …, next_hop_mac = \"…\" }}"
+                    ),
+                );
+            }
+            (Some(bb), Some(m), Some(raw)) => {
+                if !a.vlans.is_empty() {
+                    self.report(
+                        raw.span(),
+                        "mpls-attachment",
+                        format!("{path}.vlans"),
+                        "an MPLS attachment is named by its label, not by VLANs: remove vlan/vlans",
+                    );
+                }
+                let pw = mode == ServiceMode::L2;
+                if let (false, Some(cw)) = (pw, raw.get_ref().control_word.as_ref()) {
+                    self.report(
+                        cw.span(),
+                        "mpls-attachment",
+                        format!("{path}.mpls.control_word"),
+                        "control_word belongs to an Ethernet pseudowire (an l2 peering); an \
+                         L3VPN attachment carries IP right under its labels: remove it",
+                    );
+                }
+                let received = 1 + usize::from(bb.transport_label.is_some());
+                let labels = 4 * received.max(m.pushed_labels()) as u32;
+                let need = u32::from(mtu)
+                    + labels
+                    + if pw {
+                        14 + 4 * u32::from(m.control_word)
+                    } else {
+                        0
+                    };
+                if let Some(pm) = bb.mtu {
+                    if need > u32::from(pm) {
+                        let what = if pw {
+                            "its inner Ethernet header, labels and control word"
+                        } else {
+                            "its labels"
+                        };
+                        self.report(
+                            raw.span(),
+                            "mpls-mtu",
+                            format!("{path}.mpls"),
+                            format!(
+                                "the peering's MTU {mtu} plus {what} needs {need} bytes on \
+                                 backbone port {pname:?}, whose mtu is {pm}: raise the port's mtu \
+                                 to {need} (and the backbone link's) or lower the peering's mtu \
+                                 to {}",
+                                u32::from(mtu).saturating_sub(need - u32::from(pm))
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// A keyword field: one of `choices`, else `enum-value`.
     fn keyword<T: Copy>(
         &mut self,
@@ -795,11 +1048,13 @@ impl Checker<'_> {
                 }
                 g
             });
+            let backbone = self.backbone(rp, &path);
             self.ports.push(Port {
                 name,
                 interface,
                 backend,
                 direct_gbps,
+                backbone,
             });
         }
     }
@@ -1343,6 +1598,9 @@ impl Checker<'_> {
             Some(v) => self.mtu(v, rp.ipv6.is_some(), &format!("{path}.mtu")),
             None => Some(1500),
         };
+        if let (Some(a), Some(m), Some(u)) = (&access, mode, mtu) {
+            self.mpls_access(&rp.access, a, m, u, &format!("{path}.access"));
+        }
         let default_dscp = if ms {
             DscpAction::ExpressRoute
         } else {
@@ -1502,6 +1760,10 @@ impl Checker<'_> {
             access: access
                 .as_ref()
                 .map(|a| (a.port, a.vlans.clone(), rp.access.port.span())),
+            label: access
+                .as_ref()
+                .and_then(|a| a.mpls)
+                .map(|m| (m.label, rp.access.mpls.as_ref().map_or(0..0, Spanned::span))),
             subnets,
             ms_routes,
             host_names,
@@ -1833,6 +2095,14 @@ impl Checker<'_> {
         if (ra.ipv4.is_some() && ipv4.is_none()) || (ra.ipv6.is_some() && ipv6.is_none()) {
             ok = false;
         }
+        let mpls = match &ra.mpls {
+            Some(m) => {
+                let parsed = self.mpls(m.get_ref(), &format!("{path}.mpls"));
+                ok &= parsed.is_some();
+                parsed
+            }
+            None => None,
+        };
         if !ok {
             return None;
         }
@@ -1841,6 +2111,7 @@ impl Checker<'_> {
             vlans,
             ipv4,
             ipv6,
+            mpls,
         })
     }
 
@@ -3218,12 +3489,72 @@ impl Checker<'_> {
             .flatten()
             .map(|(p, _)| *p)
             .collect();
+        for (i, c) in facts.iter().enumerate() {
+            for (link, l) in [("primary", &c.primary), ("secondary", &c.secondary)] {
+                let Some((port, span)) = l else { continue };
+                if self.ports.get(*port).is_some_and(|p| p.backbone.is_some()) {
+                    self.report(
+                        span.clone(),
+                        "backbone-port",
+                        format!("circuit[{i}].{link}.port"),
+                        format!(
+                            "port {:?} is a backbone port (role = \"backbone\"); a circuit's \
+                             trunk links are tagged sub-interfaces: use another port",
+                            self.port_name(*port)
+                        ),
+                    );
+                }
+            }
+        }
+        let mut labels: HashMap<(PortIndex, Label), (usize, usize)> = HashMap::new();
+        for (i, c) in facts.iter().enumerate() {
+            for (j, p) in c.peerings.iter().enumerate() {
+                let (Some((port, _, _)), Some((label, span))) = (&p.access, &p.label) else {
+                    continue;
+                };
+                let field = format!("circuit[{i}].peering[{j}].access.mpls.label");
+                let pname = self.port_name(*port);
+                let transport = self
+                    .ports
+                    .get(*port)
+                    .and_then(|x| x.backbone)
+                    .and_then(|b| b.transport_label);
+                if transport == Some(*label) {
+                    self.report(
+                        span.clone(),
+                        "mpls-label-unique",
+                        field,
+                        format!(
+                            "label {label} is the transport label of port {pname:?}; an \
+                             attachment's label must differ from it"
+                        ),
+                    );
+                } else if let Some(&(fi, fj)) = labels.get(&(*port, *label)) {
+                    let first_name = facts.get(fi).map_or("", |f| f.name.as_str());
+                    self.report(
+                        span.clone(),
+                        "mpls-label-unique",
+                        field,
+                        format!(
+                            "label {label} on port {pname:?} already names peering[{fj}] of \
+                             circuit {first_name:?}; each attachment needs its own label, or \
+                             another customer's traffic would reach this peering"
+                        ),
+                    );
+                } else {
+                    labels.insert((*port, *label), (i, j));
+                }
+            }
+        }
         let mut seen: HashMap<(PortIndex, Vec<VlanId>), (usize, usize)> = HashMap::new();
         for (i, c) in facts.iter().enumerate() {
             for (j, p) in c.peerings.iter().enumerate() {
                 let Some((port, vlans, span)) = &p.access else {
                     continue;
                 };
+                if p.label.is_some() {
+                    continue;
+                }
                 let field = format!("circuit[{i}].peering[{j}].access.port");
                 if trunks.contains(port) {
                     self.report(
@@ -3559,6 +3890,7 @@ fn access_peer(net: IpNet) -> IpAddr {
             IpNet::V6(n) => Some(n),
             IpNet::V4(_) => None,
         },
+        mpls: None,
     };
     match net {
         IpNet::V4(_) => a.peer_v4().map(IpAddr::V4),

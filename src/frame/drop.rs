@@ -39,11 +39,14 @@ pub enum DropReason {
     NotOurMac,
     /// A frame for a host interface over the worker's punt rate.
     PuntLimited,
+    /// A labelled frame on a backbone port whose label (or transport
+    /// label) no attachment of this forwarder owns.
+    UnknownLabel,
 }
 
 impl DropReason {
     /// Number of reasons (size of counter arrays).
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
 
     /// All reasons in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -62,6 +65,7 @@ impl DropReason {
         DropReason::TxFull,
         DropReason::NotOurMac,
         DropReason::PuntLimited,
+        DropReason::UnknownLabel,
     ];
 
     /// Stable kebab-case name used in stats output and JSON.
@@ -82,6 +86,7 @@ impl DropReason {
             DropReason::TxFull => "tx-full",
             DropReason::NotOurMac => "not-our-mac",
             DropReason::PuntLimited => "punt-limited",
+            DropReason::UnknownLabel => "unknown-label",
         }
     }
 

@@ -6,7 +6,8 @@
 //! (the flow hash over the links that were up in the batch's
 //! [`LinkSnapshot`]) → next-hop MAC (`l3`: the neighbour on the picked
 //! link; `l2`: none) → **encap** (pop the ingress attachment's tags, push
-//! the egress tags with their PCP) → **MAC rewrite** (`l3` only).
+//! the egress tags with their PCP, or toward an MPLS backbone the labels:
+//! [`super::mpls::push`]) → **MAC rewrite** (`l3` only).
 //!
 //! Contract: the tail never panics, allocates or locks; it changes only the
 //! tags, the DSCP bits (with the IPv4 checksum patched) and, for routed
@@ -19,7 +20,7 @@
 
 use super::links::{flow_hash, LinkSnapshot};
 use crate::frame::{DropReason, Meta, PortId, Verdict};
-use crate::plan::{neighbor_slot, Adjacency, Family, NeighborTable, TagPush};
+use crate::plan::{neighbor_slot, Adjacency, Family, MplsPush, NeighborTable, TagPush};
 use crate::qos::{pcp_from_dscp, Marker};
 use crate::wire::ethernet::Mac;
 use crate::wire::{FrameInfo, PacketBuf};
@@ -39,6 +40,8 @@ pub struct Out {
     pub src_mac: Mac,
     /// Neighbour slot of the next hop (routed frames).
     pub slot: u8,
+    /// Toward an MPLS backbone: the labels to push ([`super::mpls::push`]).
+    pub mpls: Option<MplsPush>,
 }
 
 impl Out {
@@ -51,6 +54,7 @@ impl Out {
             port: p.port,
             src_mac: [0; 6],
             slot: 0,
+            mpls: p.mpls,
         }
     }
 
@@ -63,6 +67,7 @@ impl Out {
             port: a.port,
             src_mac: a.mac,
             slot: neighbor_slot(a.side, fam) as u8,
+            mpls: a.push.mpls,
         }
     }
 }
@@ -248,6 +253,9 @@ pub fn finish(
     buf: &mut PacketBuf,
     info: &FrameInfo,
 ) -> Verdict {
+    if let Some(m) = &out.mpls {
+        return super::mpls::push(out, m, pop, dst, buf, info);
+    }
     let pcp = (pcp_of(info, pcp_from_dscp) as u32) << 13;
     if !encap(out, pop, pcp, buf) {
         return Verdict::Drop(DropReason::TagRewrite);

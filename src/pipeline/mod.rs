@@ -1,5 +1,6 @@
 //! The forwarding pipeline: a batch of up to 32 frames through parse →
-//! classify → service (`l2` cross-connect, or the `l3` stage) → the one
+//! classify (by tag stack, or on a backbone port by label, then out of
+//! the labels: [`mpls`]) → service (`l2` cross-connect, or the `l3` stage) → the one
 //! egress tail (mark → link pick → encap → MAC rewrite), every drop
 //! counted by [`DropReason`].
 //!
@@ -19,13 +20,15 @@
 pub mod egress;
 pub mod l3;
 pub mod links;
+pub mod mpls;
 pub mod stats;
 
 pub use links::{flow_hash, LinkSnapshot, LinkState};
 pub use stats::{Counters, L3Counters, PortCounters};
 
 use crate::frame::{Batch, DropReason, PortId, Verdict, BATCH_SIZE};
-use crate::plan::{classify, Egress, Plan, Service};
+use crate::plan::{classify, Attachment, Egress, Plan, Service};
+use crate::wire::mpls::ETHERTYPE_MPLS;
 use crate::wire::{self, ErrorKind};
 use egress::{Bridged, Out, Step, Tail};
 use l3::{HoldQueue, RateLimiter};
@@ -207,16 +210,38 @@ impl Pipeline {
         for (i, (buf, meta)) in batch.iter_mut().enumerate() {
             rx_bytes += buf.len() as u64;
             let verdict = match wire::parse_into(buf.frame(), &mut meta.info) {
-                Ok(()) => {
-                    let key = classify::key_of(port, &meta.info.tags);
+                Ok(()) => 'frame: {
+                    let labelled = meta.info.ethertype == ETHERTYPE_MPLS;
+                    let key = if labelled {
+                        match mpls::label_key(plan, port, buf.frame(), &meta.info) {
+                            Ok(k) => k,
+                            Err(r) => break 'frame Verdict::Drop(r),
+                        }
+                    } else {
+                        classify::key_of(port, &meta.info.tags)
+                    };
                     if key != last_key {
                         last_key = key;
                         (last_att, last) = match plan.classify(key) {
                             Some(a) => (a, resolve(plan, &links, a)),
+                            None if labelled => {
+                                (u32::MAX, Resolved::Drop(DropReason::UnknownLabel))
+                            }
                             None => (u32::MAX, Resolved::Drop(DropReason::UnknownAttachment)),
                         };
                     }
                     meta.attachment = last_att;
+                    if labelled {
+                        // Out of its labels before the service: the frame
+                        // goes on as if it had arrived plain.
+                        let taken = match plan.attachments.get(last_att as usize) {
+                            Some(Attachment { mpls: Some(m), .. }) => mpls::take_in(m, buf, meta),
+                            _ => Err(DropReason::UnknownLabel),
+                        };
+                        if let Err(r) = taken {
+                            break 'frame Verdict::Drop(r);
+                        }
+                    }
                     match last {
                         Resolved::L2(ref tail, pop) => {
                             match tail.run(pop, &mut rewritten, buf, meta, &Bridged) {

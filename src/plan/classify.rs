@@ -2,7 +2,8 @@
 //! on the whole tag stack.
 //!
 //! The key packs the port (16 bits), the tag count (2 bits) and up to three
-//! 12-bit VIDs into a `u64`; an open-addressing table with linear probing
+//! 12-bit VIDs into a `u64`; a labelled frame's key ([`label_key`]) packs
+//! the port, a marker bit no tag key has (bit 38) and the 20-bit label; an open-addressing table with linear probing
 //! keeps it at one cache line per lookup. TPIDs are not part of the key:
 //! 0x8100, 0x88a8 and 0x9100 are all accepted as the outer tag.
 
@@ -18,6 +19,15 @@ pub fn key(port: u16, vids: &[u16]) -> u64 {
         k |= ((*v & 0x0fff) as u64) << (24 - 12 * i);
     }
     k
+}
+
+/// Marks a label key: no tag key sets bit 38 (the tag count is bits 36-37).
+const LABEL_KEY: u64 = 1 << 38;
+
+/// Key of an MPLS attachment: the port and the bottom-of-stack label.
+#[inline(always)]
+pub fn label_key(port: u16, label: u32) -> u64 {
+    (port as u64) << 40 | LABEL_KEY | (label & 0xf_ffff) as u64
 }
 
 /// Key of a received frame's tag stack (the same packing as [`key`],
@@ -116,6 +126,17 @@ mod tests {
                 let k = key(*p, v);
                 prop_assert_eq!(t.get(k), oracle.get(&k).copied());
             }
+        }
+    }
+
+    #[test]
+    fn label_keys_never_meet_tag_keys() {
+        assert_ne!(label_key(1, 100), key(1, &[100]));
+        assert_ne!(label_key(1, 0), key(1, &[]));
+        assert_ne!(label_key(1, 100), label_key(2, 100));
+        assert_ne!(label_key(1, 100), label_key(1, 101));
+        for n in 0..=3 {
+            assert_eq!(key(u16::MAX, &[4095; 3][..n]) & LABEL_KEY, 0);
         }
     }
 

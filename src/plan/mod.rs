@@ -21,6 +21,7 @@
 pub mod classify;
 pub mod handle;
 pub mod l3;
+pub mod mpls;
 pub mod neighbor;
 pub mod routes;
 
@@ -30,6 +31,7 @@ pub use l3::{
     neighbor_slot, Adjacency, Family, L3Peering, PathId, VrfInputs, LOCAL_PATH, PATH_ACCESS,
     PATH_ECMP, PATH_PRIMARY, PATH_SECONDARY,
 };
+pub use mpls::{MplsIn, MplsPush, TtlModel};
 pub use neighbor::NeighborTable;
 pub use routes::{RouteError, RouteState, RouteTable};
 
@@ -127,6 +129,9 @@ pub struct PortPlan {
     /// The MAC this forwarder uses as source on the port (routed frames,
     /// ARP/ND): locally administered 02:78:63:00:<id+1 as 16 bits>.
     pub mac: Mac,
+    /// A backbone port's own transport label: a frame may arrive with it
+    /// on top of its VPN or pseudowire label (no penultimate-hop popping).
+    pub transport_label: Option<u32>,
 }
 
 impl PortPlan {
@@ -146,6 +151,9 @@ pub struct TagPush {
     pub bytes: [u8; 12],
     /// Number of tags (0..=3).
     pub count: u8,
+    /// Toward an MPLS backbone: the labels (and for a pseudowire, the
+    /// outer Ethernet header) to put in front as well.
+    pub mpls: Option<MplsPush>,
 }
 
 impl TagPush {
@@ -160,6 +168,15 @@ impl TagPush {
             port,
             bytes,
             count: tags.len().min(3) as u8,
+            mpls: None,
+        }
+    }
+
+    /// This push, leaving toward an MPLS backbone with `mpls`.
+    pub fn with_mpls(self, mpls: MplsPush) -> TagPush {
+        TagPush {
+            mpls: Some(mpls),
+            ..self
         }
     }
 
@@ -218,13 +235,17 @@ pub enum Service {
     },
 }
 
-/// One sub-interface: a port plus an exact VID stack.
+/// One sub-interface: a port plus an exact VID stack, or on a backbone
+/// port, a label.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attachment {
     /// The port.
     pub port: PortId,
     /// VIDs, outermost first.
     pub vids: Vec<u16>,
+    /// An MPLS attachment (L3VPN or pseudowire): classified by its label,
+    /// not by `vids` (which is empty).
+    pub mpls: Option<MplsIn>,
     /// Index into [`Plan::peerings`].
     pub peering: u16,
     /// Access, primary or secondary.
@@ -278,7 +299,13 @@ impl Plan {
         let entries: Vec<(u64, u32)> = attachments
             .iter()
             .enumerate()
-            .map(|(i, a)| (classify::key(a.port, &a.vids), i as u32))
+            .map(|(i, a)| {
+                let k = match a.mpls {
+                    Some(m) => classify::label_key(a.port, m.label),
+                    None => classify::key(a.port, &a.vids),
+                };
+                (k, i as u32)
+            })
             .collect();
         Plan {
             ports,

@@ -232,7 +232,82 @@ impl PacketBuf {
         self.len = (len - removed + added) as u16;
         true
     }
+
+    /// Replace the `remove` bytes right after the MACs with `insert`
+    /// (at most [`MAX_SPLICE`] bytes): the MPLS encapsulation and
+    /// decapsulation of routed packets (tags, ethertype and label stack
+    /// between the MACs and the IP header). Moves the 12 MAC bytes by the
+    /// difference; the payload stays where it is. `false` (frame
+    /// unchanged) if the frame is shorter than its MACs and `remove`
+    /// bytes, `insert` is too long, or the headroom is exhausted.
+    pub fn splice_after_macs(&mut self, remove: usize, insert: &[u8]) -> bool {
+        let head = self.head as usize;
+        let len = self.len as usize;
+        if insert.len() > MAX_SPLICE || len < MACS_LEN + remove {
+            return false;
+        }
+        let Some(new_head) = (head + remove).checked_sub(insert.len()) else {
+            return false;
+        };
+        let Some(macs) = self
+            .buf
+            .0
+            .get(head..)
+            .and_then(|b| b.first_chunk::<MACS_LEN>())
+        else {
+            return false;
+        };
+        let macs = *macs;
+        // In bounds: the new MACs and inserted bytes end at
+        // head + 12 + remove ≤ head + len ≤ BUF_LEN.
+        let Some(dst) = self
+            .buf
+            .0
+            .get_mut(new_head..new_head + MACS_LEN + insert.len())
+        else {
+            return false;
+        };
+        let (mac_dst, ins_dst) = dst.split_at_mut(MACS_LEN);
+        mac_dst.copy_from_slice(&macs);
+        ins_dst.copy_from_slice(insert);
+        self.head = new_head as u16;
+        self.len = (len - remove + insert.len()) as u16;
+        true
+    }
+
+    /// Drop the first `n` bytes of the frame (an outer header: the
+    /// pseudowire's Ethernet header, labels and control word). `false`
+    /// (frame unchanged) if the frame is shorter than `n`.
+    pub fn strip_front(&mut self, n: usize) -> bool {
+        if n > self.len as usize {
+            return false;
+        }
+        self.head += n as u16;
+        self.len -= n as u16;
+        true
+    }
+
+    /// Write `header` in front of the frame, into the headroom (the
+    /// pseudowire's outer Ethernet header, labels and control word).
+    /// `false` (frame unchanged) if the headroom is too small.
+    pub fn prepend(&mut self, header: &[u8]) -> bool {
+        let head = self.head as usize;
+        let Some(new_head) = head.checked_sub(header.len()) else {
+            return false;
+        };
+        let Some(dst) = self.buf.0.get_mut(new_head..head) else {
+            return false;
+        };
+        dst.copy_from_slice(header);
+        self.head = new_head as u16;
+        self.len += header.len() as u16;
+        true
+    }
 }
+
+/// Most bytes [`PacketBuf::splice_after_macs`] inserts: three tags, an
+/// ethertype and four label stack entries.
+pub const MAX_SPLICE: usize = 12 + 2 + 16;
 
 #[cfg(test)]
 mod tests {
@@ -272,7 +347,52 @@ mod tests {
         assert!(p.is_empty());
     }
 
+    #[test]
+    fn splice_strip_and_prepend() {
+        let frame: Vec<u8> = (0..60u8).collect();
+        let mut p = PacketBuf::new();
+        assert!(p.load(&frame));
+        // Ethertype 12..14 becomes MPLS with two labels.
+        assert!(p.splice_after_macs(2, &[0x88, 0x47, 1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(p.len(), 68);
+        assert_eq!(&p.frame()[..12], &frame[..12]);
+        assert_eq!(&p.frame()[12..22], &[0x88, 0x47, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(&p.frame()[22..], &frame[14..]);
+        assert!(p.splice_after_macs(10, &[12, 13]));
+        assert_eq!(p.frame(), &frame[..]);
+        assert!(!p.splice_after_macs(49, &[]), "past the end");
+        assert!(!p.splice_after_macs(0, &[0; MAX_SPLICE + 1]));
+        assert!(p.prepend(&[9; 22]));
+        assert_eq!(p.len(), 82);
+        assert_eq!(&p.frame()[22..], &frame[..]);
+        assert!(!p.prepend(&[0; HEADROOM]), "headroom used");
+        assert_eq!(p.len(), 82);
+        assert!(p.strip_front(22));
+        assert_eq!(p.frame(), &frame[..]);
+        assert!(!p.strip_front(61));
+        assert!(p.strip_front(60));
+        assert!(p.is_empty());
+    }
+
     proptest! {
+        #[test]
+        fn splice_round_trips(frame in proptest::collection::vec(any::<u8>(), 0..200), remove in 0usize..40, insert in proptest::collection::vec(any::<u8>(), 0..=MAX_SPLICE)) {
+            let mut p = PacketBuf::new();
+            p.load(&frame);
+            let before = p.frame().to_vec();
+            if p.splice_after_macs(remove, &insert) {
+                let removed = before[12..12 + remove].to_vec();
+                prop_assert_eq!(&p.frame()[12..12 + insert.len()], &insert[..]);
+                prop_assert_eq!(&p.frame()[12 + insert.len()..], &before[12 + remove..]);
+                if removed.len() <= MAX_SPLICE {
+                    prop_assert!(p.splice_after_macs(insert.len(), &removed));
+                    prop_assert_eq!(p.frame(), &before[..]);
+                }
+            } else {
+                prop_assert_eq!(p.frame(), &before[..]);
+            }
+        }
+
         #[test]
         fn rewrite_round_trips(frame in proptest::collection::vec(any::<u8>(), 0..200), pop in 0usize..4, push in proptest::collection::vec(any::<u8>(), 0..4).prop_map(|v| v.len())) {
             let mut p = PacketBuf::new();

@@ -366,10 +366,20 @@ fn route_frame<'p>(
     };
     meta.route = path.map_or(Meta::NO_ROUTE, |x| x as u8);
     let local = path == Some(LOCAL_PATH as NextHop);
+    // A reply leaves by the link the frame came in on, behind its labels
+    // when that is an L3VPN attachment.
+    let labelled = inl.push.mpls.is_some();
+    let reply = |v: Verdict, buf: &mut PacketBuf| {
+        if labelled {
+            super::mpls::reply_over_labels(v, &Out::routed(inl, fam), buf)
+        } else {
+            v
+        }
+    };
     match fam {
         Family::V4 if local => {
             let v = local::echo_v4(inl, buf, meta, cx);
-            return punt(v, inl, ingress.pop, Punt::Ip, buf, cx);
+            return reply(punt(v, inl, ingress.pop, Punt::Ip, buf, cx), buf);
         }
         Family::V6 if local || ipv6_dst(buf.frame(), l3) >> 112 == 0xff02 => {
             let v = local::icmp_v6(p, ingress.side, inl, buf, meta, cx);
@@ -378,7 +388,7 @@ fn route_frame<'p>(
             } else {
                 Punt::Ip
             };
-            return punt(v, inl, ingress.pop, why, buf, cx);
+            return reply(punt(v, inl, ingress.pop, why, buf, cx), buf);
         }
         _ => {}
     }
@@ -387,7 +397,8 @@ fn route_frame<'p>(
             Family::V4 => (v4_type::TIME_EXCEEDED, 0),
             Family::V6 => (v6_type::TIME_EXCEEDED, 0),
         };
-        return local::icmp_error(inl, buf, meta, fam, kind, DropReason::TtlExpired, cx);
+        let v = local::icmp_error(inl, buf, meta, fam, kind, DropReason::TtlExpired, cx);
+        return reply(v, buf);
     }
     let Some(path) = path else {
         // Network unreachable (RFC 792), no route to destination (RFC 4443).
@@ -395,7 +406,8 @@ fn route_frame<'p>(
             Family::V4 => (v4_type::DEST_UNREACHABLE, 0),
             Family::V6 => (v6_type::DEST_UNREACHABLE, 0),
         };
-        return local::icmp_error(inl, buf, meta, fam, kind, DropReason::NoRoute, cx);
+        let v = local::icmp_error(inl, buf, meta, fam, kind, DropReason::NoRoute, cx);
+        return reply(v, buf);
     };
     let tail = match tails.get(plan, p, (ingress.peering, path as PathId, fam), cx.links) {
         Ok(t) => t,
