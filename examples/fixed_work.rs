@@ -13,6 +13,10 @@
 //!   frames and BATCHES batches of the case back to back, printing one
 //!   `vs_copy` ratio per slice: the two halves of a slice meet the same
 //!   machine noise.
+//! - `fixed_work pair BASE CASE SLICES BATCHES` times BATCHES batches of
+//!   BASE and of CASE back to back, SLICES times, and prints CASE/BASE
+//!   per slice: the MPLS cases against their plain twins (`l3v4` and
+//!   `l3vpn` share one set of tables; `push` and `pw`).
 
 use std::time::Instant;
 use xconnect::bench::{cases, BenchPorts};
@@ -32,25 +36,60 @@ struct Rig {
     sink: TxSlots,
 }
 
+/// The bench's l3 plan and tables, built once for every case of a run.
+type Tables = (
+    std::sync::Arc<xconnect::plan::Plan>,
+    Vec<(ipnet::Ipv4Net, u32)>,
+    Vec<(ipnet::Ipv6Net, u32)>,
+);
+
+fn tables() -> Tables {
+    cases::l3_plan(1_000_000, 200_000).expect("the bench's l3 tables")
+}
+
 impl Rig {
     fn new(case: &str, sizes: cases::Sizes) -> Rig {
-        let (port, frames, pipeline) = match case {
-            "pop" => (cases::POP_PORT, cases::pop_frames(sizes), cases::pipeline()),
-            "push" | "copy" => (
+        let needs_tables = matches!(case, "l3v4" | "l3v6" | "l3vpn");
+        Rig::with(case, sizes, needs_tables.then(tables).as_ref())
+    }
+
+    fn with(case: &str, sizes: cases::Sizes, l3: Option<&Tables>) -> Rig {
+        let (port, frames, pipeline) = match (case, l3) {
+            ("pop", _) => (cases::POP_PORT, cases::pop_frames(sizes), cases::pipeline()),
+            ("push" | "copy", _) => (
                 cases::PUSH_PORT,
                 cases::push_frames(sizes),
                 cases::pipeline(),
             ),
-            "l3v4" | "l3v6" => {
-                let (plan, t4, t6) =
-                    cases::l3_plan(1_000_000, 200_000).expect("the bench's l3 tables");
-                let mac = cases::l3_access_mac(&plan);
-                let frames = cases::l3_frames(&t4, &t6, 8192, case == "l3v6", mac);
+            ("pw", _) => (
+                cases::PUSH_PORT,
+                cases::pw_frames(sizes),
+                cases::pw_pipeline(),
+            ),
+            ("l3v4" | "l3v6", Some((plan, t4, t6))) => {
+                let mac = cases::l3_access_mac(plan);
+                let frames = cases::l3_frames(t4, t6, 8192, case == "l3v6", mac);
                 let links = LinkState::new(plan.ports.len());
-                (cases::port::PRIVATE, frames, Pipeline::new(plan, links))
+                (
+                    cases::port::PRIVATE,
+                    frames,
+                    Pipeline::new(plan.clone(), links),
+                )
             }
-            other => {
-                eprintln!("fixed_work: unknown case {other:?} (copy, push, pop, l3v4, l3v6)");
+            ("l3vpn", Some((plan, t4, t6))) => {
+                let vpn = cases::l3vpn_plan(plan);
+                let mac = cases::l3_access_mac(&vpn);
+                let frames = cases::labelled(
+                    &cases::l3_frames(t4, t6, 8192, false, mac),
+                    cases::L3VPN_LABEL,
+                );
+                let links = LinkState::new(vpn.ports.len());
+                (cases::port::PRIVATE, frames, Pipeline::new(vpn, links))
+            }
+            (other, _) => {
+                eprintln!(
+                    "fixed_work: unknown case {other:?} (copy, push, pop, pw, l3v4, l3v6, l3vpn)"
+                );
                 std::process::exit(2);
             }
         };
@@ -89,7 +128,7 @@ impl Rig {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: fixed_work copy|push|pop BATCHES [64|imix]\n       fixed_work sliced CASE SLICES BATCHES"
+        "usage: fixed_work copy|push|pop|pw BATCHES [64|imix]\n       fixed_work sliced CASE SLICES BATCHES\n       fixed_work pair BASE CASE SLICES BATCHES"
     );
     std::process::exit(2);
 }
@@ -102,6 +141,30 @@ fn main() {
             .unwrap_or_else(|| usage())
     };
     let Some(case) = args.get(1) else { usage() };
+    if case == "pair" {
+        let (Some(base), Some(case)) = (args.get(2), args.get(3)) else {
+            usage()
+        };
+        let (slices, batches) = (number(4), number(5));
+        let needs_tables = [base, case]
+            .iter()
+            .any(|c| matches!(c.as_str(), "l3v4" | "l3v6" | "l3vpn"));
+        let t = needs_tables.then(tables);
+        let mut a = Rig::with(base, cases::Sizes::Fixed(64), t.as_ref());
+        let mut b = Rig::with(case, cases::Sizes::Fixed(64), t.as_ref());
+        for _ in 0..slices {
+            let (p0, t0) = (a.sink.packets, Instant::now());
+            a.run(batches);
+            let (p1, t1) = (b.sink.packets, Instant::now());
+            b.run(batches);
+            let (p2, t2) = (b.sink.packets, Instant::now());
+            let base = (a.sink.packets - p0) as f64 / (t1 - t0).as_secs_f64();
+            let work = (p2 - p1) as f64 / (t2 - t1).as_secs_f64();
+            println!("{:.4} {:.2} {:.2}", work / base, work / 1e6, base / 1e6);
+        }
+        eprintln!("witness {} {}", a.sink.witness(), b.sink.witness());
+        return;
+    }
     if case == "sliced" {
         let Some(case) = args.get(2) else { usage() };
         let (slices, batches) = (number(3), number(4));

@@ -6,8 +6,8 @@
 //! both measure the same work.
 
 use crate::config::{
-    Access, BackendKind, Bfd, Bgp, Circuit, Config, Encapsulation, Link, LinkSubnets, Neighbor,
-    Peering, PeeringKind, Port, Role, ServiceMode,
+    Access, Backbone, BackendKind, Bfd, Bgp, Circuit, Config, Encapsulation, Link, LinkSubnets,
+    MplsAccess, Neighbor, Peering, PeeringKind, Port, Role, ServiceMode, TtlModel,
 };
 use crate::frame::PortId;
 use crate::gen::Payload;
@@ -16,6 +16,8 @@ use crate::lpm::gen as tables;
 use crate::pipeline::{LinkState, Pipeline};
 use crate::plan::{Plan, Side};
 use crate::qos::{DscpAction, DscpPolicy};
+use crate::wire::ethernet::Mac;
+use crate::wire::mpls::{Label, ETHERTYPE_MPLS};
 use crate::wire::{Tpid, VlanId, VlanTag};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -322,6 +324,107 @@ pub fn l3_frames(
             }
             s.dst_mac = dst_mac;
             s.build()
+        })
+        .collect()
+}
+
+/// The backbone router's MAC in the MPLS cases.
+pub const BACKBONE_MAC: Mac = [0x02, 0, 0, 0, 0, 0xb1];
+/// The VPN label of the `l3vpn-to-qinq` case's L3VPN attachment.
+pub const L3VPN_LABEL: u32 = 1001;
+/// The label of the `pw-to-qinq` case's pseudowire (with control word).
+pub const PW_LABEL: u32 = 1101;
+
+fn label(v: u32) -> Label {
+    // The bench labels are all in 16..=1048575.
+    Label::usable(v).unwrap_or_else(|_| unreachable!("bench label {v} is usable"))
+}
+
+/// An MPLS attachment to the backbone router: in by `label`, out by the
+/// remote label `label + 1000` under transport label 16002.
+fn mpls_access(label_in: u32, control_word: bool) -> MplsAccess {
+    MplsAccess {
+        label: label(label_in),
+        remote_label: label(label_in + 1000),
+        transport_label: Some(label(16002)),
+        next_hop_mac: BACKBONE_MAC,
+        control_word,
+        ttl: TtlModel::Uniform,
+        tc_map: [0, 1, 2, 3, 4, 5, 6, 7],
+    }
+}
+
+/// Port `port` of `cfg` becomes a backbone port (transport label 16001).
+fn backbone(cfg: &mut Config, port: usize) {
+    if let Some(p) = cfg.ports.get_mut(port) {
+        p.backbone = Some(Backbone {
+            transport_label: Some(label(16001)),
+            mtu: None,
+        });
+    }
+}
+
+/// The `l3vpn-to-qinq` plan: [`l3_config`] with the access side an L3VPN
+/// attachment (label [`L3VPN_LABEL`]) on port 0, a backbone port, its
+/// route tables those of `l3` (the l3 cases' plan: the same tables, built
+/// once).
+pub fn l3vpn_plan(l3: &Plan) -> Arc<Plan> {
+    let mut cfg = l3_config();
+    backbone(&mut cfg, port::PRIVATE as usize);
+    cfg.circuits[0].peerings[0].access.mpls = Some(mpls_access(L3VPN_LABEL, false));
+    let mut plan = crate::config::compile(&cfg);
+    for (dst, src) in plan.l3.iter_mut().zip(&l3.l3) {
+        dst.v4 = src.v4.clone();
+        dst.v6 = src.v6.clone();
+        dst.routes = src.routes.clone();
+    }
+    Arc::new(plan)
+}
+
+/// `frames` (untagged) as an L3VPN delivers them: the IP packet under
+/// `label` (bottom of stack, TTL 64), the MACs kept.
+pub fn labelled(frames: &[Vec<u8>], label: u32) -> Vec<Vec<u8>> {
+    frames
+        .iter()
+        .map(|f| {
+            let mut out = Vec::with_capacity(f.len() + 4);
+            out.extend_from_slice(f.get(..12).unwrap_or_default());
+            out.extend_from_slice(&ETHERTYPE_MPLS.to_be_bytes());
+            out.extend_from_slice(&(label << 12 | 0x100 | 64).to_be_bytes());
+            out.extend_from_slice(f.get(14..).unwrap_or_default());
+            out
+        })
+        .collect()
+}
+
+/// The `pw-to-qinq` pipeline: the bench plan with the Microsoft peering's
+/// access side a pseudowire (label [`PW_LABEL`], control word) on port 1,
+/// a backbone port; every port up.
+pub fn pw_pipeline() -> Pipeline {
+    let mut cfg = config();
+    backbone(&mut cfg, port::MICROSOFT as usize);
+    cfg.circuits[0].peerings[1].access.mpls = Some(mpls_access(PW_LABEL, true));
+    let plan = Arc::new(crate::config::compile(&cfg));
+    let links = LinkState::new(plan.ports.len());
+    Pipeline::new(plan, links)
+}
+
+/// The push case's customer frames as the pseudowire delivers them: behind
+/// an Ethernet header (backbone router to our MAC on port 1), label
+/// [`PW_LABEL`] and the control word.
+pub fn pw_frames(sizes: Sizes) -> Vec<Vec<u8>> {
+    let to = crate::plan::PortPlan::mac_of(port::MICROSOFT as usize);
+    push_frames(sizes)
+        .iter()
+        .map(|f| {
+            let mut out = Vec::with_capacity(f.len() + 22);
+            out.extend_from_slice(&to);
+            out.extend_from_slice(&BACKBONE_MAC);
+            out.extend_from_slice(&ETHERTYPE_MPLS.to_be_bytes());
+            out.extend_from_slice(&(PW_LABEL << 12 | 0x100 | 255).to_be_bytes());
+            out.extend_from_slice(&[0; 4]);
+            out.extend_from_slice(f);
+            out
         })
         .collect()
 }

@@ -43,6 +43,12 @@ pub enum Work {
     /// The l3 pipeline with the large tables: access frames routed to the
     /// trunks (IPv6 when `true`).
     L3(bool),
+    /// The same, the access side an L3VPN attachment: the IPv4 frames of
+    /// `L3(false)` under a VPN label.
+    L3Vpn,
+    /// The push case's frames arriving by a pseudowire (label and control
+    /// word) instead of an untagged access port.
+    Pseudowire,
     /// `xconnect trace --summary` over a capture of
     /// [`TRACE_CAPTURE_FRAMES`] push-direction frames held in memory: pcap
     /// records read, pipeline, verdicts counted (nothing transmitted).
@@ -55,7 +61,9 @@ pub const TRACE_CAPTURE_FRAMES: usize = 1_000_000;
 /// A benchmark case.
 #[derive(Clone, Debug)]
 pub struct Case {
-    /// Case name (`copy`, `naive`, `trace-summary`, `l2-qinq-push`, `l2-qinq-pop`).
+    /// Case name (`copy`, `naive`, `trace-summary`, `l2-qinq-push`,
+    /// `l2-qinq-pop`, `pw-to-qinq`, `l3-route-v4`, `l3-route-v6`,
+    /// `l3vpn-to-qinq`).
     pub name: &'static str,
     /// Frame sizes.
     pub sizes: Sizes,
@@ -76,6 +84,11 @@ pub fn l3_cases() -> Vec<Case> {
             name: "l3-route-v6",
             sizes: Sizes::Fixed(66),
             work: Work::L3(true),
+        },
+        Case {
+            name: "l3vpn-to-qinq",
+            sizes: Sizes::Fixed(64),
+            work: Work::L3Vpn,
         },
     ]
 }
@@ -111,6 +124,11 @@ pub fn default_cases() -> Vec<Case> {
             name: "l2-qinq-pop",
             sizes,
             work: Work::Pipeline(cases::POP_PORT),
+        });
+        v.push(Case {
+            name: "pw-to-qinq",
+            sizes,
+            work: Work::Pseudowire,
         });
     }
     v
@@ -244,9 +262,10 @@ fn run_batches(p: &mut Prepared, batch: &mut Batch, batches: u64) -> u64 {
                     }
                 }
             }
-            Work::Pipeline(_) | Work::L3(_) => {
+            Work::Pipeline(_) | Work::L3(_) | Work::L3Vpn | Work::Pseudowire => {
                 let port = match p.case.work {
                     Work::Pipeline(port) => port,
+                    Work::Pseudowire => cases::PUSH_PORT,
                     _ => cases::port::PRIVATE,
                 };
                 let before = p.sink.packets;
@@ -282,6 +301,19 @@ fn prepare(case: &Case, l3: Option<&L3Tables>) -> Prepared {
                 Pipeline::new(plan.clone(), links),
             )
         }
+        (Work::L3Vpn, Some((plan, t4, t6))) => {
+            let vpn = cases::l3vpn_plan(plan);
+            let links = LinkState::new(vpn.ports.len());
+            let mac = cases::l3_access_mac(&vpn);
+            (
+                cases::labelled(
+                    &cases::l3_frames(t4, t6, L3_FLOWS, false, mac),
+                    cases::L3VPN_LABEL,
+                ),
+                Pipeline::new(vpn, links),
+            )
+        }
+        (Work::Pseudowire, _) => (cases::pw_frames(case.sizes), cases::pw_pipeline()),
         (Work::Pipeline(p), _) if p == cases::POP_PORT => {
             (cases::pop_frames(case.sizes), cases::pipeline())
         }
@@ -333,7 +365,10 @@ pub fn run(
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<Report> {
     let core = pin_to(settings.core);
-    let l3 = if cases.iter().any(|c| matches!(c.work, Work::L3(_))) {
+    let l3 = if cases
+        .iter()
+        .any(|c| matches!(c.work, Work::L3(_) | Work::L3Vpn))
+    {
         Some(cases::l3_plan(settings.l3_routes.0, settings.l3_routes.1)?)
     } else {
         None
@@ -492,8 +527,10 @@ mod tests {
         let mut all = default_cases();
         all.extend(l3_cases());
         let r = run(&all, &s, |_, _| {}).unwrap();
-        assert_eq!(r.cases.len(), 11);
-        assert!(r.cases.iter().any(|c| c.name == "trace-summary"));
+        assert_eq!(r.cases.len(), 14);
+        for name in ["trace-summary", "pw-to-qinq", "l3vpn-to-qinq"] {
+            assert!(r.cases.iter().any(|c| c.name == name), "{name}");
+        }
         assert!(r.cases.iter().all(|c| c.mpps > 0.0 && c.packets > 0));
         assert!(r.cases[0].vs_copy.is_some_and(|v| (v - 1.0).abs() < 1e-9));
     }

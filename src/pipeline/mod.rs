@@ -209,13 +209,21 @@ impl Pipeline {
         let mut l3_count = 0usize;
         for (i, (buf, meta)) in batch.iter_mut().enumerate() {
             rx_bytes += buf.len() as u64;
-            let verdict = match wire::parse_into(buf.frame(), &mut meta.info) {
+            // A labelled frame (untagged: MPLS attachments have no VLAN)
+            // is classified by its label and parsed once out of its
+            // labels; its outer parse would only find the ethertype.
+            let labelled = buf.frame().get(12..14) == Some(&MPLS_BYTES);
+            let parsed = if labelled {
+                Ok(())
+            } else {
+                wire::parse_into(buf.frame(), &mut meta.info)
+            };
+            let verdict = match parsed {
                 Ok(()) => 'frame: {
-                    let labelled = meta.info.ethertype == ETHERTYPE_MPLS;
                     let key = if labelled {
-                        match mpls::label_key(plan, port, buf.frame(), &meta.info) {
+                        match mpls::label_key(plan, port, buf.frame(), 14) {
                             Ok(k) => k,
-                            Err(r) => break 'frame Verdict::Drop(r),
+                            Err(r) => break 'frame mpls::refuse(r, buf, meta),
                         }
                     } else {
                         classify::key_of(port, &meta.info.tags)
@@ -235,11 +243,13 @@ impl Pipeline {
                         // Out of its labels before the service: the frame
                         // goes on as if it had arrived plain.
                         let taken = match plan.attachments.get(last_att as usize) {
-                            Some(Attachment { mpls: Some(m), .. }) => mpls::take_in(m, buf, meta),
+                            Some(Attachment { mpls: Some(m), .. }) => {
+                                mpls::take_in(m, buf, meta, 14)
+                            }
                             _ => Err(DropReason::UnknownLabel),
                         };
                         if let Err(r) = taken {
-                            break 'frame Verdict::Drop(r);
+                            break 'frame mpls::refuse(r, buf, meta);
                         }
                     }
                     match last {
@@ -292,6 +302,9 @@ impl Pipeline {
         }
     }
 }
+
+/// The MPLS unicast ethertype as it appears on the wire.
+const MPLS_BYTES: [u8; 2] = ETHERTYPE_MPLS.to_be_bytes();
 
 /// What every frame of one attachment gets in this batch: the service
 /// looked up, the marker and the link state applied once.

@@ -40,15 +40,9 @@ fn word_at(frame: &[u8], at: usize) -> Option<u32> {
 }
 
 /// The classification key of a labelled frame received on `port` (its
-/// label stack starts at `info.l3_offset`), see the module contract.
+/// label stack starts at `at`), see the module contract.
 #[inline]
-pub fn label_key(
-    plan: &Plan,
-    port: PortId,
-    frame: &[u8],
-    info: &FrameInfo,
-) -> Result<u64, DropReason> {
-    let at = info.l3_offset as usize;
+pub fn label_key(plan: &Plan, port: PortId, frame: &[u8], at: usize) -> Result<u64, DropReason> {
     let top = word_at(frame, at).ok_or(DropReason::Malformed)?;
     let label = if top & BOS != 0 {
         top >> 12
@@ -66,11 +60,27 @@ pub fn label_key(
     Ok(classify::label_key(port, label))
 }
 
-/// Take a labelled frame (classified to an attachment with `m`) out of its
-/// labels, see the module contract.
+/// A labelled frame dropped for `why` before it left its labels: its
+/// metadata gets the outer parse (the pipeline skipped it), for the
+/// reports that read it.
+#[cold]
+pub fn refuse(why: DropReason, buf: &PacketBuf, meta: &mut Meta) -> Verdict {
+    if wire::parse_into(buf.frame(), &mut meta.info).is_err() {
+        meta.info = FrameInfo::default();
+    }
+    Verdict::Drop(why)
+}
+
+/// Take a labelled frame (classified to an attachment with `m`; its label
+/// stack at `at`) out of its labels, see the module contract; `meta.info`
+/// is the parse of what is left.
 #[inline]
-pub fn take_in(m: &MplsIn, buf: &mut PacketBuf, meta: &mut Meta) -> Result<(), DropReason> {
-    let at = meta.info.l3_offset as usize;
+pub fn take_in(
+    m: &MplsIn,
+    buf: &mut PacketBuf,
+    meta: &mut Meta,
+    at: usize,
+) -> Result<(), DropReason> {
     let top = word_at(buf.frame(), at).ok_or(DropReason::Malformed)?;
     let under = at + if top & BOS != 0 { 4 } else { 8 };
     let label_ttl = top as u8;
@@ -93,7 +103,7 @@ pub fn take_in(m: &MplsIn, buf: &mut PacketBuf, meta: &mut Meta) -> Result<(), D
         Some(_) => return Err(DropReason::NotIp),
         None => return Err(DropReason::Malformed),
     };
-    if !buf.splice_after_macs(under - 12, &et.to_be_bytes()) {
+    if !buf.replace_after_macs_with_ethertype(under - 12, et) {
         return Err(DropReason::Malformed);
     }
     wire::parse_into(buf.frame(), &mut meta.info).map_err(|_| DropReason::Malformed)?;
@@ -264,7 +274,7 @@ mod tests {
         assert!(buf.load(&f2));
         wire::parse_into(buf.frame(), &mut meta.info).unwrap();
         assert_eq!(
-            label_key(&plan, 0, buf.frame(), &meta.info),
+            label_key(&plan, 0, buf.frame(), 14),
             Ok(classify::label_key(0, 2001))
         );
         let m = MplsIn {
@@ -273,7 +283,7 @@ mod tests {
             control_word: false,
             ttl: TtlModel::Uniform,
         };
-        take_in(&m, &mut buf, &mut meta).unwrap();
+        take_in(&m, &mut buf, &mut meta, 14).unwrap();
         assert_eq!(meta.info.ttl, 7);
         let ip = Ipv4Packet::new_checked(&buf.frame()[14..], 14).unwrap();
         assert!(ip.verify_checksum(), "TTL patched with the checksum");
@@ -291,14 +301,14 @@ mod tests {
         assert!(buf.load(&f2));
         wire::parse_into(buf.frame(), &mut meta.info).unwrap();
         assert_eq!(
-            label_key(&plan, 0, buf.frame(), &meta.info),
+            label_key(&plan, 0, buf.frame(), 14),
             Err(DropReason::UnknownLabel)
         );
         // Cut inside the stack.
         assert!(buf.load(&f2[..16]));
         wire::parse_into(buf.frame(), &mut meta.info).unwrap();
         assert_eq!(
-            label_key(&plan, 0, buf.frame(), &meta.info),
+            label_key(&plan, 0, buf.frame(), 14),
             Err(DropReason::Malformed)
         );
     }
@@ -351,7 +361,7 @@ mod tests {
                 control_word: cw,
                 ttl: TtlModel::Uniform,
             };
-            take_in(&min, &mut buf, &mut meta).unwrap();
+            take_in(&min, &mut buf, &mut meta, 14).unwrap();
             assert_eq!(buf.frame(), &plain[..]);
             assert_eq!(meta.info, wire::parse(&plain).unwrap());
         }
