@@ -311,6 +311,16 @@ pub enum TagOp {
     Push(Vec<(u16, u16)>),
     /// Pop then push in one rewrite.
     Translate(u8, Vec<(u16, u16)>),
+    /// The label edge's rewrite: replace this many bytes after the MACs
+    /// (mod 40) with these (an ethertype and labels; too many is refused).
+    Splice(u8, Vec<u8>),
+    /// The L3VPN pop: replace this many bytes after the MACs (mod 40) with
+    /// this ethertype.
+    Unlabel(u8, u16),
+    /// The pseudowire's outer header: put these bytes in front.
+    Prepend(Vec<u8>),
+    /// Take the pseudowire's outer header off: drop this many bytes.
+    Strip(u8),
 }
 
 /// Apply `ops` to `frame` in a [`PacketBuf`] and to a plain `Vec` model;
@@ -324,8 +334,14 @@ pub fn tag_rewrite(frame: &[u8], ops: &[TagOp]) {
     }
     let mut model = frame.to_vec();
     for op in ops.iter().take(16) {
+        if label_op(&mut buf, &mut model, op) {
+            continue;
+        }
         let (pop, push): (usize, Vec<u8>) = match op {
             TagOp::Pop(n) => ((*n % 4) as usize, vec![]),
+            TagOp::Splice(..) | TagOp::Unlabel(..) | TagOp::Prepend(_) | TagOp::Strip(_) => {
+                continue
+            }
             TagOp::Push(t) | TagOp::Translate(_, t) => {
                 let pop = if let TagOp::Translate(n, _) = op {
                     (*n % 4) as usize
@@ -369,6 +385,68 @@ pub fn tag_rewrite(frame: &[u8], ops: &[TagOp]) {
             );
         }
     }
+}
+
+/// Apply a label-edge operation of [`tag_rewrite`] to `buf` and `model`
+/// (they must agree; a refused one changes nothing, and is refused exactly
+/// when the model says it cannot be done). `false` for a tag operation.
+fn label_op(buf: &mut PacketBuf, model: &mut Vec<u8>, op: &TagOp) -> bool {
+    let before = buf.frame().to_vec();
+    let headroom = buf.headroom();
+    let (ok, possible, what) = match op {
+        TagOp::Splice(remove, insert) => {
+            let remove = (*remove % 40) as usize;
+            let possible = insert.len() <= wire::packet::MAX_SPLICE
+                && model.len() >= 12 + remove
+                && headroom + remove >= insert.len();
+            let ok = buf.splice_after_macs(remove, insert);
+            if possible {
+                model.splice(12..12 + remove, insert.iter().copied());
+            }
+            (ok, possible, "splice")
+        }
+        TagOp::Unlabel(remove, et) => {
+            let remove = (*remove % 40) as usize;
+            let possible = remove >= 2 && model.len() >= 12 + remove;
+            let ok = buf.replace_after_macs_with_ethertype(remove, *et);
+            if possible {
+                model.splice(12..12 + remove, et.to_be_bytes());
+            }
+            (ok, possible, "unlabel")
+        }
+        TagOp::Prepend(header) => {
+            let possible = header.len() <= headroom;
+            let ok = buf.prepend(header);
+            if possible {
+                model.splice(0..0, header.iter().copied());
+            }
+            (ok, possible, "prepend")
+        }
+        TagOp::Strip(n) => {
+            let n = *n as usize;
+            let possible = n <= model.len();
+            let ok = buf.strip_front(n);
+            if possible {
+                model.drain(..n);
+            }
+            (ok, possible, "strip")
+        }
+        _ => return false,
+    };
+    assert_eq!(
+        ok, possible,
+        "{what} accepted {ok}, the model says {possible}"
+    );
+    if ok {
+        assert_eq!(buf.frame(), &model[..], "{what} differs from the model");
+    } else {
+        assert_eq!(
+            buf.frame(),
+            &before[..],
+            "a refused {what} changed the frame"
+        );
+    }
+    true
 }
 
 /// One of the [`PIPELINE_CONFIGS`] configurations of the pipeline target
@@ -417,7 +495,7 @@ pub enum CaseFrame {
 }
 
 /// Configurations of the pipeline target.
-pub const PIPELINE_CONFIGS: u8 = 64;
+pub const PIPELINE_CONFIGS: u8 = 128;
 
 /// Configuration `k` (modulo [`PIPELINE_CONFIGS`]) of the pipeline target:
 /// four `mem` ports (two access, two trunks), one circuit with a private
@@ -425,10 +503,16 @@ pub const PIPELINE_CONFIGS: u8 = 64;
 /// QinQ (else Dot1Q); bit 2: the private peering is `l3`; bit 3:
 /// `pcp_from_dscp`; bits 4-5: one of four sets of TPID, S-tag, peering
 /// tags, per-link outer tags, access VLANs (none, one, two; shared or own
-/// access port) and DSCP policies. Every one loads (a test checks).
+/// access port) and DSCP policies; bit 6: the any-to-any model instead of
+/// VLAN access: port `c0` is a backbone port and both peerings' access
+/// sides are MPLS attachments on it (an `l3` peering's an L3VPN, an `l2`
+/// one's a pseudowire; transport label pushed with bit 0, control word
+/// with bit 3, `pipe` TTL with bit 1, a TC map with bit 4). Every one
+/// loads (a test checks).
 pub fn pipeline_config_text(k: u8) -> String {
     let k = k % PIPELINE_CONFIGS;
     let (msee, qinq, l3_first, pcp) = (k & 1 != 0, k & 2 != 0, k & 4 != 0, k & 8 != 0);
+    let mpls = k & 64 != 0;
     type Access = (u8, &'static [u16]);
     #[allow(clippy::type_complexity)]
     let (tpid, s_tag, tags, outer, access, dscp): (
@@ -473,8 +557,13 @@ pub fn pipeline_config_text(k: u8) -> String {
         ),
     };
     let mut t = format!(
-        "role = \"{}\"\n[[port]]\nname = \"c0\"\nbackend = \"mem\"\n[[port]]\nname = \"c1\"\nbackend = \"mem\"\n[[port]]\nname = \"ta\"\nbackend = \"mem\"\n[[port]]\nname = \"tb\"\nbackend = \"mem\"\n",
-        if msee { "msee" } else { "provider-edge" }
+        "role = \"{}\"\n[[port]]\nname = \"c0\"\nbackend = \"mem\"\n{}[[port]]\nname = \"c1\"\nbackend = \"mem\"\n[[port]]\nname = \"ta\"\nbackend = \"mem\"\n[[port]]\nname = \"tb\"\nbackend = \"mem\"\n",
+        if msee { "msee" } else { "provider-edge" },
+        if mpls {
+            "role = \"backbone\"\ntransport_label = 16001\n"
+        } else {
+            ""
+        }
     );
     t += &format!(
         "[[circuit]]\nname = \"fz\"\nencapsulation = \"{}\"\n{}outer_tpid = {tpid}\n",
@@ -505,11 +594,30 @@ pub fn pipeline_config_text(k: u8) -> String {
         } else {
             ""
         };
+        let access = if mpls {
+            format!(
+                "port = \"c0\"{addrs}, mpls = {{ label = {}, remote_label = {}, next_hop_mac = \"02:00:00:00:00:b1\"{}{}{}{} }}",
+                1001 + i,
+                2001 + i,
+                if msee { ", transport_label = 16002" } else { "" },
+                match (l3, pcp) {
+                    (false, false) => ", control_word = false",
+                    _ => "",
+                },
+                if qinq { ", ttl = \"pipe\"" } else { "" },
+                if k & 16 != 0 {
+                    ", tc_map = [1, 1, 2, 2, 4, 5, 6, 6]"
+                } else {
+                    ""
+                },
+            )
+        } else {
+            format!("port = \"c{port}\", vlans = [{}]{addrs}", vlans.join(", "))
+        };
         t += &format!(
-            "[[circuit.peering]]\nkind = \"{}\"\ntag = {}\nmode = \"{mode}\"\naccess = {{ port = \"c{port}\", vlans = [{}]{addrs} }}\nipv4 = \"{}\"\nipv6 = \"{}\"\ndscp = {}\npcp_from_dscp = {pcp}\n",
+            "[[circuit.peering]]\nkind = \"{}\"\ntag = {}\nmode = \"{mode}\"\naccess = {{ {access} }}\nipv4 = \"{}\"\nipv6 = \"{}\"\ndscp = {}\npcp_from_dscp = {pcp}\n",
             if i == 0 { "private" } else { "microsoft" },
             tags[i],
-            vlans.join(", "),
             net.0,
             net.1,
             dscp[i],
@@ -549,6 +657,8 @@ impl Ports for Arrivals {
 /// later) as sent.
 struct Checker<'a> {
     plan: &'a Plan,
+    /// Forwarded frames that came in labelled, and frames sent labelled.
+    labelled: (u64, u64),
     /// The received batch's frames, back to back, and where each ends.
     inputs: &'a mut Vec<u8>,
     ends: &'a mut Vec<usize>,
@@ -567,7 +677,7 @@ impl Observer for Checker<'_> {
     fn processed(&mut self, batch: &Batch) {
         let mut start = 0;
         for (k, &end) in self.ends.iter().enumerate() {
-            check_output(
+            let (lin, lout) = check_output(
                 self.plan,
                 batch.port,
                 &self.inputs[start..end],
@@ -575,6 +685,8 @@ impl Observer for Checker<'_> {
                 batch.meta(k).attachment,
                 batch.buf(k).frame(),
             );
+            self.labelled.0 += u64::from(lin);
+            self.labelled.1 += u64::from(lout);
             start = end;
         }
     }
@@ -648,7 +760,7 @@ fn pipeline_plan(k: u8) -> Arc<Plan> {
 /// thread meets it and reset before each case (counters, held packets,
 /// rate limits, learned neighbours, link state): a case runs the same
 /// whether or not it is the first, and costs only its frames.
-pub fn pipeline(case: &PipelineCase) {
+pub fn pipeline(case: &PipelineCase) -> PipelineOutcome {
     RIG.with(|rig| {
         let mut rig = rig.borrow_mut();
         let rig = rig.get_or_insert_with(|| Rig {
@@ -677,8 +789,22 @@ pub fn pipeline(case: &PipelineCase) {
             &mut rig.driver,
             &mut rig.inputs,
             &mut rig.ends,
-        );
-    });
+        )
+    })
+}
+
+/// What a [`PipelineCase`] did: the tests of the seed corpus check that
+/// its inputs reach the paths they were made for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PipelineOutcome {
+    /// Frames sent.
+    pub tx: u64,
+    /// Frames that came in labelled and were forwarded.
+    pub labelled_in: u64,
+    /// Frames sent labelled.
+    pub labelled_out: u64,
+    /// Drops by reason ([`DropReason::index`]).
+    pub drops: [u64; DropReason::COUNT],
 }
 
 /// Frames of `case` through `pl`, every invariant checked.
@@ -689,7 +815,7 @@ fn run_case(
     driver: &mut Driver,
     inputs: &mut Vec<u8>,
     ends: &mut Vec<usize>,
-) {
+) -> PipelineOutcome {
     // Frames in arrival order, batched per ingress port.
     let frames: Vec<(u16, Vec<u8>)> = case
         .frames
@@ -739,6 +865,9 @@ fn run_case(
                         f[..6].copy_from_slice(&mac.mac);
                     }
                 }
+                if let Some(m) = &a.mpls {
+                    f = labelled_input(&f, m, *src_port);
+                }
                 if let Some(t) = truncate {
                     f.truncate(*t as usize);
                 }
@@ -748,11 +877,17 @@ fn run_case(
         .collect();
     let received = frames.len() as u64;
     let mut arrivals = Arrivals { frames, next: 0 };
-    let mut checker = Checker { plan, inputs, ends };
+    let mut checker = Checker {
+        plan,
+        labelled: (0, 0),
+        inputs,
+        ends,
+    };
     while let Some((port, _)) = arrivals.frames.get(arrivals.next) {
         let port = *port;
         driver.step(pl, &mut arrivals, port, &mut checker);
     }
+    let labelled = checker.labelled;
     let c = pl.counters();
     assert_eq!(c.total_rx(), received, "every input counted as received");
     assert_eq!(c.held, pl.held() as u64, "held gauge vs the hold queue");
@@ -761,9 +896,24 @@ fn run_case(
         c.total_tx() + c.total_drops() + c.local + c.held,
         "rx = tx + drops + local + held"
     );
+    PipelineOutcome {
+        tx: c.total_tx(),
+        labelled_in: labelled.0,
+        labelled_out: labelled.1,
+        drops: c.drops,
+    }
 }
 
-fn check_output(plan: &Plan, in_port: u16, input: &[u8], verdict: Verdict, att: u32, out: &[u8]) {
+/// Check one frame's verdict and output; returns whether it was forwarded
+/// having come in labelled, and whether it left labelled.
+fn check_output(
+    plan: &Plan,
+    in_port: u16,
+    input: &[u8],
+    verdict: Verdict,
+    att: u32,
+    out: &[u8],
+) -> (bool, bool) {
     assert_ne!(verdict, Verdict::Pending, "frame left pending");
     if verdict == Verdict::Drop(DropReason::NotOurMac) {
         let ours = plan.ports.get(in_port as usize).map(|p| p.mac);
@@ -774,21 +924,47 @@ fn check_output(plan: &Plan, in_port: u16, input: &[u8], verdict: Verdict, att: 
         );
     }
     let Some(out_port) = verdict.egress() else {
-        return;
+        return (false, false);
     };
-    let oi = wire::parse(out).unwrap_or_else(|e| panic!("output frame does not parse: {e}"));
     let ingress = &plan.attachments[att as usize];
     assert_eq!(ingress.port, in_port);
-    if let Service::L3 { .. } = ingress.service {
-        // Routed, answered or turned into a request: it stays in its peering.
-        let back = plan
+    // Labelled frames are checked as the services see them: out of their
+    // labels (the ingress attachment says how), and a labelled output
+    // belongs to the attachment whose push carries its bottom label.
+    let input_plain;
+    let input = match &ingress.mpls {
+        Some(m) => {
+            input_plain = unlabel(input, m.pseudowire, m.control_word)
+                .unwrap_or_else(|| panic!("a forwarded labelled input does not unlabel"));
+            &input_plain[..]
+        }
+        None => input,
+    };
+    let labelled_back = labelled_output(plan, out_port, out);
+    let out_plain;
+    let out = match &labelled_back {
+        Some((_, plain)) => {
+            out_plain = plain.clone();
+            &out_plain[..]
+        }
+        None => out,
+    };
+    let seen = (ingress.mpls.is_some(), labelled_back.is_some());
+    let oi = wire::parse(out).unwrap_or_else(|e| panic!("output frame does not parse: {e}"));
+    let classify_back = |what: &str| match &labelled_back {
+        Some((back, _)) => *back,
+        None => plan
             .classify(classify::key_of(out_port, &oi.tags))
             .unwrap_or_else(|| {
                 panic!(
-                    "l3 output tags {:?} on port {out_port} match no attachment",
+                    "{what} tags {:?} on port {out_port} match no attachment",
                     oi.tags
                 )
-            });
+            }),
+    };
+    if let Service::L3 { .. } = ingress.service {
+        // Routed, answered or turned into a request: it stays in its peering.
+        let back = classify_back("l3 output");
         assert_eq!(
             plan.attachments[back as usize].peering, ingress.peering,
             "l3 frame crossed peerings"
@@ -802,18 +978,11 @@ fn check_output(plan: &Plan, in_port: u16, input: &[u8], verdict: Verdict, att: 
                 "l3 output with a bad IPv4 checksum"
             );
         }
-        return;
+        return seen;
     }
     let ii = wire::parse(input).expect("a forwarded frame parsed on input");
     // The output classifies, on its egress port, to the same peering's other side.
-    let back = plan
-        .classify(classify::key_of(out_port, &oi.tags))
-        .unwrap_or_else(|| {
-            panic!(
-                "output tags {:?} on port {out_port} match no attachment",
-                oi.tags
-            )
-        });
+    let back = classify_back("output");
     let egress = &plan.attachments[back as usize];
     assert_eq!(
         egress.peering, ingress.peering,
@@ -856,6 +1025,91 @@ fn check_output(plan: &Plan, in_port: u16, input: &[u8], verdict: Verdict, att: 
             );
         }
     }
+    seen
+}
+
+/// `frame` (untagged) as the backbone delivers it to attachment `m`: an
+/// L3VPN's IP packet under its label, a pseudowire's whole frame behind
+/// an outer Ethernet header, the label and the control word. An odd
+/// `flow` puts a transport label on top: the port's (16001), or with bit
+/// 1 set another PE's (16009, `unknown-label`).
+fn labelled_input(frame: &[u8], m: &crate::plan::MplsIn, flow: u16) -> Vec<u8> {
+    let mut f = Vec::with_capacity(frame.len() + 26);
+    f.extend_from_slice(frame.get(..12).unwrap_or_default());
+    f.extend_from_slice(&wire::mpls::ETHERTYPE_MPLS.to_be_bytes());
+    if flow & 1 == 1 {
+        let transport: u32 = if flow & 2 == 0 { 16001 } else { 16009 };
+        f.extend_from_slice(&(transport << 12 | 64).to_be_bytes());
+    }
+    f.extend_from_slice(&(m.label << 12 | 0x100 | u32::from(flow >> 8)).to_be_bytes());
+    if m.pseudowire {
+        if m.control_word {
+            f.extend_from_slice(&[0; 4]);
+        }
+        f.extend_from_slice(frame);
+    } else {
+        f.extend_from_slice(frame.get(14..).unwrap_or_default());
+    }
+    f
+}
+
+/// A labelled frame out of its labels, as the pipeline takes it in: an
+/// L3VPN packet behind its MACs and the IP ethertype, a pseudowire's inner
+/// frame; `None` if it is not a labelled frame whose stack (at most four
+/// entries) ends.
+fn unlabel(frame: &[u8], pseudowire: bool, control_word: bool) -> Option<Vec<u8>> {
+    if frame.get(12..14)? != wire::mpls::ETHERTYPE_MPLS.to_be_bytes() {
+        return None;
+    }
+    let stack = wire::mpls::LabelStack::parse(frame.get(14..)?, 14).ok()?;
+    let under = 14 + stack.header_len();
+    if pseudowire {
+        let skip = under + 4 * usize::from(control_word);
+        return Some(frame.get(skip..)?.to_vec());
+    }
+    let et = match frame.get(under)? >> 4 {
+        4 => wire::ethernet::ethertype::IPV4,
+        6 => wire::ethernet::ethertype::IPV6,
+        _ => return None,
+    };
+    let mut out = frame.get(..12)?.to_vec();
+    out.extend_from_slice(&et.to_be_bytes());
+    out.extend_from_slice(frame.get(under..)?);
+    Some(out)
+}
+
+/// The attachment a labelled output on `port` was sent to (the MPLS
+/// attachment whose push carries the frame's bottom label) and the frame
+/// out of its labels; `None` for a frame that is not labelled.
+fn labelled_output(plan: &Plan, port: PortId, out: &[u8]) -> Option<(u32, Vec<u8>)> {
+    if out.get(12..14)? != wire::mpls::ETHERTYPE_MPLS.to_be_bytes() {
+        return None;
+    }
+    let stack = wire::mpls::LabelStack::parse(out.get(14..).unwrap_or_default(), 14)
+        .unwrap_or_else(|e| panic!("a labelled output with a broken stack: {e}"));
+    let bottom = stack.bottom().map(|e| e.label.value());
+    let push_of = |a: &crate::plan::Attachment| match a.service {
+        Service::L3 { peering, .. } => plan
+            .l3
+            .get(peering as usize)
+            .and_then(|p| p.link(Side::Access))
+            .and_then(|l| l.push.mpls),
+        Service::L2 { .. } => plan.attachments.iter().find_map(|b| match b.service {
+            Service::L2 {
+                egress: crate::plan::Egress::Access(t),
+                ..
+            } if b.peering == a.peering => t.mpls,
+            _ => None,
+        }),
+    };
+    let (i, m) = plan.attachments.iter().enumerate().find_map(|(i, a)| {
+        let push = push_of(a).filter(|_| a.port == port && a.mpls.is_some())?;
+        let words = push.words.get(..push.count as usize)?;
+        (words.last().map(|w| w >> 12) == bottom).then_some((i, push))
+    })?;
+    let plain = unlabel(out, m.pseudowire, m.control_word)
+        .unwrap_or_else(|| panic!("a labelled output that does not unlabel"));
+    Some((i as u32, plain))
 }
 
 /// Arbitrary text through the loader: a config, or diagnostics that each
@@ -1755,6 +2009,17 @@ mod tests {
             modes.insert((cfg.role == config::Role::Msee, qinq, c.outer_tpid));
         }
         assert_eq!(l3, PIPELINE_CONFIGS as usize / 2);
+        let labelled = (0..PIPELINE_CONFIGS)
+            .filter(|k| {
+                let cfg = config::load_str(&pipeline_config_text(*k), Path::new("fuzz.toml"))
+                    .unwrap_or_else(|d| panic!("{d}"));
+                cfg.circuits[0]
+                    .peerings
+                    .iter()
+                    .all(|p| p.access.mpls.is_some())
+            })
+            .count();
+        assert_eq!(labelled, PIPELINE_CONFIGS as usize / 2, "half are IPVPN");
         assert!(
             modes.len() >= 8,
             "roles × encapsulations × TPIDs: {modes:?}"
