@@ -3407,3 +3407,347 @@ fn fpm_reconnect_keeps_forwarding() {
         f["connections"], f["routes"]["installed"], f["routes"]["withdrawn"], f["messages"]
     );
 }
+
+/// The any-to-any (IPVPN) lab: the L3 lab's wires, where the customer
+/// namespace plays the remote PE of the customer's MPLS WAN. Its link to
+/// the provider edge (`cust-priv` ↔ `xc-pe-priv`, MTU 1600) is the MPLS
+/// backbone: `xconnect gen --mpls` pushes the labels a backbone delivers,
+/// tcpdump reads what the provider edge sends back. The provider edge runs
+/// `examples/pe-ipvpn.toml` (L3VPN attachments of both peerings, a
+/// pseudowire to a second circuit), the MSEE `examples/lab-msee-l3.toml`
+/// with routes to the branches and that circuit's access port, a veth
+/// into the `m365` namespace standing for the pseudowire's far site.
+impl Lab {
+    fn up_ipvpn(name: &str) -> Lab {
+        let prefix = format!("xt{}{}-", std::process::id() % 10_000, &name[..2]);
+        let dir = std::env::temp_dir().join(format!("xconnect-e2e-{prefix}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut lab = Lab {
+            prefix,
+            dir,
+            forwarders: Vec::new(),
+            helpers: Vec::new(),
+            pe_args: Vec::new(),
+            stats_interval: "0",
+            run_args: Vec::new(),
+        };
+        let o = lab.script("up --l3");
+        assert!(o.status.success(), "topology up --l3: {}", text(&o));
+        let (cust, pe, ms, m365) = (lab.ns("cust"), lab.ns("pe"), lab.ns("ms"), lab.ns("m365"));
+        for cmd in [
+            // The backbone link carries labelled 1500-byte packets.
+            format!("ip -n {cust} link set cust-priv mtu 1600 address {BACKBONE_MAC}"),
+            format!("ip -n {pe} link set xc-pe-priv mtu 1600"),
+            // The pseudowire's far site: a host on the MSEE's third access port.
+            format!("ip -n {ms} link add xc-ms-site2 type veth peer name site0 netns {m365}"),
+            format!("ip -n {ms} link set xc-ms-site2 up"),
+            format!("ip -n {m365} link set site0 address {SITE2_MAC} up"),
+            format!("ip -n {m365} addr add 192.0.2.66/27 dev site0"),
+            // The branch site's station behind the pseudowire (emulated).
+            format!("ip -n {m365} neigh add 192.0.2.65 lladdr {BRANCH_MAC} dev site0"),
+        ] {
+            let o = run(&cmd);
+            assert!(o.status.success(), "{cmd}: {}", text(&o));
+        }
+        let read = |f: &str| fs::read_to_string(Path::new(ROOT).join("examples").join(f)).unwrap();
+        let pe_cfg = read("pe-ipvpn.toml")
+            .replace("interface = \"xc-pe-wan\"", "interface = \"xc-pe-priv\"")
+            .replace("02:00:00:00:00:b1", BACKBONE_MAC);
+        let ms_cfg = read("lab-msee-l3.toml")
+            .replace(
+                "  { prefix = \"203.0.113.0/30\", next_hop = \"192.0.2.1\" },",
+                "  { prefix = \"203.0.113.64/26\", next_hop = \"192.0.2.1\" },\n  \
+                 { prefix = \"203.0.113.64/26\", next_hop = \"192.0.2.5\" },\n  \
+                 { prefix = \"203.0.113.0/30\", next_hop = \"192.0.2.1\" },",
+            )
+            .replace(
+                "  { prefix = \"203.0.113.4/30\", next_hop = \"198.51.100.1\" },",
+                "  { prefix = \"203.0.113.128/26\", next_hop = \"198.51.100.1\" },\n  \
+                 { prefix = \"203.0.113.128/26\", next_hop = \"198.51.100.5\" },\n  \
+                 { prefix = \"203.0.113.4/30\", next_hop = \"198.51.100.1\" },",
+            )
+            + "\n[[port]]\nname = \"site2\"\ninterface = \"xc-ms-site2\"\n\n\
+               [[circuit]]\nname = \"contoso-pw\"\nencapsulation = \"qinq\"\ns_tag = 101\n\
+               primary = { port = \"trunk-a\" }\nsecondary = { port = \"trunk-b\" }\n\n\
+               [[circuit.peering]]\nkind = \"private\"\ntag = 200\nmode = \"l2\"\n\
+               access = { port = \"site2\" }\nipv4 = \"192.0.2.8/29\"\npeer_asn = 65536\n";
+        assert!(ms_cfg.contains("203.0.113.64/26") && ms_cfg.contains("203.0.113.128/26"));
+        fs::write(lab.dir.join("pe.toml"), pe_cfg).unwrap();
+        fs::write(lab.dir.join("ms.toml"), ms_cfg).unwrap();
+        lab.start("pe", "pe.toml", 0);
+        lab.start("ms", "ms.toml", 1);
+        std::thread::sleep(Duration::from_millis(300));
+        lab
+    }
+
+    /// Send `count` labelled frames from the remote PE (`xconnect gen` on
+    /// the backbone link) with `args` (labels, addresses, DSCP).
+    fn send_labelled(&self, count: u32, args: &str) {
+        let o = self.exec(
+            "cust",
+            &format!(
+                "{XCONNECT} gen cust-priv --core none --duration 5 --count {count} --flows 4 \
+                 --dst-mac 02:78:63:00:00:01 --src-mac {BACKBONE_MAC} {args}"
+            ),
+        );
+        assert!(o.status.success(), "gen {args}: {}", text(&o));
+    }
+}
+
+/// The backbone router's MAC (the remote PE's end of the backbone link).
+const BACKBONE_MAC: &str = "02:00:00:00:00:b1";
+/// The pseudowire's far-site host.
+const SITE2_MAC: &str = "02:00:00:00:00:5e";
+/// The branch station behind the pseudowire (its frames come from gen).
+const BRANCH_MAC: &str = "02:00:00:00:00:51";
+
+/// A label stack as tcpdump printed it: (label, tc, bottom, ttl) per entry.
+type LabelStackSeen = Vec<(u32, u8, bool, u8)>;
+
+/// The label stacks of the labelled frames in tcpdump's output (`tcpdump
+/// -e -v` prints `MPLS (label L, tc T, ttl N)` on a frame's first line
+/// and each further entry, `(label L, tc T, [S], ttl N)`, on a line of its
+/// own): for each frame, its entries as (label, tc, bottom, ttl), and its
+/// lines.
+fn mpls_frames(cap: &str) -> Vec<(LabelStackSeen, String)> {
+    let entry = |body: &str| {
+        let field = |name: &str| -> Option<u32> {
+            body.split(", ")
+                .find_map(|f| f.trim().strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let label: u32 = body
+            .split(',')
+            .next()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let tc = field("tc ").or_else(|| field("exp ")).unwrap_or(99) as u8;
+        let ttl = field("ttl ").unwrap_or(0) as u8;
+        (label, tc, body.contains("[S]"), ttl)
+    };
+    let mut out: Vec<(LabelStackSeen, String)> = Vec::new();
+    let mut in_frame = false;
+    for l in cap.lines() {
+        if let Some(at) = l.find("MPLS (label ") {
+            let body = l[at + 12..].split(')').next().unwrap_or("");
+            out.push((vec![entry(body)], l.to_string()));
+            in_frame = true;
+        } else if l.starts_with(|c: char| c.is_whitespace()) && in_frame {
+            let Some((entries, text)) = out.last_mut() else {
+                continue;
+            };
+            if let Some(rest) = l.trim_start().strip_prefix("(label ") {
+                entries.push(entry(rest.split(')').next().unwrap_or("")));
+            }
+            text.push('\n');
+            text.push_str(l);
+        } else {
+            in_frame = false;
+        }
+    }
+    out
+}
+
+fn drops_of(lab: &Lab, role: &str, reason: &str) -> u64 {
+    let v = lab.show(role, "drops");
+    v.get(reason)
+        .and_then(|x| x.as_u64())
+        .unwrap_or_else(|| panic!("show drops has no {reason}: {v}"))
+}
+
+#[test]
+fn ipvpn_lab() {
+    let Some(_g) = serial("ipvpn_lab") else {
+        return;
+    };
+    let mut lab = Lab::up_ipvpn("ipvpn");
+
+    // The MSEE learns the provider edge's trunk MACs (and the hosts theirs)
+    // from a first exchange: the VNet and M365 hosts ping the branch
+    // (unanswered: the remote PE is emulated) while we capture the
+    // backbone link.
+    let cap = lab.capture("cust", &["cust-priv"], "mpls", |lab| {
+        let _ = lab.exec("vnet", "ping -c 3 -i 0.2 -W 1 -Q 0xb8 203.0.113.70");
+        let _ = lab.exec("m365", "ping -c 3 -i 0.2 -W 1 -Q 0x68 203.0.113.140");
+    });
+    let frames = mpls_frames(&cap);
+    let private: Vec<_> = frames
+        .iter()
+        .filter(|(e, _)| e.iter().any(|x| x.0 == 2001))
+        .collect();
+    let microsoft: Vec<_> = frames
+        .iter()
+        .filter(|(e, _)| e.iter().any(|x| x.0 == 2002))
+        .collect();
+    assert!(
+        private.len() >= 2 && microsoft.len() >= 2,
+        "labelled echo requests toward the branch: {cap}"
+    );
+    for (entries, line) in private.iter().chain(&microsoft) {
+        // Transport label 16002 on top, the remote VPN label at the
+        // bottom; uniform TTL: 64 less the MSEE and the provider edge.
+        assert_eq!(entries.len(), 2, "{line}");
+        assert_eq!(
+            (entries[0].0, entries[0].2, entries[0].3),
+            (16002, false, 62),
+            "{line}"
+        );
+        assert!(entries[1].2 && entries[1].3 == 62, "{line}");
+        assert!(
+            line.contains(&format!("> {BACKBONE_MAC}")) || line.contains(BACKBONE_MAC),
+            "{line}"
+        );
+    }
+    // TC from the DSCP's class: EF (46) → 5 on private; Microsoft
+    // peering's ExpressRoute marker kept AF31? No: it rewrites AF31 (26)
+    // to 0 toward Microsoft only; toward the branch the packet keeps 0x68
+    // (AF31, class 3) and its map says TC 3.
+    assert!(private.iter().all(|(e, _)| e[0].1 == 5), "{cap}");
+    assert!(microsoft.iter().all(|(e, _)| e[0].1 == 3), "{cap}");
+    println!(
+        "IPVPN → branch: {} private and {} Microsoft frames labelled 16002/2001 and 16002/2002",
+        private.len(),
+        microsoft.len()
+    );
+
+    // Branch → VNet and → M365 over L3VPN, DSCP as the peerings say. A
+    // first burst has the provider edge resolve both MSEEs on both
+    // trunks (a router holds a few packets per unresolved next hop and
+    // drops the rest as neighbor-unresolved).
+    for (label, src, dst) in [
+        (1001, "203.0.113.70", "198.51.100.130"),
+        (1002, "203.0.113.140", "198.51.100.134"),
+        (1001, "203.0.113.71", "198.51.100.130"),
+    ] {
+        lab.send_labelled(8, &format!("--mpls {label} --src-ip {src} --dst-ip {dst}"));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let cap = lab.capture("vnet", &["vnet0"], "udp and dst port 9", |lab| {
+        lab.send_labelled(
+            50,
+            "--mpls 1001 --src-ip 203.0.113.70 --dst-ip 198.51.100.130 --dscp 46",
+        );
+    });
+    let got = cap.lines().filter(|l| l.contains("203.0.113.70.")).count();
+    assert_eq!(
+        got,
+        50,
+        "branch → VNet by L3VPN: {cap}\npe drops {}\nms drops {}\npe ports {}\nms ports {}",
+        lab.show("pe", "drops"),
+        lab.show("ms", "drops"),
+        lab.show("pe", "ports"),
+        lab.show("ms", "ports")
+    );
+    assert!(
+        cap.contains("tos 0xb8") && cap.contains("ttl 62"),
+        "EF kept, TTL 64-2: {cap}"
+    );
+    let cap = lab.capture("m365", &["m365-0"], "udp and dst port 9", |lab| {
+        lab.send_labelled(
+            50,
+            "--mpls 16001,1002 --src-ip 203.0.113.140 --dst-ip 198.51.100.134 --dscp 26",
+        );
+    });
+    let got = cap.lines().filter(|l| l.contains("203.0.113.140.")).count();
+    assert_eq!(
+        got, 50,
+        "branch → M365 by L3VPN under our transport label ({got}): {cap}"
+    );
+    assert!(
+        cap.contains("tos 0x0,"),
+        "AF31 rewritten toward Microsoft: {cap}"
+    );
+    println!("branch → VNet 50/50 (EF kept), branch → M365 50/50 (AF31 → CS0)");
+
+    // Isolation: the Microsoft peering's label toward the VNet reaches
+    // nothing (its table has no such route); unknown labels are counted.
+    let before = drops_of(&lab, "pe", "unknown-label");
+    let cap = lab.capture("vnet", &["vnet0"], "udp and dst port 9", |lab| {
+        lab.send_labelled(
+            20,
+            "--mpls 1002 --src-ip 203.0.113.140 --dst-ip 198.51.100.130",
+        );
+        lab.send_labelled(
+            30,
+            "--mpls 1999 --src-ip 203.0.113.70 --dst-ip 198.51.100.130",
+        );
+        lab.send_labelled(
+            30,
+            "--mpls 16009,1001 --src-ip 203.0.113.70 --dst-ip 198.51.100.130",
+        );
+    });
+    assert_eq!(
+        cap.lines()
+            .filter(|l| l.contains("198.51.100.130.9"))
+            .count(),
+        0,
+        "another VPN's or an unknown label reached the VNet: {cap}"
+    );
+    let unknown = drops_of(&lab, "pe", "unknown-label") - before;
+    assert_eq!(unknown, 60, "unknown labels dropped and counted");
+    println!("isolation: label 1002 → VNet 0/20 delivered; unknown labels: {unknown} dropped as unknown-label");
+
+    // The pseudowire both ways: the branch site's frames reach the far
+    // site's host untouched apart from the trip, and its answers come
+    // back behind label 2101 and the control word.
+    let cap = lab.capture("m365", &["site0"], "udp and dst port 9", |lab| {
+        lab.send_labelled(
+            40,
+            &format!(
+                "--mpls 1101 --pseudowire --control-word --inner-dst-mac {SITE2_MAC} \
+                 --inner-src-mac {BRANCH_MAC} --src-ip 192.0.2.65 --dst-ip 192.0.2.66"
+            ),
+        );
+    });
+    let got = cap.lines().filter(|l| l.contains("192.0.2.65.")).count();
+    assert_eq!(got, 40, "branch site → far site by pseudowire: {cap}");
+    assert!(
+        cap.contains(BRANCH_MAC) && cap.contains("ttl 64"),
+        "frames untouched: {cap}"
+    );
+    let cap = lab.capture("cust", &["cust-priv"], "mpls", |lab| {
+        let _ = lab.exec("m365", "ping -I site0 -c 3 -i 0.2 -W 1 192.0.2.65");
+    });
+    let pw: Vec<_> = mpls_frames(&cap)
+        .into_iter()
+        .filter(|(e, _)| e.len() == 1 && e[0].0 == 2101)
+        .collect();
+    assert_eq!(pw.len(), 3, "far site → branch by pseudowire: {cap}");
+    for (e, line) in &pw {
+        assert!(
+            e[0].2 && e[0].3 == 255,
+            "pseudowire label: bottom, TTL 255: {line}"
+        );
+    }
+    println!("pseudowire: 40/40 to the far site, 3/3 back labelled 2101 (TTL 255)");
+
+    // Failover of a trunk, as for VLAN attachments: with trunk-a down the
+    // L3VPN traffic takes trunk-b, both ways.
+    let d = lab.exec("pe", "ip link set xc-pe-tra down");
+    assert!(d.status.success(), "{}", text(&d));
+    std::thread::sleep(Duration::from_millis(500));
+    let cap = lab.capture("vnet", &["vnet0"], "udp and dst port 9", |lab| {
+        lab.send_labelled(
+            50,
+            "--mpls 1001 --src-ip 203.0.113.71 --dst-ip 198.51.100.130",
+        );
+    });
+    let got = cap.lines().filter(|l| l.contains("203.0.113.71.")).count();
+    let cap2 = lab.capture("cust", &["cust-priv"], "mpls", |lab| {
+        let _ = lab.exec("vnet", "ping -c 3 -i 0.2 -W 1 203.0.113.71");
+    });
+    let back = mpls_frames(&cap2)
+        .iter()
+        .filter(|(e, _)| e.iter().any(|x| x.0 == 2001))
+        .count();
+    let u = lab.exec("pe", "ip link set xc-pe-tra up");
+    assert!(u.status.success(), "{}", text(&u));
+    assert_eq!(got, 50, "branch → VNet with trunk-a down: {cap}");
+    assert_eq!(back, 3, "VNet → branch with trunk-a down: {cap2}");
+    let finals = lab.stop();
+    for (role, v) in &finals {
+        println!("{role}: {v}");
+    }
+    println!("failover: trunk-a down, 50/50 to the VNet and 3/3 back by trunk-b");
+}

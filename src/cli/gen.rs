@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 /// Arguments of `xconnect gen`.
 #[derive(Args, Debug)]
 #[command(after_help = "\
-Sends UDP/IPv4 frames 192.0.2.1 → 198.51.100.2, source ports 1024.. (one
-per flow), destination port 9, as fast as the interface takes them, until
+Sends UDP/IPv4 frames --src-ip → --dst-ip (192.0.2.1 → 198.51.100.2),
+source ports 1024.. (one per flow), destination port 9, as fast as the interface takes them, until
 --duration, --count or SIGINT/SIGTERM. Prints the frames sent and the
 batches that found the transmit ring full (retried). Needs CAP_NET_RAW.
 --vlan tags the frames (outermost first, e.g. `--vlan 100,200` for an
@@ -35,6 +35,10 @@ S-tag 100 and a C-tag 200; every tag with TPID --outer-tpid on the first,
 Towards an l3 attachment, --dst-mac must be xconnect's MAC on that port
 (it drops other unicast as not-our-mac): 02:78:63:00:00:01 for the first
 [[port]] of its config, 02:78:63:00:00:02 for the second, and so on.
+--mpls puts the frames behind labels as a provider's backbone delivers
+them to an MPLS attachment: `--mpls 1001` (an L3VPN's VPN label, the IP
+packet under it), `--mpls 16001,1101 --pseudowire --control-word` (a
+pseudowire under a transport label, the whole frame behind it).
 
 Example:
   ip netns exec xcb-gen xconnect gen xcb-gen0 --dst-mac 02:00:00:00:00:99 --duration 10 --core 0")]
@@ -70,6 +74,36 @@ pub struct GenArgs {
     /// are 0x8100.
     #[arg(long, default_value = "0x8100", value_parser = parse_tpid)]
     pub outer_tpid: u16,
+    /// IPv4 source address.
+    #[arg(long, default_value = "192.0.2.1")]
+    pub src_ip: Ipv4Addr,
+    /// IPv4 destination address.
+    #[arg(long, default_value = "198.51.100.2")]
+    pub dst_ip: Ipv4Addr,
+    /// DSCP of the packets (0..=63).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=63))]
+    pub dscp: u8,
+    /// MPLS labels to put the frames behind, outermost first (at most 3;
+    /// TTL 64, the last with the bottom-of-stack bit): as an L3VPN
+    /// delivers them, the IP packet right under the labels (the remote PE
+    /// of the IPVPN lab). --size counts the frame before the labels.
+    #[arg(long, value_name = "LABEL,…", value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(16..=1_048_575))]
+    pub mpls: Vec<u32>,
+    /// With --mpls: an Ethernet pseudowire instead, the whole frame (from
+    /// --inner-src-mac to --inner-dst-mac, tags and all) behind the labels
+    /// and an outer Ethernet header (--src-mac to --dst-mac).
+    #[arg(long, requires = "mpls")]
+    pub pseudowire: bool,
+    /// With --pseudowire: the control word (all zero) before the frame.
+    #[arg(long, requires = "pseudowire")]
+    pub control_word: bool,
+    /// With --pseudowire: the inner frame's destination MAC.
+    #[arg(long, default_value = "02:00:00:00:00:0d", value_parser = parse_mac)]
+    pub inner_dst_mac: Mac,
+    /// With --pseudowire: the inner frame's source MAC.
+    #[arg(long, default_value = "02:00:00:00:00:0c", value_parser = parse_mac)]
+    pub inner_src_mac: Mac,
 }
 
 fn parse_tpid(s: &str) -> Result<u16, String> {
@@ -116,17 +150,61 @@ pub fn frames(a: &GenArgs) -> Vec<Vec<u8>> {
         .map(|i| {
             let mut spec = FrameSpec::udp(
                 &tags,
-                IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-                IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)),
+                IpAddr::V4(a.src_ip),
+                IpAddr::V4(a.dst_ip),
                 (1024 + i, 9),
-                0,
+                a.dscp << 2,
                 a.size as usize,
             );
-            spec.dst_mac = a.dst_mac;
-            spec.src_mac = a.src_mac;
-            spec.build()
+            if a.pseudowire {
+                spec.dst_mac = a.inner_dst_mac;
+                spec.src_mac = a.inner_src_mac;
+            } else {
+                spec.dst_mac = a.dst_mac;
+                spec.src_mac = a.src_mac;
+            }
+            let f = spec.build();
+            if a.mpls.is_empty() {
+                f
+            } else {
+                labelled(a, &f)
+            }
         })
         .collect()
+}
+
+/// `frame` behind `a`'s labels (see `--mpls`, `--pseudowire`).
+fn labelled(a: &GenArgs, frame: &[u8]) -> Vec<u8> {
+    use crate::wire::mpls::{Label, LabelEntry, ETHERTYPE_MPLS};
+    let mut f = Vec::with_capacity(frame.len() + 30);
+    f.extend_from_slice(&a.dst_mac);
+    f.extend_from_slice(&a.src_mac);
+    f.extend_from_slice(&ETHERTYPE_MPLS.to_be_bytes());
+    let n = a.mpls.len().min(3);
+    for (k, &l) in a.mpls.iter().take(n).enumerate() {
+        // The parser kept the labels in 16..=1048575.
+        let Ok(label) = Label::usable(l) else {
+            continue;
+        };
+        let e = LabelEntry {
+            label,
+            tc: a.dscp >> 3,
+            bottom: k + 1 == n,
+            ttl: 64,
+        };
+        f.extend_from_slice(&e.to_bytes());
+    }
+    if a.pseudowire {
+        if a.control_word {
+            f.extend_from_slice(&[0; 4]);
+        }
+        f.extend_from_slice(frame);
+    } else {
+        // The IP packet (after the MACs, tags and ethertype).
+        let ip = 14 + 4 * a.vlan.len().min(3);
+        f.extend_from_slice(frame.get(ip..).unwrap_or_default());
+    }
+    f
 }
 
 /// Run the generator.
@@ -226,6 +304,61 @@ mod tests {
         }
         assert!(parse_mac("02:00").is_err());
         assert!(t.g.vlan.is_empty());
+    }
+
+    #[test]
+    fn labelled_frames_for_l3vpn_and_pseudowire() {
+        use crate::wire::mpls::{LabelStack, ETHERTYPE_MPLS};
+        let a = T::try_parse_from([
+            "t",
+            "eth0",
+            "--mpls",
+            "16001,1001",
+            "--dscp",
+            "46",
+            "--flows",
+            "1",
+            "--src-ip",
+            "203.0.113.70",
+            "--dst-ip",
+            "198.51.100.130",
+        ])
+        .expect("parses")
+        .g;
+        let f = &frames(&a)[0];
+        assert_eq!(&f[12..14], &ETHERTYPE_MPLS.to_be_bytes());
+        let s = LabelStack::parse(&f[14..], 14).unwrap();
+        let e = s.as_slice();
+        assert_eq!(
+            (e[0].label.value(), e[0].bottom, e[0].tc),
+            (16001, false, 5)
+        );
+        assert_eq!(
+            (e[1].label.value(), e[1].bottom, e[1].ttl),
+            (1001, true, 64)
+        );
+        assert_eq!(f[22] >> 4, 4, "IP under the labels");
+        assert_eq!(&f[22 + 12..22 + 20], &[203, 0, 113, 70, 198, 51, 100, 130]);
+        let a = T::try_parse_from([
+            "t",
+            "eth0",
+            "--mpls",
+            "1101",
+            "--pseudowire",
+            "--control-word",
+            "--flows",
+            "1",
+            "--vlan",
+            "10",
+        ])
+        .expect("parses")
+        .g;
+        let f = &frames(&a)[0];
+        assert_eq!(&f[18..22], &[0; 4], "control word");
+        let inner = crate::wire::parse(&f[22..]).unwrap();
+        assert_eq!(inner.tags.vids(), [10, 0, 0]);
+        assert_eq!(&f[22..28], &a.inner_dst_mac);
+        assert!(T::try_parse_from(["t", "eth0", "--pseudowire"]).is_err());
     }
 
     #[test]
