@@ -483,6 +483,9 @@ impl FrameTrace {
                 "\n  classify  circuit {}, {} peering, {} side, {} (attachment {})",
                 a.circuit, a.peering, a.side, a.service, a.index
             )?,
+            None if self.mpls.is_some() && self.verdict.reason == Some("unknown-label") => {
+                s.push_str("\n  classify  no attachment for this port and label stack")
+            }
             None if self.decode_error.is_none() && self.verdict.reason != Some("malformed") => {
                 s.push_str("\n  classify  no attachment for this port and tag stack")
             }
