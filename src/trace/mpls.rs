@@ -293,6 +293,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any bytes after the MPLS ethertype, under any kind of owner:
+        /// no panic, whole entries only, an error inside the frame.
+        #[test]
+        fn never_panics_and_stops_inside_the_frame(
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            kind in 0u8..4,
+        ) {
+            let f = frame(&[], &tail);
+            let owner = move |l: u32| {
+                (kind < 3).then_some(MplsIn {
+                    label: l,
+                    pseudowire: kind > 0,
+                    control_word: kind == 2,
+                    ttl: TtlModel::Uniform,
+                })
+            };
+            let d = decode(&f, 14, &owner);
+            proptest::prop_assert!(d.trace.labels.len() <= MAX_LABELS);
+            proptest::prop_assert!(14 + 4 * d.trace.labels.len() <= f.len());
+            if let Some(e) = &d.error {
+                proptest::prop_assert!(e.offset <= f.len(), "{e:?}");
+                proptest::prop_assert!(d.view.is_none());
+            }
+        }
+    }
+
     #[test]
     fn ip_under_an_unowned_stack_by_its_version_nibble() {
         let f = frame(&[lse(16001, 1, false, 9), lse(1001, 5, true, 63)], &IP4);
