@@ -1216,9 +1216,9 @@ fn mpls_traces_agree_with_tshark() {
     );
     let fields = FIELDS.with(std::cell::Cell::get) - before;
     eprintln!(
-        "mpls-trace: {} labelled frames ({} whole) of depth 1-3, {n} traced with their cuts, \
-         {complete} fully decoded, {fields} fields compared with tshark, {} disagreements",
-        built.len(),
+        "mpls-trace: {} labelled frames of depth 1-3, {n} traced (each whole and cut at \
+         every byte of its headers), {complete} fully decoded, {fields} fields compared \
+         with tshark, {} disagreements",
         built.len(),
         failures.len()
     );
