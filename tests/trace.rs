@@ -91,10 +91,39 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// The backbone router's MAC in pe-ipvpn.toml.
+const BACKBONE: [u8; 6] = [2, 0, 0, 0, 0, 0xb1];
+
+/// `inner` (an untagged Ethernet frame) behind `labels` (label, TC, TTL;
+/// outermost first), sent by the backbone router to `to`: for an L3VPN
+/// (`pw` false) the IP packet of `inner` goes under the labels, for a
+/// pseudowire the whole frame, behind a control word if `cw`.
+fn labelled(inner: &[u8], labels: &[(u32, u8, u8)], pw: bool, cw: bool, to: [u8; 6]) -> Vec<u8> {
+    let mut f = to.to_vec();
+    f.extend_from_slice(&BACKBONE);
+    f.extend_from_slice(&[0x88, 0x47]);
+    for (k, (label, tc, ttl)) in labels.iter().enumerate() {
+        let bos = u32::from(k + 1 == labels.len());
+        let w = label << 12 | u32::from(*tc) << 9 | bos << 8 | u32::from(*ttl);
+        f.extend_from_slice(&w.to_be_bytes());
+    }
+    if pw {
+        if cw {
+            f.extend_from_slice(&[0, 0, 0, 0x2a]);
+        }
+        f.extend_from_slice(inner);
+    } else {
+        f.extend_from_slice(&inner[14..]);
+    }
+    f
+}
+
 /// The frames sent to port `port` of `plan`: for each tag stack arriving
 /// there, IPv4/IPv6 UDP and TCP towards the example routes with several
-/// DSCPs, TTL 1, and ARP for each l3 address; then an unknown VLAN and a
-/// truncated frame.
+/// DSCPs, TTL 1, and ARP for each l3 address; the same flows under the
+/// label of each MPLS attachment of the port (every other one with the
+/// port's transport label on top); then an unknown VLAN and a truncated
+/// frame.
 fn frames_for(plan: &Plan, port: usize) -> Vec<Vec<u8>> {
     let mac = plan.ports[port].mac;
     let mut out = Vec::new();
@@ -157,6 +186,38 @@ fn frames_for(plan: &Plan, port: usize) -> Vec<Vec<u8>> {
                     }
                 }
             }
+        }
+    }
+    for a in &plan.attachments {
+        let Some(m) = a.mpls.filter(|_| a.port as usize == port) else {
+            continue;
+        };
+        for (i, (s, d, proto, tos, ttl)) in flows.iter().enumerate() {
+            let inner = FrameSpec {
+                dst_mac: if m.pseudowire {
+                    [0x02, 0, 0, 0, 0, 0x99]
+                } else {
+                    mac
+                },
+                src_mac: MAC_A,
+                tags: Vec::new(),
+                payload: Payload::Ip {
+                    src: ip(s),
+                    dst: ip(d),
+                    protocol: *proto,
+                    src_port: 40000 + i as u16,
+                    dst_port: 443,
+                    tos: *tos,
+                    ttl: *ttl,
+                },
+                wire_len: 96,
+            }
+            .build();
+            let mut labels = vec![(m.label, tos >> 5, 64 - i as u8)];
+            if let Some(t) = plan.ports[port].transport_label.filter(|_| i % 2 == 0) {
+                labels.insert(0, (t, 0, 63));
+            }
+            out.push(labelled(&inner, &labels, m.pseudowire, m.control_word, mac));
         }
     }
     let unknown = vec![VlanTag::from_tci(Tpid::DOT1Q, 4000)];
@@ -266,6 +327,113 @@ fn golden_traces_of_every_example_and_port() {
                     &stdout,
                 );
             }
+        }
+    }
+}
+
+/// `xconnect trace examples/pe-ipvpn.toml` of hand-picked labelled frames
+/// on the backbone port and of frames that leave into labels from a
+/// trunk: the label stack decoded (with the control word and the inner
+/// frame of a pseudowire), the labels popped and pushed, unknown, too
+/// many and cut stacks. Text and JSON goldens under
+/// `tests/golden/trace/labelled/`.
+#[test]
+fn golden_traces_of_labelled_frames() {
+    let ex = "examples/pe-ipvpn.toml";
+    let cfg = config::load(&root().join(ex)).unwrap();
+    let plan = xconnect::config::compile(&cfg);
+    let (wan, trunk_a) = (plan.ports[0].mac, plan.ports[1].mac);
+    let udp = |tags: &[VlanTag], to: [u8; 6], src: &str, dst: &str, tos: u8| {
+        let mut s = FrameSpec::udp(tags, ip(src), ip(dst), (40000, 443), tos, 96);
+        s.dst_mac = to;
+        s.src_mac = MAC_A;
+        s.build()
+    };
+    let mut echo = FrameSpec::udp(&[], ip("203.0.113.2"), ip("203.0.113.1"), (0, 0), 0, 96);
+    if let Payload::Ip { protocol, .. } = &mut echo.payload {
+        *protocol = 1;
+    }
+    echo.dst_mac = wan;
+    let echo = echo.build();
+    let site_tag = [VlanTag::from_tci(Tpid::DOT1Q, 0x600a)];
+    let site = udp(
+        &site_tag,
+        [2, 0, 0, 0, 0, 0x99],
+        "192.0.2.9",
+        "192.0.2.10",
+        26 << 2,
+    );
+    let routed = udp(&[], wan, "203.0.113.70", "198.51.100.129", 46 << 2);
+    let mut cut_cw = labelled(&site, &[(1101, 3, 255)], true, true, wan);
+    cut_cw.truncate(20);
+    let mut cut_stack = labelled(&routed, &[(16001, 0, 63), (1001, 5, 62)], false, false, wan);
+    cut_stack.truncate(20);
+    let from_wan = [
+        // L3VPN under the transport label: popped, routed to the MSEEs.
+        labelled(&routed, &[(16001, 0, 63), (1001, 5, 62)], false, false, wan),
+        // L3VPN echo to this PE: answered behind the remote PE's labels.
+        labelled(&echo, &[(1001, 0, 64)], false, false, wan),
+        // Pseudowire with control word, a tagged inner frame.
+        labelled(&site, &[(1101, 3, 255)], true, true, wan),
+        // A label no attachment owns: IP by its version nibble, dropped.
+        labelled(&routed, &[(1999, 0, 64)], false, false, wan),
+        // Three labels: decoded under the owner of the bottom one, but
+        // refused (a stack is one label, or two with ours on top).
+        labelled(
+            &routed,
+            &[(16001, 0, 63), (500, 0, 63), (1001, 5, 62)],
+            false,
+            false,
+            wan,
+        ),
+        cut_cw,
+        cut_stack,
+    ];
+    let qinq = |c: u16| {
+        vec![
+            VlanTag::from_tci(Tpid::DOT1Q, 100 + u16::from(c == 201)),
+            VlanTag::from_tci(Tpid::DOT1Q, 200),
+        ]
+    };
+    let from_trunk = [
+        // The second site's circuit: into the pseudowire, control word on.
+        udp(
+            &qinq(201),
+            [2, 0, 0, 0, 0, 0x98],
+            "192.0.2.10",
+            "192.0.2.9",
+            0,
+        ),
+        // Private peering toward the branch behind the remote PE.
+        udp(&qinq(200), trunk_a, "192.0.2.2", "203.0.113.70", 46 << 2),
+    ];
+    for (port, frames) in [("wan", &from_wan[..]), ("trunk-a", &from_trunk[..])] {
+        let file = tmp(&format!("labelled-{port}.pcap"));
+        std::fs::write(&file, capture(frames)).unwrap();
+        for json in [false, true] {
+            let mut args = vec![
+                "trace",
+                ex,
+                "--pcap",
+                file.to_str().unwrap(),
+                "--port",
+                port,
+            ];
+            if json {
+                args.push("--json");
+            }
+            let o = Command::new(env!("CARGO_BIN_EXE_xconnect"))
+                .args(&args)
+                .current_dir(root())
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let stdout = String::from_utf8(o.stdout).unwrap();
+            let ext = if json { "jsonl" } else { "txt" };
+            check_golden(
+                &root().join(format!("tests/golden/trace/labelled/{port}.{ext}")),
+                &stdout,
+            );
         }
     }
 }

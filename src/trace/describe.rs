@@ -6,9 +6,11 @@
 //! pipeline's state) and never panics on any bytes. JSON field names are
 //! the serde names below; the README lists them.
 
+use super::mpls::{self, LabelTrace, MplsTrace};
 use super::Record;
 use crate::frame::{DropReason, Meta, Verdict};
-use crate::plan::{self, Plan, Service, Side};
+use crate::plan::{self, classify, Plan, Service, Side};
+use crate::wire::mpls::{LabelStack, ETHERTYPE_MPLS};
 use crate::wire::{self, ethernet::mac_to_string, TagStack, L3};
 use serde::Serialize;
 use std::fmt::{self, Write as _};
@@ -103,6 +105,29 @@ pub struct StagesTrace {
     /// `l3`: the frame was answered instead of routed: what was sent back
     /// (`arp reply`, `icmp time-exceeded`, `icmpv6 neighbor-advertisement`, …).
     pub reply: Option<String>,
+    /// What was done to MPLS labels (only when labels were popped or
+    /// pushed; absent from the JSON otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mpls: Option<LabelStagesTrace>,
+}
+
+/// What the label edge did to a frame.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LabelStagesTrace {
+    /// The stack taken off on ingress (the frame was classified by its
+    /// bottom label and went on unlabelled), outermost first.
+    pub popped: Vec<LabelTrace>,
+    /// What the popped stack carried: `l3vpn` or `pseudowire`.
+    pub attachment: Option<&'static str>,
+    /// L3VPN pop: the TTL model (`uniform`: the IP TTL became the smaller
+    /// of it and the label's; `pipe`: left as it was).
+    pub ttl_model: Option<&'static str>,
+    /// A pseudowire's control word was taken off with the stack.
+    pub control_word_popped: bool,
+    /// The stack of the frame sent toward the backbone, outermost first.
+    pub pushed: Vec<LabelTrace>,
+    /// The frame sent carries a pseudowire control word.
+    pub control_word_pushed: bool,
 }
 
 /// An ARP packet's fields.
@@ -162,6 +187,11 @@ pub struct FrameTrace {
     pub src_port: Option<u16>,
     /// TCP/UDP destination port.
     pub dst_port: Option<u16>,
+    /// An MPLS frame's label stack and what is under it (absent from the
+    /// JSON for other frames). `l3`, `ip`, `arp` and the ports then
+    /// describe the packet under the labels (a pseudowire's inner frame).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mpls: Option<MplsTrace>,
     /// Where decoding stopped, if it did.
     pub decode_error: Option<DecodeError>,
     /// Why the pipeline did not see the frame, if it did not (too long
@@ -175,7 +205,7 @@ pub struct FrameTrace {
     pub verdict: VerdictTrace,
 }
 
-fn tag_traces(tags: &TagStack) -> Vec<TagTrace> {
+pub(super) fn tag_traces(tags: &TagStack) -> Vec<TagTrace> {
     tags.iter()
         .map(|t| TagTrace {
             tpid: format!("0x{:04x}", t.tpid.0),
@@ -217,6 +247,48 @@ fn ip_dst(frame: &[u8], info: &wire::FrameInfo) -> Option<IpAddr> {
     }
 }
 
+/// The L3 fields of `t` from the packet of `bytes` (parsed as `info`).
+fn packet(t: &mut FrameTrace, bytes: &[u8], info: &wire::FrameInfo) {
+    t.l3 = Some(match info.l3 {
+        L3::Ipv4 => "ipv4",
+        L3::Ipv6 => "ipv6",
+        L3::Arp => "arp",
+        L3::Other => "other",
+    });
+    let l3 = info.l3_offset as usize;
+    let (src, dst) = match info.l3 {
+        L3::Ipv4 => (addr4(bytes, l3 + 12), addr4(bytes, l3 + 16)),
+        L3::Ipv6 => (addr6(bytes, l3 + 8), addr6(bytes, l3 + 24)),
+        _ => (None, None),
+    };
+    if let (Some(src), Some(dst)) = (src, dst) {
+        t.ip = Some(IpTrace {
+            src,
+            dst,
+            dscp: info.dscp().get(),
+            ecn: info.ecn(),
+            ttl: info.ttl,
+            protocol: info.protocol,
+            fragment: info.fragment,
+        });
+    }
+    if info.l3 == L3::Arp {
+        let v4 = |at: usize| match addr4(bytes, l3 + at) {
+            Some(IpAddr::V4(a)) => a,
+            _ => Ipv4Addr::UNSPECIFIED,
+        };
+        t.arp = bytes.get(l3 + 6..l3 + 8).map(|op| ArpTrace {
+            op: u16::from_be_bytes([op[0], op[1]]),
+            sender: v4(14),
+            target: v4(24),
+        });
+    }
+    if info.has_ports {
+        t.src_port = Some(info.src_port);
+        t.dst_port = Some(info.dst_port);
+    }
+}
+
 impl FrameTrace {
     /// Describe a record (the tracer must keep inputs).
     pub fn of(r: &Record<'_>) -> FrameTrace {
@@ -236,6 +308,7 @@ impl FrameTrace {
             arp: None,
             src_port: None,
             dst_port: None,
+            mpls: None,
             decode_error: None,
             note: r.meta.is_none().then(|| {
                 format!(
@@ -259,47 +332,30 @@ impl FrameTrace {
         // The parse the pipeline ran, again on the received bytes (the
         // pipeline's own result is in `meta.info`; re-parsing gives the
         // error when there was one, and the same answer otherwise).
+        let mut under = None;
         let info = match wire::parse(input) {
             Ok(info) => {
                 t.tags = tag_traces(&info.tags);
                 t.ethertype = Some(format!("0x{:04x}", info.ethertype));
-                t.l3 = Some(match info.l3 {
-                    L3::Ipv4 => "ipv4",
-                    L3::Ipv6 => "ipv6",
-                    L3::Arp => "arp",
-                    L3::Other => "other",
-                });
-                let l3 = info.l3_offset as usize;
-                let (src, dst) = match info.l3 {
-                    L3::Ipv4 => (addr4(input, l3 + 12), addr4(input, l3 + 16)),
-                    L3::Ipv6 => (addr6(input, l3 + 8), addr6(input, l3 + 24)),
-                    _ => (None, None),
-                };
-                if let (Some(src), Some(dst)) = (src, dst) {
-                    t.ip = Some(IpTrace {
-                        src,
-                        dst,
-                        dscp: info.dscp().get(),
-                        ecn: info.ecn(),
-                        ttl: info.ttl,
-                        protocol: info.protocol,
-                        fragment: info.fragment,
-                    });
-                }
-                if info.l3 == L3::Arp {
-                    let v4 = |at: usize| match addr4(input, l3 + at) {
-                        Some(IpAddr::V4(a)) => a,
-                        _ => Ipv4Addr::UNSPECIFIED,
+                if info.ethertype == ETHERTYPE_MPLS {
+                    // What is under the labels is the owning attachment's
+                    // business (see `mpls`).
+                    let owner = |label: u32| {
+                        plan.classify(classify::label_key(r.port, label))
+                            .and_then(|a| plan.attachments.get(a as usize))
+                            .and_then(|a| a.mpls)
                     };
-                    t.arp = input.get(l3 + 6..l3 + 8).map(|op| ArpTrace {
-                        op: u16::from_be_bytes([op[0], op[1]]),
-                        sender: v4(14),
-                        target: v4(24),
-                    });
-                }
-                if info.has_ports {
-                    t.src_port = Some(info.src_port);
-                    t.dst_port = Some(info.dst_port);
+                    let d = mpls::decode(input, info.l3_offset as usize, &owner);
+                    t.mpls = Some(d.trace);
+                    t.decode_error = d.error;
+                    match &d.view {
+                        Some(v) => packet(&mut t, &v.bytes, &v.info),
+                        None if t.decode_error.is_none() => t.l3 = Some("other"),
+                        None => {}
+                    }
+                    under = d.view;
+                } else {
+                    packet(&mut t, input, &info);
                 }
                 Some(info)
             }
@@ -322,7 +378,14 @@ impl FrameTrace {
             return t;
         };
         t.attachment = attachment_trace(plan, meta);
-        stages(&mut t, r, meta, info.as_ref());
+        // The stages see a labelled frame as it is under its labels.
+        let view = match (&info, &under) {
+            (Some(i), None) if i.ethertype != ETHERTYPE_MPLS => Some((input, i)),
+            (_, Some(v)) => Some((v.bytes.as_slice(), &v.info)),
+            _ => None,
+        };
+        stages(&mut t, r, meta, view);
+        label_stages(&mut t, r, meta, info.as_ref(), under.is_some());
         t
     }
 
@@ -349,6 +412,37 @@ impl FrameTrace {
             }
             if let Some(et) = &self.ethertype {
                 write!(s, ", ethertype {et}")?;
+            }
+        }
+        if let Some(m) = &self.mpls {
+            s.push_str("\n  mpls      ");
+            if m.labels.is_empty() {
+                s.push_str("no whole label stack entry");
+            }
+            s.push_str(&labels_text(&m.labels));
+            if let Some(p) = m.payload {
+                write!(s, "; under it: {p}")?;
+            }
+            if let Some(c) = &m.control_word {
+                write!(
+                    s,
+                    "\n  pw        control word flags {} frg {} length {} sequence {}",
+                    c.flags, c.frg, c.length, c.sequence
+                )?;
+            }
+            if let Some(i) = &m.inner {
+                s.push_str("\n  inner     ");
+                if let (Some(src), Some(dst)) = (&i.eth_src, &i.eth_dst) {
+                    write!(s, "{src} -> {dst}")?;
+                } else {
+                    s.push_str("(no whole ethernet header)");
+                }
+                for tag in &i.tags {
+                    write!(s, ", {}", tag_text(tag))?;
+                }
+                if let Some(et) = &i.ethertype {
+                    write!(s, ", ethertype {et}")?;
+                }
             }
         }
         if let Some(ip) = &self.ip {
@@ -389,6 +483,9 @@ impl FrameTrace {
                 "\n  classify  circuit {}, {} peering, {} side, {} (attachment {})",
                 a.circuit, a.peering, a.side, a.service, a.index
             )?,
+            None if self.mpls.is_some() && self.verdict.reason == Some("unknown-label") => {
+                s.push_str("\n  classify  no attachment for this port and label stack")
+            }
             None if self.decode_error.is_none() && self.verdict.reason != Some("malformed") => {
                 s.push_str("\n  classify  no attachment for this port and tag stack")
             }
@@ -405,6 +502,27 @@ impl FrameTrace {
                     s.push_str(", ");
                 }
                 s.push_str(&tag_text(tag));
+            }
+        }
+        if let Some(m) = &st.mpls {
+            if !m.popped.is_empty() {
+                write!(s, "\n  labels    popped {}", labels_text(&m.popped))?;
+                if let Some(a) = m.attachment {
+                    write!(s, " ({a}")?;
+                    if let Some(ttl) = m.ttl_model {
+                        write!(s, ", ttl {ttl}")?;
+                    }
+                    if m.control_word_popped {
+                        s.push_str(", control word");
+                    }
+                    s.push(')');
+                }
+            }
+            if !m.pushed.is_empty() {
+                write!(s, "\n  labels    pushed {}", labels_text(&m.pushed))?;
+                if m.control_word_pushed {
+                    s.push_str(" + control word");
+                }
             }
         }
         if let (Some(b), Some(a)) = (st.dscp_before, st.dscp_after) {
@@ -446,6 +564,23 @@ impl FrameTrace {
         }
         Ok(())
     }
+}
+
+/// `label 16001 tc 0 ttl 64, label 1001 tc 5 ttl 63 bos`.
+fn labels_text(labels: &[LabelTrace]) -> String {
+    labels
+        .iter()
+        .map(|l| {
+            format!(
+                "label {} tc {} ttl {}{}",
+                l.label,
+                l.tc,
+                l.ttl,
+                if l.bottom { " bos" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn tag_text(t: &TagTrace) -> String {
@@ -503,11 +638,18 @@ fn attachment_trace(plan: &Plan, meta: &Meta) -> Option<AttachmentTrace> {
     })
 }
 
-fn stages(t: &mut FrameTrace, r: &Record<'_>, meta: &Meta, info: Option<&wire::FrameInfo>) {
+/// The stages of the frame the service saw: `view` is its bytes and
+/// parse (a labelled frame's as it is under its labels).
+fn stages(
+    t: &mut FrameTrace,
+    r: &Record<'_>,
+    meta: &Meta,
+    view: Option<(&[u8], &wire::FrameInfo)>,
+) {
     let Some(att) = r.plan.attachments.get(meta.attachment as usize) else {
         return;
     };
-    let Some(info) = info else { return };
+    let Some((input, info)) = view else { return };
     let pop = match att.service {
         Service::L2 { pop, .. } | Service::L3 { pop, .. } => pop,
     };
@@ -528,7 +670,7 @@ fn stages(t: &mut FrameTrace, r: &Record<'_>, meta: &Meta, info: Option<&wire::F
     }
     if let Service::L3 { peering, .. } = att.service {
         if let (Verdict::Forward(_), Some(out)) = (meta.verdict, r.output) {
-            t.stages.reply = reply_of(r.input, info, out);
+            t.stages.reply = reply_of(input, info, out);
             if t.stages.reply.is_some() {
                 t.stages.dscp_before = None;
                 t.stages.dscp_after = None;
@@ -542,7 +684,7 @@ fn stages(t: &mut FrameTrace, r: &Record<'_>, meta: &Meta, info: Option<&wire::F
         ) {
             return;
         }
-        let Some(dst) = ip_dst(r.input, info) else {
+        let Some(dst) = ip_dst(input, info) else {
             return;
         };
         let lp = r.plan.l3.get(peering as usize);
@@ -580,10 +722,84 @@ fn stages(t: &mut FrameTrace, r: &Record<'_>, meta: &Meta, info: Option<&wire::F
     }
 }
 
+/// What the label edge did: the stack popped from a labelled frame taken
+/// in by its attachment, the stack of the frame sent toward the backbone.
+/// `taken_in`: the frame's payload decoded as its attachment reads it.
+fn label_stages(
+    t: &mut FrameTrace,
+    r: &Record<'_>,
+    meta: &Meta,
+    info: Option<&wire::FrameInfo>,
+    taken_in: bool,
+) {
+    let mut st = LabelStagesTrace::default();
+    let m = r
+        .plan
+        .attachments
+        .get(meta.attachment as usize)
+        .and_then(|a| a.mpls);
+    // Popped: classified by label, and not refused by the label edge
+    // (a frame it refuses keeps its labels: malformed or not IP).
+    let refused = matches!(
+        meta.verdict,
+        Verdict::Drop(DropReason::Malformed | DropReason::NotIp | DropReason::UnknownLabel)
+    );
+    if let (Some(m), Some(info), Some(mt), true, false) =
+        (m, info, t.mpls.as_ref(), taken_in, refused)
+    {
+        if info.ethertype == ETHERTYPE_MPLS {
+            st.popped = mt.labels.clone();
+            st.attachment = Some(if m.pseudowire { "pseudowire" } else { "l3vpn" });
+            st.ttl_model = (!m.pseudowire).then_some(m.ttl.name());
+            st.control_word_popped = m.pseudowire && m.control_word;
+        }
+    }
+    if let Some(out) = r.output {
+        if let Ok(o) = wire::parse(out) {
+            if o.ethertype == ETHERTYPE_MPLS {
+                let at = o.l3_offset as usize;
+                if let Ok(s) = LabelStack::parse(out.get(at..).unwrap_or(&[]), at) {
+                    st.pushed = s.as_slice().iter().map(|&e| e.into()).collect();
+                    st.control_word_pushed = pushed_control_word(r, meta);
+                }
+            }
+        }
+    }
+    if !st.popped.is_empty() || !st.pushed.is_empty() {
+        t.stages.mpls = Some(st);
+    }
+}
+
+/// Does the frame `r` sent carry a pseudowire control word? Only an `l2`
+/// attachment's egress toward its pseudowire pushes one.
+fn pushed_control_word(r: &Record<'_>, meta: &Meta) -> bool {
+    let Some(a) = r.plan.attachments.get(meta.attachment as usize) else {
+        return false;
+    };
+    match (&a.service, meta.verdict) {
+        (
+            Service::L2 {
+                egress: plan::Egress::Access(p),
+                ..
+            },
+            Verdict::Forward(port),
+        ) => p.port == port && p.mpls.is_some_and(|m| m.pseudowire && m.control_word),
+        _ => false,
+    }
+}
+
 /// What an l3 frame was answered with, if the frame sent is an answer
 /// to its sender rather than the frame routed on.
 fn reply_of(input: &[u8], info: &wire::FrameInfo, out: &[u8]) -> Option<String> {
     let o = wire::parse(out).ok()?;
+    // A reply to an L3VPN packet goes back behind labels: IP under them.
+    let under;
+    let (out, o) = if o.ethertype == ETHERTYPE_MPLS {
+        under = mpls::decode(out, o.l3_offset as usize, &|_| None).view?;
+        (under.bytes.as_slice(), under.info)
+    } else {
+        (out, o)
+    };
     if info.l3 == L3::Arp && o.l3 == L3::Arp {
         return Some("arp reply".into());
     }

@@ -13,12 +13,18 @@
 //!   (`--json` serialises it); [`Summary`] counts verdicts only.
 //! - A frame the parser cannot fully decode is reported with what was
 //!   decoded (Ethernet, tags) and the layer and offset that failed.
+//! - A labelled frame is decoded through its label stack: what is under
+//!   it is what the attachment owning its bottom label expects (an L3VPN's
+//!   IP, a pseudowire's Ethernet frame behind its control word), else IP by
+//!   the version nibble; the stages show the labels popped and pushed.
 //! - Frames too long for a buffer are dropped as `malformed`, as `run`
 //!   drops them.
 
 mod describe;
+mod mpls;
 
-pub use describe::{FrameTrace, Summary};
+pub use describe::{FrameTrace, LabelStagesTrace, Summary};
+pub use mpls::{ControlWordTrace, InnerEthernetTrace, LabelTrace, MplsTrace};
 
 use crate::driver::{Driver, Ports};
 use crate::frame::{Batch, DropReason, Meta, Outgoing, PortId, Verdict, BATCH_SIZE};
