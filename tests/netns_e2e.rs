@@ -153,6 +153,9 @@ struct Lab {
     /// Extra arguments of both forwarders' `xconnect run` (from the next
     /// start on).
     run_args: Vec<String>,
+    /// Namespaces the lab made beyond the topology script's (deleted on
+    /// drop).
+    extra_ns: Vec<String>,
 }
 
 impl Lab {
@@ -180,6 +183,7 @@ impl Lab {
             pe_args: Vec::new(),
             stats_interval: "0",
             run_args: Vec::new(),
+            extra_ns: Vec::new(),
         };
         lab.pe_args = pe_args(&lab.dir);
         let tap = if access == Access::Tap { " --tap" } else { "" };
@@ -266,6 +270,7 @@ impl Lab {
             pe_args: Vec::new(),
             stats_interval: interval,
             run_args: Vec::new(),
+            extra_ns: Vec::new(),
         };
         let o = lab.script("up --l3");
         assert!(o.status.success(), "topology up --l3: {}", text(&o));
@@ -469,6 +474,9 @@ impl Drop for Lab {
             reap(c, Duration::from_secs(5));
         }
         let _ = self.script("down");
+        for n in &self.extra_ns {
+            let _ = run(&format!("ip netns del {n}"));
+        }
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -3408,15 +3416,17 @@ fn fpm_reconnect_keeps_forwarding() {
     );
 }
 
-/// The any-to-any (IPVPN) lab: the L3 lab's wires, where the customer
-/// namespace plays the remote PE of the customer's MPLS WAN. Its link to
-/// the provider edge (`cust-priv` ↔ `xc-pe-priv`, MTU 1600) is the MPLS
-/// backbone: `xconnect gen --mpls` pushes the labels a backbone delivers,
-/// tcpdump reads what the provider edge sends back. The provider edge runs
-/// `examples/pe-ipvpn.toml` (L3VPN attachments of both peerings, a
-/// pseudowire to a second circuit), the MSEE `examples/lab-msee-l3.toml`
-/// with routes to the branches and that circuit's access port, a veth
-/// into the `m365` namespace standing for the pseudowire's far site.
+/// The any-to-any (IPVPN) lab: four forwarders. The provider edge
+/// (`examples/pe-ipvpn.toml`) joins the customer's MPLS VPN to the
+/// ExpressRoute circuit; the MSEE is the L3 lab's (with routes to the
+/// branches and the pseudowire circuit's access port). Across an MPLS
+/// veth link (MTU 1600) the remote PE (`examples/lab-rpe-ipvpn.toml`)
+/// pushes and pops the labels a backbone carries, and the branch's CE
+/// (`examples/lab-bce-ipvpn.toml`) puts the plain hosts on its QinQ
+/// trunks (the hosts cannot tag). Hosts: the branch (private peering,
+/// 203.0.113.66), the branch's Microsoft-peering host (203.0.113.130),
+/// site A (192.0.2.65) whose LAN the pseudowire carries to site B
+/// (192.0.2.66, behind the MSEE), the VNet and M365 hosts of the L3 lab.
 impl Lab {
     fn up_ipvpn(name: &str) -> Lab {
         let prefix = format!("xt{}{}-", std::process::id() % 10_000, &name[..2]);
@@ -3431,29 +3441,81 @@ impl Lab {
             pe_args: Vec::new(),
             stats_interval: "0",
             run_args: Vec::new(),
+            extra_ns: Vec::new(),
         };
         let o = lab.script("up --l3");
         assert!(o.status.success(), "topology up --l3: {}", text(&o));
-        let (cust, pe, ms, m365) = (lab.ns("cust"), lab.ns("pe"), lab.ns("ms"), lab.ns("m365"));
-        for cmd in [
-            // The backbone link carries labelled 1500-byte packets.
-            format!("ip -n {cust} link set cust-priv mtu 1600 address {BACKBONE_MAC}"),
-            format!("ip -n {pe} link set xc-pe-priv mtu 1600"),
-            // The pseudowire's far site: a host on the MSEE's third access port.
-            format!("ip -n {ms} link add xc-ms-site2 type veth peer name site0 netns {m365}"),
-            format!("ip -n {ms} link set xc-ms-site2 up"),
-            format!("ip -n {m365} link set site0 address {SITE2_MAC} up"),
-            format!("ip -n {m365} addr add 192.0.2.66/27 dev site0"),
-            // The branch site's station behind the pseudowire (emulated).
-            format!("ip -n {m365} neigh add 192.0.2.65 lladdr {BRANCH_MAC} dev site0"),
+        for n in ["rpe", "bce", "brp", "brm", "sitea"] {
+            let ns = lab.ns(n);
+            let o = run(&format!("ip netns add {ns}"));
+            assert!(o.status.success(), "netns add {ns}: {}", text(&o));
+            lab.extra_ns.push(ns);
+            let _ = run(&format!("ip -n {} link set lo up", lab.ns(n)));
+        }
+        let n = |x: &str| lab.ns(x);
+        let veth = |a: &str, ia: &str, b: &str, ib: &str, mtu: u32| {
+            format!(
+                "ip -n {} link add {ia} mtu {mtu} type veth peer name {ib} netns {} mtu {mtu}",
+                n(a),
+                n(b)
+            )
+        };
+        let mut cmds = vec![
+            // The backbone link: the L3 lab's customer link, its far end
+            // moved to the remote PE.
+            format!("ip -n {} link set cust-priv netns {}", n("cust"), n("rpe")),
+            format!(
+                "ip -n {} link set cust-priv name xc-rpe-wan mtu 1600",
+                n("rpe")
+            ),
+            format!("ip -n {} link set xc-pe-priv mtu 1600", n("pe")),
+            veth("bce", "xc-bce-tra", "rpe", "xc-rpe-tra", 1508),
+            veth("bce", "xc-bce-trb", "rpe", "xc-rpe-trb", 1508),
+            veth("brp", "brp0", "bce", "xc-bce-brp", 1500),
+            veth("brm", "brm0", "bce", "xc-bce-brm", 1500),
+            veth("sitea", "site0a", "bce", "xc-bce-site", 1500),
+            veth("m365", "site0b", "ms", "xc-ms-site2", 1500),
+        ];
+        for (ns, devs) in [
+            ("rpe", &["xc-rpe-wan", "xc-rpe-tra", "xc-rpe-trb"][..]),
+            (
+                "bce",
+                &[
+                    "xc-bce-tra",
+                    "xc-bce-trb",
+                    "xc-bce-brp",
+                    "xc-bce-brm",
+                    "xc-bce-site",
+                ],
+            ),
+            ("ms", &["xc-ms-site2"]),
         ] {
-            let o = run(&cmd);
-            assert!(o.status.success(), "{cmd}: {}", text(&o));
+            for d in devs {
+                cmds.push(format!("ip -n {} link set {d} up", n(ns)));
+            }
+        }
+        for (ns, dev, addr, gw) in [
+            ("brp", "brp0", "203.0.113.66/30", Some("203.0.113.65")),
+            ("brm", "brm0", "203.0.113.130/30", Some("203.0.113.129")),
+            ("sitea", "site0a", "192.0.2.65/27", None),
+            ("m365", "site0b", "192.0.2.66/27", None),
+        ] {
+            cmds.push(format!("ip -n {} link set {dev} up", n(ns)));
+            cmds.push(format!("ip -n {} addr add {addr} dev {dev}", n(ns)));
+            if let Some(gw) = gw {
+                cmds.push(format!("ip -n {} route add default via {gw}", n(ns)));
+            }
+        }
+        for c in &cmds {
+            let o = run(c);
+            assert!(o.status.success(), "{c}: {}", text(&o));
         }
         let read = |f: &str| fs::read_to_string(Path::new(ROOT).join("examples").join(f)).unwrap();
+        // The backbone router the provider edge sees is the remote PE
+        // (its wan is its port 2).
         let pe_cfg = read("pe-ipvpn.toml")
             .replace("interface = \"xc-pe-wan\"", "interface = \"xc-pe-priv\"")
-            .replace("02:00:00:00:00:b1", BACKBONE_MAC);
+            .replace("02:00:00:00:00:b1", RPE_MAC);
         let ms_cfg = read("lab-msee-l3.toml")
             .replace(
                 "  { prefix = \"203.0.113.0/30\", next_hop = \"192.0.2.1\" },",
@@ -3475,32 +3537,34 @@ impl Lab {
         assert!(ms_cfg.contains("203.0.113.64/26") && ms_cfg.contains("203.0.113.128/26"));
         fs::write(lab.dir.join("pe.toml"), pe_cfg).unwrap();
         fs::write(lab.dir.join("ms.toml"), ms_cfg).unwrap();
+        fs::write(lab.dir.join("rpe.toml"), read("lab-rpe-ipvpn.toml")).unwrap();
+        fs::write(lab.dir.join("bce.toml"), read("lab-bce-ipvpn.toml")).unwrap();
         lab.start("pe", "pe.toml", 0);
         lab.start("ms", "ms.toml", 1);
+        lab.start("rpe", "rpe.toml", 0);
+        lab.start("bce", "bce.toml", 1);
         std::thread::sleep(Duration::from_millis(300));
         lab
     }
 
-    /// Send `count` labelled frames from the remote PE (`xconnect gen` on
-    /// the backbone link) with `args` (labels, addresses, DSCP).
+    /// Send `count` labelled frames onto the backbone link from the remote
+    /// PE's end (`xconnect gen`, beside the remote PE forwarder), with
+    /// `args` (labels, addresses, DSCP): labels the remote PE would never
+    /// push (another VPN's, unknown ones).
     fn send_labelled(&self, count: u32, args: &str) {
         let o = self.exec(
-            "cust",
+            "rpe",
             &format!(
-                "{XCONNECT} gen cust-priv --core none --duration 5 --count {count} --flows 4 \
-                 --dst-mac 02:78:63:00:00:01 --src-mac {BACKBONE_MAC} {args}"
+                "{XCONNECT} gen xc-rpe-wan --core none --duration 5 --count {count} --flows 4 \
+                 --dst-mac 02:78:63:00:00:01 --src-mac {RPE_MAC} {args}"
             ),
         );
         assert!(o.status.success(), "gen {args}: {}", text(&o));
     }
 }
 
-/// The backbone router's MAC (the remote PE's end of the backbone link).
-const BACKBONE_MAC: &str = "02:00:00:00:00:b1";
-/// The pseudowire's far-site host.
-const SITE2_MAC: &str = "02:00:00:00:00:5e";
-/// The branch station behind the pseudowire (its frames come from gen).
-const BRANCH_MAC: &str = "02:00:00:00:00:51";
+/// The remote PE's MAC on the backbone link (its port 2).
+const RPE_MAC: &str = "02:78:63:00:00:03";
 
 /// A label stack as tcpdump printed it: (label, tc, bottom, ttl) per entry.
 type LabelStackSeen = Vec<(u32, u8, bool, u8)>;
@@ -3556,6 +3620,14 @@ fn drops_of(lab: &Lab, role: &str, reason: &str) -> u64 {
         .unwrap_or_else(|| panic!("show drops has no {reason}: {v}"))
 }
 
+/// The frames of `cap` with bottom label `label`.
+fn with_label(cap: &str, label: u32) -> Vec<(LabelStackSeen, String)> {
+    mpls_frames(cap)
+        .into_iter()
+        .filter(|(e, _)| e.last().is_some_and(|x| x.0 == label))
+        .collect()
+}
+
 #[test]
 fn ipvpn_lab() {
     let Some(_g) = serial("ipvpn_lab") else {
@@ -3563,191 +3635,140 @@ fn ipvpn_lab() {
     };
     let mut lab = Lab::up_ipvpn("ipvpn");
 
-    // The MSEE learns the provider edge's trunk MACs (and the hosts theirs)
-    // from a first exchange: the VNet and M365 hosts ping the branch
-    // (unanswered: the remote PE is emulated) while we capture the
-    // backbone link.
-    let cap = lab.capture("cust", &["cust-priv"], "mpls", |lab| {
-        let _ = lab.exec("vnet", "ping -c 3 -i 0.2 -W 1 -Q 0xb8 203.0.113.70");
-        let _ = lab.exec("m365", "ping -c 3 -i 0.2 -W 1 -Q 0x68 203.0.113.140");
+    // L3VPN both ways on both peerings, and the pseudowire both ways:
+    // plain hosts at both ends, every label pushed and popped by the
+    // forwarders. Captured on the backbone link.
+    let cap = lab.capture("rpe", &["xc-rpe-wan"], "mpls", |lab| {
+        for (ns, dst, tos) in [
+            ("brp", "198.51.100.130", "0xb8"),
+            ("brm", "198.51.100.134", "0x68"),
+            ("sitea", "192.0.2.66", "0x00"),
+        ] {
+            let o = lab.exec(ns, &format!("ping -c 5 -i 0.2 -W 2 -Q {tos} {dst}"));
+            assert_eq!(ping_counts(&text(&o)), (5, 5), "{ns} → {dst}: {}", text(&o));
+        }
     });
-    let frames = mpls_frames(&cap);
-    let private: Vec<_> = frames
-        .iter()
-        .filter(|(e, _)| e.iter().any(|x| x.0 == 2001))
-        .collect();
-    let microsoft: Vec<_> = frames
-        .iter()
-        .filter(|(e, _)| e.iter().any(|x| x.0 == 2002))
-        .collect();
+    // `-Q in`: what the provider edge sent the remote PE.
+    let private = with_label(&cap, 2001);
+    let microsoft = with_label(&cap, 2002);
+    let pw = with_label(&cap, 2101);
     assert!(
-        private.len() >= 2 && microsoft.len() >= 2,
-        "labelled echo requests toward the branch: {cap}"
-    );
-    for (entries, line) in private.iter().chain(&microsoft) {
-        // Transport label 16002 on top, the remote VPN label at the
-        // bottom; uniform TTL: 64 less the MSEE and the provider edge.
-        assert_eq!(entries.len(), 2, "{line}");
-        assert_eq!(
-            (entries[0].0, entries[0].2, entries[0].3),
-            (16002, false, 62),
-            "{line}"
-        );
-        assert!(entries[1].2 && entries[1].3 == 62, "{line}");
-        assert!(
-            line.contains(&format!("> {BACKBONE_MAC}")) || line.contains(BACKBONE_MAC),
-            "{line}"
-        );
-    }
-    // TC from the DSCP's class: EF (46) → 5 on private; Microsoft
-    // peering's ExpressRoute marker kept AF31? No: it rewrites AF31 (26)
-    // to 0 toward Microsoft only; toward the branch the packet keeps 0x68
-    // (AF31, class 3) and its map says TC 3.
-    assert!(private.iter().all(|(e, _)| e[0].1 == 5), "{cap}");
-    assert!(microsoft.iter().all(|(e, _)| e[0].1 == 3), "{cap}");
-    println!(
-        "IPVPN → branch: {} private and {} Microsoft frames labelled 16002/2001 and 16002/2002",
+        private.len() >= 5 && microsoft.len() >= 5 && pw.len() >= 5,
+        "labelled replies toward the branch: {} private, {} microsoft, {} pseudowire:\n{cap}",
         private.len(),
-        microsoft.len()
+        microsoft.len(),
+        pw.len()
     );
-
-    // Branch → VNet and → M365 over L3VPN, DSCP as the peerings say. A
-    // first burst has the provider edge resolve both MSEEs on both
-    // trunks (a router holds a few packets per unresolved next hop and
-    // drops the rest as neighbor-unresolved).
-    for (label, src, dst) in [
-        (1001, "203.0.113.70", "198.51.100.130"),
-        (1002, "203.0.113.140", "198.51.100.134"),
-        (1001, "203.0.113.71", "198.51.100.130"),
-    ] {
-        lab.send_labelled(8, &format!("--mpls {label} --src-ip {src} --dst-ip {dst}"));
+    for (e, line) in private.iter().chain(&microsoft) {
+        // The remote PE's transport label 16002 over its VPN label;
+        // uniform TTL: the replies left their hosts with 64, the MSEE and
+        // the provider edge routed them.
+        assert_eq!(e.len(), 2, "{line}");
+        assert_eq!((e[0].0, e[0].2), (16002, false), "{line}");
+        assert!(e[1].2 && e[0].3 == 62 && e[1].3 == 62, "{line}");
     }
-    std::thread::sleep(Duration::from_millis(300));
-    let cap = lab.capture("vnet", &["vnet0"], "udp and dst port 9", |lab| {
-        lab.send_labelled(
-            50,
-            "--mpls 1001 --src-ip 203.0.113.70 --dst-ip 198.51.100.130 --dscp 46",
-        );
-    });
-    let got = cap.lines().filter(|l| l.contains("203.0.113.70.")).count();
-    assert_eq!(
-        got,
-        50,
-        "branch → VNet by L3VPN: {cap}\npe drops {}\nms drops {}\npe ports {}\nms ports {}",
-        lab.show("pe", "drops"),
-        lab.show("ms", "drops"),
-        lab.show("pe", "ports"),
-        lab.show("ms", "ports")
-    );
-    assert!(
-        cap.contains("tos 0xb8") && cap.contains("ttl 62"),
-        "EF kept, TTL 64-2: {cap}"
-    );
-    let cap = lab.capture("m365", &["m365-0"], "udp and dst port 9", |lab| {
-        lab.send_labelled(
-            50,
-            "--mpls 16001,1002 --src-ip 203.0.113.140 --dst-ip 198.51.100.134 --dscp 26",
-        );
-    });
-    let got = cap.lines().filter(|l| l.contains("203.0.113.140.")).count();
-    assert_eq!(
-        got, 50,
-        "branch → M365 by L3VPN under our transport label ({got}): {cap}"
-    );
-    assert!(
-        cap.contains("tos 0x0,"),
-        "AF31 rewritten toward Microsoft: {cap}"
-    );
-    println!("branch → VNet 50/50 (EF kept), branch → M365 50/50 (AF31 → CS0)");
-
-    // Isolation: the Microsoft peering's label toward the VNet reaches
-    // nothing (its table has no such route); unknown labels are counted.
-    let before = drops_of(&lab, "pe", "unknown-label");
-    let cap = lab.capture("vnet", &["vnet0"], "udp and dst port 9", |lab| {
-        lab.send_labelled(
-            20,
-            "--mpls 1002 --src-ip 203.0.113.140 --dst-ip 198.51.100.130",
-        );
-        lab.send_labelled(
-            30,
-            "--mpls 1999 --src-ip 203.0.113.70 --dst-ip 198.51.100.130",
-        );
-        lab.send_labelled(
-            30,
-            "--mpls 16009,1001 --src-ip 203.0.113.70 --dst-ip 198.51.100.130",
-        );
-    });
-    assert_eq!(
-        cap.lines()
-            .filter(|l| l.contains("198.51.100.130.9"))
-            .count(),
-        0,
-        "another VPN's or an unknown label reached the VNet: {cap}"
-    );
-    let unknown = drops_of(&lab, "pe", "unknown-label") - before;
-    assert_eq!(unknown, 60, "unknown labels dropped and counted");
-    println!("isolation: label 1002 → VNet 0/20 delivered; unknown labels: {unknown} dropped as unknown-label");
-
-    // The pseudowire both ways: the branch site's frames reach the far
-    // site's host untouched apart from the trip, and its answers come
-    // back behind label 2101 and the control word.
-    let cap = lab.capture("m365", &["site0"], "udp and dst port 9", |lab| {
-        lab.send_labelled(
-            40,
-            &format!(
-                "--mpls 1101 --pseudowire --control-word --inner-dst-mac {SITE2_MAC} \
-                 --inner-src-mac {BRANCH_MAC} --src-ip 192.0.2.65 --dst-ip 192.0.2.66"
-            ),
-        );
-    });
-    let got = cap.lines().filter(|l| l.contains("192.0.2.65.")).count();
-    assert_eq!(got, 40, "branch site → far site by pseudowire: {cap}");
-    assert!(
-        cap.contains(BRANCH_MAC) && cap.contains("ttl 64"),
-        "frames untouched: {cap}"
-    );
-    let cap = lab.capture("cust", &["cust-priv"], "mpls", |lab| {
-        let _ = lab.exec("m365", "ping -I site0 -c 3 -i 0.2 -W 1 192.0.2.65");
-    });
-    let pw: Vec<_> = mpls_frames(&cap)
-        .into_iter()
-        .filter(|(e, _)| e.len() == 1 && e[0].0 == 2101)
-        .collect();
-    assert_eq!(pw.len(), 3, "far site → branch by pseudowire: {cap}");
+    // TC from the DSCP's class: EF (46) → 5 on private; on Microsoft
+    // peering AF31 reached M365 as CS0 (the ExpressRoute marker), whose
+    // echo reply comes back with CS0: TC 0.
+    assert!(private.iter().all(|(e, _)| e[0].1 == 5), "{cap}");
+    assert!(microsoft.iter().all(|(e, _)| e[0].1 == 0), "{cap}");
     for (e, line) in &pw {
+        assert_eq!(e.len(), 1, "{line}");
         assert!(
             e[0].2 && e[0].3 == 255,
             "pseudowire label: bottom, TTL 255: {line}"
         );
     }
-    println!("pseudowire: 40/40 to the far site, 3/3 back labelled 2101 (TTL 255)");
+    println!(
+        "L3VPN and pseudowire: pings 5/5 branch ↔ VNet, branch ↔ M365, site A ↔ site B; \
+         toward the branch {} frames 16002/2001, {} 16002/2002, {} 2101",
+        private.len(),
+        microsoft.len(),
+        pw.len()
+    );
+    // What the remote PE sent the provider edge, seen there: its
+    // transport label 16001 over the VPN label, uniform TTL (64, less
+    // the CE and the remote PE).
+    let cap = lab.capture("pe", &["xc-pe-priv"], "mpls", |lab| {
+        let o = lab.exec("brp", "ping -c 3 -i 0.2 -W 2 198.51.100.130");
+        assert_eq!(ping_counts(&text(&o)), (3, 3), "{}", text(&o));
+    });
+    let toward_pe = with_label(&cap, 1001);
+    assert!(toward_pe.len() >= 3, "{cap}");
+    for (e, line) in &toward_pe {
+        assert_eq!((e[0].0, e[1].2, e[1].3), (16001, true, 62), "{line}");
+    }
+    // Uniform TTL end to end: the branch's echo requests reach the VNet
+    // host with 64 less four routers (CE, remote PE, provider edge, MSEE).
+    let cap = lab.capture("vnet", &["vnet0"], "icmp", |lab| {
+        let _ = lab.exec("brp", "ping -c 2 -i 0.2 -W 2 198.51.100.130");
+    });
+    assert!(cap.contains("ttl 60"), "TTL 64 - 4 at the VNet host: {cap}");
 
-    // Failover of a trunk, as for VLAN attachments: with trunk-a down the
-    // L3VPN traffic takes trunk-b, both ways.
+    // Isolation: the Microsoft peering's label toward the VNet reaches
+    // nothing (its table has no such route); unknown labels are dropped
+    // and counted.
+    let before = drops_of(&lab, "pe", "unknown-label");
+    let cap = lab.capture("vnet", &["vnet0"], "udp and dst port 9", |lab| {
+        lab.send_labelled(
+            20,
+            "--mpls 1002 --src-ip 203.0.113.130 --dst-ip 198.51.100.130",
+        );
+        lab.send_labelled(
+            30,
+            "--mpls 1999 --src-ip 203.0.113.66 --dst-ip 198.51.100.130",
+        );
+        lab.send_labelled(
+            30,
+            "--mpls 16009,1001 --src-ip 203.0.113.66 --dst-ip 198.51.100.130",
+        );
+        // And one that belongs there, as a control.
+        lab.send_labelled(
+            10,
+            "--mpls 16001,1001 --src-ip 203.0.113.66 --dst-ip 198.51.100.130",
+        );
+    });
+    let reached = cap
+        .lines()
+        .filter(|l| l.contains("198.51.100.130.9:"))
+        .count();
+    assert_eq!(
+        reached, 10,
+        "only the private VPN's label reaches the VNet: {cap}"
+    );
+    let unknown = drops_of(&lab, "pe", "unknown-label") - before;
+    assert_eq!(unknown, 60, "unknown labels dropped and counted");
+    println!(
+        "isolation: label 1002 → VNet 0/20, label 1001 → VNet 10/10; \
+         unknown labels: {unknown}/60 dropped as unknown-label"
+    );
+
+    // Failover of a trunk, as for VLAN attachments: with the provider
+    // edge's trunk-a down, the L3VPN and the pseudowire take trunk-b.
     let d = lab.exec("pe", "ip link set xc-pe-tra down");
     assert!(d.status.success(), "{}", text(&d));
     std::thread::sleep(Duration::from_millis(500));
-    let cap = lab.capture("vnet", &["vnet0"], "udp and dst port 9", |lab| {
-        lab.send_labelled(
-            50,
-            "--mpls 1001 --src-ip 203.0.113.71 --dst-ip 198.51.100.130",
+    for (ns, dst) in [("brp", "198.51.100.130"), ("sitea", "192.0.2.66")] {
+        let o = lab.exec(ns, &format!("ping -c 5 -i 0.2 -W 2 {dst}"));
+        assert_eq!(
+            ping_counts(&text(&o)),
+            (5, 5),
+            "{ns} → {dst} with trunk-a down: {}",
+            text(&o)
         );
-    });
-    let got = cap.lines().filter(|l| l.contains("203.0.113.71.")).count();
-    let cap2 = lab.capture("cust", &["cust-priv"], "mpls", |lab| {
-        let _ = lab.exec("vnet", "ping -c 3 -i 0.2 -W 1 203.0.113.71");
-    });
-    let back = mpls_frames(&cap2)
-        .iter()
-        .filter(|(e, _)| e.iter().any(|x| x.0 == 2001))
-        .count();
+    }
     let u = lab.exec("pe", "ip link set xc-pe-tra up");
     assert!(u.status.success(), "{}", text(&u));
-    assert_eq!(got, 50, "branch → VNet with trunk-a down: {cap}");
-    assert_eq!(back, 3, "VNet → branch with trunk-a down: {cap2}");
     let finals = lab.stop();
     for (role, v) in &finals {
-        println!("{role}: {v}");
+        let drops = &v["drops"];
+        println!(
+            "{role}: tx {} drops {drops}",
+            v["ports"].as_array().map_or(0, |p| p
+                .iter()
+                .map(|x| x["tx_packets"].as_u64().unwrap_or(0))
+                .sum::<u64>())
+        );
     }
-    println!("failover: trunk-a down, 50/50 to the VNet and 3/3 back by trunk-b");
+    println!("failover: provider edge trunk-a down, pings 5/5 over L3VPN and the pseudowire");
 }
