@@ -146,6 +146,12 @@ fn write_seed_corpus() {
     for (name, data) in mpls_pipeline_seeds() {
         fs::write(dir("pipeline").join(name), data).unwrap();
     }
+    for (name, f) in labelled_frames() {
+        fs::write(dir("wire_parse").join(&name), &f).unwrap();
+        if !name.contains("-cut") {
+            fs::write(dir("tag_rewrite").join(&name), &f).unwrap();
+        }
+    }
     for (name, data) in fpm_seeds() {
         fs::write(dir("fpm_decode").join(name), data).unwrap();
     }
@@ -559,4 +565,93 @@ fn mpls_seeds_reach_the_label_edge() {
         lin >= 8 && lout >= 8 && unknown >= 8,
         "{lin} {lout} {unknown}"
     );
+}
+
+/// Labelled frames for the `wire_parse` and `tag_rewrite` seeds: the
+/// untagged IPv4 and IPv6 sample frames under one to three labels (an
+/// L3VPN's packet), and the tagged ones behind a pseudowire's header with
+/// and without the control word; each also cut inside its label stack.
+fn labelled_frames() -> Vec<(String, Vec<u8>)> {
+    let samples = seed_frames();
+    let pick = |n: &str| {
+        samples
+            .iter()
+            .find(|(name, _)| name == n)
+            .map(|(_, f)| f.clone())
+            .unwrap_or_else(|| panic!("sample {n}"))
+    };
+    let head = |f: &mut Vec<u8>| {
+        f.extend_from_slice(&[2, 0x78, 0x63, 0, 0, 1, 2, 0, 0, 0, 0, 0xb1, 0x88, 0x47]);
+    };
+    let stack = |f: &mut Vec<u8>, depth: usize, ttl: u8| {
+        for k in 0..depth {
+            let label: u32 = [16001, 1001, 1002][k % 3];
+            let w = label << 12 | 5 << 9 | u32::from(k + 1 == depth) << 8 | u32::from(ttl);
+            f.extend_from_slice(&w.to_be_bytes());
+        }
+    };
+    let mut out = Vec::new();
+    for (fam, sample) in [("ipv4", "untagged-ipv4-udp"), ("ipv6", "untagged-ipv6-udp")] {
+        let inner = pick(sample);
+        for depth in 1..=3 {
+            let mut f = Vec::new();
+            head(&mut f);
+            stack(&mut f, depth, 64);
+            f.extend_from_slice(&inner[14..]);
+            for cut in (14..14 + 4 * depth).step_by(2) {
+                out.push((
+                    format!("mpls-l3vpn-{fam}-{depth}-cut{cut}"),
+                    f[..cut].to_vec(),
+                ));
+            }
+            out.push((format!("mpls-l3vpn-{fam}-{depth}"), f));
+        }
+    }
+    for (tags, sample) in [
+        ("untagged", "untagged-ipv4-udp"),
+        ("8100-8100", "8100-8100-ipv4-udp"),
+    ] {
+        let inner = pick(sample);
+        for cw in [false, true] {
+            let mut f = Vec::new();
+            head(&mut f);
+            stack(&mut f, 1, 255);
+            if cw {
+                f.extend_from_slice(&[0, 0, 0, 7]);
+            }
+            f.extend_from_slice(&inner);
+            let name = format!("mpls-pw-{tags}-{}", if cw { "cw" } else { "nocw" });
+            out.push((format!("{name}-cut{}", 18 + 4 * usize::from(cw) + 6), {
+                let n = 18 + 4 * usize::from(cw) + 6;
+                f[..n].to_vec()
+            }));
+            out.push((name, f));
+        }
+    }
+    out
+}
+
+#[test]
+fn labelled_seeds_parse_their_stacks() {
+    use xconnect::wire::mpls::LabelStack;
+    let frames = labelled_frames();
+    assert!(frames.len() >= 20);
+    for (name, f) in &frames {
+        let parsed = f.get(14..).map(|b| LabelStack::parse(b, 14));
+        if name.contains("-cut") && name.contains("l3vpn") {
+            assert!(
+                parsed.is_none_or(|r| r.is_err()),
+                "{name}: a cut stack parses"
+            );
+        } else {
+            assert!(parsed.is_some_and(|r| r.is_ok()), "{name}");
+        }
+        let committed = root().join("fuzz/corpus/wire_parse").join(name);
+        assert_eq!(
+            fs::read(&committed).ok().as_ref(),
+            Some(f),
+            "{} is missing or stale: run write_seed_corpus",
+            committed.display()
+        );
+    }
 }
