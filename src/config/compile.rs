@@ -468,11 +468,13 @@ pub fn compile_in(cfg: &Config, layout: &PortLayout) -> Plan {
         .map(|(i, slot)| PortPlan {
             name: slot.name().to_string(),
             mac: PortPlan::mac_of(i),
+            backbone: false,
             transport_label: None,
         })
         .collect::<Vec<_>>();
     for (cfg_port, p) in cfg.ports.iter().enumerate() {
         if let Some(x) = ports.get_mut(id_of(cfg_port) as usize) {
+            x.backbone = p.backbone.is_some();
             x.transport_label = p
                 .backbone
                 .and_then(|b| b.transport_label)
@@ -557,6 +559,7 @@ pub fn compile_in(cfg: &Config, layout: &PortLayout) -> Plan {
                             PortPlan {
                                 name,
                                 mac: PortPlan::mac_of(push.port as usize),
+                                backbone: false,
                                 transport_label: None,
                             },
                         ));

@@ -40,9 +40,15 @@ fn word_at(frame: &[u8], at: usize) -> Option<u32> {
 }
 
 /// The classification key of a labelled frame received on `port` (its
-/// label stack starts at `at`), see the module contract.
+/// label stack starts at `at`), see the module contract, and the stack's
+/// top entry (for [`take_in`]).
 #[inline]
-pub fn label_key(plan: &Plan, port: PortId, frame: &[u8], at: usize) -> Result<u64, DropReason> {
+pub fn label_key(
+    plan: &Plan,
+    port: PortId,
+    frame: &[u8],
+    at: usize,
+) -> Result<(u64, u32), DropReason> {
     let top = word_at(frame, at).ok_or(DropReason::Malformed)?;
     let label = if top & BOS != 0 {
         top >> 12
@@ -57,7 +63,7 @@ pub fn label_key(plan: &Plan, port: PortId, frame: &[u8], at: usize) -> Result<u
         }
         second >> 12
     };
-    Ok(classify::label_key(port, label))
+    Ok((classify::label_key(port, label), top))
 }
 
 /// A labelled frame dropped for `why` before it left its labels: its
@@ -72,16 +78,17 @@ pub fn refuse(why: DropReason, buf: &PacketBuf, meta: &mut Meta) -> Verdict {
 }
 
 /// Take a labelled frame (classified to an attachment with `m`; its label
-/// stack at `at`) out of its labels, see the module contract; `meta.info`
-/// is the parse of what is left.
+/// stack at `at`, `top` its first entry as [`label_key`] read it) out of
+/// its labels, see the module contract; `meta.info` is the parse of what
+/// is left.
 #[inline]
 pub fn take_in(
     m: &MplsIn,
     buf: &mut PacketBuf,
     meta: &mut Meta,
     at: usize,
+    top: u32,
 ) -> Result<(), DropReason> {
-    let top = word_at(buf.frame(), at).ok_or(DropReason::Malformed)?;
     let under = at + if top & BOS != 0 { 4 } else { 8 };
     let label_ttl = top as u8;
     if m.pseudowire {
@@ -133,7 +140,7 @@ pub fn push(
     out: &Out,
     m: &MplsPush,
     pop: u8,
-    dst: Option<&Mac>,
+    dst: Option<Mac>,
     buf: &mut PacketBuf,
     info: &FrameInfo,
 ) -> Verdict {
@@ -164,7 +171,7 @@ pub fn push(
         buf.rewrite_tags_words(pop as usize, [0; 3], 0) && buf.prepend(&hdr[..len])
     } else {
         buf.splice_after_macs(4 * pop as usize + 2, &hdr[..len])
-            && dst.is_none_or(|d| buf.set_macs(d, &out.src_mac))
+            && dst.is_none_or(|d| buf.set_macs(&d, &out.src_mac))
     };
     if ok {
         Verdict::Forward(out.port)
@@ -237,7 +244,7 @@ mod tests {
             &out,
             out.mpls.as_ref().unwrap(),
             0,
-            Some(&dst),
+            Some(dst),
             &mut buf,
             &info,
         );
@@ -260,6 +267,7 @@ mod tests {
         let mut plan_port = crate::plan::PortPlan {
             name: "wan".into(),
             mac: [0; 6],
+            backbone: true,
             transport_label: Some(3001),
         };
         let plan = crate::plan::Plan::new(
@@ -275,7 +283,10 @@ mod tests {
         wire::parse_into(buf.frame(), &mut meta.info).unwrap();
         assert_eq!(
             label_key(&plan, 0, buf.frame(), 14),
-            Ok(classify::label_key(0, 2001))
+            Ok((
+                classify::label_key(0, 2001),
+                u32::from_be_bytes(f2[14..18].try_into().unwrap())
+            ))
         );
         let m = MplsIn {
             label: 2001,
@@ -283,7 +294,8 @@ mod tests {
             control_word: false,
             ttl: TtlModel::Uniform,
         };
-        take_in(&m, &mut buf, &mut meta, 14).unwrap();
+        let top = u32::from_be_bytes(buf.frame()[14..18].try_into().unwrap());
+        take_in(&m, &mut buf, &mut meta, 14, top).unwrap();
         assert_eq!(meta.info.ttl, 7);
         let ip = Ipv4Packet::new_checked(&buf.frame()[14..], 14).unwrap();
         assert!(ip.verify_checksum(), "TTL patched with the checksum");
@@ -361,7 +373,8 @@ mod tests {
                 control_word: cw,
                 ttl: TtlModel::Uniform,
             };
-            take_in(&min, &mut buf, &mut meta, 14).unwrap();
+            let top = u32::from_be_bytes(buf.frame()[14..18].try_into().unwrap());
+            take_in(&min, &mut buf, &mut meta, 14, top).unwrap();
             assert_eq!(buf.frame(), &plain[..]);
             assert_eq!(meta.info, wire::parse(&plain).unwrap());
         }

@@ -129,6 +129,9 @@ pub struct PortPlan {
     /// The MAC this forwarder uses as source on the port (routed frames,
     /// ARP/ND): locally administered 02:78:63:00:<id+1 as 16 bits>.
     pub mac: Mac,
+    /// A backbone port (`role = "backbone"`): its frames may be labelled
+    /// (the pipeline looks for the MPLS ethertype only on such ports).
+    pub backbone: bool,
     /// A backbone port's own transport label: a frame may arrive with it
     /// on top of its VPN or pseudowire label (no penultimate-hop popping).
     pub transport_label: Option<u32>,
@@ -281,6 +284,10 @@ pub struct Plan {
     /// Problems met while compiling that did not stop it (e.g. a route
     /// table refusing the configured routes); shown by `check` and `run`.
     pub warnings: Vec<String>,
+    /// Some attachment is an MPLS attachment: the pipeline runs its
+    /// labelled instantiation (a plan without labels runs code with no
+    /// label check at all).
+    pub labels: bool,
     classes: ClassTable,
 }
 
@@ -307,6 +314,7 @@ impl Plan {
                 (k, i as u32)
             })
             .collect();
+        let labels = attachments.iter().any(|a| a.mpls.is_some());
         Plan {
             ports,
             attachments,
@@ -314,6 +322,7 @@ impl Plan {
             markers,
             l3,
             warnings,
+            labels,
             classes: ClassTable::build(&entries),
         }
     }

@@ -23,7 +23,7 @@
 
 use super::reply;
 use crate::frame::{Batch, DropReason, Meta, Verdict};
-use crate::pipeline::egress::{encap, finish, Out};
+use crate::pipeline::egress::{encap, finish_any, Out};
 use crate::pipeline::stats::Counters;
 use crate::plan::{Family, Plan};
 use crate::wire::{FrameInfo, PacketBuf};
@@ -201,7 +201,7 @@ impl HoldQueue {
             if let Some(mac) = p.neighbors.lookup(e.out.slot as usize, now_ms) {
                 let (pop, pcp) = (e.pop, e.pcp_from_dscp);
                 let (out, info) = (e.out, e.info);
-                let v = finish(&out, pop, pcp, Some(&mac), &mut e.buf, &info);
+                let v = finish_any(&out, pop, pcp, Some(&mac), &mut e.buf, &info);
                 if let Verdict::Forward(_) = v {
                     counters.l3.routed += 1;
                 }

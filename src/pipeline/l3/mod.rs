@@ -151,7 +151,13 @@ fn ipv6_dst(frame: &[u8], l3: usize) -> u128 {
 /// verdict `Pending`): one batched, prefetched lookup per address family
 /// for the frames of the first frame's peering, then each frame through
 /// `route_frame`. Every frame gets its verdict and is counted.
-pub fn route_batch(plan: &Plan, batch: &mut Batch, frames: &[u8], cx: &mut Context<'_, '_>) {
+/// `LABELS`: the plan has MPLS attachments (see [`crate::plan::Plan::labels`]).
+pub fn route_batch<const LABELS: bool>(
+    plan: &Plan,
+    batch: &mut Batch,
+    frames: &[u8],
+    cx: &mut Context<'_, '_>,
+) {
     let mut first: Option<u16> = None;
     let mut addrs4 = [0u32; BATCH_SIZE];
     let mut addrs6 = [0u128; BATCH_SIZE];
@@ -207,7 +213,7 @@ pub fn route_batch(plan: &Plan, batch: &mut Batch, frames: &[u8], cx: &mut Conte
                 Some(p) => {
                     let path = paths.get(slot_of[k] as usize).map(|r| r.next_hop());
                     let ingress = Ingress { peering, side, pop };
-                    route_frame(plan, p, ingress, buf, meta, path, &mut tails, cx)
+                    route_frame::<LABELS>(plan, p, ingress, buf, meta, path, &mut tails, cx)
                 }
                 None => Verdict::Drop(DropReason::UnknownAttachment),
             },
@@ -323,7 +329,7 @@ fn addressed_to_us(frame: &[u8], l3: usize, kind: L3, ours: &Mac) -> bool {
 /// `path` is the LPM answer already looked up for the batch (`None` when
 /// the frame was not in the batch lookup: it is looked up here).
 #[allow(clippy::too_many_arguments)]
-fn route_frame<'p>(
+fn route_frame<'p, const LABELS: bool>(
     plan: &'p Plan,
     p: &'p L3Peering,
     ingress: Ingress,
@@ -368,7 +374,7 @@ fn route_frame<'p>(
     let local = path == Some(LOCAL_PATH as NextHop);
     // A reply leaves by the link the frame came in on, behind its labels
     // when that is an L3VPN attachment.
-    let labelled = inl.push.mpls.is_some();
+    let labelled = LABELS && inl.push.mpls.is_some();
     let reply = |v: Verdict, buf: &mut PacketBuf| {
         if labelled {
             super::mpls::reply_over_labels(v, &Out::routed(inl, fam), buf)
@@ -429,7 +435,11 @@ fn route_frame<'p>(
         now_ms: cx.now_ms,
     };
     let mut rewritten = 0;
-    let step = tail.run(ingress.pop, &mut rewritten, buf, meta, &next_hop);
+    let step = if LABELS && tail.labelled {
+        tail.run_labelled(ingress.pop, &mut rewritten, buf, meta, &next_hop)
+    } else {
+        tail.run(ingress.pop, &mut rewritten, buf, meta, &next_hop)
+    };
     cx.counters.dscp_rewritten += rewritten;
     match step {
         Step::Done(v) => {
