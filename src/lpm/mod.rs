@@ -29,6 +29,7 @@
 pub mod gen;
 pub mod limit;
 pub mod oracle;
+pub mod poptrie;
 pub mod v4;
 pub mod v6;
 
