@@ -7,6 +7,8 @@
 //!   and inside-table addresses on the 1.07M-prefix table; per round both
 //!   structures run the same addresses back to back (thread CPU time);
 //!   prints the median rate, min–max, and the median of per-round ratios.
+//!   `lpm_real lookup ROUNDS K`: the same on K prefixes sampled spread
+//!   over the table (a VRF).
 //! - `lpm_real load [ROUNDS]`: bulk load (`from_routes`) of the table.
 //! - `lpm_real update [N]`: N single updates (remove then re-insert of a
 //!   prefix of the table, in random order) on the full table, with one
@@ -15,6 +17,12 @@
 //!   from the real table (spread: uniformly over it; clustered: a run of
 //!   K consecutive prefixes), process resident-set growth per table and
 //!   build time per table (DIR-24-8: at most 16 tables).
+//! - `lpm_real diff [DIR]`: runs `invariants::lpm_diff` (the body of the
+//!   `lpm_diff` fuzz target) over every input of the corpus
+//!   (`fuzz/corpus/lpm_diff`), decoded as libFuzzer hands them to the
+//!   target, and prints inputs per second: for all inputs, for those
+//!   touching only IPv4, and for those touching IPv6. Without the
+//!   fuzzer's instrumentation, so it is an upper bound of the target's rate.
 
 use ipnet::Ipv4Net;
 use std::hint::black_box;
@@ -65,11 +73,18 @@ fn summary(name: &str, rates: &mut [f64]) -> f64 {
     m
 }
 
-fn lookup(rounds: usize) {
-    let routes = table();
+fn lookup(rounds: usize, k: usize) {
+    let mut routes = table();
+    if k > 0 {
+        // A VRF: k prefixes sampled spread over the table.
+        let mut rng = XorShift64::new(5);
+        routes = (0..k)
+            .map(|_| routes[rng.below(routes.len() as u32) as usize])
+            .collect();
+    }
     println!("{} IPv4 prefixes", routes.len());
-    let dir = v4::Lpm4Writer::from_routes(routes.iter().copied(), 1 << 17).unwrap();
-    let pop = poptrie::Lpm4Writer::from_routes(routes.iter().copied(), 0).unwrap();
+    let dir = v4::Dir24Writer::from_routes(routes.iter().copied(), 1 << 17).unwrap();
+    let pop = poptrie::Poptrie4Writer::from_routes(routes.iter().copied(), 0).unwrap();
     println!(
         "table bytes: dir24-8 {} (resident {}), poptrie {}",
         dir.table_bytes(),
@@ -146,10 +161,10 @@ fn load(rounds: usize) {
     let (mut d, mut p) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let t = Instant::now();
-        black_box(v4::Lpm4Writer::from_routes(routes.iter().copied(), 1 << 17).unwrap());
+        black_box(v4::Dir24Writer::from_routes(routes.iter().copied(), 1 << 17).unwrap());
         d.push(n / t.elapsed().as_secs_f64() / 1e6);
         let t = Instant::now();
-        black_box(poptrie::Lpm4Writer::from_routes(routes.iter().copied(), 0).unwrap());
+        black_box(poptrie::Poptrie4Writer::from_routes(routes.iter().copied(), 0).unwrap());
         p.push(n / t.elapsed().as_secs_f64() / 1e6);
     }
     summary("bulk load dir24-8 Mprefixes/s (incl. drop)", &mut d);
@@ -163,8 +178,8 @@ fn update(count: usize) {
         .map(|_| routes[rng.below(routes.len() as u32) as usize])
         .collect();
     let ring = gen::random_v4(1 << 20, 9);
-    let mut dir = v4::Lpm4Writer::from_routes(routes.iter().copied(), 1 << 17).unwrap();
-    let mut pop = poptrie::Lpm4Writer::from_routes(routes.iter().copied(), 0).unwrap();
+    let mut dir = v4::Dir24Writer::from_routes(routes.iter().copied(), 1 << 17).unwrap();
+    let mut pop = poptrie::Poptrie4Writer::from_routes(routes.iter().copied(), 0).unwrap();
     for round in 0..3 {
         for which in ["dir24-8", "poptrie"] {
             let stop = Arc::new(AtomicBool::new(false));
@@ -244,13 +259,13 @@ fn vrf(n: usize, k: usize, clustered: bool) {
         let mut keep_d = Vec::new();
         for s in &samples[..m] {
             if which == "poptrie" {
-                let mut w = poptrie::Lpm4Writer::new();
+                let mut w = poptrie::Poptrie4Writer::new();
                 for &(p, nh) in s {
                     w.insert(p, nh).unwrap();
                 }
                 keep_p.push(w);
             } else {
-                let mut w = v4::Lpm4Writer::new();
+                let mut w = v4::Dir24Writer::new();
                 for &(p, nh) in s {
                     w.insert(p, nh).unwrap();
                 }
@@ -273,11 +288,55 @@ fn vrf(n: usize, k: usize, clustered: bool) {
     }
 }
 
+fn diff(dir: &str) {
+    use arbitrary::{Arbitrary, Unstructured};
+    use xconnect::invariants::{lpm_diff, LpmOp};
+    let mut inputs: Vec<Vec<LpmOp>> = Vec::new();
+    for e in std::fs::read_dir(dir).expect("corpus directory").flatten() {
+        let data = std::fs::read(e.path()).unwrap_or_default();
+        if let Ok(ops) = Vec::<LpmOp>::arbitrary_take_rest(Unstructured::new(&data)) {
+            inputs.push(ops);
+        }
+    }
+    let v6 = |ops: &[LpmOp]| {
+        ops.iter().any(|o| {
+            matches!(
+                o,
+                LpmOp::Insert6(..)
+                    | LpmOp::Remove6(_)
+                    | LpmOp::Replace6(..)
+                    | LpmOp::RemoveTouched6(_)
+                    | LpmOp::Batch6(_)
+                    | LpmOp::Lookup6(_)
+            )
+        })
+    };
+    for (name, set) in [
+        ("all", inputs.iter().collect::<Vec<_>>()),
+        ("ipv4 only", inputs.iter().filter(|o| !v6(o)).collect()),
+        ("with ipv6", inputs.iter().filter(|o| v6(o)).collect()),
+    ] {
+        let t = Instant::now();
+        let mut n = 0;
+        while t.elapsed() < Duration::from_secs(3) {
+            for ops in &set {
+                lpm_diff(ops);
+                n += 1;
+            }
+        }
+        println!(
+            "lpm_diff {name}: {} inputs, {:.0} inputs/s",
+            set.len(),
+            n as f64 / t.elapsed().as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     match args.get(1).map(String::as_str) {
-        Some("lookup") => lookup(num(2, 7)),
+        Some("lookup") => lookup(num(2, 7), num(3, 0)),
         Some("load") => load(num(2, 5)),
         Some("update") => update(num(2, 20_000)),
         Some("vrf") => vrf(
@@ -285,6 +344,7 @@ fn main() {
             num(3, 4000),
             args.get(4).map(String::as_str) == Some("clustered"),
         ),
-        _ => eprintln!("usage: lpm_real lookup|load|update|vrf N K [spread|clustered]"),
+        Some("diff") => diff(args.get(2).map_or("fuzz/corpus/lpm_diff", String::as_str)),
+        _ => eprintln!("usage: lpm_real lookup|load|update|vrf N K [spread|clustered]|diff [DIR]"),
     }
 }

@@ -16,14 +16,14 @@
 //!   plus ~24 bytes per node and 4 bytes per leaf run; no huge first level.
 //! - **Concurrency** (one writer, lock-free readers, as [`super::v4`]).
 //!   Subtrees are never modified after they are linked. A single
-//!   [`Lpm4Writer::insert`] / [`Lpm4Writer::remove`] builds a fresh
+//!   [`Poptrie4Writer::insert`] / [`Poptrie4Writer::remove`] builds a fresh
 //!   subtree for each top slot the prefix touches and links it with one
 //!   atomic `Release` swap of the slot; readers load slots with `Acquire`
 //!   (or `Relaxed` plus one `fence(Acquire)` in the batch path). The
 //!   replaced subtree is freed through `crossbeam::epoch` after every
 //!   reader pinned at the swap has unpinned. Every address therefore
 //!   answers its old or its new route during an update (a prefix shorter
-//!   than the top level changes slot by slot). [`Lpm4Writer::apply`]
+//!   than the top level changes slot by slot). [`Poptrie4Writer::apply`]
 //!   builds a whole new table from the rule set and publishes it with one
 //!   root swap (the root scheme of the `mem` module): a batch is seen whole
 //!   or not at all.
@@ -352,7 +352,7 @@ fn mask(len: u32) -> u32 {
 }
 
 /// The single writer of a compressed IPv4 table. Not `Clone`.
-pub struct Lpm4Writer {
+pub struct Poptrie4Writer {
     root: RootWriter<Snap>,
     rules: BTreeMap<u64, NextHop>,
     builder: Builder,
@@ -361,13 +361,13 @@ pub struct Lpm4Writer {
     sub_bytes: usize,
 }
 
-impl Default for Lpm4Writer {
+impl Default for Poptrie4Writer {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Lpm4Writer {
+impl Poptrie4Writer {
     /// An empty table.
     pub fn new() -> Self {
         let (snap, sub_bytes) =
@@ -382,7 +382,7 @@ impl Lpm4Writer {
     }
 
     /// An empty table. `groups` is accepted for compatibility with the
-    /// DIR-24-8 writer ([`super::v4::Lpm4Writer`]) and ignored: this
+    /// DIR-24-8 writer ([`super::v4::Poptrie4Writer`]) and ignored: this
     /// table has no fixed pools.
     pub fn with_tbl8_groups(groups: u32) -> Self {
         let _ = groups;
@@ -568,8 +568,8 @@ impl Lpm4Writer {
     }
 
     /// A reader handle on this table; clone it for each worker.
-    pub fn reader(&self) -> Lpm4Reader {
-        Lpm4Reader {
+    pub fn reader(&self) -> Poptrie4Reader {
+        Poptrie4Reader {
             root: self.root.shared(),
         }
     }
@@ -703,11 +703,23 @@ impl Lpm4Writer {
 
 /// A lock-free read handle: `Clone + Send + Sync`, one per worker.
 #[derive(Clone)]
-pub struct Lpm4Reader {
+pub struct Poptrie4Reader {
     root: Arc<Root<Snap>>,
 }
 
-impl Lpm4Reader {
+impl Poptrie4Reader {
+    /// [`Self::lookup_u32`] under the caller's pinned `guard`.
+    #[inline(always)]
+    pub(crate) fn lookup_pinned(&self, guard: &Guard, addr: u32) -> Option<NextHop> {
+        Route(self.root.load(guard).lookup(addr)).next_hop()
+    }
+
+    /// [`Self::lookup_batch`] under the caller's pinned `guard`.
+    #[inline(always)]
+    pub(crate) fn lookup_batch_pinned(&self, guard: &Guard, addrs: &[u32], out: &mut [Route]) {
+        self.root.load(guard).lookup_slice(addrs, out);
+    }
+
     /// Longest-prefix match of `addr`. Pins an epoch guard per call; for
     /// many lookups use [`Self::lookup_batch`] or [`Self::pin`].
     #[inline]
@@ -736,8 +748,8 @@ impl Lpm4Reader {
 
     /// Pin once and look up many times. Keep a view for one batch or one
     /// poll loop iteration: while it lives, retired memory is not freed.
-    pub fn pin(&self) -> Lpm4View<'_> {
-        Lpm4View {
+    pub fn pin(&self) -> Poptrie4View<'_> {
+        Poptrie4View {
             root: &self.root,
             guard: epoch::pin(),
         }
@@ -745,12 +757,12 @@ impl Lpm4Reader {
 }
 
 /// A pinned reader: lookups without pinning cost. Not `Send`.
-pub struct Lpm4View<'r> {
+pub struct Poptrie4View<'r> {
     root: &'r Root<Snap>,
     guard: Guard,
 }
 
-impl Lpm4View<'_> {
+impl Poptrie4View<'_> {
     /// Let the writer reclaim memory retired since this view was pinned,
     /// and stay pinned: cheaper than a new [`epoch::pin`].
     #[inline]
@@ -764,7 +776,7 @@ impl Lpm4View<'_> {
         Route(self.root.load(&self.guard).lookup(addr)).next_hop()
     }
 
-    /// Batch lookup, as [`Lpm4Reader::lookup_batch`].
+    /// Batch lookup, as [`Poptrie4Reader::lookup_batch`].
     ///
     /// # Panics
     /// If `addrs` and `out` differ in length.
@@ -789,7 +801,7 @@ mod tests {
 
     #[test]
     fn overlapping_insert_remove_uncovers_covering_prefix() {
-        let mut w = Lpm4Writer::new();
+        let mut w = Poptrie4Writer::new();
         let r = w.reader();
         w.insert(net("10.0.0.0/8"), 1).unwrap();
         w.insert(net("10.1.0.0/16"), 2).unwrap();
@@ -819,7 +831,7 @@ mod tests {
 
     #[test]
     fn default_route_host_routes_and_errors() {
-        let mut w = Lpm4Writer::new();
+        let mut w = Poptrie4Writer::new();
         w.insert(net("0.0.0.0/0"), 9).unwrap();
         w.insert(net("255.255.255.255/32"), 1).unwrap();
         w.insert(net("0.0.0.0/32"), 2).unwrap();
@@ -846,7 +858,7 @@ mod tests {
     #[test]
     fn matches_oracle_across_top_level_switch() {
         let mut rng = crate::lpm::gen::XorShift64::new(7);
-        let mut w = Lpm4Writer::new();
+        let mut w = Poptrie4Writer::new();
         let r = w.reader();
         let mut o = Oracle4::new();
         let rounds = if cfg!(miri) { 200 } else { 20_000 };
@@ -876,7 +888,7 @@ mod tests {
             assert_eq!(w.insert(p, i).unwrap(), o.insert(p, i));
             live.push(p);
         }
-        let check = |w: &Lpm4Writer, o: &Oracle4, rng: &mut crate::lpm::gen::XorShift64| {
+        let check = |w: &Poptrie4Writer, o: &Oracle4, rng: &mut crate::lpm::gen::XorShift64| {
             let mut addrs: Vec<u32> = (0..3000)
                 .map(|i| match i % 3 {
                     0 => 0x0a00_0000 | (rng.next_u32() & 0x0003_ffff),
@@ -926,7 +938,7 @@ mod tests {
         }
         check(&w, &o, &mut rng);
         assert_eq!(w.root.current().top_bits, SMALL_TOP);
-        let built = Lpm4Writer::from_routes(o.routes(), 0).unwrap();
+        let built = Poptrie4Writer::from_routes(o.routes(), 0).unwrap();
         assert_eq!(built.table_bytes(), w.table_bytes());
         check(&built, &o, &mut rng);
     }
@@ -935,7 +947,7 @@ mod tests {
     /// (freed through the epoch collector) and publishes batches.
     #[test]
     fn concurrent_reader_sees_old_or_new_route() {
-        let mut w = Lpm4Writer::new();
+        let mut w = Poptrie4Writer::new();
         w.insert(net("10.1.0.0/16"), 1).unwrap();
         w.insert(net("10.1.2.200/30"), 2).unwrap();
         let r = w.reader();
