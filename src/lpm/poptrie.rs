@@ -40,7 +40,7 @@ use crossbeam::epoch::{self, Guard};
 use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Bits per node.
@@ -173,8 +173,12 @@ impl Snap {
         walk(unsafe { sub_data(s) }, addr, self.top_bits)
     }
 
-    /// Exactly one batch: prefetch the 32 slots, load them, then walk
-    /// the lanes that point to subtrees.
+    /// Exactly one batch: prefetch the 32 slots, then walk each lane.
+    ///
+    /// Measured against loading all 32 slots first, fencing, prefetching
+    /// the subtree roots and then walking (the DIR-24-8 shape): that was
+    /// slower on VRF-size tables (which are cache resident) and no faster
+    /// on the 1.07M-prefix table (docs/lpm.md).
     #[inline(never)]
     fn lookup_32(&self, addrs: &[u32; BATCH], out: &mut [Route; BATCH]) {
         let shift = 32 - self.top_bits;
@@ -182,30 +186,8 @@ impl Snap {
         for &a in addrs {
             prefetch(&top[(a >> shift) as usize]);
         }
-        let mut slots = [0u64; BATCH];
-        let mut any_sub = 0u64;
-        for (s, &a) in slots.iter_mut().zip(addrs) {
-            *s = top[(a >> shift) as usize].load(Ordering::Relaxed);
-            any_sub |= !*s & 1;
-        }
-        if any_sub != 0 {
-            // Gives the Relaxed slot loads acquire semantics.
-            fence(Ordering::Acquire);
-            for &s in &slots {
-                if s & 1 == 0 {
-                    // SAFETY: as in `lookup` (acquire through the fence).
-                    let d = unsafe { sub_data(s) };
-                    prefetch(&d[1]);
-                }
-            }
-        }
-        for ((o, &s), &a) in out.iter_mut().zip(&slots).zip(addrs) {
-            o.0 = if s & 1 != 0 {
-                (s >> 1) as u32
-            } else {
-                // SAFETY: as above.
-                walk(unsafe { sub_data(s) }, a, self.top_bits)
-            };
+        for (o, &a) in out.iter_mut().zip(addrs) {
+            o.0 = self.lookup(a);
         }
     }
 
@@ -856,6 +838,9 @@ mod tests {
     /// up), single updates, a batch and the switch between top levels,
     /// against the oracle.
     #[test]
+    // Too slow under Miri (4,096-slot tables, thousands of lookups); the
+    // concurrent test below covers the unsafe parts there.
+    #[cfg_attr(miri, ignore)]
     fn matches_oracle_across_top_level_switch() {
         let mut rng = crate::lpm::gen::XorShift64::new(7);
         let mut w = Poptrie4Writer::new();
