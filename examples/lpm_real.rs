@@ -17,6 +17,10 @@
 //!   from the real table (spread: uniformly over it; clustered: a run of
 //!   K consecutive prefixes), process resident-set growth per table and
 //!   build time per table (DIR-24-8: at most 16 tables).
+//! - `lpm_real wrap [ROUNDS]`: the public `Lpm4Writer` (which holds a
+//!   DIR-24-8 for this table, behind a second root) against a bare
+//!   `Dir24Writer` on the 1.07M table, random batch-of-32 lookups: the
+//!   cost of choosing the structure per table.
 //! - `lpm_real diff [DIR]`: runs `invariants::lpm_diff` (the body of the
 //!   `lpm_diff` fuzz target) over every input of the corpus
 //!   (`fuzz/corpus/lpm_diff`), decoded as libFuzzer hands them to the
@@ -332,6 +336,48 @@ fn diff(dir: &str) {
     }
 }
 
+fn wrap(rounds: usize) {
+    let routes = table();
+    let dir = v4::Dir24Writer::from_routes(routes.iter().copied(), 1 << 17).unwrap();
+    let pubw = xconnect::lpm::Lpm4Writer::from_routes(routes.iter().copied(), 1 << 17).unwrap();
+    assert!(!pubw.is_compressed());
+    let n = 1 << 22;
+    let random = gen::random_v4(n, 7);
+    let (dr, pr) = (dir.reader(), pubw.reader());
+    let (mut d, mut p, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let mut out = [Route::NONE; BATCH];
+        let mut x = 0u64;
+        let t = thread_cpu();
+        {
+            let mut view = dr.pin();
+            for c in random.chunks_exact(BATCH) {
+                view.repin();
+                view.lookup_batch(c, &mut out);
+                x = x.wrapping_add(u64::from(out[7].next_hop().unwrap_or(0)));
+            }
+        }
+        let td = (thread_cpu() - t).as_secs_f64();
+        let t = thread_cpu();
+        {
+            let mut view = pr.pin();
+            for c in random.chunks_exact(BATCH) {
+                view.repin();
+                view.lookup_batch(c, &mut out);
+                x = x.wrapping_add(u64::from(out[7].next_hop().unwrap_or(0)));
+            }
+        }
+        let tp = (thread_cpu() - t).as_secs_f64();
+        black_box(x);
+        d.push(n as f64 / td / 1e6);
+        p.push(n as f64 / tp / 1e6);
+        ratio.push(td / tp);
+    }
+    summary("random batch32 Dir24Writer Mlookups/s", &mut d);
+    summary("random batch32 Lpm4Writer Mlookups/s", &mut p);
+    summary("random batch32 Lpm4Writer/Dir24Writer", &mut ratio);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
@@ -344,6 +390,7 @@ fn main() {
             num(3, 4000),
             args.get(4).map(String::as_str) == Some("clustered"),
         ),
+        Some("wrap") => wrap(num(2, 7)),
         Some("diff") => diff(args.get(2).map_or("fuzz/corpus/lpm_diff", String::as_str)),
         _ => eprintln!("usage: lpm_real lookup|load|update|vrf N K [spread|clustered]|diff [DIR]"),
     }
