@@ -19,10 +19,18 @@
 //! - `root_swap`: a batch built in a private table and published by one
 //!   pointer swap is seen whole or not at all.
 //!
+//! - `subtree_link` (the compressed table, `src/lpm/poptrie.rs`): the
+//!   writer builds a subtree with plain writes (a `loom::cell::UnsafeCell`,
+//!   so loom reports any unsynchronised read), then links it into a top
+//!   slot with a `Release` store; readers (single path: `Acquire`; batch
+//!   path: `Relaxed` then `fence(Acquire)`) that see the link read the
+//!   fully written subtree. With a `Relaxed` link loom must report it.
+//!
 //! Group reuse after a grace period is `crossbeam-epoch`'s guarantee and is
 //! not modelled here.
 #![cfg(loom)]
 
+use loom::cell::UnsafeCell;
 use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -144,4 +152,71 @@ fn root_swap() {
             drop(Box::from_raw(root.load(Ordering::Relaxed)));
         }
     });
+}
+
+/// A top slot of the compressed table: null = the route `OLD` inline,
+/// else a subtree (here: the answers of two addresses).
+struct Slot {
+    sub: AtomicPtr<[UnsafeCell<u32>; 2]>,
+}
+
+fn read_slot(s: &Slot, idx: usize, batch_path: bool) -> u32 {
+    let p = if batch_path {
+        let p = s.sub.load(Ordering::Relaxed);
+        if !p.is_null() {
+            fence(Ordering::Acquire);
+        }
+        p
+    } else {
+        s.sub.load(Ordering::Acquire)
+    };
+    if p.is_null() {
+        OLD
+    } else {
+        // SAFETY: subtrees are freed only after both threads finished
+        // (the epoch collector's job in the real code).
+        unsafe { (*p)[idx].with(|v| *v) }
+    }
+}
+
+fn subtree_link(link: Ordering, batch_path: bool) {
+    loom::model(move || {
+        let slot = Arc::new(Slot {
+            sub: AtomicPtr::new(std::ptr::null_mut()),
+        });
+        let w = Arc::clone(&slot);
+        let writer = thread::spawn(move || {
+            let sub = Box::into_raw(Box::new([UnsafeCell::new(0), UnsafeCell::new(0)]));
+            // SAFETY: not shared yet.
+            unsafe {
+                (*sub)[0].with_mut(|v| *v = OLD);
+                (*sub)[1].with_mut(|v| *v = NEW);
+            }
+            w.sub.store(sub, link);
+        });
+        let at0 = read_slot(&slot, 0, batch_path);
+        let at1 = read_slot(&slot, 1, batch_path);
+        assert_eq!(at0, OLD, "address 0 keeps its route");
+        assert!(at1 == OLD || at1 == NEW, "address 1 saw {at1:#x}");
+        writer.join().unwrap();
+        let p = slot.sub.load(Ordering::Relaxed);
+        // SAFETY: from Box::into_raw; no thread uses it any more.
+        unsafe { drop(Box::from_raw(p)) };
+    });
+}
+
+#[test]
+fn subtree_link_release_single_path() {
+    subtree_link(Ordering::Release, false);
+}
+
+#[test]
+fn subtree_link_release_batch_path() {
+    subtree_link(Ordering::Release, true);
+}
+
+#[test]
+#[should_panic]
+fn subtree_link_relaxed_is_caught() {
+    subtree_link(Ordering::Relaxed, false);
 }

@@ -11,6 +11,11 @@
 //! - [`ipv6_table`]: distinct /32–/64 prefixes in 2000::/3, clustered under
 //!   /32 allocations as real tables are (≈50 % /48).
 //! - Next hops are `0..256`.
+//! - [`bgp_table`]: the real BGP table (1.07M IPv4 and 176k IPv6 prefixes
+//!   with their origin AS) that the `iptrie` crate (MIT) ships as
+//!   `benches/bgpas.lpm`, read from the crate's sources in cargo's
+//!   registry (or from `$XCONNECT_BGP_TABLE`); next hop = origin AS
+//!   modulo 2^24. Not copied into this repository (27 MB).
 
 use super::NextHop;
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -212,4 +217,59 @@ mod tests {
             assert!(v6.iter().any(|r| r.0.contains(&Ipv6Addr::from(a))));
         }
     }
+}
+
+/// Where [`bgp_table`] reads the real table: `$XCONNECT_BGP_TABLE`, else
+/// `benches/bgpas.lpm` of the newest `iptrie-*` crate source in cargo's
+/// registry (`cargo fetch` of a project depending on `iptrie` puts it
+/// there). `None` when neither exists.
+pub fn bgp_table_path() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("XCONNECT_BGP_TABLE") {
+        return Some(p.into());
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))?;
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(home.join("registry/src"))
+        .ok()?
+        .flatten()
+        .flat_map(|index| {
+            std::fs::read_dir(index.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|c| c.file_name().to_string_lossy().starts_with("iptrie-"))
+        .map(|c| c.path().join("benches/bgpas.lpm"))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// IPv4 and IPv6 routes of a table.
+pub type Routes46 = (Vec<(Ipv4Net, NextHop)>, Vec<(Ipv6Net, NextHop)>);
+
+/// The real BGP table of [`bgp_table_path`]: IPv4 and IPv6 prefixes (host
+/// bits cleared, in file order: address order) with next hop = origin AS
+/// modulo 2^24. Lines that do not parse are skipped.
+pub fn bgp_table(path: &std::path::Path) -> std::io::Result<Routes46> {
+    let text = std::fs::read_to_string(path)?;
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let mut w = line.split_whitespace();
+        let (Some(p), Some(asn)) = (w.next(), w.next()) else {
+            continue;
+        };
+        let Ok(asn) = asn.parse::<u64>() else {
+            continue;
+        };
+        let nh = (asn % (1 << 24)) as NextHop;
+        if let Ok(p) = p.parse::<Ipv4Net>() {
+            v4.push((p.trunc(), nh));
+        } else if let Ok(p) = p.parse::<Ipv6Net>() {
+            v6.push((p.trunc(), nh));
+        }
+    }
+    Ok((v4, v6))
 }

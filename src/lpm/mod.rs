@@ -2,11 +2,16 @@
 //! batch lookup with prefetch.
 //!
 //! # Contract
-//! - [`v4`] is a DIR-24-8 table (as DPDK `rte_lpm`): a lookup is one read in
-//!   a 2^24-entry first level, plus one read in a 256-entry group for
-//!   addresses under a prefix longer than /24. [`v6`] is a multibit trie with
-//!   a direct 2^24-entry first level then 8-bit strides (as `rte_lpm6`), and
-//!   a one-bit-per-entry summary of the first level that answers misses.
+//! - IPv4 ([`Lpm4Writer`], module [`ipv4`]) is chosen per table by size:
+//!   a compressed table ([`poptrie`]: a Poptrie under a 2^12 or 2^16 top
+//!   level, ~0.3 MiB for 4,000 spread prefixes) up to
+//!   [`ipv4::LARGE_AT`] prefixes, a DIR-24-8 table ([`v4`], as DPDK
+//!   `rte_lpm`: one read in a 2^24-entry first level, plus one read in a
+//!   256-entry group for addresses under a prefix longer than /24) above
+//!   it, where it answers faster and updates cheaper. [`v6`] is a multibit
+//!   trie with a direct 2^24-entry first level then 8-bit strides (as
+//!   `rte_lpm6`), and a one-bit-per-entry summary of the first level that
+//!   answers misses.
 //! - Batch lookups (`lookup_batch`) take any number of addresses and are
 //!   software-pipelined over chunks of [`BATCH`]: long slices keep the
 //!   memory system busy across chunks, which separate calls of 32 cannot.
@@ -17,8 +22,9 @@
 //! - One writer (`Lpm4Writer`, `Lpm6Writer`, not `Clone`) owns the rule set;
 //!   any number of readers (`Lpm4Reader`, `Lpm6Reader`: `Clone + Send + Sync`)
 //!   look up without locks and without waiting on the writer. The
-//!   publication scheme and its argument are in the `table` module below and
-//!   summarised in [`v4`].
+//!   publication schemes and their arguments are in the `table` module
+//!   (DIR-24-8 and IPv6), [`poptrie`] and [`ipv4`] (the move between the
+//!   two IPv4 structures).
 //! - Answers are exact: inserting, replacing and removing overlapping
 //!   prefixes in any order gives the same answers as the plain
 //!   [`oracle`] (checked by property tests in that module).
@@ -27,15 +33,17 @@
 //! CLI; [`limit`] is the random-read limit the benches compare lookups with.
 
 pub mod gen;
+pub mod ipv4;
 pub mod limit;
 pub mod oracle;
+pub mod poptrie;
 pub mod v4;
 pub mod v6;
 
 mod mem;
 mod table;
 
-pub use v4::{Lpm4Reader, Lpm4View, Lpm4Writer};
+pub use ipv4::{Lpm4Reader, Lpm4View, Lpm4Writer};
 pub use v6::{Lpm6Reader, Lpm6View, Lpm6Writer};
 
 /// Index of a next hop (an adjacency) in the caller's table. Only the low

@@ -6,28 +6,28 @@
 //!   than /24. A lookup is one read, or two when the /24 has a group.
 //!   An entry is 32 bits: next hop (24 bits) or group index, `VALID`,
 //!   `EXT`.
-//! - [`Lpm4Writer`] is the single writer; [`Lpm4Reader`] handles are
+//! - [`Dir24Writer`] is the single writer; [`Dir24Reader`] handles are
 //!   `Clone + Send + Sync` and never lock or wait.
-//! - **Concurrency.** A single [`Lpm4Writer::insert`] / [`Lpm4Writer::remove`]
+//! - **Concurrency.** A single [`Dir24Writer::insert`] / [`Dir24Writer::remove`]
 //!   updates the published table in place with one atomic 32-bit store per
 //!   entry, groups filled before they are linked (`Release`/`Acquire`): while
 //!   a prefix spanning many entries is being written, every address answers
 //!   either its old or its new route, never garbage. Groups freed by a
 //!   removal are reused only after an epoch grace period
 //!   (`crossbeam::epoch`), so a reader never follows a link into a reused
-//!   group. [`Lpm4Writer::apply`] writes a whole batch into a private copy
+//!   group. [`Dir24Writer::apply`] writes a whole batch into a private copy
 //!   and publishes it with one atomic root swap: readers see all of it or
 //!   none. Details: the `table` module.
 //! - Answers are exact for any sequence of overlapping inserts, replaces and
 //!   removes (removing a prefix uncovers the longest remaining one), checked
 //!   against [`super::oracle::Oracle4`].
-//! - [`Lpm4Reader::lookup_batch`] prefetches the tbl24 slots of a chunk of
+//! - [`Dir24Reader::lookup_batch`] prefetches the tbl24 slots of a chunk of
 //!   32 addresses, then reads them; on a longer slice it prefetches chunk
 //!   k+1 before reading chunk k (software pipelining), which a caller
 //!   making separate calls of 32 cannot get.
 //! - Memory: 64 MiB for `tbl24` plus 1 KiB per group in use, reserved up
 //!   front and committed as written, in huge pages when available
-//!   ([`Lpm4Writer::huge_page_bytes`]): a table of a few routes commits a
+//!   ([`Dir24Writer::huge_page_bytes`]): a table of a few routes commits a
 //!   few MiB; what was never written reads as the kernel's zero page.
 
 use super::mem::{prefetch, Root};
@@ -39,7 +39,7 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::sync::Arc;
 
-/// Group capacity of [`Lpm4Writer::new`]: 65,536 groups (64 MiB reserved,
+/// Group capacity of [`Dir24Writer::new`]: 65,536 groups (64 MiB reserved,
 /// committed only as groups are used), enough for ~65,000 /24s that hold
 /// longer prefixes.
 pub const DEFAULT_TBL8_GROUPS: u32 = 1 << 16;
@@ -198,17 +198,17 @@ impl Table {
 }
 
 /// The single writer of an IPv4 table. Not `Clone`: there is one writer.
-pub struct Lpm4Writer {
+pub struct Dir24Writer {
     engine: Engine,
 }
 
-impl Default for Lpm4Writer {
+impl Default for Dir24Writer {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Lpm4Writer {
+impl Dir24Writer {
     /// An empty table with [`DEFAULT_TBL8_GROUPS`] groups.
     pub fn new() -> Self {
         Self::with_tbl8_groups(DEFAULT_TBL8_GROUPS)
@@ -251,8 +251,8 @@ impl Lpm4Writer {
     }
 
     /// A reader handle on this table; clone it for each worker.
-    pub fn reader(&self) -> Lpm4Reader {
-        Lpm4Reader {
+    pub fn reader(&self) -> Dir24Reader {
+        Dir24Reader {
             root: self.engine.shared(),
         }
     }
@@ -358,11 +358,23 @@ impl Lpm4Writer {
 
 /// A lock-free read handle: `Clone + Send + Sync`, one per worker.
 #[derive(Clone)]
-pub struct Lpm4Reader {
+pub struct Dir24Reader {
     root: Arc<Root<Table>>,
 }
 
-impl Lpm4Reader {
+impl Dir24Reader {
+    /// [`Self::lookup_u32`] under the caller's pinned `guard`.
+    #[inline(always)]
+    pub(crate) fn lookup_pinned(&self, guard: &Guard, addr: u32) -> Option<NextHop> {
+        self.root.load(guard).lookup_v4(addr)
+    }
+
+    /// [`Self::lookup_batch`] under the caller's pinned `guard`.
+    #[inline(always)]
+    pub(crate) fn lookup_batch_pinned(&self, guard: &Guard, addrs: &[u32], out: &mut [Route]) {
+        self.root.load(guard).lookup_v4_slice(addrs, out);
+    }
+
     /// Longest-prefix match of `addr`. Pins an epoch guard per call; for
     /// many lookups use [`Self::lookup_batch`] or [`Self::pin`].
     #[inline]
@@ -391,8 +403,8 @@ impl Lpm4Reader {
 
     /// Pin once and look up many times. Keep a view for one batch or one
     /// poll loop iteration: while it lives, retired memory is not freed.
-    pub fn pin(&self) -> Lpm4View<'_> {
-        Lpm4View {
+    pub fn pin(&self) -> Dir24View<'_> {
+        Dir24View {
             root: &self.root,
             guard: epoch::pin(),
         }
@@ -400,12 +412,12 @@ impl Lpm4Reader {
 }
 
 /// A pinned reader: lookups without pinning cost. Not `Send`.
-pub struct Lpm4View<'r> {
+pub struct Dir24View<'r> {
     root: &'r Root<Table>,
     guard: Guard,
 }
 
-impl Lpm4View<'_> {
+impl Dir24View<'_> {
     /// Let the writer reclaim memory retired since this view was pinned,
     /// and stay pinned: cheaper than a new [`epoch::pin`]. A worker that
     /// keeps one view calls this between batches.
@@ -420,7 +432,7 @@ impl Lpm4View<'_> {
         self.root.load(&self.guard).lookup_v4(addr)
     }
 
-    /// Batch lookup, as [`Lpm4Reader::lookup_batch`].
+    /// Batch lookup, as [`Dir24Reader::lookup_batch`].
     ///
     /// # Panics
     /// If `addrs` and `out` differ in length.
@@ -446,7 +458,7 @@ mod tests {
 
     #[test]
     fn a_table_of_a_few_routes_commits_a_few_mib() {
-        let mut w = Lpm4Writer::new();
+        let mut w = Dir24Writer::new();
         w.insert(net("192.0.2.0/24"), 1).unwrap();
         // A /25: a tbl8 group.
         w.insert(net("198.51.100.0/25"), 2).unwrap();
@@ -475,7 +487,7 @@ mod tests {
 
     #[test]
     fn overlapping_insert_remove_uncovers_covering_prefix() {
-        let mut w = Lpm4Writer::with_tbl8_groups(16);
+        let mut w = Dir24Writer::with_tbl8_groups(16);
         let r = w.reader();
         w.insert(net("10.0.0.0/8"), 1).unwrap();
         w.insert(net("10.1.0.0/16"), 2).unwrap();
@@ -508,7 +520,7 @@ mod tests {
     /// folds groups (their reuse goes through the epoch collector).
     #[test]
     fn concurrent_reader_sees_old_or_new_route() {
-        let mut w = Lpm4Writer::with_tbl8_groups(4);
+        let mut w = Dir24Writer::with_tbl8_groups(4);
         w.insert(net("10.1.0.0/16"), 1).unwrap();
         w.insert(net("10.1.2.200/30"), 2).unwrap();
         let r = w.reader();
@@ -545,7 +557,7 @@ mod tests {
 
     #[test]
     fn replace_and_default_route() {
-        let mut w = Lpm4Writer::with_tbl8_groups(4);
+        let mut w = Dir24Writer::with_tbl8_groups(4);
         let r = w.reader();
         w.insert(net("0.0.0.0/0"), 9).unwrap();
         w.insert(net("192.168.1.0/24"), 1).unwrap();
@@ -569,7 +581,7 @@ mod tests {
             (net("10.1.0.0/16"), 3),
             (net("10.0.0.0/8"), 4),
         ];
-        let w = Lpm4Writer::from_routes(routes, 4).unwrap();
+        let w = Dir24Writer::from_routes(routes, 4).unwrap();
         assert_eq!(w.len(), 3);
         assert_eq!(w.lookup(ip("10.9.0.0")), Some(4));
         assert_eq!(w.lookup(ip("10.1.2.3")), Some(2));
@@ -578,7 +590,7 @@ mod tests {
 
     #[test]
     fn groups_exhausted_changes_nothing() {
-        let mut w = Lpm4Writer::with_tbl8_groups(1);
+        let mut w = Dir24Writer::with_tbl8_groups(1);
         w.insert(net("1.1.1.1/32"), 1).unwrap();
         assert_eq!(
             w.insert(net("1.1.2.1/32"), 2),
@@ -593,7 +605,7 @@ mod tests {
 
     #[test]
     fn batch_matches_single_lookups() {
-        let mut w = Lpm4Writer::with_tbl8_groups(64);
+        let mut w = Dir24Writer::with_tbl8_groups(64);
         for i in 0..40u32 {
             let p = Ipv4Net::new(Ipv4Addr::from(i.wrapping_mul(0x9E37_79B9)), (i % 33) as u8)
                 .unwrap()
@@ -613,7 +625,7 @@ mod tests {
 
     #[test]
     fn apply_publishes_batch_atomically() {
-        let mut w = Lpm4Writer::with_tbl8_groups(8);
+        let mut w = Dir24Writer::with_tbl8_groups(8);
         w.insert(net("10.0.0.0/8"), 1).unwrap();
         w.insert(net("10.0.0.1/32"), 2).unwrap();
         let r = w.reader();
