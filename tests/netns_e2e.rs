@@ -165,26 +165,32 @@ impl Lab {
 
     /// [`Lab::up`] with extra arguments for the provider edge's
     /// `xconnect run`, made from the lab's scratch directory.
+    /// A lab with nothing up yet: its namespace prefix (from the test's
+    /// process id and `name`) and an empty scratch directory.
+    fn empty(name: &str, stats_interval: &'static str) -> Lab {
+        let prefix = format!("xt{}{}-", std::process::id() % 10_000, &name[..2]);
+        let dir = std::env::temp_dir().join(format!("xconnect-e2e-{prefix}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Lab {
+            prefix,
+            dir,
+            forwarders: Vec::new(),
+            helpers: Vec::new(),
+            pe_args: Vec::new(),
+            stats_interval,
+            run_args: Vec::new(),
+            extra_ns: Vec::new(),
+        }
+    }
+
     fn up_with(
         name: &str,
         access: Access,
         tpid: &str,
         pe_args: impl FnOnce(&Path) -> Vec<String>,
     ) -> Lab {
-        let prefix = format!("xt{}{}-", std::process::id() % 10_000, &name[..2]);
-        let dir = std::env::temp_dir().join(format!("xconnect-e2e-{prefix}"));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab {
-            prefix,
-            dir,
-            forwarders: Vec::new(),
-            helpers: Vec::new(),
-            pe_args: Vec::new(),
-            stats_interval: "0",
-            run_args: Vec::new(),
-            extra_ns: Vec::new(),
-        };
+        let mut lab = Lab::empty(name, "0");
         lab.pe_args = pe_args(&lab.dir);
         let tap = if access == Access::Tap { " --tap" } else { "" };
         let o = lab.script(&format!("up{tap}"));
@@ -258,20 +264,7 @@ impl Lab {
         ms: impl FnOnce(String) -> String,
         interval: &'static str,
     ) -> Lab {
-        let prefix = format!("xt{}{}-", std::process::id() % 10_000, &name[..2]);
-        let dir = std::env::temp_dir().join(format!("xconnect-e2e-{prefix}"));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab {
-            prefix,
-            dir,
-            forwarders: Vec::new(),
-            helpers: Vec::new(),
-            pe_args: Vec::new(),
-            stats_interval: interval,
-            run_args: Vec::new(),
-            extra_ns: Vec::new(),
-        };
+        let mut lab = Lab::empty(name, interval);
         let o = lab.script("up --l3");
         assert!(o.status.success(), "topology up --l3: {}", text(&o));
         let read = |f: &str| fs::read_to_string(Path::new(ROOT).join("examples").join(f)).unwrap();
@@ -3429,20 +3422,7 @@ fn fpm_reconnect_keeps_forwarding() {
 /// (192.0.2.66, behind the MSEE), the VNet and M365 hosts of the L3 lab.
 impl Lab {
     fn up_ipvpn(name: &str) -> Lab {
-        let prefix = format!("xt{}{}-", std::process::id() % 10_000, &name[..2]);
-        let dir = std::env::temp_dir().join(format!("xconnect-e2e-{prefix}"));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab {
-            prefix,
-            dir,
-            forwarders: Vec::new(),
-            helpers: Vec::new(),
-            pe_args: Vec::new(),
-            stats_interval: "0",
-            run_args: Vec::new(),
-            extra_ns: Vec::new(),
-        };
+        let mut lab = Lab::empty(name, "0");
         let o = lab.script("up --l3");
         assert!(o.status.success(), "topology up --l3: {}", text(&o));
         for n in ["rpe", "bce", "brp", "brm", "sitea"] {
