@@ -9,7 +9,7 @@
 //!   enough to stay in cache. Otherwise it reads the first level and then
 //!   one 256-entry group per further byte of the longest matching prefix:
 //!   a /32 route takes 2 more reads, a /48 route 4.
-//! - [`Lpm6Reader::lookup_batch`] is software-pipelined over chunks of 32
+//! - [`Trie6Reader::lookup_batch`] is software-pipelined over chunks of 32
 //!   addresses: each step reads the summary bits of one chunk (prefetched
 //!   a step earlier) and queues the lanes that go on, after prefetching
 //!   their next slot; a queued lane is read three steps later, one level
@@ -19,7 +19,7 @@
 //! - Same writer/reader model and concurrency scheme as [`super::v4`]: in
 //!   place single updates (each address answers its old or its new route),
 //!   group reuse after an epoch grace period, atomic batches through
-//!   [`Lpm6Writer::apply`]. The summary bit of an entry is set after the
+//!   [`Trie6Writer::apply`]. The summary bit of an entry is set after the
 //!   entry becomes non-zero and cleared after it becomes zero, so a reader
 //!   stopped by a clear bit answers the entry's old or new value.
 //! - Answers are exact, checked against [`super::oracle::Oracle6`].
@@ -39,10 +39,10 @@ use std::net::Ipv6Addr;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::sync::Arc;
 
-/// Group capacity of [`Lpm6Writer::new`]: 2^18 groups (256 MiB reserved,
+/// Group capacity of [`Trie6Writer::new`]: 2^18 groups (256 MiB reserved,
 /// committed only as used). A realistic table of 200,000 prefixes of
 /// /32–/64 needs a few hundred thousand: size it with
-/// [`Lpm6Writer::with_groups`].
+/// [`Trie6Writer::with_groups`].
 pub const DEFAULT_GROUPS: u32 = 1 << 18;
 
 const FIRST_BITS: u32 = 24;
@@ -251,17 +251,17 @@ const MAX_READS: usize = 1 + (128 - FIRST_BITS as usize) / 8;
 const WALK_DISTANCE: usize = 3;
 
 /// The single writer of an IPv6 table. Not `Clone`: there is one writer.
-pub struct Lpm6Writer {
+pub struct Trie6Writer {
     engine: Engine,
 }
 
-impl Default for Lpm6Writer {
+impl Default for Trie6Writer {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Lpm6Writer {
+impl Trie6Writer {
     /// An empty table with [`DEFAULT_GROUPS`] groups.
     pub fn new() -> Self {
         Self::with_groups(DEFAULT_GROUPS)
@@ -277,8 +277,8 @@ impl Lpm6Writer {
     }
 
     /// A reader handle on this table; clone it for each worker.
-    pub fn reader(&self) -> Lpm6Reader {
-        Lpm6Reader {
+    pub fn reader(&self) -> Trie6Reader {
+        Trie6Reader {
             root: self.engine.shared(),
         }
     }
@@ -381,11 +381,11 @@ impl Lpm6Writer {
 
 /// A lock-free read handle: `Clone + Send + Sync`, one per worker.
 #[derive(Clone)]
-pub struct Lpm6Reader {
+pub struct Trie6Reader {
     root: Arc<Root<Table>>,
 }
 
-impl Lpm6Reader {
+impl Trie6Reader {
     /// Longest-prefix match of `addr`. Pins an epoch guard per call.
     #[inline]
     pub fn lookup(&self, addr: Ipv6Addr) -> Option<NextHop> {
@@ -414,8 +414,8 @@ impl Lpm6Reader {
     }
 
     /// Pin once and look up many times (see [`super::Lpm4Reader::pin`]).
-    pub fn pin(&self) -> Lpm6View<'_> {
-        Lpm6View {
+    pub fn pin(&self) -> Trie6View<'_> {
+        Trie6View {
             root: &self.root,
             guard: epoch::pin(),
         }
@@ -423,12 +423,12 @@ impl Lpm6Reader {
 }
 
 /// A pinned reader: lookups without pinning cost. Not `Send`.
-pub struct Lpm6View<'r> {
+pub struct Trie6View<'r> {
     root: &'r Root<Table>,
     guard: Guard,
 }
 
-impl Lpm6View<'_> {
+impl Trie6View<'_> {
     /// Let the writer reclaim memory retired since this view was pinned,
     /// and stay pinned: cheaper than a new [`epoch::pin`]. A worker that
     /// keeps one view calls this between batches.
@@ -443,7 +443,7 @@ impl Lpm6View<'_> {
         self.root.load(&self.guard).lookup_v6(addr)
     }
 
-    /// Batch lookup, as [`Lpm6Reader::lookup_batch`].
+    /// Batch lookup, as [`Trie6Reader::lookup_batch`].
     ///
     /// # Panics
     /// If `addrs` and `out` differ in length.
@@ -470,7 +470,7 @@ mod tests {
     #[cfg(not(miri))]
     #[test]
     fn a_table_of_a_few_routes_commits_a_few_mib() {
-        let mut w = Lpm6Writer::new();
+        let mut w = Trie6Writer::new();
         w.insert(net("2001:db8::/32"), 1).unwrap();
         w.insert(net("2001:db8:1::/48"), 2).unwrap();
         w.apply(&[Update::Insert(net("2001:db8:2:3::/64"), 3)])
@@ -496,7 +496,7 @@ mod tests {
     /// Small enough for Miri: deep prefixes only.
     #[test]
     fn deep_prefixes_fold_back() {
-        let mut w = Lpm6Writer::with_groups(16);
+        let mut w = Trie6Writer::with_groups(16);
         let r = w.reader();
         w.insert(net("2001:db8::/32"), 1).unwrap();
         w.insert(net("2001:db8:1:2::1/128"), 2).unwrap();
@@ -515,7 +515,7 @@ mod tests {
 
     #[test]
     fn overlapping_insert_remove_and_fold() {
-        let mut w = Lpm6Writer::with_groups(64);
+        let mut w = Trie6Writer::with_groups(64);
         let r = w.reader();
         w.insert(net("2001:db8::/32"), 1).unwrap();
         w.insert(net("2001:db8:1::/48"), 2).unwrap();
@@ -542,7 +542,7 @@ mod tests {
 
     #[test]
     fn batch_matches_single_lookups_and_apply() {
-        let mut w = Lpm6Writer::with_groups(512);
+        let mut w = Trie6Writer::with_groups(512);
         for i in 0..60u32 {
             let a = u128::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
             let p = Ipv6Net::new(Ipv6Addr::from(a), (i * 7 % 129) as u8)
@@ -575,7 +575,7 @@ mod tests {
     #[test]
     fn long_batches_match_single_lookups() {
         let routes = crate::lpm::gen::ipv6_table(3000, 5);
-        let mut w = Lpm6Writer::with_groups(1 << 14);
+        let mut w = Trie6Writer::with_groups(1 << 14);
         for &(p, nh) in &routes {
             w.insert(p, nh).unwrap();
         }
