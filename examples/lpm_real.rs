@@ -28,13 +28,13 @@
 //!   touching only IPv4, and for those touching IPv6. Without the
 //!   fuzzer's instrumentation, so it is an upper bound of the target's rate.
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xconnect::lpm::gen::{self, XorShift64};
-use xconnect::lpm::{poptrie, v4, NextHop, Route, BATCH};
+use xconnect::lpm::{poptrie, v4, v6, NextHop, Route, BATCH};
 
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
@@ -292,6 +292,156 @@ fn vrf(n: usize, k: usize, clustered: bool) {
     }
 }
 
+/// The real IPv6 table (or, with `synthetic`, `gen::ipv6_table(200_000)`).
+fn table6(synthetic: bool) -> Vec<(Ipv6Net, NextHop)> {
+    if synthetic {
+        return gen::ipv6_table(200_000, 42);
+    }
+    let path = gen::bgp_table_path().expect("no bgpas.lpm: cargo fetch a project using iptrie");
+    gen::bgp_table(&path).expect("read table").1
+}
+
+/// Time `f` over `ring` in batches of 32 (or singly), thread CPU time.
+fn time6(
+    ring: &[u128],
+    batch: bool,
+    mut one: impl FnMut(&[u128], &mut [Route; BATCH], bool) -> u64,
+) -> f64 {
+    let t = thread_cpu();
+    let mut x = 0u64;
+    let mut out = [Route::NONE; BATCH];
+    for c in ring.chunks_exact(BATCH) {
+        x = x.wrapping_add(one(c, &mut out, batch));
+    }
+    black_box(x);
+    ring.len() as f64 / (thread_cpu() - t).as_secs_f64() / 1e6
+}
+
+/// IPv6: today's trie (`v6::Trie6Writer`) against the compressed table
+/// (`poptrie::Poptrie6Writer`), random and inside-table addresses, batch
+/// of 32 and single, interleaved rounds. `k > 0`: k prefixes sampled
+/// spread over the table.
+fn lookup6(rounds: usize, k: usize, synthetic: bool) {
+    let mut routes = table6(synthetic);
+    if k > 0 {
+        let mut rng = XorShift64::new(5);
+        routes = (0..k)
+            .map(|_| routes[rng.below(routes.len() as u32) as usize])
+            .collect();
+    }
+    println!(
+        "{} IPv6 prefixes{}",
+        routes.len(),
+        if synthetic { " (synthetic)" } else { "" }
+    );
+    let mut trie = v6::Trie6Writer::with_groups(1 << 20);
+    for &(p, nh) in &routes {
+        trie.insert(p, nh).unwrap();
+    }
+    let t = Instant::now();
+    let pop = poptrie::Poptrie6Writer::from_routes(routes.iter().copied(), 0).unwrap();
+    println!(
+        "poptrie build {:.0} ms; table bytes: trie {} (resident {}), poptrie {}",
+        t.elapsed().as_secs_f64() * 1e3,
+        trie.table_bytes(),
+        trie.resident_bytes(),
+        pop.table_bytes()
+    );
+    let n = 1 << 22;
+    let random = gen::random_v6(n, 7);
+    let inside = gen::inside_v6(&routes, n, 8);
+    let (tr, pr) = (trie.reader(), pop.reader());
+    for ring in [&random, &inside] {
+        for &a in ring.iter().take(200_000) {
+            assert_eq!(tr.lookup_u128(a), pr.lookup_u128(a), "{a:#x}");
+        }
+    }
+    for (kind, ring) in [("random", &random), ("inside", &inside)] {
+        for batch in [true, false] {
+            let (mut d, mut p, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let mut tv = tr.pin();
+                let a = time6(ring, batch, |c, out, batch| {
+                    tv.repin();
+                    if batch {
+                        tv.lookup_batch(c, out);
+                        u64::from(out[7].next_hop().unwrap_or(0))
+                    } else {
+                        c.iter()
+                            .map(|&a| u64::from(tv.lookup(a).unwrap_or(0)))
+                            .sum()
+                    }
+                });
+                drop(tv);
+                let mut pv = pr.pin();
+                let b = time6(ring, batch, |c, out, batch| {
+                    pv.repin();
+                    if batch {
+                        pv.lookup_batch(c, out);
+                        u64::from(out[7].next_hop().unwrap_or(0))
+                    } else {
+                        c.iter()
+                            .map(|&a| u64::from(pv.lookup(a).unwrap_or(0)))
+                            .sum()
+                    }
+                });
+                d.push(a);
+                p.push(b);
+                ratio.push(b / a);
+            }
+            let mode = if batch { "batch32" } else { "single" };
+            summary(&format!("v6 {kind} {mode} trie Mlookups/s"), &mut d);
+            summary(&format!("v6 {kind} {mode} poptrie Mlookups/s"), &mut p);
+            summary(&format!("v6 {kind} {mode} poptrie/trie"), &mut ratio);
+        }
+    }
+}
+
+/// IPv6 VRFs: n tables of k prefixes sampled spread over the real table.
+fn vrf6(n: usize, k: usize) {
+    let routes = table6(false);
+    let mut rng = XorShift64::new(11);
+    let samples: Vec<Vec<(Ipv6Net, NextHop)>> = (0..n)
+        .map(|_| {
+            (0..k)
+                .map(|_| routes[rng.below(routes.len() as u32) as usize])
+                .collect()
+        })
+        .collect();
+    for which in ["poptrie", "trie"] {
+        let m = if which == "trie" { n.min(16) } else { n };
+        let before = rss();
+        let t = Instant::now();
+        let (mut keep_p, mut keep_t, mut table) = (Vec::new(), Vec::new(), 0);
+        for s in &samples[..m] {
+            if which == "poptrie" {
+                let mut w = poptrie::Poptrie6Writer::new();
+                for &(p, nh) in s {
+                    w.insert(p, nh).unwrap();
+                }
+                table += w.table_bytes();
+                keep_p.push(w);
+            } else {
+                let mut w = v6::Trie6Writer::with_groups(1 << 12);
+                for &(p, nh) in s {
+                    w.insert(p, nh).unwrap();
+                }
+                table += w.resident_bytes();
+                keep_t.push(w);
+            }
+        }
+        let el = t.elapsed();
+        let grown = rss().saturating_sub(before);
+        println!(
+            "vrf-memory v6 {which} spread: {m} tables of {k}: resident growth {:.1} MiB total, {:.0} KiB per table (table alone {:.0} KiB); build {:.2} ms per table",
+            grown as f64 / (1 << 20) as f64,
+            grown as f64 / m as f64 / 1024.0,
+            table as f64 / m as f64 / 1024.0,
+            el.as_secs_f64() * 1e3 / m as f64
+        );
+    }
+}
+
 fn diff(dir: &str) {
     use arbitrary::{Arbitrary, Unstructured};
     use xconnect::invariants::{lpm_diff, LpmOp};
@@ -391,6 +541,12 @@ fn main() {
             args.get(4).map(String::as_str) == Some("clustered"),
         ),
         Some("wrap") => wrap(num(2, 7)),
+        Some("lookup6") => lookup6(
+            num(2, 7),
+            num(3, 0),
+            args.get(3).map(String::as_str) == Some("synthetic"),
+        ),
+        Some("vrf6") => vrf6(num(2, 1000), num(3, 200)),
         Some("diff") => diff(args.get(2).map_or("fuzz/corpus/lpm_diff", String::as_str)),
         _ => eprintln!("usage: lpm_real lookup|load|update|vrf N K [spread|clustered]|diff [DIR]"),
     }

@@ -263,6 +263,19 @@ pub(crate) fn prefetch<T>(r: &T) {
     let _ = r;
 }
 
+/// [`prefetch`] of a raw address: also a pure hint, so any pointer value
+/// (dangling, unaligned, null) is fine.
+#[inline(always)]
+pub(crate) fn prefetch_ptr<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: PREFETCHT0 is a pure hint that cannot fault for any address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
+}
+
 /// The published value, shared by readers. Readers only [`Root::load`]; the
 /// single [`RootWriter`] replaces it.
 pub(crate) struct Root<T: Send + Sync + 'static> {

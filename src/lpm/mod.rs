@@ -32,8 +32,10 @@
 //! [`gen`] builds deterministic, realistic route tables for benches and the
 //! CLI; [`limit`] is the random-read limit the benches compare lookups with.
 
+pub mod chosen;
 pub mod gen;
 pub mod ipv4;
+pub mod ipv6;
 pub mod limit;
 pub mod oracle;
 pub mod poptrie;
@@ -44,7 +46,7 @@ mod mem;
 mod table;
 
 pub use ipv4::{Lpm4Reader, Lpm4View, Lpm4Writer};
-pub use v6::{Trie6Reader as Lpm6Reader, Trie6View as Lpm6View, Trie6Writer as Lpm6Writer};
+pub use ipv6::{Lpm6Reader, Lpm6View, Lpm6Writer};
 
 /// Index of a next hop (an adjacency) in the caller's table. Only the low
 /// 24 bits are usable: see [`MAX_NEXT_HOP`].

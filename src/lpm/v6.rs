@@ -276,6 +276,21 @@ impl Trie6Writer {
         }
     }
 
+    /// A table holding `routes` (later duplicates replace earlier ones)
+    /// with room for `groups` groups, published once.
+    pub fn from_routes(
+        routes: impl IntoIterator<Item = (Ipv6Net, NextHop)>,
+        groups: u32,
+    ) -> Result<Self, LpmError> {
+        let mut w = Self::with_groups(groups);
+        let updates: Vec<Update<Ipv6Net>> = routes
+            .into_iter()
+            .map(|(p, nh)| Update::Insert(p, nh))
+            .collect();
+        w.apply(&updates)?;
+        Ok(w)
+    }
+
     /// A reader handle on this table; clone it for each worker.
     pub fn reader(&self) -> Trie6Reader {
         Trie6Reader {
@@ -386,6 +401,18 @@ pub struct Trie6Reader {
 }
 
 impl Trie6Reader {
+    /// [`Self::lookup_u128`] under the caller's pinned `guard`.
+    #[inline(always)]
+    pub(crate) fn lookup_pinned(&self, guard: &Guard, addr: u128) -> Option<NextHop> {
+        self.root.load(guard).lookup_v6(addr)
+    }
+
+    /// [`Self::lookup_batch`] under the caller's pinned `guard`.
+    #[inline(always)]
+    pub(crate) fn lookup_batch_pinned(&self, guard: &Guard, addrs: &[u128], out: &mut [Route]) {
+        self.root.load(guard).lookup_v6_batch(addrs, out);
+    }
+
     /// Longest-prefix match of `addr`. Pins an epoch guard per call.
     #[inline]
     pub fn lookup(&self, addr: Ipv6Addr) -> Option<NextHop> {
