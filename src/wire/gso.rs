@@ -794,3 +794,313 @@ pub fn segment(
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// An IPv4 TCP super-frame under one 802.1Q tag (VID 100), DF set,
+    /// IPv4 ID 0xfffe, TCP seq 0xfffffffa, flags CWR|ACK|PSH|FIN, a
+    /// 12-byte timestamp option, 10 payload bytes "ABCDEFGHIJ", its
+    /// checksums complete.
+    const SUPER: &str = "0200000000020200000000018100006408004500003efffe400040064e84c0000201c63364029c401451fffffffa010203048099020078fe00000101080a00000001000000024142434445464748494a";
+    /// The same frame cut at 4 payload bytes, written out independently of
+    /// this module (a 20-line Python script summing 16-bit words): IDs
+    /// 0xfffe, 0xffff, 0x0000 and sequence numbers that wrap, CWR on the
+    /// first segment only, PSH and FIN on the last only.
+    const SEGMENTS: [&str; 3] = [
+        "02000000000202000000000181000064080045000038fffe400040064e8ac0000201c63364029c401451fffffffa01020304809002004ee600000101080a000000010000000241424344",
+        "02000000000202000000000181000064080045000038ffff400040064e89c0000201c63364029c401451fffffffe0102030480100200475a00000101080a000000010000000245464748",
+        "020000000002020000000001810000640800450000360000400040064e8bc0000201c63364029c4014510000000201020304801902008a9400000101080a0000000100000002494a",
+    ];
+    /// Offsets in SUPER: tag, then IPv4 at 18, TCP at 38.
+    const L4: usize = 38;
+
+    fn tcp4(mss: u16, checksum: ChecksumState) -> Offload {
+        Offload {
+            gso: GsoKind::TcpV4,
+            ecn: true,
+            segment_size: mss,
+            header_len: (L4 + 32) as u16,
+            checksum,
+        }
+    }
+
+    const PARTIAL: ChecksumState = ChecksumState::Partial {
+        start: L4 as u16,
+        offset: 16,
+    };
+
+    fn cut(frame: &[u8], o: &Offload, mtu: Option<u16>) -> Result<Vec<Vec<u8>>, GsoError> {
+        let mut scratch = [0u8; 2048];
+        let mut out = Vec::new();
+        segment(frame, o, mtu, &mut scratch, |s| out.push(s.to_vec()))?;
+        Ok(out)
+    }
+
+    /// The super-frame with the TCP checksum field holding the
+    /// pseudo-header sum, as a sender using NEEDS_CSUM hands it over.
+    fn partial(frame: &[u8]) -> Vec<u8> {
+        let mut f = frame.to_vec();
+        let ph = PseudoHeader::V4 {
+            src: [192, 0, 2, 1].into(),
+            dst: [198, 51, 100, 2].into(),
+        };
+        let sum = checksum::fold(ph.sum(protocol::TCP, f.len() - L4));
+        f[L4 + 16..L4 + 18].copy_from_slice(&sum.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn virtio_net_hdr_takes_apart_and_builds() {
+        let h = VirtioNetHdr {
+            flags: vnet_flags::NEEDS_CSUM,
+            gso_type: vnet_gso::TCPV4 | vnet_gso::ECN,
+            hdr_len: 66,
+            gso_size: 1448,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        let mut b = [0xaau8; 12];
+        assert_eq!(h.emit(&mut b), Ok(10));
+        assert_eq!(b[10..], [0xaa, 0xaa], "writes 10 bytes only");
+        #[cfg(target_endian = "little")]
+        assert_eq!(b[..10], [0x01, 0x81, 66, 0, 0xa8, 0x05, 34, 0, 16, 0]);
+        assert_eq!(VirtioNetHdr::parse(&b), Ok(h));
+        assert_eq!(
+            VirtioNetHdr::parse(&b[..9]),
+            Err(GsoError::Truncated {
+                what: "virtio_net_hdr",
+                needed: 10,
+                present: 9
+            })
+        );
+        assert!(h.emit(&mut [0u8; 9]).is_err());
+    }
+
+    #[test]
+    fn offload_reads_what_the_kernel_sends_and_refuses_the_rest() {
+        let h = |flags, gso_type, gso_size| VirtioNetHdr {
+            flags,
+            gso_type,
+            hdr_len: 54,
+            gso_size,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        let o = Offload::from_virtio(&h(1, vnet_gso::TCPV6, 1440)).unwrap();
+        assert_eq!(o.gso, GsoKind::TcpV6);
+        assert_eq!(o.segment_size, 1440);
+        assert_eq!(
+            o.checksum,
+            ChecksumState::Partial {
+                start: 34,
+                offset: 16
+            }
+        );
+        assert_eq!(o.to_virtio(), h(1, vnet_gso::TCPV6, 1440));
+        let o = Offload::from_virtio(&h(2, vnet_gso::NONE, 1440)).unwrap();
+        assert_eq!((o.gso, o.segment_size), (GsoKind::None, 0));
+        assert_eq!(o.checksum, ChecksumState::Verified);
+        let o = Offload::from_virtio(&h(0, vnet_gso::TCPV4 | vnet_gso::ECN, 9)).unwrap();
+        assert!(o.ecn && o.is_super_frame());
+        assert_eq!(o.checksum, ChecksumState::InBytes);
+        assert_eq!(o.to_virtio().gso_type, 0x81);
+        for t in [vnet_gso::UDP, vnet_gso::UDP_L4, vnet_gso::ECN, 2, 0x7f] {
+            assert_eq!(
+                Offload::from_virtio(&h(1, t, 100)),
+                Err(GsoError::UnsupportedGsoType(t))
+            );
+        }
+        assert_eq!(
+            Offload::from_virtio(&h(1, vnet_gso::TCPV4, 0)),
+            Err(GsoError::ZeroSegmentSize)
+        );
+        assert_eq!(Offload::NONE.to_virtio(), VirtioNetHdr::default());
+    }
+
+    #[test]
+    fn shift_moves_the_checksum_start_and_header_length() {
+        let mut o = tcp4(1448, PARTIAL);
+        o.shift(4).unwrap();
+        assert_eq!(o.checksum, ChecksumState::Partial { start: 42, offset: 16 });
+        assert_eq!(o.header_len, 74);
+        o.shift(-8).unwrap();
+        assert_eq!(o.checksum, ChecksumState::Partial { start: 34, offset: 16 });
+        assert_eq!(o.header_len, 66);
+        let before = o;
+        assert_eq!(
+            o.shift(-40),
+            Err(GsoError::ShiftOutOfRange { value: 34, delta: -40 })
+        );
+        assert_eq!(o, before, "a failed shift changes nothing");
+        let mut none = Offload::NONE;
+        none.shift(-4).unwrap();
+        assert_eq!(none, Offload::NONE, "nothing to move");
+        assert!(o.shift(isize::MAX).is_err());
+    }
+
+    #[test]
+    fn cuts_like_the_kernel_ids_and_sequence_numbers_wrap() {
+        let sup = hex(SUPER);
+        let want: Vec<Vec<u8>> = SEGMENTS.iter().map(|s| hex(s)).collect();
+        // The checksum field's content does not matter: complete, partial
+        // (pseudo-header sum) or unannounced.
+        for (frame, c) in [
+            (sup.clone(), ChecksumState::InBytes),
+            (partial(&sup), PARTIAL),
+            (sup.clone(), ChecksumState::Verified),
+        ] {
+            assert_eq!(cut(&frame, &tcp4(4, c), None).unwrap(), want, "{c:?}");
+        }
+        // The MTU lowers the segment size: 20 + 32 + 4 bytes at most.
+        assert_eq!(cut(&sup, &tcp4(1448, PARTIAL), Some(56)).unwrap(), want);
+        let s = Segmenter::new(&sup, &tcp4(1448, PARTIAL), Some(56)).unwrap();
+        assert_eq!((s.segments(), s.segment_size(), s.max_segment_len()), (3, 4, 74));
+        assert_eq!(
+            Segmenter::new(&sup, &tcp4(4, PARTIAL), Some(52)).unwrap_err(),
+            GsoError::MtuTooSmall { mtu: 52, headers: 52 }
+        );
+    }
+
+    #[test]
+    fn a_super_frame_that_fits_leaves_whole_with_its_checksum_completed() {
+        let sup = hex(SUPER);
+        for mss in [10, 11, 1448] {
+            assert_eq!(cut(&partial(&sup), &tcp4(mss, PARTIAL), None).unwrap(), [sup.clone()]);
+            // Without NEEDS_CSUM the bytes are left as they are.
+            let p = partial(&sup);
+            assert_eq!(cut(&p, &tcp4(mss, ChecksumState::InBytes), None).unwrap(), [p]);
+        }
+    }
+
+    #[test]
+    fn a_plain_frame_with_a_partial_checksum_is_completed() {
+        let sup = hex(SUPER);
+        let o = Offload {
+            checksum: PARTIAL,
+            ..Offload::NONE
+        };
+        assert_eq!(cut(&partial(&sup), &o, None).unwrap(), [sup.clone()]);
+        let mut f = partial(&sup);
+        complete_checksum(&mut f, L4, 16).unwrap();
+        assert_eq!(f, sup);
+        // Not parsed: any bytes do, as long as the field is inside.
+        assert_eq!(cut(&[0u8; 3], &Offload::NONE, None).unwrap(), [vec![0u8; 3]]);
+        let o = Offload {
+            checksum: ChecksumState::Partial { start: 1, offset: 1 },
+            ..Offload::NONE
+        };
+        assert_eq!(
+            cut(&[0u8; 3], &o, None),
+            Err(GsoError::ChecksumOutOfFrame { start: 1, offset: 1, len: 3 })
+        );
+        assert!(complete_checksum(&mut [0u8; 4], usize::MAX, 2).is_err());
+        assert!(complete_checksum(&mut [0u8; 4], 2, 1).is_err());
+        // A zero sum is written as 0xffff, as skb_checksum_help does.
+        let mut z = [0u8; 4];
+        complete_checksum(&mut z, 0, 2).unwrap();
+        assert_eq!(z, [0, 0, 0xff, 0xff]);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_cut_and_says_why() {
+        let sup = hex(SUPER);
+        let o = tcp4(4, PARTIAL);
+        let v6 = Offload {
+            gso: GsoKind::TcpV6,
+            ..o
+        };
+        assert_eq!(
+            cut(&sup, &v6, None),
+            Err(GsoError::KindMismatch {
+                kind: GsoKind::TcpV6,
+                ethertype: 0x0800
+            })
+        );
+        let mut udp = sup.clone();
+        udp[18 + 9] = 17;
+        assert_eq!(cut(&udp, &o, None), Err(GsoError::NotTcp { protocol: 17 }));
+        let mut frag = sup.clone();
+        frag[18 + 6] = 0x20; // MF
+        assert_eq!(cut(&frag, &o, None), Err(GsoError::Fragment));
+        let mut padded = sup.clone();
+        padded.push(0);
+        assert_eq!(
+            cut(&padded, &o, None),
+            Err(GsoError::LengthMismatch { ip_end: 80, frame_len: 81 })
+        );
+        let off = Offload {
+            checksum: ChecksumState::Partial { start: 38, offset: 6 },
+            ..o
+        };
+        assert!(matches!(cut(&sup, &off, None), Err(GsoError::ChecksumNotTcp { .. })));
+        let zero = Offload {
+            segment_size: 0,
+            ..o
+        };
+        assert_eq!(cut(&sup, &zero, None), Err(GsoError::ZeroSegmentSize));
+        let mut s = Segmenter::new(&sup, &o, None).unwrap();
+        let mut small = [0u8; 73];
+        assert!(matches!(s.write_next(&mut small), Err(GsoError::Truncated { needed: 74, .. })));
+        assert_eq!(s.write_next(&mut [0u8; 74]), Ok(Some(74)), "nothing consumed by the failure");
+        assert!(segment(&sup, &o, None, &mut small, |_| panic!("handed over")).is_err());
+        // Every truncation is an error, never a panic.
+        for n in 0..sup.len() {
+            assert!(cut(&sup[..n], &o, None).is_err(), "{n} bytes");
+        }
+        // An IPv6 extension header is named.
+        let mut v6f = sup[..14].to_vec();
+        v6f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        v6f.extend_from_slice(&[0x60, 0, 0, 0, 0, 8, 0, 64]);
+        v6f.extend_from_slice(&[0u8; 32]);
+        v6f.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            cut(&v6f, &v6, None),
+            Err(GsoError::Ipv6Extension { next_header: 0 })
+        );
+        let msg = GsoError::Ipv6Extension { next_header: 0 }.to_string();
+        assert!(msg.contains("extension header 0"), "{msg}");
+    }
+
+    proptest! {
+        /// No input makes the segmenter or the header parser panic.
+        #[test]
+        fn never_panics(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            hdr in any::<[u8; 10]>(),
+            mtu in proptest::option::of(any::<u16>()),
+            buf_len in 0usize..300,
+        ) {
+            let h = VirtioNetHdr::parse(&hdr).unwrap();
+            let mut buf = vec![0u8; buf_len];
+            if let Ok(mut o) = Offload::from_virtio(&h) {
+                let _ = o.shift(hdr[0] as isize - 128);
+                let _ = segment(&bytes, &o, mtu, &mut buf, |_| {});
+                if let Ok(mut s) = Segmenter::new(&bytes, &o, mtu) {
+                    while let Ok(Some(_)) = s.write_next(&mut buf) {}
+                }
+            }
+            let mut b = bytes.clone();
+            let _ = complete_checksum(&mut b, h.csum_start as usize, h.csum_offset as usize);
+        }
+
+        /// Offload ↔ virtio_net_hdr round-trips for every header xconnect
+        /// accepts.
+        #[test]
+        fn virtio_round_trip(hdr in any::<[u8; 10]>()) {
+            let h = VirtioNetHdr::parse(&hdr).unwrap();
+            if let Ok(o) = Offload::from_virtio(&h) {
+                prop_assert_eq!(Offload::from_virtio(&o.to_virtio()), Ok(o));
+            }
+        }
+    }
+}
