@@ -4,8 +4,9 @@
 //! 0x9100), IPv4, IPv6 with extension headers, UDP/TCP, ARP,
 //! ICMPv4/ICMPv6, IPv6 neighbour discovery, the MPLS label stack (≤ 4
 //! entries) and the pseudowire control word, the Internet checksum (RFC
-//! 1071/1624) with the pseudo-headers, and [`PacketBuf`], a frame buffer
-//! with headroom for in-place tag push/pop.
+//! 1071/1624) with the pseudo-headers, [`PacketBuf`], a frame buffer
+//! with headroom for in-place tag push/pop, and super-frames ([`gso`]: the
+//! `virtio_net_hdr`, offload metadata, software TCP segmentation).
 //!
 //! Two levels per protocol, as in smoltcp: a view (`EthernetFrame`,
 //! `Ipv4Packet`, …) whose byte offsets live in the module's `mod field`,
@@ -27,6 +28,7 @@ pub mod dscp;
 pub mod error;
 pub mod ethernet;
 pub mod frame;
+pub mod gso;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
@@ -42,6 +44,7 @@ pub use dscp::Dscp;
 pub use error::{ErrorKind, Layer, WireError};
 pub use ethernet::EthernetRepr;
 pub use frame::{parse, parse_into, parse_tags, FrameInfo, L3};
+pub use gso::{ChecksumState, GsoError, GsoKind, Offload, Segmenter, VirtioNetHdr};
 pub use icmp::{Icmpv4Repr, Icmpv6Repr};
 pub use ipv4::Ipv4Repr;
 pub use ipv6::Ipv6Repr;
