@@ -24,7 +24,9 @@
 #   tcp-bridge        a Linux bridge in each of ${P}pe and ${P}ms (access
 #                     veth + trunk-a); 192.0.2.1 → 192.0.2.2
 #
-# Trunk-b exists (the forwarders' configs name it) but carries no data.
+# Trunk-b exists (the forwarders' configs name it); the kernel paths leave
+# it out, the forwarders may hash a direction onto it. `--nice N` runs the
+# forwarders at nice N; `--gen` does not apply.
 # Every run builds the chain afresh, starts the iperf3 server (bound to
 # the server's address, one test: -1) and then the client (-t WINDOW,
 # --json, --connect-timeout 3 s), both under `timeout`, each in its own
