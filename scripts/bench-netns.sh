@@ -8,6 +8,8 @@
 #   sudo scripts/bench-netns.sh [--quick] [--json] [--window S] [--windows N]
 #                               [--modes a,b,…] [--list] [--gen xconnect|trafgen]
 #                               [--nice N]
+#   sudo scripts/bench-netns.sh --tcp [--quick] [--json] [--window S] [--windows N]
+#                               [--modes tcp-…] [--list] [--offloads on|off|both]
 #
 #            ${P}gen              ${P}dut                    ${P}sink
 #   trafgen → xcb-gen0 ═══ xcb-din  [dut]  xcb-dtra ═══ xcb-stra   (primary trunk / routed / bridged)
@@ -98,6 +100,13 @@
 # OpenFlow rule per direction.
 # Everything created (namespaces ${P}*, processes, the temporary
 # directory) is removed on exit, failure and Ctrl-C.
+#
+# `--tcp`: bulk TCP instead (iperf3, one stream) through the lab's
+# two-hop chain (scripts/topology.sh: customer host → hop 1 → trunk →
+# hop 2 → VNet host), the hops being the lab's two xconnects (L2 QinQ or
+# routed l3), two namespaces of kernel IPv4 forwarding, or two Linux
+# bridges; `--window` is each iperf3 run's seconds, `--windows` the runs;
+# `--offloads` the end hosts' offloads. See scripts/lib/bench-tcp.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/packages.sh
@@ -106,8 +115,10 @@ cd "$(dirname "$0")/.."
 ALL_MODES=(ceiling kernel-fwd kernel-fwd-rps bridge bridge-rps ovs-netdev ovs-afxdp
   xconnect-1w xconnect-2w xconnect-1w-rps xconnect-1w-napi kernel-fwd-napi xconnect-tap xconnect-1w-capture
   xconnect-1w-metrics)
-WINDOW=5 WINDOWS=3 JSON=0 MODES="" GEN_TOOL=xconnect NICE=0
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+# The --tcp modes (scripts/lib/bench-tcp.sh); --list shows them with --tcp.
+TCP_MODES=(tcp-kernel-fwd tcp-bridge tcp-xconnect-l2 tcp-xconnect-l3)
+WINDOW=5 WINDOWS=3 JSON=0 MODES="" GEN_TOOL=xconnect NICE=0 TCP=0 OFFLOADS="" LIST=0
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) WINDOW=2; WINDOWS=1 ;;
@@ -117,7 +128,9 @@ while [ $# -gt 0 ]; do
     --modes) MODES=${2:?}; shift ;;
     --gen) GEN_TOOL=${2:?}; shift ;;
     --nice) NICE=${2:?}; shift ;;
-    --list) printf '%s\n' "${ALL_MODES[@]}"; exit 0 ;;
+    --tcp) TCP=1 ;;
+    --offloads) OFFLOADS=${2:?}; shift ;;
+    --list) LIST=1 ;;
     -h|--help) usage ;;
     *) echo "bench-netns: unknown argument $1" >&2; usage ;;
   esac
@@ -126,10 +139,26 @@ done
 [[ "$WINDOW" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench-netns: --window needs seconds" >&2; exit 2; }
 [[ "$NICE" =~ ^-?[0-9]+$ ]] || { echo "bench-netns: --nice needs an integer" >&2; exit 2; }
 [[ "$WINDOWS" =~ ^[1-9][0-9]?$ ]] || { echo "bench-netns: --windows needs 1..99" >&2; exit 2; }
+# --modes naming only tcp-* modes implies --tcp (the two kinds do not mix).
+if [ -n "$MODES" ]; then
+  IFS=, read -r -a SEL <<<"$MODES"
+  tcp_only=1
+  for m in "${SEL[@]}"; do [[ "$m" == tcp-* ]] || tcp_only=0; done
+  [ "$tcp_only" = 0 ] || TCP=1
+fi
+if [ "$TCP" = 1 ]; then ALL_MODES=("${TCP_MODES[@]}"); fi
+if [ "$LIST" = 1 ]; then printf '%s\n' "${ALL_MODES[@]}"; exit 0; fi
 if [ -n "$MODES" ]; then IFS=, read -r -a SEL <<<"$MODES"; else SEL=("${ALL_MODES[@]}"); fi
 for m in "${SEL[@]}"; do
-  [[ " ${ALL_MODES[*]} " == *" $m "* ]] || { echo "bench-netns: unknown mode $m (--list)" >&2; exit 2; }
+  [[ " ${ALL_MODES[*]} " == *" $m "* ]] ||
+    { echo "bench-netns: unknown mode $m (--list; --tcp --list for the TCP modes, which do not mix with the UDP ones)" >&2; exit 2; }
 done
+if [ "$TCP" = 1 ]; then
+  [[ "$WINDOW" =~ ^[1-9][0-9]*$ ]] || { echo "bench-netns: --tcp: --window needs whole seconds (iperf3 -t)" >&2; exit 2; }
+  case "${OFFLOADS:-default}" in default|on|off|both) ;; *) echo "bench-netns: --offloads on|off|both" >&2; exit 2 ;; esac
+elif [ -n "$OFFLOADS" ]; then
+  echo "bench-netns: --offloads is for --tcp (the UDP modes set no host offloads)" >&2; exit 2
+fi
 
 # Threaded NAPI (Linux 5.12+): without it the -napi modes cannot be set up.
 if [ ! -e /sys/class/net/lo/threaded ]; then
@@ -149,6 +178,7 @@ log() { echo "bench-netns: $*" >&2; }
 
 case "$GEN_TOOL" in xconnect|trafgen) ;; *) echo "bench-netns: --gen xconnect|trafgen" >&2; exit 2 ;; esac
 tools=(ip:iproute2 timeout:coreutils taskset:util-linux pgrep:procps)
+[ "$TCP" = 0 ] || tools+=(iperf3:iperf3 ethtool:ethtool jq:jq ss:iproute2)
 [[ " ${SEL[*]} " != *"-napi "* ]] || tools+=(ethtool:ethtool)
 [[ " ${SEL[*]} " != *" xconnect-1w-metrics "* ]] || tools+=(curl:curl)
 [ "$GEN_TOOL" != trafgen ] || tools+=(trafgen:netsniff-ng)
@@ -184,9 +214,11 @@ stop_all() {
   for pg in "${PGS[@]}"; do stop_pg "$pg"; done
   PGS=()
 }
+# The --tcp modes' namespaces: the lab's (scripts/topology.sh, XC_NS=$P).
+TCP_NS=("${P}cust" "${P}pe" "${P}ms" "${P}vnet" "${P}m365")
 ns_down() {
   local n
-  for n in "$GEN" "$DUT" "$SINK"; do
+  for n in "$GEN" "$DUT" "$SINK" "${TCP_NS[@]}"; do
     if ip netns list 2>/dev/null | grep -qw -- "$n"; then ip netns del "$n" 2>/dev/null || true; fi
   done
 }
@@ -528,6 +560,11 @@ run_mode() {
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD0=$(uptime | sed 's/.*load average: //')
 KERNEL=$(uname -r)
+if [ "$TCP" = 1 ]; then
+  # shellcheck source=scripts/lib/bench-tcp.sh
+  . scripts/lib/bench-tcp.sh
+  exit 0
+fi
 log "$DATE kernel $KERNEL, $(nproc) cores, load before: $LOAD0; ${WINDOWS} round(s) of ${WINDOW} s windows, modes interleaved"
 ns_down
 # Rounds interleave the modes, so a burst of load from elsewhere on the box
