@@ -45,6 +45,12 @@
 //!   [`Lpm6Writer::memory_bytes`]; for the crates, the growth of the
 //!   process's resident set while loading (approximate); for the limit, its
 //!   array.
+//! - Then xconnect's own structures side by side ([`LpmReport::structures`],
+//!   module `real`): on each IPv6 table of [`LpmSettings::v6_sizes`] and,
+//!   with [`LpmSettings::real`], on the real BGP table (`bgp-v4`,
+//!   `bgp-v6`), plus the `vrf-memory` case ([`LpmReport::vrf_memory`]) on
+//!   tables sampled from it. Without a real table those cases are skipped
+//!   and [`LpmReport::notes`] says why.
 
 mod real;
 
