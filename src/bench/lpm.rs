@@ -1083,9 +1083,9 @@ impl LpmReport {
                 );
             }
             s += "structure rows: median of per-round rates (M lookups/s; load: M prefixes/s, \
-                  bulk from_routes; update: M updates/s, one remove or insert, a reader \
-                  running); vs base: median of per-round ratios over the table's first \
-                  structure (Dir24Writer, Trie6Writer)\n";
+                  bulk from_routes, Trie6Writer by single inserts; update: M updates/s, one \
+                  remove or insert, a reader running); vs base: median of per-round ratios \
+                  over the table's first structure (Dir24Writer, Trie6Writer)\n";
         }
         if !self.vrf_memory.is_empty() {
             s += &format!(
