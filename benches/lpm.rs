@@ -509,6 +509,10 @@ fn real_table(c: &mut Crit) {
         );
         return;
     };
+    if !path.is_file() {
+        eprintln!("lpm_real: skipped: {} is not a file", path.display());
+        return;
+    }
     let table = OnceCell::new();
     let table = || {
         table.get_or_init(|| {
