@@ -1303,6 +1303,25 @@ mod tests {
         assert!(json["vrf_memory"][0].get("rss_bytes_per_table").is_some());
     }
 
+    /// The synthetic IPv6 structure set without updates: its rows but no
+    /// update rows, and the progress count still right.
+    #[test]
+    fn zero_updates_give_no_update_rows() {
+        let s = LpmSettings {
+            v6_sizes: vec![300],
+            updates: 0,
+            ..tiny(None)
+        };
+        let mut steps = 0;
+        let r = run(&s, |_, _| steps += 1).unwrap();
+        assert_eq!(steps, s.steps());
+        assert!(r.structures.iter().any(|x| x.name == "Trie6Writer-batch32"));
+        assert!(r
+            .structures
+            .iter()
+            .all(|x| x.mode != "update" && x.table == "v6-300"));
+    }
+
     /// A real table that cannot be read skips its cases with a note, and
     /// the progress still reaches its total.
     #[test]

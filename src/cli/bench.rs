@@ -112,7 +112,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = vrf_list, default_value = "200:200:spread")]
     pub lpm_vrf_v6: VrfList,
     /// Table prefixes removed and re-inserted per round by the structure
-    /// sets' update rows.
+    /// sets' update rows (0: no update rows).
     #[arg(long, default_value_t = 1000)]
     pub lpm_updates: usize,
 }

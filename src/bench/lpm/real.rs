@@ -576,6 +576,13 @@ pub(super) fn struct_set<P: Copy + std::fmt::Debug, A: Copy + Send + Sync + std:
     let ring = Arc::new(input.random[..input.random.len().min(1 << 16)].to_vec());
     let mut built = built;
     let mut upd: Vec<Vec<f64>> = vec![Vec::new(); k];
+    if picks.is_empty() {
+        // `--lpm-updates 0`: no update rows.
+        for _ in 0..k * s.rounds {
+            progress();
+        }
+        return Ok(rows);
+    }
     for _ in 0..s.rounds {
         for (i, b) in built.iter_mut().enumerate() {
             let stop = Arc::new(AtomicBool::new(false));
