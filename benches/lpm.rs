@@ -11,8 +11,12 @@
 //! for a core; CPU time gives the per-core figure.
 //! Addresses come from a ring much larger than the caches (see [`RING`]).
 //!
+//! The `lpm_real_*` groups run on the real BGP table (`gen::bgp_table`)
+//! and are skipped with a message when it is not found.
+//!
 //! Quick run: `cargo bench --bench lpm -- --warm-up-time 1
-//! --measurement-time 3 'v4_lookup(_long)?/1M|limit'`.
+//! --measurement-time 3 'v4_lookup(_long)?/1M|limit'`; the real table
+//! only: `cargo bench --bench lpm -- lpm_real`.
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -23,7 +27,7 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 use xconnect::lpm::limit::RandomReadLimit;
-use xconnect::lpm::{gen, Lpm4Writer, Lpm6Writer, NextHop, Route, BATCH};
+use xconnect::lpm::{gen, poptrie, v4, v6, Lpm4Writer, Lpm6Writer, NextHop, Route, BATCH};
 
 /// Addresses per input ring: 4 Mi IPv4 (16 MiB) and 1 Mi IPv6 (16 MiB),
 /// read sequentially, so that the table lines they hit are not all
@@ -460,9 +464,126 @@ fn v6_lookups(c: &mut Crit) {
     g.finish();
 }
 
+/// Batch-of-32 lookups of `$addrs()` on a pinned view of the reader
+/// `$reader()` gives, repinned per batch (as a worker does), as `$name` in
+/// group `$g`. A macro, not a function: the structures share method
+/// names, not a trait. The closures build the fixture only when criterion
+/// runs the case (not when a filter leaves it out).
+macro_rules! batch32_view {
+    ($g:expr, $name:expr, $reader:expr, $addrs:expr) => {{
+        $g.bench_function($name, |b| {
+            let r = $reader();
+            let mut view = r.pin();
+            let mut out = [Route::NONE; BATCH];
+            ring_iter(b, $addrs(), |a| {
+                view.repin();
+                view.lookup_batch(a, &mut out);
+                black_box(decoded(&out));
+            });
+        });
+    }};
+}
+
+/// Addresses whose answers every structure must agree on before timing.
+const CHECK: usize = 4096;
+
+/// The real table's IPv4 structures and ring, answers checked equal.
+struct Real4 {
+    dir: v4::Dir24Writer,
+    pop: poptrie::Poptrie4Writer,
+    public: Lpm4Writer,
+    random: Vec<u32>,
+}
+
+/// The real BGP table (`gen::bgp_table`: 1.07M IPv4, 176k IPv6 prefixes):
+/// IPv4 batch-of-32 random lookups on today's DIR-24-8, the compressed
+/// table and the public per-size `Lpm4Writer` (DIR-24-8 at this size);
+/// IPv6 batch-of-32 lookups inside the table on today's trie (the public
+/// `Lpm6Writer` too once it is another type). Skipped, with a message,
+/// when the table is not found. Short (10 samples, 2 s each).
+fn real_table(c: &mut Crit) {
+    let Some(path) = gen::bgp_table_path() else {
+        eprintln!(
+            "lpm_real: skipped: no real BGP table (set $XCONNECT_BGP_TABLE, or `cargo fetch` a \
+             project depending on iptrie so that its benches/bgpas.lpm is in cargo's registry)"
+        );
+        return;
+    };
+    if !path.is_file() {
+        eprintln!("lpm_real: skipped: {} is not a file", path.display());
+        return;
+    }
+    let table = OnceCell::new();
+    let table = || {
+        table.get_or_init(|| {
+            let t = gen::bgp_table(&path)
+                .unwrap_or_else(|e| panic!("lpm_real: {}: {e}", path.display()));
+            eprintln!(
+                "lpm_real: {}: {} IPv4, {} IPv6 prefixes",
+                path.display(),
+                t.0.len(),
+                t.1.len()
+            );
+            t
+        })
+    };
+    let real4 = OnceCell::new();
+    let real4 = || {
+        real4.get_or_init(|| {
+            let v4r = &table().0;
+            let fx = Real4 {
+                dir: v4::Dir24Writer::from_routes(v4r.iter().copied(), 1 << 17).unwrap(),
+                pop: poptrie::Poptrie4Writer::from_routes(v4r.iter().copied(), 0).unwrap(),
+                public: Lpm4Writer::from_routes(v4r.iter().copied(), 1 << 17).unwrap(),
+                random: gen::random_v4(RING, 7),
+            };
+            let (d, p, l) = (fx.dir.reader(), fx.pop.reader(), fx.public.reader());
+            let inside = gen::inside_v4(v4r, CHECK, 8);
+            for &a in fx.random[..CHECK].iter().chain(&inside) {
+                let want = d.lookup_u32(a);
+                assert_eq!(p.lookup_u32(a), want, "Poptrie4Writer {a:#x}");
+                assert_eq!(l.lookup_u32(a), want, "Lpm4Writer {a:#x}");
+            }
+            fx
+        })
+    };
+    let mut g = c.benchmark_group("lpm_real_v4/batch32_random");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(2));
+    let random = || &real4().random[..];
+    batch32_view!(g, "Dir24Writer", || real4().dir.reader(), random);
+    batch32_view!(g, "Poptrie4Writer", || real4().pop.reader(), random);
+    batch32_view!(g, "Lpm4Writer", || real4().public.reader(), random);
+    g.finish();
+
+    let real6 = OnceCell::new();
+    let real6 = || {
+        real6.get_or_init(|| {
+            let v6r = &table().1;
+            let mut trie = v6::Trie6Writer::with_groups(1 << 21);
+            for &(p, nh) in v6r {
+                trie.insert(p, nh).unwrap();
+            }
+            // Further structures: build here, check against the trie on
+            // `inside`, and add a case below. (`Lpm6Writer` is the trie
+            // itself today.)
+            (trie, gen::inside_v6(v6r, RING6, 10))
+        })
+    };
+    let mut g = c.benchmark_group("lpm_real_v6/batch32_inside");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(2));
+    batch32_view!(g, "Trie6Writer", || real6().0.reader(), || &real6().1[..]);
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(ThreadCpuTime);
-    targets = v4_limit, v4_lookups, v6_lookups, v4_bulk_load
+    targets = v4_limit, v4_lookups, v6_lookups, v4_bulk_load, real_table
 }
 criterion_main!(benches);

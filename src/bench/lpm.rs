@@ -45,6 +45,16 @@
 //!   [`Lpm6Writer::memory_bytes`]; for the crates, the growth of the
 //!   process's resident set while loading (approximate); for the limit, its
 //!   array.
+//! - Then xconnect's own structures side by side ([`LpmReport::structures`],
+//!   module `real`): on each IPv6 table of [`LpmSettings::v6_sizes`] and,
+//!   with [`LpmSettings::real`], on the real BGP table (`bgp-v4`,
+//!   `bgp-v6`), plus the `vrf-memory` case ([`LpmReport::vrf_memory`]) on
+//!   tables sampled from it. Without a real table those cases are skipped
+//!   and [`LpmReport::notes`] says why.
+
+mod real;
+
+pub use real::{parse_statm, sample, LpmStructRow, VrfRow, VrfSpec, COSTLY_CAP};
 
 use crate::lpm::limit::RandomReadLimit;
 use crate::lpm::{gen, Lpm4View, Lpm4Writer, Lpm6View, Lpm6Writer, NextHop, Route, BATCH};
@@ -74,6 +84,17 @@ pub struct LpmSettings {
     /// Addresses per IPv6 ring (a multiple of 32; of 1024 for whole
     /// `-1024` calls).
     pub ring_v6: usize,
+    /// The real BGP table ([`gen::bgp_table`]) for the real-table and
+    /// `vrf-memory` cases (`None`: those cases are skipped).
+    pub real: Option<std::path::PathBuf>,
+    /// Why `real` is `None`, said in the report's notes.
+    pub real_note: Option<String>,
+    /// `vrf-memory` requests on the real IPv4 table.
+    pub vrf_v4: Vec<VrfSpec>,
+    /// `vrf-memory` requests on the real IPv6 table.
+    pub vrf_v6: Vec<VrfSpec>,
+    /// Prefixes removed and re-inserted per round by the `-update` rows.
+    pub updates: usize,
 }
 
 impl Default for LpmSettings {
@@ -89,6 +110,19 @@ impl Default for LpmSettings {
             v6_sizes: vec![200_000],
             ring_v4: 1 << 22,
             ring_v6: 1 << 20,
+            real: None,
+            real_note: None,
+            vrf_v4: vec![VrfSpec {
+                tables: 200,
+                prefixes: 4_000,
+                clustered: false,
+            }],
+            vrf_v6: vec![VrfSpec {
+                tables: 200,
+                prefixes: 200,
+                clustered: false,
+            }],
+            updates: 1_000,
         }
     }
 }
@@ -96,7 +130,22 @@ impl Default for LpmSettings {
 impl LpmSettings {
     /// Number of (case, round) steps a run reports progress for.
     pub fn steps(&self) -> usize {
-        (self.v4_sizes.len() + self.v6_sizes.len()) * LOOKUP_CASES * self.rounds
+        let crates = (self.v4_sizes.len() + self.v6_sizes.len()) * LOOKUP_CASES * self.rounds;
+        let n6 = real::v6_entries().len();
+        let synthetic = self.v6_sizes.len() * real::set_steps(n6, self.rounds);
+        crates + synthetic + self.real_steps()
+    }
+
+    /// Steps of the real-table and `vrf-memory` cases.
+    fn real_steps(&self) -> usize {
+        if self.real.is_none() {
+            return 0;
+        }
+        let (n4, n6) = (real::v4_entries().len(), real::v6_entries().len());
+        real::set_steps(n4, self.rounds)
+            + real::set_steps(n6, self.rounds)
+            + real::vrf_steps(n4, &self.vrf_v4)
+            + real::vrf_steps(n6, &self.vrf_v6)
     }
 }
 
@@ -157,6 +206,15 @@ pub struct LpmReport {
     pub cases: Vec<LpmCaseResult>,
     /// Huge-page backing of the limit array and of each first level.
     pub huge_pages: Vec<HugePages>,
+    /// xconnect's structures side by side: on the real table (`bgp-v4`,
+    /// `bgp-v6`) and on the synthetic IPv6 tables.
+    pub structures: Vec<LpmStructRow>,
+    /// The `vrf-memory` case.
+    pub vrf_memory: Vec<VrfRow>,
+    /// The real table read, if any.
+    pub real_table: Option<String>,
+    /// What was skipped, and why.
+    pub notes: Vec<String>,
     /// Core the run was pinned to, if pinning worked.
     pub core: Option<usize>,
     /// Rounds per case.
@@ -218,7 +276,7 @@ pub fn table_label(v6: bool, n: usize) -> String {
 /// A timed lookup case: `run(batches)` looks up `batches` batches of 32
 /// addresses (continuing round the ring) and returns a value to keep.
 struct Timed<'a> {
-    name: &'static str,
+    name: String,
     addrs: &'static str,
     memory: usize,
     run: Box<dyn FnMut(u64) -> u64 + 'a>,
@@ -263,14 +321,10 @@ impl<'a, A> Ring<'a, A> {
     }
 }
 
-/// Time the cases interleaved in rounds; returns rows without ratios.
-fn time_cases(
-    cases: &mut [Timed<'_>],
-    table: &str,
-    prefixes: usize,
-    s: &LpmSettings,
-    progress: &mut dyn FnMut(),
-) -> Vec<LpmCaseResult> {
+/// Run the cases interleaved in `s.rounds` rounds of about `s.round`
+/// each (calibrated first), filling each case's `samples` (one per round,
+/// in round order).
+fn time_rounds(cases: &mut [Timed<'_>], s: &LpmSettings, progress: &mut dyn FnMut()) {
     // Calibrate: batches per round so that a round takes about `s.round`.
     let mut per_round = Vec::with_capacity(cases.len());
     for c in cases.iter_mut() {
@@ -290,6 +344,17 @@ fn time_cases(
             progress();
         }
     }
+}
+
+/// Time the cases interleaved in rounds; returns rows without ratios.
+fn time_cases(
+    cases: &mut [Timed<'_>],
+    table: &str,
+    prefixes: usize,
+    s: &LpmSettings,
+    progress: &mut dyn FnMut(),
+) -> Vec<LpmCaseResult> {
+    time_rounds(cases, s, progress);
     cases
         .iter()
         .map(|c| {
@@ -302,7 +367,7 @@ fn time_cases(
             let (ns, lookups) = v[v.len() / 2];
             let ns = ns.max(1e-3);
             LpmCaseResult {
-                name: c.name.to_string(),
+                name: c.name.clone(),
                 table: table.to_string(),
                 addrs: c.addrs.to_string(),
                 prefixes,
@@ -340,7 +405,7 @@ const DIFF_SAMPLE: usize = 4096;
 fn limit_case<'a>(limit: &'a RandomReadLimit, ring: &'a [u32]) -> Timed<'a> {
     let mut r = Ring::new(ring);
     Timed {
-        name: "random-read-limit",
+        name: "random-read-limit".to_string(),
         addrs: "random",
         memory: limit.bytes(),
         run: Box::new(move |n| {
@@ -357,7 +422,7 @@ fn limit_case<'a>(limit: &'a RandomReadLimit, ring: &'a [u32]) -> Timed<'a> {
 fn limit_long_case<'a>(limit: &'a RandomReadLimit, ring: &'a [u32]) -> Timed<'a> {
     let mut r = Ring::new(ring);
     Timed {
-        name: "random-read-limit-1024",
+        name: "random-read-limit-1024".to_string(),
         addrs: "random",
         memory: limit.bytes(),
         run: Box::new(move |n| {
@@ -416,10 +481,11 @@ impl PinnedLpm<u128> for Lpm6View<'_> {
     }
 }
 
-/// `xconnect-single`, `xconnect-batch32` and `xconnect-batch1024` on the
-/// addresses of `ring`, each on a view from `pin`, repinned per batch as a
-/// worker does.
+/// `<impl>-single`, `<impl>-batch32` and `<impl>-batch1024` (`impl`:
+/// `xconnect` for the public table) on the addresses of `ring`, each on a
+/// view from `pin`, repinned per batch as a worker does.
 fn xconnect_cases<'a, A: Copy + 'a, V: PinnedLpm<A>>(
+    imp: &str,
     pin: impl Fn() -> V + Copy + 'a,
     kind: &'static str,
     memory: usize,
@@ -430,7 +496,7 @@ fn xconnect_cases<'a, A: Copy + 'a, V: PinnedLpm<A>>(
     let mut long = Ring::new(ring);
     [
         Timed {
-            name: "xconnect-single",
+            name: format!("{imp}-single"),
             addrs: kind,
             memory,
             run: Box::new(move |n| {
@@ -447,7 +513,7 @@ fn xconnect_cases<'a, A: Copy + 'a, V: PinnedLpm<A>>(
             samples: Vec::new(),
         },
         Timed {
-            name: "xconnect-batch32",
+            name: format!("{imp}-batch32"),
             addrs: kind,
             memory,
             run: Box::new(move |n| {
@@ -464,7 +530,7 @@ fn xconnect_cases<'a, A: Copy + 'a, V: PinnedLpm<A>>(
             samples: Vec::new(),
         },
         Timed {
-            name: "xconnect-batch1024",
+            name: format!("{imp}-batch1024"),
             addrs: kind,
             memory,
             run: Box::new(move |n| {
@@ -496,7 +562,7 @@ fn crate_case<'a, A: Copy + 'a>(
 ) -> Timed<'a> {
     let mut r = Ring::new(ring);
     Timed {
-        name,
+        name: name.to_string(),
         addrs: kind,
         memory,
         run: Box::new(move |n| {
@@ -591,7 +657,13 @@ fn run_v4(
         limit_long_case(limit, limit_ring),
     ];
     for (kind, ring) in [("random", &random[..]), ("inside", &inside[..])] {
-        cases.extend(xconnect_cases(|| reader.pin(), kind, mem_ours, ring));
+        cases.extend(xconnect_cases(
+            "xconnect",
+            || reader.pin(),
+            kind,
+            mem_ours,
+            ring,
+        ));
         let (pt, int, tbm) = (&pt, &int, &tbm);
         cases.extend([
             crate_case(CRATES[0], kind, pt_mem, ring, move |a: u32| {
@@ -696,7 +768,13 @@ fn run_v6(
         limit_long_case(limit, limit_ring),
     ];
     for (kind, ring) in [("random", &random[..]), ("inside", &inside[..])] {
-        cases.extend(xconnect_cases(|| reader.pin(), kind, mem_ours, ring));
+        cases.extend(xconnect_cases(
+            "xconnect",
+            || reader.pin(),
+            kind,
+            mem_ours,
+            ring,
+        ));
         let (pt, int, tbm) = (&pt, &int, &tbm);
         cases.extend([
             crate_case(CRATES[0], kind, pt_mem, ring, move |a: u128| {
@@ -793,13 +871,129 @@ pub fn run(s: &LpmSettings, mut progress: impl FnMut(usize, usize)) -> anyhow::R
             huge_bytes: limit.huge_page_bytes(),
         },
     );
+    drop(limit);
     add_ratios(&mut rows);
+
+    // xconnect's structures side by side on the synthetic IPv6 tables.
+    let mut structures = Vec::new();
+    for &n in &s.v6_sizes {
+        let table = table_label(true, n);
+        let routes = gen::ipv6_table(n, 43);
+        let random = gen::random_v6(s.ring_v6, 9);
+        let inside = gen::inside_v6(&routes, s.ring_v6, 10);
+        let input = real::SetInput {
+            table: &table,
+            routes: &routes,
+            random: &random,
+            inside: &inside,
+        };
+        structures.extend(real::struct_set(&input, &real::v6_entries(), s, &mut step)?);
+    }
+
+    // The real table: structures, then vrf-memory.
+    let mut notes: Vec<String> = s.real_note.iter().cloned().collect();
+    let mut vrf_memory = Vec::new();
+    let mut real_table = None;
+    if let Some(path) = &s.real {
+        match gen::bgp_table(path) {
+            Err(e) => {
+                notes.push(format!(
+                    "real table {} unreadable ({e}): real-table and vrf-memory cases skipped",
+                    path.display()
+                ));
+                for _ in 0..s.real_steps() {
+                    step();
+                }
+            }
+            Ok((v4r, v6r)) => {
+                real_table = Some(format!(
+                    "{}: {} IPv4, {} IPv6 prefixes",
+                    path.display(),
+                    v4r.len(),
+                    v6r.len()
+                ));
+                real_sets(s, &v4r, &v6r, &mut structures, &mut vrf_memory, &mut step)?;
+                if !(s.vrf_v4.is_empty() && s.vrf_v6.is_empty()) {
+                    let costly: Vec<&str> = real::v4_entries()
+                        .iter()
+                        .map(|e| (e.name, e.costly))
+                        .chain(real::v6_entries().iter().map(|e| (e.name, e.costly)))
+                        .filter(|e| e.1)
+                        .map(|e| e.0)
+                        .collect();
+                    notes.push(format!(
+                        "vrf-memory: {} build at most {COSTLY_CAP} tables each (tens of MiB per table whatever its size)",
+                        costly.join(" and ")
+                    ));
+                }
+            }
+        }
+    }
+    if real::v6_entries().len() == 1 {
+        notes.push(
+            "Lpm6Writer is Trie6Writer in this build: its IPv6 rows are the Trie6Writer rows"
+                .to_string(),
+        );
+    }
     Ok(LpmReport {
         cases: rows,
         huge_pages,
+        structures,
+        vrf_memory,
+        real_table,
+        notes,
         core,
         rounds: s.rounds,
     })
+}
+
+/// The structure sets on the real table (`bgp-v4`, `bgp-v6`) and
+/// `vrf-memory` on it.
+fn real_sets(
+    s: &LpmSettings,
+    v4r: &[(Ipv4Net, NextHop)],
+    v6r: &[(Ipv6Net, NextHop)],
+    structures: &mut Vec<LpmStructRow>,
+    vrf_memory: &mut Vec<VrfRow>,
+    step: &mut dyn FnMut(),
+) -> anyhow::Result<()> {
+    {
+        let random = gen::random_v4(s.ring_v4, 7);
+        let inside = gen::inside_v4(v4r, s.ring_v4, 8);
+        let input = real::SetInput {
+            table: "bgp-v4",
+            routes: v4r,
+            random: &random,
+            inside: &inside,
+        };
+        structures.extend(real::struct_set(&input, &real::v4_entries(), s, step)?);
+    }
+    {
+        let random = gen::random_v6(s.ring_v6, 9);
+        let inside = gen::inside_v6(v6r, s.ring_v6, 10);
+        let input = real::SetInput {
+            table: "bgp-v6",
+            routes: v6r,
+            random: &random,
+            inside: &inside,
+        };
+        structures.extend(real::struct_set(&input, &real::v6_entries(), s, step)?);
+    }
+    vrf_memory.extend(real::vrf_memory::<_, _, crate::lpm::oracle::Oracle4>(
+        "v4",
+        v4r,
+        &s.vrf_v4,
+        &real::v4_entries(),
+        step,
+    )?);
+    vrf_memory.extend(real::vrf_memory::<_, _, crate::lpm::oracle::Oracle6>(
+        "v6",
+        v6r,
+        &s.vrf_v6,
+        &real::v6_entries(),
+        step,
+    )?);
+    Ok(())
 }
 
 impl LpmReport {
@@ -856,6 +1050,77 @@ impl LpmReport {
             })
             .collect();
         s += &format!("huge pages (AnonHugePages): {}\n", huge.join(", "));
+        if let Some(t) = &self.real_table {
+            s += &format!("real table: {t}\n");
+        }
+        if !self.structures.is_empty() {
+            s += &format!(
+                "\n{:<24} {:<8} {:<7} {:>8} {:>9} {:>17} {:>8} {:>8} {:>15} {:>9}\n",
+                "structure case",
+                "table",
+                "addrs",
+                "prefixes",
+                "M/s",
+                "(min-max)",
+                "ns",
+                "vs base",
+                "(min-max)",
+                "table MiB"
+            );
+            for r in &self.structures {
+                s += &format!(
+                    "{:<24} {:<8} {:<7} {:>8} {:>9.2} {:>17} {:>8.2} {:>7.3}x {:>15} {:>9.1}\n",
+                    r.name,
+                    r.table,
+                    r.addrs,
+                    r.prefixes,
+                    r.mlookups_per_s,
+                    format!("({:.2}-{:.2})", r.mlookups_per_s_min, r.mlookups_per_s_max),
+                    r.ns_per_lookup,
+                    r.vs_baseline,
+                    format!("({:.3}-{:.3})", r.vs_baseline_min, r.vs_baseline_max),
+                    mib(r.table_bytes)
+                );
+            }
+            s += "structure rows: median of per-round rates (M lookups/s; load: M prefixes/s, \
+                  bulk from_routes, Trie6Writer by single inserts; update: M updates/s, one \
+                  remove or insert, a reader running); vs base: median of per-round ratios \
+                  over the table's first structure (Dir24Writer, Trie6Writer)\n";
+        }
+        if !self.vrf_memory.is_empty() {
+            s += &format!(
+                "\n{:<16} {:<6} {:<9} {:>9} {:>8} {:>14} {:>14} {:>14} {:>10}\n",
+                "vrf-memory",
+                "family",
+                "mode",
+                "tables",
+                "prefixes",
+                "RSS KiB/table",
+                "resident KiB",
+                "table KiB",
+                "build ms"
+            );
+            for v in &self.vrf_memory {
+                s += &format!(
+                    "{:<16} {:<6} {:<9} {:>9} {:>8} {:>14.0} {:>14.0} {:>14.0} {:>10.2}\n",
+                    v.structure,
+                    v.family,
+                    v.mode,
+                    format!("{}/{}", v.tables, v.tables_asked),
+                    v.prefixes,
+                    v.rss_bytes_per_table as f64 / 1024.0,
+                    v.resident_bytes_per_table as f64 / 1024.0,
+                    v.table_bytes_per_table as f64 / 1024.0,
+                    v.build_ms_per_table
+                );
+            }
+            s += "vrf-memory: per table, all tables alive; RSS = process resident-set growth \
+                  (/proc/self/statm), resident = the structure's resident_bytes(); build = \
+                  thread CPU time of single inserts into an empty table\n";
+        }
+        for n in &self.notes {
+            s += &format!("note: {n}\n");
+        }
         s
     }
 }
@@ -883,6 +1148,7 @@ mod tests {
             v6_sizes: vec![500],
             ring_v4: 1 << 12,
             ring_v6: 1 << 12,
+            ..LpmSettings::default()
         };
         let mut steps = 0;
         let r = run(&s, |_, _| steps += 1).unwrap();
@@ -948,6 +1214,129 @@ mod tests {
             assert!(first.get(k).is_some(), "{k}");
         }
         assert!(r.table().contains("treebitmap"));
+    }
+
+    fn tiny(real: Option<std::path::PathBuf>) -> LpmSettings {
+        LpmSettings {
+            round: Duration::from_millis(2),
+            rounds: 2,
+            core: None,
+            v4_sizes: vec![],
+            v6_sizes: vec![],
+            ring_v4: 1 << 12,
+            ring_v6: 1 << 12,
+            real,
+            real_note: None,
+            vrf_v4: vec![
+                VrfSpec::parse("3:20").unwrap(),
+                VrfSpec::parse("2:20:clustered").unwrap(),
+            ],
+            vrf_v6: vec![VrfSpec::parse("3:10").unwrap()],
+            updates: 50,
+        }
+    }
+
+    /// The real-table cases on a small file in the real table's format:
+    /// every structure row, the baseline's ratios 1, vrf-memory rows with
+    /// the cap, and the progress count.
+    #[test]
+    fn real_table_cases_report_every_row() {
+        let dir = std::env::temp_dir().join(format!("xc-lpm-real-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bgpas.lpm");
+        let mut text = String::new();
+        for (p, nh) in gen::ipv4_table(3000, 1) {
+            text += &format!("{p} {}\n", nh + 64_500);
+        }
+        for (p, nh) in gen::ipv6_table(800, 2) {
+            text += &format!("{p} {}\n", nh + 64_500);
+        }
+        std::fs::write(&path, text).unwrap();
+        let s = tiny(Some(path.clone()));
+        let mut steps = 0;
+        let r = run(&s, |_, _| steps += 1).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(steps, s.steps());
+        assert!(r
+            .real_table
+            .as_deref()
+            .unwrap()
+            .contains("3000 IPv4, 800 IPv6"));
+        let n4 = real::v4_entries().len();
+        let n6 = real::v6_entries().len();
+        assert_eq!(r.structures.len(), (n4 + n6) * 6);
+        for (table, base) in [("bgp-v4", "Dir24Writer"), ("bgp-v6", "Trie6Writer")] {
+            for mode in ["single", "batch32", "load", "update"] {
+                let rows: Vec<_> = r
+                    .structures
+                    .iter()
+                    .filter(|x| x.table == table && x.mode == mode)
+                    .collect();
+                assert!(!rows.is_empty(), "{table} {mode}");
+                for x in rows {
+                    assert_eq!(x.baseline, base);
+                    assert!(x.mlookups_per_s > 0.0 && x.rounds == 2, "{x:?}");
+                    assert!(x.mlookups_per_s_min <= x.mlookups_per_s);
+                    assert!(x.mlookups_per_s <= x.mlookups_per_s_max);
+                    if x.structure == base {
+                        assert!((x.vs_baseline - 1.0).abs() < 1e-9, "{x:?}");
+                    }
+                }
+            }
+        }
+        assert!(r
+            .structures
+            .iter()
+            .any(|x| x.name == "Poptrie4Writer-batch32" && x.addrs == "inside"));
+        assert_eq!(r.vrf_memory.len(), 2 * n4 + n6);
+        for v in &r.vrf_memory {
+            assert!(v.tables >= 1 && v.tables <= v.tables_asked, "{v:?}");
+            assert!(
+                v.table_bytes_per_table > 0 && v.build_ms_per_table > 0.0,
+                "{v:?}"
+            );
+        }
+        let text = r.table();
+        assert!(text.contains("vrf-memory") && text.contains("Poptrie4Writer-load"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json["structures"][0].get("vs_baseline_min").is_some());
+        assert!(json["vrf_memory"][0].get("rss_bytes_per_table").is_some());
+    }
+
+    /// The synthetic IPv6 structure set without updates: its rows but no
+    /// update rows, and the progress count still right.
+    #[test]
+    fn zero_updates_give_no_update_rows() {
+        let s = LpmSettings {
+            v6_sizes: vec![300],
+            updates: 0,
+            ..tiny(None)
+        };
+        let mut steps = 0;
+        let r = run(&s, |_, _| steps += 1).unwrap();
+        assert_eq!(steps, s.steps());
+        assert!(r.structures.iter().any(|x| x.name == "Trie6Writer-batch32"));
+        assert!(r
+            .structures
+            .iter()
+            .all(|x| x.mode != "update" && x.table == "v6-300"));
+    }
+
+    /// A real table that cannot be read skips its cases with a note, and
+    /// the progress still reaches its total.
+    #[test]
+    fn unreadable_real_table_is_skipped_with_a_note() {
+        let s = tiny(Some("/nonexistent/bgpas.lpm".into()));
+        let mut steps = 0;
+        let r = run(&s, |_, _| steps += 1).unwrap();
+        assert_eq!(steps, s.steps());
+        assert!(r.structures.is_empty() && r.vrf_memory.is_empty());
+        assert!(
+            r.notes.iter().any(|n| n.contains("skipped")),
+            "{:?}",
+            r.notes
+        );
+        assert!(r.table().contains("note: real table"));
     }
 
     /// The crates, loaded as the bench loads them, answer as xconnect and

@@ -33,12 +33,25 @@ With --lpm, LPM lookup cases instead (per table: IPv4 --lpm-sizes, IPv6 --lpm-v6
   random-read-limit-1024  the same, pipelined over 1024 as batch1024 is
   each on random and inside-the-table addresses, plus one load (insert
   rate) row per implementation
+then xconnect's structures side by side (ratios over today's DIR-24-8 / IPv6 trie,
+same interleaved rounds, median and min-max) on each IPv6 --lpm-v6-sizes table and,
+with the real BGP table (--lpm-real, 1.07M IPv4 / 176k IPv6 prefixes), on it:
+  <structure>-single / -batch32   Dir24Writer, Lpm4Writer, Poptrie4Writer (IPv4),
+                    Trie6Writer (IPv6) on random and inside addresses
+  <structure>-load  bulk load (from_routes) rate; -update: remove + re-insert of
+                    table prefixes with a reader running, writer CPU per update
+  vrf-memory        --lpm-vrf / --lpm-vrf-v6 N:K[:spread|clustered]: N tables of K
+                    prefixes sampled from the real table; per table process RSS
+                    growth, resident_bytes() and build time (DIR-24-8 and the IPv6
+                    trie: at most 16 tables)
 
 Examples:
   xconnect bench
   xconnect bench --lpm --rounds 3
   xconnect bench --lpm --lpm-sizes 4000,100000 --json
   xconnect bench --lpm --lpm-v4-sizes 1000000 --lpm-v6-sizes \"\"
+  xconnect bench --lpm --lpm-sizes none --lpm-v6-sizes none --lpm-vrf 1000:4000,1000:4000:clustered --lpm-vrf-v6 1000:200
+  xconnect bench --lpm --lpm-real none
   xconnect bench --json --rounds 5 --seconds 0.3 --core 1
   xconnect bench --case l2-qinq-push --case copy
   xconnect bench --case fpm-ingest --rounds 3")]
@@ -84,6 +97,65 @@ pub struct BenchArgs {
     /// or empty: no IPv6 table).
     #[arg(long, value_parser = size_list, default_value = "200000")]
     pub lpm_v6_sizes: SizeList,
+    /// The real BGP table of --lpm's real-table and vrf-memory cases:
+    /// `auto` ($XCONNECT_BGP_TABLE, else the iptrie crate's
+    /// benches/bgpas.lpm in cargo's registry sources; skipped with a note
+    /// when neither exists), `none` (skip them), or a file.
+    #[arg(long, default_value = "auto")]
+    pub lpm_real: String,
+    /// vrf-memory requests on the real IPv4 table: N:K[:spread|clustered]
+    /// (N tables of K prefixes sampled from it), comma-separated; `none`
+    /// or empty: none.
+    #[arg(long, value_parser = vrf_list, default_value = "200:4000:spread")]
+    pub lpm_vrf: VrfList,
+    /// vrf-memory requests on the real IPv6 table, as --lpm-vrf.
+    #[arg(long, value_parser = vrf_list, default_value = "200:200:spread")]
+    pub lpm_vrf_v6: VrfList,
+    /// Table prefixes removed and re-inserted per round by the structure
+    /// sets' update rows (0: no update rows).
+    #[arg(long, default_value_t = 1000)]
+    pub lpm_updates: usize,
+}
+
+/// A comma-separated list of vrf-memory requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrfList(pub Vec<bench::lpm::VrfSpec>);
+
+fn vrf_list(s: &str) -> Result<VrfList, String> {
+    let s = s.trim();
+    if s.is_empty() || s == "none" {
+        return Ok(VrfList(Vec::new()));
+    }
+    s.split(',')
+        .map(bench::lpm::VrfSpec::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map(VrfList)
+}
+
+/// The real table and, when there is none, why (`--lpm-real`).
+fn real_table(arg: &str) -> anyhow::Result<(Option<std::path::PathBuf>, Option<String>)> {
+    match arg.trim() {
+        "none" => Ok((None, Some("--lpm-real none: real-table and vrf-memory cases skipped".into()))),
+        "auto" => Ok(match crate::lpm::gen::bgp_table_path() {
+            Some(p) => (Some(p), None),
+            None => (
+                None,
+                Some(
+                    "real BGP table not found ($XCONNECT_BGP_TABLE unset, no iptrie-*/benches/bgpas.lpm \
+                     in cargo's registry sources: `cargo fetch` a project depending on iptrie): \
+                     real-table and vrf-memory cases skipped"
+                        .into(),
+                ),
+            ),
+        }),
+        path => {
+            let p = std::path::PathBuf::from(path);
+            if !p.is_file() {
+                anyhow::bail!("--lpm-real {path}: no such file");
+            }
+            Ok((Some(p), None))
+        }
+    }
 }
 
 /// A comma-separated list of table sizes.
@@ -136,12 +208,26 @@ fn run_lpm(a: &BenchArgs, seconds: f64) -> anyhow::Result<i32> {
     {
         anyhow::bail!("--lpm-sizes and --lpm-v6-sizes must be in 1..=4000000");
     }
+    if a.lpm_vrf
+        .0
+        .iter()
+        .chain(&a.lpm_vrf_v6.0)
+        .any(|v| v.tables > 100_000)
+    {
+        anyhow::bail!("--lpm-vrf and --lpm-vrf-v6 take at most 100000 tables");
+    }
+    let (real, real_note) = real_table(&a.lpm_real)?;
     let settings = bench::lpm::LpmSettings {
         round: Duration::from_secs_f64(seconds),
         rounds: a.rounds,
         core: default_core(a.core),
         v4_sizes: a.lpm_sizes.0.clone(),
         v6_sizes: a.lpm_v6_sizes.0.clone(),
+        real,
+        real_note,
+        vrf_v4: a.lpm_vrf.0.clone(),
+        vrf_v6: a.lpm_vrf_v6.0.clone(),
+        updates: a.lpm_updates,
         ..bench::lpm::LpmSettings::default()
     };
     let bar = progress_bar(settings.steps());
@@ -268,6 +354,37 @@ mod tests {
             let a = bench_args(&[opt, "2000"]).unwrap_or_else(|e| panic!("{opt} 2000: {e}"));
             assert_eq!(list(&a).0, vec![2000], "{opt} 2000");
         }
+    }
+
+    #[test]
+    fn lpm_real_flags_parse() {
+        let a = bench_args(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.lpm_real, "auto");
+        assert_eq!(
+            a.lpm_vrf.0,
+            vec![crate::bench::lpm::VrfSpec::parse("200:4000").unwrap()]
+        );
+        assert_eq!(
+            a.lpm_vrf_v6.0,
+            vec![crate::bench::lpm::VrfSpec::parse("200:200").unwrap()]
+        );
+        let a = bench_args(&[
+            "--lpm-vrf",
+            "1000:4000,1000:4000:clustered",
+            "--lpm-vrf-v6",
+            "none",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.lpm_vrf.0.len(), 2);
+        assert!(a.lpm_vrf.0[1].clustered && a.lpm_vrf.0[1].tables == 1000);
+        assert!(a.lpm_vrf_v6.0.is_empty());
+        assert!(bench_args(&["--lpm-vrf", "10"]).is_err());
+        assert!(bench_args(&["--lpm-vrf", "10:5:lumpy"]).is_err());
+        let (p, note) = super::real_table("none").unwrap();
+        assert!(p.is_none() && note.unwrap().contains("skipped"));
+        assert!(super::real_table("/nonexistent/bgpas.lpm").is_err());
+        let (p, note) = super::real_table("auto").unwrap();
+        assert!(p.is_some() != note.is_some());
     }
 
     #[test]
