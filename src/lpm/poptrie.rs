@@ -616,6 +616,12 @@ impl<F: Family> PoptrieWriter<F> {
         Self::new()
     }
 
+    /// An empty table, as [`Self::with_tbl8_groups`] (the name of the
+    /// IPv6 trie's constructor).
+    pub fn with_groups(groups: u32) -> Self {
+        Self::with_tbl8_groups(groups)
+    }
+
     /// A table holding `routes` (later duplicates replace earlier ones),
     /// built in one pass over the sorted rule set. `tbl8_groups` is
     /// ignored (see [`Self::with_tbl8_groups`]).

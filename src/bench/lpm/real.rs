@@ -43,7 +43,6 @@ use crate::lpm::oracle::{Oracle4, Oracle6};
 use crate::lpm::{poptrie, v4, v6, Lpm4Writer, Lpm6Writer, LpmError, NextHop, Route, BATCH};
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
-use std::any::TypeId;
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,7 +129,7 @@ macro_rules! reader {
 }
 
 use crate::lpm::ipv4::Lpm4View;
-use crate::lpm::poptrie::Poptrie4View;
+use crate::lpm::poptrie::{Poptrie4View, Poptrie6View};
 use crate::lpm::v4::Dir24View;
 use crate::lpm::v6::Trie6View;
 
@@ -140,6 +139,11 @@ reader!(v4::Dir24Reader, Dir24View, u32, lookup_u32);
 reader!(poptrie::Poptrie4Reader, Poptrie4View, u32, lookup_u32);
 reader!(crate::lpm::Lpm4Reader, Lpm4View, u32, lookup_u32);
 reader!(v6::Trie6Reader, Trie6View, u128, lookup_u128);
+pinned_view!(Poptrie6View<'_>, u128);
+pinned_view!(Trie6View<'_>, u128);
+reader!(poptrie::Poptrie6Reader, Poptrie6View, u128, lookup_u128);
+reader!(crate::lpm::Lpm6Reader, Lpm6View, u128, lookup_u128);
+use crate::lpm::Lpm6View;
 
 /// tbl8 groups of a DIR-24-8 table built for the bench (as `lpm_real`).
 const TBL8_GROUPS: u32 = 1 << 17;
@@ -217,35 +221,44 @@ impl LpmTable for v6::Trie6Writer {
     }
 }
 
-/// The public IPv6 table, `lpm::Lpm6Writer`. Today it is the same type as
-/// `v6::Trie6Writer` (so [`v6_entries`] lists it once); behind a newtype so
-/// that this impl stands when it becomes a per-size choice.
-pub(super) struct Public6(Lpm6Writer);
-
-impl LpmTable for Public6 {
-    const NAME: &'static str = "Lpm6Writer";
-    type Prefix = Ipv6Net;
-    type Addr = u128;
-    type Reader = crate::lpm::Lpm6Reader;
-    fn empty(n: usize) -> Self {
-        Public6(Lpm6Writer::with_groups(trie6_groups(n)))
-    }
-    fn insert(&mut self, p: Ipv6Net, nh: NextHop) -> Result<(), LpmError> {
-        self.0.insert(p, nh).map(drop)
-    }
-    fn remove(&mut self, p: Ipv6Net) {
-        self.0.remove(p);
-    }
-    fn resident_bytes(&self) -> usize {
-        self.0.resident_bytes()
-    }
-    fn table_bytes(&self) -> usize {
-        self.0.table_bytes()
-    }
-    fn reader(&self) -> crate::lpm::Lpm6Reader {
-        self.0.reader()
-    }
+macro_rules! table_v6 {
+    ($ty:ty, $reader:ty, $name:literal) => {
+        impl LpmTable for $ty {
+            const NAME: &'static str = $name;
+            type Prefix = Ipv6Net;
+            type Addr = u128;
+            type Reader = $reader;
+            fn empty(n: usize) -> Self {
+                <$ty>::with_groups(trie6_groups(n))
+            }
+            fn build(routes: &[(Ipv6Net, NextHop)]) -> Result<Self, LpmError> {
+                <$ty>::from_routes(routes.iter().copied(), trie6_groups(routes.len()))
+            }
+            fn insert(&mut self, p: Ipv6Net, nh: NextHop) -> Result<(), LpmError> {
+                <$ty>::insert(self, p, nh).map(drop)
+            }
+            fn remove(&mut self, p: Ipv6Net) {
+                <$ty>::remove(self, p);
+            }
+            fn resident_bytes(&self) -> usize {
+                <$ty>::resident_bytes(self)
+            }
+            fn table_bytes(&self) -> usize {
+                <$ty>::table_bytes(self)
+            }
+            fn reader(&self) -> $reader {
+                <$ty>::reader(self)
+            }
+        }
+    };
 }
+
+table_v6!(Lpm6Writer, crate::lpm::Lpm6Reader, "Lpm6Writer");
+table_v6!(
+    poptrie::Poptrie6Writer,
+    poptrie::Poptrie6Reader,
+    "Poptrie6Writer"
+);
 
 /// A built structure with its reader, type-erased so that the lists of
 /// structures are plain vectors.
@@ -372,13 +385,12 @@ pub(super) fn v4_entries() -> Vec<Entry<Ipv4Net, u32>> {
 }
 
 /// The IPv6 structures compared; the first (today's trie) is the baseline.
-/// `Lpm6Writer` is listed only when it is not the trie itself.
 pub(super) fn v6_entries() -> Vec<Entry<Ipv6Net, u128>> {
-    let mut v = vec![entry::<v6::Trie6Writer>(true)];
-    if TypeId::of::<Lpm6Writer>() != TypeId::of::<v6::Trie6Writer>() {
-        v.push(entry::<Public6>(false));
-    }
-    v
+    vec![
+        entry::<v6::Trie6Writer>(true),
+        entry::<Lpm6Writer>(false),
+        entry::<poptrie::Poptrie6Writer>(false),
+    ]
 }
 
 /// One row of a structure set.
@@ -947,10 +959,7 @@ mod tests {
         let routes = crate::lpm::gen::ipv6_table(1000, 6);
         let o = Oracle6::new_from(&routes);
         let addrs = Oracle6::addrs(&routes, 1024);
-        let mut entries = v6_entries();
-        // The public table's impl, even while it is the trie itself.
-        entries.push(entry::<Public6>(false));
-        for e in entries {
+        for e in v6_entries() {
             let t = (e.build)(&routes).unwrap();
             let mut out = vec![Route::NONE; addrs.len()];
             t.lookup_batch(&addrs, &mut out);
