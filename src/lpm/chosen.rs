@@ -64,6 +64,10 @@ pub trait Structure: Send + Sized + 'static {
     fn lookup(&self, addr: Self::Addr) -> Option<NextHop>;
     /// See [`LpmWriter::len`].
     fn len(&self) -> usize;
+    /// See [`LpmWriter::is_empty`].
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// See [`LpmWriter::routes`].
     fn routes(&self) -> Box<dyn Iterator<Item = (Self::Net, NextHop)> + '_>;
     /// See [`LpmWriter::memory_bytes`].

@@ -8,13 +8,18 @@
 //!   [`ipv4::LARGE_AT`] prefixes, a DIR-24-8 table ([`v4`], as DPDK
 //!   `rte_lpm`: one read in a 2^24-entry first level, plus one read in a
 //!   256-entry group for addresses under a prefix longer than /24) above
-//!   it, where it answers faster and updates cheaper. [`v6`] is a multibit
-//!   trie with a direct 2^24-entry first level then 8-bit strides (as
-//!   `rte_lpm6`), and a one-bit-per-entry summary of the first level that
-//!   answers misses.
-//! - Batch lookups (`lookup_batch`) take any number of addresses and are
-//!   software-pipelined over chunks of [`BATCH`]: long slices keep the
-//!   memory system busy across chunks, which separate calls of 32 cannot.
+//!   it, where it answers faster and updates cheaper. IPv6 ([`Lpm6Writer`],
+//!   module [`ipv6`]) likewise: the compressed table (a 2^12 or 2^20 top
+//!   level, ~80 KiB for a 200-prefix VRF) up to [`ipv6::LARGE_AT`]
+//!   prefixes, above it [`v6`], a multibit trie with a direct 2^24-entry
+//!   first level then 8-bit strides (as `rte_lpm6`) and a
+//!   one-bit-per-entry summary of the first level that answers misses.
+//!   [`chosen`] is the choice by size both use.
+//! - Batch lookups (`lookup_batch`) take any number of addresses, in
+//!   chunks of [`BATCH`]: the flat structures software-pipeline their
+//!   chunks (long slices keep the memory system busy across chunks, which
+//!   separate calls of 32 cannot); the compressed one walks the 32 lanes
+//!   of a chunk level by level.
 //! - A next hop is an index `0..=`[`MAX_NEXT_HOP`] (24 bits) into the caller's
 //!   adjacency table; a lookup answers `Some(next_hop)` of the longest prefix
 //!   that contains the address, or `None`; a batch lookup writes each answer
@@ -23,8 +28,8 @@
 //!   any number of readers (`Lpm4Reader`, `Lpm6Reader`: `Clone + Send + Sync`)
 //!   look up without locks and without waiting on the writer. The
 //!   publication schemes and their arguments are in the `table` module
-//!   (DIR-24-8 and IPv6), [`poptrie`] and [`ipv4`] (the move between the
-//!   two IPv4 structures).
+//!   (DIR-24-8 and the IPv6 trie), [`poptrie`] and [`chosen`] (the move
+//!   between a family's two structures).
 //! - Answers are exact: inserting, replacing and removing overlapping
 //!   prefixes in any order gives the same answers as the plain
 //!   [`oracle`] (checked by property tests in that module).
