@@ -80,7 +80,10 @@ pub trait Family: sealed::Sealed + Send + Sync + 'static {
     const LARGE_TOP: u32;
     /// The 6 bits of `a` at bit position `pos < BITS` counted from the top
     /// (bits past the end read as zero).
-    fn chunk(a: Self::Bits, pos: u32) -> u32;
+    #[inline(always)]
+    fn chunk(a: Self::Bits, pos: u32) -> u32 {
+        Self::top6(Self::shl(a, pos))
+    }
     /// `a` shifted left by `n < BITS` bits.
     fn shl(a: Self::Bits, n: u32) -> Self::Bits;
     /// The top 6 bits of `a`.
@@ -106,95 +109,55 @@ pub enum V6 {}
 impl sealed::Sealed for V4 {}
 impl sealed::Sealed for V6 {}
 
-impl Family for V4 {
-    type Bits = u32;
-    type Net = Ipv4Net;
-    type Addr = Ipv4Addr;
-    const BITS: u8 = 32;
-    const LARGE_TOP: u32 = LARGE_TOP_V4;
-    #[inline(always)]
-    fn chunk(a: u32, pos: u32) -> u32 {
-        (a << pos) >> (32 - STRIDE)
-    }
-    #[inline(always)]
-    fn shl(a: u32, n: u32) -> u32 {
-        a << n
-    }
-    #[inline(always)]
-    fn top6(a: u32) -> u32 {
-        a >> (32 - STRIDE)
-    }
-    #[inline(always)]
-    fn slot(a: u32, top_bits: u32) -> usize {
-        (a >> (32 - top_bits)) as usize
-    }
-    fn slot_range(slot: usize, top_bits: u32) -> (u32, u32) {
-        let base = (slot as u32) << (32 - top_bits);
-        (base, base | !Self::masked(u32::MAX, top_bits))
-    }
-    fn masked(a: u32, len: u32) -> u32 {
-        if len == 0 {
-            0
-        } else {
-            a & (u32::MAX << (32 - len))
+/// The [`Family`] impl of one address family: its integer, prefix and
+/// address types, width and large top level.
+macro_rules! family {
+    ($f:ty, $bits:ty, $net:ty, $addr:ty, $width:literal, $large:expr) => {
+        impl Family for $f {
+            type Bits = $bits;
+            type Net = $net;
+            type Addr = $addr;
+            const BITS: u8 = $width;
+            const LARGE_TOP: u32 = $large;
+            #[inline(always)]
+            fn shl(a: $bits, n: u32) -> $bits {
+                a << n
+            }
+            #[inline(always)]
+            fn top6(a: $bits) -> u32 {
+                (a >> ($width - STRIDE)) as u32
+            }
+            #[inline(always)]
+            fn slot(a: $bits, top_bits: u32) -> usize {
+                (a >> ($width - top_bits)) as usize
+            }
+            fn slot_range(slot: usize, top_bits: u32) -> ($bits, $bits) {
+                let base = (slot as $bits) << ($width - top_bits);
+                (base, base | !Self::masked(<$bits>::MAX, top_bits))
+            }
+            fn masked(a: $bits, len: u32) -> $bits {
+                if len == 0 {
+                    0
+                } else {
+                    a & (<$bits>::MAX << ($width - len))
+                }
+            }
+            fn split(net: $net) -> ($bits, u8) {
+                let p = net.trunc();
+                (p.network().into(), p.prefix_len())
+            }
+            fn join(a: $bits, len: u8) -> $net {
+                <$net>::new(<$addr>::from(a), len).expect("stored length fits the family")
+            }
+            fn bits(addr: $addr) -> $bits {
+                addr.into()
+            }
         }
-    }
-    fn split(net: Ipv4Net) -> (u32, u8) {
-        let p = net.trunc();
-        (p.network().into(), p.prefix_len())
-    }
-    fn join(a: u32, len: u8) -> Ipv4Net {
-        Ipv4Net::new(Ipv4Addr::from(a), len).expect("stored length is at most 32")
-    }
-    fn bits(addr: Ipv4Addr) -> u32 {
-        addr.into()
-    }
+    };
 }
 
-impl Family for V6 {
-    type Bits = u128;
-    type Net = Ipv6Net;
-    type Addr = Ipv6Addr;
-    const BITS: u8 = 128;
-    const LARGE_TOP: u32 = LARGE_TOP_V6;
-    #[inline(always)]
-    fn chunk(a: u128, pos: u32) -> u32 {
-        ((a << pos) >> (128 - STRIDE)) as u32
-    }
-    #[inline(always)]
-    fn shl(a: u128, n: u32) -> u128 {
-        a << n
-    }
-    #[inline(always)]
-    fn top6(a: u128) -> u32 {
-        (a >> (128 - STRIDE)) as u32
-    }
-    #[inline(always)]
-    fn slot(a: u128, top_bits: u32) -> usize {
-        (a >> (128 - top_bits)) as usize
-    }
-    fn slot_range(slot: usize, top_bits: u32) -> (u128, u128) {
-        let base = (slot as u128) << (128 - top_bits);
-        (base, base | !Self::masked(u128::MAX, top_bits))
-    }
-    fn masked(a: u128, len: u32) -> u128 {
-        if len == 0 {
-            0
-        } else {
-            a & (u128::MAX << (128 - len))
-        }
-    }
-    fn split(net: Ipv6Net) -> (u128, u8) {
-        let p = net.trunc();
-        (p.network().into(), p.prefix_len())
-    }
-    fn join(a: u128, len: u8) -> Ipv6Net {
-        Ipv6Net::new(Ipv6Addr::from(a), len).expect("stored length is at most 128")
-    }
-    fn bits(addr: Ipv6Addr) -> u128 {
-        addr.into()
-    }
-}
+family!(V4, u32, Ipv4Net, Ipv4Addr, 32, LARGE_TOP_V4);
+family!(V6, u128, Ipv6Net, Ipv6Addr, 128, LARGE_TOP_V6);
 
 /// The compressed IPv4 table's writer.
 pub type Poptrie4Writer = PoptrieWriter<V4>;

@@ -148,23 +148,26 @@ use crate::lpm::Lpm6View;
 /// tbl8 groups of a DIR-24-8 table built for the bench (as `lpm_real`).
 const TBL8_GROUPS: u32 = 1 << 17;
 
-macro_rules! table_v4 {
-    ($ty:ty, $reader:ty, $name:literal) => {
+/// [`LpmTable`] for a writer of prefixes `$net` and addresses `$addr`
+/// whose constructor for a table of `n` prefixes is `$empty(groups(n))`
+/// and whose bulk load is `from_routes(routes, groups(len))`.
+macro_rules! table {
+    ($ty:ty, $reader:ty, $name:literal, $net:ty, $addr:ty, $empty:ident, $groups:expr) => {
         impl LpmTable for $ty {
             const NAME: &'static str = $name;
-            type Prefix = Ipv4Net;
-            type Addr = u32;
+            type Prefix = $net;
+            type Addr = $addr;
             type Reader = $reader;
-            fn empty(_n: usize) -> Self {
-                <$ty>::with_tbl8_groups(TBL8_GROUPS)
+            fn empty(n: usize) -> Self {
+                <$ty>::$empty($groups(n))
             }
-            fn build(routes: &[(Ipv4Net, NextHop)]) -> Result<Self, LpmError> {
-                <$ty>::from_routes(routes.iter().copied(), TBL8_GROUPS)
+            fn build(routes: &[($net, NextHop)]) -> Result<Self, LpmError> {
+                <$ty>::from_routes(routes.iter().copied(), $groups(routes.len()))
             }
-            fn insert(&mut self, p: Ipv4Net, nh: NextHop) -> Result<(), LpmError> {
+            fn insert(&mut self, p: $net, nh: NextHop) -> Result<(), LpmError> {
                 <$ty>::insert(self, p, nh).map(drop)
             }
-            fn remove(&mut self, p: Ipv4Net) {
+            fn remove(&mut self, p: $net) {
                 <$ty>::remove(self, p);
             }
             fn resident_bytes(&self) -> usize {
@@ -180,12 +183,37 @@ macro_rules! table_v4 {
     };
 }
 
-table_v4!(v4::Dir24Writer, v4::Dir24Reader, "Dir24Writer");
-table_v4!(Lpm4Writer, crate::lpm::Lpm4Reader, "Lpm4Writer");
-table_v4!(
+/// tbl8 groups of a DIR-24-8 table built for the bench, whatever its size.
+fn tbl8_groups(_n: usize) -> u32 {
+    TBL8_GROUPS
+}
+
+table!(
+    v4::Dir24Writer,
+    v4::Dir24Reader,
+    "Dir24Writer",
+    Ipv4Net,
+    u32,
+    with_tbl8_groups,
+    tbl8_groups
+);
+table!(
+    Lpm4Writer,
+    crate::lpm::Lpm4Reader,
+    "Lpm4Writer",
+    Ipv4Net,
+    u32,
+    with_tbl8_groups,
+    tbl8_groups
+);
+table!(
     poptrie::Poptrie4Writer,
     poptrie::Poptrie4Reader,
-    "Poptrie4Writer"
+    "Poptrie4Writer",
+    Ipv4Net,
+    u32,
+    with_tbl8_groups,
+    tbl8_groups
 );
 
 /// Groups of today's IPv6 trie for a table of `n` prefixes (room to spare:
@@ -221,43 +249,23 @@ impl LpmTable for v6::Trie6Writer {
     }
 }
 
-macro_rules! table_v6 {
-    ($ty:ty, $reader:ty, $name:literal) => {
-        impl LpmTable for $ty {
-            const NAME: &'static str = $name;
-            type Prefix = Ipv6Net;
-            type Addr = u128;
-            type Reader = $reader;
-            fn empty(n: usize) -> Self {
-                <$ty>::with_groups(trie6_groups(n))
-            }
-            fn build(routes: &[(Ipv6Net, NextHop)]) -> Result<Self, LpmError> {
-                <$ty>::from_routes(routes.iter().copied(), trie6_groups(routes.len()))
-            }
-            fn insert(&mut self, p: Ipv6Net, nh: NextHop) -> Result<(), LpmError> {
-                <$ty>::insert(self, p, nh).map(drop)
-            }
-            fn remove(&mut self, p: Ipv6Net) {
-                <$ty>::remove(self, p);
-            }
-            fn resident_bytes(&self) -> usize {
-                <$ty>::resident_bytes(self)
-            }
-            fn table_bytes(&self) -> usize {
-                <$ty>::table_bytes(self)
-            }
-            fn reader(&self) -> $reader {
-                <$ty>::reader(self)
-            }
-        }
-    };
-}
-
-table_v6!(Lpm6Writer, crate::lpm::Lpm6Reader, "Lpm6Writer");
-table_v6!(
+table!(
+    Lpm6Writer,
+    crate::lpm::Lpm6Reader,
+    "Lpm6Writer",
+    Ipv6Net,
+    u128,
+    with_groups,
+    trie6_groups
+);
+table!(
     poptrie::Poptrie6Writer,
     poptrie::Poptrie6Reader,
-    "Poptrie6Writer"
+    "Poptrie6Writer",
+    Ipv6Net,
+    u128,
+    with_groups,
+    trie6_groups
 );
 
 /// A built structure with its reader, type-erased so that the lists of
