@@ -38,6 +38,12 @@ pub trait Ports {
     /// Transmit `out` (frames of one batch leaving by `out.port`, in
     /// order); returns how many were accepted (a prefix).
     fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize>;
+
+    /// Whether `port` sends super-frames itself ([`Backend::takes_super_frames`]);
+    /// for one that does not, the driver cuts them into segments first.
+    fn takes_super_frames(&self, _port: PortId) -> bool {
+        false
+    }
 }
 
 impl<B: Backend> Ports for [B] {
@@ -55,6 +61,11 @@ impl<B: Backend> Ports for [B] {
             Some(b) => b.send(out),
             None => Ok(0),
         }
+    }
+
+    fn takes_super_frames(&self, port: PortId) -> bool {
+        self.get(port as usize)
+            .is_some_and(|b| b.takes_super_frames())
     }
 }
 
@@ -109,6 +120,16 @@ impl<O: Observer> Observer for Option<O> {
 pub struct Driver {
     batch: Batch,
     released: Batch,
+    soft: SoftGso,
+}
+
+/// Room to cut a super-frame into segments in software for a port that
+/// cannot send super-frames ([`Ports::takes_super_frames`]): one whole
+/// super-frame and a batch of segments, allocated the first time one is
+/// needed.
+#[derive(Default)]
+pub struct SoftGso {
+    room: Option<Box<(Vec<u8>, Batch)>>,
 }
 
 impl Default for Driver {
@@ -131,6 +152,7 @@ impl Driver {
         Driver {
             batch: Batch::new(),
             released: Batch::new(),
+            soft: SoftGso::default(),
         }
     }
 
@@ -161,7 +183,7 @@ impl Driver {
         observer.received(batch);
         pipeline.process(batch);
         observer.processed(batch);
-        transmit(pipeline, ports, batch, observer);
+        transmit(pipeline, ports, batch, observer, &mut self.soft);
         if pipeline.held() > 0 {
             self.release(pipeline, ports, observer);
         }
@@ -188,7 +210,7 @@ impl Driver {
             }
             total += n;
             observer.released(&self.released);
-            transmit(pipeline, ports, &self.released, observer);
+            transmit(pipeline, ports, &self.released, observer, &mut self.soft);
             if n < BATCH_SIZE {
                 return total;
             }
@@ -213,6 +235,7 @@ pub fn transmit<P: Ports + ?Sized, O: Observer>(
     ports: &mut P,
     batch: &Batch,
     observer: &mut O,
+    soft: &mut SoftGso,
 ) {
     let metas = batch.metas();
     let Some(first) = metas.iter().find_map(|m| m.verdict.egress()) else {
@@ -240,6 +263,7 @@ pub fn transmit<P: Ports + ?Sized, O: Observer>(
             batch,
             observer,
             Outgoing::new(port, batch, set),
+            soft,
         );
         if left == 0 {
             return;
@@ -259,14 +283,122 @@ fn send<P: Ports + ?Sized, O: Observer>(
     batch: &Batch,
     observer: &mut O,
     out: Outgoing<'_>,
+    soft: &mut SoftGso,
 ) {
-    let sent = ports.send(out).unwrap_or(0);
+    let sent = if out.supers() != 0 && !ports.takes_super_frames(out.port) {
+        send_cut(ports, out, soft)
+    } else {
+        ports.send(out).unwrap_or(0)
+    };
     observer.transmitted(batch, out.port, sent);
     if sent < out.len() {
         for i in out.positions().skip(sent) {
             if let Verdict::Forward(_) = batch.meta(i).verdict {
-                pipeline.count_tx_failure(out.port, batch.buf(i).len());
+                pipeline.count_tx_failure(out.port, batch.buf(i).wire_len());
             }
+        }
+    }
+}
+
+/// Send `out`, which holds super-frames, to a port that cannot take them:
+/// the ordinary frames as they are, each super-frame cut into segments in
+/// software ([`crate::wire::Segmenter`]) and sent as a batch of its own,
+/// in order. Returns how many of `out`'s frames were accepted (a prefix):
+/// a super-frame counts when all of its segments were; one that cannot be
+/// rejoined or cut (see [`SuperFrame::rejoin`](crate::frame::SuperFrame::rejoin))
+/// is refused.
+#[cold]
+fn send_cut<P: Ports + ?Sized>(ports: &mut P, out: Outgoing<'_>, soft: &mut SoftGso) -> usize {
+    let batch = out.batch();
+    let mut sent = 0;
+    let mut rest = out.mask();
+    while rest != 0 {
+        let supers = rest & batch.super_mask();
+        let before = if supers == 0 {
+            rest
+        } else {
+            rest & ((1u32 << supers.trailing_zeros()) - 1)
+        };
+        let (set, cut) = if before != 0 {
+            (before, None)
+        } else {
+            let i = supers.trailing_zeros() as usize;
+            (1u32 << i, batch.super_frame(i).map(|sf| (i, sf)))
+        };
+        rest &= !set;
+        let done = match cut {
+            // Ordinary frames, or a slot whose buffer now holds a reply.
+            None => {
+                let o = out.with_mask(set);
+                let n = ports.send(o).unwrap_or(0);
+                sent += n;
+                n == o.len()
+            }
+            Some((i, sf)) => {
+                let ok = cut_and_send(ports, out.port, batch.buf(i).frame(), sf, soft);
+                sent += usize::from(ok);
+                ok
+            }
+        };
+        if !done {
+            break;
+        }
+    }
+    sent
+}
+
+/// Cut one super-frame (its headers as the pipeline left them, and its
+/// payload) into segments and send them out of `port`; `true` when every
+/// segment was accepted.
+fn cut_and_send<P: Ports + ?Sized>(
+    ports: &mut P,
+    port: PortId,
+    headers: &[u8],
+    sf: &crate::frame::SuperFrame,
+    soft: &mut SoftGso,
+) -> bool {
+    let room = soft.room.get_or_insert_with(|| {
+        Box::new((
+            vec![0u8; crate::frame::superframe::SUPER_FRAME_MAX],
+            Batch::new(),
+        ))
+    });
+    let (whole, segs) = &mut **room;
+    let Ok((n, offload)) = sf.rejoin_whole(headers, whole) else {
+        return false;
+    };
+    let Ok(mut cutter) = crate::wire::Segmenter::new(&whole[..n], &offload, None) else {
+        return false;
+    };
+    loop {
+        segs.clear();
+        segs.port = port;
+        while !segs.is_full() {
+            let Some(buf) = segs.next_buf() else { break };
+            let area = &mut buf.receive_area()[..crate::wire::packet::MAX_FRAME];
+            match cutter.write_next(area) {
+                Ok(Some(len)) => {
+                    buf.set_received(len);
+                    segs.commit();
+                }
+                Ok(None) => break,
+                Err(_) => return false,
+            }
+        }
+        let count = segs.len();
+        if count == 0 {
+            return true;
+        }
+        let all = if count >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << count) - 1
+        };
+        if ports.send(Outgoing::new(port, segs, all)).unwrap_or(0) < count {
+            return false;
+        }
+        if count < crate::frame::BATCH_SIZE {
+            return true;
         }
     }
 }
@@ -375,7 +507,13 @@ mod tests {
                 }
             }
             let mut got = Sets::default();
-            transmit(&mut pipeline, &mut got, &batch, &mut ());
+            transmit(
+                &mut pipeline,
+                &mut got,
+                &batch,
+                &mut (),
+                &mut SoftGso::default(),
+            );
             assert_eq!(got.0, want, "round {round}");
         }
     }
@@ -402,7 +540,13 @@ mod tests {
             batch.set_verdict(i, *v);
         }
         let mut ports = Recorder::default();
-        transmit(&mut pipeline, &mut ports, &batch, &mut ());
+        transmit(
+            &mut pipeline,
+            &mut ports,
+            &batch,
+            &mut (),
+            &mut SoftGso::default(),
+        );
         assert_eq!(
             ports.sends,
             vec![(3, vec![0, 3]), (2, vec![1, 4, 7]), (0, vec![6])],

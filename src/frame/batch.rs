@@ -5,6 +5,7 @@
 //! every receive: the hot path never allocates.
 
 use super::drop::DropReason;
+use super::superframe::SuperFrame;
 use super::PortId;
 use crate::wire::{FrameInfo, PacketBuf};
 
@@ -86,6 +87,12 @@ pub struct Batch {
     oversize: (usize, u64),
     bufs: Vec<PacketBuf>,
     meta: Vec<Meta>,
+    /// The super-frame storage of each slot, allocated the first time a
+    /// super-frame lands in the slot and kept.
+    supers: Vec<Option<SuperFrame>>,
+    /// Bit i: slot i was received as a super-frame in this batch (its
+    /// buffer still holds the headers while [`PacketBuf::tail`] is not 0).
+    super_mask: u32,
 }
 
 impl Default for Batch {
@@ -104,6 +111,8 @@ impl Batch {
             oversize: (0, 0),
             bufs: (0..BATCH_SIZE).map(|_| PacketBuf::new()).collect(),
             meta: vec![Meta::default(); BATCH_SIZE],
+            supers: (0..BATCH_SIZE).map(|_| None).collect(),
+            super_mask: 0,
         }
     }
 
@@ -113,6 +122,7 @@ impl Batch {
         self.len = 0;
         self.time_ms = None;
         self.oversize = (0, 0);
+        self.super_mask = 0;
     }
 
     /// Record a frame of `bytes` the backend received but could not hand
@@ -175,6 +185,70 @@ impl Batch {
             m.route = Meta::NO_ROUTE;
             self.len += 1;
         }
+    }
+
+    /// The next free buffer and its slot's super-frame storage (allocated
+    /// the first time this slot takes a super-frame), for a backend that
+    /// received a super-frame: [`SuperFrame::split`] it into the buffer,
+    /// then [`Batch::commit_super`] (or [`Batch::commit`] when it turned
+    /// out an ordinary frame). `None` when the batch is full.
+    pub fn next_super(&mut self) -> Option<(&mut PacketBuf, &mut SuperFrame)> {
+        let i = self.len;
+        let buf = self.bufs.get_mut(i)?;
+        let slot = self.supers.get_mut(i)?;
+        Some((buf, slot.get_or_insert_with(SuperFrame::new)))
+    }
+
+    /// Count the buffer of [`Batch::next_super`] as received, a super-frame.
+    pub fn commit_super(&mut self) {
+        if self.len < BATCH_SIZE {
+            self.super_mask |= 1 << self.len;
+            self.commit();
+        }
+    }
+
+    /// Copy a whole super-frame in (tests, the traffic generator, capture
+    /// replay): split as a backend does. `Ok(false)`: the batch is full.
+    pub fn push_super(
+        &mut self,
+        frame: &[u8],
+        offload: crate::wire::Offload,
+    ) -> Result<bool, crate::wire::GsoError> {
+        let Some((buf, sf)) = self.next_super() else {
+            return Ok(false);
+        };
+        let area = sf.receive_area();
+        let Some(dst) = area.get_mut(..frame.len()) else {
+            return Err(crate::wire::GsoError::Truncated {
+                what: "super-frame buffer",
+                needed: frame.len(),
+                present: area.len(),
+            });
+        };
+        dst.copy_from_slice(frame);
+        if sf.split(frame.len(), offload, buf)? {
+            self.commit_super();
+        } else {
+            self.commit();
+        }
+        Ok(true)
+    }
+
+    /// The super-frame whose headers frame `i` holds, if it is one (a
+    /// reply built in its buffer is not).
+    #[inline]
+    pub fn super_frame(&self, i: usize) -> Option<&SuperFrame> {
+        if i >= 32 || self.super_mask & (1 << i) == 0 || self.bufs.get(i)?.tail() == 0 {
+            return None;
+        }
+        self.supers.get(i)?.as_ref()
+    }
+
+    /// Bit i set: frame i was received as a super-frame (see
+    /// [`Batch::super_frame`]).
+    #[inline(always)]
+    pub fn super_mask(&self) -> u32 {
+        self.super_mask
     }
 
     /// Copy a frame in. `false` if the batch is full or the frame too long
@@ -289,6 +363,19 @@ impl<'a> Outgoing<'a> {
         Outgoing::new(port, batch, mask)
     }
 
+    /// The frames of the set received as super-frames (see
+    /// [`Batch::super_frame`]): 0 on the fast path.
+    #[inline(always)]
+    pub fn supers(&self) -> u32 {
+        self.mask & self.batch.super_mask
+    }
+
+    /// The same batch and port with the set `mask` (a subset).
+    #[inline]
+    pub fn with_mask(&self, mask: u32) -> Outgoing<'a> {
+        Outgoing::new(self.port, self.batch, mask & self.mask)
+    }
+
     /// How many frames.
     #[inline(always)]
     pub fn len(&self) -> usize {
@@ -327,7 +414,10 @@ impl<'a> Outgoing<'a> {
         })
     }
 
-    /// The frame bytes, in order.
+    /// The frame bytes, in order. For a super-frame
+    /// ([`Outgoing::supers`]), only its headers: a backend that takes
+    /// super-frames reads the rest from [`Batch::super_frame`]; for one that
+    /// does not, the driver segments them first.
     #[inline(always)]
     pub fn frames(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let bufs = self.batch.bufs.get(..self.batch.len).unwrap_or(&[]);

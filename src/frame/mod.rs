@@ -10,9 +10,11 @@
 
 pub mod batch;
 pub mod drop;
+pub mod superframe;
 
 pub use batch::{Batch, Meta, Outgoing, Verdict, BATCH_SIZE};
 pub use drop::DropReason;
+pub use superframe::SuperFrame;
 
 /// Index of a port: its position in the configuration's `[[port]]` list,
 /// the same in the plan, the runtime and every report.

@@ -39,6 +39,13 @@ pub trait Backend {
     /// returns how many were accepted, a prefix (the rest are the caller's
     /// `tx-full`).
     fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize>;
+
+    /// Whether [`Backend::send`] takes super-frames ([`Outgoing::supers`])
+    /// and sends them whole or cuts them itself. By default it does not,
+    /// and the driver hands it the segments instead.
+    fn takes_super_frames(&self) -> bool {
+        false
+    }
 }
 
 impl<B: Backend + ?Sized> Backend for Box<B> {
@@ -50,6 +57,10 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     #[inline]
     fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
         (**self).send(out)
+    }
+
+    fn takes_super_frames(&self) -> bool {
+        (**self).takes_super_frames()
     }
 }
 

@@ -223,7 +223,7 @@ impl Pipeline {
         let mut l3_frames = [0u8; BATCH_SIZE];
         let mut l3_count = 0usize;
         for (i, (buf, meta)) in batch.iter_mut().enumerate() {
-            rx_bytes += buf.len() as u64;
+            rx_bytes += buf.wire_len() as u64;
             // On a backbone port, a labelled frame (untagged: MPLS
             // attachments have no VLAN) is classified by its label and
             // parsed once out of its labels; its outer parse would only
@@ -301,7 +301,7 @@ impl Pipeline {
                 l3_frames[l3_count] = i as u8;
                 l3_count += 1;
             } else {
-                self.counters.count(verdict, buf.len());
+                self.counters.count(verdict, buf.wire_len());
             }
         }
         self.counters.dscp_rewritten += rewritten;

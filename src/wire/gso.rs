@@ -472,6 +472,66 @@ impl fmt::Display for GsoError {
 
 impl std::error::Error for GsoError {}
 
+/// Make the IP length field of `frame`, whose network header starts at
+/// `l3` and whose bytes end with the TCP header, count `extra` payload
+/// bytes beyond them (`extra` = 0: the headers alone). IPv4's header
+/// checksum follows incrementally (RFC 1624), so a wrong one stays wrong
+/// as it was. This is how a super-frame's headers travel through the
+/// pipeline as a frame of their own ([`crate::frame::SuperFrame`]).
+pub fn set_ip_length(
+    frame: &mut [u8],
+    l3: usize,
+    kind: GsoKind,
+    extra: usize,
+) -> Result<(), GsoError> {
+    let after = frame.len().checked_sub(l3).ok_or(GsoError::Truncated {
+        what: "network header",
+        needed: l3,
+        present: frame.len(),
+    })?;
+    let (at, len) = match kind {
+        GsoKind::TcpV4 => (l3 + 2, after + extra),
+        GsoKind::TcpV6 => (
+            l3 + 4,
+            (after + extra)
+                .checked_sub(ipv6::HEADER_LEN)
+                .ok_or(GsoError::Truncated {
+                    what: "IPv6 header",
+                    needed: ipv6::HEADER_LEN,
+                    present: after,
+                })?,
+        ),
+        GsoKind::None => return Ok(()),
+    };
+    let Ok(len) = u16::try_from(len) else {
+        return Err(GsoError::Truncated {
+            what: "IP length field (65535 at most)",
+            needed: len,
+            present: u16::MAX as usize,
+        });
+    };
+    let needed = match kind {
+        GsoKind::TcpV4 => l3 + 20,
+        _ => l3 + ipv6::HEADER_LEN,
+    };
+    if frame.len() < needed {
+        return Err(GsoError::Truncated {
+            what: "network header",
+            needed,
+            present: frame.len(),
+        });
+    }
+    let old = u16::from_be_bytes([frame[at], frame[at + 1]]);
+    frame[at..at + 2].copy_from_slice(&len.to_be_bytes());
+    if kind == GsoKind::TcpV4 {
+        let c = l3 + 10;
+        let hc = u16::from_be_bytes([frame[c], frame[c + 1]]);
+        let hc = checksum::update16(hc, old, len);
+        frame[c..c + 2].copy_from_slice(&hc.to_be_bytes());
+    }
+    Ok(())
+}
+
 /// Fold the Internet checksum over `frame[start..]` into the 16-bit field
 /// at `start + offset`, which holds the pseudo-header sum (virtio 1.x
 /// §5.1.6.2, `VIRTIO_NET_HDR_F_NEEDS_CSUM`). A result of 0 is written as
@@ -654,6 +714,20 @@ impl<'a> Segmenter<'a> {
             s.count = payload_len.div_ceil(mss);
         }
         Ok(s)
+    }
+
+    /// Offset of the network header (0 for a frame that is not a
+    /// super-frame: it was not parsed).
+    #[inline]
+    pub fn network_offset(&self) -> usize {
+        self.l3
+    }
+
+    /// Bytes of headers (Ethernet through TCP): where the payload starts
+    /// (0 for a frame that is not a super-frame).
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        self.payload
     }
 
     /// How many frames come out (1 for a frame that is not cut).

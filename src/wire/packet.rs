@@ -28,6 +28,9 @@ pub struct PacketBuf {
     buf: Box<Storage>,
     head: u16,
     len: u16,
+    /// Payload bytes of a super-frame held out of line (see
+    /// [`PacketBuf::tail`]); 0 for an ordinary frame.
+    tail: u32,
 }
 
 impl Default for PacketBuf {
@@ -42,6 +45,7 @@ impl Clone for PacketBuf {
             buf: self.buf.clone(),
             head: self.head,
             len: self.len,
+            tail: self.tail,
         }
     }
 }
@@ -59,6 +63,7 @@ impl PacketBuf {
             buf: Box::new(Storage([0; BUF_LEN])),
             head: HEADROOM as u16,
             len: 0,
+            tail: 0,
         }
     }
 
@@ -67,6 +72,7 @@ impl PacketBuf {
     #[inline]
     pub fn load(&mut self, frame: &[u8]) -> bool {
         self.head = HEADROOM as u16;
+        self.tail = 0;
         match self.buf.0.get_mut(HEADROOM..HEADROOM + frame.len()) {
             Some(dst) => {
                 dst.copy_from_slice(frame);
@@ -86,6 +92,7 @@ impl PacketBuf {
     pub fn receive_area(&mut self) -> &mut [u8] {
         self.head = HEADROOM as u16;
         self.len = 0;
+        self.tail = 0;
         &mut self.buf.0[HEADROOM..]
     }
 
@@ -93,6 +100,7 @@ impl PacketBuf {
     #[inline]
     pub fn set_received(&mut self, len: usize) {
         self.head = HEADROOM as u16;
+        self.tail = 0;
         self.len = len.min(MAX_FRAME) as u16;
     }
 
@@ -129,10 +137,37 @@ impl PacketBuf {
     }
 
     /// Set the frame length (growing exposes whatever bytes the buffer
-    /// holds there); clamped to [`PacketBuf::capacity_from_head`].
+    /// holds there); clamped to [`PacketBuf::capacity_from_head`]. The
+    /// buffer then holds an ordinary frame (a reply built in place), never
+    /// the headers of a super-frame.
     #[inline]
     pub fn set_len(&mut self, len: usize) {
         self.len = len.min(self.capacity_from_head()) as u16;
+        self.tail = 0;
+    }
+
+    /// Bytes of this frame held out of line: for the headers of a TCP
+    /// super-frame ([`crate::frame::SuperFrame`]), its payload; 0 for an
+    /// ordinary frame. The buffer then holds the super-frame's headers
+    /// alone, with the IP length field counting only them, so every stage
+    /// sees a well-formed frame and touches only headers. Loading,
+    /// receiving or sizing a new frame clears it.
+    #[inline(always)]
+    pub fn tail(&self) -> usize {
+        self.tail as usize
+    }
+
+    /// Declare the frame the headers of a super-frame whose payload of
+    /// `tail` bytes is held out of line (see [`PacketBuf::tail`]).
+    #[inline]
+    pub fn set_tail(&mut self, tail: usize) {
+        self.tail = tail.min(u32::MAX as usize) as u32;
+    }
+
+    /// The frame's length on the wire: its bytes here and its tail.
+    #[inline(always)]
+    pub fn wire_len(&self) -> usize {
+        self.len as usize + self.tail as usize
     }
 
     /// Free bytes in front of the frame.

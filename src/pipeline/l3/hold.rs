@@ -118,6 +118,11 @@ impl HoldQueue {
         info: &FrameInfo,
         now_ms: u64,
     ) -> bool {
+        // A super-frame's payload lives beside the batch, not in `buf`:
+        // it cannot wait here (the caller counts it dropped).
+        if buf.tail() != 0 {
+            return false;
+        }
         let same = self.entries[..self.len]
             .iter()
             .filter(|e| e.peering == peering && e.out.slot == out.slot)

@@ -220,7 +220,7 @@ pub fn route_batch<const LABELS: bool>(
             _ => Verdict::Drop(DropReason::UnknownAttachment),
         };
         meta.verdict = verdict;
-        cx.counters.count(verdict, buf.len());
+        cx.counters.count(verdict, buf.wire_len());
     }
 }
 
