@@ -32,6 +32,19 @@
 //!   copies the whole frame into the skb. Without it the kernel attaches
 //!   the ring pages as fragments, and a veth copies those again into
 //!   fresh pages before its peer sees the frame.
+//! - **Super-frames.** The receive socket has `PACKET_VNET_HDR` too: each
+//!   frame comes with its `virtio_net_hdr`. A host's TCP super-frame (GSO,
+//!   up to 64 KiB: the ring's 256 KiB blocks hold it whole) goes into the
+//!   batch slot's [`SuperFrame`]: its headers to the pipeline, its payload
+//!   kept aside, its segment size and partial checksum as metadata. An
+//!   ordinary frame whose checksum the sender left to offload
+//!   (`NEEDS_CSUM`) gets it completed as it is copied in. On transmit a
+//!   super-frame leaves whole, with its `virtio_net_hdr`, by a third socket
+//!   that goes through the qdisc (the kernel refuses a GSO frame on a
+//!   socket with `PACKET_QDISC_BYPASS`): the kernel, or the veth's peer,
+//!   takes it from there. When its segments would not fit the interface
+//!   MTU it is cut here, to the MTU, into the TX ring. Frames before it
+//!   are kicked out of the ring first, so the order holds.
 //! - The receive socket ignores outgoing frames (`PACKET_IGNORE_OUTGOING`),
 //!   both sockets bypass the qdisc (`PACKET_QDISC_BYPASS`); the receive
 //!   socket puts the interface in
@@ -52,8 +65,11 @@
 
 use super::sys::{self, Mmap};
 use super::{IoStats, Port};
-use crate::frame::{Batch, Outgoing};
+use crate::frame::{Batch, Outgoing, SuperFrame};
 use crate::wire::ethernet::MACS_LEN;
+use crate::wire::gso::{
+    self, vnet_flags, vnet_gso, ChecksumState, Offload, Segmenter, VirtioNetHdr,
+};
 use crate::wire::packet::MAX_FRAME;
 use crate::wire::vlan::TAG_LEN;
 use crate::wire::{Tpid, VlanTag};
@@ -127,7 +143,7 @@ impl Default for AfPacketOptions {
     fn default() -> Self {
         AfPacketOptions {
             block_size: 1 << 18,
-            block_count: 8,
+            block_count: 64,
             retire_ms: 1,
             fanout: Fanout::None,
             required_mtu: 0,
@@ -184,6 +200,9 @@ pub struct RxFrame<'a> {
     pub vlan_tpid: u16,
     /// Offset of the next frame header from this one (0: last).
     pub next: usize,
+    /// Offset of the frame's first byte in the block (the
+    /// `virtio_net_hdr` lies in the 10 bytes before it).
+    pub start: usize,
 }
 
 impl RxFrame<'_> {
@@ -201,7 +220,16 @@ impl RxFrame<'_> {
             vlan_tci: u32_at(hdr, field::VLAN_TCI)? as u16,
             vlan_tpid: u16_at(hdr, field::VLAN_TPID)?,
             next: u32_at(hdr, field::NEXT_OFFSET)? as usize,
+            start,
         })
+    }
+
+    /// The `virtio_net_hdr` the kernel wrote in front of the frame (a
+    /// socket with `PACKET_VNET_HDR`); `None` if it lies outside `block`
+    /// or is malformed.
+    pub fn vnet_header(&self, block: &[u8]) -> Option<VirtioNetHdr> {
+        let at = self.start.checked_sub(VirtioNetHdr::LEN)?;
+        VirtioNetHdr::parse(block.get(at..self.start)?).ok()
     }
 
     /// The stripped outer tag as (TPID, TCI), if the kernel reported one.
@@ -457,6 +485,15 @@ pub struct AfPacketPort {
     tx_max: usize,
     /// The last kick failed (device busy): frames wait in the ring.
     tx_pending: bool,
+    /// Frames pushed into the ring since the last kick.
+    tx_unkicked: bool,
+    /// The socket super-frames leave by, whole: `PACKET_VNET_HDR`, and
+    /// through the qdisc (with `PACKET_QDISC_BYPASS` the kernel refuses a
+    /// GSO frame with `ENOBUFS`). Opened at the first super-frame.
+    gso_tx: Option<OwnedFd>,
+    /// Room for one whole super-frame, when it must be cut here (its
+    /// segments would not fit the MTU); allocated the first time.
+    cut_room: Vec<u8>,
     ring: RxRing,
     cursor: Cursor,
     interface: String,
@@ -504,6 +541,10 @@ impl AfPacketPort {
             &(libc::tpacket_versions::TPACKET_V3 as libc::c_int),
             "selecting TPACKET_V3",
         )?;
+        // Each frame comes with its virtio_net_hdr: a host stack's TCP
+        // super-frames arrive whole with their segment size, and frames
+        // whose checksum the sender left to offload say so.
+        opt(libc::PACKET_VNET_HDR, &1, "setting PACKET_VNET_HDR")?;
         let page = 4096;
         let block_size = opts.block_size.max(page).next_power_of_two();
         let frame_size = 2048u32;
@@ -582,6 +623,9 @@ impl AfPacketPort {
             tx_ring,
             tx_max,
             tx_pending: false,
+            tx_unkicked: false,
+            gso_tx: None,
+            cut_room: Vec::new(),
             ring,
             cursor: Cursor::default(),
             interface: interface.to_string(),
@@ -611,6 +655,152 @@ impl AfPacketPort {
     fn kick(&mut self) {
         let _ = sys::kick_tx_ring(self.tx.as_raw_fd());
         self.tx_pending = self.tx_ring.queued();
+        self.tx_unkicked = false;
+    }
+
+    /// Receive a frame that came with offload work (a super-frame, or a
+    /// checksum left to offload) into `batch`; `false` when it is dropped
+    /// (counted as oversize/malformed by the caller).
+    #[cold]
+    fn receive_offloaded(batch: &mut Batch, f: &RxFrame<'_>, h: &VirtioNetHdr) -> bool {
+        let tag = f.outer_tag();
+        let Ok(mut offload) = Offload::from_virtio(h) else {
+            return false;
+        };
+        // The kernel's offsets count the frame without the outer tag that
+        // it stripped and we put back.
+        if tag.is_some() && offload.shift(TAG_LEN as isize).is_err() {
+            return false;
+        }
+        if !offload.is_super_frame() {
+            let Some(buf) = batch.next_buf() else {
+                return false;
+            };
+            let Some(len) = restore_tag(&mut buf.receive_area()[..MAX_FRAME], f.data, tag) else {
+                return false;
+            };
+            buf.set_received(len);
+            if let ChecksumState::Partial { start, offset } = offload.checksum {
+                if gso::complete_checksum(buf.frame_mut(), start as usize, offset as usize).is_err()
+                {
+                    return false;
+                }
+            }
+            batch.commit();
+            return true;
+        }
+        let Some((buf, sf)) = batch.next_super() else {
+            return false;
+        };
+        let Some(len) = restore_tag(sf.receive_area(), f.data, tag) else {
+            return false;
+        };
+        match sf.split(len, offload, buf) {
+            Ok(true) => batch.commit_super(),
+            Ok(false) => batch.commit(),
+            Err(_) => return false,
+        }
+        true
+    }
+
+    /// Send super-frame `sf`, whose headers the pipeline left in
+    /// `headers`: whole, with its virtio_net_hdr, when its segments fit
+    /// the MTU (the kernel segments it, or a veth hands it on whole);
+    /// otherwise cut here into segments that fit, through the ring.
+    /// `false`: refused (socket or ring full, or not a frame xconnect can
+    /// rejoin or cut).
+    fn send_super(&mut self, headers: &[u8], sf: &SuperFrame) -> bool {
+        let mut hdr = [0u8; crate::frame::superframe::SUPER_HEADERS_MAX + 64];
+        let Ok((n, offload)) = sf.rejoin(headers, &mut hdr) else {
+            return false;
+        };
+        if self.tx_unkicked || self.tx_pending {
+            // Frames before it leave first.
+            self.kick();
+        }
+        if n + offload.segment_size as usize <= self.tx_max {
+            if self.gso_tx.is_none() {
+                self.gso_tx = open_gso_socket(&self.interface).ok();
+            }
+            let Some(fd) = &self.gso_tx else {
+                return false;
+            };
+            let mut vnet = [0u8; VirtioNetHdr::LEN];
+            if offload.to_virtio().emit(&mut vnet).is_err() {
+                return false;
+            }
+            return sys::send_gathered(fd.as_raw_fd(), &[&vnet, &hdr[..n], sf.payload()]).is_ok();
+        }
+        // The segments would not fit: cut them to the MTU here.
+        let mut room = std::mem::take(&mut self.cut_room);
+        if room.is_empty() {
+            room = vec![0; crate::frame::superframe::SUPER_FRAME_MAX];
+        }
+        let ok = self.cut_into_ring(headers, sf, &mut room);
+        self.cut_room = room;
+        ok
+    }
+
+    /// Cut super-frame `sf` (headers from the pipeline) into segments that
+    /// fit the MTU, assembled whole in `room`, and queue them in the ring.
+    fn cut_into_ring(&mut self, headers: &[u8], sf: &SuperFrame, room: &mut [u8]) -> bool {
+        let Ok((total, offload)) = sf.rejoin_whole(headers, room) else {
+            return false;
+        };
+        let whole = &room[..total];
+        let Ok(probe) = Segmenter::new(whole, &offload, None) else {
+            return false;
+        };
+        let l3 = probe.network_offset();
+        let mtu = (self.tx_max.saturating_sub(l3)).min(u16::MAX as usize) as u16;
+        let Ok(mut cutter) = Segmenter::new(whole, &offload, Some(mtu)) else {
+            return false;
+        };
+        let mut seg = [0u8; MAX_FRAME];
+        loop {
+            match cutter.write_next(&mut seg) {
+                Ok(Some(len)) => {
+                    if !self.tx_ring.has_room() {
+                        self.kick();
+                    }
+                    if !self.tx_ring.push(&seg[..len]) {
+                        return false;
+                    }
+                    self.tx_unkicked = true;
+                }
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// [`Backend::send`](super::Backend::send) for a set holding
+    /// super-frames: in order, ordinary frames through the ring, each
+    /// super-frame by [`AfPacketPort::send_super`].
+    #[cold]
+    fn send_with_supers(&mut self, out: Outgoing<'_>) -> usize {
+        let batch = out.batch();
+        let mut n = 0;
+        for i in out.positions() {
+            let buf = batch.buf(i);
+            let ok = match batch.super_frame(i) {
+                Some(sf) => self.send_super(buf.frame(), sf),
+                None => {
+                    let f = buf.frame();
+                    let ok = f.len() <= self.tx_max && self.tx_ring.push(f);
+                    self.tx_unkicked |= ok;
+                    ok
+                }
+            };
+            if !ok {
+                break;
+            }
+            n += 1;
+        }
+        if self.tx_unkicked || self.tx_pending {
+            self.kick();
+        }
+        n
     }
 
     /// Frames the kernel dropped (ring full) since the last call.
@@ -642,6 +832,26 @@ pub fn open_tx_socket(interface: &str) -> io::Result<OwnedFd> {
         &1,
     )
     .map_err(|e| sys::explain(e, interface, "setting PACKET_QDISC_BYPASS", cap))?;
+    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = 0;
+    sll.sll_ifindex = index as i32;
+    bind(&fd, &sll).map_err(|e| sys::explain(e, interface, "binding", cap))?;
+    Ok(fd)
+}
+
+/// A transmit-only AF_PACKET socket bound to `interface` that sends
+/// super-frames whole: `PACKET_VNET_HDR` (each frame starts with its
+/// `virtio_net_hdr`), through the qdisc (the kernel refuses a GSO frame
+/// on a socket with `PACKET_QDISC_BYPASS`). Receives nothing.
+pub fn open_gso_socket(interface: &str) -> io::Result<OwnedFd> {
+    let cap = "CAP_NET_RAW";
+    let index = sys::if_index(interface)?;
+    let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)
+        .map_err(|e| sys::explain(e, interface, "opening an AF_PACKET socket", cap))?;
+    sys::setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_VNET_HDR, &1)
+        .map_err(|e| sys::explain(e, interface, "setting PACKET_VNET_HDR", cap))?;
     // SAFETY: sockaddr_ll is plain data; all-zero is valid.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
@@ -743,56 +953,90 @@ pub fn send_frames<'a>(fd: &OwnedFd, frames: impl Iterator<Item = &'a [u8]>) -> 
     sent
 }
 
-impl super::Backend for AfPacketPort {
-    fn recv(&mut self, batch: &mut Batch) -> io::Result<usize> {
-        let mut n = 0;
-        while !batch.is_full() {
-            let Some(block) = self.ring.user_block() else {
+/// Take one received frame into `batch`: through the offload path when
+/// its virtio_net_hdr asks for work, else copied with its outer tag put
+/// back. Returns whether a frame was added (else it was counted).
+#[inline(always)]
+fn take_frame(batch: &mut Batch, f: &RxFrame<'_>, vnet: Option<VirtioNetHdr>) -> bool {
+    if let Some(h) = vnet {
+        if (h.gso_type != vnet_gso::NONE || h.flags & vnet_flags::NEEDS_CSUM != 0)
+            && f.data.len() == f.wire_len
+        {
+            if AfPacketPort::receive_offloaded(batch, f, &h) {
+                return true;
+            }
+            batch.count_oversize(f.wire_len);
+            return false;
+        }
+    }
+    let Some(buf) = batch.next_buf() else {
+        return false;
+    };
+    let written = if f.data.len() < f.wire_len {
+        None
+    } else {
+        restore_tag(&mut buf.receive_area()[..MAX_FRAME], f.data, f.outer_tag())
+    };
+    match written {
+        Some(len) => {
+            buf.set_received(len);
+            batch.commit();
+            true
+        }
+        None => {
+            batch.count_oversize(f.wire_len);
+            false
+        }
+    }
+}
+
+/// Receive from a TPACKET_V3 ring: the frames of the blocks the kernel
+/// handed over, up to a full batch; a block goes back when consumed.
+fn recv_blocks(ring: &mut RxRing, cursor: &mut Cursor, batch: &mut Batch) -> usize {
+    let mut n = 0;
+    while !batch.is_full() {
+        let Some(block) = ring.user_block() else {
+            break;
+        };
+        let Some(hdr) = BlockHeader::parse(block) else {
+            *cursor = Cursor::default();
+            ring.release();
+            continue;
+        };
+        if cursor.done == 0 {
+            cursor.at = hdr.first;
+        }
+        while cursor.done < hdr.num_pkts && !batch.is_full() {
+            let Some(f) = RxFrame::parse(block, cursor.at) else {
+                // A header outside the block: give up on the rest of it.
+                cursor.done = hdr.num_pkts;
                 break;
             };
-            let Some(hdr) = BlockHeader::parse(block) else {
-                self.cursor = Cursor::default();
-                self.ring.release();
-                continue;
-            };
-            if self.cursor.done == 0 {
-                self.cursor.at = hdr.first;
+            cursor.done += 1;
+            cursor.at += f.next;
+            if f.next == 0 {
+                cursor.done = hdr.num_pkts;
             }
-            while self.cursor.done < hdr.num_pkts && !batch.is_full() {
-                let Some(f) = RxFrame::parse(block, self.cursor.at) else {
-                    // A header outside the block: give up on the rest of it.
-                    self.cursor.done = hdr.num_pkts;
-                    break;
-                };
-                self.cursor.done += 1;
-                self.cursor.at += f.next;
-                let Some(buf) = batch.next_buf() else { break };
-                let written = if f.data.len() < f.wire_len {
-                    None
-                } else {
-                    restore_tag(&mut buf.receive_area()[..MAX_FRAME], f.data, f.outer_tag())
-                };
-                match written {
-                    Some(len) => {
-                        buf.set_received(len);
-                        batch.commit();
-                        n += 1;
-                    }
-                    None => batch.count_oversize(f.wire_len),
-                }
-                if f.next == 0 {
-                    self.cursor.done = hdr.num_pkts;
-                }
-            }
-            if self.cursor.done >= hdr.num_pkts {
-                self.cursor = Cursor::default();
-                self.ring.release();
-            }
+            let vnet = f.vnet_header(block);
+            n += usize::from(take_frame(batch, &f, vnet));
         }
-        Ok(n)
+        if cursor.done >= hdr.num_pkts {
+            *cursor = Cursor::default();
+            ring.release();
+        }
+    }
+    n
+}
+
+impl super::Backend for AfPacketPort {
+    fn recv(&mut self, batch: &mut Batch) -> io::Result<usize> {
+        Ok(recv_blocks(&mut self.ring, &mut self.cursor, batch))
     }
 
     fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
+        if out.supers() != 0 {
+            return Ok(self.send_with_supers(out));
+        }
         let mut n = 0;
         for f in out.frames() {
             if f.len() > self.tx_max || !self.tx_ring.push(f) {
@@ -804,6 +1048,11 @@ impl super::Backend for AfPacketPort {
             self.kick();
         }
         Ok(n)
+    }
+
+    /// Super-frames leave whole (GSO, by the socket without qdisc bypass) or are cut here to the MTU.
+    fn takes_super_frames(&self) -> bool {
+        true
     }
 }
 

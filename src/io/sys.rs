@@ -164,6 +164,37 @@ pub fn kick_tx_ring(fd: RawFd) -> io::Result<usize> {
     }
 }
 
+/// Send one frame gathered from `parts` on the bound socket `fd`
+/// (`sendmsg`, `MSG_DONTWAIT`); returns the bytes the kernel took.
+pub fn send_gathered(fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
+    const MAX: usize = 4;
+    // SAFETY: iovec is plain data; all-zero is valid.
+    let mut iov: [libc::iovec; MAX] = unsafe { std::mem::zeroed() };
+    let n = parts.len().min(MAX);
+    for (v, p) in iov.iter_mut().zip(&parts[..n]) {
+        v.iov_base = p.as_ptr() as *mut libc::c_void;
+        v.iov_len = p.len();
+    }
+    // SAFETY: msghdr is plain data; all-zero is valid (no address, no
+    // control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = n as _;
+    loop {
+        // SAFETY: `msg` points at `n` initialised iovecs, each describing a
+        // slice borrowed for the duration of this call; the kernel only
+        // reads them.
+        let r = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
 /// Take and clear the pending socket error (`SO_ERROR`), e.g. `ENETDOWN`
 /// after the interface went down, so that poll stops reporting it.
 pub fn take_socket_error(fd: RawFd) -> Option<io::Error> {
