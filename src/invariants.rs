@@ -302,6 +302,78 @@ pub fn wire_parse(data: &[u8]) {
     let _ = wire::icmp::IcmpHeader::new_checked(data, 0, false).map(|i| (i.msg_type(), i.rest()));
 }
 
+/// A received super-frame through [`Batch::push_super`] and back: the
+/// first 10 bytes of `data` are its `virtio_net_hdr`, the rest the frame.
+/// Whatever the bytes: no panic; a split frame's headers are a frame of
+/// their own (IP length counting only them) with the payload out of line;
+/// rejoined unchanged it is the received frame again, byte for byte, with
+/// the received metadata; and cutting the rejoined frame gives the same
+/// segments as cutting the received one.
+pub fn super_frame(data: &[u8]) {
+    use crate::wire::gso::{Offload, Segmenter, VirtioNetHdr};
+    let Some((hdr, frame)) = data.split_first_chunk::<{ VirtioNetHdr::LEN }>() else {
+        return;
+    };
+    let Ok(h) = VirtioNetHdr::parse(hdr) else {
+        return;
+    };
+    let Ok(offload) = Offload::from_virtio(&h) else {
+        return;
+    };
+    let mut batch = Batch::new();
+    match batch.push_super(frame, offload) {
+        Err(_) => return,
+        Ok(pushed) => assert!(pushed, "an empty batch took nothing"),
+    }
+    let buf = batch.buf(0);
+    let Some(sf) = batch.super_frame(0) else {
+        // Kept as an ordinary frame: it fits one segment.
+        assert_eq!(batch.super_mask(), 0);
+        assert_eq!(buf.tail(), 0);
+        assert!(buf.len() <= frame.len().max(60));
+        return;
+    };
+    assert_eq!(buf.len() + buf.tail(), frame.len(), "headers and payload");
+    assert_eq!(
+        sf.payload(),
+        &frame[buf.len()..],
+        "payload kept as received"
+    );
+    let info = wire::parse(buf.frame()).expect("split headers parse as a frame");
+    assert!(
+        info.l4_offset as usize + 20 <= buf.len(),
+        "TCP header in the headers"
+    );
+    let mut whole = vec![0u8; frame.len() + 64];
+    let (n, back) = sf
+        .rejoin_whole(buf.frame(), &mut whole)
+        .expect("unchanged headers rejoin");
+    assert_eq!(&whole[..n], frame, "rejoined as received");
+    assert_eq!(
+        Offload {
+            header_len: offload.header_len,
+            ..back
+        },
+        offload,
+        "metadata as received"
+    );
+    let cut = |f: &[u8], o: &Offload| -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        if let Ok(mut s) = Segmenter::new(f, o, None) {
+            let mut seg = vec![0u8; s.max_segment_len()];
+            while let Ok(Some(len)) = s.write_next(&mut seg) {
+                out.push(seg[..len].to_vec());
+            }
+        }
+        out
+    };
+    assert_eq!(
+        cut(&whole[..n], &back),
+        cut(frame, &offload),
+        "same segments"
+    );
+}
+
 /// One in-place tag operation.
 #[derive(Arbitrary, Debug, Clone)]
 pub enum TagOp {

@@ -32,7 +32,10 @@ fn root() -> PathBuf {
 /// structured inputs exactly as libfuzzer-sys does.
 fn run(target: &str, data: &[u8]) {
     match target {
-        "wire_parse" => invariants::wire_parse(data),
+        "wire_parse" => {
+            invariants::wire_parse(data);
+            invariants::super_frame(data);
+        }
         "tag_rewrite" => {
             if let Ok((frame, ops)) =
                 <(Vec<u8>, Vec<TagOp>)>::arbitrary_take_rest(Unstructured::new(data))
@@ -154,6 +157,9 @@ fn write_seed_corpus() {
     }
     for (name, data) in fpm_seeds() {
         fs::write(dir("fpm_decode").join(name), data).unwrap();
+    }
+    for (name, data) in gso_seeds() {
+        fs::write(dir("wire_parse").join(name), data).unwrap();
     }
     for src in ["examples", "tests/configs/broken", "tests/configs"] {
         for f in files(&root().join(src)) {
@@ -654,4 +660,109 @@ fn labelled_seeds_parse_their_stacks() {
             committed.display()
         );
     }
+}
+
+/// Super-frames for the `wire_parse` seeds (its target also reads its
+/// input as a `virtio_net_hdr` and a super-frame): IPv4 untagged, under
+/// one 802.1Q tag and under QinQ, IPv6 untagged, with partial and complete
+/// checksums, MSS 1448 and 536, and one whose payload fits one segment.
+fn gso_seeds() -> Vec<(String, Vec<u8>)> {
+    use etherparse::{PacketBuilder, TcpOptionElement};
+    use xconnect::wire::{ChecksumState, GsoKind, Offload};
+    let mut out = Vec::new();
+    for (name, tags, v6, len, mss, partial) in [
+        ("gso-ipv4-untagged-partial", 0, false, 6000, 1448u16, true),
+        ("gso-ipv4-8100-partial", 1, false, 4000, 536, true),
+        ("gso-ipv4-qinq-complete", 2, false, 3000, 1448, false),
+        ("gso-ipv6-untagged-partial", 0, true, 5000, 1440, true),
+        ("gso-ipv4-one-segment", 0, false, 900, 1448, true),
+    ] {
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc1], [2, 0, 0, 0, 0, 0xd1]);
+        let data: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
+        let mut frame = Vec::new();
+        let ip4 = ([192, 0, 2, 10], [198, 51, 100, 20]);
+        let ip6 = (
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0x20, 1, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+        );
+        let tcp = |b: etherparse::PacketBuilderStep<etherparse::IpHeaders>| {
+            b.tcp(40_000, 5201, 0x1000_0000, 512)
+                .ack(1)
+                .options(&[TcpOptionElement::Timestamp(1, 2)])
+                .unwrap()
+        };
+        let built = match (tags, v6) {
+            (0, false) => tcp(b.ipv4(ip4.0, ip4.1, 64)),
+            (1, false) => tcp(b
+                .single_vlan(100u16.try_into().unwrap())
+                .ipv4(ip4.0, ip4.1, 64)),
+            (2, false) => tcp(b
+                .double_vlan(100u16.try_into().unwrap(), 200u16.try_into().unwrap())
+                .ipv4(ip4.0, ip4.1, 64)),
+            _ => tcp(b.ipv6(ip6.0, ip6.1, 64)),
+        };
+        built.write(&mut frame, &data).unwrap();
+        let l4 = 14 + 4 * tags + if v6 { 40 } else { 20 };
+        let checksum = if partial {
+            let ph = if v6 {
+                xconnect::wire::PseudoHeader::V6 {
+                    src: ip6.0.into(),
+                    dst: ip6.1.into(),
+                }
+            } else {
+                xconnect::wire::PseudoHeader::V4 {
+                    src: ip4.0.into(),
+                    dst: ip4.1.into(),
+                }
+            };
+            let sum = xconnect::wire::checksum::fold(ph.sum(6, frame.len() - l4));
+            frame[l4 + 16..l4 + 18].copy_from_slice(&sum.to_be_bytes());
+            ChecksumState::Partial {
+                start: l4 as u16,
+                offset: 16,
+            }
+        } else {
+            ChecksumState::InBytes
+        };
+        let o = Offload {
+            gso: if v6 { GsoKind::TcpV6 } else { GsoKind::TcpV4 },
+            ecn: false,
+            segment_size: mss,
+            header_len: (l4 + 32) as u16,
+            checksum,
+        };
+        let mut seed = vec![0u8; 10];
+        o.to_virtio().emit(&mut seed).unwrap();
+        seed.extend_from_slice(&frame);
+        out.push((name.to_string(), seed));
+    }
+    out
+}
+
+#[test]
+fn gso_seeds_reach_the_super_frame_paths() {
+    use xconnect::frame::Batch;
+    use xconnect::wire::{Offload, VirtioNetHdr};
+    let seeds = gso_seeds();
+    let mut split = 0;
+    for (name, data) in &seeds {
+        let o = Offload::from_virtio(&VirtioNetHdr::parse(&data[..10]).unwrap()).unwrap();
+        let mut batch = Batch::new();
+        assert_eq!(batch.push_super(&data[10..], o), Ok(true), "{name}");
+        split += batch.super_mask().count_ones();
+        assert_eq!(
+            batch.super_mask() == 0,
+            name.contains("one-segment"),
+            "{name}: split unless it fits one segment"
+        );
+        run("wire_parse", data);
+        let committed = root().join("fuzz/corpus/wire_parse").join(name);
+        assert_eq!(
+            fs::read(&committed).ok().as_ref(),
+            Some(data),
+            "{} is missing or stale: run write_seed_corpus",
+            committed.display()
+        );
+    }
+    assert_eq!(split as usize, seeds.len() - 1);
 }

@@ -605,6 +605,69 @@ fn iperf(lab: &mut Lab, host: &str, addr: &str) -> f64 {
     bps / 1e6
 }
 
+/// A bounded transfer of 24 MiB of pseudo-random bytes from the customer
+/// to `host` over one TCP connection (a Python sender and receiver, as a
+/// `curl` download would move them: every byte read until the sender
+/// closes), compared by SHA-256. With the hosts' offloads on, the bytes
+/// cross both forwarders as super-frames.
+fn transfer_identical(lab: &mut Lab, host: &str, addr: &str) {
+    let src = lab.dir.join(format!("xfer-{host}.src"));
+    let dst = lab.dir.join(format!("xfer-{host}.dst"));
+    let mut bytes = vec![0u8; 24 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ host.len() as u64;
+    for b in bytes.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    fs::write(&src, &bytes).unwrap();
+    let port = 5301;
+    let server = format!(
+        "python3 -c \"import socket\ns = socket.create_server(('{addr}', {port}))\n\
+         c, _ = s.accept()\nf = open('{}', 'wb')\nwhile True:\n    b = c.recv(1 << 16)\n    \
+         if not b: break\n    f.write(b)\nf.close()\n\"",
+        dst.display()
+    );
+    let id = lab.spawn(host, &server, &format!("xfer-{host}"));
+    let end = Instant::now() + Duration::from_secs(5);
+    while !text(&lab.exec(host, &format!("ss -Hltn sport = :{port}"))).contains(&port.to_string()) {
+        assert!(Instant::now() < end, "receiver did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = lab.exec(
+        "cust",
+        &format!(
+            "timeout 30 python3 -c \"import socket\nc = socket.create_connection(('{addr}', {port}), 5)\n\
+             c.sendall(open('{}', 'rb').read())\nc.close()\n\"",
+            src.display()
+        ),
+    );
+    assert!(o.status.success(), "sender to {addr}: {}", text(&o));
+    reap(&mut lab.helpers[id], Duration::from_secs(15));
+    let got = fs::metadata(&dst).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(got, bytes.len() as u64, "bytes received by {host}");
+    let sha = |p: &Path| {
+        let o = run(&format!("sha256sum {}", p.display()));
+        text(&o)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (a, b) = (sha(&src), sha(&dst));
+    assert!(
+        a.len() == 64 && a == b,
+        "SHA-256 of what {host} received {b}, of what was sent {a}"
+    );
+    println!(
+        "transfer to {host}: {} bytes, SHA-256 {a} on both ends",
+        bytes.len()
+    );
+    let _ = fs::remove_file(&src);
+    let _ = fs::remove_file(&dst);
+}
+
 /// Ping at 10 ms intervals while `link` goes down and comes back;
 /// returns the pings lost.
 fn failover_loss(lab: &mut Lab, link: &str) -> u32 {
@@ -661,6 +724,8 @@ fn suite(lab: &mut Lab, label: &str) {
 
     let private = iperf(lab, "vnet", "192.0.2.2");
     let microsoft = iperf(lab, "m365", "198.51.100.2");
+    transfer_identical(lab, "vnet", "192.0.2.2");
+    transfer_identical(lab, "m365", "198.51.100.2");
     println!(
         "[{label}] iperf3 TCP 2 s: private {private:.0} Mbit/s, microsoft {microsoft:.0} Mbit/s"
     );
@@ -683,6 +748,21 @@ fn suite(lab: &mut Lab, label: &str) {
             .sum();
         assert!(rx > 1000, "{role} forwarded traffic: {v}");
         assert_eq!(v["drops"]["malformed"], 0, "{role}: {v}");
+        if label == "af_packet" && role == "pe" {
+            // The hosts' offloads are on: their TCP hands the customer
+            // ports super-frames, which count as one frame of their whole
+            // length each.
+            let p = &v["ports"][0];
+            let (bytes, frames) = (
+                p["rx_bytes"].as_u64().unwrap_or(0),
+                p["rx_packets"].as_u64().unwrap_or(1).max(1),
+            );
+            println!(
+                "[{label}] pe cust-private: {} bytes per frame received",
+                bytes / frames
+            );
+            assert!(bytes / frames > 4096, "super-frames carried whole: {p}");
+        }
         println!("[{label}] {role} final: {v}");
     }
     println!("[{label}] suite took {:.1} s", t.elapsed().as_secs_f64());
