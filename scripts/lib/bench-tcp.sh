@@ -43,11 +43,10 @@
 #
 # --offloads (the end hosts' cust-priv and vnet0; the hops' veths keep
 # the kernel's defaults):
-#   default  on for tcp-kernel-fwd and tcp-bridge; off for the xconnect
-#            modes, as the lab sets them (scripts/topology.sh): a raw
-#            socket forwards bytes, so frames must be complete
+#   default  on everywhere, as the lab sets them (scripts/topology.sh)
 #   on       the kernel's defaults everywhere (what a user's hosts have:
-#            tx checksum, TSO, GSO on; veth GRO off)
+#            tx checksum, TSO, GSO on; veth GRO off): the hosts hand over
+#            64 KiB super-frames, which xconnect carries whole
 #   off      tx checksum, TSO, GSO and GRO off on both hosts everywhere
 #   both     every mode twice, on and off
 
@@ -57,7 +56,7 @@ CUST_NS=${P}cust PE_NS=${P}pe MS_NS=${P}ms VNET_NS=${P}vnet
 # tcp_offl MODE: the end hosts' offloads of MODE under --offloads.
 tcp_offl() {
   case "${OFFLOADS:-default}" in
-    default) if [[ "$1" == tcp-xconnect-* ]]; then echo off; else echo on; fi ;;
+    default) echo on ;;
     *) echo "$OFFLOADS" ;;
   esac
 }
@@ -170,7 +169,7 @@ tcp_run() {
   if [ -z "$err" ] && awk -v g="${gbps:-0}" 'BEGIN { exit !(g > 0) }'; then
     T_GBPS[$row]+=" $gbps" T_RETR[$row]+=" $retr" T_BYTES[$row]+=" $bytes"
     T_OK[$row]=$(( ${T_OK[$row]:-0} + 1 ))
-    log "  $(printf '%.2f' "$gbps") Gbit/s, $retr retransmits"
+    log "  $(printf '%.2f' "$gbps") Gbit/s, $retr retransmits, mean RTT $(jq -r '[.end.streams[].sender.mean_rtt // empty] | first // "?"' "$WORK/iperf-c.out" 2>/dev/null) us"
   else
     T_FAIL[$row]=$(( ${T_FAIL[$row]:-0} + 1 ))
     tcp_note "$row" "${err:-no data}"
@@ -228,7 +227,7 @@ tcp_num() { awk -v a="$1" -v f="$2" 'BEGIN { if (a == "" || a == "nan") print "n
 dash() { sed 's/^nan$/-/'; }
 offl_words() {
   case "${OFFLOADS:-default}" in
-    default) echo "default (on for kernel-fwd and bridge; off for xconnect, as the lab sets them)" ;;
+    default) echo "default (on everywhere: the kernel's defaults, as a user's hosts have them)" ;;
     both) echo "both (every mode with the end hosts' offloads on and off)" ;;
     *) echo "$OFFLOADS everywhere" ;;
   esac
