@@ -188,17 +188,23 @@ fn network_offset(frame: &[u8]) -> usize {
     at + 2
 }
 
-#[test]
-fn pushed_into_qinq_then_popped_with_its_metadata() {
-    let data = payload(10_000);
-    let (frame, o) = super_v4(
+/// An untagged super-frame from the customer's host to the VNet's, with
+/// `len` payload bytes.
+fn from_customer(len: usize) -> (Vec<u8>, Offload) {
+    super_v4(
         [2, 0, 0, 0, 0, 0xd1],
         &[],
         64,
         [192, 0, 2, 10],
         [198, 51, 100, 20],
-        data.len(),
-    );
+        len,
+    )
+}
+
+#[test]
+fn pushed_into_qinq_then_popped_with_its_metadata() {
+    let data = payload(10_000);
+    let (frame, o) = from_customer(data.len());
     let (mut pe, _) = pipeline("examples/lab-pe-qinq.toml");
     // Provider edge: customer port 0 (untagged) → a trunk, S-tag 100 and
     // C-tag 200 pushed.
@@ -297,14 +303,7 @@ fn routed_once_for_the_whole_super_frame() {
 
 #[test]
 fn a_payload_that_fits_one_segment_is_an_ordinary_frame() {
-    let (frame, o) = super_v4(
-        [2, 0, 0, 0, 0, 0xd1],
-        &[],
-        64,
-        [192, 0, 2, 10],
-        [198, 51, 100, 20],
-        1000,
-    );
+    let (frame, o) = from_customer(1000);
     let mut batch = Batch::new();
     assert_eq!(batch.push_super(&frame, o), Ok(true));
     assert_eq!(batch.super_mask(), 0);

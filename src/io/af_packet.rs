@@ -821,17 +821,23 @@ impl AfPacketPort {
 /// Keep it out of any epoll set: a socket with waiters pays a locked
 /// wake-up each time the kernel frees one of its sent frames.
 pub fn open_tx_socket(interface: &str) -> io::Result<OwnedFd> {
+    tx_only_socket(
+        interface,
+        libc::PACKET_QDISC_BYPASS,
+        "setting PACKET_QDISC_BYPASS",
+    )
+}
+
+/// An AF_PACKET socket bound to `interface` with protocol 0 (it receives
+/// nothing) and the `SOL_PACKET` option `option` set to 1 (`what` names it
+/// in an error).
+fn tx_only_socket(interface: &str, option: libc::c_int, what: &str) -> io::Result<OwnedFd> {
     let cap = "CAP_NET_RAW";
     let index = sys::if_index(interface)?;
     let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)
         .map_err(|e| sys::explain(e, interface, "opening an AF_PACKET socket", cap))?;
-    sys::setsockopt(
-        fd.as_raw_fd(),
-        libc::SOL_PACKET,
-        libc::PACKET_QDISC_BYPASS,
-        &1,
-    )
-    .map_err(|e| sys::explain(e, interface, "setting PACKET_QDISC_BYPASS", cap))?;
+    sys::setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, option, &1)
+        .map_err(|e| sys::explain(e, interface, what, cap))?;
     // SAFETY: sockaddr_ll is plain data; all-zero is valid.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
@@ -846,19 +852,7 @@ pub fn open_tx_socket(interface: &str) -> io::Result<OwnedFd> {
 /// `virtio_net_hdr`), through the qdisc (the kernel refuses a GSO frame
 /// on a socket with `PACKET_QDISC_BYPASS`). Receives nothing.
 pub fn open_gso_socket(interface: &str) -> io::Result<OwnedFd> {
-    let cap = "CAP_NET_RAW";
-    let index = sys::if_index(interface)?;
-    let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)
-        .map_err(|e| sys::explain(e, interface, "opening an AF_PACKET socket", cap))?;
-    sys::setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_VNET_HDR, &1)
-        .map_err(|e| sys::explain(e, interface, "setting PACKET_VNET_HDR", cap))?;
-    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = 0;
-    sll.sll_ifindex = index as i32;
-    bind(&fd, &sll).map_err(|e| sys::explain(e, interface, "binding", cap))?;
-    Ok(fd)
+    tx_only_socket(interface, libc::PACKET_VNET_HDR, "setting PACKET_VNET_HDR")
 }
 
 /// Give the transmit socket `fd` a TPACKET_V2 `PACKET_TX_RING` of at
