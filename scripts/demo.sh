@@ -2,7 +2,9 @@
 # The demo: build xconnect, bring up the network-namespace lab
 # (scripts/topology.sh), run both forwarders (provider edge and MSEE), send
 # real traffic and print a short report: the tags on the trunk wire, DSCP
-# before/after per peering, iperf3 throughput, and the pings lost when the
+# before/after per peering, iperf3 throughput with the hosts' offloads on
+# and off (super-frames carried whole, then 1500-byte frames), and the
+# pings lost when the
 # primary trunk goes down. Cleans up on exit and on Ctrl-C: no namespace
 # (xc-*) or process is left behind.
 #
