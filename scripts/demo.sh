@@ -4,8 +4,7 @@
 # real traffic and print a short report: the tags on the trunk wire, DSCP
 # before/after per peering, iperf3 throughput with the hosts' offloads on
 # and off (super-frames carried whole, then 1500-byte frames), and the
-# pings lost when the
-# primary trunk goes down. Cleans up on exit and on Ctrl-C: no namespace
+# pings lost when the primary trunk goes down. Cleans up on exit and on Ctrl-C: no namespace
 # (xc-*) or process is left behind.
 #
 #   sudo scripts/demo.sh                 builds as you, then the lab as root
