@@ -45,10 +45,14 @@ impl Oracle4 {
 
     /// Next hop of the longest prefix containing `addr`.
     pub fn lookup(&self, addr: Ipv4Addr) -> Option<NextHop> {
-        (0..=32u8).rev().find_map(|len| {
-            let net = Ipv4Net::new(addr, len).expect("len <= 32").trunc();
-            self.by_len[usize::from(len)].get(&net).copied()
-        })
+        // Only the lengths that hold a prefix (most are empty).
+        (0..=32u8)
+            .rev()
+            .filter(|&len| !self.by_len[usize::from(len)].is_empty())
+            .find_map(|len| {
+                let net = Ipv4Net::new(addr, len).expect("len <= 32").trunc();
+                self.by_len[usize::from(len)].get(&net).copied()
+            })
     }
 
     /// Every prefix, shortest first.
@@ -102,10 +106,14 @@ impl Oracle6 {
 
     /// Next hop of the longest prefix containing `addr`.
     pub fn lookup(&self, addr: Ipv6Addr) -> Option<NextHop> {
-        (0..=128u8).rev().find_map(|len| {
-            let net = Ipv6Net::new(addr, len).expect("len <= 128").trunc();
-            self.by_len[usize::from(len)].get(&net).copied()
-        })
+        // Only the lengths that hold a prefix (most are empty).
+        (0..=128u8)
+            .rev()
+            .filter(|&len| !self.by_len[usize::from(len)].is_empty())
+            .find_map(|len| {
+                let net = Ipv6Net::new(addr, len).expect("len <= 128").trunc();
+                self.by_len[usize::from(len)].get(&net).copied()
+            })
     }
 
     /// Every prefix, shortest first.

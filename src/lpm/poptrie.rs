@@ -649,8 +649,15 @@ impl<F: Family> PoptrieWriter<F> {
                          pending: &mut Vec<Rule<F>>,
                          defaults: &[u32],
                          top: &mut Vec<AtomicU64>| {
-            while top.len() < slot {
-                top.push(AtomicU64::new(leaf_slot(defaults[top.len()])));
+            // The slots before it hold their defaults as leaves: one
+            // pass over the defaults, no push per slot.
+            let from = top.len();
+            if from < slot {
+                top.extend(
+                    defaults[from..slot]
+                        .iter()
+                        .map(|&d| AtomicU64::new(leaf_slot(d))),
+                );
             }
             if !pending.is_empty() {
                 let s = b.build(top_bits, defaults[slot], pending);
