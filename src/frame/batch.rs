@@ -238,7 +238,7 @@ impl Batch {
     /// reply built in its buffer is not).
     #[inline]
     pub fn super_frame(&self, i: usize) -> Option<&SuperFrame> {
-        if i >= 32 || self.super_mask & (1 << i) == 0 || self.bufs.get(i)?.tail() == 0 {
+        if i >= BATCH_SIZE || self.super_mask & (1 << i) == 0 || self.bufs.get(i)?.tail() == 0 {
             return None;
         }
         self.supers.get(i)?.as_ref()

@@ -148,6 +148,14 @@ impl SuperFrame {
         self.offload
     }
 
+    /// Where the network header starts in `headers_len` bytes of headers
+    /// as the pipeline left them: every rewrite lies in front of it, so the
+    /// network and transport headers keep their received length.
+    #[inline]
+    pub fn network_offset(&self, headers_len: usize) -> usize {
+        headers_len.saturating_sub(self.headers - self.l3)
+    }
+
     /// The GSO kind (TCP over IPv4 or IPv6).
     #[inline]
     pub fn kind(&self) -> GsoKind {
@@ -165,10 +173,8 @@ impl SuperFrame {
     pub fn rejoin(&self, headers: &[u8], out: &mut [u8]) -> Result<(usize, Offload), GsoError> {
         let n = headers.len();
         let delta = n as isize - self.headers as isize;
-        let l3 = (self.l3 as isize)
-            .checked_add(delta)
-            .and_then(|v| usize::try_from(v).ok())
-            .filter(|&v| v >= 2 && v <= n)
+        let l3 = Some(self.network_offset(n))
+            .filter(|&v| v >= 2 && n >= self.headers - self.l3)
             .ok_or(GsoError::ShiftOutOfRange {
                 value: self.l3 as u16,
                 delta,

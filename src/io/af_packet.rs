@@ -748,10 +748,7 @@ impl AfPacketPort {
             return false;
         };
         let whole = &room[..total];
-        let Ok(probe) = Segmenter::new(whole, &offload, None) else {
-            return false;
-        };
-        let l3 = probe.network_offset();
+        let l3 = sf.network_offset(headers.len());
         let mtu = (self.tx_max.saturating_sub(l3)).min(u16::MAX as usize) as u16;
         let Ok(mut cutter) = Segmenter::new(whole, &offload, Some(mtu)) else {
             return false;
