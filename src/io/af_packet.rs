@@ -849,8 +849,27 @@ fn tx_only_socket(interface: &str, option: libc::c_int, what: &str) -> io::Resul
 /// `virtio_net_hdr`), through the qdisc (the kernel refuses a GSO frame
 /// on a socket with `PACKET_QDISC_BYPASS`). Receives nothing.
 pub fn open_gso_socket(interface: &str) -> io::Result<OwnedFd> {
-    tx_only_socket(interface, libc::PACKET_VNET_HDR, "setting PACKET_VNET_HDR")
+    let fd = tx_only_socket(interface, libc::PACKET_VNET_HDR, "setting PACKET_VNET_HDR")?;
+    // A super-frame is charged to the socket until the receiving side
+    // takes it off the backlog: the default send buffer (wmem_default,
+    // 208 KiB) holds three, and a fourth would be refused (tx-full) while
+    // another core has them queued. Root may go past wmem_max.
+    let bytes = GSO_SNDBUF as libc::c_int;
+    if sys::setsockopt(
+        fd.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_SNDBUFFORCE,
+        &bytes,
+    )
+    .is_err()
+    {
+        let _ = sys::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, &bytes);
+    }
+    Ok(fd)
 }
+
+/// Send buffer of the super-frame socket: 64 super-frames in flight.
+const GSO_SNDBUF: usize = 64 * 65536;
 
 /// Give the transmit socket `fd` a TPACKET_V2 `PACKET_TX_RING` of at
 /// least `slots` 2 KiB slots and map it. `PACKET_LOSS` makes the kernel
