@@ -71,7 +71,7 @@ if [ "${1:-}" = "--deep" ]; then
   RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
     cargo test --release --test lpm_loom
 
-  step "miri: the LPM's unsafe parts (nightly)"
+  step "miri: the unsafe parts of the LPM and of lent payloads (nightly)"
   if ! cargo +nightly miri --version >/dev/null 2>&1; then
     rustup component add --toolchain nightly miri
   fi
@@ -79,5 +79,5 @@ if [ "${1:-}" = "--deep" ]; then
   # Borrows (crossbeam-rs/crossbeam#545); crossbeam's CI uses Tree Borrows too.
   MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks" \
     CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/miri" \
-    cargo +nightly miri test --lib lpm::
+    cargo +nightly miri test --lib -- lpm:: frame::batch::
 fi

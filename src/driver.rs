@@ -16,6 +16,11 @@
 //!   the batch's oversize count, also when no other frame came.
 //! - An [`Observer`] sees each batch as received, after processing, and
 //!   after each send (the capture taps); `()` observes nothing.
+//! - A step is a lending window ([`Batch::open_lending`]): a backend may
+//!   lend a super-frame's payload from its receive memory instead of
+//!   copying it, and the window closes (every lent payload forgotten)
+//!   before the step returns, so no port receives again, or is dropped,
+//!   while a batch reads its memory.
 //! - Packets the pipeline holds for a neighbour being resolved leave
 //!   through [`Driver::release`] (after every step), in a batch of their
 //!   own.
@@ -176,14 +181,20 @@ impl Driver {
         let batch = &mut self.batch;
         batch.clear();
         batch.port = port;
+        // SAFETY: the window closes below, before `step` returns, and no
+        // port receives, is flushed or is dropped in between: `ports` is
+        // borrowed for the whole step and only sent to.
+        unsafe { batch.open_lending() };
         let n = ports.recv(port, batch).unwrap_or(0) + batch.oversize();
         if n == 0 {
+            batch.close_lending();
             return 0;
         }
         observer.received(batch);
         pipeline.process(batch);
         observer.processed(batch);
         transmit(pipeline, ports, batch, observer, &mut self.soft);
+        batch.close_lending();
         if pipeline.held() > 0 {
             self.release(pipeline, ports, observer);
         }

@@ -3,6 +3,11 @@
 //!
 //! Buffers are allocated once when the batch is created and reused for
 //! every receive: the hot path never allocates.
+//!
+//! A super-frame's payload may be lent by the backend instead of copied
+//! ([`Batch::lend_super`]), only inside a lending window that the batch's
+//! owner opens and closes ([`Batch::open_lending`], [`Batch::close_lending`],
+//! [`Batch::clear`]); closing it forgets every lent payload.
 
 use super::drop::DropReason;
 use super::superframe::SuperFrame;
@@ -93,6 +98,10 @@ pub struct Batch {
     /// Bit i: slot i was received as a super-frame in this batch (its
     /// buffer still holds the headers while [`PacketBuf::tail`] is not 0).
     super_mask: u32,
+    /// Bit i: slot i's super-frame payload is lent by the backend.
+    lent_mask: u32,
+    /// Whether a backend may lend payloads ([`Batch::open_lending`]).
+    lending: bool,
 }
 
 impl Default for Batch {
@@ -113,6 +122,8 @@ impl Batch {
             meta: vec![Meta::default(); BATCH_SIZE],
             supers: (0..BATCH_SIZE).map(|_| None).collect(),
             super_mask: 0,
+            lent_mask: 0,
+            lending: false,
         }
     }
 
@@ -123,6 +134,76 @@ impl Batch {
         self.time_ms = None;
         self.oversize = (0, 0);
         self.super_mask = 0;
+        self.forget_lent();
+    }
+
+    /// Let backends lend super-frame payloads to this batch
+    /// ([`Batch::lend_super`]) until [`Batch::close_lending`].
+    ///
+    /// # Safety
+    /// The caller closes the window ([`Batch::close_lending`], or
+    /// [`Batch::clear`]) before any backend that received into this batch
+    /// receives again, is flushed or is dropped: a lending backend keeps
+    /// the lent bytes from the kernel only until then.
+    #[inline]
+    pub unsafe fn open_lending(&mut self) {
+        self.lending = true;
+    }
+
+    /// End the lending window: every lent payload is forgotten (those
+    /// super-frames have no payload any more), and backends copy again.
+    #[inline]
+    pub fn close_lending(&mut self) {
+        self.lending = false;
+        self.forget_lent();
+    }
+
+    /// Whether the lending window is open ([`Batch::open_lending`]).
+    #[inline(always)]
+    pub fn lending(&self) -> bool {
+        self.lending
+    }
+
+    fn forget_lent(&mut self) {
+        let mut m = std::mem::take(&mut self.lent_mask);
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            m &= m - 1;
+            if let Some(Some(sf)) = self.supers.get_mut(i) {
+                sf.forget_lent();
+            }
+        }
+    }
+
+    /// Take super-frame `frame` (received with `offload`) without copying
+    /// its payload: split as [`SuperFrame::split_lent`] does. `Ok(None)`:
+    /// the batch is full; `Ok(Some(false))`: not a super-frame after all,
+    /// copied whole as an ordinary frame.
+    ///
+    /// # Safety
+    /// The lending window is open ([`Batch::lending`]) and `frame`'s bytes
+    /// stay valid and unchanged until it closes: the backend keeps them
+    /// from the kernel until its next receive (or its drop).
+    pub unsafe fn lend_super(
+        &mut self,
+        frame: &[u8],
+        offload: crate::wire::Offload,
+    ) -> Result<Option<bool>, crate::wire::GsoError> {
+        debug_assert!(self.lending);
+        let i = self.len;
+        let Some((buf, sf)) = self.next_super() else {
+            return Ok(None);
+        };
+        // SAFETY: forwarded from the caller; `close_lending` and `clear`
+        // forget the view through `lent_mask`, set below.
+        if unsafe { sf.split_lent(frame, offload, buf)? } {
+            self.lent_mask |= 1 << i;
+            self.commit_super();
+            Ok(Some(true))
+        } else {
+            self.commit();
+            Ok(Some(false))
+        }
     }
 
     /// Record a frame of `bytes` the backend received but could not hand
@@ -423,5 +504,95 @@ impl<'a> Outgoing<'a> {
         let bufs = self.batch.bufs.get(..self.batch.len).unwrap_or(&[]);
         self.positions()
             .filter_map(move |i| bufs.get(i).map(PacketBuf::frame))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::gso::{ChecksumState, GsoKind, Offload};
+
+    /// An untagged IPv4 TCP super-frame of `payload` bytes (checksums
+    /// complete) and its metadata: segments of 1,000 bytes.
+    fn super_frame(payload: usize) -> (Vec<u8>, Offload) {
+        let data: Vec<u8> = (0..payload).map(|i| i as u8).collect();
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .tcp(40000, 5201, 1, 65535)
+            .ack(7)
+            .write(&mut frame, &data)
+            .unwrap();
+        let o = Offload {
+            gso: GsoKind::TcpV4,
+            ecn: false,
+            segment_size: 1000,
+            header_len: 54,
+            checksum: ChecksumState::InBytes,
+        };
+        (frame, o)
+    }
+
+    #[test]
+    fn a_lent_payload_is_read_in_place_until_the_window_closes() {
+        let (frame, o) = super_frame(3000);
+        let mut b = Batch::new();
+        // SAFETY (test): `frame` outlives the window, closed below.
+        unsafe { b.open_lending() };
+        // SAFETY (test): as above; nothing writes `frame` meanwhile.
+        assert_eq!(unsafe { b.lend_super(&frame, o) }, Ok(Some(true)));
+        let sf = b.super_frame(0).expect("a super-frame");
+        assert!(sf.is_lent());
+        assert_eq!(sf.payload(), &frame[54..]);
+        assert_eq!(sf.payload().as_ptr(), frame[54..].as_ptr(), "not copied");
+        // The headers alone, the IP length counting only them, the IPv4
+        // header checksum valid.
+        let h = b.buf(0).frame();
+        assert_eq!(h.len(), 54);
+        let (ip, _) = etherparse::Ipv4Header::from_slice(&h[14..]).unwrap();
+        assert_eq!(ip.total_len, 40);
+        assert_eq!(ip.header_checksum, ip.calc_header_checksum());
+        // Rejoined, the frame is the one received.
+        let mut out = vec![0u8; crate::frame::superframe::SUPER_FRAME_MAX];
+        let (n, _) = sf.rejoin_whole(b.buf(0).frame(), &mut out).unwrap();
+        assert_eq!(&out[..n], &frame[..]);
+        b.close_lending();
+        assert!(!b.lending());
+        let sf = b.supers[0].as_ref().unwrap();
+        assert!(!sf.is_lent());
+        assert!(sf.payload().is_empty(), "the view is gone");
+    }
+
+    #[test]
+    fn clear_forgets_lent_payloads_and_copies_are_not_lent() {
+        let (frame, o) = super_frame(2500);
+        let mut b = Batch::new();
+        // SAFETY (test): `frame` outlives the window (closed by `clear`).
+        unsafe { b.open_lending() };
+        // SAFETY (test): as above.
+        assert_eq!(unsafe { b.lend_super(&frame, o) }, Ok(Some(true)));
+        b.clear();
+        assert!(b.supers[0].as_ref().unwrap().payload().is_empty());
+        // A copied super-frame in the same slot keeps its own payload.
+        assert_eq!(b.push_super(&frame, o), Ok(true));
+        let sf = b.super_frame(0).unwrap();
+        assert!(!sf.is_lent());
+        assert_eq!(sf.payload(), &frame[54..]);
+        b.close_lending();
+        assert_eq!(b.super_frame(0).unwrap().payload(), &frame[54..]);
+    }
+
+    #[test]
+    fn a_lent_frame_that_fits_one_segment_is_copied_whole() {
+        let (frame, o) = super_frame(900);
+        let mut b = Batch::new();
+        // SAFETY (test): `frame` outlives the window.
+        unsafe { b.open_lending() };
+        // SAFETY (test): as above.
+        assert_eq!(unsafe { b.lend_super(&frame, o) }, Ok(Some(false)));
+        assert_eq!(b.super_mask(), 0);
+        assert_eq!(b.buf(0).frame(), &frame[..]);
+        b.close_lending();
+        assert_eq!(b.buf(0).frame(), &frame[..]);
     }
 }

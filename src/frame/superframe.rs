@@ -17,6 +17,10 @@
 //!   labels, MACs: every rewrite lies in front of the network header).
 //!   [`SuperFrame::rejoin_whole`] writes the whole frame, for software
 //!   segmentation ([`crate::wire::Segmenter`]).
+//! - A backend whose receive memory outlives the batch's step may lend
+//!   the payload instead ([`SuperFrame::split_lent`]): only the headers are
+//!   copied, and the payload is read where the kernel wrote it, until the
+//!   batch's lending window closes ([`crate::frame::Batch::open_lending`]).
 //! - A super-frame whose payload fits in one segment is not kept as one:
 //!   it becomes an ordinary frame with its checksum completed.
 //! - Nothing here panics or allocates after [`SuperFrame::new`]; every
@@ -34,9 +38,26 @@ pub const SUPER_FRAME_MAX: usize = 65_536 + 512;
 /// pipeline's buffer holds in front of its out-of-line payload.
 pub const SUPER_HEADERS_MAX: usize = 256;
 
+/// Payload bytes a backend lent from its receive ring instead of copying
+/// them ([`SuperFrame::split_lent`]).
+#[derive(Clone, Copy)]
+struct Lent {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a `Lent` is a read-only view of bytes that its lender keeps
+// valid and unchanged for the lending window (`SuperFrame::split_lent`);
+// it is only dereferenced in that window, on whichever thread holds the
+// batch, and nobody writes the bytes meanwhile.
+unsafe impl Send for Lent {}
+
 /// A super-frame's bytes and metadata, beside one batch slot.
 pub struct SuperFrame {
     bytes: Box<[u8]>,
+    /// The payload when a backend lent it (see [`SuperFrame::split_lent`]);
+    /// else it is in `bytes`.
+    lent: Option<Lent>,
     /// The whole frame's length as received.
     len: usize,
     /// Header bytes as received (where the payload starts).
@@ -67,6 +88,7 @@ impl SuperFrame {
     pub fn new() -> SuperFrame {
         SuperFrame {
             bytes: vec![0; SUPER_FRAME_MAX].into_boxed_slice(),
+            lent: None,
             len: 0,
             headers: 0,
             l3: 0,
@@ -92,39 +114,64 @@ impl SuperFrame {
         offload: Offload,
         buf: &mut PacketBuf,
     ) -> Result<bool, GsoError> {
+        self.lent = None;
         buf.set_received(0);
         let frame = self.bytes.get(..len).ok_or(GsoError::Truncated {
             what: "super-frame buffer",
             needed: len,
             present: SUPER_FRAME_MAX,
         })?;
-        let mut seg = Segmenter::new(frame, &offload, None)?;
-        if seg.segments() == 1 {
-            // Not a super-frame after all (or not one any more): whole,
-            // checksum completed, if it fits a buffer.
-            let area = &mut buf.receive_area()[..MAX_FRAME];
-            let n = seg.write_next(area)?.unwrap_or(0);
-            buf.set_received(n);
+        let Some((headers, l3)) = split_headers(frame, offload, buf)? else {
             return Ok(false);
+        };
+        self.keep(len, headers, l3, offload);
+        Ok(true)
+    }
+
+    /// [`SuperFrame::split`] of a super-frame that stays where the backend
+    /// received it: the headers are copied into `buf`, the payload is only
+    /// pointed at (a copy of up to 64 KiB saved per super-frame).
+    ///
+    /// # Safety
+    /// `frame`'s bytes must stay valid and unchanged until
+    /// [`SuperFrame::forget_lent`] (the batch's lending window,
+    /// [`crate::frame::Batch::open_lending`]): a backend keeps the ring
+    /// memory they are in from the kernel until then.
+    pub unsafe fn split_lent(
+        &mut self,
+        frame: &[u8],
+        offload: Offload,
+        buf: &mut PacketBuf,
+    ) -> Result<bool, GsoError> {
+        self.lent = None;
+        let Some((headers, l3)) = split_headers(frame, offload, buf)? else {
+            return Ok(false);
+        };
+        let payload = &frame[headers..];
+        self.lent = Some(Lent {
+            ptr: std::ptr::NonNull::from(payload).cast(),
+            len: payload.len(),
+        });
+        self.keep(frame.len(), headers, l3, offload);
+        Ok(true)
+    }
+
+    /// Whether the payload is lent ([`SuperFrame::split_lent`]).
+    #[inline]
+    pub fn is_lent(&self) -> bool {
+        self.lent.is_some()
+    }
+
+    /// Drop the view of a lent payload: the super-frame has none any more
+    /// ([`SuperFrame::payload`] is empty) until it is split again.
+    #[inline]
+    pub fn forget_lent(&mut self) {
+        if self.lent.take().is_some() {
+            self.len = self.headers;
         }
-        let headers = seg.header_len();
-        if headers > SUPER_HEADERS_MAX {
-            return Err(GsoError::Truncated {
-                what: "super-frame headers (256 bytes at most)",
-                needed: headers,
-                present: SUPER_HEADERS_MAX,
-            });
-        }
-        let l3 = seg.network_offset();
-        if !buf.load(&frame[..headers]) {
-            return Err(GsoError::Truncated {
-                what: "packet buffer",
-                needed: headers,
-                present: MAX_FRAME,
-            });
-        }
-        gso::set_ip_length(buf.frame_mut(), l3, offload.gso, 0)?;
-        buf.set_tail(len - headers);
+    }
+
+    fn keep(&mut self, len: usize, headers: usize, l3: usize, offload: Offload) {
         self.len = len;
         self.headers = headers;
         self.l3 = l3;
@@ -132,12 +179,16 @@ impl SuperFrame {
             header_len: headers as u16,
             ..offload
         };
-        Ok(true)
     }
 
-    /// The payload, held here.
+    /// The payload, held here or lent.
     #[inline]
     pub fn payload(&self) -> &[u8] {
+        if let Some(l) = self.lent {
+            // SAFETY: `split_lent`'s caller keeps these bytes valid and
+            // unchanged until `forget_lent` clears `lent`.
+            return unsafe { std::slice::from_raw_parts(l.ptr.as_ptr(), l.len) };
+        }
         self.bytes.get(self.headers..self.len).unwrap_or(&[])
     }
 
@@ -233,4 +284,46 @@ impl SuperFrame {
         dst.copy_from_slice(payload);
         Ok((total, offload))
     }
+}
+
+/// The split shared by [`SuperFrame::split`] and
+/// [`SuperFrame::split_lent`]: the headers of super-frame `frame` into
+/// `buf` with the IP length counting only them and the payload's length as
+/// `buf`'s tail; returns the header length and the network header's
+/// offset. `None`: the payload fits one segment, and `buf` holds the whole
+/// frame with its checksum completed.
+fn split_headers(
+    frame: &[u8],
+    offload: Offload,
+    buf: &mut PacketBuf,
+) -> Result<Option<(usize, usize)>, GsoError> {
+    buf.set_received(0);
+    let mut seg = Segmenter::new(frame, &offload, None)?;
+    if seg.segments() == 1 {
+        // Not a super-frame after all (or not one any more): whole,
+        // checksum completed, if it fits a buffer.
+        let area = &mut buf.receive_area()[..MAX_FRAME];
+        let n = seg.write_next(area)?.unwrap_or(0);
+        buf.set_received(n);
+        return Ok(None);
+    }
+    let headers = seg.header_len();
+    if headers > SUPER_HEADERS_MAX {
+        return Err(GsoError::Truncated {
+            what: "super-frame headers (256 bytes at most)",
+            needed: headers,
+            present: SUPER_HEADERS_MAX,
+        });
+    }
+    let l3 = seg.network_offset();
+    if !buf.load(&frame[..headers]) {
+        return Err(GsoError::Truncated {
+            what: "packet buffer",
+            needed: headers,
+            present: MAX_FRAME,
+        });
+    }
+    gso::set_ip_length(buf.frame_mut(), l3, offload.gso, 0)?;
+    buf.set_tail(frame.len() - headers);
+    Ok(Some((headers, l3)))
 }

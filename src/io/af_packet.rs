@@ -36,7 +36,16 @@
 //!   frame comes with its `virtio_net_hdr`. A host's TCP super-frame (GSO,
 //!   up to 64 KiB: the ring's 256 KiB blocks hold it whole) goes into the
 //!   batch slot's [`SuperFrame`]: its headers to the pipeline, its payload
-//!   kept aside, its segment size and partial checksum as metadata. An
+//!   kept aside, its segment size and partial checksum as metadata. While
+//!   the batch's lending window is open (the driver's step,
+//!   [`Batch::open_lending`]) the payload is not copied but lent: the
+//!   super-frame's block stays user space's until the port's next receive
+//!   ([`RxRing::keep`], [`RxRing::release_kept`]), and the payload leaves
+//!   from the ring. A trunk's super-frame, whose outer tag the kernel
+//!   stripped, gets the tag back in place in the ring, in the room the
+//!   kernel leaves in front of the frame ([`RxRing::restore_tag_in_place`]).
+//!   The ring never keeps all its blocks: a super-frame that would leave the
+//!   kernel none is copied. An
 //!   ordinary frame whose checksum the sender left to offload
 //!   (`NEEDS_CSUM`) gets it completed as it is copied in. On transmit a
 //!   super-frame leaves whole, with its `virtio_net_hdr`, by a third socket
@@ -60,7 +69,8 @@
 //!   longer than a buffer or truncated by the ring are counted as oversize.
 //!
 //! Unsafe code is limited to [`RxRing`] and [`TxRing`] (the shared ring
-//! memory) and the two system calls below; the block and frame parsing is safe code over
+//! memory), the two system calls below and the lending of payloads
+//! ([`Batch::lend_super`]); the block and frame parsing is safe code over
 //! byte slices, unit-tested with synthetic blocks.
 
 use super::sys::{self, Mmap};
@@ -76,6 +86,10 @@ use crate::wire::{Tpid, VlanTag};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+/// `TPACKET3_HDRLEN`: a frame's header and the `sockaddr_ll` after it
+/// (the kernel puts the frame's bytes behind them).
+const TPACKET3_HDRLEN: usize = field::FRAME_HDR_LEN + std::mem::size_of::<libc::sockaddr_ll>();
 
 /// `TP_STATUS_KERNEL`: the block belongs to the kernel.
 const TP_STATUS_KERNEL: u32 = 0;
@@ -277,6 +291,9 @@ pub struct RxRing {
     block_size: usize,
     blocks: usize,
     current: usize,
+    /// Blocks consumed but kept from the kernel ([`RxRing::keep`]), oldest
+    /// first; at most `blocks - 1`.
+    kept: Vec<usize>,
 }
 
 impl RxRing {
@@ -297,6 +314,7 @@ impl RxRing {
             block_size,
             blocks,
             current: 0,
+            kept: Vec::with_capacity(blocks),
         })
     }
 
@@ -309,9 +327,12 @@ impl RxRing {
         unsafe { &*(self.map.as_ptr().add(at) as *const AtomicU32) }
     }
 
-    /// The current block if the kernel has handed it to user space.
+    /// The current block if the kernel has handed it to user space (and
+    /// it is not a kept block the ring came round to again).
     pub fn user_block(&self) -> Option<&[u8]> {
-        if self.status(self.current).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+        if self.status(self.current).load(Ordering::Acquire) & TP_STATUS_USER == 0
+            || (!self.kept.is_empty() && self.kept.contains(&self.current))
+        {
             return None;
         }
         let at = self.current * self.block_size;
@@ -328,6 +349,78 @@ impl RxRing {
         self.status(self.current)
             .store(TP_STATUS_KERNEL, Ordering::Release);
         self.current = (self.current + 1) % self.blocks;
+    }
+
+    /// Move to the next block but keep the current one from the kernel
+    /// (a batch reads a payload in it) until [`RxRing::release_kept`].
+    /// `false`, and nothing done, when every other block is kept already:
+    /// the caller releases instead or stops.
+    pub fn keep(&mut self) -> bool {
+        if self.kept.len() + 1 >= self.blocks {
+            return false;
+        }
+        self.kept.push(self.current);
+        self.current = (self.current + 1) % self.blocks;
+        true
+    }
+
+    /// Put the outer tag `tag` (TPID, TCI) that the kernel stripped back
+    /// into frame `len` bytes long at `start` of the current block, whose
+    /// frame header is at `at`: the two MAC addresses move 4 bytes to the
+    /// front, into the room the kernel leaves before the frame (where the
+    /// tail of its `virtio_net_hdr` was: read it first), and the tag goes
+    /// behind them. The frame then starts at `start - 4`. `false`, and
+    /// nothing written, when the block is not user space's or the room
+    /// would reach into the frame header or its address.
+    pub fn restore_tag_in_place(
+        &mut self,
+        at: usize,
+        start: usize,
+        len: usize,
+        tag: (u16, u16),
+    ) -> bool {
+        let mut bytes = [0u8; MACS_LEN + TAG_LEN];
+        if self.status(self.current).load(Ordering::Acquire) & TP_STATUS_USER == 0
+            || len < MACS_LEN
+            || start < at.saturating_add(TPACKET3_HDRLEN + TAG_LEN)
+            || start.saturating_add(len) > self.block_size
+        {
+            return false;
+        }
+        let base = self.current * self.block_size + start - TAG_LEN;
+        // SAFETY: `base .. base + 16` lies inside the current block (checked
+        // above: `start + len <= block_size`, `len >= 12`), which user space
+        // owns (status checked, and it is only handed back by `&mut self`
+        // methods). No reference into these bytes is alive (`&mut self`);
+        // lent payloads point at other bytes (payloads, past every header).
+        unsafe {
+            let p = self.map.as_ptr().add(base);
+            std::ptr::copy_nonoverlapping(p.add(TAG_LEN), bytes.as_mut_ptr(), MACS_LEN);
+            let (tpid, tci) = tag;
+            if VlanTag::from_tci(Tpid(tpid), tci)
+                .emit(&mut bytes[MACS_LEN..])
+                .is_err()
+            {
+                return false;
+            }
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        }
+        true
+    }
+
+    /// Whether another block can be kept ([`RxRing::keep`]).
+    pub fn can_keep(&self) -> bool {
+        self.kept.len() + 1 < self.blocks
+    }
+
+    /// Hand the kept blocks back to the kernel. The caller has stopped
+    /// reading them (whatever read their bytes is gone: the batch's
+    /// lending window is closed).
+    pub fn release_kept(&mut self) {
+        for &b in &self.kept {
+            self.status(b).store(TP_STATUS_KERNEL, Ordering::Release);
+        }
+        self.kept.clear();
     }
 }
 
@@ -470,6 +563,9 @@ struct Cursor {
     done: u32,
     /// Offset of the next frame header (valid when `done > 0`).
     at: usize,
+    /// A frame of the block lent its payload to the batch: keep the block
+    /// from the kernel until the next receive.
+    lent: bool,
 }
 
 /// An AF_PACKET port: TPACKET_V3 RX ring, TPACKET_V2 TX ring.
@@ -661,46 +757,71 @@ impl AfPacketPort {
     /// Receive a frame that came with offload work (a super-frame, or a
     /// checksum left to offload) into `batch`; `false` when it is dropped
     /// (counted as oversize/malformed by the caller).
+    ///
+    /// With `lend`, a super-frame lends its payload to the batch
+    /// ([`Batch::lend_super`]) instead of being copied: the caller keeps
+    /// its block from the kernel until the next receive. `tag_inline`: the
+    /// stripped outer tag is back in `f.data` already
+    /// ([`RxRing::restore_tag_in_place`]).
     #[cold]
-    fn receive_offloaded(batch: &mut Batch, f: &RxFrame<'_>, h: &VirtioNetHdr) -> bool {
-        let tag = f.outer_tag();
+    fn receive_offloaded(
+        batch: &mut Batch,
+        f: &RxFrame<'_>,
+        h: &VirtioNetHdr,
+        lend: bool,
+        tag_inline: bool,
+    ) -> Taken {
+        let stripped = f.outer_tag();
+        // The tag to put back while copying.
+        let tag = stripped.filter(|_| !tag_inline);
         let Ok(mut offload) = Offload::from_virtio(h) else {
-            return false;
+            return Taken::Dropped;
         };
         // The kernel's offsets count the frame without the outer tag that
         // it stripped and we put back.
-        if tag.is_some() && offload.shift(TAG_LEN as isize).is_err() {
-            return false;
+        if stripped.is_some() && offload.shift(TAG_LEN as isize).is_err() {
+            return Taken::Dropped;
         }
         if !offload.is_super_frame() {
             let Some(buf) = batch.next_buf() else {
-                return false;
+                return Taken::Dropped;
             };
             let Some(len) = restore_tag(&mut buf.receive_area()[..MAX_FRAME], f.data, tag) else {
-                return false;
+                return Taken::Dropped;
             };
             buf.set_received(len);
             if let ChecksumState::Partial { start, offset } = offload.checksum {
                 if gso::complete_checksum(buf.frame_mut(), start as usize, offset as usize).is_err()
                 {
-                    return false;
+                    return Taken::Dropped;
                 }
             }
             batch.commit();
-            return true;
+            return Taken::Copied;
+        }
+        if lend && tag.is_none() {
+            // SAFETY: `lend` is only passed while the batch's lending
+            // window is open, and `recv_blocks` keeps this frame's block
+            // from the kernel (`Cursor::lent`) until the port's next
+            // receive, which the window's owner closes it before.
+            return match unsafe { batch.lend_super(f.data, offload) } {
+                Ok(Some(true)) => Taken::Lent,
+                Ok(Some(false)) => Taken::Copied,
+                _ => Taken::Dropped,
+            };
         }
         let Some((buf, sf)) = batch.next_super() else {
-            return false;
+            return Taken::Dropped;
         };
         let Some(len) = restore_tag(sf.receive_area(), f.data, tag) else {
-            return false;
+            return Taken::Dropped;
         };
         match sf.split(len, offload, buf) {
             Ok(true) => batch.commit_super(),
             Ok(false) => batch.commit(),
-            Err(_) => return false,
+            Err(_) => return Taken::Dropped,
         }
-        true
+        Taken::Copied
     }
 
     /// Send super-frame `sf`, whose headers the pipeline left in
@@ -963,24 +1084,36 @@ pub fn send_frames<'a>(fd: &OwnedFd, frames: impl Iterator<Item = &'a [u8]>) -> 
     sent
 }
 
+/// What [`take_frame`] did with a received frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Taken {
+    /// Not added (counted, or the batch is full).
+    Dropped,
+    /// Copied into the batch.
+    Copied,
+    /// Added with its payload lent ([`Batch::lend_super`]): its block must
+    /// stay user space's until the next receive.
+    Lent,
+}
+
 /// Take one received frame into `batch`: through the offload path when
-/// its virtio_net_hdr asks for work, else copied with its outer tag put
-/// back. Returns whether a frame was added (else it was counted).
+/// its virtio_net_hdr asks for work (a super-frame's payload lent when
+/// `lend`), else copied with its outer tag put back.
 #[inline(always)]
-fn take_frame(batch: &mut Batch, f: &RxFrame<'_>, vnet: Option<VirtioNetHdr>) -> bool {
+fn take_frame(batch: &mut Batch, f: &RxFrame<'_>, vnet: Option<VirtioNetHdr>, lend: bool) -> Taken {
     if let Some(h) = vnet {
         if (h.gso_type != vnet_gso::NONE || h.flags & vnet_flags::NEEDS_CSUM != 0)
             && f.data.len() == f.wire_len
         {
-            if AfPacketPort::receive_offloaded(batch, f, &h) {
-                return true;
+            let taken = AfPacketPort::receive_offloaded(batch, f, &h, lend, false);
+            if taken == Taken::Dropped {
+                batch.count_oversize(f.wire_len);
             }
-            batch.count_oversize(f.wire_len);
-            return false;
+            return taken;
         }
     }
     let Some(buf) = batch.next_buf() else {
-        return false;
+        return Taken::Dropped;
     };
     let written = if f.data.len() < f.wire_len {
         None
@@ -991,18 +1124,85 @@ fn take_frame(batch: &mut Batch, f: &RxFrame<'_>, vnet: Option<VirtioNetHdr>) ->
         Some(len) => {
             buf.set_received(len);
             batch.commit();
-            true
+            Taken::Copied
         }
         None => {
             batch.count_oversize(f.wire_len);
-            false
+            Taken::Dropped
         }
     }
 }
 
+/// A received frame's header fields, without the borrow of its block.
+#[derive(Clone, Copy, Debug)]
+struct FrameFields {
+    start: usize,
+    len: usize,
+    status: u32,
+    vlan_tci: u16,
+    vlan_tpid: u16,
+}
+
+impl RxFrame<'_> {
+    fn copy_fields(&self) -> FrameFields {
+        FrameFields {
+            start: self.start,
+            len: self.data.len(),
+            status: self.status,
+            vlan_tci: self.vlan_tci,
+            vlan_tpid: self.vlan_tpid,
+        }
+    }
+}
+
+/// Take a super-frame whose outer tag the kernel stripped (`h`, its
+/// virtio_net_hdr, read before the tag's room overwrites it) with its
+/// payload lent: the tag goes back in place in the ring, then the frame
+/// is lent as an untagged one would be. Copied as before when there is
+/// no room for the tag.
+#[cold]
+fn take_tagged_super(
+    ring: &mut RxRing,
+    batch: &mut Batch,
+    f: FrameFields,
+    at: usize,
+    tag: (u16, u16),
+    h: &VirtioNetHdr,
+) -> Taken {
+    let inline = ring.restore_tag_in_place(at, f.start, f.len, tag);
+    let Some(block) = ring.user_block() else {
+        return Taken::Dropped;
+    };
+    let start = if inline { f.start - TAG_LEN } else { f.start };
+    let len = if inline { f.len + TAG_LEN } else { f.len };
+    let Some(data) = block.get(start..start + len) else {
+        return Taken::Dropped;
+    };
+    let frame = RxFrame {
+        data,
+        wire_len: len,
+        status: f.status,
+        vlan_tci: f.vlan_tci,
+        vlan_tpid: f.vlan_tpid,
+        next: 0,
+        start,
+    };
+    let taken = AfPacketPort::receive_offloaded(batch, &frame, h, inline, inline);
+    if taken == Taken::Dropped {
+        batch.count_oversize(f.len);
+    }
+    taken
+}
+
 /// Receive from a TPACKET_V3 ring: the frames of the blocks the kernel
-/// handed over, up to a full batch; a block goes back when consumed.
+/// handed over, up to a full batch; a block goes back when consumed, or,
+/// when it lent a payload to the batch, at the next call.
 fn recv_blocks(ring: &mut RxRing, cursor: &mut Cursor, batch: &mut Batch) -> usize {
+    // The batch that read the kept blocks is done (its lending window
+    // closed before this receive).
+    ring.release_kept();
+    cursor.lent = false;
+    let lend = batch.lending();
     let mut n = 0;
     while !batch.is_full() {
         let Some(block) = ring.user_block() else {
@@ -1017,22 +1217,56 @@ fn recv_blocks(ring: &mut RxRing, cursor: &mut Cursor, batch: &mut Batch) -> usi
             cursor.at = hdr.first;
         }
         while cursor.done < hdr.num_pkts && !batch.is_full() {
+            // Lend only while the block can be kept (a ring smaller than
+            // a batch's blocks copies the rest).
+            let lend = lend && ring.can_keep();
+            let Some(block) = ring.user_block() else {
+                break;
+            };
             let Some(f) = RxFrame::parse(block, cursor.at) else {
                 // A header outside the block: give up on the rest of it.
                 cursor.done = hdr.num_pkts;
                 break;
             };
+            let at = cursor.at;
             cursor.done += 1;
             cursor.at += f.next;
             if f.next == 0 {
                 cursor.done = hdr.num_pkts;
             }
             let vnet = f.vnet_header(block);
-            n += usize::from(take_frame(batch, &f, vnet));
+            let taken = match (f.outer_tag(), vnet) {
+                // A tagged super-frame (a trunk's) is lent too, once its
+                // tag is back in place in the ring.
+                (Some(tag), Some(h))
+                    if lend && h.gso_type != vnet_gso::NONE && f.data.len() == f.wire_len =>
+                {
+                    take_tagged_super(ring, batch, f.copy_fields(), at, tag, &h)
+                }
+                _ => take_frame(batch, &f, vnet, lend),
+            };
+            match taken {
+                Taken::Dropped => {}
+                Taken::Copied => n += 1,
+                Taken::Lent => {
+                    n += 1;
+                    cursor.lent = true;
+                }
+            }
         }
         if cursor.done >= hdr.num_pkts {
+            let lent = cursor.lent;
             *cursor = Cursor::default();
-            ring.release();
+            if !lent {
+                ring.release();
+            } else if !ring.keep() {
+                // Cannot happen (`can_keep` held when the frame was lent,
+                // and nothing was kept since); were it to, the batch must
+                // stop reading the block before it goes back.
+                debug_assert!(false, "a lent block could not be kept");
+                batch.close_lending();
+                ring.release();
+            }
         }
     }
     n
@@ -1263,6 +1497,239 @@ mod tests {
         // SAFETY (test): resize the memfd we own.
         assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), len as i64) }, 0);
         TxRing::new(Mmap::shared(&fd, len).unwrap(), 2048, slots).unwrap()
+    }
+
+    /// A frame as the kernel puts it in a block: its bytes (outer tag
+    /// stripped), `tp_status`, TCI, TPID and virtio_net_hdr.
+    type RingFrame = (Vec<u8>, u32, u16, u16, VirtioNetHdr);
+
+    const RING_BLOCK: usize = 1 << 17;
+
+    /// A ring of `blocks.len()` blocks of 128 KiB in shared memory, each
+    /// block handed to user space with its frames (an empty block stays
+    /// the kernel's), the frames laid out as the kernel does (frame at 92
+    /// from its header, the virtio_net_hdr in the 10 bytes before).
+    fn ring_of(blocks: &[Vec<RingFrame>]) -> RxRing {
+        // SAFETY (test): memfd_create with a valid C string.
+        let fd = unsafe { libc::memfd_create(c"xc-rx-ring".as_ptr(), 0) };
+        assert!(fd >= 0);
+        // SAFETY (test): `fd` is fresh and owned here.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let len = RING_BLOCK * blocks.len();
+        // SAFETY (test): resize the memfd we own.
+        assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), len as i64) }, 0);
+        let map = Mmap::shared(&fd, len).unwrap();
+        for (i, frames) in blocks.iter().enumerate() {
+            let mut b = vec![0u8; RING_BLOCK];
+            let put32 = |b: &mut Vec<u8>, at: usize, v: u32| {
+                b[at..at + 4].copy_from_slice(&v.to_ne_bytes())
+            };
+            if !frames.is_empty() {
+                put32(&mut b, field::BLOCK_STATUS, TP_STATUS_USER);
+            }
+            put32(&mut b, field::NUM_PKTS, frames.len() as u32);
+            put32(&mut b, field::FIRST_PKT, field::BLOCK_HDR_LEN as u32);
+            let mut at = field::BLOCK_HDR_LEN;
+            for (j, (data, status, tci, tpid, vnet)) in frames.iter().enumerate() {
+                let mac = 92usize;
+                let size = (mac + data.len() + 15) & !15;
+                let next = if j + 1 == frames.len() { 0 } else { size };
+                put32(&mut b, at + field::NEXT_OFFSET, next as u32);
+                put32(&mut b, at + field::SNAPLEN, data.len() as u32);
+                put32(&mut b, at + field::LEN, data.len() as u32);
+                put32(&mut b, at + field::STATUS, *status | TP_STATUS_USER);
+                b[at + field::MAC..at + field::MAC + 2]
+                    .copy_from_slice(&(mac as u16).to_ne_bytes());
+                put32(&mut b, at + field::VLAN_TCI, *tci as u32);
+                b[at + field::VLAN_TPID..at + field::VLAN_TPID + 2]
+                    .copy_from_slice(&tpid.to_ne_bytes());
+                vnet.emit(&mut b[at + mac - VirtioNetHdr::LEN..at + mac])
+                    .unwrap();
+                b[at + mac..at + mac + data.len()].copy_from_slice(data);
+                at += size;
+            }
+            // SAFETY (test): the block lies inside the fresh mapping.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    b.as_ptr(),
+                    map.as_ptr().add(i * RING_BLOCK),
+                    RING_BLOCK,
+                )
+            };
+        }
+        RxRing::new(map, RING_BLOCK, blocks.len()).unwrap()
+    }
+
+    fn block_status(ring: &RxRing, block: usize) -> u32 {
+        ring.status(block).load(Ordering::Acquire)
+    }
+
+    /// An IPv4 TCP super-frame of `payload` bytes behind `tags` (S-tag
+    /// first), checksums complete, segments of 1,000 bytes; the offload
+    /// metadata counts the frame as given.
+    fn tcp_super(tags: &[(u16, u16)], payload: usize) -> (Vec<u8>, Offload) {
+        let data: Vec<u8> = (0..payload).map(|i| (i * 7) as u8).collect();
+        let mut untagged = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .tcp(40000, 5201, 1, 65535)
+            .ack(7)
+            .write(&mut untagged, &data)
+            .unwrap();
+        let mut frame = untagged[..12].to_vec();
+        for &(tpid, tci) in tags {
+            frame.extend_from_slice(&tpid.to_be_bytes());
+            frame.extend_from_slice(&tci.to_be_bytes());
+        }
+        frame.extend_from_slice(&untagged[12..]);
+        let headers = 54 + 4 * tags.len();
+        let o = Offload {
+            gso: crate::wire::gso::GsoKind::TcpV4,
+            ecn: false,
+            segment_size: 1000,
+            header_len: headers as u16,
+            checksum: ChecksumState::Partial {
+                start: (headers - 20) as u16,
+                offset: 16,
+            },
+        };
+        (frame, o)
+    }
+
+    /// `frame` as the ring holds it: its outer tag stripped into the
+    /// frame header, the virtio_net_hdr's offsets counting what is left.
+    fn as_received(frame: &[u8], o: Offload, tagged: bool) -> RingFrame {
+        if !tagged {
+            return (frame.to_vec(), 0, 0, 0, o.to_virtio());
+        }
+        let mut data = frame[..12].to_vec();
+        data.extend_from_slice(&frame[16..]);
+        let tpid = u16::from_be_bytes([frame[12], frame[13]]);
+        let tci = u16::from_be_bytes([frame[14], frame[15]]);
+        let mut o = o;
+        o.shift(-(TAG_LEN as isize)).unwrap();
+        o.header_len -= TAG_LEN as u16;
+        (
+            data,
+            TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID,
+            tci,
+            tpid,
+            o.to_virtio(),
+        )
+    }
+
+    fn rejoined(batch: &Batch, i: usize) -> Vec<u8> {
+        let sf = batch.super_frame(i).expect("a super-frame");
+        let mut out = vec![0u8; crate::frame::superframe::SUPER_FRAME_MAX];
+        let (n, _) = sf.rejoin_whole(batch.buf(i).frame(), &mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+
+    /// A super-frame as the sender's stack handed it over: the TCP
+    /// checksum field holds the pseudo-header sum, which the rejoined frame
+    /// keeps (the checksum is completed by whoever segments it).
+    fn with_partial_checksum(mut frame: Vec<u8>, o: &Offload) -> Vec<u8> {
+        let ChecksumState::Partial { start, offset } = o.checksum else {
+            return frame;
+        };
+        let at = (start + offset) as usize;
+        frame[at..at + 2].copy_from_slice(&[0x12, 0x34]);
+        frame
+    }
+
+    #[test]
+    fn lent_payloads_keep_their_blocks_until_the_next_receive() {
+        let (a, oa) = tcp_super(&[], 3000);
+        let (b, ob) = tcp_super(&[(0x88a8, 100), (0x8100, 200)], 2500);
+        let (a, b) = (with_partial_checksum(a, &oa), with_partial_checksum(b, &ob));
+        let plain = frame(0x55, 60);
+        let mut ring = ring_of(&[
+            vec![as_received(&a, oa, false)],
+            vec![(plain.clone(), 0, 0, 0, Offload::NONE.to_virtio())],
+            vec![as_received(&b, ob, true)],
+            vec![],
+        ]);
+        let mut cursor = Cursor::default();
+        let mut batch = Batch::new();
+        // SAFETY (test): closed below before the ring receives again.
+        unsafe { batch.open_lending() };
+        assert_eq!(recv_blocks(&mut ring, &mut cursor, &mut batch), 3);
+        let map = ring.map.as_ptr() as usize..ring.map.as_ptr() as usize + ring.map.len();
+        for i in [0, 2] {
+            let sf = batch.super_frame(i).expect("a super-frame");
+            assert!(sf.is_lent(), "frame {i} lent");
+            assert!(
+                map.contains(&(sf.payload().as_ptr() as usize)),
+                "read in the ring"
+            );
+        }
+        assert_eq!(rejoined(&batch, 0), a);
+        // The trunk's frame: its S-tag back in place, headers and payload
+        // as they were on the wire.
+        assert_eq!(&batch.buf(2).frame()[12..16], &[0x88, 0xa8, 0, 100]);
+        assert_eq!(rejoined(&batch, 2), b);
+        assert_eq!(batch.buf(1).frame(), &plain[..]);
+        // Blocks 0 and 2 are kept, block 1 went back at once.
+        assert_eq!(
+            (0..3).map(|i| block_status(&ring, i)).collect::<Vec<_>>(),
+            [TP_STATUS_USER, TP_STATUS_KERNEL, TP_STATUS_USER]
+        );
+        batch.close_lending();
+        batch.clear();
+        assert_eq!(recv_blocks(&mut ring, &mut cursor, &mut batch), 0);
+        assert_eq!(block_status(&ring, 0), TP_STATUS_KERNEL);
+        assert_eq!(block_status(&ring, 2), TP_STATUS_KERNEL);
+    }
+
+    #[test]
+    fn without_a_lending_window_super_frames_are_copied() {
+        let (a, oa) = tcp_super(&[(0x8100, 300)], 3000);
+        let mut ring = ring_of(&[vec![as_received(&a, oa, true)], vec![]]);
+        let (mut cursor, mut batch) = (Cursor::default(), Batch::new());
+        assert_eq!(recv_blocks(&mut ring, &mut cursor, &mut batch), 1);
+        assert!(!batch.super_frame(0).unwrap().is_lent());
+        assert_eq!(rejoined(&batch, 0), a);
+        assert_eq!(block_status(&ring, 0), TP_STATUS_KERNEL);
+    }
+
+    #[test]
+    fn a_ring_never_keeps_every_block() {
+        // Two blocks: the first is kept; lending the second would leave the
+        // kernel no block, so it is copied and goes back.
+        let (a, oa) = tcp_super(&[], 3000);
+        let (b, ob) = tcp_super(&[], 2000);
+        let mut ring = ring_of(&[
+            vec![as_received(&a, oa, false)],
+            vec![as_received(&b, ob, false)],
+        ]);
+        let (mut cursor, mut batch) = (Cursor::default(), Batch::new());
+        // SAFETY (test): closed below before the ring receives again.
+        unsafe { batch.open_lending() };
+        assert_eq!(recv_blocks(&mut ring, &mut cursor, &mut batch), 2);
+        assert!(batch.super_frame(0).unwrap().is_lent());
+        assert!(!batch.super_frame(1).unwrap().is_lent());
+        assert_eq!((rejoined(&batch, 0), rejoined(&batch, 1)), (a, b));
+        assert_eq!(block_status(&ring, 0), TP_STATUS_USER);
+        assert_eq!(block_status(&ring, 1), TP_STATUS_KERNEL);
+        batch.close_lending();
+        ring.release_kept();
+        assert_eq!(block_status(&ring, 0), TP_STATUS_KERNEL);
+    }
+
+    #[test]
+    fn a_tag_goes_back_in_place_only_with_room_in_front() {
+        let (a, oa) = tcp_super(&[(0x8100, 300)], 3000);
+        let mut ring = ring_of(&[vec![as_received(&a, oa, true)]]);
+        let at = field::BLOCK_HDR_LEN;
+        // The frame starts 92 bytes after its header: 20 bytes of room.
+        assert!(!ring.restore_tag_in_place(at, at + TPACKET3_HDRLEN + 3, 100, (0x8100, 1)));
+        assert!(!ring.restore_tag_in_place(at, at + 92, RING_BLOCK, (0x8100, 1)));
+        assert!(!ring.restore_tag_in_place(at, at + 92, 11, (0x8100, 1)));
+        let len = a.len() - TAG_LEN;
+        assert!(ring.restore_tag_in_place(at, at + 92, len, (0x8100, 300)));
+        let block = ring.user_block().unwrap();
+        assert_eq!(&block[at + 88..at + 88 + a.len()], &a[..]);
     }
 
     #[test]
