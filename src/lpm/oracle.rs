@@ -1,6 +1,6 @@
 //! Plain, obviously-correct longest-prefix match used as the oracle of the
 //! fast tables: one `BTreeMap` of `ipnet` prefixes per length, a lookup
-//! tries every length from the longest down.
+//! tries every length that holds a prefix, from the longest down.
 //!
 //! # Contract
 //! Same answers as [`super::Lpm4Writer`] / [`super::Lpm6Writer`] for any
@@ -12,10 +12,20 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// Add `len` to `held` (lengths that hold a prefix, longest first) if it
+/// is not there yet.
+fn hold(held: &mut Vec<u8>, len: u8) {
+    if let Err(at) = held.binary_search_by(|l| len.cmp(l)) {
+        held.insert(at, len);
+    }
+}
+
 /// Naive IPv4 longest-prefix match.
 #[derive(Debug, Clone)]
 pub struct Oracle4 {
     by_len: Vec<BTreeMap<Ipv4Net, NextHop>>,
+    /// The lengths whose map is not empty, longest first.
+    held: Vec<u8>,
 }
 
 impl Default for Oracle4 {
@@ -29,30 +39,38 @@ impl Oracle4 {
     pub fn new() -> Self {
         Self {
             by_len: vec![BTreeMap::new(); 33],
+            held: Vec::new(),
         }
     }
 
     /// Add or replace `prefix` (host bits ignored); returns the previous
     /// next hop.
     pub fn insert(&mut self, prefix: Ipv4Net, nh: NextHop) -> Option<NextHop> {
-        self.by_len[usize::from(prefix.prefix_len())].insert(prefix.trunc(), nh)
+        let len = prefix.prefix_len();
+        let prev = self.by_len[usize::from(len)].insert(prefix.trunc(), nh);
+        hold(&mut self.held, len);
+        prev
     }
 
     /// Remove `prefix`; returns its next hop if present.
     pub fn remove(&mut self, prefix: Ipv4Net) -> Option<NextHop> {
-        self.by_len[usize::from(prefix.prefix_len())].remove(&prefix.trunc())
+        let len = prefix.prefix_len();
+        let map = &mut self.by_len[usize::from(len)];
+        let prev = map.remove(&prefix.trunc());
+        if map.is_empty() {
+            self.held.retain(|&l| l != len);
+        }
+        prev
     }
 
     /// Next hop of the longest prefix containing `addr`.
     pub fn lookup(&self, addr: Ipv4Addr) -> Option<NextHop> {
-        // Only the lengths that hold a prefix (most are empty).
-        (0..=32u8)
-            .rev()
-            .filter(|&len| !self.by_len[usize::from(len)].is_empty())
-            .find_map(|len| {
-                let net = Ipv4Net::new(addr, len).expect("len <= 32").trunc();
-                self.by_len[usize::from(len)].get(&net).copied()
-            })
+        // Only the lengths that hold a prefix (most are empty), longest
+        // first.
+        self.held.iter().find_map(|&len| {
+            let net = Ipv4Net::new(addr, len).expect("len <= 32").trunc();
+            self.by_len[usize::from(len)].get(&net).copied()
+        })
     }
 
     /// Every prefix, shortest first.
@@ -77,6 +95,8 @@ impl Oracle4 {
 #[derive(Debug, Clone)]
 pub struct Oracle6 {
     by_len: Vec<BTreeMap<Ipv6Net, NextHop>>,
+    /// The lengths whose map is not empty, longest first.
+    held: Vec<u8>,
 }
 
 impl Default for Oracle6 {
@@ -90,30 +110,38 @@ impl Oracle6 {
     pub fn new() -> Self {
         Self {
             by_len: vec![BTreeMap::new(); 129],
+            held: Vec::new(),
         }
     }
 
     /// Add or replace `prefix` (host bits ignored); returns the previous
     /// next hop.
     pub fn insert(&mut self, prefix: Ipv6Net, nh: NextHop) -> Option<NextHop> {
-        self.by_len[usize::from(prefix.prefix_len())].insert(prefix.trunc(), nh)
+        let len = prefix.prefix_len();
+        let prev = self.by_len[usize::from(len)].insert(prefix.trunc(), nh);
+        hold(&mut self.held, len);
+        prev
     }
 
     /// Remove `prefix`; returns its next hop if present.
     pub fn remove(&mut self, prefix: Ipv6Net) -> Option<NextHop> {
-        self.by_len[usize::from(prefix.prefix_len())].remove(&prefix.trunc())
+        let len = prefix.prefix_len();
+        let map = &mut self.by_len[usize::from(len)];
+        let prev = map.remove(&prefix.trunc());
+        if map.is_empty() {
+            self.held.retain(|&l| l != len);
+        }
+        prev
     }
 
     /// Next hop of the longest prefix containing `addr`.
     pub fn lookup(&self, addr: Ipv6Addr) -> Option<NextHop> {
-        // Only the lengths that hold a prefix (most are empty).
-        (0..=128u8)
-            .rev()
-            .filter(|&len| !self.by_len[usize::from(len)].is_empty())
-            .find_map(|len| {
-                let net = Ipv6Net::new(addr, len).expect("len <= 128").trunc();
-                self.by_len[usize::from(len)].get(&net).copied()
-            })
+        // Only the lengths that hold a prefix (most are empty), longest
+        // first.
+        self.held.iter().find_map(|&len| {
+            let net = Ipv6Net::new(addr, len).expect("len <= 128").trunc();
+            self.by_len[usize::from(len)].get(&net).copied()
+        })
     }
 
     /// Every prefix, shortest first.
@@ -150,6 +178,62 @@ mod tests {
         Remove(P),
         Reinsert(usize, NextHop),
         RemoveKnown(usize),
+    }
+
+    /// The held lengths follow inserts, replaces and removes: a lookup
+    /// answers as a scan of every length does, for both families.
+    #[test]
+    fn held_lengths_follow_updates() {
+        let mut rng = crate::lpm::gen::XorShift64::new(7);
+        let mut o4 = Oracle4::new();
+        let mut o6 = Oracle6::new();
+        let scan4 = |o: &Oracle4, a: Ipv4Addr| {
+            (0..=32u8).rev().find_map(|len| {
+                let net = Ipv4Net::new(a, len).unwrap().trunc();
+                o.by_len[usize::from(len)].get(&net).copied()
+            })
+        };
+        let scan6 = |o: &Oracle6, a: Ipv6Addr| {
+            (0..=128u8).rev().find_map(|len| {
+                let net = Ipv6Net::new(a, len).unwrap().trunc();
+                o.by_len[usize::from(len)].get(&net).copied()
+            })
+        };
+        for step in 0..4000u32 {
+            // Few distinct prefixes (3 address bits, 8 lengths each), so
+            // lengths fill and empty again often.
+            let r = rng.next_u64();
+            let a4 = Ipv4Addr::from(((r & 7) as u32) << 29);
+            let l4 = [0u8, 1, 2, 3, 8, 24, 31, 32][(r >> 3) as usize & 7];
+            let a6 = Ipv6Addr::from(u128::from(r & 7) << 125);
+            let l6 = [0u8, 1, 2, 3, 48, 64, 127, 128][(r >> 6) as usize & 7];
+            let (p4, p6) = (Ipv4Net::new(a4, l4).unwrap(), Ipv6Net::new(a6, l6).unwrap());
+            if (r >> 9) & 1 == 0 {
+                o4.insert(p4, step);
+                o6.insert(p6, step);
+            } else {
+                o4.remove(p4);
+                o6.remove(p6);
+            }
+            let mut held4: Vec<u8> = (0..=32u8)
+                .rev()
+                .filter(|&l| !o4.by_len[usize::from(l)].is_empty())
+                .collect();
+            assert_eq!(o4.held, held4);
+            held4 = (0..=128u8)
+                .rev()
+                .filter(|&l| !o6.by_len[usize::from(l)].is_empty())
+                .collect();
+            assert_eq!(o6.held, held4);
+            for _ in 0..4 {
+                // Under the prefixes above: top 3 bits, and the low 2.
+                let r = rng.next_u64();
+                let a = Ipv4Addr::from((((r & 7) as u32) << 29) | ((r >> 3) as u32 & 3));
+                assert_eq!(o4.lookup(a), scan4(&o4, a), "{a}");
+                let a = Ipv6Addr::from((u128::from(r & 7) << 125) | u128::from((r >> 3) & 3));
+                assert_eq!(o6.lookup(a), scan6(&o6, a), "{a}");
+            }
+        }
     }
 
     fn v4_prefix() -> impl Strategy<Value = Ipv4Net> + Clone {
