@@ -331,7 +331,7 @@ impl RxRing {
     /// it is not a kept block the ring came round to again).
     pub fn user_block(&self) -> Option<&[u8]> {
         if self.status(self.current).load(Ordering::Acquire) & TP_STATUS_USER == 0
-            || (!self.kept.is_empty() && self.kept.contains(&self.current))
+            || self.kept.contains(&self.current)
         {
             return None;
         }
@@ -356,7 +356,7 @@ impl RxRing {
     /// `false`, and nothing done, when every other block is kept already:
     /// the caller releases instead or stops.
     pub fn keep(&mut self) -> bool {
-        if self.kept.len() + 1 >= self.blocks {
+        if !self.can_keep() {
             return false;
         }
         self.kept.push(self.current);
@@ -388,23 +388,21 @@ impl RxRing {
             return false;
         }
         let base = self.current * self.block_size + start - TAG_LEN;
+        let mut macs = [0u8; MACS_LEN];
         // SAFETY: `base .. base + 16` lies inside the current block (checked
         // above: `start + len <= block_size`, `len >= 12`), which user space
         // owns (status checked, and it is only handed back by `&mut self`
         // methods). No reference into these bytes is alive (`&mut self`);
         // lent payloads point at other bytes (payloads, past every header).
-        unsafe {
-            let p = self.map.as_ptr().add(base);
-            std::ptr::copy_nonoverlapping(p.add(TAG_LEN), bytes.as_mut_ptr(), MACS_LEN);
-            let (tpid, tci) = tag;
-            if VlanTag::from_tci(Tpid(tpid), tci)
-                .emit(&mut bytes[MACS_LEN..])
-                .is_err()
-            {
-                return false;
-            }
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        let p = unsafe { self.map.as_ptr().add(base) };
+        // SAFETY: as above (the 12 MAC bytes at `start`).
+        unsafe { std::ptr::copy_nonoverlapping(p.add(TAG_LEN), macs.as_mut_ptr(), MACS_LEN) };
+        // The MACs and the tag, as a copy would put them back.
+        if restore_tag(&mut bytes, &macs, Some(tag)) != Some(bytes.len()) {
+            return false;
         }
+        // SAFETY: as above.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
         true
     }
 
@@ -1133,28 +1131,6 @@ fn take_frame(batch: &mut Batch, f: &RxFrame<'_>, vnet: Option<VirtioNetHdr>, le
     }
 }
 
-/// A received frame's header fields, without the borrow of its block.
-#[derive(Clone, Copy, Debug)]
-struct FrameFields {
-    start: usize,
-    len: usize,
-    status: u32,
-    vlan_tci: u16,
-    vlan_tpid: u16,
-}
-
-impl RxFrame<'_> {
-    fn copy_fields(&self) -> FrameFields {
-        FrameFields {
-            start: self.start,
-            len: self.data.len(),
-            status: self.status,
-            vlan_tci: self.vlan_tci,
-            vlan_tpid: self.vlan_tpid,
-        }
-    }
-}
-
 /// Take a super-frame whose outer tag the kernel stripped (`h`, its
 /// virtio_net_hdr, read before the tag's room overwrites it) with its
 /// payload lent: the tag goes back in place in the ring, then the frame
@@ -1164,32 +1140,34 @@ impl RxFrame<'_> {
 fn take_tagged_super(
     ring: &mut RxRing,
     batch: &mut Batch,
-    f: FrameFields,
-    at: usize,
+    (at, start, len): (usize, usize, usize),
     tag: (u16, u16),
     h: &VirtioNetHdr,
 ) -> Taken {
-    let inline = ring.restore_tag_in_place(at, f.start, f.len, tag);
+    let inline = ring.restore_tag_in_place(at, start, len, tag);
     let Some(block) = ring.user_block() else {
         return Taken::Dropped;
     };
-    let start = if inline { f.start - TAG_LEN } else { f.start };
-    let len = if inline { f.len + TAG_LEN } else { f.len };
-    let Some(data) = block.get(start..start + len) else {
+    let Some(f) = RxFrame::parse(block, at) else {
         return Taken::Dropped;
     };
-    let frame = RxFrame {
-        data,
-        wire_len: len,
-        status: f.status,
-        vlan_tci: f.vlan_tci,
-        vlan_tpid: f.vlan_tpid,
-        next: 0,
-        start,
+    // With its tag back, the frame starts 4 bytes earlier (`inline`
+    // checked that the room is there).
+    let frame = match inline
+        .then(|| block.get(start - TAG_LEN..start + len))
+        .flatten()
+    {
+        Some(data) => RxFrame {
+            data,
+            wire_len: data.len(),
+            start: start - TAG_LEN,
+            ..f
+        },
+        _ => f,
     };
     let taken = AfPacketPort::receive_offloaded(batch, &frame, h, inline, inline);
     if taken == Taken::Dropped {
-        batch.count_oversize(f.len);
+        batch.count_oversize(len);
     }
     taken
 }
@@ -1241,7 +1219,7 @@ fn recv_blocks(ring: &mut RxRing, cursor: &mut Cursor, batch: &mut Batch) -> usi
                 (Some(tag), Some(h))
                     if lend && h.gso_type != vnet_gso::NONE && f.data.len() == f.wire_len =>
                 {
-                    take_tagged_super(ring, batch, f.copy_fields(), at, tag, &h)
+                    take_tagged_super(ring, batch, (at, f.start, f.data.len()), tag, &h)
                 }
                 _ => take_frame(batch, &f, vnet, lend),
             };
