@@ -595,6 +595,11 @@ impl fmt::Debug for PcapSink {
     }
 }
 
+/// The snap length of the files written here: tcpdump's largest
+/// (`MAXIMUM_SNAPLEN`), so that a super-frame (64 KiB of IP behind its
+/// Ethernet header and tags) is written whole.
+pub const WRITE_SNAPLEN: u32 = 262_144;
+
 impl PcapSink {
     /// Create (or truncate) `path`.
     pub fn create(path: impl AsRef<Path>) -> anyhow::Result<PcapSink> {
@@ -603,7 +608,7 @@ impl PcapSink {
             .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", path.display()))?;
         let header = PcapHeader {
             datalink: DataLink::ETHERNET,
-            snaplen: 65535,
+            snaplen: WRITE_SNAPLEN,
             endianness: pcap_file::Endianness::Little,
             ..PcapHeader::default()
         };
@@ -647,7 +652,7 @@ impl PcapSink {
 pub fn pcap_bytes<'a>(frames: impl IntoIterator<Item = (Duration, &'a [u8])>) -> Vec<u8> {
     let header = PcapHeader {
         datalink: DataLink::ETHERNET,
-        snaplen: 65535,
+        snaplen: WRITE_SNAPLEN,
         endianness: pcap_file::Endianness::Little,
         ..PcapHeader::default()
     };

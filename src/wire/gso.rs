@@ -171,6 +171,10 @@ impl VirtioNetHdr {
     }
 }
 
+/// The standard Ethernet MTU (network-layer bytes): the link
+/// [`Offload::of_captured`] assumes when no segment size is given.
+pub const ETHERNET_MTU: u16 = 1500;
+
 /// Whether a frame is a super-frame, and of what.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum GsoKind {
@@ -292,6 +296,66 @@ impl Offload {
             csum_start,
             csum_offset,
         }
+    }
+
+    /// The metadata of a TCP super-frame read back from a capture, where
+    /// the `virtio_net_hdr` that came with it is lost. `tcpdump` on a host
+    /// or veth with segmentation offload on records a super-frame as the
+    /// kernel holds it: one IP packet with many segments' payload, its TCP
+    /// checksum field holding only the pseudo-header sum (over the whole
+    /// TCP length) when the checksum is owed.
+    ///
+    /// `Some` for an IPv4 (not a fragment) or IPv6 (TCP as the first next
+    /// header) packet carrying TCP, whose IP length ends where the frame
+    /// ends and whose payload is longer than one segment:
+    /// - the kind from the IP version; ECN from the TCP CWR flag (as the
+    ///   kernel sets `SKB_GSO_TCP_ECN`);
+    /// - the segment size `segment_size`, or by default what an MTU of
+    ///   [`ETHERNET_MTU`] leaves after this frame's IP and TCP headers
+    ///   (the MSS Linux sends with on such a link);
+    /// - the checksum `Partial` at the TCP header when its field holds the
+    ///   pseudo-header sum, else `InBytes` (a complete checksum that
+    ///   happens to equal that sum, one in 65,536, would be read as owed);
+    /// - the header length: Ethernet through TCP options.
+    ///
+    /// `None` for anything else (the frame is then an ordinary one).
+    pub fn of_captured(frame: &[u8], segment_size: Option<u16>) -> Option<Offload> {
+        let (_, et_at) = parse_tags(frame).ok()?;
+        let gso = match u16::from_be_bytes([*frame.get(et_at)?, *frame.get(et_at + 1)?]) {
+            ethertype::IPV4 => GsoKind::TcpV4,
+            ethertype::IPV6 => GsoKind::TcpV6,
+            _ => return None,
+        };
+        let trial = Offload {
+            gso,
+            ecn: false,
+            segment_size: u16::MAX,
+            header_len: 0,
+            checksum: ChecksumState::InBytes,
+        };
+        let s = Segmenter::new(frame, &trial, None).ok()?;
+        let headers = u16::try_from(s.payload - s.l3).ok()?;
+        let mss = segment_size.unwrap_or(ETHERNET_MTU.checked_sub(headers)?);
+        if mss == 0 || frame.len() - s.payload <= mss as usize {
+            return None;
+        }
+        let field = frame.get(s.l4 + tcp_field::CHECKSUM.start..s.l4 + tcp_field::CHECKSUM.end)?;
+        let pseudo = checksum::fold(s.pseudo.sum(protocol::TCP, frame.len() - s.l4));
+        let checksum = if u16::from_be_bytes([field[0], field[1]]) == pseudo {
+            ChecksumState::Partial {
+                start: u16::try_from(s.l4).ok()?,
+                offset: tcp_field::CHECKSUM.start as u16,
+            }
+        } else {
+            ChecksumState::InBytes
+        };
+        Some(Offload {
+            gso,
+            ecn: frame.get(s.l4 + tcp_field::FLAGS)? & tcp_flags::CWR != 0,
+            segment_size: mss,
+            header_len: u16::try_from(s.payload).ok()?,
+            checksum,
+        })
     }
 
     /// True for a super-frame (it may need cutting before it leaves).
@@ -1084,6 +1148,53 @@ mod tests {
                 [p]
             );
         }
+    }
+
+    #[test]
+    fn a_captured_super_frame_gets_its_metadata_back() {
+        let sup = hex(SUPER);
+        // As tcpdump records it with offloads on: the checksum owed.
+        assert_eq!(
+            Offload::of_captured(&partial(&sup), Some(4)),
+            Some(tcp4(4, PARTIAL))
+        );
+        // With its checksum complete it is owed nothing.
+        assert_eq!(
+            Offload::of_captured(&sup, Some(3)),
+            Some(tcp4(3, ChecksumState::InBytes))
+        );
+        // The segments it makes are the kernel's (the test above).
+        let o = Offload::of_captured(&partial(&sup), Some(4)).unwrap();
+        assert_eq!(cut(&partial(&sup), &o, None).unwrap(), SEGMENTS.map(hex));
+        // The default segment size: a 1500-byte MTU less 20 + 32 header
+        // bytes; 10 payload bytes fit one such segment: not a super-frame.
+        assert_eq!(Offload::of_captured(&sup, None), None);
+        let mut big = partial(&sup);
+        big.extend(std::iter::repeat_n(0x55, 3000));
+        let ip_len = (big.len() - 18) as u16;
+        big[20..22].copy_from_slice(&ip_len.to_be_bytes());
+        // The IPv4 header checksum is not the capture's business here.
+        let o = Offload::of_captured(&big, None).unwrap();
+        assert_eq!((o.segment_size, o.header_len), (1448, 70));
+        // Stale pseudo-header sum (length changed): read as in the bytes.
+        assert_eq!(o.checksum, ChecksumState::InBytes);
+        // Ending elsewhere than the IP length says, a fragment, not TCP,
+        // not IP, cut short: not a super-frame, and no panic.
+        let mut longer = partial(&sup);
+        longer.push(0);
+        let mut frag = partial(&sup);
+        frag[18 + 6] |= 0x20;
+        let mut udp = partial(&sup);
+        udp[18 + 9] = 17;
+        let mut arp = partial(&sup);
+        arp[16..18].copy_from_slice(&[0x08, 0x06]);
+        for f in [longer, frag, udp, arp] {
+            assert_eq!(Offload::of_captured(&f, Some(4)), None);
+        }
+        for n in 0..sup.len() {
+            assert_eq!(Offload::of_captured(&partial(&sup)[..n], Some(4)), None);
+        }
+        assert_eq!(Offload::of_captured(&partial(&sup), Some(0)), None);
     }
 
     #[test]
