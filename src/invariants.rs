@@ -1608,6 +1608,22 @@ pub fn trace_capture(data: &[u8]) {
                 r.captured_len,
                 "record input vs captured length"
             );
+            if let Some(sf) = r.super_frame {
+                // Read back from the bytes: a super-frame of TCP, more
+                // than one segment's payload.
+                let o = sf.received;
+                assert!(o.is_super_frame() && o.segment_size > 0, "{o:?}");
+                assert!(r.captured_len > o.header_len as usize + o.segment_size as usize);
+                if let (Some(Ok(sent)), Some(out)) = (sf.sent, r.output) {
+                    // Only the headers moved; the metadata moved with them.
+                    assert_eq!((sent.gso, sent.segment_size), (o.gso, o.segment_size));
+                    assert_eq!(
+                        out.len() as isize - r.captured_len as isize,
+                        sent.header_len as isize - o.header_len as isize,
+                        "{o:?} -> {sent:?}"
+                    );
+                }
+            }
             let t = FrameTrace::of(r);
             assert_eq!(t.frame, r.number);
             assert!(t.text().starts_with(&format!("frame {} on ", r.number)));

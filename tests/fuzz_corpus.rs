@@ -161,6 +161,7 @@ fn write_seed_corpus() {
     for (name, data) in gso_seeds() {
         fs::write(dir("wire_parse").join(name), data).unwrap();
     }
+    fs::write(dir("pcap_trace").join("gso-capture.pcap"), gso_capture()).unwrap();
     for src in ["examples", "tests/configs/broken", "tests/configs"] {
         for f in files(&root().join(src)) {
             if f.extension().is_some_and(|x| x == "toml") {
@@ -737,6 +738,46 @@ fn gso_seeds() -> Vec<(String, Vec<u8>)> {
         out.push((name.to_string(), seed));
     }
     out
+}
+
+/// The super-frames of [`gso_seeds`] as a capture taken with offloads on
+/// records them (no `virtio_net_hdr`): the `pcap_trace` seed that makes
+/// the tracer read super-frames back from their bytes.
+fn gso_capture() -> Vec<u8> {
+    let seeds = gso_seeds();
+    xconnect::io::pcap::pcap_bytes(
+        seeds
+            .iter()
+            .enumerate()
+            .map(|(i, (_, d))| (std::time::Duration::from_millis(i as u64), &d[10..])),
+    )
+}
+
+#[test]
+fn gso_capture_seed_reaches_the_tracers_super_frame_path() {
+    use std::sync::Arc;
+    use xconnect::io::pcap::PcapSource;
+    use xconnect::pipeline::LinkState;
+    use xconnect::trace::Tracer;
+    let data = gso_capture();
+    let committed = root().join("fuzz/corpus/pcap_trace/gso-capture.pcap");
+    assert_eq!(
+        fs::read(&committed).ok().as_ref(),
+        Some(&data),
+        "{} is missing or stale: run write_seed_corpus",
+        committed.display()
+    );
+    run("pcap_trace", &data);
+    let plan = Arc::new(xconnect::config::compile(&xconnect::bench::cases::config()));
+    let mut source = PcapSource::from_bytes("gso.pcap", data).unwrap();
+    let mut tracer = Tracer::new(plan.clone(), LinkState::new(plan.ports.len()), 0, true);
+    let mut supers = 0;
+    tracer.run(&mut source, None, |r| {
+        supers += usize::from(r.super_frame.is_some())
+    });
+    // All but the one whose payload fits a 1500-byte MTU's segment (and
+    // the buffer).
+    assert_eq!(supers, gso_seeds().len() - 1);
 }
 
 #[test]

@@ -612,3 +612,202 @@ fn pcapng_input_traces_like_pcap() {
         assert_eq!(x, y);
     }
 }
+
+/// `frame` (Ethernet, tags, IPv4 or IPv6, TCP, checksums complete) as a
+/// sender with segmentation offload hands it over and `tcpdump` records
+/// it: the TCP checksum field holds only the pseudo-header sum.
+fn owing_its_checksum(mut frame: Vec<u8>) -> Vec<u8> {
+    use xconnect::wire::checksum::{fold, PseudoHeader};
+    let (_, et_at) = xconnect::wire::parse_tags(&frame).unwrap();
+    let l3 = et_at + 2;
+    let (l4, pseudo) = if frame[et_at..l3] == [0x08, 0x00] {
+        let b = |at: usize| -> [u8; 4] { frame[at..at + 4].try_into().unwrap() };
+        let ph = PseudoHeader::V4 {
+            src: b(l3 + 12).into(),
+            dst: b(l3 + 16).into(),
+        };
+        (l3 + 4 * (frame[l3] & 0x0f) as usize, ph)
+    } else {
+        let b = |at: usize| -> [u8; 16] { frame[at..at + 16].try_into().unwrap() };
+        let ph = PseudoHeader::V6 {
+            src: b(l3 + 8).into(),
+            dst: b(l3 + 24).into(),
+        };
+        (l3 + 40, ph)
+    };
+    let sum = fold(pseudo.sum(6, frame.len() - l4));
+    frame[l4 + 16..l4 + 18].copy_from_slice(&sum.to_be_bytes());
+    frame
+}
+
+/// TCP super-frames for every tag stack that arrives on `port`: IPv4 and
+/// IPv6, 4 segments' payload at a 1500-byte MTU's MSS, owing their
+/// checksum; one
+/// IPv4 frame of the largest size with its checksum complete.
+fn super_frames_for(plan: &Plan, port: usize) -> Vec<Vec<u8>> {
+    let mac = plan.ports[port].mac;
+    let mut out = Vec::new();
+    let flows = [
+        (
+            "192.0.2.77",
+            "203.0.113.200",
+            46 << 2,
+            64,
+            4 * 1460 + 54 + 4,
+            true,
+        ),
+        (
+            "2001:db8:1::7",
+            "2001:db8:200::9",
+            26 << 2,
+            9,
+            4 * 1440 + 74 + 4,
+            true,
+        ),
+        (
+            "192.0.2.77",
+            "198.51.100.200",
+            0,
+            64,
+            14 + 65_535 + 4,
+            false,
+        ),
+    ];
+    for stack in &stacks(plan)[port] {
+        let tags: Vec<VlanTag> = stack
+            .chunks(4)
+            .map(|c| {
+                VlanTag::from_tci(
+                    Tpid(u16::from_be_bytes([c[0], c[1]])),
+                    u16::from_be_bytes([c[2], c[3]]),
+                )
+            })
+            .collect();
+        for (i, (s, d, tos, ttl, len, owing)) in flows.iter().enumerate() {
+            let f = FrameSpec {
+                dst_mac: mac,
+                src_mac: MAC_A,
+                tags: tags.clone(),
+                payload: Payload::Ip {
+                    src: ip(s),
+                    dst: ip(d),
+                    protocol: 6,
+                    src_port: 41000 + i as u16,
+                    dst_port: 5201,
+                    tos: *tos,
+                    ttl: *ttl,
+                },
+                wire_len: len + 4 * tags.len(),
+            }
+            .build();
+            out.push(if *owing { owing_its_checksum(f) } else { f });
+        }
+    }
+    out
+}
+
+/// `xconnect trace` of TCP super-frames (as `tcpdump` records them where
+/// offloads are on) through the provider edge's push, the MSEE's pop and
+/// a managed-L3 route: goldens under `tests/golden/trace/super-frames/`,
+/// and the facts they must show: the metadata read back (segment size,
+/// header length, partial checksum at the TCP header), moved on the way
+/// out by exactly what the headers grew or shrank, the segment size
+/// kept, the whole super-frame out (TTL/hop limit decremented once when
+/// routed).
+#[test]
+fn golden_traces_of_super_frames() {
+    for stem in ["lab-pe-qinq", "msee-qinq", "pe-l3"] {
+        let ex = format!("examples/{stem}.toml");
+        let cfg = config::load(&root().join(&ex)).unwrap();
+        let plan = Arc::new(xconnect::config::compile(&cfg));
+        let mut forwarded = 0;
+        for (port, pp) in plan.ports.iter().enumerate() {
+            let frames = super_frames_for(&plan, port);
+            if frames.is_empty() {
+                continue;
+            }
+            let file = tmp(&format!("super-{stem}-{}.pcap", pp.name));
+            std::fs::write(&file, capture(&frames)).unwrap();
+            let sent = tmp(&format!("super-{stem}-{}-out.pcap", pp.name));
+            let f = file.to_str().unwrap();
+            let mut jsonl = String::new();
+            for json in [false, true] {
+                let mut args = vec!["trace", &ex, "--pcap", f, "--port", &pp.name];
+                if json {
+                    args.extend(["--json", "--out", sent.to_str().unwrap()]);
+                }
+                let o = Command::new(env!("CARGO_BIN_EXE_xconnect"))
+                    .args(&args)
+                    .current_dir(root())
+                    .output()
+                    .unwrap();
+                assert!(
+                    o.status.success(),
+                    "{args:?}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                let stdout = String::from_utf8(o.stdout).unwrap();
+                let ext = if json { "jsonl" } else { "txt" };
+                check_golden(
+                    &root().join(format!(
+                        "tests/golden/trace/super-frames/{stem}-{}.{ext}",
+                        pp.name
+                    )),
+                    &stdout,
+                );
+                if json {
+                    jsonl = stdout;
+                }
+            }
+            let mut outputs = xconnect::io::pcap::PcapSource::open(&sent).unwrap();
+            for (line, input) in jsonl.lines().zip(&frames) {
+                let t: serde_json::Value = serde_json::from_str(line).unwrap();
+                let g = &t["gso"];
+                let r = &g["received"];
+                let hl = |v: &serde_json::Value| v["header_len"].as_i64().unwrap();
+                // The MSS of a 1500-byte MTU after these IP and TCP headers.
+                let l3 = xconnect::wire::parse_tags(input).unwrap().1 + 2;
+                let mss = 1500 - (hl(r) - l3 as i64);
+                assert_eq!(r["segment_size"], mss, "{stem} {}: {line}", pp.name);
+                let payload = input.len() - hl(r) as usize;
+                assert_eq!(g["segments"], payload.div_ceil(mss as usize), "{line}");
+                let owing = r["checksum"] == "partial";
+                assert_eq!(owing, input.len() < 60_000, "{line}");
+                if t["verdict"]["bytes"].is_null() {
+                    continue;
+                }
+                let out = outputs.next_frame().unwrap().data.to_vec();
+                assert_eq!(t["verdict"]["bytes"], out.len());
+                let s = &g["sent"];
+                if s.is_null() {
+                    // Answered (an ICMP error) or a resolution request.
+                    assert!(!t["stages"]["reply"].is_null() || t["verdict"]["action"] == "resolve");
+                    continue;
+                }
+                forwarded += 1;
+                let grew = out.len() as i64 - input.len() as i64;
+                assert_eq!(hl(s) - hl(r), grew, "{line}");
+                if owing {
+                    let cs = |v: &serde_json::Value| v["csum_start"].as_i64().unwrap();
+                    assert_eq!(cs(s) - cs(r), grew, "{line}");
+                }
+                assert_eq!(s["segment_size"], r["segment_size"]);
+                // The payload is the input's, byte for byte.
+                let payload = hl(r) as usize;
+                assert_eq!(out[hl(s) as usize..], input[payload..], "{line}");
+                // TTL / hop limit: once less when routed, as it was when
+                // cross-connected.
+                let ttl_at = |f: &[u8]| {
+                    let l3 = xconnect::wire::parse_tags(f).unwrap().1 + 2;
+                    f[l3 + if f[l3] >> 4 == 4 { 8 } else { 7 }]
+                };
+                let routed = t["stages"]["route"].is_object();
+                assert_eq!(ttl_at(&out) + u8::from(routed), ttl_at(input), "{line}");
+            }
+        }
+        assert!(
+            forwarded >= 2,
+            "{stem}: super-frames forwarded: {forwarded}"
+        );
+    }
+}

@@ -16,7 +16,8 @@ Examples:
   xconnect trace examples/pe-qinq.toml --pcap cust.pcap --port cust
   xconnect trace examples/msee-qinq.toml --pcap trunk.pcapng --port trunk-a --json | jq .verdict
   xconnect trace examples/pe-qinq.toml --pcap big.pcap --port cust --summary
-  xconnect trace examples/pe-qinq.toml --pcap cust.pcap --port cust --out sent.pcap --down trunk-a")]
+  xconnect trace examples/pe-qinq.toml --pcap cust.pcap --port cust --out sent.pcap --down trunk-a
+  xconnect trace examples/pe-qinq.toml --pcap offloaded.pcap --port cust --json | jq .gso")]
 pub struct TraceArgs {
     /// The configuration whose pipeline the frames go through.
     pub config: PathBuf,
@@ -41,6 +42,14 @@ pub struct TraceArgs {
     /// Treat this port's link as down (repeatable), e.g. to see failover.
     #[arg(long, value_name = "PORT")]
     pub down: Vec<String>,
+    /// Payload bytes per segment of the TCP super-frames in the capture
+    /// (frames a host with segmentation offload sent as one, as tcpdump
+    /// records them there). Given, every TCP frame with more payload is
+    /// traced as a super-frame; by default only frames too long for a
+    /// buffer (over 2,048 bytes) are, at the segment size a 1500-byte MTU
+    /// leaves after their headers.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(1..))]
+    pub segment_size: Option<u16>,
 }
 
 /// Run the trace; exit code 0, or 1 if the config or capture was rejected
@@ -86,7 +95,7 @@ pub fn run(a: &TraceArgs) -> anyhow::Result<i32> {
     let mut sink = a.out.as_ref().map(PcapSink::create).transpose()?;
     let mut sink_error = None;
     let detail = !a.summary;
-    let mut tracer = Tracer::new(plan.clone(), links, port, detail);
+    let mut tracer = Tracer::new(plan.clone(), links, port, detail).segment_size(a.segment_size);
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

@@ -11,7 +11,9 @@ use super::Record;
 use crate::frame::{DropReason, Meta, Verdict};
 use crate::plan::{self, classify, Plan, Service, Side};
 use crate::wire::mpls::{LabelStack, ETHERTYPE_MPLS};
-use crate::wire::{self, ethernet::mac_to_string, TagStack, L3};
+use crate::wire::{
+    self, ethernet::mac_to_string, ChecksumState, GsoKind, Offload, Segmenter, TagStack, L3,
+};
 use serde::Serialize;
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -156,6 +158,75 @@ pub struct VerdictTrace {
     pub reason: Option<&'static str>,
 }
 
+/// A super-frame's offload metadata at one point of its way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OffloadTrace {
+    /// `tcpv4` or `tcpv6`.
+    pub kind: &'static str,
+    /// Payload bytes per segment.
+    pub segment_size: u16,
+    /// Bytes of headers, Ethernet through TCP.
+    pub header_len: u16,
+    /// The TCP checksum: `partial` (owed: the field holds the
+    /// pseudo-header sum), `in-bytes` or `verified`.
+    pub checksum: &'static str,
+    /// `partial`: where checksumming starts (the TCP header's offset).
+    pub csum_start: Option<u16>,
+    /// `partial`: the checksum field's offset from `csum_start`.
+    pub csum_offset: Option<u16>,
+    /// The ECN bit (the first segment carries CWR).
+    pub ecn: bool,
+}
+
+impl OffloadTrace {
+    fn of(o: &Offload) -> OffloadTrace {
+        let (checksum, csum_start, csum_offset) = match o.checksum {
+            ChecksumState::Partial { start, offset } => ("partial", Some(start), Some(offset)),
+            ChecksumState::InBytes => ("in-bytes", None, None),
+            ChecksumState::Verified => ("verified", None, None),
+        };
+        OffloadTrace {
+            kind: match o.gso {
+                GsoKind::TcpV4 => "tcpv4",
+                GsoKind::TcpV6 => "tcpv6",
+                GsoKind::None => "none",
+            },
+            segment_size: o.segment_size,
+            header_len: o.header_len,
+            checksum,
+            csum_start,
+            csum_offset,
+            ecn: o.ecn,
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut s = format!(
+            "headers {} bytes, checksum {}",
+            self.header_len, self.checksum
+        );
+        if let (Some(a), Some(b)) = (self.csum_start, self.csum_offset) {
+            let _ = write!(s, " at {a}+{b}");
+        }
+        s
+    }
+}
+
+/// A TCP super-frame (one IP packet carrying many segments' payload, as a
+/// host with segmentation offload hands it over) through the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GsoTrace {
+    /// The segments it makes at its segment size.
+    pub segments: usize,
+    /// The metadata as received (read back from the captured bytes).
+    pub received: OffloadTrace,
+    /// The metadata it leaves with (checksum start and header length
+    /// moved with the tags), when it leaves by a port.
+    pub sent: Option<OffloadTrace>,
+    /// Why it cannot leave as a super-frame, when it cannot.
+    pub error: Option<String>,
+}
+
 /// One frame's trace.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FrameTrace {
@@ -192,6 +263,10 @@ pub struct FrameTrace {
     /// describe the packet under the labels (a pseudowire's inner frame).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mpls: Option<MplsTrace>,
+    /// A TCP super-frame's offload metadata, received and sent (absent
+    /// from the JSON for an ordinary frame).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gso: Option<GsoTrace>,
     /// Where decoding stopped, if it did.
     pub decode_error: Option<DecodeError>,
     /// Why the pipeline did not see the frame, if it did not (too long
@@ -309,6 +384,12 @@ impl FrameTrace {
             src_port: None,
             dst_port: None,
             mpls: None,
+            gso: r.super_frame.map(|sf| GsoTrace {
+                segments: Segmenter::new(r.input, &sf.received, None).map_or(0, |s| s.segments()),
+                received: OffloadTrace::of(&sf.received),
+                sent: sf.sent.and_then(Result::ok).map(|o| OffloadTrace::of(&o)),
+                error: sf.sent.and_then(Result::err).map(|e| e.to_string()),
+            }),
             decode_error: None,
             note: r.meta.is_none().then(|| {
                 format!(
@@ -470,6 +551,23 @@ impl FrameTrace {
                 "\n  arp       {op} ({}) sender {} target {}",
                 a.op, a.sender, a.target
             )?;
+        }
+        if let Some(g) = &self.gso {
+            write!(
+                s,
+                "\n  gso       {} super-frame, {} segments of {} bytes{}; {}",
+                g.received.kind,
+                g.segments,
+                g.received.segment_size,
+                if g.received.ecn { ", ecn" } else { "" },
+                g.received.text()
+            )?;
+            if let Some(o) = &g.sent {
+                write!(s, "\n  gso out   {}", o.text())?;
+            }
+            if let Some(e) = &g.error {
+                write!(s, "\n  gso out   cannot leave as a super-frame: {e}")?;
+            }
         }
         if let Some(e) = &self.decode_error {
             write!(s, "\n  decode    stopped: {}", e.message)?;

@@ -17,20 +17,32 @@
 //!   it is what the attachment owning its bottom label expects (an L3VPN's
 //!   IP, a pseudowire's Ethernet frame behind its control word), else IP by
 //!   the version nibble; the stages show the labels popped and pushed.
-//! - Frames too long for a buffer are dropped as `malformed`, as `run`
-//!   drops them.
+//! - A TCP super-frame in the capture (as `tcpdump` records one where the
+//!   sender's offloads are on: one IP packet with many segments' payload)
+//!   goes through as the super-frame a port with offloads on would hand
+//!   over, its metadata read back from its bytes
+//!   ([`Offload::of_captured`]); its record carries that metadata as
+//!   received and as it would leave, and its output is the whole
+//!   super-frame. By default only frames too long for a buffer are read
+//!   as super-frames; with [`Tracer::segment_size`] set, every TCP frame
+//!   with more payload than one segment is.
+//! - Other frames too long for a buffer are dropped as `malformed`, as
+//!   `run` drops them.
 
 mod describe;
 mod mpls;
 
-pub use describe::{FrameTrace, LabelStagesTrace, Summary};
+pub use describe::{FrameTrace, GsoTrace, LabelStagesTrace, OffloadTrace, Summary};
 pub use mpls::{ControlWordTrace, InnerEthernetTrace, LabelTrace, MplsTrace};
 
 use crate::driver::{Driver, Ports};
+use crate::frame::superframe::SUPER_FRAME_MAX;
 use crate::frame::{Batch, DropReason, Meta, Outgoing, PortId, Verdict, BATCH_SIZE};
 use crate::io::pcap::PcapSource;
 use crate::pipeline::{LinkState, Pipeline};
 use crate::plan::Plan;
+use crate::wire::packet::MAX_FRAME;
+use crate::wire::{GsoError, Offload};
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +68,19 @@ pub struct Record<'a> {
     pub plan: &'a Plan,
     /// The ingress port.
     pub port: PortId,
+    /// A super-frame's offload metadata (`None` for an ordinary frame).
+    pub super_frame: Option<SuperFrameRecord>,
+}
+
+/// A super-frame's offload metadata through the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SuperFrameRecord {
+    /// As read from the capture.
+    pub received: Offload,
+    /// As it leaves (checksum start and header length moved with the
+    /// headers), for a frame that leaves by a port; the error when its
+    /// headers as the pipeline left them cannot carry it.
+    pub sent: Option<Result<Offload, GsoError>>,
 }
 
 impl Record<'_> {
@@ -73,6 +98,8 @@ struct Inputs {
     numbers: [u64; BATCH_SIZE],
     stamps: [Duration; BATCH_SIZE],
     lens: [(u32, usize); BATCH_SIZE],
+    /// The metadata of the frames read as super-frames.
+    offloads: [Option<Offload>; BATCH_SIZE],
     /// A frame too long for a buffer, met after the batch before it:
     /// (number, timestamp, original and captured length, its bytes when
     /// inputs are kept).
@@ -87,6 +114,17 @@ struct Capture<'a> {
     port: PortId,
     left: u64,
     inputs: &'a mut Inputs,
+    segment_size: Option<u16>,
+}
+
+/// The metadata of a captured frame to be read as a super-frame: any TCP
+/// frame with more payload than `segment_size` when it is given, else one
+/// too long for a buffer ([`Offload::of_captured`]).
+fn captured_super_frame(frame: &[u8], segment_size: Option<u16>) -> Option<Offload> {
+    if segment_size.is_none() && frame.len() <= MAX_FRAME {
+        return None;
+    }
+    Offload::of_captured(frame, segment_size)
 }
 
 impl Ports for Capture<'_> {
@@ -100,11 +138,18 @@ impl Ports for Capture<'_> {
                 break;
             };
             let k = batch.len();
-            if !batch.push(f.data) {
+            // A super-frame the batch cannot split (e.g. longer than its
+            // room) is tried as an ordinary frame: too long, it is
+            // reported so.
+            let offload = captured_super_frame(f.data, self.segment_size)
+                .filter(|&o| batch.push_super(f.data, o).unwrap_or(false))
+                .filter(|_| batch.super_mask() & (1 << k) != 0);
+            if offload.is_none() && batch.len() == k && !batch.push(f.data) {
                 let input = if i.keep { f.data.to_vec() } else { Vec::new() };
                 i.too_long = Some((f.number, f.timestamp, f.original_len, f.data.len(), input));
                 break;
             }
+            i.offloads[k] = offload;
             i.numbers[k] = f.number;
             i.stamps[k] = f.timestamp;
             i.lens[k] = (f.original_len, f.data.len());
@@ -123,6 +168,13 @@ impl Ports for Capture<'_> {
     fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
         Ok(out.len())
     }
+
+    /// The trace shows a super-frame as it leaves whole (what `tcpdump`
+    /// records on a port with offloads on), with the count of segments it
+    /// makes.
+    fn takes_super_frames(&self, _port: PortId) -> bool {
+        true
+    }
 }
 
 /// Runs a capture through a pipeline.
@@ -131,6 +183,9 @@ pub struct Tracer {
     port: PortId,
     driver: Driver,
     inputs: Inputs,
+    segment_size: Option<u16>,
+    /// A leaving super-frame, whole again (headers and payload).
+    rejoined: Vec<u8>,
 }
 
 impl std::fmt::Debug for Tracer {
@@ -154,9 +209,21 @@ impl Tracer {
                 numbers: [0; BATCH_SIZE],
                 stamps: [Duration::ZERO; BATCH_SIZE],
                 lens: [(0, 0); BATCH_SIZE],
+                offloads: [None; BATCH_SIZE],
                 too_long: None,
             },
+            segment_size: None,
+            rejoined: Vec::new(),
         }
+    }
+
+    /// Read every TCP frame of the capture with more than `segment_size`
+    /// payload bytes as a super-frame of that segment size; `None` (the
+    /// default): only frames too long for a buffer, at the segment size a
+    /// 1500-byte MTU leaves ([`Offload::of_captured`]).
+    pub fn segment_size(mut self, segment_size: Option<u16>) -> Tracer {
+        self.segment_size = segment_size;
+        self
     }
 
     /// The pipeline (its counters after a run).
@@ -182,6 +249,7 @@ impl Tracer {
                 port: self.port,
                 left: limit.saturating_sub(done),
                 inputs: &mut self.inputs,
+                segment_size: self.segment_size,
             };
             let n = self
                 .driver
@@ -191,16 +259,36 @@ impl Tracer {
             let i = &self.inputs;
             for k in 0..n {
                 let meta = batch.meta(k);
+                let mut output = meta.verdict.egress().map(|_| batch.buf(k).frame());
+                // Still a super-frame unless the pipeline answered it
+                // with a reply built in its buffer.
+                let leaving = batch.super_frame(k).and_then(|sf| {
+                    let headers = output?;
+                    if self.rejoined.is_empty() {
+                        self.rejoined = vec![0; SUPER_FRAME_MAX + 256];
+                    }
+                    let r = sf.rejoin_whole(headers, &mut self.rejoined);
+                    output = match r {
+                        Ok((len, _)) => self.rejoined.get(..len),
+                        Err(_) => None,
+                    };
+                    Some(r.map(|(_, o)| o))
+                });
+                let super_frame = i.offloads[k].map(|received| SuperFrameRecord {
+                    received,
+                    sent: leaving,
+                });
                 visit(&Record {
                     number: i.numbers[k],
                     timestamp: i.stamps[k],
                     original_len: i.lens[k].0,
                     captured_len: i.lens[k].1,
                     input: if i.keep { &i.bytes[k] } else { &[] },
-                    output: meta.verdict.egress().map(|_| batch.buf(k).frame()),
+                    output,
                     meta: Some(meta),
                     plan: &plan,
                     port: self.port,
+                    super_frame,
                 });
             }
             done += n as u64;
@@ -219,6 +307,7 @@ impl Tracer {
                     meta: None,
                     plan: &plan,
                     port: self.port,
+                    super_frame: None,
                 });
                 done += 1;
                 continue;
