@@ -4,7 +4,19 @@
 //!
 //! Contract: frames keep every VLAN tag in their bytes in both directions
 //! (a TAP never strips tags). One `read`/`write` system call per frame —
-//! TAP has no batch interface. With several workers the device is opened
+//! TAP has no batch interface.
+//!
+//! Super-frames: the device is opened with `IFF_VNET_HDR` and
+//! `TUNSETOFFLOAD` (checksum, TSO for IPv4 and IPv6, TSO with ECN), so the
+//! kernel hands over up to 64 KiB TCP super-frames with their
+//! `virtio_net_hdr` in front (the host behind the TAP sends them when its
+//! offloads are on, the default) and takes them back whole: no segment is
+//! cut in xconnect on a TAP. A frame read with a checksum left to offload
+//! but no segmentation has its checksum completed on receive; a
+//! super-frame is split into headers (through the pipeline) and payload
+//! (kept aside) as on an AF_PACKET port. Ordinary frames are read straight
+//! into their buffer (a 3-part `readv`: header, buffer, the super-frame
+//! room for what does not fit). With several workers the device is opened
 //! multi-queue (`IFF_MULTI_QUEUE`), one queue per worker; an existing
 //! single-queue TAP can then not be attached, and the error says so.
 //! A TAP created here disappears when xconnect exits; it may be moved to
@@ -13,10 +25,13 @@
 
 use super::sys::{self, IfReq};
 use super::{IoStats, Port};
+use crate::frame::superframe::SUPER_HEADERS_MAX;
 use crate::frame::{Batch, Outgoing};
+use crate::wire::gso::{self, vnet_flags, vnet_gso};
 use crate::wire::packet::MAX_FRAME;
+use crate::wire::{ChecksumState, Offload, VirtioNetHdr};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
@@ -46,7 +61,7 @@ impl TapPort {
                 ),
                 _ => sys::explain(e, interface, "opening /dev/net/tun", "CAP_NET_ADMIN"),
             })?;
-        let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+        let mut flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR;
         if multi_queue {
             flags |= libc::IFF_MULTI_QUEUE;
         }
@@ -77,11 +92,100 @@ impl TapPort {
                 _ => sys::explain(e, interface, "creating the TAP device", "CAP_NET_ADMIN"),
             });
         }
+        // The header is the legacy 10-byte one (the kernel's default,
+        // said explicitly: a device attached to may have been set
+        // otherwise), and the offloads that make the kernel hand over
+        // super-frames and partial checksums.
+        let hdr_len = VirtioNetHdr::LEN as libc::c_int;
+        // SAFETY: TUNSETVNETHDRSZ reads one int through the pointer, which
+        // points at `hdr_len`, live for the call.
+        let r = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETVNETHDRSZ, &hdr_len) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return Err(sys::explain(
+                e,
+                interface,
+                "setting the TAP's virtio header size",
+                "CAP_NET_ADMIN",
+            ));
+        }
+        let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN;
+        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned
+        // long of feature bits); no memory is passed.
+        let r = unsafe {
+            libc::ioctl(
+                file.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                offloads as libc::c_ulong,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return Err(sys::explain(
+                e,
+                interface,
+                "setting the TAP's offloads (TUNSETOFFLOAD)",
+                "CAP_NET_ADMIN",
+            ));
+        }
         Ok(TapPort {
             file,
             interface: interface.to_string(),
             stats: IoStats::default(),
         })
+    }
+
+    /// Take a frame read with offload work (`h`; `len` bytes, the first
+    /// [`MAX_FRAME`] of them in the slot's buffer, the rest in its
+    /// super-frame room from `MAX_FRAME` on) into the batch; `false` when
+    /// it is dropped.
+    #[cold]
+    fn receive_offloaded(batch: &mut Batch, len: usize, h: &VirtioNetHdr) -> bool {
+        let Ok(offload) = Offload::from_virtio(h) else {
+            return false;
+        };
+        let Some((buf, sf)) = batch.next_super() else {
+            return false;
+        };
+        if !offload.is_super_frame() {
+            if len > MAX_FRAME {
+                return false;
+            }
+            buf.set_received(len);
+            if let ChecksumState::Partial { start, offset } = offload.checksum {
+                if gso::complete_checksum(buf.frame_mut(), start as usize, offset as usize).is_err()
+                {
+                    return false;
+                }
+            }
+            batch.commit();
+            return true;
+        }
+        // The frame's head went into the buffer: put it in front of the
+        // rest, then split as a backend does.
+        let head = len.min(MAX_FRAME);
+        buf.set_received(head);
+        sf.receive_area()[..head].copy_from_slice(buf.frame());
+        match sf.split(len, offload, buf) {
+            Ok(true) => batch.commit_super(),
+            Ok(false) => batch.commit(),
+            Err(_) => return false,
+        }
+        true
+    }
+
+    /// Write one frame with its virtio header (`parts` after it), retried
+    /// once on EINTR.
+    fn write_parts(&mut self, parts: &[IoSlice<'_>]) -> bool {
+        for _ in 0..2 {
+            match self.file.write_vectored(parts) {
+                Ok(_) => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // EIO: the interface is down; EAGAIN: the queue is full.
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     /// The interface name.
@@ -93,15 +197,29 @@ impl TapPort {
 impl super::Backend for TapPort {
     fn recv(&mut self, batch: &mut Batch) -> io::Result<usize> {
         let mut n = 0;
-        while let Some(buf) = batch.next_buf() {
-            let area = buf.receive_area();
-            match self.file.read(area) {
+        while let Some((buf, sf)) = batch.next_super() {
+            let mut vnet = [0u8; VirtioNetHdr::LEN];
+            let read = self.file.read_vectored(&mut [
+                IoSliceMut::new(&mut vnet),
+                IoSliceMut::new(&mut buf.receive_area()[..MAX_FRAME]),
+                IoSliceMut::new(&mut sf.receive_area()[MAX_FRAME..]),
+            ]);
+            match read {
                 Ok(0) => break,
-                Ok(len) if len > MAX_FRAME => batch.count_oversize(len),
-                Ok(len) => {
-                    buf.set_received(len);
-                    batch.commit();
-                    n += 1;
+                Ok(r) => {
+                    let len = r.saturating_sub(VirtioNetHdr::LEN);
+                    let h = VirtioNetHdr::parse(&vnet).unwrap_or_default();
+                    let plain =
+                        h.gso_type == vnet_gso::NONE && h.flags & vnet_flags::NEEDS_CSUM == 0;
+                    if plain && len <= MAX_FRAME && len > 0 {
+                        buf.set_received(len);
+                        batch.commit();
+                        n += 1;
+                    } else if !plain && Self::receive_offloaded(batch, len, &h) {
+                        n += 1;
+                    } else {
+                        batch.count_oversize(len);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -114,19 +232,39 @@ impl super::Backend for TapPort {
     }
 
     fn send(&mut self, out: Outgoing<'_>) -> io::Result<usize> {
+        const PLAIN: [u8; VirtioNetHdr::LEN] = [0; VirtioNetHdr::LEN];
+        let batch = out.batch();
         let mut sent = 0;
-        for f in out.frames() {
-            match self.file.write(f) {
-                Ok(_) => sent += 1,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => match self.file.write(f) {
-                    Ok(_) => sent += 1,
-                    Err(_) => break,
-                },
-                // EIO: the interface is down; EAGAIN: the queue is full.
-                Err(_) => break,
+        for i in out.positions() {
+            let frame = batch.buf(i).frame();
+            let ok = match batch.super_frame(i) {
+                None => self.write_parts(&[IoSlice::new(&PLAIN), IoSlice::new(frame)]),
+                Some(sf) => {
+                    let mut headers = [0u8; SUPER_HEADERS_MAX + 64];
+                    let mut vnet = [0u8; VirtioNetHdr::LEN];
+                    match sf.rejoin(frame, &mut headers) {
+                        Ok((len, offload)) if offload.to_virtio().emit(&mut vnet).is_ok() => self
+                            .write_parts(&[
+                                IoSlice::new(&vnet),
+                                IoSlice::new(&headers[..len]),
+                                IoSlice::new(sf.payload()),
+                            ]),
+                        _ => false,
+                    }
+                }
+            };
+            if !ok {
+                break;
             }
+            sent += 1;
         }
         Ok(sent)
+    }
+
+    /// A TAP takes super-frames whole (the kernel delivers them to the
+    /// host behind it, or segments them if it forwards them on).
+    fn takes_super_frames(&self) -> bool {
+        true
     }
 }
 
