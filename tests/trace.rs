@@ -50,7 +50,12 @@ fn trace_customer(pcap: &str, extra: &[&str]) -> Output {
 }
 
 fn tags_of(p: &TagPush) -> Vec<VlanTag> {
-    p.bytes()
+    tags_in(p.bytes())
+}
+
+/// The tags of a stack's bytes (TPID and TCI each, outermost first).
+fn tags_in(stack: &[u8]) -> Vec<VlanTag> {
+    stack
         .chunks(4)
         .map(|c| {
             VlanTag::from_tci(
@@ -674,15 +679,7 @@ fn super_frames_for(plan: &Plan, port: usize) -> Vec<Vec<u8>> {
         ),
     ];
     for stack in &stacks(plan)[port] {
-        let tags: Vec<VlanTag> = stack
-            .chunks(4)
-            .map(|c| {
-                VlanTag::from_tci(
-                    Tpid(u16::from_be_bytes([c[0], c[1]])),
-                    u16::from_be_bytes([c[2], c[3]]),
-                )
-            })
-            .collect();
+        let tags = tags_in(stack);
         for (i, (s, d, tos, ttl, len, owing)) in flows.iter().enumerate() {
             let f = FrameSpec {
                 dst_mac: mac,
