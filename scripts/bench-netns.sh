@@ -10,6 +10,7 @@
 #                               [--nice N]
 #   sudo scripts/bench-netns.sh --tcp [--quick] [--json] [--window S] [--windows N]
 #                               [--modes tcp-…] [--list] [--offloads on|off|both]
+#                               [--xc-cores PE,MSEE]
 #
 #            ${P}gen              ${P}dut                    ${P}sink
 #   trafgen → xcb-gen0 ═══ xcb-din  [dut]  xcb-dtra ═══ xcb-stra   (primary trunk / routed / bridged)
@@ -116,9 +117,9 @@ ALL_MODES=(ceiling kernel-fwd kernel-fwd-rps bridge bridge-rps ovs-netdev ovs-af
   xconnect-1w xconnect-2w xconnect-1w-rps xconnect-1w-napi kernel-fwd-napi xconnect-tap xconnect-1w-capture
   xconnect-1w-metrics)
 # The --tcp modes (scripts/lib/bench-tcp.sh); --list shows them with --tcp.
-TCP_MODES=(tcp-kernel-fwd tcp-bridge tcp-xconnect-l2 tcp-xconnect-l3)
-WINDOW=5 WINDOWS=3 JSON=0 MODES="" GEN_TOOL=xconnect NICE=0 TCP=0 OFFLOADS="" LIST=0
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+TCP_MODES=(tcp-kernel-fwd tcp-bridge tcp-xconnect-l2 tcp-xconnect-l3 tcp-xconnect-l2-tap)
+WINDOW=5 WINDOWS=3 JSON=0 MODES="" GEN_TOOL=xconnect NICE=0 TCP=0 OFFLOADS="" LIST=0 XC_CORES=""
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) WINDOW=2; WINDOWS=1 ;;
@@ -130,6 +131,7 @@ while [ $# -gt 0 ]; do
     --nice) NICE=${2:?}; shift ;;
     --tcp) TCP=1 ;;
     --offloads) OFFLOADS=${2:?}; shift ;;
+    --xc-cores) XC_CORES=${2:?}; shift ;;
     --list) LIST=1 ;;
     -h|--help) usage ;;
     *) echo "bench-netns: unknown argument $1" >&2; usage ;;
@@ -138,6 +140,7 @@ while [ $# -gt 0 ]; do
 done
 [[ "$WINDOW" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench-netns: --window needs seconds" >&2; exit 2; }
 [[ "$NICE" =~ ^-?[0-9]+$ ]] || { echo "bench-netns: --nice needs an integer" >&2; exit 2; }
+[[ -z "$XC_CORES" || "$XC_CORES" =~ ^[0-9]+,[0-9]+$ ]] || { echo "bench-netns: --xc-cores needs PE,MSEE core numbers, e.g. 1,1" >&2; exit 2; }
 [[ "$WINDOWS" =~ ^[1-9][0-9]?$ ]] || { echo "bench-netns: --windows needs 1..99" >&2; exit 2; }
 # --modes naming only tcp-* modes implies --tcp (the two kinds do not mix).
 if [ -n "$MODES" ]; then

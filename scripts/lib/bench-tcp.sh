@@ -13,8 +13,13 @@
 #
 #   tcp-xconnect-l2   the lab's forwarders, as scripts/demo.sh runs them:
 #                     examples/lab-pe-qinq.toml (provider edge, pushes
-#                     S 100 + C 200, core 0) and examples/msee-qinq.toml
-#                     (MSEE, pops them, core 1); 192.0.2.1 → 192.0.2.2
+#                     S 100 + C 200) and examples/msee-qinq.toml (MSEE,
+#                     pops them), both on core 1 (--xc-cores PE,MSEE
+#                     moves them; the demo's 0,1); 192.0.2.1 → 192.0.2.2
+#   tcp-xconnect-l2-tap  tcp-xconnect-l2 with the access ports TAPs that the
+#                     forwarders create (topology.sh up --tap, then taps:
+#                     the hosts' ends are the TAPs, moved into ${P}cust and
+#                     ${P}vnet), as a host's VMs or containers are attached
 #   tcp-xconnect-l3   the same in routed mode (topology.sh up --l3):
 #                     examples/lab-pe-l3.toml, examples/lab-msee-l3.toml;
 #                     203.0.113.2 → 198.51.100.130
@@ -51,6 +56,15 @@
 #   both     every mode twice, on and off
 
 TCP_PORT=5201
+# The forwarders' cores (--xc-cores PE,MSEE). Default: both on core 1,
+# the core the iperf3 client does not use: the client's TCP work (which the
+# kernel paths do in its softirq on core 0) then does not wait for a
+# forwarder's poll loop. Measured against 0,1 (the demo's placement, the
+# provider edge beside the client), alternated, 2026-12-07: L2 0.52/0.52
+# of kernel forwarding against 0.44/0.50, L3 0.50/0.50 against 0.44/0.47
+# (docs/throughput.md).
+XC_PE_CORE=1 XC_MS_CORE=1
+if [ -n "${XC_CORES:-}" ]; then XC_PE_CORE=${XC_CORES%,*} XC_MS_CORE=${XC_CORES#*,}; fi
 CUST_NS=${P}cust PE_NS=${P}pe MS_NS=${P}ms VNET_NS=${P}vnet
 
 # tcp_offl MODE: the end hosts' offloads of MODE under --offloads.
@@ -92,19 +106,30 @@ tcp_xc() {
 
 # tcp_up MODE OFFL: the chain and its hops; sets SRV_ADDR.
 tcp_up() {
-  local m=$1 offl=$2 l3=()
-  case "$m" in tcp-xconnect-l3|tcp-kernel-fwd) l3=(--l3) ;; esac
+  local m=$1 offl=$2 l3=() c
+  case "$m" in tcp-xconnect-l3|tcp-kernel-fwd) l3=(--l3) ;; tcp-xconnect-l2-tap) l3=(--tap) ;; esac
   XC_NS=$P XC_HOST_OFFLOADS=$offl scripts/topology.sh up "${l3[@]}" >&2
   case "$m" in
+    tcp-xconnect-l2-tap)
+      SRV_ADDR=192.0.2.2
+      # The lab's configs with the access ports' backend TAP.
+      for c in lab-pe-qinq msee-qinq; do
+        sed -E '/interface = "xc-(pe-priv|pe-ms|ms-vnet|ms-m365)"/{n;s/backend = "af_packet"/backend = "tap"/}' \
+          "examples/$c.toml" >"$WORK/$c-tap.toml"
+      done
+      tcp_xc pe "$PE_NS" "$WORK/lab-pe-qinq-tap.toml" "$XC_PE_CORE"
+      tcp_xc ms "$MS_NS" "$WORK/msee-qinq-tap.toml" "$XC_MS_CORE"
+      XC_NS=$P XC_HOST_OFFLOADS=$offl scripts/topology.sh taps >&2
+      ;;
     tcp-xconnect-l2)
       SRV_ADDR=192.0.2.2
-      tcp_xc pe "$PE_NS" examples/lab-pe-qinq.toml 0
-      tcp_xc ms "$MS_NS" examples/msee-qinq.toml 1
+      tcp_xc pe "$PE_NS" examples/lab-pe-qinq.toml "$XC_PE_CORE"
+      tcp_xc ms "$MS_NS" examples/msee-qinq.toml "$XC_MS_CORE"
       ;;
     tcp-xconnect-l3)
       SRV_ADDR=198.51.100.130
-      tcp_xc pe "$PE_NS" examples/lab-pe-l3.toml 0
-      tcp_xc ms "$MS_NS" examples/lab-msee-l3.toml 1
+      tcp_xc pe "$PE_NS" examples/lab-pe-l3.toml "$XC_PE_CORE"
+      tcp_xc ms "$MS_NS" examples/lab-msee-l3.toml "$XC_MS_CORE"
       ;;
     tcp-kernel-fwd)
       SRV_ADDR=198.51.100.130
@@ -234,9 +259,9 @@ offl_words() {
 }
 
 if [ "$JSON" = 1 ]; then
-  printf '{"date":"%s","kernel":"%s","cores":%s,"load_before":"%s","load_after":"%s","benchmark":"tcp","tool":"%s","run_s":%s,"runs":%s,"client_core":0,"server_core":1,"offloads":"%s","reference":"%s","modes":[' \
+  printf '{"date":"%s","kernel":"%s","cores":%s,"load_before":"%s","load_after":"%s","benchmark":"tcp","tool":"%s","run_s":%s,"runs":%s,"client_core":0,"server_core":1,"pe_core":%s,"msee_core":%s,"offloads":"%s","reference":"%s","modes":[' \
     "$DATE" "$KERNEL" "$(nproc)" "$LOAD0" "$LOAD1" "$(iperf3 --version | head -1 | awk '{print $1 " " $2}')" \
-    "$WINDOW" "$WINDOWS" "${OFFLOADS:-default}" "$REF_ROW"
+    "$WINDOW" "$WINDOWS" "$XC_PE_CORE" "$XC_MS_CORE" "${OFFLOADS:-default}" "$REF_ROW"
   sep=""
   for row in "${ROWS[@]}"; do
     printf '%s{"name":"%s","offloads":"%s","gbps":%s,"gbps_min":%s,"gbps_max":%s,"gbps_runs":%s,"runs_ok":%s,"runs_failed":%s,"retransmits":%s,"retransmits_runs":%s,"gbytes_sent":%s,"retransmits_per_gb":%s,"vs_kernel_fwd":%s,"server_csum_errors":%s,"note":"%s"}' \
@@ -250,16 +275,16 @@ if [ "$JSON" = 1 ]; then
   done
   printf ']}\n'
 else
-  echo "xconnect bench-netns --tcp  $DATE  kernel $KERNEL  $(nproc) cores  iperf3 TCP, 1 stream, client core 0, server core 1"
+  echo "xconnect bench-netns --tcp  $DATE  kernel $KERNEL  $(nproc) cores  iperf3 TCP, 1 stream, client core 0, server core 1, provider edge core $XC_PE_CORE, MSEE core $XC_MS_CORE"
   echo "load average before: $LOAD0   after: $LOAD1   (median of ${WINDOWS} × ${WINDOW} s runs, modes interleaved)"
   echo "end hosts' offloads: $(offl_words)"
-  printf '%-16s %-4s %7s %13s %5s %8s %8s %8s  %s\n' mode offl Gbit/s min-max runs retrans retr/GB vs-kfwd note
+  printf '%-19s %-4s %7s %13s %5s %8s %8s %8s  %s\n' mode offl Gbit/s min-max runs retrans retr/GB vs-kfwd note
   for row in "${ROWS[@]}"; do
     span=-
     [ -z "${G_MIN[$row]}" ] || span=$(printf '%.2f-%.2f' "${G_MIN[$row]}" "${G_MAX[$row]}")
     rpg=-
     [ "${T_OK[$row]:-0}" = 0 ] || rpg=$(echo "${G_RPG[$row]}" | dash)
-    printf '%-16s %-4s %7s %13s %5s %8s %8s %8s  %s\n' "${row%/*}" "${row#*/}" "$(tcp_num "${G_MED[$row]}" %.2f | dash)" \
+    printf '%-19s %-4s %7s %13s %5s %8s %8s %8s  %s\n' "${row%/*}" "${row#*/}" "$(tcp_num "${G_MED[$row]}" %.2f | dash)" \
       "$span" "${T_OK[$row]:-0}/$WINDOWS" "${G_RETR[$row]}" "$rpg" "$(tcp_ratio "${G_MED[$row]}" "$REF" | dash)" \
       "${T_NOTE[$row]:-}"
   done
