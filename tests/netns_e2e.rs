@@ -748,17 +748,20 @@ fn suite(lab: &mut Lab, label: &str) {
             .sum();
         assert!(rx > 1000, "{role} forwarded traffic: {v}");
         assert_eq!(v["drops"]["malformed"], 0, "{role}: {v}");
-        if label == "af_packet" && role == "pe" {
+        if label == "af_packet" || label == "tap" {
             // The hosts' offloads are on: their TCP hands the customer
             // ports super-frames, which count as one frame of their whole
-            // length each.
-            let p = &v["ports"][0];
+            // length each; the MSEE hands them to the VNet host whole
+            // (through a TAP too: IFF_VNET_HDR).
+            let (port, dir) = if role == "pe" { (0, "rx") } else { (2, "tx") };
+            let p = &v["ports"][port];
             let (bytes, frames) = (
-                p["rx_bytes"].as_u64().unwrap_or(0),
-                p["rx_packets"].as_u64().unwrap_or(1).max(1),
+                p[format!("{dir}_bytes")].as_u64().unwrap_or(0),
+                p[format!("{dir}_packets")].as_u64().unwrap_or(1).max(1),
             );
             println!(
-                "[{label}] pe cust-private: {} bytes per frame received",
+                "[{label}] {role} {}: {} bytes per frame {dir}",
+                p["name"],
                 bytes / frames
             );
             assert!(bytes / frames > 4096, "super-frames carried whole: {p}");
