@@ -49,10 +49,6 @@ fn trace_customer(pcap: &str, extra: &[&str]) -> Output {
     xconnect(&args)
 }
 
-fn tags_of(p: &TagPush) -> Vec<VlanTag> {
-    tags_in(p.bytes())
-}
-
 /// The tags of a stack's bytes (TPID and TCI each, outermost first).
 fn tags_in(stack: &[u8]) -> Vec<VlanTag> {
     stack
@@ -141,17 +137,7 @@ fn frames_for(plan: &Plan, port: usize) -> Vec<Vec<u8>> {
         ("2001:db8:1::7", "2001:db8:200::9", 6, (46 << 2) | 2, 64),
     ];
     for stack in &stacks(plan)[port] {
-        let push = TagPush {
-            port: port as u16,
-            bytes: {
-                let mut b = [0u8; 12];
-                b[..stack.len()].copy_from_slice(stack);
-                b
-            },
-            count: (stack.len() / 4) as u8,
-            mpls: None,
-        };
-        let tags = tags_of(&push);
+        let tags = tags_in(stack);
         for (i, (s, d, proto, tos, ttl)) in flows.iter().enumerate() {
             let spec = FrameSpec {
                 dst_mac: mac,

@@ -96,18 +96,14 @@ impl TapPort {
         // said explicitly: a device attached to may have been set
         // otherwise), and the offloads that make the kernel hand over
         // super-frames and partial checksums.
+        let failed =
+            |what: &str| sys::explain(io::Error::last_os_error(), interface, what, "CAP_NET_ADMIN");
         let hdr_len = VirtioNetHdr::LEN as libc::c_int;
         // SAFETY: TUNSETVNETHDRSZ reads one int through the pointer, which
         // points at `hdr_len`, live for the call.
         let r = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETVNETHDRSZ, &hdr_len) };
         if r < 0 {
-            let e = io::Error::last_os_error();
-            return Err(sys::explain(
-                e,
-                interface,
-                "setting the TAP's virtio header size",
-                "CAP_NET_ADMIN",
-            ));
+            return Err(failed("setting the TAP's virtio header size"));
         }
         let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN;
         // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned
@@ -120,13 +116,7 @@ impl TapPort {
             )
         };
         if r < 0 {
-            let e = io::Error::last_os_error();
-            return Err(sys::explain(
-                e,
-                interface,
-                "setting the TAP's offloads (TUNSETOFFLOAD)",
-                "CAP_NET_ADMIN",
-            ));
+            return Err(failed("setting the TAP's offloads (TUNSETOFFLOAD)"));
         }
         Ok(TapPort {
             file,
