@@ -340,9 +340,13 @@ pub fn super_frame(data: &[u8]) {
         "payload kept as received"
     );
     let info = wire::parse(buf.frame()).expect("split headers parse as a frame");
+    let transport = match sf.kind() {
+        crate::wire::gso::GsoKind::Udp => 8,
+        _ => 20,
+    };
     assert!(
-        info.l4_offset as usize + 20 <= buf.len(),
-        "TCP header in the headers"
+        info.l4_offset as usize + transport <= buf.len(),
+        "transport header in the headers"
     );
     let mut whole = vec![0u8; frame.len() + 64];
     let (n, back) = sf

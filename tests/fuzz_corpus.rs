@@ -158,7 +158,7 @@ fn write_seed_corpus() {
     for (name, data) in fpm_seeds() {
         fs::write(dir("fpm_decode").join(name), data).unwrap();
     }
-    for (name, data) in gso_seeds() {
+    for (name, data) in gso_seeds().into_iter().chain(udp_gso_seeds()) {
         fs::write(dir("wire_parse").join(name), data).unwrap();
     }
     fs::write(dir("pcap_trace").join("gso-capture.pcap"), gso_capture()).unwrap();
@@ -740,6 +740,67 @@ fn gso_seeds() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// UDP super-frames (`UDP_SEGMENT`) for the `wire_parse` seeds: IPv4
+/// under one 802.1Q tag and IPv6 untagged, partial checksums, datagrams
+/// of 1200 and 1000 bytes.
+fn udp_gso_seeds() -> Vec<(String, Vec<u8>)> {
+    use etherparse::PacketBuilder;
+    use xconnect::wire::{ChecksumState, GsoKind, Offload, PseudoHeader};
+    let mut out = Vec::new();
+    for (name, v6, len, size) in [
+        ("gso-udp-ipv4-8100-partial", false, 5000, 1200u16),
+        ("gso-udp-ipv6-untagged-partial", true, 3500, 1000),
+    ] {
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc1], [2, 0, 0, 0, 0, 0xd1]);
+        let data: Vec<u8> = (0..len).map(|i| (i * 29) as u8).collect();
+        let ip4 = ([192, 0, 2, 10], [198, 51, 100, 20]);
+        let ip6 = (
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0x20, 1, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+        );
+        let mut frame = Vec::new();
+        let (l4, ph) = if v6 {
+            b.ipv6(ip6.0, ip6.1, 64)
+                .udp(40_000, 443)
+                .write(&mut frame, &data)
+                .unwrap();
+            let ph = PseudoHeader::V6 {
+                src: ip6.0.into(),
+                dst: ip6.1.into(),
+            };
+            (14 + 40, ph)
+        } else {
+            b.single_vlan(100u16.try_into().unwrap())
+                .ipv4(ip4.0, ip4.1, 64)
+                .udp(40_000, 443)
+                .write(&mut frame, &data)
+                .unwrap();
+            let ph = PseudoHeader::V4 {
+                src: ip4.0.into(),
+                dst: ip4.1.into(),
+            };
+            (18 + 20, ph)
+        };
+        let sum = xconnect::wire::checksum::fold(ph.sum(17, frame.len() - l4));
+        frame[l4 + 6..l4 + 8].copy_from_slice(&sum.to_be_bytes());
+        let o = Offload {
+            gso: GsoKind::Udp,
+            ecn: false,
+            segment_size: size,
+            header_len: (l4 + 8) as u16,
+            checksum: ChecksumState::Partial {
+                start: l4 as u16,
+                offset: 6,
+            },
+        };
+        let mut seed = vec![0u8; 10];
+        o.to_virtio().emit(&mut seed).unwrap();
+        seed.extend_from_slice(&frame);
+        out.push((name.to_string(), seed));
+    }
+    out
+}
+
 /// The super-frames of [`gso_seeds`] as a capture taken with offloads on
 /// records them (no `virtio_net_hdr`): the `pcap_trace` seed that makes
 /// the tracer read super-frames back from their bytes.
@@ -784,7 +845,7 @@ fn gso_capture_seed_reaches_the_tracers_super_frame_path() {
 fn gso_seeds_reach_the_super_frame_paths() {
     use xconnect::frame::Batch;
     use xconnect::wire::{Offload, VirtioNetHdr};
-    let seeds = gso_seeds();
+    let seeds: Vec<_> = gso_seeds().into_iter().chain(udp_gso_seeds()).collect();
     let mut split = 0;
     for (name, data) in &seeds {
         let o = Offload::from_virtio(&VirtioNetHdr::parse(&data[..10]).unwrap()).unwrap();

@@ -14,7 +14,9 @@
 //! `wire::gso::segment` makes of the same super-frame. Cases: IPv4 and
 //! IPv6, untagged, 802.1Q and QinQ, IPv4 options, segment sizes 1448 and
 //! odd ones, IDs and sequence numbers that wrap, CWR/PSH/FIN, a 64 KiB
-//! super-frame, and one that fits in a single segment. Three facts the
+//! super-frame, and one that fits in a single segment; UDP super-frames
+//! (`UDP_SEGMENT`, IPv4 with and without options, IPv6, tagged) with
+//! `tx-udp-segmentation` off. Three facts the
 //! forwarder depends on are printed, not asserted: a super-frame sent
 //! with `PACKET_QDISC_BYPASS` is refused (`ENOBUFS`: `__dev_direct_xmit`
 //! drops an skb that `validate_xmit_skb` had to segment); one whose
@@ -133,6 +135,8 @@ struct Case {
     ident: u16,
     seq: u32,
     sport: u16,
+    /// UDP segmentation (`UDP_SEGMENT`) instead of TCP.
+    udp: bool,
 }
 
 const ACK: u8 = 0x10;
@@ -153,6 +157,7 @@ fn cases() -> Vec<Case> {
         ident: 0x1234,
         seq: 1_000_000,
         sport: 0,
+        udp: false,
     };
     let mut v = vec![
         Case {
@@ -208,6 +213,32 @@ fn cases() -> Vec<Case> {
             payload: 1000,
             ..base.clone()
         },
+        Case {
+            name: "udp ipv4 datagrams of 1200, ID wraps",
+            udp: true,
+            payload: 10_000,
+            mss: 1200,
+            ident: 0xfffd,
+            ..base.clone()
+        },
+        Case {
+            name: "udp ipv4 options, 802.1Q, odd size 777",
+            udp: true,
+            tags: vec![(0x8100, 100)],
+            ip_option_words: 1,
+            payload: 7_000,
+            mss: 777,
+            ..base.clone()
+        },
+        Case {
+            name: "udp ipv6 QinQ, datagrams of 1232",
+            udp: true,
+            tags: vec![(0x88a8, 200), (0x8100, 300)],
+            v6: true,
+            payload: 20_000,
+            mss: 1232,
+            ..base.clone()
+        },
     ];
     for (i, c) in v.iter_mut().enumerate() {
         c.sport = 40_000 + i as u16;
@@ -225,12 +256,16 @@ fn build(c: &Case) -> (Vec<u8>, Offload) {
         f.extend_from_slice(&tci.to_be_bytes());
     }
     let tcp_options = [1, 1, 8, 10, 0, 0, 0x30, 0x39, 0, 0, 0x10, 0x92];
-    let tcp_len = 20 + tcp_options.len() + c.payload;
+    let (proto, tcp_len) = if c.udp {
+        (17, 8 + c.payload)
+    } else {
+        (6, 20 + tcp_options.len() + c.payload)
+    };
     let pseudo = if c.v6 {
         f.extend_from_slice(&[0x86, 0xdd]);
         f.extend_from_slice(&[0x60, 0x01, 0x23, 0x45]);
         f.extend_from_slice(&(tcp_len as u16).to_be_bytes());
-        f.extend_from_slice(&[6, 64]);
+        f.extend_from_slice(&[proto, 64]);
         let src: std::net::Ipv6Addr = "2001:db8:19::1".parse().unwrap();
         let dst: std::net::Ipv6Addr = "2001:db8:19::2".parse().unwrap();
         f.extend_from_slice(&src.octets());
@@ -242,7 +277,7 @@ fn build(c: &Case) -> (Vec<u8>, Offload) {
         let mut h = vec![0x40 | (ihl / 4) as u8, 0x28];
         h.extend_from_slice(&((ihl + tcp_len) as u16).to_be_bytes());
         h.extend_from_slice(&c.ident.to_be_bytes());
-        h.extend_from_slice(&[0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2]);
+        h.extend_from_slice(&[0x40, 0, 64, proto, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2]);
         // NOPs closed by end-of-list.
         for i in 0..4 * c.ip_option_words {
             h.push(if i + 1 == 4 * c.ip_option_words { 0 } else { 1 });
@@ -258,6 +293,26 @@ fn build(c: &Case) -> (Vec<u8>, Offload) {
     let l4 = f.len();
     f.extend_from_slice(&c.sport.to_be_bytes());
     f.extend_from_slice(&5201u16.to_be_bytes());
+    if c.udp {
+        // UDP: length and the pseudo-header sum, as udp_send_skb leaves
+        // a GSO datagram (CHECKSUM_PARTIAL).
+        f.extend_from_slice(&(tcp_len as u16).to_be_bytes());
+        let sum = checksum::fold(pseudo.sum(17, tcp_len));
+        f.extend_from_slice(&sum.to_be_bytes());
+        let header_len = f.len();
+        f.extend((0..c.payload).map(|i| (i * 7 + i / 251) as u8));
+        let offload = Offload {
+            gso: GsoKind::Udp,
+            ecn: false,
+            segment_size: c.mss,
+            header_len: header_len as u16,
+            checksum: ChecksumState::Partial {
+                start: l4 as u16,
+                offset: 6,
+            },
+        };
+        return (f, offload);
+    }
     f.extend_from_slice(&c.seq.to_be_bytes());
     f.extend_from_slice(&0x0102_0304u32.to_be_bytes());
     f.extend_from_slice(&[
@@ -434,10 +489,10 @@ fn recv_one(fd: &OwnedFd, buf: &mut [u8]) -> Option<Received> {
     })
 }
 
-/// The TCP source port of a received frame, if it is TCP over IP.
+/// The source port of a received frame, if it is TCP or UDP over IP.
 fn sport(frame: &[u8]) -> Option<u16> {
     let info = xconnect::wire::parse(frame).ok()?;
-    (info.has_ports && info.protocol == 6).then_some(info.src_port)
+    (info.has_ports && matches!(info.protocol, 6 | 17)).then_some(info.src_port)
 }
 
 /// Every frame of source port `port` that arrives within `wait`, at most
@@ -487,8 +542,10 @@ fn software_segmentation_matches_the_kernel_byte_for_byte() {
     // on, veth passes CHECKSUM_PARTIAL segments whose TCP checksum field
     // holds only the pseudo-header sum).
     ns.exec("ethtool -K xa tso off tx off").unwrap();
+    // UDP segmentation too (the UDP cases).
+    ns.exec("ethtool -K xa tx-udp-segmentation off").unwrap();
     let _ = ns.exec("ethtool -K xb gro off");
-    let features = ns.exec("ethtool -k xa | grep -E \"^(tcp-segmentation-offload|tx-checksumming|generic-segmentation-offload):\"").unwrap();
+    let features = ns.exec("ethtool -k xa | grep -E \"^(tcp-segmentation-offload|tx-checksumming|generic-segmentation-offload|tx-udp-segmentation):\"").unwrap();
     println!("xa offloads:\n{features}");
 
     let name = ns.name.clone();

@@ -11,6 +11,12 @@
 //! segment, FIN and PSH only on the last, every other header byte as in
 //! the super-frame; no segment is longer than the headers plus the
 //! segment size. A super-frame that fits in one segment leaves whole.
+//!
+//! Half the cases are UDP super-frames (`UDP_SEGMENT`) instead, checked by
+//! the rules of `__udp_gso_segment`: every datagram parses, carries
+//! exactly the segment size (the last the rest) with its own UDP length
+//! and a checksum etherparse agrees with, IP fields as for TCP; and one
+//! that would not fit the MTU is refused, never cut smaller.
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use proptest::prelude::*;
@@ -52,6 +58,8 @@ struct Spec {
     mss: u16,
     mtu: Option<u16>,
     partial: bool,
+    /// A UDP super-frame (the TCP fields are unused).
+    udp: bool,
 }
 
 fn net() -> impl Strategy<Value = Net> {
@@ -123,6 +131,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop_oneof![1u16..=16, 1u16..=1500, Just(1448)],
         proptest::option::of(60u16..=1500),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -135,6 +144,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 mss,
                 mtu,
                 partial,
+                udp,
             )| Spec {
                 tags,
                 net,
@@ -149,6 +159,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 mss,
                 mtu,
                 partial,
+                udp,
             },
         )
 }
@@ -168,7 +179,11 @@ fn build(s: &Spec) -> Built {
         f.extend_from_slice(&tci.to_be_bytes());
     }
     let thl = 20 + s.tcp_options.len();
-    let tcp_len = thl + s.payload.len();
+    let (proto, tcp_len) = if s.udp {
+        (17u8, 8 + s.payload.len())
+    } else {
+        (6u8, thl + s.payload.len())
+    };
     let l3 = f.len() + 2;
     let (pseudo, gso) = match &s.net {
         Net::V4 {
@@ -186,7 +201,7 @@ fn build(s: &Spec) -> Built {
             h.extend_from_slice(&((ihl + tcp_len) as u16).to_be_bytes());
             h.extend_from_slice(&ident.to_be_bytes());
             h.extend_from_slice(&(if *df { 0x4000u16 } else { 0 }).to_be_bytes());
-            h.extend_from_slice(&[*ttl, 6, 0, 0]);
+            h.extend_from_slice(&[*ttl, proto, 0, 0]);
             h.extend_from_slice(src);
             h.extend_from_slice(dst);
             h.extend_from_slice(options);
@@ -212,7 +227,7 @@ fn build(s: &Spec) -> Built {
             let w = 0x6000_0000u32 | (*tc as u32) << 20 | flow;
             f.extend_from_slice(&w.to_be_bytes());
             f.extend_from_slice(&(tcp_len as u16).to_be_bytes());
-            f.extend_from_slice(&[6, *hop]);
+            f.extend_from_slice(&[proto, *hop]);
             f.extend_from_slice(src);
             f.extend_from_slice(dst);
             (
@@ -224,9 +239,42 @@ fn build(s: &Spec) -> Built {
             )
         }
     };
+    let gso = if s.udp { GsoKind::Udp } else { gso };
     let l4 = f.len();
     f.extend_from_slice(&s.ports.0.to_be_bytes());
     f.extend_from_slice(&s.ports.1.to_be_bytes());
+    if s.udp {
+        f.extend_from_slice(&(tcp_len as u16).to_be_bytes());
+        let field = if s.partial {
+            checksum::fold(pseudo.sum(17, tcp_len))
+        } else {
+            0xdead
+        };
+        f.extend_from_slice(&field.to_be_bytes());
+        let payload_at = f.len();
+        f.extend_from_slice(&s.payload);
+        let checksum = if s.partial {
+            ChecksumState::Partial {
+                start: l4 as u16,
+                offset: 6,
+            }
+        } else {
+            ChecksumState::InBytes
+        };
+        return Built {
+            offload: Offload {
+                gso,
+                ecn: false,
+                segment_size: s.mss,
+                header_len: payload_at as u16,
+                checksum,
+            },
+            frame: f,
+            l3,
+            l4,
+            payload_at,
+        };
+    }
     f.extend_from_slice(&s.seq.to_be_bytes());
     f.extend_from_slice(&s.ack.to_be_bytes());
     f.extend_from_slice(&[((thl / 4) as u8) << 4, s.flags]);
@@ -307,8 +355,90 @@ fn expected_headers(
     h
 }
 
+/// The UDP rules (module doc).
+fn check_udp(s: &Spec, b: &Built) -> Result<(), TestCaseError> {
+    let headers = b.payload_at - b.l3;
+    let mss = s.mss as usize;
+    let mut scratch = vec![0u8; 70_000];
+    let mut segs: Vec<Vec<u8>> = Vec::new();
+    let r = segment(&b.frame, &b.offload, s.mtu, &mut scratch, |x| {
+        segs.push(x.to_vec())
+    });
+    if let Some(mtu) = s.mtu {
+        if headers + mss.min(s.payload.len()) > mtu as usize {
+            prop_assert!(r.is_err(), "a datagram over MTU {} is refused", mtu);
+            return Ok(());
+        }
+    }
+    let n = r.map_err(|e| TestCaseError::fail(format!("refused: {e}")))?;
+    prop_assert_eq!(n, segs.len());
+    let count = s.payload.len().div_ceil(mss).max(1);
+    prop_assert_eq!(n, count);
+    if count == 1 {
+        // Leaves whole; a partial checksum is completed.
+        let mut want = b.frame.clone();
+        if s.partial {
+            want[b.l4 + 6..b.l4 + 8].copy_from_slice(&segs[0][b.l4 + 6..b.l4 + 8]);
+        }
+        prop_assert_eq!(&segs[0], &want);
+    }
+    let mut payload = Vec::new();
+    for (k, seg) in segs.iter().enumerate() {
+        let p = SlicedPacket::from_ethernet(seg)
+            .map_err(|e| TestCaseError::fail(format!("datagram {k} does not parse: {e:?}")))?;
+        prop_assert_eq!(p.link_exts.len(), s.tags.len());
+        let Some(TransportSlice::Udp(udp)) = &p.transport else {
+            return Err(TestCaseError::fail(format!("datagram {k}: no UDP")));
+        };
+        prop_assert_eq!(udp.length() as usize, seg.len() - b.l4);
+        let h = udp.to_header();
+        let want_csum = match &p.net {
+            Some(NetSlice::Ipv4(ip)) => {
+                let ih = ip.header();
+                prop_assert_eq!(ih.to_header().calc_header_checksum(), ih.header_checksum());
+                prop_assert_eq!(ih.total_len() as usize, seg.len() - b.l3);
+                if let Net::V4 { ident, .. } = s.net {
+                    if count > 1 {
+                        prop_assert_eq!(ih.identification(), ident.wrapping_add(k as u16));
+                    }
+                }
+                h.calc_checksum_ipv4_raw(ih.source(), ih.destination(), udp.payload())
+                    .unwrap()
+            }
+            Some(NetSlice::Ipv6(ip)) => {
+                let ih = ip.header();
+                prop_assert_eq!(ih.payload_length() as usize, seg.len() - b.l3 - 40);
+                h.calc_checksum_ipv6_raw(ih.source(), ih.destination(), udp.payload())
+                    .unwrap()
+            }
+            other => return Err(TestCaseError::fail(format!("datagram {k}: net {other:?}"))),
+        };
+        if count > 1 || s.partial {
+            let got = udp.checksum();
+            prop_assert!(
+                got == want_csum || matches!((got, want_csum), (0, 0xffff) | (0xffff, 0)),
+                "datagram {} UDP checksum {:#06x}, etherparse {:#06x}",
+                k,
+                got,
+                want_csum
+            );
+            prop_assert_ne!(got, 0, "a computed UDP checksum of 0 goes out as 0xffff");
+        }
+        prop_assert!(udp.payload().len() == mss || k + 1 == count);
+        // Every byte in front of the datagram's own fields as received.
+        prop_assert_eq!(&seg[..b.l3], &b.frame[..b.l3]);
+        prop_assert_eq!(&seg[b.l4..b.l4 + 4], &b.frame[b.l4..b.l4 + 4]);
+        payload.extend_from_slice(udp.payload());
+    }
+    prop_assert_eq!(payload, s.payload.clone());
+    Ok(())
+}
+
 fn check(s: &Spec) -> Result<(), TestCaseError> {
     let b = build(s);
+    if s.udp {
+        return check_udp(s, &b);
+    }
     let headers = b.payload_at - b.l3;
     let mss = match s.mtu {
         Some(mtu) if (mtu as usize) <= headers => {

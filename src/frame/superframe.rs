@@ -1,12 +1,13 @@
-//! Super-frames in a batch: a TCP super-frame (a GSO frame of up to
+//! Super-frames in a batch: a TCP or UDP super-frame (a GSO frame of up to
 //! 64 KiB that a host's stack handed over whole, with its `virtio_net_hdr`)
 //! travels through the pipeline as its headers alone.
 //!
 //! Contract:
 //! - A backend receives the whole super-frame into the [`SuperFrame`] of a
 //!   batch slot ([`crate::frame::Batch::next_super`]) and calls
-//!   [`SuperFrame::split`]: the headers (Ethernet through TCP) go into the
-//!   slot's [`PacketBuf`] with the IP length field counting only them, and
+//!   [`SuperFrame::split`]: the headers (Ethernet through TCP or UDP) go
+//!   into the slot's [`PacketBuf`] with the IP length field (and a UDP
+//!   header's length) counting only them, and
 //!   [`PacketBuf::tail`] says how many payload bytes stay here. Every stage
 //!   then sees an ordinary, well-formed frame and touches only headers: a
 //!   tag pushed or popped, DSCP marked, TTL or hop limit decremented once
@@ -207,7 +208,7 @@ impl SuperFrame {
         headers_len.saturating_sub(self.headers - self.l3)
     }
 
-    /// The GSO kind (TCP over IPv4 or IPv6).
+    /// The GSO kind (TCP over IPv4 or IPv6, or UDP).
     #[inline]
     pub fn kind(&self) -> GsoKind {
         self.offload.gso
@@ -231,11 +232,17 @@ impl SuperFrame {
                 delta,
             })?;
         let ethertype = u16::from_be_bytes([headers[l3 - 2], headers[l3 - 1]]);
-        let want = match self.offload.gso {
-            GsoKind::TcpV4 => crate::wire::ethernet::ethertype::IPV4,
-            _ => crate::wire::ethernet::ethertype::IPV6,
+        let (v4, v6) = (
+            crate::wire::ethernet::ethertype::IPV4,
+            crate::wire::ethernet::ethertype::IPV6,
+        );
+        let fits = match self.offload.gso {
+            GsoKind::TcpV4 => ethertype == v4,
+            GsoKind::TcpV6 => ethertype == v6,
+            GsoKind::Udp => ethertype == v4 || ethertype == v6,
+            GsoKind::None => false,
         };
-        if ethertype != want {
+        if !fits {
             return Err(GsoError::KindMismatch {
                 kind: self.offload.gso,
                 ethertype,

@@ -189,6 +189,7 @@ impl OffloadTrace {
             kind: match o.gso {
                 GsoKind::TcpV4 => "tcpv4",
                 GsoKind::TcpV6 => "tcpv6",
+                GsoKind::Udp => "udp",
                 GsoKind::None => "none",
             },
             segment_size: o.segment_size,

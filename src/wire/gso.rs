@@ -1,6 +1,7 @@
 //! Super-frames: the `virtio_net_hdr` that AF_PACKET and TAP carry beside
 //! a frame, the offload metadata xconnect keeps for it, and the software
-//! segmentation of a TCP super-frame into the frames Linux would send.
+//! segmentation of a TCP or UDP super-frame into the frames Linux would
+//! send.
 //!
 //! Owns:
 //! - [`VirtioNetHdr`], the 10-byte legacy `struct virtio_net_hdr`
@@ -40,6 +41,15 @@
 //!     is right; xconnect recomputes it, so a wrong one cannot leak into
 //!     the segments).
 //!
+//!   A UDP super-frame (`VIRTIO_NET_HDR_GSO_UDP_L4`: a host's
+//!   `UDP_SEGMENT`, as QUIC stacks send) is cut the same way
+//!   (`__udp_gso_segment`): every segment is one datagram of
+//!   `segment_size` payload bytes (the last one the rest), with its UDP
+//!   length and checksum (0 written as 0xffff) of its own and the IP
+//!   fields as for TCP. A datagram is never cut smaller than the sender
+//!   made it: when one would not fit the egress MTU the super-frame is
+//!   refused ([`GsoError::DatagramOverMtu`]).
+//!
 //!   A super-frame whose payload fits in one segment is not segmented
 //!   (the kernel's `virtio_net_hdr_to_skb` does not even mark it GSO): it
 //!   leaves whole, its checksum completed if it was partial.
@@ -59,7 +69,10 @@ use super::ethernet::ethertype;
 use super::frame::parse_tags;
 use super::ipv4::{self, Ipv4Packet};
 use super::ipv6::{self, Ipv6Packet};
-use super::l4::{field::tcp as tcp_field, protocol, tcp_flags, TcpHeader};
+use super::l4::{
+    field::tcp as tcp_field, field::udp as udp_field, protocol, tcp_flags, TcpHeader,
+    UDP_HEADER_LEN,
+};
 
 /// The bits of [`VirtioNetHdr::flags`] (virtio 1.x §5.1.6).
 pub mod vnet_flags {
@@ -83,8 +96,7 @@ pub mod vnet_gso {
     pub const UDP: u8 = 3;
     /// `VIRTIO_NET_HDR_GSO_TCPV6`: TCP over IPv6.
     pub const TCPV6: u8 = 4;
-    /// `VIRTIO_NET_HDR_GSO_UDP_L4`: UDP segmentation (xconnect does not
-    /// carry it).
+    /// `VIRTIO_NET_HDR_GSO_UDP_L4`: UDP segmentation (USO), IPv4 or IPv6.
     pub const UDP_L4: u8 = 5;
     /// `VIRTIO_NET_HDR_GSO_ECN`: flag bit; the super-frame's TCP header
     /// has CWR set.
@@ -185,6 +197,9 @@ pub enum GsoKind {
     TcpV4,
     /// A TCP-over-IPv6 super-frame.
     TcpV6,
+    /// A UDP super-frame over IPv4 or IPv6 (the IP version is read from
+    /// the bytes): datagrams of `segment_size` payload bytes each.
+    Udp,
 }
 
 /// What is owed on a frame's transport checksum.
@@ -236,9 +251,10 @@ impl Offload {
     };
 
     /// The metadata a received `virtio_net_hdr` describes. Refuses what
-    /// xconnect cannot carry: UDP offloads, an unknown type, the ECN bit
-    /// without a type (the kernel's `virtio_net_hdr_to_skb` refuses those
-    /// too) and a super-frame with segment size 0.
+    /// xconnect cannot carry: an unknown type (UFO among them), the ECN
+    /// bit without a TCP type (the kernel's `virtio_net_hdr_to_skb`
+    /// refuses it alone, and never sets it on UDP) and a super-frame with
+    /// segment size 0.
     pub fn from_virtio(h: &VirtioNetHdr) -> Result<Offload, GsoError> {
         let ecn = h.gso_type & vnet_gso::ECN != 0;
         let gso = match h.gso_type {
@@ -246,6 +262,7 @@ impl Offload {
             t => match t & !vnet_gso::ECN {
                 vnet_gso::TCPV4 => GsoKind::TcpV4,
                 vnet_gso::TCPV6 => GsoKind::TcpV6,
+                vnet_gso::UDP_L4 if !ecn => GsoKind::Udp,
                 _ => return Err(GsoError::UnsupportedGsoType(h.gso_type)),
             },
         };
@@ -282,8 +299,9 @@ impl Offload {
             GsoKind::None => (vnet_gso::NONE, 0),
             GsoKind::TcpV4 => (vnet_gso::TCPV4, self.segment_size),
             GsoKind::TcpV6 => (vnet_gso::TCPV6, self.segment_size),
+            GsoKind::Udp => (vnet_gso::UDP_L4, self.segment_size),
         };
-        let ecn = if self.ecn && self.gso != GsoKind::None {
+        let ecn = if self.ecn && matches!(self.gso, GsoKind::TcpV4 | GsoKind::TcpV6) {
             vnet_gso::ECN
         } else {
             0
@@ -407,7 +425,8 @@ pub enum GsoError {
         /// Bytes present.
         present: usize,
     },
-    /// A `gso_type` xconnect does not carry (UDP, unknown, ECN alone).
+    /// A `gso_type` xconnect does not carry (UFO, unknown, ECN alone or
+    /// on UDP).
     UnsupportedGsoType(u8),
     /// A super-frame with segment size 0.
     ZeroSegmentSize,
@@ -425,15 +444,18 @@ pub enum GsoError {
         /// The first extension header's number.
         next_header: u8,
     },
-    /// The transport protocol is not TCP.
-    NotTcp {
+    /// The transport protocol is not the one the metadata names.
+    WrongProtocol {
+        /// What the metadata says.
+        kind: GsoKind,
         /// The protocol found.
         protocol: u8,
     },
     /// The IPv4 packet is a fragment.
     Fragment,
-    /// The IP length fields do not end where the frame ends (padding or
-    /// bytes missing), so the payload to cut is not well defined.
+    /// The IP length fields (or a UDP super-frame's UDP length) do not end
+    /// where the frame ends (padding or bytes missing), so the payload to
+    /// cut is not well defined.
     LengthMismatch {
         /// Where the IP packet ends by its length field.
         ip_end: usize,
@@ -449,15 +471,26 @@ pub enum GsoError {
         /// The frame's length.
         len: usize,
     },
-    /// A super-frame's partial checksum that is not the TCP checksum (the
-    /// kernel refuses a TCP super-frame whose `csum_offset` is not 16).
-    ChecksumNotTcp {
+    /// A super-frame's partial checksum that is not its transport
+    /// checksum (the kernel refuses a TCP super-frame whose `csum_offset`
+    /// is not 16, a UDP one whose is not 6).
+    ChecksumNotTransport {
         /// `csum_start`.
         start: u16,
         /// `csum_offset`.
         offset: u16,
-        /// Where the TCP header is.
-        tcp_offset: usize,
+        /// Where the transport header is.
+        l4_offset: usize,
+        /// Where its checksum field is, from the transport header.
+        field: usize,
+    },
+    /// A UDP super-frame's datagrams do not fit the egress MTU (a
+    /// datagram is never cut smaller than its sender made it).
+    DatagramOverMtu {
+        /// The MTU asked for (network-layer bytes).
+        mtu: u16,
+        /// The network-layer bytes of the largest datagram.
+        needed: usize,
     },
     /// The MTU leaves no room for payload after the headers.
     MtuTooSmall {
@@ -491,7 +524,7 @@ impl fmt::Display for GsoError {
                 present,
             } => write!(f, "{what}: needs {needed} bytes, {present} present"),
             GsoError::UnsupportedGsoType(t) => {
-                write!(f, "gso_type {t:#04x} is not TCPv4/TCPv6 segmentation")
+                write!(f, "gso_type {t:#04x} is not TCPv4/TCPv6/UDP segmentation")
             }
             GsoError::ZeroSegmentSize => write!(f, "super-frame with segment size 0"),
             GsoError::KindMismatch { kind, ethertype } => {
@@ -499,10 +532,10 @@ impl fmt::Display for GsoError {
             }
             GsoError::Ipv6Extension { next_header } => write!(
                 f,
-                "IPv6 extension header {next_header} before TCP: not segmented"
+                "IPv6 extension header {next_header} before the transport header: not segmented"
             ),
-            GsoError::NotTcp { protocol } => {
-                write!(f, "super-frame of protocol {protocol}, not TCP")
+            GsoError::WrongProtocol { kind, protocol } => {
+                write!(f, "{kind:?} super-frame carries protocol {protocol}")
             }
             GsoError::Fragment => write!(f, "super-frame is an IPv4 fragment"),
             GsoError::LengthMismatch { ip_end, frame_len } => write!(
@@ -513,13 +546,18 @@ impl fmt::Display for GsoError {
                 f,
                 "checksum field at {start}+{offset} outside a {len}-byte frame"
             ),
-            GsoError::ChecksumNotTcp {
+            GsoError::ChecksumNotTransport {
                 start,
                 offset,
-                tcp_offset,
+                l4_offset,
+                field,
             } => write!(
                 f,
-                "partial checksum at {start}+{offset} is not the TCP checksum ({tcp_offset}+16)"
+                "partial checksum at {start}+{offset} is not the transport checksum ({l4_offset}+{field})"
+            ),
+            GsoError::DatagramOverMtu { mtu, needed } => write!(
+                f,
+                "UDP datagrams of {needed} bytes do not fit MTU {mtu} (not cut smaller)"
             ),
             GsoError::MtuTooSmall { mtu, headers } => {
                 write!(
@@ -537,10 +575,13 @@ impl fmt::Display for GsoError {
 impl std::error::Error for GsoError {}
 
 /// Make the IP length field of `frame`, whose network header starts at
-/// `l3` and whose bytes end with the TCP header, count `extra` payload
-/// bytes beyond them (`extra` = 0: the headers alone). IPv4's header
-/// checksum follows incrementally (RFC 1624), so a wrong one stays wrong
-/// as it was. This is how a super-frame's headers travel through the
+/// `l3` and whose bytes end with the transport header, count `extra`
+/// payload bytes beyond them (`extra` = 0: the headers alone); for a UDP
+/// super-frame the UDP length follows too. IPv4's header checksum follows
+/// incrementally (RFC 1624), so a wrong one stays wrong as it was. A
+/// partial UDP checksum, whose pseudo-header sum counts the UDP length,
+/// is left as it is: the length goes back to what it summed before the
+/// frame leaves. This is how a super-frame's headers travel through the
 /// pipeline as a frame of their own ([`crate::frame::SuperFrame`]).
 pub fn set_ip_length(
     frame: &mut [u8],
@@ -548,46 +589,51 @@ pub fn set_ip_length(
     kind: GsoKind,
     extra: usize,
 ) -> Result<(), GsoError> {
-    let after = frame.len().checked_sub(l3).ok_or(GsoError::Truncated {
-        what: "network header",
-        needed: l3,
-        present: frame.len(),
-    })?;
-    let (at, len) = match kind {
-        GsoKind::TcpV4 => (l3 + 2, after + extra),
-        GsoKind::TcpV6 => (
-            l3 + 4,
-            (after + extra)
-                .checked_sub(ipv6::HEADER_LEN)
-                .ok_or(GsoError::Truncated {
-                    what: "IPv6 header",
-                    needed: ipv6::HEADER_LEN,
-                    present: after,
-                })?,
-        ),
+    let v4 = match kind {
         GsoKind::None => return Ok(()),
+        GsoKind::TcpV4 => true,
+        GsoKind::TcpV6 => false,
+        GsoKind::Udp => frame.get(l3).is_some_and(|b| b >> 4 == 4),
     };
-    let Ok(len) = u16::try_from(len) else {
-        return Err(GsoError::Truncated {
+    let truncated = |what, needed| GsoError::Truncated {
+        what,
+        needed,
+        present: frame.len(),
+    };
+    let fixed = if v4 { 20 } else { ipv6::HEADER_LEN };
+    if frame.len() < l3 + fixed {
+        return Err(truncated("network header", l3 + fixed));
+    }
+    let after = frame.len() - l3;
+    let ip_header = if v4 {
+        (frame[l3] & 0x0f) as usize * 4
+    } else {
+        ipv6::HEADER_LEN
+    };
+    let to_u16 = |len: usize| {
+        u16::try_from(len).map_err(|_| GsoError::Truncated {
             what: "IP length field (65535 at most)",
             needed: len,
             present: u16::MAX as usize,
-        });
+        })
     };
-    let needed = match kind {
-        GsoKind::TcpV4 => l3 + 20,
-        _ => l3 + ipv6::HEADER_LEN,
+    let (at, len) = if v4 {
+        (l3 + 2, to_u16(after + extra)?)
+    } else {
+        (l3 + 4, to_u16(after + extra - ipv6::HEADER_LEN)?)
     };
-    if frame.len() < needed {
-        return Err(GsoError::Truncated {
-            what: "network header",
-            needed,
-            present: frame.len(),
-        });
+    if kind == GsoKind::Udp {
+        let l4 = l3 + ip_header;
+        if frame.len() < l4 + UDP_HEADER_LEN {
+            return Err(truncated("UDP header", l4 + UDP_HEADER_LEN));
+        }
+        let udp_len = to_u16(after + extra - ip_header)?;
+        frame[l4 + udp_field::LENGTH.start..l4 + udp_field::LENGTH.end]
+            .copy_from_slice(&udp_len.to_be_bytes());
     }
     let old = u16::from_be_bytes([frame[at], frame[at + 1]]);
     frame[at..at + 2].copy_from_slice(&len.to_be_bytes());
-    if kind == GsoKind::TcpV4 {
+    if v4 {
         let c = l3 + 10;
         let hc = u16::from_be_bytes([frame[c], frame[c + 1]]);
         let hc = checksum::update16(hc, old, len);
@@ -619,9 +665,9 @@ pub fn complete_checksum(frame: &mut [u8], start: usize, offset: usize) -> Resul
 enum Plan {
     /// Leave whole; complete the partial checksum at (start, offset) if any.
     Whole(Option<(usize, usize)>),
-    /// Leave whole with the TCP checksum recomputed (a super-frame that
-    /// fits in one segment, with a partial checksum).
-    WholeTcp,
+    /// Leave whole with the transport checksum recomputed (a super-frame
+    /// that fits in one segment, with a partial checksum).
+    WholeL4,
     /// Cut into segments.
     Cut,
 }
@@ -634,8 +680,12 @@ pub struct Segmenter<'a> {
     plan: Plan,
     /// Offset of the network header.
     l3: usize,
-    /// Offset of the TCP header.
+    /// Offset of the transport header.
     l4: usize,
+    /// The transport protocol (TCP or UDP).
+    proto: u8,
+    /// Offset of the transport checksum field from `l4`.
+    csum_field: usize,
     /// Offset of the payload (end of the headers).
     payload: usize,
     v4: bool,
@@ -659,6 +709,8 @@ impl<'a> Segmenter<'a> {
             plan: Plan::Whole(None),
             l3: 0,
             l4: 0,
+            proto: protocol::TCP,
+            csum_field: tcp_field::CHECKSUM.start,
             payload: 0,
             v4: false,
             mss: 0,
@@ -671,7 +723,9 @@ impl<'a> Segmenter<'a> {
             seq: 0,
             ident: 0,
         };
-        let want_v4 = match offload.gso {
+        // The IP version the metadata names (`None`: UDP, either), and the
+        // transport protocol.
+        let (want_v4, proto) = match offload.gso {
             GsoKind::None => {
                 if let ChecksumState::Partial { start, offset } = offload.checksum {
                     let (start, offset) = (start as usize, offset as usize);
@@ -686,8 +740,9 @@ impl<'a> Segmenter<'a> {
                 }
                 return Ok(s);
             }
-            GsoKind::TcpV4 => true,
-            GsoKind::TcpV6 => false,
+            GsoKind::TcpV4 => (Some(true), protocol::TCP),
+            GsoKind::TcpV6 => (Some(false), protocol::TCP),
+            GsoKind::Udp => (None, protocol::UDP),
         };
         if offload.segment_size == 0 {
             return Err(GsoError::ZeroSegmentSize);
@@ -696,32 +751,34 @@ impl<'a> Segmenter<'a> {
         let l3 = et_at + 2;
         let et = u16::from_be_bytes([frame[et_at], frame[et_at + 1]]);
         let l3_bytes = frame.get(l3..).unwrap_or_default();
-        let (l4, ip_end) = match (want_v4, et) {
-            (true, ethertype::IPV4) => {
+        let wrong = |protocol| GsoError::WrongProtocol {
+            kind: offload.gso,
+            protocol,
+        };
+        let (l4, ip_end, v4) = match (want_v4, et) {
+            (Some(true) | None, ethertype::IPV4) => {
                 let p = Ipv4Packet::new_checked(l3_bytes, l3)?;
                 if p.is_fragment() {
                     return Err(GsoError::Fragment);
                 }
-                if p.protocol() != protocol::TCP {
-                    return Err(GsoError::NotTcp {
-                        protocol: p.protocol(),
-                    });
+                if p.protocol() != proto {
+                    return Err(wrong(p.protocol()));
                 }
                 s.pseudo = PseudoHeader::V4 {
                     src: p.src(),
                     dst: p.dst(),
                 };
                 s.ident = p.ident();
-                (l3 + p.header_len(), l3 + p.total_len() as usize)
+                (l3 + p.header_len(), l3 + p.total_len() as usize, true)
             }
-            (false, ethertype::IPV6) => {
+            (Some(false) | None, ethertype::IPV6) => {
                 let p = Ipv6Packet::new_checked(l3_bytes, l3)?;
                 let nh = p.next_header();
-                if nh != protocol::TCP {
+                if nh != proto {
                     return Err(if ipv6::is_extension(nh) {
                         GsoError::Ipv6Extension { next_header: nh }
                     } else {
-                        GsoError::NotTcp { protocol: nh }
+                        wrong(nh)
                     });
                 }
                 s.pseudo = PseudoHeader::V6 {
@@ -731,6 +788,7 @@ impl<'a> Segmenter<'a> {
                 (
                     l3 + ipv6::HEADER_LEN,
                     l3 + ipv6::HEADER_LEN + p.payload_len() as usize,
+                    false,
                 )
             }
             _ => {
@@ -746,31 +804,62 @@ impl<'a> Segmenter<'a> {
                 frame_len: frame.len(),
             });
         }
-        let tcp = TcpHeader::new_checked(&frame[l4..], l4)?;
-        let payload = l4 + tcp.header_len();
-        s.seq = tcp.seq_number();
+        let (payload, csum_field) = if proto == protocol::TCP {
+            let tcp = TcpHeader::new_checked(&frame[l4..], l4)?;
+            s.seq = tcp.seq_number();
+            (l4 + tcp.header_len(), tcp_field::CHECKSUM.start)
+        } else {
+            if frame.len() < l4 + UDP_HEADER_LEN {
+                return Err(GsoError::Truncated {
+                    what: "UDP header",
+                    needed: l4 + UDP_HEADER_LEN,
+                    present: frame.len(),
+                });
+            }
+            // The UDP length must say what the IP length says (a stack's
+            // super-frame always does): the pipeline carries the headers
+            // with both lengths counting only them and gives both back.
+            let at = l4 + udp_field::LENGTH.start;
+            let udp_end = l4 + u16::from_be_bytes([frame[at], frame[at + 1]]) as usize;
+            if udp_end != frame.len() {
+                return Err(GsoError::LengthMismatch {
+                    ip_end: udp_end,
+                    frame_len: frame.len(),
+                });
+            }
+            (l4 + UDP_HEADER_LEN, udp_field::CHECKSUM.start)
+        };
         if let ChecksumState::Partial { start, offset } = offload.checksum {
-            if start as usize != l4 || offset as usize != tcp_field::CHECKSUM.start {
-                return Err(GsoError::ChecksumNotTcp {
+            if start as usize != l4 || offset as usize != csum_field {
+                return Err(GsoError::ChecksumNotTransport {
                     start,
                     offset,
-                    tcp_offset: l4,
+                    l4_offset: l4,
+                    field: csum_field,
                 });
             }
         }
+        let payload_len = frame.len() - payload;
         let mut mss = offload.segment_size as usize;
         if let Some(mtu) = mtu {
             let headers = payload - l3;
             if (mtu as usize) <= headers {
                 return Err(GsoError::MtuTooSmall { mtu, headers });
             }
+            if proto == protocol::UDP {
+                // A datagram keeps the size its sender gave it.
+                let needed = headers + mss.min(payload_len);
+                if needed > mtu as usize {
+                    return Err(GsoError::DatagramOverMtu { mtu, needed });
+                }
+            }
             mss = mss.min(mtu as usize - headers);
         }
-        let payload_len = frame.len() - payload;
-        (s.l3, s.l4, s.payload, s.v4, s.mss) = (l3, l4, payload, want_v4, mss);
+        (s.l3, s.l4, s.payload, s.v4, s.mss) = (l3, l4, payload, v4, mss);
+        (s.proto, s.csum_field) = (proto, csum_field);
         if payload_len <= mss {
             s.plan = match offload.checksum {
-                ChecksumState::Partial { .. } => Plan::WholeTcp,
+                ChecksumState::Partial { .. } => Plan::WholeL4,
                 _ => Plan::Whole(None),
             };
         } else {
@@ -787,7 +876,7 @@ impl<'a> Segmenter<'a> {
         self.l3
     }
 
-    /// Bytes of headers (Ethernet through TCP): where the payload starts
+    /// Bytes of headers (Ethernet through TCP or UDP): where the payload starts
     /// (0 for a frame that is not a super-frame).
     #[inline]
     pub fn header_len(&self) -> usize {
@@ -834,15 +923,14 @@ impl<'a> Segmenter<'a> {
                 }
                 n
             }
-            Plan::WholeTcp => {
+            Plan::WholeL4 => {
                 let n = self.frame.len();
                 let dst = Self::area(out, n)?;
                 dst.copy_from_slice(self.frame);
-                let c = self.tcp_checksum(dst);
+                let c = self.l4_checksum(dst);
                 // As skb_checksum_help writes it (see complete_checksum).
                 let c = if c == 0 { 0xffff } else { c };
-                dst[self.l4 + tcp_field::CHECKSUM.start..self.l4 + tcp_field::CHECKSUM.end]
-                    .copy_from_slice(&c.to_be_bytes());
+                self.put_checksum(dst, c);
                 n
             }
             Plan::Cut => self.cut(self.next, out)?,
@@ -860,11 +948,17 @@ impl<'a> Segmenter<'a> {
         })
     }
 
-    /// The TCP checksum of the segment in `seg` (its field zeroed first).
-    fn tcp_checksum(&self, seg: &mut [u8]) -> u16 {
-        let l4 = self.l4;
-        seg[l4 + tcp_field::CHECKSUM.start..l4 + tcp_field::CHECKSUM.end].fill(0);
-        self.pseudo.checksum(protocol::TCP, &seg[l4..])
+    /// The transport checksum of the segment in `seg` (its field zeroed
+    /// first).
+    fn l4_checksum(&self, seg: &mut [u8]) -> u16 {
+        self.put_checksum(seg, 0);
+        self.pseudo.checksum(self.proto, &seg[self.l4..])
+    }
+
+    /// Write `c` into the transport checksum field of `seg`.
+    fn put_checksum(&self, seg: &mut [u8], c: u16) {
+        let at = self.l4 + self.csum_field;
+        seg[at..at + 2].copy_from_slice(&c.to_be_bytes());
     }
 
     /// Build segment `k` of a super-frame in `out`.
@@ -890,6 +984,16 @@ impl<'a> Segmenter<'a> {
             let plen = (n - self.l3 - ipv6::HEADER_LEN) as u16;
             ip[ipv6::field::PAYLOAD_LEN].copy_from_slice(&plen.to_be_bytes());
         }
+        if self.proto == protocol::UDP {
+            // __udp_gso_segment: each datagram its own length and checksum
+            // (0 goes out as 0xffff: 0 would mean "none" over IPv4).
+            let len = ((n - self.l4) as u16).to_be_bytes();
+            seg[self.l4 + udp_field::LENGTH.start..self.l4 + udp_field::LENGTH.end]
+                .copy_from_slice(&len);
+            let c = self.l4_checksum(seg);
+            self.put_checksum(seg, if c == 0 { 0xffff } else { c });
+            return Ok(n);
+        }
         // tcp_gso_segment: seq += mss per segment; CWR on the first only,
         // FIN and PSH on the last only.
         let tcp = &mut seg[self.l4..];
@@ -901,9 +1005,9 @@ impl<'a> Segmenter<'a> {
         if k + 1 < self.count {
             tcp[tcp_field::FLAGS] &= !(tcp_flags::FIN | tcp_flags::PSH);
         }
-        let c = self.tcp_checksum(seg);
-        seg[self.l4 + tcp_field::CHECKSUM.start..self.l4 + tcp_field::CHECKSUM.end]
-            .copy_from_slice(&c.to_be_bytes());
+        let c = self.l4_checksum(seg);
+        // As skb_checksum_help writes it (see complete_checksum).
+        self.put_checksum(seg, if c == 0 { 0xffff } else { c });
         Ok(n)
     }
 }
@@ -1055,7 +1159,11 @@ mod tests {
         assert!(o.ecn && o.is_super_frame());
         assert_eq!(o.checksum, ChecksumState::InBytes);
         assert_eq!(o.to_virtio().gso_type, 0x81);
-        for t in [vnet_gso::UDP, vnet_gso::UDP_L4, vnet_gso::ECN, 2, 0x7f] {
+        let o = Offload::from_virtio(&h(1, vnet_gso::UDP_L4, 1200)).unwrap();
+        assert_eq!((o.gso, o.segment_size, o.ecn), (GsoKind::Udp, 1200, false));
+        assert_eq!(o.to_virtio(), h(1, vnet_gso::UDP_L4, 1200));
+        let udp_ecn = vnet_gso::UDP_L4 | vnet_gso::ECN;
+        for t in [vnet_gso::UDP, udp_ecn, vnet_gso::ECN, 2, 0x7f] {
             assert_eq!(
                 Offload::from_virtio(&h(1, t, 100)),
                 Err(GsoError::UnsupportedGsoType(t))
@@ -1239,6 +1347,164 @@ mod tests {
         assert_eq!(z, [0, 0, 0xff, 0xff]);
     }
 
+    /// A UDP super-frame: Ethernet, one 802.1Q tag, IPv4 or IPv6, UDP
+    /// with the pseudo-header sum in its checksum field (as a host's
+    /// `UDP_SEGMENT` hands it over), `payload` bytes counting up.
+    fn udp_super(v6: bool, payload: usize) -> (Vec<u8>, Offload) {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x81, 0, 0, 100];
+        let l3 = 18;
+        let udp_len = 8 + payload;
+        let ph = if v6 {
+            f.extend_from_slice(&0x86ddu16.to_be_bytes());
+            f.extend_from_slice(&[0x60, 0, 0, 0]);
+            f.extend_from_slice(&(udp_len as u16).to_be_bytes());
+            f.extend_from_slice(&[17, 64]);
+            let src: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+            let dst: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+            f.extend_from_slice(&src);
+            f.extend_from_slice(&dst);
+            PseudoHeader::V6 {
+                src: src.into(),
+                dst: dst.into(),
+            }
+        } else {
+            f.extend_from_slice(&0x0800u16.to_be_bytes());
+            let mut ip = [0u8; 20];
+            ip[0] = 0x45;
+            ip[2..4].copy_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+            ip[4..6].copy_from_slice(&0xfffeu16.to_be_bytes());
+            ip[6] = 0x40; // DF
+            ip[8] = 64;
+            ip[9] = 17;
+            ip[12..16].copy_from_slice(&[192, 0, 2, 1]);
+            ip[16..20].copy_from_slice(&[192, 0, 2, 2]);
+            let c = checksum::checksum(&ip);
+            ip[10..12].copy_from_slice(&c.to_be_bytes());
+            f.extend_from_slice(&ip);
+            PseudoHeader::V4 {
+                src: [192, 0, 2, 1].into(),
+                dst: [192, 0, 2, 2].into(),
+            }
+        };
+        let l4 = f.len();
+        f.extend_from_slice(&[0xc3, 0x50, 0x01, 0xbb]);
+        f.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        let sum = checksum::fold(ph.sum(protocol::UDP, udp_len));
+        f.extend_from_slice(&sum.to_be_bytes());
+        f.extend((0..payload).map(|i| i as u8));
+        let o = Offload {
+            gso: GsoKind::Udp,
+            ecn: false,
+            segment_size: 500,
+            header_len: (l4 + 8) as u16,
+            checksum: ChecksumState::Partial {
+                start: l4 as u16,
+                offset: 6,
+            },
+        };
+        assert_eq!(l3, 18);
+        (f, o)
+    }
+
+    #[test]
+    fn a_udp_super_frame_is_cut_into_datagrams_of_the_senders_size() {
+        for v6 in [false, true] {
+            let (sup, o) = udp_super(v6, 1300);
+            let l4 = o.header_len as usize - 8;
+            let segs = cut(&sup, &o, None).unwrap();
+            assert_eq!(segs.len(), 3, "500 + 500 + 300");
+            for (k, seg) in segs.iter().enumerate() {
+                let size = if k < 2 { 500 } else { 300 };
+                assert_eq!(seg.len(), l4 + 8 + size);
+                assert_eq!(&seg[..18], &sup[..18], "MACs and tag copied");
+                assert_eq!(&seg[l4..l4 + 4], &sup[l4..l4 + 4], "ports copied");
+                let udp_len = u16::from_be_bytes([seg[l4 + 4], seg[l4 + 5]]) as usize;
+                assert_eq!(udp_len, 8 + size);
+                assert_eq!(&seg[l4 + 8..], &sup[l4 + 8 + 500 * k..][..size]);
+                let ph = if v6 {
+                    let plen = u16::from_be_bytes([seg[22], seg[23]]) as usize;
+                    assert_eq!(plen, udp_len);
+                    PseudoHeader::V6 {
+                        src: <[u8; 16]>::try_from(&seg[26..42]).unwrap().into(),
+                        dst: <[u8; 16]>::try_from(&seg[42..58]).unwrap().into(),
+                    }
+                } else {
+                    let ip = &seg[18..38];
+                    assert_eq!(u16::from_be_bytes([ip[2], ip[3]]) as usize, 20 + udp_len);
+                    let id = u16::from_be_bytes([ip[4], ip[5]]);
+                    assert_eq!(id, 0xfffeu16.wrapping_add(k as u16), "ID + k, wrapping");
+                    assert_eq!(checksum::checksum(ip), 0, "IPv4 header checksum");
+                    PseudoHeader::V4 {
+                        src: [192, 0, 2, 1].into(),
+                        dst: [192, 0, 2, 2].into(),
+                    }
+                };
+                let c = u16::from_be_bytes([seg[l4 + 6], seg[l4 + 7]]);
+                assert_ne!(c, 0, "a UDP checksum of 0 goes out as 0xffff");
+                assert_eq!(
+                    checksum::fold(ph.sum(protocol::UDP, udp_len) + checksum::sum(&seg[l4..], 0)),
+                    0xffff,
+                    "segment {k}: UDP checksum verifies"
+                );
+            }
+            // The datagrams fit an MTU of exactly their size, not one less;
+            // they are never cut smaller.
+            let headers = o.header_len as usize - 18;
+            let fit = (headers + 500) as u16;
+            assert_eq!(cut(&sup, &o, Some(fit)).unwrap(), segs);
+            assert_eq!(
+                cut(&sup, &o, Some(fit - 1)),
+                Err(GsoError::DatagramOverMtu {
+                    mtu: fit - 1,
+                    needed: headers + 500
+                })
+            );
+            // A payload that fits one datagram leaves whole, checksum done.
+            let (one, o1) = udp_super(v6, 400);
+            let whole = cut(&one, &o1, None).unwrap();
+            assert_eq!(whole.len(), 1);
+            assert_eq!(whole[0].len(), one.len());
+            // A UDP length that disagrees with the IP length is refused.
+            let mut bad = sup.clone();
+            bad[l4 + 5] ^= 1;
+            assert!(matches!(
+                cut(&bad, &o, None),
+                Err(GsoError::LengthMismatch { .. })
+            ));
+            // The checksum must be at UDP's field, not TCP's.
+            let off = Offload {
+                checksum: ChecksumState::Partial {
+                    start: l4 as u16,
+                    offset: 16,
+                },
+                ..o
+            };
+            assert!(matches!(
+                cut(&sup, &off, None),
+                Err(GsoError::ChecksumNotTransport { field: 6, .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn a_udp_super_frames_headers_travel_with_both_lengths_counting_them() {
+        for v6 in [false, true] {
+            let (sup, o) = udp_super(v6, 1300);
+            let n = o.header_len as usize;
+            let mut headers = sup[..n].to_vec();
+            set_ip_length(&mut headers, 18, GsoKind::Udp, 0).unwrap();
+            assert_eq!(u16::from_be_bytes([headers[n - 4], headers[n - 3]]), 8);
+            if !v6 {
+                assert_eq!(u16::from_be_bytes([headers[20], headers[21]]), 28);
+                assert_eq!(checksum::checksum(&headers[18..38]), 0);
+            } else {
+                assert_eq!(u16::from_be_bytes([headers[22], headers[23]]), 8);
+            }
+            set_ip_length(&mut headers, 18, GsoKind::Udp, 1300).unwrap();
+            assert_eq!(&headers[..], &sup[..n], "back to the received bytes");
+        }
+    }
+
     #[test]
     fn refuses_what_it_cannot_cut_and_says_why() {
         let sup = hex(SUPER);
@@ -1256,7 +1522,13 @@ mod tests {
         );
         let mut udp = sup.clone();
         udp[18 + 9] = 17;
-        assert_eq!(cut(&udp, &o, None), Err(GsoError::NotTcp { protocol: 17 }));
+        assert_eq!(
+            cut(&udp, &o, None),
+            Err(GsoError::WrongProtocol {
+                kind: GsoKind::TcpV4,
+                protocol: 17
+            })
+        );
         let mut frag = sup.clone();
         frag[18 + 6] = 0x20; // MF
         assert_eq!(cut(&frag, &o, None), Err(GsoError::Fragment));
@@ -1278,7 +1550,7 @@ mod tests {
         };
         assert!(matches!(
             cut(&sup, &off, None),
-            Err(GsoError::ChecksumNotTcp { .. })
+            Err(GsoError::ChecksumNotTransport { field: 16, .. })
         ));
         let zero = Offload {
             segment_size: 0,
@@ -1335,6 +1607,10 @@ mod tests {
             }
             let mut b = bytes.clone();
             let _ = complete_checksum(&mut b, h.csum_start as usize, h.csum_offset as usize);
+            for kind in [GsoKind::TcpV4, GsoKind::TcpV6, GsoKind::Udp] {
+                let mut b = bytes.clone();
+                let _ = set_ip_length(&mut b, hdr[1] as usize % 64, kind, hdr[2] as usize * 300);
+            }
         }
 
         /// Offload ↔ virtio_net_hdr round-trips for every header xconnect
