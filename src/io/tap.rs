@@ -7,8 +7,10 @@
 //! TAP has no batch interface.
 //!
 //! Super-frames: the device is opened with `IFF_VNET_HDR` and
-//! `TUNSETOFFLOAD` (checksum, TSO for IPv4 and IPv6, TSO with ECN), so the
-//! kernel hands over up to 64 KiB TCP super-frames with their
+//! `TUNSETOFFLOAD` (checksum, TSO for IPv4 and IPv6, TSO with ECN, and UDP
+//! segmentation for IPv4 and IPv6 where the kernel has it: Linux 6.2 and
+//! later; older ones take the rest), so the kernel hands over up to 64 KiB
+//! TCP and UDP super-frames with their
 //! `virtio_net_hdr` in front (the host behind the TAP sends them when its
 //! offloads are on, the default) and takes them back whole: no segment is
 //! cut in xconnect on a TAP. A frame read with a checksum left to offload
@@ -105,16 +107,20 @@ impl TapPort {
         if r < 0 {
             return Err(failed("setting the TAP's virtio header size"));
         }
+        /// `TUN_F_USO4 | TUN_F_USO6` (include/uapi/linux/if_tun.h, Linux
+        /// 6.2): UDP segmentation offload.
+        const TUN_F_USO: libc::c_uint = 0x20 | 0x40;
         let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN;
-        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned
-        // long of feature bits); no memory is passed.
-        let r = unsafe {
-            libc::ioctl(
-                file.as_raw_fd(),
-                libc::TUNSETOFFLOAD,
-                offloads as libc::c_ulong,
-            )
+        let set_offloads = |bits: libc::c_uint| {
+            // SAFETY: TUNSETOFFLOAD takes its argument by value (an
+            // unsigned long of feature bits); no memory is passed.
+            unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD, bits as libc::c_ulong) }
         };
+        let mut r = set_offloads(offloads | TUN_F_USO);
+        if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            // A kernel without UDP segmentation on TAPs.
+            r = set_offloads(offloads);
+        }
         if r < 0 {
             return Err(failed("setting the TAP's offloads (TUNSETOFFLOAD)"));
         }
