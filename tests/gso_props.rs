@@ -243,58 +243,33 @@ fn build(s: &Spec) -> Built {
     let l4 = f.len();
     f.extend_from_slice(&s.ports.0.to_be_bytes());
     f.extend_from_slice(&s.ports.1.to_be_bytes());
-    if s.udp {
-        f.extend_from_slice(&(tcp_len as u16).to_be_bytes());
-        let field = if s.partial {
-            checksum::fold(pseudo.sum(17, tcp_len))
-        } else {
-            0xdead
-        };
-        f.extend_from_slice(&field.to_be_bytes());
-        let payload_at = f.len();
-        f.extend_from_slice(&s.payload);
-        let checksum = if s.partial {
-            ChecksumState::Partial {
-                start: l4 as u16,
-                offset: 6,
-            }
-        } else {
-            ChecksumState::InBytes
-        };
-        return Built {
-            offload: Offload {
-                gso,
-                ecn: false,
-                segment_size: s.mss,
-                header_len: payload_at as u16,
-                checksum,
-            },
-            frame: f,
-            l3,
-            l4,
-            payload_at,
-        };
-    }
-    f.extend_from_slice(&s.seq.to_be_bytes());
-    f.extend_from_slice(&s.ack.to_be_bytes());
-    f.extend_from_slice(&[((thl / 4) as u8) << 4, s.flags]);
-    f.extend_from_slice(&s.window.to_be_bytes());
     // The checksum field: the pseudo-header sum as NEEDS_CSUM wants it,
     // or junk a sender that announces nothing may leave.
     let field = if s.partial {
-        checksum::fold(pseudo.sum(6, tcp_len))
+        checksum::fold(pseudo.sum(proto, tcp_len))
     } else {
         0xdead
     };
-    f.extend_from_slice(&field.to_be_bytes());
-    f.extend_from_slice(&s.urgent.to_be_bytes());
-    f.extend_from_slice(&s.tcp_options);
+    let csum_offset = if s.udp {
+        f.extend_from_slice(&(tcp_len as u16).to_be_bytes());
+        f.extend_from_slice(&field.to_be_bytes());
+        6
+    } else {
+        f.extend_from_slice(&s.seq.to_be_bytes());
+        f.extend_from_slice(&s.ack.to_be_bytes());
+        f.extend_from_slice(&[((thl / 4) as u8) << 4, s.flags]);
+        f.extend_from_slice(&s.window.to_be_bytes());
+        f.extend_from_slice(&field.to_be_bytes());
+        f.extend_from_slice(&s.urgent.to_be_bytes());
+        f.extend_from_slice(&s.tcp_options);
+        16
+    };
     let payload_at = f.len();
     f.extend_from_slice(&s.payload);
     let checksum = if s.partial {
         ChecksumState::Partial {
             start: l4 as u16,
-            offset: 16,
+            offset: csum_offset,
         }
     } else {
         ChecksumState::InBytes
