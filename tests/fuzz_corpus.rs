@@ -663,6 +663,22 @@ fn labelled_seeds_parse_their_stacks() {
     }
 }
 
+/// The addresses of the super-frame seeds (documentation prefixes).
+const SEED_IP4: ([u8; 4], [u8; 4]) = ([192, 0, 2, 10], [198, 51, 100, 20]);
+const SEED_IP6: ([u8; 16], [u8; 16]) = (
+    [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+    [0x20, 1, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+);
+
+/// A `wire_parse` super-frame seed: the `virtio_net_hdr` of `o`, then
+/// `frame`.
+fn vnet_seed(o: &xconnect::wire::Offload, frame: &[u8]) -> Vec<u8> {
+    let mut seed = vec![0u8; 10];
+    o.to_virtio().emit(&mut seed).unwrap();
+    seed.extend_from_slice(frame);
+    seed
+}
+
 /// Super-frames for the `wire_parse` seeds (its target also reads its
 /// input as a `virtio_net_hdr` and a super-frame): IPv4 untagged, under
 /// one 802.1Q tag and under QinQ, IPv6 untagged, with partial and complete
@@ -681,11 +697,7 @@ fn gso_seeds() -> Vec<(String, Vec<u8>)> {
         let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc1], [2, 0, 0, 0, 0, 0xd1]);
         let data: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
         let mut frame = Vec::new();
-        let ip4 = ([192, 0, 2, 10], [198, 51, 100, 20]);
-        let ip6 = (
-            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
-            [0x20, 1, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
-        );
+        let (ip4, ip6) = (SEED_IP4, SEED_IP6);
         let tcp = |b: etherparse::PacketBuilderStep<etherparse::IpHeaders>| {
             b.tcp(40_000, 5201, 0x1000_0000, 512)
                 .ack(1)
@@ -732,10 +744,7 @@ fn gso_seeds() -> Vec<(String, Vec<u8>)> {
             header_len: (l4 + 32) as u16,
             checksum,
         };
-        let mut seed = vec![0u8; 10];
-        o.to_virtio().emit(&mut seed).unwrap();
-        seed.extend_from_slice(&frame);
-        out.push((name.to_string(), seed));
+        out.push((name.to_string(), vnet_seed(&o, &frame)));
     }
     out
 }
@@ -753,11 +762,7 @@ fn udp_gso_seeds() -> Vec<(String, Vec<u8>)> {
     ] {
         let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc1], [2, 0, 0, 0, 0, 0xd1]);
         let data: Vec<u8> = (0..len).map(|i| (i * 29) as u8).collect();
-        let ip4 = ([192, 0, 2, 10], [198, 51, 100, 20]);
-        let ip6 = (
-            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
-            [0x20, 1, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
-        );
+        let (ip4, ip6) = (SEED_IP4, SEED_IP6);
         let mut frame = Vec::new();
         let (l4, ph) = if v6 {
             b.ipv6(ip6.0, ip6.1, 64)
@@ -793,10 +798,7 @@ fn udp_gso_seeds() -> Vec<(String, Vec<u8>)> {
                 offset: 6,
             },
         };
-        let mut seed = vec![0u8; 10];
-        o.to_virtio().emit(&mut seed).unwrap();
-        seed.extend_from_slice(&frame);
-        out.push((name.to_string(), seed));
+        out.push((name.to_string(), vnet_seed(&o, &frame)));
     }
     out
 }
